@@ -1,0 +1,115 @@
+"""The typed shape of one observation of one product: what every other module reads.
+
+Plain dataclasses (no pydantic) because ingestion builds hundreds of thousands of
+them and the domain must stay free of I/O frameworks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Availability(StrEnum):
+    IN_STOCK = "in_stock"
+    LOW_STOCK = "low_stock"  # "Only 11 left in stock": stock_count holds the number
+    OUT_OF_STOCK = "out_of_stock"
+    UNKNOWN = "unknown"
+
+
+# Marketplace code (the Amazon domain suffix) -> currency. The actor reports no currency.
+MARKETPLACE_CURRENCY: dict[str, str] = {
+    "com": "USD",
+    "ca": "CAD",
+    "com.mx": "MXN",
+    "com.br": "BRL",
+    "co.uk": "GBP",
+    "de": "EUR",
+    "fr": "EUR",
+    "it": "EUR",
+    "es": "EUR",
+    "nl": "EUR",
+    "se": "SEK",
+    "pl": "PLN",
+    "com.tr": "TRY",
+    "ae": "AED",
+    "sa": "SAR",
+    "in": "INR",
+    "co.jp": "JPY",
+    "com.au": "AUD",
+    "sg": "SGD",
+    "com.tw": "TWD",
+}
+
+
+@dataclass(slots=True, frozen=True)
+class SubcategoryRank:
+    rank: int
+    category: str
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """One product as seen at one moment. None always means "unknown", never zero."""
+
+    asin: str
+    marketplace: str = "com"
+    found: bool = True  # False when the scraper reported the product as not found
+    title: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    list_price: float | None = None
+    currency: str | None = None
+    buy_box_price: float | None = None
+    buy_box_seller: str | None = None
+    buy_box_seller_id: str | None = None
+    fulfilled_by: str | None = None
+    availability: Availability = Availability.UNKNOWN
+    stock_count: int | None = None
+    rating: float | None = None
+    review_count: int | None = None
+    bsr_rank: int | None = None
+    bsr_category: str | None = None
+    subcategory_ranks: list[SubcategoryRank] = field(default_factory=list)
+    bullet_points: list[str] = field(default_factory=list)
+    description: str | None = None
+    image_urls: list[str] = field(default_factory=list)
+    image_count: int = 0
+    video_count: int = 0
+    variation_count: int = 0
+    is_prime: bool | None = None
+    has_deal: bool | None = None
+    past_sales: str | None = None
+    data_source: str = "apify"  # "sandbox" when it came from the offline stand-in
+    parse_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def in_stock(self) -> bool | None:
+        if self.availability in (Availability.IN_STOCK, Availability.LOW_STOCK):
+            return True
+        if self.availability is Availability.OUT_OF_STOCK:
+            return False
+        return None
+
+    @property
+    def subcategory_bsr(self) -> int | None:
+        """The first (most specific shown first) subcategory rank, the one alerts watch."""
+        return self.subcategory_ranks[0].rank if self.subcategory_ranks else None
+
+
+@dataclass(slots=True)
+class HistoryPoint:
+    """A stored snapshot's numbers at a time, as comparison and experiments read them."""
+
+    captured_at: datetime
+    price: float | None = None
+    list_price: float | None = None
+    buy_box_price: float | None = None
+    buy_box_seller: str | None = None
+    bsr_rank: int | None = None
+    subcategory_bsr: int | None = None
+    rating: float | None = None
+    review_count: int | None = None
+    in_stock: bool | None = None
+    title: str | None = None
