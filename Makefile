@@ -1,0 +1,32 @@
+# The two commands of the README, and the checks behind them.
+.PHONY: run test setup lint typecheck template-check unit integration bench openapi localstack-test
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	.venv/bin/pilot run
+
+lint: setup
+	.venv/bin/ruff check shared functions tests bench infra
+
+typecheck: setup
+	.venv/bin/mypy
+
+template-check: setup
+	.venv/bin/cfn-lint template.yaml
+
+test: setup lint typecheck template-check
+	.venv/bin/pytest -q
+
+unit: setup
+	.venv/bin/pytest -q tests/unit
+
+bench: setup
+	.venv/bin/python bench/run_all.py
+
+openapi: setup
+	.venv/bin/python -m amazon_pilot.api.contract --write
+
+localstack-test: setup
+	scripts/localstack-test.sh

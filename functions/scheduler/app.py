@@ -1,0 +1,20 @@
+"""Lambda entry point of the scheduler: EventBridge schedules pass {"job": ...}."""
+
+from typing import Any
+
+from amazon_pilot.observability import make_logger, make_metrics, make_tracer
+from amazon_pilot.workers.scheduler import run_scheduled
+
+logger = make_logger("scheduler")
+metrics = make_metrics("scheduler")
+tracer = make_tracer("scheduler")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    job = str(event.get("job", ""))
+    result = run_scheduled(job, event)
+    logger.info("scheduled job started", extra=result)
+    return result

@@ -1,0 +1,40 @@
+"""boto3 clients pointed at the configured endpoint (AWS, moto or LocalStack)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from amazon_pilot.config import settings
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+_CONFIG = Config(
+    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=25
+)
+
+
+def client(service: str) -> Any:
+    """A cached client per service; boto3 clients are safe to share between threads."""
+    cached = _clients.get(service)
+    if cached is None:
+        with _lock:
+            cached = _clients.get(service)
+            if cached is None:
+                cfg = settings()
+                cached = boto3.session.Session().client(
+                    service,
+                    region_name=cfg.region,
+                    endpoint_url=cfg.aws_endpoint_url,
+                    config=_CONFIG,
+                )
+                _clients[service] = cached
+    return cached
+
+
+def reset_clients() -> None:
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,97 @@
+"""One error format for every function, and the exceptions domain code may raise.
+
+Shape: {"error": {"code", "message", "details": [{"field", "message"}], "request_id"}}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error a client can act on; anything else becomes a 500 with no internals."""
+
+    status = 400
+    code = "BAD_REQUEST"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+class ValidationFailed(ApiError):
+    status, code = 422, "VALIDATION_ERROR"
+
+
+class BadRequest(ApiError):
+    status, code = 400, "BAD_REQUEST"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "UNAUTHORIZED"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "FORBIDDEN"
+
+
+class NotFound(ApiError):
+    status, code = 404, "NOT_FOUND"
+
+
+class Conflict(ApiError):
+    status, code = 409, "CONFLICT"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
+class TooManyRequests(ApiError):
+    status, code = 429, "RATE_LIMITED"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "SERVICE_UNAVAILABLE"
+
+
+STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def error_body(
+    status: int,
+    message: str,
+    request_id: str | None,
+    *,
+    code: str | None = None,
+    details: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code or STATUS_CODES.get(status, "ERROR"),
+            "message": message,
+            "details": details or [],
+            "request_id": request_id,
+        }
+    }

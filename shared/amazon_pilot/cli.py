@@ -1,0 +1,379 @@
+"""`pilot`: run the service locally and operate it.
+
+Every failure a user can cause ends in one line naming the problem and the fix, and
+a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from amazon_pilot.runtime.template import TemplateError, load_template, repo_root
+
+STATE_FILE = repo_root() / ".pilot" / "stack.json"
+
+
+class CliError(Exception):
+    """Printed as one line; exit code 2."""
+
+
+# ---------------------------------------------------------------- run
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import logging
+
+    from amazon_pilot.runtime.stack import Stack, StackConfig
+
+    logging.basicConfig(level=logging.INFO, format="pilot: %(message)s")
+    config = StackConfig.from_env(
+        port=args.port, host=args.host, pollers=not args.no_workers,
+        schedules=not args.no_schedules,
+    )
+    if args.template:
+        config.template_path = Path(args.template)
+    stack = Stack(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stack.start()
+    _write_state(stack)
+    info = stack.describe()
+    print(f"Amazon Pilot is running (ready in {stack.timings.get('http', 0):.2f} s)")
+    print(f"  API            {info['api']}/v1   (docs: {info['api']}/v1/docs)")
+    print(f"  health         {info['api']}/v1/health")
+    print(f"  database       {info['database']}")
+    print(f"  AWS endpoint   {info['aws_endpoint']}")
+    for name, url in info["standins"].items():
+        print(f"  {name + ' stand-in':<14} {url}   (sandbox data)")
+    for name, url in info["queues"].items():
+        print(f"  queue          {name:<12} {url}")
+    for name, at in info["schedules"].items():
+        print(f"  schedule       {name:<20} next {at}")
+    print("  logs           pilot logs FUNCTION --follow      queues: pilot queues")
+    print("Ctrl-C stops; work in hand is finished first.", flush=True)
+    threading.Thread(target=stack.warm, name="warm", daemon=True).start()
+    while not stop.is_set():
+        stop.wait(0.5)
+    print("stopping: finishing in-flight work ...", flush=True)
+    stack.stop()
+    STATE_FILE.unlink(missing_ok=True)
+    print("stopped.")
+    return 0
+
+
+def _write_state(stack: Any) -> None:
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "api": stack.url,
+        "database_url": stack.database_url,
+        "aws_endpoint_url": stack.endpoint_url,
+        "region": stack.config.region,
+        "stack_name": stack.config.stack_name,
+        "functions": stack.function_names,
+        "queues": stack.queue_urls,
+        "environments": stack.environments,
+        "pid": os.getpid(),
+    }
+    STATE_FILE.write_text(json.dumps(state, indent=2))
+
+
+def running_state() -> dict[str, Any] | None:
+    if not STATE_FILE.exists():
+        return None
+    state: dict[str, Any] = json.loads(STATE_FILE.read_text())
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return state
+
+
+def require_running() -> dict[str, Any]:
+    state = running_state()
+    if state is None:
+        raise CliError("no local stack is running; start one with `pilot run` in another shell")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    return state
+
+
+def aws_client(state: dict[str, Any], service: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().client(
+        service,
+        region_name=state["region"],
+        endpoint_url=state["aws_endpoint_url"],
+    )
+
+
+# ---------------------------------------------------------------- invoke
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    template = load_template(Path(args.template) if args.template else None)
+    spec = template.function(args.function)  # raises TemplateError with the known names
+    event = _read_event(args.event)
+    state = running_state()
+    if state is not None:
+        os.environ.update({k: v for k, v in state["environments"][spec.logical_id].items()})
+        from amazon_pilot.runtime.invoker import FunctionHost
+
+        host = FunctionHost(state["functions"], state["environments"], template.functions)
+        result = host.invoke(spec.logical_id, event)
+    else:
+        # Nothing running: bring up just what a function needs, then tear it down.
+        from amazon_pilot.runtime.stack import Stack, StackConfig, free_port
+
+        config = StackConfig.from_env(pollers=False, schedules=False, port=free_port())
+        stack = Stack(config).start(serve_in_thread=False)
+        try:
+            assert stack.host is not None
+            result = stack.host.invoke(spec.logical_id, event)
+        finally:
+            stack.stop()
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _read_event(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        raw = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except FileNotFoundError as exc:
+        raise CliError(f"event file {path} not found; samples are in events/") from exc
+    try:
+        event = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"event file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(event, dict):
+        raise CliError(f"event file {path} must hold a JSON object")
+    return event
+
+
+# ---------------------------------------------------------------- logs
+
+
+def parse_since(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise CliError(f"--since {text!r}: use a number and a unit, e.g. 30s, 10m, 2h, 1d")
+    return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    template = load_template(Path(args.template) if args.template else None)
+    spec = template.function(args.function)
+    state = require_running()
+    logs = aws_client(state, "logs")
+    group = f"/aws/lambda/{state['functions'][spec.logical_id]}"
+    start = int((datetime.now(UTC) - parse_since(args.since)).timestamp() * 1000)
+    seen: set[str] = set()
+    while True:
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start}
+            if token:
+                kwargs["nextToken"] = token
+            try:
+                page = logs.filter_log_events(**kwargs)
+            except logs.exceptions.ResourceNotFoundException:
+                page = {"events": []}
+            for event in page.get("events", []):
+                if event["eventId"] not in seen:
+                    seen.add(event["eventId"])
+                    print(event["message"], flush=True)
+            token = page.get("nextToken")
+            if not token:
+                break
+        if not args.follow:
+            return 0
+        time.sleep(1.0)
+
+
+# ---------------------------------------------------------------- queues
+
+
+def _queue_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
+    sqs = aws_client(state, "sqs")
+    rows = []
+    queues = state["queues"]
+    for logical_id, url in queues.items():
+        if logical_id.endswith("DLQ"):
+            continue
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        dlq_depth = None
+        redrive = attrs.get("RedrivePolicy")
+        if redrive:
+            dlq_name = json.loads(redrive)["deadLetterTargetArn"].split(":")[-1]
+            dlq_url = sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
+            dlq_depth = int(sqs.get_queue_attributes(
+                QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"])
+        rows.append({
+            "queue": logical_id.removesuffix("Queue").lower(),
+            "depth": int(attrs.get("ApproximateNumberOfMessages", 0)),
+            "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "dlq_depth": dlq_depth,
+        })
+    return rows
+
+
+def cmd_queues(args: argparse.Namespace) -> int:
+    rows = _queue_rows(require_running())
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'queue':<10} {'depth':>7} {'in-flight':>10} {'dlq':>6}")
+    for row in rows:
+        print(
+            f"{row['queue']:<10} {row['depth']:>7} {row['in_flight']:>10} "
+            f"{row['dlq_depth']!s:>6}"
+        )
+    return 0
+
+
+def redrive(sqs: Any, source_url: str, dlq_url: str, limit: int | None = None) -> int:
+    """Move messages back by receive/send/delete: not every endpoint has the redrive API."""
+    moved = 0
+    while limit is None or moved < limit:
+        batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                    MessageAttributeNames=["All"]).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            attributes = {k: v for k, v in (message.get("MessageAttributes") or {}).items()
+                          if k not in ("failure_reason", "source_message_id")}
+            sqs.send_message(QueueUrl=source_url, MessageBody=message["Body"],
+                             MessageAttributes=attributes)
+            # delete only after the copy is safely in the source queue
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    return moved
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    state = require_running()
+    wanted = args.queue.lower()
+    source_id = next((k for k in state["queues"]
+                      if k.lower() in (wanted, f"{wanted}queue") and not k.endswith("DLQ")), None)
+    if source_id is None:
+        names = sorted(k.removesuffix("Queue").lower() for k in state["queues"]
+                       if not k.endswith("DLQ"))
+        raise CliError(f"no queue {args.queue!r}; choose one of {', '.join(names)}")
+    sqs = aws_client(state, "sqs")
+    source_url = state["queues"][source_id]
+    redrive_policy = sqs.get_queue_attributes(
+        QueueUrl=source_url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+    dlq_name = json.loads(redrive_policy["RedrivePolicy"])["deadLetterTargetArn"].split(":")[-1]
+    moved = redrive(sqs, source_url, sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"])
+    print(f"moved {moved} message(s) from {dlq_name} back to {source_id}")
+    return 0
+
+
+# ---------------------------------------------------------------- migrate / fire
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from amazon_pilot.db.migrate import apply_migrations
+
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        state = running_state()
+        if state is None:
+            raise CliError("set DATABASE_URL (or pass --database-url), or start `pilot run`")
+        url = state["database_url"]
+    from amazon_pilot.runtime.stack import StackError, _database_of, ensure_database, with_database
+
+    try:
+        url = ensure_database(with_database(url, "postgres"), _database_of(url) or "amazon_pilot")
+    except StackError as exc:
+        raise CliError(str(exc)) from exc
+    applied = apply_migrations(url)
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+def cmd_fire(args: argparse.Namespace) -> int:
+    import httpx
+
+    state = require_running()
+    response = httpx.post(f"{state['api']}/_pilot/schedules/{args.schedule}/fire", timeout=120)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.status_code == 200 else 1
+
+
+# ---------------------------------------------------------------- main
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "invoke": cmd_invoke,
+    "logs": cmd_logs,
+    "queues": cmd_queues,
+    "redrive": cmd_redrive,
+    "migrate": cmd_migrate,
+    "fire": cmd_fire,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pilot", description=__doc__.splitlines()[0])
+    parser.add_argument("--template", help="path to template.yaml (default: the repository's)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the whole stack locally")
+    run.add_argument("--port", type=int, default=3000)
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--no-workers", action="store_true", help="do not poll the queues")
+    run.add_argument("--no-schedules", action="store_true", help="do not fire schedules")
+
+    invoke = sub.add_parser("invoke", help="invoke one function with an event file")
+    invoke.add_argument("function")
+    invoke.add_argument("-e", "--event", help="event JSON file (- for stdin)")
+
+    logs = sub.add_parser("logs", help="read a function's CloudWatch log group")
+    logs.add_argument("function")
+    logs.add_argument("--since", default="10m")
+    logs.add_argument("--follow", "-f", action="store_true")
+
+    queues = sub.add_parser("queues", help="depth, in-flight and DLQ depth per queue")
+    queues.add_argument("--json", action="store_true")
+
+    redrive_p = sub.add_parser("redrive", help="move a queue's DLQ messages back to it")
+    redrive_p.add_argument("queue", help="critical, default or low")
+
+    migrate = sub.add_parser("migrate", help="apply the schema migrations")
+    migrate.add_argument("--database-url")
+
+    fire = sub.add_parser("fire", help="fire a schedule of the running stack now")
+    fire.add_argument("schedule")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from amazon_pilot.runtime.stack import StackError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, TemplateError, StackError) as exc:
+        print(f"pilot {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

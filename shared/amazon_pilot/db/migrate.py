@@ -1,0 +1,76 @@
+"""Schema migrations: numbered SQL files applied once each, in order, under a lock.
+
+Plain SQL (not generated) because the schema leans on PostgreSQL features an ORM
+diff would not express: range partitions, partial indexes, advisory locks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LOCK_KEY = 7_210_001  # pg_advisory_lock key reserved for migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+
+def migrations_dir() -> Path:
+    override = os.environ.get("PILOT_MIGRATIONS_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[3] / "infra" / "migrations"
+
+
+def discover(directory: Path | None = None) -> list[Migration]:
+    directory = directory or migrations_dir()
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = MIGRATION_FILE.match(path.name)
+        if not match:
+            raise ValueError(f"migration file name {path.name!r} is not NNNN_name.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), path))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"two migrations share a version number in {directory}")
+    return found
+
+
+def libpq_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def apply_migrations(database_url: str, directory: Path | None = None) -> list[str]:
+    """Apply what is missing; returns the names applied. Safe to run concurrently."""
+    applied_now: list[str] = []
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            for migration in discover(directory):
+                if migration.version in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(migration.path.read_text())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (migration.version, migration.name),
+                    )
+                applied_now.append(f"{migration.version:04d}_{migration.name}")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied_now

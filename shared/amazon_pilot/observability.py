@@ -1,0 +1,64 @@
+"""Powertools Logger, Metrics and Tracer, made once per function module.
+
+Every log line goes to stdout as JSON (Lambda ships stdout to CloudWatch). The local
+runtime additionally collects the lines of each invocation through `capture_logs` so
+it can write them to the function's log group on the AWS endpoint, as Lambda would.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+NAMESPACE = "AmazonPilot"
+
+# Requests that record no business metric are normal; Powertools would warn on each.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+_captured = threading.local()
+
+
+class _CapturingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
+    """Writes to stdout and, when an invocation is being captured, keeps the line too."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sink: list[str] | None = getattr(_captured, "lines", None)
+        if sink is not None:
+            try:
+                sink.append(self.format(record))
+            except Exception:  # a broken record must not break the invocation
+                self.handleError(record)
+        super().emit(record)
+
+
+@contextmanager
+def capture_logs() -> Iterator[list[str]]:
+    """Collect the JSON lines logged by this thread while the block runs."""
+    lines: list[str] = []
+    previous = getattr(_captured, "lines", None)
+    _captured.lines = lines
+    try:
+        yield lines
+    finally:
+        _captured.lines = previous
+
+
+def make_logger(service: str) -> Logger:
+    return Logger(service=service, logger_handler=_CapturingStreamHandler())
+
+
+def make_metrics(service: str) -> Metrics:
+    return Metrics(namespace=NAMESPACE, service=service)
+
+
+def make_tracer(service: str) -> Tracer:
+    return Tracer(service=service)

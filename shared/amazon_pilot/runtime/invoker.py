@@ -1,0 +1,137 @@
+"""Loads each function's real handler module and invokes it as Lambda would:
+with a context object, its environment, and its log lines captured for CloudWatch."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from amazon_pilot.observability import capture_logs
+from amazon_pilot.runtime.template import FunctionSpec, TemplateError
+
+LogSink = Callable[[str, list[str]], None]
+
+_env_lock = threading.RLock()
+_thread_loops = threading.local()
+
+
+@dataclass
+class LambdaContext:
+    """The attributes Powertools and Mangum read from Lambda's context object."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    invoked_function_arn: str = ""
+    _deadline: float = field(default=0.0, repr=False)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class LoadedFunction:
+    spec: FunctionSpec
+    name: str  # physical function name
+    environment: dict[str, str]
+    handler: Callable[[dict[str, Any], Any], Any]
+    module: ModuleType
+
+
+@contextmanager
+def _patched_env(extra: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _ensure_event_loop() -> None:
+    # Mangum asks asyncio for the current loop; worker threads have none by default.
+    if getattr(_thread_loops, "loop", None) is None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        _thread_loops.loop = loop
+
+
+class FunctionHost:
+    """Holds the loaded functions of one stack; loads each on first use (cold start)."""
+
+    def __init__(self, names: dict[str, str], environments: dict[str, dict[str, str]],
+                 specs: dict[str, FunctionSpec], log_sink: LogSink | None = None) -> None:
+        self.names = names
+        self.environments = environments
+        self.specs = specs
+        self.log_sink = log_sink
+        self._loaded: dict[str, LoadedFunction] = {}
+        self._load_lock = threading.Lock()
+
+    def load(self, logical_id: str) -> LoadedFunction:
+        loaded = self._loaded.get(logical_id)
+        if loaded is not None:
+            return loaded
+        with self._load_lock:
+            loaded = self._loaded.get(logical_id)
+            if loaded is None:
+                loaded = self._import(logical_id)
+                self._loaded[logical_id] = loaded
+        return loaded
+
+    def _import(self, logical_id: str) -> LoadedFunction:
+        spec = self.specs[logical_id]
+        path = spec.handler_file
+        if not path.is_file():
+            raise TemplateError(f"{logical_id}: handler file {path} does not exist")
+        module_name = f"pilot_fn_{logical_id}"
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise TemplateError(f"{logical_id}: cannot import {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        env = self.environments[logical_id]
+        # Function-specific variables are visible while the module initialises
+        # (cold start); the stack-wide ones are in the process environment.
+        with _env_lock, _patched_env(env):
+            sys.modules[module_name] = module
+            module_spec.loader.exec_module(module)
+        handler = getattr(module, spec.handler_attr, None)
+        if not callable(handler):
+            raise TemplateError(f"{logical_id}: {path} has no callable {spec.handler_attr!r}")
+        return LoadedFunction(spec, self.names[logical_id], env, handler, module)
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        function = self.load(logical_id)
+        _ensure_event_loop()
+        context = LambdaContext(
+            function_name=function.name,
+            memory_limit_in_mb=function.spec.memory,
+            timeout_s=function.spec.timeout,
+            log_group_name=f"/aws/lambda/{function.name}",
+            invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{function.name}",
+            _deadline=time.monotonic() + function.spec.timeout,
+        )
+        with capture_logs() as lines:
+            try:
+                return function.handler(event, context)
+            finally:
+                if self.log_sink is not None and lines:
+                    self.log_sink(context.log_group_name, list(lines))

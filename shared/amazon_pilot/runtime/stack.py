@@ -1,0 +1,518 @@
+"""`pilot run`: the whole service on one machine, driven by template.yaml.
+
+Postgres (DATABASE_URL or an embedded server under .pilot/), the AWS endpoint
+(AWS_ENDPOINT_URL or moto in process), the template's queues, secrets and log
+groups created from their own properties, the offline Apify and OpenAI stand-ins
+when no keys are set, the HTTP API, the SQS pollers and the schedule clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amazon_pilot.runtime.invoker import FunctionHost
+from amazon_pilot.runtime.logs import CloudWatchShipper
+from amazon_pilot.runtime.routes import RouteTable
+from amazon_pilot.runtime.template import (
+    ResolveContext,
+    Template,
+    TemplateError,
+    evaluate_conditions,
+    load_template,
+    repo_root,
+    resolve,
+)
+from amazon_pilot.runtime.workers import QueuePoller, ScheduleClock
+
+log = logging.getLogger("pilot.runtime")
+
+DEFAULT_PORT = 3000
+DEFAULT_STACK = "amazon-pilot-local"
+DATABASE_NAME = "amazon_pilot"
+
+
+class StackError(RuntimeError):
+    """A start-up problem, with the fix in its message."""
+
+
+@dataclass
+class StackConfig:
+    template_path: Path | None = None
+    stack_name: str = DEFAULT_STACK
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=lambda: repo_root() / ".pilot")
+    database_url: str | None = None
+    aws_endpoint_url: str | None = None
+    region: str = "us-east-1"
+    pollers: bool = True
+    schedules: bool = True
+    standins: bool = True
+    parameters: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    poll_wait_s: int = 1
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> StackConfig:
+        cfg = cls(
+            database_url=os.environ.get("DATABASE_URL") or None,
+            aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1",
+        )
+        for key, value in overrides.items():
+            setattr(cfg, key, value)
+        return cfg
+
+
+def check_port_free(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StackError(
+                f"port {port} on {host} is in use ({exc.strerror}); stop what uses it or "
+                f"choose another with `pilot run --port N`"
+            ) from exc
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+class EmbeddedPostgres:
+    """A Postgres server in a project folder, from the pgserver wheel's binaries."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.server: Any = None
+
+    def start(self) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # pgserver's platformdirs wants a runtime dir; keep it inside the project
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.directory.parent / "run"))
+        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+        import pgserver
+
+        try:
+            self.server = pgserver.get_server(str(self.directory), cleanup_mode="stop")
+        except Exception as exc:
+            raise StackError(
+                f"the embedded Postgres in {self.directory} did not start ({exc}); "
+                f"remove that folder to start afresh, or set DATABASE_URL"
+            ) from exc
+        uri: str = self.server.get_uri()
+        return uri
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.cleanup()
+            self.server = None
+
+
+def ensure_database(admin_url: str, name: str) -> str:
+    """Create database `name` on the server of `admin_url` if missing; return its URL."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise StackError(
+            f"cannot reach Postgres at {_redact(admin_url)} ({first}); start it, or unset "
+            f"DATABASE_URL to use the embedded server"
+        ) from exc
+    return with_database(admin_url, name)
+
+
+def with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or parts.query or "local socket"
+    return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.template: Template = load_template(config.template_path)
+        self.postgres: EmbeddedPostgres | None = None
+        self.moto: Any = None
+        self.standins: dict[str, Any] = {}
+        self.database_url = ""
+        self.endpoint_url = ""
+        self.ctx = ResolveContext(
+            stack_name=config.stack_name,
+            region=config.region,
+            parameters={**self.template.parameter_defaults(), "Stage": "local",
+                        **config.parameters},
+        )
+        self.queue_urls: dict[str, str] = {}  # logical id -> URL
+        self.function_names: dict[str, str] = {}
+        self.environments: dict[str, dict[str, str]] = {}
+        self.host: FunctionHost | None = None
+        self.pollers: list[QueuePoller] = []
+        self.clock: ScheduleClock | None = None
+        self.shipper: CloudWatchShipper | None = None
+        self.server: Any = None
+        self._server_thread: threading.Thread | None = None
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------ start
+
+    def start(self, *, serve_in_thread: bool = True) -> Stack:
+        started = time.perf_counter()
+        check_port_free(self.config.host, self.config.port)
+        try:
+            self._start_database()
+            self._mark("database", started)
+            self._start_aws()
+            self._mark("aws", started)
+            self._provision()
+            self._mark("provision", started)
+            self._start_standins()
+            self._export_environment()
+            self._start_functions()
+            if serve_in_thread:
+                self._serve_in_thread()
+                self._mark("http", started)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def _mark(self, step: str, started: float) -> None:
+        self.timings[step] = round(time.perf_counter() - started, 3)
+
+    def _start_database(self) -> None:
+        from amazon_pilot.db.migrate import apply_migrations
+
+        if self.config.database_url:
+            url = self.config.database_url
+            name = _database_of(url) or DATABASE_NAME
+            self.database_url = ensure_database(with_database(url, "postgres"), name)
+        else:
+            self.postgres = EmbeddedPostgres(self.config.data_dir / "postgres")
+            self.database_url = ensure_database(self.postgres.start(), DATABASE_NAME)
+        try:
+            applied = apply_migrations(self.database_url)
+        except Exception as exc:
+            raise StackError(f"migrations failed on {_redact(self.database_url)}: {exc}") from exc
+        if applied:
+            log.info("migrations applied: %s", ", ".join(applied))
+
+    def _start_aws(self) -> None:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ["AWS_DEFAULT_REGION"] = self.config.region
+        os.environ["AWS_REGION"] = self.config.region
+        if self.config.aws_endpoint_url:
+            self.endpoint_url = self.config.aws_endpoint_url.rstrip("/")
+        else:
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call
+
+            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self.moto.start()
+            host, port = self.moto.get_host_and_port()
+            self.endpoint_url = f"http://{host}:{port}"
+        try:
+            self.client("sts").get_caller_identity()
+        except Exception as exc:
+            raise StackError(
+                f"the AWS endpoint {self.endpoint_url} does not answer ({exc}); start it, or "
+                f"unset AWS_ENDPOINT_URL to use the embedded one"
+            ) from exc
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(
+            service,
+            region_name=self.config.region,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        )
+
+    def _provision(self) -> None:
+        """Create what the template declares, from its own resource properties."""
+        resources = self.template.resources
+        self.ctx.conditions = evaluate_conditions(self.template.raw, self.ctx)
+        for logical_id, resource in resources.items():
+            kind = resource.get("Type", "")
+            if kind in ("AWS::Serverless::HttpApi", "AWS::Serverless::LayerVersion",
+                        "AWS::SNS::Topic", "AWS::CloudWatch::Alarm"):
+                self.ctx.refs[logical_id] = f"{self.config.stack_name}-{logical_id}"
+        sqs = self.client("sqs")
+        # DLQs first: the source queues' redrive policies name their ARNs.
+        queues = self.template.resources_of_type("AWS::SQS::Queue")
+        ordered = sorted(
+            queues, key=lambda q: "RedrivePolicy" in (queues[q].get("Properties") or {})
+        )
+        for logical_id in ordered:
+            props = resolve(queues[logical_id].get("Properties") or {}, self.ctx)
+            name = props.pop("QueueName", f"{self.config.stack_name}-{logical_id}")
+            attributes = {k: (json.dumps(v) if isinstance(v, dict) else str(v))
+                          for k, v in props.items() if k != "Tags"}
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"]["QueueArn"]
+            self.queue_urls[logical_id] = url
+            self.ctx.refs[logical_id] = url
+            self.ctx.attrs[(logical_id, "Arn")] = arn
+            self.ctx.attrs[(logical_id, "QueueName")] = name
+            self.ctx.attrs[(logical_id, "QueueUrl")] = url
+        self._provision_secrets()
+        self._provision_log_groups()
+        for logical_id in self.template.functions:
+            props = self.template.functions[logical_id].properties
+            name = resolve(props.get("FunctionName"), self.ctx) or (
+                f"{self.config.stack_name}-{logical_id}")
+            self.function_names[logical_id] = str(name)
+            self.ctx.refs[logical_id] = str(name)
+
+    def _provision_secrets(self) -> None:
+        secrets_client = self.client("secretsmanager")
+        for logical_id, resource in self.template.resources_of_type(
+            "AWS::SecretsManager::Secret"
+        ).items():
+            props = resolve(resource.get("Properties") or {}, self.ctx)
+            name = props.get("Name", f"{self.config.stack_name}/{logical_id}")
+            try:
+                arn = secrets_client.describe_secret(SecretId=name)["ARN"]
+            except secrets_client.exceptions.ResourceNotFoundException:
+                value = props.get("SecretString") or secrets.token_urlsafe(48)
+                arn = secrets_client.create_secret(Name=name, SecretString=value)["ARN"]
+            self.ctx.refs[logical_id] = arn
+
+    def _provision_log_groups(self) -> None:
+        logs = self.client("logs")
+        for resource in self.template.resources_of_type("AWS::Logs::LogGroup").values():
+            props = resolve(resource.get("Properties") or {}, self.ctx)
+            name = props["LogGroupName"]
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=name)
+            if props.get("RetentionInDays"):
+                logs.put_retention_policy(logGroupName=name,
+                                          retentionInDays=int(props["RetentionInDays"]))
+        for logical_id in self.template.resources_of_type("AWS::Logs::LogGroup"):
+            self.ctx.attrs[(logical_id, "Arn")] = f"arn:aws:logs:{self.config.region}::{logical_id}"
+
+    def _start_standins(self) -> None:
+        if not self.config.standins:
+            return
+        if not os.environ.get("APIFY_TOKEN"):
+            try:
+                from amazon_pilot.standins.apify_server import ApifyStandIn
+            except ImportError:
+                log.warning("the Apify stand-in is not available")
+            else:
+                standin = ApifyStandIn(port=0).start()
+                self.standins["apify"] = standin
+                self.config.extra_env.setdefault("APIFY_API_URL", standin.url)
+                self.config.extra_env.setdefault("APIFY_TOKEN", "sandbox-token")
+        if not os.environ.get("OPENAI_API_KEY"):
+            try:
+                from amazon_pilot.standins.openai_server import OpenAIStandIn
+            except ImportError:
+                log.warning("the OpenAI stand-in is not available")
+            else:
+                llm = OpenAIStandIn(port=0).start()
+                self.standins["openai"] = llm
+                self.config.extra_env.setdefault("OPENAI_BASE_URL", llm.url)
+                self.config.extra_env.setdefault("OPENAI_API_KEY", "sandbox-key")
+
+    def _export_environment(self) -> None:
+        """The stack-wide variables go into the process environment (every function
+        shares this process); per-function extras are applied at each cold start."""
+        stack_env = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
+            **self.config.extra_env,
+        }
+        global_keys = set(((self.template.raw.get("Globals") or {}).get("Function") or {})
+                          .get("Environment", {}).get("Variables", {}))
+        for logical_id, spec in self.template.functions.items():
+            env = {k: str(v) for k, v in resolve(spec.environment, self.ctx).items()}
+            env["DATABASE_URL"] = self.database_url
+            env.update(stack_env)
+            env["AWS_LAMBDA_FUNCTION_NAME"] = self.function_names[logical_id]
+            self.environments[logical_id] = env
+        first = next(iter(self.environments.values()), {})
+        shared = {k: v for k, v in first.items() if k in global_keys or k in stack_env}
+        shared["DATABASE_URL"] = self.database_url
+        os.environ.update(shared)
+        from amazon_pilot.adapters.aws import reset_clients
+        from amazon_pilot.config import reset_settings
+        from amazon_pilot.db.engine import dispose_engine
+
+        reset_settings()
+        reset_clients()
+        dispose_engine()
+
+    def _start_functions(self) -> None:
+        self.shipper = CloudWatchShipper(self.client("logs")).start()
+        self.host = FunctionHost(self.function_names, self.environments,
+                                 self.template.functions, log_sink=self.shipper)
+        for logical_id in self.template.functions:
+            spec = self.template.functions[logical_id]
+            if not spec.handler_file.is_file():
+                raise TemplateError(f"{logical_id}: handler file {spec.handler_file} is missing")
+        if self.config.pollers:
+            sqs = self.client("sqs")
+            for mapping in self.template.queue_mappings:
+                url = self.queue_urls[mapping.queue]
+                poller = QueuePoller(
+                    sqs, self.host, mapping, url, self.ctx.attrs[(mapping.queue, "Arn")],
+                    self.config.region, threads=max(1, mapping.max_concurrency // 2),
+                    wait_s=self.config.poll_wait_s,
+                )
+                poller.start()
+                self.pollers.append(poller)
+        self.clock = ScheduleClock(self.host, self.template.schedules, self.config.region,
+                                   self.config.stack_name)
+        if self.config.schedules:
+            self.clock.start()
+
+    # ------------------------------------------------------------ HTTP
+
+    def gateway(self) -> Any:
+        from amazon_pilot.runtime.gateway import Gateway
+
+        assert self.host is not None
+        return Gateway(self.host, RouteTable(self.template.routes), control=self.control)
+
+    def _uvicorn_server(self) -> Any:
+        import uvicorn
+
+        config = uvicorn.Config(
+            self.gateway(), host=self.config.host, port=self.config.port, lifespan="off",
+            log_level="warning", access_log=False, http="httptools", loop="uvloop",
+        )
+        return uvicorn.Server(config)
+
+    def _serve_in_thread(self) -> None:
+        self.server = self._uvicorn_server()
+        self._server_thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+        self._server_thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self._server_thread.is_alive() or time.monotonic() > deadline:
+                raise StackError(f"the HTTP server did not start on port {self.config.port}")
+            time.sleep(0.01)
+        if self.config.port == 0:
+            sock = self.server.servers[0].sockets[0]
+            self.config.port = sock.getsockname()[1]
+
+    def warm(self) -> None:
+        """Load every function once (their cold starts) so first requests are fast."""
+        assert self.host is not None
+        for logical_id in self.template.functions:
+            try:
+                self.host.load(logical_id)
+            except Exception as exc:
+                log.error("%s failed to load: %r", logical_id, exc)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.config.port}"
+
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        """/_pilot/...: the runtime's own surface (status, firing schedules on demand)."""
+        parts = path.strip("/").split("/")
+        if method == "GET" and parts == ["_pilot", "status"]:
+            return 200, self.describe()
+        if method == "POST" and len(parts) == 4 and parts[1] == "schedules" and parts[3] == "fire":
+            assert self.clock is not None
+            try:
+                return 200, {"fired": parts[2], "result": self.clock.fire(parts[2])}
+            except KeyError as exc:
+                return 404, {"error": {"code": "NOT_FOUND", "message": str(exc.args[0])}}
+        return 404, {"error": {"code": "NOT_FOUND", "message": f"no runtime route {path}"}}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "api": self.url,
+            "database": _redact(self.database_url),
+            "aws_endpoint": self.endpoint_url,
+            "stack": self.config.stack_name,
+            "functions": self.function_names,
+            "queues": {k: v for k, v in self.queue_urls.items()},
+            "schedules": {
+                name: at.isoformat() for name, at in (self.clock.next_times() if self.clock
+                                                      else {}).items()
+            },
+            "standins": {name: s.url for name, s in self.standins.items()},
+            "startup_s": self.timings,
+        }
+
+    # ------------------------------------------------------------ stop
+
+    def stop(self) -> None:
+        """Stop taking work, finish what is in hand, then close everything."""
+        for poller in self.pollers:
+            poller.stop()
+        if self.clock is not None:
+            self.clock.stop()
+        for poller in self.pollers:
+            poller.join(timeout=60)
+        if self.server is not None:
+            self.server.should_exit = True
+            if self._server_thread is not None:
+                self._server_thread.join(timeout=10)
+        if self.shipper is not None:
+            self.shipper.flush()
+            self.shipper.stop()
+        for standin in self.standins.values():
+            try:
+                standin.stop()
+            except Exception as exc:
+                log.warning("stand-in did not stop cleanly: %r", exc)
+        from amazon_pilot.db.engine import dispose_engine
+
+        dispose_engine()
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+
+def _database_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.lstrip("/")
+

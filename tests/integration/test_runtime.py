@@ -1,0 +1,196 @@
+"""The local runtime behaves like Lambda + API Gateway + SQS + EventBridge would."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from amazon_pilot.db.engine import get_engine
+from amazon_pilot.runtime.gateway import Gateway
+from amazon_pilot.runtime.invoker import FunctionHost
+from amazon_pilot.runtime.routes import RouteTable
+from amazon_pilot.runtime.stack import Stack, free_port
+from amazon_pilot.runtime.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+@pytest.fixture(scope="module")
+def echo_url() -> Iterator[str]:
+    """A gateway on a real port in front of the fixture template's echo functions."""
+    import uvicorn
+
+    template = load_template(ROOT / "tests/fixtures/runtime-template.yaml")
+    names = {k: f"echo-{k}" for k in template.functions}
+    envs = {k: {str(n): str(v) for n, v in s.environment.items()}
+            for k, s in template.functions.items()}
+    host = FunctionHost(names, envs, template.functions)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(Gateway(host, RouteTable(template.routes)),
+                                           port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 10, "echo gateway")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+
+
+def test_request_reaches_the_function_owning_the_route_with_a_v2_event(echo_url: str) -> None:
+    response = httpx.get(f"{echo_url}/items/42?q=1&q=2", headers={"x-trace": "t1"})
+    assert response.status_code == 200
+    payload = response.json()
+    event = payload["event"]
+    assert payload["function"] == "echo-ItemFunction"
+    assert payload["flavour"] == "item"  # the function's own environment at cold start
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "GET /items/{id}"
+    assert event["pathParameters"] == {"id": "42"}
+    assert event["queryStringParameters"] == {"q": "1,2"}
+    assert event["headers"]["x-trace"] == "t1"
+    assert event["requestContext"]["http"]["method"] == "GET"
+    assert response.cookies.get("seen") == "1"
+
+
+def test_greedy_route_goes_to_the_other_function(echo_url: str) -> None:
+    response = httpx.post(f"{echo_url}/items/42/notes", json={"a": 1})
+    payload = response.json()
+    assert payload["function"] == "echo-CatchAllFunction"
+    assert payload["event"]["pathParameters"] == {"proxy": "42/notes"}
+    assert json.loads(payload["event"]["body"]) == {"a": 1}
+
+
+def test_unknown_route_is_a_404_in_the_error_format(echo_url: str) -> None:
+    response = httpx.delete(f"{echo_url}/nothing/here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_health_reports_database_and_every_queue(api: httpx.Client) -> None:
+    response = api.get("/v1/health")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["ok"] is True
+    assert {"queue:critical", "queue:default", "queue:low"} <= set(body["checks"])
+    # the request id the gateway put in the event comes back to the client
+    assert len(response.headers["x-request-id"]) >= 16
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_invocation_logs_land_in_the_function_log_group(api: httpx.Client, stack: Stack) -> None:
+    rid = api.get("/v1/health").headers["x-request-id"]
+    logs = stack.client("logs")
+    group = f"/aws/lambda/{stack.function_names['SystemFunction']}"
+
+    def found() -> bool:
+        try:
+            events = logs.filter_log_events(logGroupName=group)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return False
+        return any(json.loads(e["message"]).get("correlation_id") == rid for e in events
+                   if e["message"].startswith("{"))
+
+    # Powertools logs the cold start only; make the function log one line per request
+    wait_for(found, 15, "a log line carrying the request id")
+
+
+def _send(stack: Stack, queue: str, body: str) -> None:
+    stack.client("sqs").send_message(QueueUrl=stack.queue_urls[queue], MessageBody=body)
+
+
+def _dlq_messages(stack: Stack, dlq: str) -> list[dict[str, Any]]:
+    sqs = stack.client("sqs")
+    messages: list[dict[str, Any]] = []
+    for _ in range(3):
+        batch = sqs.receive_message(QueueUrl=stack.queue_urls[dlq], MaxNumberOfMessages=10,
+                                    WaitTimeSeconds=1, VisibilityTimeout=1,
+                                    MessageAttributeNames=["All"],
+                                    AttributeNames=["All"]).get("Messages", [])
+        messages.extend(batch)
+    return messages
+
+
+def _audit_count(key: str) -> int:
+    with get_engine().connect() as conn:
+        return int(conn.execute(text(
+            "SELECT count(*) FROM audit_log WHERE action = 'job.record' AND target = :k"),
+            {"k": key}).scalar_one())
+
+
+def _job(job_type: str, key: str, **payload: Any) -> str:
+    return json.dumps({"type": job_type, "key": key, "payload": payload})
+
+
+def test_failing_job_retries_then_lands_in_the_dlq_and_nothing_else_is_lost(stack: Stack) -> None:
+    keys = [f"ok-{i}-{time.time_ns()}" for i in range(5)]
+    failing = f"fail-{time.time_ns()}"
+    _send(stack, "CriticalQueue", _job("fail", failing, reason="upstream down"))
+    for key in keys:
+        _send(stack, "CriticalQueue", _job("record", key))
+    wait_for(lambda: all(_audit_count(k) == 1 for k in keys), 30, "the good jobs")
+
+    def in_dlq() -> list[dict[str, Any]]:
+        return [m for m in _dlq_messages(stack, "CriticalDLQ") if failing in m["Body"]]
+
+    dead = wait_for(in_dlq, 60, "the failing job in the DLQ")
+    # redrive policy: delivered maxReceiveCount (3) times before the move
+    assert int(dead[0]["Attributes"]["ApproximateReceiveCount"]) >= 1
+    with get_engine().connect() as conn:
+        done = conn.execute(text("SELECT count(*) FROM processed_messages WHERE idempotency_key"
+                                 " = ANY(:k)"), {"k": keys}).scalar_one()
+    assert done == len(keys)
+
+
+def test_a_message_processed_twice_leaves_one_result(stack: Stack) -> None:
+    key = f"twice-{time.time_ns()}"
+    _send(stack, "DefaultQueue", _job("record", key))
+    _send(stack, "DefaultQueue", _job("record", key))
+    wait_for(lambda: _audit_count(key) == 1, 30, "the first delivery")
+    time.sleep(2.5)  # give the second delivery every chance to run
+    assert _audit_count(key) == 1
+
+
+def test_unparseable_message_goes_to_the_dlq_at_once_with_its_reason(stack: Stack) -> None:
+    marker = f"not json {time.time_ns()}"
+    _send(stack, "LowQueue", marker)
+
+    def dead() -> list[dict[str, Any]]:
+        return [m for m in _dlq_messages(stack, "LowDLQ") if m["Body"] == marker]
+
+    messages = wait_for(dead, 30, "the poison message in the low DLQ")
+    reason = messages[0]["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert "not JSON" in reason
+
+
+def test_schedule_fires_the_scheduler_which_queues_its_job(api: httpx.Client, stack: Stack) -> None:
+    response = api.post("/_pilot/schedules/PartitionMaintenance/fire")
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert result["queued_on"] == "low"
+
+    def processed() -> bool:
+        with get_engine().connect() as conn:
+            return bool(conn.execute(text("SELECT 1 FROM processed_messages WHERE"
+                                          " idempotency_key = :k"), {"k": result["key"]}).first())
+
+    wait_for(processed, 30, "the maintenance job to run on the low queue")
+    assert api.post("/_pilot/schedules/Nope/fire").status_code == 404
