@@ -315,6 +315,93 @@ def cmd_fire(args: argparse.Namespace) -> int:
     return 0 if response.status_code == 200 else 1
 
 
+# ---------------------------------------------------------------- data
+
+
+def _read_export(path: str) -> list[Any]:
+    try:
+        raw = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except FileNotFoundError as exc:
+        raise CliError(f"{path} not found") from exc
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path} is not JSON ({exc}); expected an Apify dataset export") from exc
+    if not isinstance(items, list):
+        raise CliError(f"{path} must hold a JSON array of dataset items")
+    return items
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    from amazon_pilot.domain.normalize import normalize_export
+
+    for row in normalize_export(_read_export(args.file)):
+        print(json.dumps(row, ensure_ascii=False, default=str))
+    return 0
+
+
+def _with_database(work: Callable[[], int], need_standins: bool = False) -> int:
+    """Run `work` against the running stack's database, or bring one up for it."""
+    state = running_state()
+    if state is not None and not need_standins:
+        os.environ["DATABASE_URL"] = state["database_url"]
+        from amazon_pilot.config import reset_settings
+
+        reset_settings()
+        return work()
+    from amazon_pilot.runtime.stack import Stack, StackConfig, free_port
+
+    config = StackConfig.from_env(pollers=False, schedules=False, port=free_port())
+    stack = Stack(config).start(serve_in_thread=False)
+    try:
+        return work()
+    finally:
+        stack.stop()
+
+
+def cmd_import_apify(args: argparse.Namespace) -> int:
+    items = _read_export(args.file)
+    captured_at = (datetime.fromisoformat(args.captured_at) if args.captured_at
+                   else datetime.now(UTC).replace(microsecond=0))
+    if captured_at.tzinfo is None:
+        captured_at = captured_at.replace(tzinfo=UTC)
+
+    def work() -> int:
+        from amazon_pilot.db.engine import transaction
+        from amazon_pilot.db.snapshots import ingest
+        from amazon_pilot.db.tracking import upsert_product
+        from amazon_pilot.domain.normalize import normalize_item
+
+        observations = []
+        skipped = 0
+        with transaction() as conn:
+            for item in items:
+                snap = normalize_item(item)
+                if not snap.asin or len(snap.asin) != 10:
+                    skipped += 1
+                    continue
+                product_id, _ = upsert_product(conn, snap.asin, snap.marketplace)
+                observations.append((product_id, snap))
+            result = ingest(conn, captured_at, None, observations)
+        print(f"stored {result.inserted} snapshot(s) at {captured_at.isoformat()}; "
+              f"{result.skipped} already stored; {skipped} item(s) without an ASIN skipped; "
+              f"{len(result.alert_ids)} alert(s)")
+        return 0
+
+    return _with_database(work)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    def work() -> int:
+        from amazon_pilot.demo import create_demo
+
+        summary = create_demo(days=args.days, products=args.products)
+        print(summary)
+        return 0
+
+    return _with_database(work, need_standins=True)
+
+
 # ---------------------------------------------------------------- main
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -325,6 +412,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "redrive": cmd_redrive,
     "migrate": cmd_migrate,
     "fire": cmd_fire,
+    "normalize": cmd_normalize,
+    "import-apify": cmd_import_apify,
+    "demo": cmd_demo,
 }
 
 
@@ -359,6 +449,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     fire = sub.add_parser("fire", help="fire a schedule of the running stack now")
     fire.add_argument("schedule")
+
+    normalize = sub.add_parser("normalize", help="print an Apify export as normalized JSON lines")
+    normalize.add_argument("file", help="a JSON array of dataset items (- for stdin)")
+
+    importer = sub.add_parser("import-apify", help="store an Apify export as snapshots")
+    importer.add_argument("file")
+    importer.add_argument("--captured-at", help="ISO time of the observation (default: now)")
+
+    demo = sub.add_parser("demo", help="a demo seller with tracked products and history")
+    demo.add_argument("--days", type=int, default=90)
+    demo.add_argument("--products", type=int, default=15)
     return parser
 
 

@@ -83,6 +83,8 @@ class EdgeMiddleware:
             await send(message)
 
         length = _content_length(scope)
+        if length is None:
+            length, receive = await _body_size(scope, receive, self.max_body)
         if length is not None and length > self.max_body:
             limit = f"{self.max_body // 1024} KiB"
             body = error_body(413, f"request body is larger than {limit}", rid)
@@ -99,6 +101,46 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+async def _body_size(scope: Scope, receive: Receive,
+                     max_body: int) -> tuple[int | None, Receive]:
+    """The body size when no Content-Length was sent (chunked, or an API Gateway event).
+
+    Behind Mangum the body is in the event: its size is known without reading. Otherwise
+    the body is read (up to the limit) and replayed to the application.
+    """
+    event = scope.get("aws.event")
+    if isinstance(event, dict):
+        raw = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            return len(raw) * 3 // 4, receive
+        return (len(raw.encode()) if isinstance(raw, str) else len(raw)), receive
+    if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+        return None, receive
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_body:
+            return size, receive
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        return await receive()
+
+    return size, replay
 
 
 def _field_of(loc: Iterable[Any]) -> str:
@@ -162,6 +204,10 @@ def create_app(
     for router in routers:
         app.include_router(router)
     install_error_handlers(app, logger)
+    # innermost: authentication and rate limits (after the edge has set the request id)
+    from amazon_pilot.api.security import AuthRateLimitMiddleware
+
+    app.add_middleware(AuthRateLimitMiddleware)
     cors = settings().cors_origins
     if cors:
         from fastapi.middleware.cors import CORSMiddleware

@@ -95,3 +95,26 @@ def error_body(
             "request_id": request_id,
         }
     }
+
+
+# ------------------------------------------------------------------ the format, as a schema
+# (used by the OpenAPI contract; routes never build these by hand)
+
+from pydantic import BaseModel, Field  # noqa: E402  (kept next to its use)
+
+
+class ErrorDetail(BaseModel):
+    field: str = Field(description="the input the problem is about, e.g. 'email' or 'body'")
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="stable, machine-readable: " + ", ".join(
+        sorted(set(STATUS_CODES.values()))))
+    message: str = Field(description="for people; never contains internals")
+    details: list[ErrorDetail] = Field(default_factory=list)
+    request_id: str | None = Field(description="also in the X-Request-Id header")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo

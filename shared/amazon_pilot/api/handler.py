@@ -25,6 +25,9 @@ def make_api_handler(
     *,
     response_hooks: list[ResponseHook] | None = None,
 ) -> LambdaHandler:
+    from amazon_pilot.api.security import capture_environment
+
+    capture_environment()  # this function's JWT_SECRET_ARN, visible at cold start
     logger = make_logger(service)
     metrics = make_metrics(service)
     tracer = make_tracer(service)

@@ -16,6 +16,7 @@ JOBS: dict[str, str] = {
     "fail": "amazon_pilot.workers.builtin:fail",
     "record": "amazon_pilot.workers.builtin:record",
     "maintain_partitions": "amazon_pilot.workers.builtin:maintain_partitions",
+    "fetch_products": "amazon_pilot.workers.tracking:fetch_products",
 }
 
 

@@ -12,7 +12,9 @@ QUEUED_JOBS: dict[str, tuple[str, str]] = {
     "maintain_partitions": ("low", "maintain_partitions"),
 }
 # schedule job -> "module:function" for jobs that plan work themselves.
-PLANNERS: dict[str, str] = {}
+PLANNERS: dict[str, str] = {
+    "daily_refresh": "amazon_pilot.workers.tracking:plan_daily_refresh",
+}
 
 
 class UnknownScheduledJob(ValueError):

@@ -1,0 +1,184 @@
+"""Fixed-window rate limits counted in Postgres, so every Lambda instance shares them.
+
+One statement per decision::
+
+    INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES (:b, :w, 1)
+    ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_limit_counters.count + 1
+    RETURNING count
+
+The row lock taken by ON CONFLICT ... DO UPDATE makes concurrent increments serial, so
+across any number of processes exactly `limit` requests of a window are allowed.
+
+Buckets: ``user:<uuid>`` (authenticated requests, limit from the user's plan, see
+amazon_pilot.domain.plans) and ``ip:<address>`` (requests without a valid access
+token; ``RATE_LIMIT_IP``, default 60). Window length: ``RATE_LIMIT_WINDOW_SECONDS``
+(default 60). Exempt: /v1/health, /v1/openapi.json, /v1/docs and its assets.
+
+Response headers: ``X-RateLimit-Limit`` (requests per window), ``X-RateLimit-Remaining``,
+``X-RateLimit-Reset`` (seconds until the window resets) and, on a 429, ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from amazon_pilot.db.engine import get_engine
+
+EXEMPT_PATHS = frozenset({"/v1/health", "/v1/openapi.json", "/v1/docs"})
+EXEMPT_PREFIXES = ("/v1/docs/",)
+DEFAULT_WINDOW_SECONDS = 60
+DEFAULT_IP_LIMIT = 60
+
+_HIT = """
+INSERT INTO rate_limit_counters AS r (bucket, window_start, count)
+VALUES (:bucket, to_timestamp(:window_start), 1)
+ON CONFLICT (bucket, window_start) DO UPDATE SET count = r.count + 1
+RETURNING r.count
+"""
+
+# The authenticated hot path: the counter increment and the user lookup in one round trip.
+_HIT_WITH_USER = f"""
+WITH hit AS ({_HIT})
+SELECT hit.count, u.email, u.role, u.plan, u.is_active, u.auth_epoch
+FROM hit LEFT JOIN users u ON u.id = :user_id
+"""
+
+_CLEANUP = "DELETE FROM rate_limit_counters WHERE window_start < now() - interval '1 hour'"
+_CLEANUP_PROBABILITY = 0.001
+
+_autocommit: Engine | None = None
+
+
+def window_seconds() -> int:
+    raw = os.environ.get("RATE_LIMIT_WINDOW_SECONDS")
+    try:
+        value = int(raw) if raw else DEFAULT_WINDOW_SECONDS
+    except ValueError:
+        value = DEFAULT_WINDOW_SECONDS
+    return max(1, value)
+
+
+def ip_limit() -> int:
+    raw = os.environ.get("RATE_LIMIT_IP")
+    try:
+        value = int(raw) if raw else DEFAULT_IP_LIMIT
+    except ValueError:
+        value = DEFAULT_IP_LIMIT
+    return max(1, value)
+
+
+def is_exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    limit: int
+    count: int
+    reset_at: float  # epoch seconds at which the window ends
+
+    @property
+    def allowed(self) -> bool:
+        return self.count <= self.limit
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.count)
+
+    def reset_in(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        return max(1, int(self.reset_at - now + 0.999))
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        reset = str(self.reset_in()).encode()
+        headers = [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", reset),
+        ]
+        if not self.allowed:
+            headers.append((b"retry-after", reset))
+        return headers
+
+
+def current_window(window: int, now: float | None = None) -> tuple[int, float]:
+    """(start of the current window, its end) in epoch seconds."""
+    now = time.time() if now is None else now
+    start = int(now // window) * window
+    return start, float(start + window)
+
+
+def _engine() -> Engine:
+    """The shared pool in autocommit mode: one statement, no BEGIN/COMMIT round trips."""
+    global _autocommit
+    base = get_engine()
+    if _autocommit is None or _autocommit.pool is not base.pool:
+        _autocommit = base.execution_options(isolation_level="AUTOCOMMIT")
+    return _autocommit
+
+
+def _maybe_cleanup(conn: Any) -> None:
+    if random.random() < _CLEANUP_PROBABILITY:
+        conn.execute(text(_CLEANUP))
+
+
+def hit(bucket: str, limit: int, window: int | None = None, *,
+        now: float | None = None) -> RateDecision:
+    """Count one request against `bucket` and say whether it is within `limit`."""
+    window = window or window_seconds()
+    start, end = current_window(window, now)
+    with _engine().connect() as conn:
+        count = conn.execute(text(_HIT), {"bucket": bucket, "window_start": start}).scalar_one()
+        _maybe_cleanup(conn)
+    return RateDecision(limit=limit, count=int(count), reset_at=end)
+
+
+def hit_with_user(user_id: str, window: int | None = None) -> tuple[int, float, Any]:
+    """Count one request for the user and fetch the user's row, in one round trip.
+
+    Returns (count, window end, row) where row has email, role, plan, is_active and
+    auth_epoch, all None when the user no longer exists.
+    """
+    window = window or window_seconds()
+    start, end = current_window(window)
+    with _engine().connect() as conn:
+        row = conn.execute(
+            text(_HIT_WITH_USER),
+            {"bucket": f"user:{user_id}", "window_start": start, "user_id": user_id},
+        ).one()
+        _maybe_cleanup(conn)
+    return int(row.count), end, row
+
+
+def peek(bucket: str, window: int) -> int:
+    """The count of the current window without adding to it."""
+    start, _ = current_window(window)
+    with _engine().connect() as conn:
+        value = conn.execute(
+            text("SELECT count FROM rate_limit_counters"
+                 " WHERE bucket = :bucket AND window_start = to_timestamp(:w)"),
+            {"bucket": bucket, "w": start},
+        ).scalar()
+    return int(value or 0)
+
+
+def clear(bucket: str) -> None:
+    with _engine().connect() as conn:
+        conn.execute(text("DELETE FROM rate_limit_counters WHERE bucket = :bucket"),
+                     {"bucket": bucket})
+
+
+def client_ip(scope: dict[str, Any]) -> str:
+    """The caller's address as API Gateway saw it (requestContext.http.sourceIp)."""
+    event = scope.get("aws.event") or {}
+    ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
+    if ip:
+        return str(ip)
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"

@@ -1,0 +1,356 @@
+"""Who is calling, and may they: the security dependency every API route uses.
+
+Usage in any router::
+
+    from fastapi import Depends
+    from amazon_pilot.api.security import CurrentUser, current_user, ensure_owner, require_admin
+
+    @router.get("/v1/products/{product_id}")
+    async def get_product(product_id: uuid.UUID,
+                          user: CurrentUser = Depends(current_user)) -> ProductOut:
+        row = fetch_tracked_product(product_id)          # by id only
+        ensure_owner(row and row["user_id"], user, "product")  # missing or foreign: 404
+        ...
+
+    @router.get("/v1/admin/things")
+    async def admin_only(admin: CurrentUser = Depends(require_admin)) -> ...: ...
+
+- ``CurrentUser`` (frozen): ``id: uuid.UUID``, ``email: str``, ``role: str`` ("seller" |
+  "admin"), ``plan: str`` ("free" | "pro" | "enterprise"); ``is_admin`` property.
+  Plan limits: ``amazon_pilot.domain.plans.tracked_product_limit(user.plan)``.
+- ``current_user``: verifies the ``Authorization: Bearer <access token>`` header (JWT
+  HS256, 15 minutes, claim ``type == "access"``) and loads the user; answers 401
+  UNAUTHORIZED with a message saying why for a missing, malformed, tampered, expired,
+  wrong-type or ``alg: none`` token, and for a deactivated or deleted account or a
+  session ended by a password change. The per-user rate limit of the user's plan is
+  applied (429 RATE_LIMITED with Retry-After) — in the shared middleware, which does the
+  token check, the user lookup and the counter increment in one database round trip.
+- ``require_admin``: ``current_user`` plus role ``admin``, else 403 FORBIDDEN.
+- ``ensure_owner(owner_id, user, what)``: 404 NOT_FOUND ("<what> not found") when the
+  resource does not exist (``owner_id`` None) or belongs to someone else — a seller
+  never learns that another user's id exists. Admins get no bypass here; admin routes
+  are separate. ``owns(owner_id, user)`` is the boolean form.
+
+The signing key comes from Secrets Manager (``JWT_SECRET_ARN``, read once per cold
+start), or ``JWT_SECRET``; only when neither is set is a fixed development key used,
+with a warning (and never outside the local/dev/test stages). The key is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from amazon_pilot.api import ratelimit
+from amazon_pilot.api.errors import (
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    error_body,
+)
+from amazon_pilot.domain.plans import DEFAULT_PLAN, rate_limit_per_minute
+
+log = logging.getLogger("amazon_pilot.security")
+
+ACCESS_TOKEN_TTL_SECONDS = 15 * 60
+TOKEN_ISSUER = "amazon-pilot"
+TOKEN_AUDIENCE = "amazon-pilot-api"
+ALGORITHM = "HS256"
+_DEV_KEY = "amazon-pilot-local-development-signing-key-not-for-production"
+_DEV_STAGES = {"local", "dev", "test"}
+
+MISSING_TOKEN = "authentication required: send the header 'Authorization: Bearer <access token>'"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    id: uuid.UUID
+    email: str
+    role: str
+    plan: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+# ------------------------------------------------------------------ signing key
+
+_secret_arn: str | None = os.environ.get("JWT_SECRET_ARN") or None
+_key: str | None = None
+_key_lock = threading.Lock()
+
+
+def capture_environment() -> None:
+    """Remember JWT_SECRET_ARN from the function's environment (called at cold start)."""
+    global _secret_arn
+    _secret_arn = os.environ.get("JWT_SECRET_ARN") or _secret_arn
+
+
+def _secret_from_value(raw: str) -> str:
+    raw = raw.strip()
+    if raw.startswith("{"):
+        data = json.loads(raw)
+        for name in ("key", "secret", "value", "jwt_secret"):
+            if data.get(name):
+                return str(data[name])
+        raise RuntimeError("the JWT secret is JSON without a 'key' field")
+    return raw
+
+
+def _load_key() -> str:
+    direct = os.environ.get("JWT_SECRET")
+    if direct:
+        return direct
+    arn = os.environ.get("JWT_SECRET_ARN") or _secret_arn
+    if arn:
+        from amazon_pilot.adapters.secrets import get_secret_string
+
+        return _secret_from_value(get_secret_string(arn))
+    stage = os.environ.get("STAGE", "local")
+    if stage not in _DEV_STAGES:
+        raise RuntimeError(f"no JWT signing key configured for stage {stage!r}: set "
+                           "JWT_SECRET_ARN (or JWT_SECRET)")
+    log.warning("neither JWT_SECRET nor JWT_SECRET_ARN is set: signing tokens with the "
+                "built-in development key; never use this outside local development")
+    return _DEV_KEY
+
+
+def signing_key() -> str:
+    global _key
+    key = _key
+    if key is None:
+        with _key_lock:
+            if _key is None:
+                _key = _load_key()
+            key = _key
+    return key
+
+
+def reset_signing_key() -> None:
+    global _key
+    with _key_lock:
+        _key = None
+
+
+# ------------------------------------------------------------------ access tokens
+
+
+class TokenRejected(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def issue_access_token(user_id: uuid.UUID | str, auth_epoch: int = 0, *,
+                       now: float | None = None,
+                       ttl: int = ACCESS_TOKEN_TTL_SECONDS) -> str:
+    import jwt
+
+    issued = int(time.time() if now is None else now)
+    claims = {
+        "sub": str(user_id),
+        "type": "access",
+        "ver": auth_epoch,
+        "iat": issued,
+        "exp": issued + ttl,
+        "iss": TOKEN_ISSUER,
+        "aud": TOKEN_AUDIENCE,
+    }
+    return jwt.encode(claims, signing_key(), algorithm=ALGORITHM)
+
+
+def verify_access_token(token: str) -> dict[str, Any]:
+    """The token's claims, or TokenRejected with a message a client can act on."""
+    import jwt
+
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, signing_key(), algorithms=[ALGORITHM], audience=TOKEN_AUDIENCE,
+            issuer=TOKEN_ISSUER, options={"require": ["exp", "iat", "sub", "type"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenRejected("the access token has expired; get a new one from "
+                            "POST /v1/auth/refresh") from None
+    except jwt.InvalidAlgorithmError:
+        raise TokenRejected("the access token is not signed with an accepted algorithm") from None
+    except jwt.InvalidSignatureError:
+        raise TokenRejected("the access token signature is not valid") from None
+    except jwt.DecodeError:
+        raise TokenRejected("the access token is malformed") from None
+    except jwt.InvalidTokenError as exc:
+        raise TokenRejected(f"the access token is not valid ({type(exc).__name__})") from None
+    if claims.get("type") != "access":
+        raise TokenRejected("this is not an access token")
+    try:
+        claims["sub"] = str(uuid.UUID(str(claims["sub"])))
+    except ValueError:
+        raise TokenRejected("the access token is not valid (subject)") from None
+    return claims
+
+
+# ------------------------------------------------------------------ per-request auth
+
+
+@dataclass(slots=True)
+class AuthState:
+    user: CurrentUser | None = None
+    error: str | None = None
+    decision: ratelimit.RateDecision | None = None
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return ""  # present but not a bearer token
+    return None
+
+
+def authenticate(scope: Scope) -> AuthState:
+    """Verify the bearer token and count the request (once per request, cached in state)."""
+    state = scope.setdefault("state", {})
+    cached = state.get("auth")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    result = AuthState()
+    token = bearer_token(scope)
+    if token == "":
+        result.error = "the Authorization header must be 'Bearer <access token>'"
+    elif token is not None:
+        try:
+            claims = verify_access_token(token)
+        except TokenRejected as exc:
+            result.error = exc.message
+        else:
+            _load_user(claims, result)
+    if result.decision is None:
+        result.decision = ratelimit.hit(f"ip:{ratelimit.client_ip(scope)}", ratelimit.ip_limit())
+    state["auth"] = result
+    return result
+
+
+def _load_user(claims: dict[str, Any], result: AuthState) -> None:
+    count, reset_at, row = ratelimit.hit_with_user(claims["sub"])
+    plan = row.plan or DEFAULT_PLAN
+    result.decision = ratelimit.RateDecision(rate_limit_per_minute(plan), count, reset_at)
+    if row.email is None:
+        result.error = "the account of this access token no longer exists"
+    elif not row.is_active:
+        result.error = "this account is deactivated"
+    elif int(row.auth_epoch) != int(claims.get("ver", 0)):
+        result.error = "this session has ended (the password was changed); log in again"
+    else:
+        result.user = CurrentUser(id=uuid.UUID(claims["sub"]), email=row.email,
+                                  role=row.role, plan=plan)
+
+
+def _rate_limited_message(decision: ratelimit.RateDecision) -> str:
+    return (f"rate limit exceeded: {decision.limit} requests per {ratelimit.window_seconds()} s;"
+            f" retry in {decision.reset_in()} s")
+
+
+class AuthRateLimitMiddleware:
+    """Authenticates (when a bearer token is sent) and rate-limits every non-exempt request,
+    and puts the X-RateLimit-* headers on every response it lets through or refuses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" \
+                or ratelimit.is_exempt(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        rid = scope.setdefault("state", {}).get("request_id")
+        try:
+            auth = authenticate(scope)
+        except Exception:
+            log.exception("authentication or rate limiting failed")
+            body = error_body(503, "the service is temporarily unavailable; retry shortly", rid)
+            await JSONResponse(body, status_code=503, headers={"retry-after": "5"})(
+                scope, receive, send)
+            return
+        decision = auth.decision
+        assert decision is not None
+        if not decision.allowed:
+            body = error_body(429, _rate_limited_message(decision), rid)
+            response = JSONResponse(body, status_code=429)
+            response.raw_headers.extend(decision.headers())
+            await response(scope, receive, send)
+            return
+        extra = decision.headers()
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
+
+
+# ------------------------------------------------------------------ dependencies
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="Access token from POST /v1/auth/login or /v1/auth/refresh (15 minutes).",
+)
+
+
+async def current_user(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> CurrentUser:
+    """The authenticated caller; 401 UNAUTHORIZED otherwise (see the module docstring)."""
+    try:
+        auth = authenticate(request.scope)
+    except Exception as exc:
+        log.exception("authentication failed")
+        raise ServiceUnavailable("the service is temporarily unavailable; retry shortly") from exc
+    if auth.user is None:
+        raise Unauthorized(auth.error or MISSING_TOKEN,
+                           headers={"WWW-Authenticate": 'Bearer realm="amazon-pilot"'})
+    decision = auth.decision
+    if decision is not None and not decision.allowed:  # when no middleware already refused
+        headers = {k.decode(): v.decode() for k, v in decision.headers()}
+        raise TooManyRequests(_rate_limited_message(decision), headers=headers)
+    return auth.user
+
+
+async def require_admin(user: CurrentUser = Depends(current_user)) -> CurrentUser:
+    if not user.is_admin:
+        raise Forbidden("this route is for administrators")
+    return user
+
+
+def owns(owner_id: uuid.UUID | str | None, user: CurrentUser) -> bool:
+    if owner_id is None:
+        return False
+    try:
+        return uuid.UUID(str(owner_id)) == user.id
+    except ValueError:
+        return False
+
+
+def ensure_owner(owner_id: uuid.UUID | str | None, user: CurrentUser,
+                 what: str = "resource") -> None:
+    """404 unless the resource exists and belongs to `user` (never 403: ids stay secret)."""
+    if not owns(owner_id, user):
+        raise NotFound(f"{what} not found")

@@ -1,0 +1,66 @@
+"""`pilot demo`: a demo seller with a category of tracked products and real history
+from the sandbox catalog, so a newcomer sees charts and alerts at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from amazon_pilot.db.engine import transaction
+from amazon_pilot.db.tracking import insert_tracked, upsert_product
+
+DEMO_EMAIL = "demo@amazon-pilot.local"
+DEMO_PASSWORD = "demo-pilot-2026"
+DEMO_CATEGORY = "wireless earbuds"
+
+
+def _demo_user_id() -> str:
+    from amazon_pilot.db.accounts import create_user
+
+    with transaction() as conn:
+        found = conn.execute(text("SELECT id FROM users WHERE lower(email) = :e"),
+                             {"e": DEMO_EMAIL}).first()
+    if found is not None:
+        return str(found.id)
+    user = create_user(DEMO_EMAIL, DEMO_PASSWORD, role="seller", plan="pro")
+    return str(user["id"])
+
+
+def create_demo(days: int = 90, products: int = 15) -> str:
+    from amazon_pilot.standins.apify_catalog import demo_asins
+    from amazon_pilot.workers.tracking import backfill
+
+    user_id = _demo_user_id()
+    asins = demo_asins(DEMO_CATEGORY, products)
+    product_ids = []
+    with transaction() as conn:
+        for index, asin in enumerate(asins):
+            product_id, _ = upsert_product(conn, asin, "com")
+            alias = "My earbuds" if index == 0 else None
+            insert_tracked(conn, user_id, product_id, alias, {})  # type: ignore[arg-type]
+            product_ids.append(product_id)
+    stored = backfill(product_ids, days)
+    with transaction() as conn:
+        alerts = conn.execute(text("SELECT count(*) FROM alerts WHERE user_id = :u"),
+                              {"u": user_id}).scalar_one()
+    extras = _demo_extras(user_id, product_ids)
+    lines = [
+        f"Demo ready ({datetime.now(UTC):%Y-%m-%d}): {len(product_ids)} {DEMO_CATEGORY} "
+        f"tracked, {stored} snapshots over {days} days, {alerts} alerts (sandbox data).",
+        f"  sign in:  {DEMO_EMAIL} / {DEMO_PASSWORD}",
+        "  then:     pilot run   and open http://127.0.0.1:3000/ (API docs at /v1/docs)",
+        *extras,
+    ]
+    return "\n".join(lines)
+
+
+def _demo_extras(user_id: str, product_ids: list[int]) -> list[str]:
+    """Hooks for features that build on tracking (competitor groups, suggestions)."""
+    lines: list[str] = []
+    try:
+        from amazon_pilot.demo_extras import add_demo_extras
+    except ImportError:
+        return lines
+    lines.extend(add_demo_extras(user_id, product_ids))
+    return lines

@@ -1,0 +1,793 @@
+"""Explainable feature extraction from Amazon bullet points and titles.
+
+Deterministic regex rules, no model: every feature records which bullet (0-based index,
+or the title) and which exact span of text produced it, plus the rule's name, so a seller
+can see why we think a competitor has "IPX7" or "40 hours". Units are normalised:
+hours, months, grams, millimetres, watts, mAh.
+
+Bullets are read first and the title fills what they left out, because bullets carry the
+qualified claims ("8 hrs (32 with case)") while titles repeat the headline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from amazon_pilot.domain.snapshot import Snapshot
+
+FeatureValue = float | int | bool | str
+Kind = Literal["number", "flag", "text", "theme"]
+Better = Literal["higher", "lower"]
+Merge = Literal["first", "max", "min"]
+
+
+@dataclass(slots=True, frozen=True)
+class AttributeSpec:
+    kind: Kind
+    unit: str | None = None
+    better: Better | None = None  # numeric attributes: which way is stronger
+    merge: Merge = "first"  # several mentions: keep the first, or the max/min value
+
+
+ATTRIBUTES: dict[str, AttributeSpec] = {
+    "battery_hours": AttributeSpec("number", "h", "higher", "max"),
+    "battery_total_hours": AttributeSpec("number", "h", "higher", "max"),
+    "water_resistance": AttributeSpec("number", "ip_level", "higher", "max"),
+    "bluetooth_version": AttributeSpec("number", None, "higher", "max"),
+    "anc": AttributeSpec("flag"),
+    "anc_hybrid": AttributeSpec("flag"),
+    "anc_db": AttributeSpec("number", "dB", "higher", "max"),
+    "call_noise_reduction": AttributeSpec("flag"),
+    "warranty_months": AttributeSpec("number", "months", "higher", "max"),
+    "usb_c": AttributeSpec("flag"),
+    "wireless_charging": AttributeSpec("flag"),
+    "fast_charge": AttributeSpec("flag"),
+    "fast_charge_minutes": AttributeSpec("number", "min", "lower"),
+    "fast_charge_hours": AttributeSpec("number", "h", "higher"),
+    "weight_grams": AttributeSpec("number", "g", "lower"),
+    "driver_mm": AttributeSpec("number", "mm", "higher", "max"),
+    "codec_aac": AttributeSpec("flag"),
+    "codec_aptx": AttributeSpec("flag"),
+    "codec_ldac": AttributeSpec("flag"),
+    "codec_lc3": AttributeSpec("flag"),
+    "codec_sbc": AttributeSpec("flag"),
+    "multipoint": AttributeSpec("flag"),
+    "app_support": AttributeSpec("flag"),
+    "microphones": AttributeSpec("number", "mics", "higher", "max"),
+    "wattage_w": AttributeSpec("number", "W", "higher", "max"),
+    "capacity_mah": AttributeSpec("number", "mAh", "higher", "max"),
+    "ports": AttributeSpec("number", "ports", "higher", "max"),
+    "dimensions_mm": AttributeSpec("text", "mm"),
+}
+
+
+@dataclass(slots=True, frozen=True)
+class Evidence:
+    source: Literal["bullet", "title"]
+    bullet_index: int | None  # 0-based index into bullet_points; None for the title
+    text: str  # the matched span exactly as written
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "bullet_index": self.bullet_index,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Feature:
+    name: str
+    value: FeatureValue
+    unit: str | None
+    kind: Kind
+    label: str  # human wording: "IPX5", "8 h", "aptX Adaptive"
+    rule: str  # which rule matched, for explanations
+    evidence: Evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "unit": self.unit,
+            "kind": self.kind,
+            "label": self.label,
+            "rule": self.rule,
+            "evidence": self.evidence.to_dict(),
+        }
+
+
+@dataclass(slots=True)
+class ProductFeatures:
+    asin: str
+    features: dict[str, Feature] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name in self.features
+
+    def value(self, name: str) -> FeatureValue | None:
+        feature = self.features.get(name)
+        return feature.value if feature else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"asin": self.asin, "features": {k: f.to_dict() for k, f in self.features.items()}}
+
+
+# --------------------------------------------------------------------------- regexes
+
+_I = re.IGNORECASE
+_NUM = r"\d+(?:\.\d+)?"
+_HOURS = r"(?:h|hrs?|hours?)"
+_WORD_NUMBERS: dict[str, int] = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "eight": 8,
+    "dual": 2,
+    "triple": 3,
+    "quad": 4,
+}
+_COUNT = r"(?P<n>\d+|one|two|three|four|five|six|eight|dual|triple|quad)"
+
+FAST_CHARGE_RE = re.compile(
+    rf"(?P<min>\d+)\s*-?\s*min(?:ute)?s?\.?\s*(?:of\s+)?(?:quick\s+|fast\s+|rapid\s+)?"
+    rf"(?:charg(?:e|ing))?\s*(?:=|gives?|provides?|delivers?|for|gets?|offers?|->|→|:)\s*"
+    rf"(?:you\s+)?(?:up\s+to\s+)?(?:an?\s+)?(?:extra\s+|additional\s+)?"
+    rf"(?P<hrs>{_NUM})\s*{_HOURS}\b",
+    _I,
+)
+FAST_CHARGE_REV_RE = re.compile(
+    rf"(?P<hrs>{_NUM})\s*{_HOURS}\b[^.;]{{0,30}}?\b(?:from|with|after|in)\s+(?:a\s+|just\s+|only\s+)*"
+    rf"(?P<min>\d+)\s*-?\s*min(?:ute)?s?\.?\s*(?:of\s+)?(?:quick\s+|fast\s+|rapid\s+)?charg(?:e|ing)?",
+    _I,
+)
+BATTERY_PAREN_RE = re.compile(
+    rf"(?P<main>{_NUM})\s*{_HOURS}\b[^()\d]{{0,30}}?\(\s*(?:up\s+to\s+)?(?P<total>{_NUM})\s*"
+    rf"(?:{_HOURS}\b)?\s*(?:in\s+total\s+|total\s+)?(?:with|w/|incl\.?|including|using)\s+"
+    rf"(?:the\s+)?(?:charging\s+)?case",
+    _I,
+)
+DURATION_RE = re.compile(
+    rf"(?P<num>{_NUM})\s*-?\s*(?P<addon>(?:extra|additional|more)\s+)?(?P<unit>h|hrs?|hours?|days?)\b",
+    _I,
+)
+BATTERY_CONTEXT_RE = re.compile(
+    r"play\s*time|playback|battery|listening|talk\s*time|music\s+time|charg|working\s+time|"
+    r"usage\s+time|run\s*time|lasts?\b",
+    _I,
+)
+# Durations right after these words are charging times, not battery life.
+CHARGE_TIME_BEFORE_RE = re.compile(
+    r"(?:(?:charg\w*|recharg\w*)\s+(?:time\s*(?:is\s+|of\s+|:\s*)?|in\s+|within\s+)|"
+    r"takes\s+|standby\s+(?:time\s+)?(?:of\s+)?)"
+    r"(?:only\s+|just\s+|about\s+|approx\.?\s+|approximately\s+|around\s+|up\s+to\s+)*$",
+    _I,
+)
+NOT_BATTERY_NEAR_RE = re.compile(
+    r"\b(?:standby|warrant\w*|returns?|refunds?|money|guarantee\w*|trial|shipping|delivery)\b",
+    _I,
+)
+SINGLE_CHARGE_NEAR_RE = re.compile(
+    r"single\s+charge|per\s+charge|one\s+charge|on\s+a\s+charge|earbuds?\s+alone|"
+    r"fully\s+charged\s+earbuds?",
+    _I,
+)
+TOTAL_NEAR_RE = re.compile(r"\b(?:case|total|combined|in\s+all|overall)\b", _I)
+ADDON_NEAR_RE = re.compile(r"\b(?:extra|additional|more|another)\b", _I)
+CLAUSE_BREAK_RE = re.compile(r"[.;|!]\s")
+
+WARRANTY_BEFORE_RE = re.compile(
+    r"\b(?P<num>\d+|one|two|three|four|five)\s*[- ]?\s*(?P<unit>years?|yrs?|months?|mos?)\b"
+    r"[^.;]{0,25}?\b(?:warranty|guarantee)",
+    _I,
+)
+WARRANTY_AFTER_RE = re.compile(
+    r"\b(?:warranty|guarantee)\b[^.;]{0,25}?\b(?P<num>\d+|one|two|three|four|five)\s*[- ]?\s*"
+    r"(?P<unit>years?|yrs?|months?|mos?)\b",
+    _I,
+)
+BLUETOOTH_RE = re.compile(
+    r"\b(?:bluetooth|BT)\s*(?:version\s*|v(?:er\.?)?\s*)?(?P<ver>[1-6]\.\d)\b", _I
+)
+BLUETOOTH_BEFORE_RE = re.compile(r"\bV?(?P<ver>[4-6]\.\d)\s*(?:version\s+)?(?:bluetooth|BT)\b", _I)
+IP_RE = re.compile(r"\bIP[\s-]?(?P<dust>[0-6X])[\s-]?(?P<water>[0-8])\b", _I)
+
+ANC_RE = re.compile(
+    r"\b(?P<hybrid>hybrid\s+)?(?:(?:active|adaptive)\s+noise[\s-]+(?:cancell?(?:ing|ation)|"
+    r"reduction)|ANC)\b",
+    _I,
+)
+NOISE_CANCEL_RE = re.compile(r"\b(?P<hybrid>hybrid\s+)?noise[\s-]+cancell?(?:ing|ation)\b", _I)
+CALL_NEAR_RE = re.compile(r"\b(?:mic(?:rophone)?s?|calls?|ENC|CVC|environmental|voice)\b", _I)
+NEGATION_BEFORE_RE = re.compile(r"\b(?:no|not|without|non)[\s-]+$", _I)
+CALL_NR_RE = re.compile(
+    r"\bENC\b|\bCVC\s*\d*(?:\.\d)?\b|environmental\s+noise\s+cancell?(?:ing|ation)|"
+    r"noise[\s-]+cancell?ing\s+mic",
+    _I,
+)
+DB_RE = re.compile(r"(?P<db>\d{2})\s*dB\b", _I)
+
+USB_C_RE = re.compile(r"\b(?:USB[\s-]?C|Type[\s-]?C)\b", _I)
+WIRELESS_CHARGING_RE = re.compile(
+    r"\bwireless(?:ly)?[\s-]+charg(?:ing|er|eable|e)\b|(?-i:\bQi\b)", _I
+)
+FAST_CHARGE_FLAG_RE = re.compile(
+    r"\b(?:fast|quick|rapid|turbo|super)[\s-]*charg(?:e|es|ed|ing|er)\b|\bpower\s+delivery\b|"
+    r"(?-i:\bPD\b)|(?-i:\bQC\s*\d\.\d\b)",
+    _I,
+)
+WEIGHT_RE = re.compile(
+    r"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>g|grams?|oz|ounces?|lbs?|pounds?|kg|kilograms?)\b(?!/)",
+    _I,
+)
+WEIGHT_NEAR_RE = re.compile(r"weigh|light|only|each|per\s+(?:bud|earbud)|ultra", _I)
+DRIVER_RE = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*mm\b(?:[\s-]+[\w-]+){0,3}?[\s-]+drivers?\b", _I)
+DRIVER_AFTER_RE = re.compile(r"\bdrivers?\b[^.;]{0,20}?(?P<num>\d+(?:\.\d+)?)\s*mm\b", _I)
+CODEC_RES: dict[str, re.Pattern[str]] = {
+    "codec_ldac": re.compile(r"\bLDAC\b", _I),
+    "codec_aptx": re.compile(r"\baptX(?:[\s-]+(?:Adaptive|HD|Lossless|Low\s+Latency))?\b", _I),
+    "codec_aac": re.compile(r"\bAAC\b", _I),
+    "codec_lc3": re.compile(r"\bLC3(?:plus)?\b", _I),
+    "codec_sbc": re.compile(r"\bSBC\b", _I),
+}
+MULTIPOINT_RE = re.compile(
+    r"\bmulti[\s-]?point\b|\bconnect(?:s|ed|ion)?\s+(?:to\s+)?(?:two|2)\s+devices\b|"
+    r"\b(?:two|2|dual)[\s-]+devices?\s+(?:at\s+once|simultaneously|connection)\b|"
+    r"\bdual[\s-]device\b",
+    _I,
+)
+APP_RE = re.compile(r"\b(?:companion\s+|dedicated\s+|free\s+)?app\b", _I)
+MIC_RE = re.compile(
+    rf"\b{_COUNT}[\s-]*(?:built[\s-]in\s+|AI\s+|noise[\s-]cancell?ing\s+|ENC\s+|"
+    r"beamforming\s+|call\s+)*mic(?:rophone)?s?\b",
+    _I,
+)
+WATT_RE = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*(?:W|watts?)\b(?!/)", _I)
+MAH_RE = re.compile(r"(?P<num>\d{1,3}(?:,\d{3})+|\d+)\s*mAh\b", _I)
+PORTS_RE = re.compile(rf"\b{_COUNT}[\s-]*(?:USB[\s-]?C?\s+|output\s+)?ports?\b", _I)
+DIMENSIONS_RE = re.compile(
+    r"(?P<a>\d+(?:\.\d+)?)\s*[x\u00d7*]\s*(?P<b>\d+(?:\.\d+)?)\s*[x\u00d7*]\s*(?P<c>\d+(?:\.\d+)?)\s*"
+    r"(?P<unit>mm|cm|inch(?:es)?|in\b|\")",
+    _I,
+)
+
+# Keyword themes: a small, reviewable lexicon rather than a model.
+THEME_LEXICON: dict[str, tuple[str, ...]] = {
+    "comfort": (
+        r"comfort(?:able)?",
+        r"ergonomic",
+        r"lightweight",
+        r"all[\s-]day\s+wear",
+        r"soft\s+(?:silicone\s+)?ear\s*tips",
+        r"no\s+ear\s+fatigue",
+        r"pain[\s-]free",
+    ),
+    "gaming_low_latency": (r"gaming", r"game\s+mode", r"low[\s-]latency", r"\d+\s*ms\s+latency"),
+    "sport_secure_fit": (
+        r"sports?",
+        r"workouts?",
+        r"running",
+        r"gym",
+        r"ear\s*hooks?",
+        r"secure\s+fit",
+        r"sweat[\s-]?proof",
+        r"exercis(?:e|ing)",
+    ),
+    "premium_sound_bass": (
+        r"(?:deep|powerful|punchy|rich)\s+bass",
+        r"bass\s+boost",
+        r"hi[\s-]?fi",
+        r"hi[\s-]res",
+        r"high[\s-]fidelity",
+        r"premium\s+sound",
+        r"immersive\s+sound",
+    ),
+    "gift": (r"gifts?", r"birthday", r"christmas", r"father'?s\s+day", r"mother'?s\s+day"),
+    "clear_calls": (
+        r"(?:crystal[\s-])?clear\s+calls?",
+        r"call\s+quality",
+        r"hands[\s-]free\s+call(?:s|ing)?",
+    ),
+    "travel_portable": (r"portable", r"compact", r"travel(?:ing|ling)?", r"pocket[\s-]sized"),
+}
+THEME_RES: dict[str, re.Pattern[str]] = {
+    theme: re.compile(r"\b(?:" + "|".join(words) + r")\b", _I)
+    for theme, words in THEME_LEXICON.items()
+}
+
+_OZ_G = 28.3495
+_LB_G = 453.592
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+@dataclass(slots=True, frozen=True)
+class _Hit:
+    name: str
+    value: FeatureValue
+    start: int
+    end: int
+    rule: str
+    label: str | None = None
+    # Qualified claims ("8 h per charge", "(32 with case)") outrank bare headline numbers.
+    priority: int = 0
+
+
+def _num(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _count(text: str) -> int:
+    return _WORD_NUMBERS.get(text.lower()) or int(text)
+
+
+def _clean(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 1)
+
+
+def _hours(num: str, unit: str) -> float:
+    return _num(num) * (24.0 if unit.lower().startswith("d") else 1.0)
+
+
+def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:
+    return any(start < e and s < end for s, e in spans)
+
+
+def _fast_charge(text: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for regex, rule in (
+        (FAST_CHARGE_RE, "fast_charge.min_for_hours"),
+        (FAST_CHARGE_REV_RE, "fast_charge.hours_from_min"),
+    ):
+        for m in regex.finditer(text):
+            if _overlaps(m.start(), m.end(), [(h.start, h.end) for h in hits]):
+                continue
+            minutes, hours = int(m["min"]), _clean(_num(m["hrs"]))
+            label = f"{minutes} min = {hours} h"
+            hits.append(_Hit("fast_charge", True, m.start(), m.end(), rule, label))
+            hits.append(_Hit("fast_charge_minutes", minutes, m.start(), m.end(), rule, label))
+            hits.append(_Hit("fast_charge_hours", hours, m.start(), m.end(), rule, label))
+    for m in FAST_CHARGE_FLAG_RE.finditer(text):
+        hits.append(_Hit("fast_charge", True, m.start(), m.end(), "fast_charge.keyword"))
+    return hits
+
+
+def _clause_window(text: str, start: int, end: int, stops: list[int]) -> tuple[str, str]:
+    """Text around a duration, cut at clause breaks and at neighbouring durations."""
+    lo = max([0, start - 25, *(s for s in stops if s < start)])
+    hi = min([len(text), end + 45, *(s for s in stops if s > end)])
+    before, after = text[lo:start], text[end:hi]
+    breaks = list(CLAUSE_BREAK_RE.finditer(before))
+    if breaks:
+        before = before[breaks[-1].end() :]
+    cut = CLAUSE_BREAK_RE.search(after)
+    return before, after[: cut.start()] if cut else after
+
+
+def _battery(text: str, used: list[tuple[int, int]]) -> list[_Hit]:
+    hits: list[_Hit] = []
+    # "8 hrs (32 with case)" is battery talk by itself; bare durations need context.
+    for m in BATTERY_PAREN_RE.finditer(text):
+        main_h, total_h = _clean(_num(m["main"])), _clean(_num(m["total"]))
+        span = (m.start(), m.end())
+        hits.append(_Hit("battery_hours", main_h, *span, "battery.paren_case", priority=2))
+        hits.append(_Hit("battery_total_hours", total_h, *span, "battery.paren_case", priority=2))
+        used.append((m.start(), m.end()))
+    if not hits and not BATTERY_CONTEXT_RE.search(text):
+        return []
+    durations = [m for m in DURATION_RE.finditer(text) if not _overlaps(m.start(), m.end(), used)]
+    stops = [m.start() for m in durations] + [m.end() for m in durations]
+    addons: list[_Hit] = []
+    for m in durations:
+        before, after = _clause_window(text, m.start(), m.end(), stops)
+        if CHARGE_TIME_BEFORE_RE.search(text[: m.start()]) or NOT_BATTERY_NEAR_RE.search(
+            before + after
+        ):
+            continue
+        hit = _classify_duration(m, before + m.group(0) + after)
+        (addons if hit.name == "battery_addon" else hits).append(hit)
+    return hits + _addon_totals(hits, addons)
+
+
+def _classify_duration(m: re.Match[str], near: str) -> _Hit:
+    hours = _clean(_hours(m["num"], m["unit"]))
+    span = (m.start(), m.end())
+    if TOTAL_NEAR_RE.search(near) and ADDON_NEAR_RE.search(near):
+        return _Hit("battery_addon", hours, *span, "battery.case_extra", priority=2)
+    if TOTAL_NEAR_RE.search(near):
+        return _Hit("battery_total_hours", hours, *span, "battery.total", priority=2)
+    if SINGLE_CHARGE_NEAR_RE.search(near):
+        return _Hit("battery_hours", hours, *span, "battery.single_charge", priority=2)
+    return _Hit("battery_hours", hours, *span, "battery.duration")
+
+
+def _addon_totals(hits: list[_Hit], addons: list[_Hit]) -> list[_Hit]:
+    # "8 hours, plus 24 extra hours from the case" means 32 in total.
+    mains = [h for h in hits if h.name == "battery_hours"]
+    if not addons or not mains or any(h.name == "battery_total_hours" for h in hits):
+        return []
+    main = max(mains, key=lambda h: float(h.value))
+    add = max(addons, key=lambda h: float(h.value))
+    total = _clean(float(main.value) + float(add.value))
+    return [
+        _Hit("battery_total_hours", total, add.start, add.end, "battery.main_plus_case", None, 2)
+    ]
+
+
+def _warranty(text: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for regex in (WARRANTY_BEFORE_RE, WARRANTY_AFTER_RE):
+        for m in regex.finditer(text):
+            n = _count(m["num"])
+            months = n * 12 if m["unit"].lower().startswith("y") else n
+            hits.append(_Hit("warranty_months", months, m.start(), m.end(), "warranty"))
+    return hits
+
+
+def _bluetooth(text: str) -> list[_Hit]:
+    return [
+        _Hit("bluetooth_version", float(m["ver"]), m.start(), m.end(), "bluetooth", m["ver"])
+        for regex in (BLUETOOTH_RE, BLUETOOTH_BEFORE_RE)
+        for m in regex.finditer(text)
+    ]
+
+
+def _water(text: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for m in IP_RE.finditer(text):
+        dust = m["dust"].upper()
+        # Ordered by water digit first (what buyers ask about), then dust protection.
+        level = int(m["water"]) * 10 + (0 if dust == "X" else int(dust))
+        label = f"IP{dust}{m['water']}"
+        hits.append(_Hit("water_resistance", level, m.start(), m.end(), "ip_rating", label))
+    return hits
+
+
+def _is_call_only(text: str, start: int, end: int) -> bool:
+    return bool(CALL_NEAR_RE.search(text[max(0, start - 20) : end + 30]))
+
+
+def _anc(text: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for regex, rule in ((ANC_RE, "anc.explicit"), (NOISE_CANCEL_RE, "anc.noise_cancelling")):
+        for m in regex.finditer(text):
+            if NEGATION_BEFORE_RE.search(text[max(0, m.start() - 12) : m.start()]):
+                continue
+            # Plain "noise cancelling" next to mics/calls is call noise reduction, not ANC.
+            if regex is NOISE_CANCEL_RE and _is_call_only(text, m.start(), m.end()):
+                continue
+            hits.append(_Hit("anc", True, m.start(), m.end(), rule))
+            if m["hybrid"]:
+                hits.append(_Hit("anc_hybrid", True, m.start(), m.end(), rule))
+    for m in CALL_NR_RE.finditer(text):
+        hits.append(_Hit("call_noise_reduction", True, m.start(), m.end(), "call_noise"))
+    if any(h.name == "anc" for h in hits):
+        for m in DB_RE.finditer(text):
+            hits.append(_Hit("anc_db", int(m["db"]), m.start(), m.end(), "anc.db"))
+    return hits
+
+
+def _flags(text: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    plain: list[tuple[str, re.Pattern[str]]] = [
+        ("usb_c", USB_C_RE),
+        ("wireless_charging", WIRELESS_CHARGING_RE),
+        ("multipoint", MULTIPOINT_RE),
+        ("app_support", APP_RE),
+        *CODEC_RES.items(),
+    ]
+    for name, regex in plain:
+        for m in regex.finditer(text):
+            hits.append(_Hit(name, True, m.start(), m.end(), name, m.group(0)))
+    return hits
+
+
+def _weight(text: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for m in WEIGHT_RE.finditer(text):
+        unit = m["unit"]
+        # "2.4G"/"5G" are radio bands; a weight in capital G needs a weight word nearby.
+        if unit == "G" and not WEIGHT_NEAR_RE.search(text[max(0, m.start() - 20) : m.end() + 20]):
+            continue
+        low = unit.lower()
+        factor = _OZ_G if low.startswith(("oz", "ounce")) else 1.0
+        factor = _LB_G if low.startswith(("lb", "pound")) else factor
+        factor = 1000.0 if low.startswith(("kg", "kilogram")) else factor
+        grams = _clean(_num(m["num"]) * factor)
+        hits.append(_Hit("weight_grams", grams, m.start(), m.end(), "weight", m.group(0)))
+    return hits
+
+
+def _numbers(text: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for regex in (DRIVER_RE, DRIVER_AFTER_RE):
+        for m in regex.finditer(text):
+            hits.append(_Hit("driver_mm", _clean(_num(m["num"])), m.start(), m.end(), "driver"))
+    for m in MIC_RE.finditer(text):
+        hits.append(_Hit("microphones", _count(m["n"]), m.start(), m.end(), "microphones"))
+    for m in WATT_RE.finditer(text):
+        hits.append(_Hit("wattage_w", _clean(_num(m["num"])), m.start(), m.end(), "wattage"))
+    for m in MAH_RE.finditer(text):
+        hits.append(_Hit("capacity_mah", int(_num(m["num"])), m.start(), m.end(), "capacity"))
+    for m in PORTS_RE.finditer(text):
+        hits.append(_Hit("ports", _count(m["n"]), m.start(), m.end(), "ports"))
+    for m in DIMENSIONS_RE.finditer(text):
+        hits.append(_dimensions(m))
+    return hits
+
+
+def _dimensions(m: re.Match[str]) -> _Hit:
+    unit = m["unit"].lower()
+    factor = 25.4 if unit.startswith(("in", '"')) else (10.0 if unit == "cm" else 1.0)
+    sides = [_clean(_num(m[k]) * factor) for k in ("a", "b", "c")]
+    label = " x ".join(str(s) for s in sides) + " mm"
+    return _Hit("dimensions_mm", label, m.start(), m.end(), "dimensions", label)
+
+
+def _themes(text: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for theme, regex in THEME_RES.items():
+        m = regex.search(text)
+        if m:
+            hits.append(_Hit(f"theme_{theme}", True, m.start(), m.end(), "lexicon", m.group(0)))
+    return hits
+
+
+def _hits_for(text: str) -> list[_Hit]:
+    fast = _fast_charge(text)
+    used = [(h.start, h.end) for h in fast if h.name != "fast_charge" or h.label]
+    return [
+        *fast,
+        *_battery(text, used),
+        *_warranty(text),
+        *_bluetooth(text),
+        *_water(text),
+        *_anc(text),
+        *_flags(text),
+        *_weight(text),
+        *_numbers(text),
+        *_themes(text),
+    ]
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+DISPLAY_NAMES: dict[str, str] = {
+    "battery_hours": "battery life per charge",
+    "battery_total_hours": "total battery life with case",
+    "water_resistance": "water resistance rating",
+    "bluetooth_version": "Bluetooth version",
+    "anc": "active noise cancelling",
+    "anc_hybrid": "hybrid ANC",
+    "anc_db": "ANC depth (dB)",
+    "call_noise_reduction": "call noise reduction (ENC/CVC)",
+    "warranty_months": "warranty",
+    "usb_c": "USB-C",
+    "wireless_charging": "wireless charging",
+    "fast_charge": "fast charging",
+    "fast_charge_minutes": "fast-charge minutes",
+    "fast_charge_hours": "hours from a fast charge",
+    "weight_grams": "weight",
+    "driver_mm": "driver size",
+    "codec_aac": "AAC codec",
+    "codec_aptx": "aptX codec",
+    "codec_ldac": "LDAC codec",
+    "codec_lc3": "LC3 codec",
+    "codec_sbc": "SBC codec",
+    "multipoint": "multipoint pairing",
+    "app_support": "companion app",
+    "microphones": "microphone count",
+    "wattage_w": "wattage",
+    "capacity_mah": "battery capacity",
+    "ports": "port count",
+    "dimensions_mm": "dimensions",
+}
+
+
+def display_name(name: str) -> str:
+    """Seller-facing wording of a feature name ("anc" -> "active noise cancelling")."""
+    if name.startswith("theme_"):
+        return name.removeprefix("theme_").replace("_", " ") + " (theme)"
+    return DISPLAY_NAMES.get(name, name.replace("_", " "))
+
+
+def _spec(name: str) -> AttributeSpec:
+    if name.startswith("theme_"):
+        return AttributeSpec("theme")
+    return ATTRIBUTES[name]
+
+
+def _label(hit: _Hit, spec: AttributeSpec, matched: str) -> str:
+    if hit.label is not None and (spec.kind != "number" or hit.name == "water_resistance"):
+        return hit.label
+    if spec.kind == "number":
+        return f"{hit.value} {spec.unit}" if spec.unit else str(hit.value)
+    return matched
+
+
+def _keep(current: _Hit | None, hit: _Hit, spec: AttributeSpec) -> bool:
+    if current is None or hit.priority > current.priority:
+        return True
+    if hit.priority < current.priority:
+        return False
+    if spec.merge == "first" or not isinstance(hit.value, int | float):
+        return False
+    new, old = float(hit.value), float(current.value)
+    return new > old if spec.merge == "max" else new < old
+
+
+def extract_features(
+    asin: str, bullets: Sequence[str], title: str | None = None
+) -> ProductFeatures:
+    """Features of one product from its bullets (then its title for what they lack)."""
+    found: dict[str, Feature] = {}
+    chosen: dict[str, _Hit] = {}
+    sources: list[tuple[Literal["bullet", "title"], int | None, str]] = [
+        ("bullet", i, b) for i, b in enumerate(bullets)
+    ]
+    title_start = len(sources)
+    if title:
+        sources.append(("title", None, title))
+    for position, (source, index, text) in enumerate(sources):
+        for hit in _hits_for(text):
+            if hit.name == "battery_addon":
+                continue
+            spec = _spec(hit.name)
+            current = chosen.get(hit.name)
+            # The title only fills gaps: a headline never overrides a bullet's claim.
+            if position >= title_start and current is not None:
+                continue
+            if not _keep(current, hit, spec):
+                continue
+            matched = text[hit.start : hit.end]
+            evidence = Evidence(source, index, matched, hit.start, hit.end)
+            chosen[hit.name] = hit
+            found[hit.name] = Feature(
+                hit.name,
+                hit.value,
+                spec.unit,
+                spec.kind,
+                _label(hit, spec, matched),
+                hit.rule,
+                evidence,
+            )
+    ordered = {k: found[k] for k in sorted(found, key=_order_key)}
+    return ProductFeatures(asin=asin, features=ordered)
+
+
+def _order_key(name: str) -> tuple[int, str]:
+    names = list(ATTRIBUTES)
+    return (names.index(name), name) if name in ATTRIBUTES else (len(names), name)
+
+
+def features_from_snapshot(snapshot: Snapshot) -> ProductFeatures:
+    return extract_features(snapshot.asin, snapshot.bullet_points, snapshot.title)
+
+
+# --------------------------------------------------------------------------- comparison
+
+Position = Literal["best", "worst", "middle", "tied"]
+
+
+@dataclass(slots=True, frozen=True)
+class FeatureGap:
+    """A feature the main product lacks, and which competitors claim it."""
+
+    name: str
+    holders: tuple[str, ...]
+    labels: dict[str, str]  # asin -> how that competitor states it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "holders": list(self.holders), "labels": dict(self.labels)}
+
+
+@dataclass(slots=True, frozen=True)
+class NumericStanding:
+    name: str
+    unit: str | None
+    better: Better
+    main_value: float
+    values: dict[str, float]  # competitors that state it
+    position: Position
+    best_asins: tuple[str, ...]  # may include the main ASIN
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "better": self.better,
+            "main_value": self.main_value,
+            "values": dict(self.values),
+            "position": self.position,
+            "best_asins": list(self.best_asins),
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class FeatureComparison:
+    main_asin: str
+    main_lacks: tuple[FeatureGap, ...]
+    main_only: tuple[str, ...]
+    shared: tuple[str, ...]  # main and every competitor state it
+    numeric: tuple[NumericStanding, ...]
+    labels: dict[str, str]  # main product's label per feature
+
+    def metric_keys(self) -> list[str]:
+        names = {g.name for g in self.main_lacks} | set(self.main_only) | set(self.shared)
+        names |= {n.name for n in self.numeric}
+        return sorted(f"features.{n}" for n in names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "main_asin": self.main_asin,
+            "main_lacks": [g.to_dict() for g in self.main_lacks],
+            "main_only": [{"name": n, "label": self.labels[n]} for n in self.main_only],
+            "shared": list(self.shared),
+            "numeric": [n.to_dict() for n in self.numeric],
+            "metric_keys": self.metric_keys(),
+        }
+
+
+def _standing(
+    name: str, main: ProductFeatures, competitors: Sequence[ProductFeatures]
+) -> NumericStanding | None:
+    spec = _spec(name)
+    main_value = main.value(name)
+    if spec.better is None or not isinstance(main_value, int | float):
+        return None
+    values = {c.asin: float(v) for c in competitors if isinstance(v := c.value(name), int | float)}
+    if not values:
+        return None
+    everyone = {main.asin: float(main_value), **values}
+    pick = min if spec.better == "lower" else max
+    worst_pick = max if spec.better == "lower" else min
+    best, worst = pick(everyone.values()), worst_pick(everyone.values())
+    mv = float(main_value)
+    position: Position
+    if best == worst:
+        position = "tied"
+    elif mv == best:
+        position = "best"
+    elif mv == worst:
+        position = "worst"
+    else:
+        position = "middle"
+    best_asins = tuple(a for a, v in everyone.items() if v == best)
+    return NumericStanding(name, spec.unit, spec.better, mv, values, position, best_asins)
+
+
+def compare_features(
+    main: ProductFeatures, competitors: list[ProductFeatures]
+) -> FeatureComparison:
+    """Which features main lacks, has alone or shares, and where it stands on numbers."""
+    comp_names = {n for c in competitors for n in c.features}
+    lacks = tuple(
+        FeatureGap(
+            name,
+            tuple(c.asin for c in competitors if c.has(name)),
+            {c.asin: c.features[name].label for c in competitors if c.has(name)},
+        )
+        for name in sorted(comp_names - set(main.features), key=_order_key)
+    )
+    only = tuple(n for n in main.features if n not in comp_names)
+    shared = tuple(n for n in main.features if competitors and all(c.has(n) for c in competitors))
+    numeric = tuple(s for n in main.features if (s := _standing(n, main, competitors)) is not None)
+    return FeatureComparison(
+        main_asin=main.asin,
+        main_lacks=lacks,
+        main_only=only,
+        shared=shared,
+        numeric=numeric,
+        labels={n: f.label for n, f in main.features.items()},
+    )

@@ -1,0 +1,681 @@
+"""Deterministic, rule-based listing suggestions, ranked by impact over effort.
+
+Each suggestion rests on numbers it carries (`evidence`) and cites (`reason`). An LLM may
+rewrite the copy of title and description suggestions (`llm_copy_messages`,
+`apply_llm_copy`), but the scoring and the ranking stay ours: the model only writes text,
+and text that breaks the title rules is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from amazon_pilot.domain.experiments import daily_last
+from amazon_pilot.domain.listing_score import (
+    ACRONYMS,
+    ANGLE_LABELS,
+    PROMO_RE,
+    TITLE_MAX,
+    TITLE_SPECIAL_CHARS,
+    TITLE_SWEET,
+    ListingScore,
+    brand_tokens,
+    caps_words,
+    drop_bridges,
+    image_total,
+    phrases,
+    starts_with_brand,
+    stem,
+    terms,
+)
+from amazon_pilot.domain.snapshot import MARKETPLACE_CURRENCY, HistoryPoint, Snapshot
+
+SuggestionType = Literal["title", "pricing", "description", "images"]
+Level = Literal["high", "medium", "low"]
+
+# Points (of the 100-point score) a suggestion must win back to count as full impact.
+IMPACT_FULL_POINTS = 15.0
+MIN_POINTS = 0.5  # below this a rule gap is not worth a suggestion
+PRICE_CHANGE_MIN = 0.03  # a price move this large counts as a price change (elasticity)
+PRICE_BAND = 0.10  # within +/-10% of the median the price is "in line"
+ELASTICITY_WINDOW_DAYS = 7  # BSR read over the days after a price change
+ELASTICITY_BASELINE_DAYS = 3  # and over the days before it
+EFFORT_FLOOR = 0.05  # keeps impact/effort finite
+TYPE_ORDER: dict[str, int] = {"pricing": 0, "title": 1, "description": 2, "images": 3}
+
+TITLE_RULES = ("title_length", "title_structure", "keyword_coverage")
+COPY_RULES = ("bullet_count", "bullet_length", "description")
+IMAGE_RULES = ("image_count", "image_angles", "video")
+
+
+@dataclass(slots=True)
+class Suggestion:
+    type: SuggestionType
+    change: str  # the concrete edit
+    reason: str  # the data it rests on, with numbers
+    evidence: dict[str, Any]
+    impact: Level
+    impact_score: float  # 0..1
+    effort: Level
+    effort_score: float  # 0..1
+    priority: int = 0  # 1 = do first; set by rank()
+    source: Literal["rules", "llm"] = "rules"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "change": self.change,
+            "reason": self.reason,
+            "evidence": self.evidence,
+            "impact": self.impact,
+            "impact_score": round(self.impact_score, 4),
+            "effort": self.effort,
+            "effort_score": round(self.effort_score, 4),
+            "priority": self.priority,
+            "source": self.source,
+        }
+
+
+def impact_level(score: float) -> Level:
+    return "high" if score >= 0.6 else "medium" if score >= 0.3 else "low"
+
+
+def effort_level(score: float) -> Level:
+    return "low" if score < 0.35 else "medium" if score < 0.65 else "high"
+
+
+def rank_key(s: Suggestion) -> tuple[float, float, int, str]:
+    """impact_score / max(effort_score, 0.05), highest first; ties by higher impact, then a
+    fixed type order (pricing, title, description, images), then the change text."""
+    ratio = s.impact_score / max(s.effort_score, EFFORT_FLOOR)
+    return (-round(ratio, 9), -round(s.impact_score, 9), TYPE_ORDER.get(s.type, 9), s.change)
+
+
+def rank(suggestions: Sequence[Suggestion]) -> list[Suggestion]:
+    """Order by impact over effort and number them 1..n (new objects; inputs untouched)."""
+    ordered = sorted(suggestions, key=rank_key)
+    return [replace(s, priority=i) for i, s in enumerate(ordered, start=1)]
+
+
+def _lost(score: ListingScore, rule_ids: Sequence[str]) -> float:
+    return sum(r.weight - r.points for r in score.rules if r.rule_id in rule_ids and r.applicable)
+
+
+def _make(
+    type_: SuggestionType,
+    change: str,
+    reason: str,
+    evidence: dict[str, Any],
+    impact: float,
+    effort: float,
+) -> Suggestion:
+    impact = min(1.0, max(0.0, impact))
+    effort = min(1.0, max(0.0, effort))
+    return Suggestion(
+        type=type_,
+        change=change,
+        reason=reason,
+        evidence=evidence,
+        impact=impact_level(impact),
+        impact_score=impact,
+        effort=effort_level(effort),
+        effort_score=effort,
+    )
+
+
+# --------------------------------------------------------------------------- title
+
+
+def _display(term: str) -> str:
+    def word(w: str) -> str:
+        if w.upper() in ACRONYMS:
+            return w.upper()
+        return w if any(c.isdigit() for c in w) else w.capitalize()
+
+    return " ".join(word(w) for w in term.split())
+
+
+def _prefer_phrases(keywords: Sequence[str]) -> list[str]:
+    """Replace a loose word by a missing phrase that contains it ("straw" -> "straw lid"),
+    keeping the first position; a phrase reads better and covers both words."""
+    out: list[str] = []
+    for kw in keywords:
+        if " " not in kw:
+            kw = next((p for p in keywords if " " in p and kw in p.split()), kw)
+        if kw not in out:
+            out.append(kw)
+    return out
+
+
+def clean_title(title: str, brand: str | None) -> str:
+    """The title with promotional wording, banned characters and shouting removed and the
+    brand moved to the front."""
+    t = PROMO_RE.sub(" ", title)
+    t = "".join(" " if c in TITLE_SPECIAL_CHARS else c for c in t)
+    for word in caps_words(t, brand):
+        t = re.sub(rf"\b{re.escape(word)}\b", word.capitalize(), t)
+    if brand and starts_with_brand(t, brand) and t[: len(brand)].lower() == brand.lower():
+        t = brand + t[len(brand) :]  # the brand's own casing, not "HYDROPEAK"
+    elif brand and not starts_with_brand(t, brand):
+        t = re.sub(rf"\b{re.escape(brand)}\b", " ", t, flags=re.IGNORECASE)
+        t = f"{brand} {t}"
+    t = re.sub(r"\s+", " ", t)
+    # Separators left dangling by the removals: ", ," / "- ," / trailing " -".
+    t = re.sub(r"\s*([,|-])(\s*[,|-])+", r"\1", t)
+    t = re.sub(r"\s+,", ",", t)
+    return t.strip(" ,|-")
+
+
+def _truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,|-")
+
+
+def rewrite_title(title: str, brand: str | None, add: Sequence[str]) -> tuple[str, list[str]]:
+    """Clean the title, then append missing keywords (best first) while it stays within the
+    length sweet spot; never over TITLE_MAX. Returns (title, keywords actually added)."""
+    t = _truncate(clean_title(title, brand), TITLE_MAX)
+    have = {s for s, _ in terms(t)}
+    added: list[str] = []
+    for kw in _prefer_phrases(add):
+        key = [stem(w) for w in kw.split()]
+        if all(k in have for k in key):
+            continue
+        candidate = t + (", " if added else " - ") + _display(kw)
+        if len(candidate) > TITLE_SWEET[1]:
+            continue  # a shorter keyword further down may still fit
+        t = candidate
+        added.append(kw)
+        have.update(key)
+    return t, added
+
+
+def _title_suggestion(product: Snapshot, score: ListingScore) -> Suggestion | None:
+    lost = _lost(score, TITLE_RULES)
+    if lost < MIN_POINTS:
+        return None
+    title = product.title or ""
+    new_title, added = rewrite_title(title, product.brand, score.missing_keywords)
+    cov = score.rule("keyword_coverage")
+    coverage = cov.evidence.get("coverage")
+    parts = [
+        f"title scores {sum(score.rule(r).points for r in TITLE_RULES):.1f}/"
+        f"{sum(score.rule(r).weight for r in TITLE_RULES):.0f} points"
+    ]
+    if coverage is not None:
+        parts.append(
+            f"covers {coverage:.0%} of the weight of {len(score.keywords)} keywords that "
+            f">= 2 competitors use (missing: {', '.join(score.missing_keywords[:6]) or 'none'})"
+        )
+    for rid in ("title_length", "title_structure"):
+        r = score.rule(rid)
+        if r.score < 1.0:
+            parts.append(f"{r.name.lower()}: {r.detail}")
+    change = (
+        f"Add keywords: {', '.join(added)}. " if added else ""
+    ) + f'Rewritten title ({len(new_title)} chars): "{new_title}"'
+    evidence = {
+        "brand": product.brand,
+        "current_title": title,
+        "current_length": len(title),
+        "suggested_title": new_title,
+        "suggested_length": len(new_title),
+        "keywords_added": added,
+        "missing_keywords": list(score.missing_keywords),
+        "keyword_coverage": coverage,
+        "points_lost": round(lost, 2),
+    }
+    # Title edits are a text field in Seller Central: cheap.
+    return _make("title", change, "; ".join(parts) + ".", evidence, lost / IMPACT_FULL_POINTS, 0.2)
+
+
+# --------------------------------------------------------------------------- pricing
+
+
+@dataclass(slots=True, frozen=True)
+class PriceResponse:
+    """How the product's BSR answered its own past price changes."""
+
+    elasticity: float | None  # median of dln(BSR) / dln(price); > 0: dearer -> worse rank
+    n_changes: int  # price changes (> 3%) with BSR readable before and after
+    days: int  # days of history looked at
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.elasticity is None:
+            return (
+                f"no price change > {PRICE_CHANGE_MIN:.0%} with readable BSR in {self.days} days "
+                "of history, so the BSR response to price is unknown"
+            )
+        return (
+            f"BSR elasticity to price {self.elasticity:+.2f} (median over {self.n_changes} "
+            f"price change{'s' if self.n_changes != 1 else ''} > {PRICE_CHANGE_MIN:.0%} in "
+            f"{self.days} days; +{ELASTICITY_WINDOW_DAYS}-day BSR median vs the "
+            f"{ELASTICITY_BASELINE_DAYS} days before)"
+        )
+
+
+def _window_median(bsr: dict[date, int], start: date, end: date) -> tuple[float | None, int]:
+    vals = [bsr[d] for d in bsr if start <= d <= end]
+    return (float(statistics.median(vals)) if vals else None), len(vals)
+
+
+def price_response(history: Sequence[HistoryPoint]) -> PriceResponse:
+    """For each day the price moved > 3% from the previous known price: the BSR median over
+    the following 7 days (cut short at the next price change) against the median of the
+    3 days before, as dln(BSR)/dln(price). Needs 2+ BSR readings after the change."""
+    days = daily_last(history)
+    if not days:
+        return PriceResponse(None, 0, 0)
+    bsr = {p.captured_at.date(): p.bsr_rank for p in days if p.bsr_rank and p.bsr_rank > 0}
+    changes: list[tuple[date, float, float]] = []
+    last: float | None = None
+    for p in days:
+        if p.price is None or p.price <= 0:
+            continue
+        if last is not None and abs(p.price / last - 1.0) > PRICE_CHANGE_MIN:
+            changes.append((p.captured_at.date(), last, p.price))
+        last = p.price
+    events: list[dict[str, Any]] = []
+    for i, (day, old, new) in enumerate(changes):
+        end = day + timedelta(days=ELASTICITY_WINDOW_DAYS)
+        if i + 1 < len(changes):
+            end = min(end, changes[i + 1][0] - timedelta(days=1))
+        before, _ = _window_median(
+            bsr, day - timedelta(days=ELASTICITY_BASELINE_DAYS), day - timedelta(days=1)
+        )
+        after, n_after = _window_median(bsr, day + timedelta(days=1), end)
+        if before is None or after is None or n_after < 2:
+            continue
+        ratio = math.log(after / before) / math.log(new / old)
+        events.append(
+            {
+                "date": day.isoformat(),
+                "old_price": old,
+                "new_price": new,
+                "bsr_before": before,
+                "bsr_after": after,
+                "elasticity": round(ratio, 4),
+            }
+        )
+    span = (days[-1].captured_at.date() - days[0].captured_at.date()).days + 1
+    if not events:
+        return PriceResponse(None, 0, span)
+    med = float(statistics.median(e["elasticity"] for e in events))
+    return PriceResponse(med, len(events), span, events)
+
+
+def money(amount: float, currency: str | None) -> str:
+    if currency is None:
+        return f"{amount:.2f}"
+    return f"${amount:.2f}" if currency == "USD" else f"{amount:.2f} {currency}"
+
+
+def _lead(product: Snapshot, competitors: list[Snapshot]) -> bool:
+    ratings = [c.rating for c in competitors if c.rating is not None]
+    reviews = [c.review_count for c in competitors if c.review_count is not None]
+    return bool(
+        (product.rating is not None and ratings and product.rating >= max(ratings))
+        or (product.review_count is not None and reviews and product.review_count >= max(reviews))
+    )
+
+
+def _pricing_suggestion(
+    product: Snapshot, competitors: list[Snapshot], history: Sequence[HistoryPoint]
+) -> Suggestion | None:
+    prices = sorted(c.price for c in competitors if c.price is not None and c.price > 0)
+    if product.price is None or product.price <= 0 or not prices:
+        return None
+    ours = product.price
+    median = float(statistics.median(prices))
+    cheapest = prices[0]
+    premium = ours / median - 1.0
+    lead = _lead(product, competitors)
+    resp = price_response(history)
+    rank_pos = 1 + sum(1 for p in prices if p < ours)
+    cur = product.currency or MARKETPLACE_CURRENCY.get(product.marketplace)
+    evidence: dict[str, Any] = {
+        "price": ours,
+        "median": round(median, 2),
+        "cheapest": cheapest,
+        "premium": round(premium, 4),
+        "position": rank_pos,
+        "group_size": len(prices) + 1,
+        "lead": lead,
+        "elasticity": None if resp.elasticity is None else round(resp.elasticity, 4),
+        "elasticity_changes": resp.n_changes,
+        "elasticity_events": resp.events,
+    }
+    market = (
+        f"price {money(ours, cur)} is #{rank_pos} of {len(prices) + 1} from cheapest, "
+        f"{premium:+.0%} vs the competitors' median {money(median, cur)} "
+        f"(cheapest {money(cheapest, cur)})"
+    )
+    e = resp.elasticity
+    if premium > PRICE_BAND and not lead:
+        low, high = max(cheapest, round(median * 0.95, 2)), round(median, 2)
+        target = high
+        sens = 0.6 if e is None else min(1.0, max(0.3, 0.5 + 0.25 * e))
+        action = f"Lower the price to {money(low, cur)}-{money(high, cur)} (the median band)"
+        why = "no rating or review lead to justify the premium"
+    elif premium < -PRICE_BAND and (lead or (e is not None and e < 0.5)):
+        low, high = round(ours * 1.05, 2), round(min(median, ours * 1.15), 2)
+        target = low
+        sens = 0.6 if e is None else min(1.0, max(0.3, 1.0 - 0.25 * e))
+        action = f"Raise the price to {money(low, cur)}-{money(high, cur)}"
+        why = (
+            "rating or review lead" if lead else "rank barely reacted to past price changes"
+        ) + " supports a higher price"
+    else:
+        return None
+    forecast = ""
+    if e is not None:
+        dlog = e * math.log(target / ours)
+        forecast = (
+            f"; at that elasticity, {money(target, cur)} moves BSR by about {math.expm1(dlog):+.0%}"
+        )
+        evidence["expected_bsr_change"] = round(math.expm1(dlog), 4)
+    evidence["suggested_range"] = [low, high]
+    reason = f"{market}; {why}; {resp.describe()}{forecast}."
+    impact = min(1.0, abs(premium) / 0.3) * sens
+    # A price is one field, but it touches margin: low effort, not zero.
+    return _make("pricing", action + ".", reason, evidence, impact, 0.15)
+
+
+# --------------------------------------------------------------------------- description
+
+
+def _feature_names(items: Any) -> list[str]:
+    out = []
+    for it in items or []:
+        if isinstance(it, str):
+            out.append(it)
+        elif isinstance(it, dict):
+            name = it.get("feature") or it.get("name") or it.get("term")
+            if name:
+                out.append(str(name))
+    return out
+
+
+def _top_phrases(counts: Counter[str], keys: set[str], top: int) -> list[str]:
+    """Most used first; a word inside an already chosen phrase is not listed again."""
+    chosen: list[str] = []
+    for k in sorted(keys, key=lambda k: (-counts[k], -k.count(" "), k)):
+        words = set(k.split())
+        if any(words <= set(c.split()) for c in chosen):
+            continue
+        chosen = [c for c in chosen if not set(c.split()) <= words] + [k]
+        if len(chosen) == top:
+            break
+    return chosen
+
+
+def bullet_gaps(
+    product: Snapshot, competitors: list[Snapshot], top: int = 5
+) -> dict[str, list[str]]:
+    """Fallback feature comparison on bullet keywords and phrases: what our bullets say and
+    no competitor's title or bullets do, and what >= 2 competitors' bullets say and our
+    listing (title, bullets, description) does not."""
+    exclude = brand_tokens([product.brand] + [c.brand for c in competitors])
+    surface: dict[str, str] = {}
+    ours_bullets: Counter[str] = Counter()
+    for k, surf in phrases(" ".join(product.bullet_points), exclude):
+        surface.setdefault(k, surf)
+    # "HEADER: body" bullets name their selling point in the header; prose bodies mostly
+    # yield incidental words, so read headers when most bullets have one.
+    heads = [b.split(":", 1)[0] for b in product.bullet_points if 0 < b.find(":") <= 60]
+    source = heads if len(heads) * 2 >= len(product.bullet_points) > 0 else product.bullet_points
+    for k, _ in phrases(" | ".join(source), exclude):
+        ours_bullets[k] += 1
+    ours_all = set(surface) | {
+        k for k, _ in phrases(f"{product.title or ''}. {product.description or ''}", exclude)
+    }
+    mentioned: set[str] = set()
+    bullet_users: Counter[str] = Counter()
+    for c in competitors:
+        bullet_terms = phrases(" ".join(c.bullet_points), exclude)
+        for k, surf in bullet_terms:
+            surface.setdefault(k, surf)
+        bullet_users.update({k for k, _ in bullet_terms})
+        mentioned |= {k for k, _ in bullet_terms} | {k for k, _ in phrases(c.title, exclude)}
+    only = _top_phrases(ours_bullets, set(ours_bullets) - mentioned, top)
+    missing_keys = {k for k, n in bullet_users.items() if n >= 2 and k not in ours_all}
+    # A phrase whose words all appear somewhere in our listing is said, just differently.
+    missing_keys = drop_bridges(
+        {k for k in missing_keys if not set(k.split()) <= ours_all}, bullet_users
+    )
+    missing = _top_phrases(bullet_users, missing_keys, top)
+    return {"only_main": [surface[k] for k in only], "missing": [surface[k] for k in missing]}
+
+
+def _description_suggestion(
+    product: Snapshot,
+    competitors: list[Snapshot],
+    score: ListingScore,
+    feature_gaps: dict[str, Any] | None,
+) -> Suggestion | None:
+    gaps = (
+        {
+            "only_main": _feature_names(feature_gaps.get("only_main")),
+            "missing": _feature_names(feature_gaps.get("missing")),
+        }
+        if feature_gaps is not None
+        else bullet_gaps(product, competitors)
+    )
+    only, missing = gaps["only_main"], gaps["missing"]
+    lost = _lost(score, COPY_RULES)
+    # Unstated differentiators and unanswered competitor claims cost conversions the score
+    # cannot see: up to 2 and 4 points.
+    extra = min(2.0, 0.5 * len(only)) + min(4.0, 1.0 * len(missing))
+    if lost < MIN_POINTS and not missing:
+        return None
+    changes, reasons = [], []
+    if only:
+        changes.append(f"Lead the bullets with your differentiators: {', '.join(only)}")
+        reasons.append(f"{len(only)} feature(s) no competitor states")
+    if missing:
+        changes.append(f"Answer what competitors state and you do not: {', '.join(missing)}")
+        reasons.append(f"{len(missing)} feature(s) competitors state that you do not")
+    for rid in COPY_RULES:
+        r = score.rule(rid)
+        if r.applicable and r.score < 1.0:
+            changes.append(r.advice.rstrip("."))
+            reasons.append(f"{r.name.lower()}: {r.detail} ({r.points:.1f}/{r.weight:.0f} points)")
+    evidence = {
+        "differentiators": only,
+        "missing_features": missing,
+        "feature_source": "feature_gaps" if feature_gaps is not None else "bullet keywords",
+        "bullet_count": len([b for b in product.bullet_points if b.strip()]),
+        "description_length": len((product.description or "").strip()),
+        "points_lost": round(lost, 2),
+    }
+    change = ". ".join(changes) + "."
+    return _make(
+        "description",
+        change,
+        "; ".join(reasons) + ".",
+        evidence,
+        (lost + extra) / IMPACT_FULL_POINTS,
+        0.5,
+    )
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _images_suggestion(
+    product: Snapshot, competitors: list[Snapshot], score: ListingScore
+) -> Suggestion | None:
+    lost = _lost(score, IMAGE_RULES)
+    if lost < MIN_POINTS:
+        return None
+    n = image_total(product)
+    angles = score.missing_angles
+    need_video = product.video_count == 0
+    with_video = sum(1 for c in competitors if c.video_count > 0)
+    comp_counts = [image_total(c) for c in competitors]
+    comp_mean = statistics.fmean(comp_counts) if comp_counts else None
+    target = max(7, n + len(angles))
+    changes, reasons = [], [f"{n} images"]
+    if comp_mean is not None:
+        reasons[0] += f" vs the competitors' average {comp_mean:.1f}"
+    if angles:
+        changes.append(
+            f"Add {max(len(angles), target - n)} image(s) ({n} -> {target}) showing: "
+            + ", ".join(ANGLE_LABELS[a] for a in angles)
+        )
+        reasons.append(
+            f"{len(angles)} of 6 standard angles not found ({score.rule('image_angles').detail})"
+        )
+    elif n < 7:
+        changes.append(f"Add {7 - n} image(s) ({n} -> 7)")
+    if need_video:
+        changes.append("Add a 30-60 s product video")
+        reasons.append(f"no video; {with_video} of {len(competitors)} competitors have one")
+    evidence = {
+        "image_count": n,
+        "competitor_mean_images": None if comp_mean is None else round(comp_mean, 2),
+        "missing_angles": list(angles),
+        "video": product.video_count,
+        "competitors_with_video": with_video,
+        "points_lost": round(lost, 2),
+    }
+    # A photo shoot costs more per angle; a video more again.
+    effort = 0.4 + 0.08 * len(angles) + (0.25 if need_video else 0.0)
+    if not changes:
+        return None
+    return _make(
+        "images",
+        ". ".join(changes) + ".",
+        "; ".join(reasons) + ".",
+        evidence,
+        lost / IMPACT_FULL_POINTS,
+        min(0.95, effort),
+    )
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def suggest(
+    product: Snapshot,
+    competitors: list[Snapshot],
+    score: ListingScore,
+    history: list[HistoryPoint],
+    feature_gaps: dict[str, Any] | None = None,
+) -> list[Suggestion]:
+    """Every suggestion the data calls for, ranked (priority 1 = do first)."""
+    others = [c for c in competitors if c.found and c.asin != product.asin]
+    candidates = [
+        _title_suggestion(product, score),
+        _pricing_suggestion(product, others, history),
+        _description_suggestion(product, others, score, feature_gaps),
+        _images_suggestion(product, others, score),
+    ]
+    return rank([s for s in candidates if s is not None])
+
+
+class ListingCopy(BaseModel):
+    """What the model may return: copy only, no scores."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(max_length=TITLE_MAX)
+    bullets: list[Annotated[str, Field(max_length=500)]] = Field(max_length=5)
+    description: str
+
+
+def llm_copy_messages(product: Snapshot, suggestions: Sequence[Suggestion]) -> list[dict[str, str]]:
+    """Chat messages asking a model to rewrite the title and bullets along our suggestions."""
+    wanted = [
+        {"type": s.type, "change": s.change, "reason": s.reason}
+        for s in suggestions
+        if s.type in ("title", "description")
+    ]
+    listing = {
+        "asin": product.asin,
+        "brand": product.brand,
+        "title": product.title,
+        "bullets": product.bullet_points,
+        "description": product.description,
+    }
+    system = (
+        "You write Amazon listing copy. Follow Amazon's style rules: the title starts with "
+        f"the brand and has at most {TITLE_MAX} characters (aim for {TITLE_SWEET[0]}-"
+        f"{TITLE_SWEET[1]}); no promotional claims (best, #1, sale, free shipping), no "
+        "ALL CAPS words, none of the characters ! $ ? _ { } ^ ~. At most 5 bullets of "
+        "100-250 characters, one benefit each, leading with what only this product offers. "
+        "A description of 500+ characters that does not repeat the bullets. Never invent "
+        "features, certifications or numbers that the listing or suggestions do not state. "
+        "Reply with one JSON object matching this schema and nothing else:\n"
+        + json.dumps(ListingCopy.model_json_schema())
+    )
+    user = (
+        "Current listing:\n"
+        + json.dumps(listing, ensure_ascii=False, indent=1)
+        + "\n\nApply these suggestions:\n"
+        + json.dumps(wanted, ensure_ascii=False, indent=1)
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def title_problems(title: str, brand: str | None) -> list[str]:
+    problems = []
+    if not title.strip():
+        problems.append("empty title")
+    if len(title) > TITLE_MAX:
+        problems.append(f"title is {len(title)} characters (limit {TITLE_MAX})")
+    if brand and not starts_with_brand(title, brand):
+        problems.append(f"title does not start with the brand '{brand}'")
+    if PROMO_RE.search(title):
+        problems.append("promotional wording")
+    return problems
+
+
+def apply_llm_copy(suggestions: Sequence[Suggestion], copy: ListingCopy) -> list[Suggestion]:
+    """Put the model's copy into the title/description suggestions' `change`; scores, order
+    and priorities stay as ranked. A title that breaks the rules is rejected (the rules text
+    stays, and evidence says why)."""
+    out = []
+    for s in suggestions:
+        if s.type == "title":
+            problems = title_problems(copy.title, s.evidence.get("brand"))
+            if problems:
+                out.append(replace(s, evidence={**s.evidence, "llm_rejected": problems}))
+                continue
+            change = f'Rewritten title ({len(copy.title)} chars): "{copy.title}"'
+            out.append(
+                replace(
+                    s, change=change, source="llm", evidence={**s.evidence, "llm_title": copy.title}
+                )
+            )
+        elif s.type == "description":
+            bullets = [b.strip() for b in copy.bullets if b.strip()]
+            if not bullets or len(bullets) > 5 or any(len(b) > 500 for b in bullets):
+                out.append(replace(s, evidence={**s.evidence, "llm_rejected": ["bad bullets"]}))
+                continue
+            change = (
+                "Bullets:\n"
+                + "\n".join(f"- {b}" for b in bullets)
+                + (
+                    f"\nDescription:\n{copy.description.strip()}"
+                    if copy.description.strip()
+                    else ""
+                )
+            )
+            out.append(replace(s, change=change, source="llm"))
+        else:
+            out.append(s)
+    return out

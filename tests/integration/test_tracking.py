@@ -1,0 +1,239 @@
+"""Product tracking end to end through the running local stack and the Apify stand-in."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from amazon_pilot.db.engine import get_engine
+from amazon_pilot.runtime.stack import Stack
+from amazon_pilot.standins.apify_catalog import demo_asins, item_for
+from amazon_pilot.workers.tracking import fetch_job, run_fetch
+from tests.integration.sellers import auth, new_seller
+from tests.integration.test_runtime import wait_for
+
+
+def scalar(sql: str, **params: Any) -> Any:
+    with get_engine().connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def product_row_id(asin: str) -> int:
+    return int(scalar("SELECT id FROM products WHERE asin = :a", a=asin))
+
+
+@pytest.fixture(scope="module")
+def asins() -> list[str]:
+    return demo_asins("headphones", 12)
+
+
+def test_add_by_url_queues_a_first_fetch_that_stores_a_snapshot(
+    api: httpx.Client, asins: list[str]
+) -> None:
+    seller = new_seller(api)
+    url = f"https://www.amazon.com/Some-Slug-Here/dp/{asins[0]}/ref=sr_1_3?keywords=x&th=1"
+    response = api.post("/v1/products", json={"url": url, "alias": "mine"}, headers=auth(seller))
+    assert response.status_code == 202, response.text
+    tracked = response.json()
+    assert tracked["asin"] == asins[0] and tracked["fetch_status"] == "pending"
+
+    def fetched() -> dict[str, Any] | None:
+        body = api.get(f"/v1/products/{tracked['id']}", headers=auth(seller)).json()
+        return body if body["fetch_status"] == "ok" else None
+
+    product = wait_for(fetched, 30, "the first fetch")
+    assert product["data_source"] == "sandbox"
+    assert product["latest"]["price"] is None or product["latest"]["price"] > 0
+    assert product["title"] and product["as_of"] and product["stale"] is False
+    assert scalar("SELECT count(*) FROM snapshots WHERE product_id = :p",
+                  p=product_row_id(asins[0])) == 1
+    trigger = scalar("SELECT trigger FROM scrape_runs WHERE product_count = 1 ORDER BY"
+                     " started_at DESC LIMIT 1")
+    assert trigger == "add"
+
+
+def test_bad_references_duplicates_and_other_sellers(api: httpx.Client, asins: list[str]) -> None:
+    seller, other = new_seller(api), new_seller(api)
+    for bad in ("https://www.amazon.evil.com/dp/B0C33XXS56", "not an asin",
+                "https://www.amazon.com/s?k=earbuds"):
+        key = "url" if bad.startswith("http") else "asin"
+        response = api.post("/v1/products", json={key: bad}, headers=auth(seller))
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    both = api.post("/v1/products", json={"asin": asins[1], "url": "https://amazon.com/dp/"
+                                          + asins[1]}, headers=auth(seller))
+    assert both.status_code == 422
+    first = api.post("/v1/products", json={"asin": asins[1]}, headers=auth(seller))
+    assert first.status_code == 202
+    again = api.post("/v1/products", json={"asin": asins[1].lower()}, headers=auth(seller))
+    assert again.status_code == 409
+    # the same product for another seller reuses the shared row
+    shared = api.post("/v1/products", json={"asin": asins[1]}, headers=auth(other))
+    assert shared.status_code == 202
+    assert scalar("SELECT count(*) FROM products WHERE asin = :a", a=asins[1]) == 1
+    tracked_id = first.json()["id"]
+    for method in ("GET", "PATCH", "DELETE"):
+        kwargs: dict[str, Any] = {"json": {"alias": "x"}} if method == "PATCH" else {}
+        response = api.request(method, f"/v1/products/{tracked_id}", headers=auth(other),
+                               **kwargs)
+        assert response.status_code == 404, (method, response.text)
+    assert api.get("/v1/products", headers={}).status_code == 401
+
+
+def test_bulk_add_gives_one_result_per_item(api: httpx.Client, asins: list[str]) -> None:
+    seller = new_seller(api)
+    items = [{"asin": asins[2]}, {"asin": "bad"}, {"asin": asins[3]}, {"asin": asins[2]}]
+    response = api.post("/v1/products/bulk", json={"items": items}, headers=auth(seller))
+    assert response.status_code == 200, response.text
+    statuses = [r["status"] for r in response.json()["results"]]
+    assert statuses == [202, 422, 202, 409]
+    listing = api.get("/v1/products", params={"sort": "-created_at"}, headers=auth(seller))
+    assert listing.json()["total"] == 2
+    too_many = api.post("/v1/products/bulk", json={"items": [{"asin": asins[0]}] * 101},
+                        headers=auth(seller))
+    assert too_many.status_code == 422
+
+
+def test_daily_schedule_fetches_each_shared_product_once(
+    api: httpx.Client, stack: Stack, asins: list[str]
+) -> None:
+    sellers = [new_seller(api) for _ in range(3)]
+    shared = asins[4:7]
+    for seller in sellers:
+        for asin in shared:
+            assert api.post("/v1/products", json={"asin": asin},
+                            headers=auth(seller)).status_code in (202, 409)
+    standin = stack.standins["apify"]
+    wait_for(lambda: all(scalar("SELECT latest_captured_at IS NOT NULL FROM products WHERE"
+                                " asin = :a", a=a) for a in shared), 30, "first fetches")
+    # make them due again, then let the schedule plan the day
+    with get_engine().begin() as conn:
+        conn.execute(text("UPDATE products SET latest_captured_at = now() - interval '2 days'"))
+    before = len(standin.runs())
+    response = api.post("/_pilot/schedules/DailyRefresh/fire")
+    assert response.status_code == 200, response.text
+    assert response.json()["result"]["products"] >= len(shared)
+
+    def planned_runs() -> list[dict[str, Any]] | None:
+        runs = standin.runs()[before:]
+        done = [r for r in runs if r["status"] == "SUCCEEDED"]
+        urls = [u for r in done for u in r["urls"]]
+        return done if all(any(a in u for u in urls) for a in shared) else None
+
+    runs = wait_for(planned_runs, 40, "the daily batches")
+    urls = [u for r in runs for u in r["urls"]]
+    for asin in shared:
+        assert sum(asin in u for u in urls) == 1, asin  # once, though three sellers track it
+
+
+def test_failed_runs_are_retried_then_dead_lettered_with_nothing_else_lost(
+    api: httpx.Client, stack: Stack, asins: list[str]
+) -> None:
+    standin = stack.standins["apify"]
+    seller = new_seller(api)
+    ok = api.post("/v1/products", json={"asin": asins[7]}, headers=auth(seller)).json()
+    wait_for(lambda: scalar("SELECT last_fetch_status FROM products WHERE asin = :a",
+                            a=asins[7]) == "ok", 30, "a healthy fetch")
+    standin.inject("run_failed", count=3)
+    failing = api.post("/v1/products", json={"asin": asins[8]}, headers=auth(seller))
+    assert failing.status_code == 202
+    sqs = stack.client("sqs")
+
+    def dead() -> list[dict[str, Any]]:
+        batch = sqs.receive_message(QueueUrl=stack.queue_urls["CriticalDLQ"],
+                                    MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                    VisibilityTimeout=2).get("Messages", [])
+        return [m for m in batch if str(product_row_id(asins[8])) in
+                json.dumps(json.loads(m["Body"])["payload"]["product_ids"])]
+
+    wait_for(dead, 60, "the failed fetch in the critical DLQ")
+    attempts = scalar("SELECT attempts FROM scrape_runs WHERE status = 'failed'"
+                      " AND trigger = 'add' ORDER BY started_at DESC LIMIT 1")
+    assert attempts == 3  # the queue's maxReceiveCount
+    # the product fetched before is intact, and the failing one is marked as never fetched
+    detail = api.get(f"/v1/products/{ok['id']}", headers=auth(seller)).json()
+    assert detail["fetch_status"] == "ok" and detail["latest"] is not None
+    assert scalar("SELECT count(*) FROM snapshots WHERE product_id = :p",
+                  p=product_row_id(asins[8])) == 0
+
+
+def test_replaying_a_batch_writes_nothing_twice(stack: Stack, asins: list[str]) -> None:
+    from amazon_pilot.db.engine import transaction
+    from amazon_pilot.db.tracking import upsert_product
+
+    with transaction() as conn:
+        ids = [upsert_product(conn, a, "com")[0] for a in asins[9:12]]
+    at = datetime(2026, 10, 1, 6, tzinfo=UTC)
+    _, _, key = fetch_job(ids, "schedule", at)
+    first = run_fetch(ids, "schedule", at, key)
+    assert first["stored"] == 3
+    replay = run_fetch(ids, "schedule", at, key)
+    assert replay.get("replayed") is True
+    # even a new run for the same observation time stores no duplicate rows
+    again = run_fetch(ids, "schedule", at, key + ":other")
+    assert again["stored"] == 0 and again["replayed_rows"] == 3
+    assert scalar("SELECT count(*) FROM snapshots WHERE product_id = ANY(:p) AND captured_at"
+                  " = :at", p=ids, at=at) == 3
+
+
+def _asin_with_price_move(low: float, high: float) -> tuple[str, date]:
+    day = date(2026, 9, 1)
+    for asin in demo_asins("phone chargers", 40):
+        for offset in range(60):
+            d0 = day + timedelta(days=offset)
+            a, b = item_for(asin, "com", d0), item_for(asin, "com", d0 + timedelta(days=1))
+            if not a or not b or not a["price"] or not b["price"]:
+                continue
+            move = abs(b["price"] - a["price"]) / a["price"] * 100
+            if low < move < high:
+                return asin, d0
+    raise AssertionError("no suitable catalog product")
+
+
+def test_thresholds_are_per_seller(api: httpx.Client) -> None:
+    asin, day = _asin_with_price_move(3.0, 9.0)
+    sensitive, relaxed = new_seller(api), new_seller(api)
+    a = api.post("/v1/products", json={"asin": asin, "thresholds": {"price_change_pct": 1}},
+                 headers=auth(sensitive))
+    b = api.post("/v1/products", json={"asin": asin}, headers=auth(relaxed))
+    assert a.status_code == 202 and b.status_code == 202
+    pid = product_row_id(asin)
+    for d in (day, day + timedelta(days=1)):
+        at = datetime(d.year, d.month, d.day, 6, tzinfo=UTC) + timedelta(days=400)
+        _, _, key = fetch_job([pid], "backfill", at)
+        from amazon_pilot.workers.tracking import make_fetcher
+
+        run_fetch([pid], "backfill", at, key, d, fetcher=make_fetcher(d))
+    mine = api.get("/v1/alerts", params={"type": "price_change"}, headers=auth(sensitive)).json()
+    theirs = api.get("/v1/alerts", params={"type": "price_change"}, headers=auth(relaxed)).json()
+    assert mine["total"] == 1 and theirs["total"] == 0
+    alert = mine["items"][0]
+    assert alert["threshold"] == 1.0 and abs(alert["change_pct"]) > 1
+    ack = api.post(f"/v1/alerts/{alert['id']}/ack", headers=auth(sensitive))
+    assert ack.status_code == 200
+    assert api.post(f"/v1/alerts/{alert['id']}/ack", headers=auth(relaxed)).status_code == 404
+
+
+def test_history_and_refresh_cooldown(api: httpx.Client, asins: list[str]) -> None:
+    seller = new_seller(api)
+    tracked = api.post("/v1/products", json={"asin": asins[0]}, headers=auth(seller)).json()
+    first = api.get(f"/v1/products/{tracked['id']}/history", params={"metric": "price"},
+                    headers=auth(seller))
+    assert first.status_code == 200, first.text
+    assert first.headers["x-cache"] == "miss"
+    assert first.json()["metric"] == "price" and first.json()["count"] >= 1
+    second = api.get(f"/v1/products/{tracked['id']}/history", params={"metric": "price"},
+                     headers=auth(seller))
+    assert second.headers["x-cache"] == "hit" and second.json() == first.json()
+    bad = api.get(f"/v1/products/{tracked['id']}/history", params={"metric": "colour"},
+                  headers=auth(seller))
+    assert bad.status_code == 422
+    refresh = api.post(f"/v1/products/{tracked['id']}/refresh", headers=auth(seller))
+    assert refresh.status_code == 202
+    again = api.post(f"/v1/products/{tracked['id']}/refresh", headers=auth(seller))
+    assert again.status_code == 429 and int(again.headers["retry-after"]) > 0
