@@ -491,13 +491,14 @@ def _check_sane(s: Snapshot) -> None:
     json.dumps(snapshot_to_dict(s), allow_nan=False)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+# No deadline: the suite shares machines with other jobs; the property is about raising.
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values)
 def test_never_raises_on_arbitrary_json(value: Any) -> None:
     _check_sane(normalize_item(value))
 
 
-@settings(max_examples=250, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(KNOWN_FIELDS), near_miss, min_size=1, max_size=6))
 def test_never_raises_on_wrong_types_in_known_fields(changes: dict[str, Any]) -> None:
     _check_sane(normalize_item(item(**changes)))

@@ -41,7 +41,10 @@ router = APIRouter(tags=["auth"])
 admin_router = APIRouter(tags=["admin"])
 
 LOGIN_FAILED = "email or password is incorrect"
-_CONFLICT = {409: {"model": ErrorResponse, "description": "Conflict"}}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorResponse, "description": "Conflict"}}
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Credentials or token refused"}}
 
 
 def _login_policy() -> tuple[int, int]:
@@ -189,7 +192,7 @@ async def register(body: RegisterIn, request: Request) -> dict[str, Any]:
 
 
 @router.post("/v1/auth/login", response_model=TokenPair, summary="Exchange credentials for "
-             "an access token (15 min) and a refresh token (30 days)")
+             "an access token (15 min) and a refresh token (30 days)", responses=_REFUSED)
 async def login(body: LoginIn, request: Request) -> TokenPair:
     ctx = _context(request)
     try:
@@ -239,7 +242,7 @@ _REFRESH_REFUSED = {
 
 
 @router.post("/v1/auth/refresh", response_model=TokenPair,
-             summary="Rotate a refresh token into a new token pair")
+             summary="Rotate a refresh token into a new token pair", responses=_REFUSED)
 async def refresh(body: RefreshIn, request: Request) -> TokenPair:
     ctx = _context(request)
     with transaction() as conn:

@@ -126,13 +126,15 @@ def _components(document: dict[str, Any]) -> None:
     schemes.setdefault("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
 
-def _statuses(path: str, operation: dict[str, Any]) -> list[str]:
+def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     statuses = ["500"]
     if ratelimit.is_exempt(path):
         return statuses
     statuses += ["429", "503"]
     if "requestBody" in operation:
         statuses += ["400", "413", "422"]
+    if method in ("post", "put", "patch"):
+        statuses.append("409")  # writes can meet a uniqueness or state conflict
     if operation.get("parameters"):
         statuses.append("422")
     if operation.get("security"):
@@ -152,7 +154,7 @@ def _complete(document: dict[str, Any]) -> None:
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
-            for status in _statuses(path, operation):
+            for status in _statuses(path, method, operation):
                 existing = responses.get(status)
                 if existing is None or _is_fastapi_validation(existing):
                     responses[status] = _error_response(status)

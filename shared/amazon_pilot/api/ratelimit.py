@@ -12,7 +12,7 @@ across any number of processes exactly `limit` requests of a window are allowed.
 Buckets: ``user:<uuid>`` (authenticated requests, limit from the user's plan, see
 amazon_pilot.domain.plans) and ``ip:<address>`` (requests without a valid access
 token; ``RATE_LIMIT_IP``, default 60). Window length: ``RATE_LIMIT_WINDOW_SECONDS``
-(default 60). Exempt: /v1/health, /v1/openapi.json, /v1/docs and its assets.
+(default 60). Exempt: /v1/health, /v1/health/live, /v1/openapi.json, /v1/docs and its assets.
 
 Response headers: ``X-RateLimit-Limit`` (requests per window), ``X-RateLimit-Remaining``,
 ``X-RateLimit-Reset`` (seconds until the window resets) and, on a 429, ``Retry-After``.
@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ from sqlalchemy import Engine, text
 
 from amazon_pilot.db.engine import get_engine
 
-EXEMPT_PATHS = frozenset({"/v1/health", "/v1/openapi.json", "/v1/docs"})
+EXEMPT_PATHS = frozenset({"/v1/health", "/v1/health/live", "/v1/openapi.json", "/v1/docs"})
 EXEMPT_PREFIXES = ("/v1/docs/",)
 DEFAULT_WINDOW_SECONDS = 60
 DEFAULT_IP_LIMIT = 60
@@ -45,7 +46,7 @@ RETURNING r.count
 # The authenticated hot path: the counter increment and the user lookup in one round trip.
 _HIT_WITH_USER = f"""
 WITH hit AS ({_HIT})
-SELECT hit.count, u.email, u.role, u.plan, u.is_active, u.auth_epoch
+SELECT hit.count AS hits, u.email, u.role, u.plan, u.is_active, u.auth_epoch
 FROM hit LEFT JOIN users u ON u.id = :user_id
 """
 
@@ -153,7 +154,7 @@ def hit_with_user(user_id: str, window: int | None = None) -> tuple[int, float, 
             {"bucket": f"user:{user_id}", "window_start": start, "user_id": user_id},
         ).one()
         _maybe_cleanup(conn)
-    return int(row.count), end, row
+    return int(row.hits), end, row
 
 
 def peek(bucket: str, window: int) -> int:
@@ -174,7 +175,7 @@ def clear(bucket: str) -> None:
                      {"bucket": bucket})
 
 
-def client_ip(scope: dict[str, Any]) -> str:
+def client_ip(scope: MutableMapping[str, Any]) -> str:
     """The caller's address as API Gateway saw it (requestContext.http.sourceIp)."""
     event = scope.get("aws.event") or {}
     ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")

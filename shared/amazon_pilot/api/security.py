@@ -227,7 +227,7 @@ def authenticate(scope: Scope) -> AuthState:
     state = scope.setdefault("state", {})
     cached = state.get("auth")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached  # type: ignore[no-any-return,unused-ignore]
     result = AuthState()
     token = bearer_token(scope)
     if token == "":

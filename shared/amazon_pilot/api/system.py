@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from functools import lru_cache
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from amazon_pilot.adapters.aws import client
+from amazon_pilot.api.errors import NotFound
 from amazon_pilot.config import settings
 from amazon_pilot.db.engine import get_engine
 
@@ -69,6 +71,16 @@ def _queue(url: str) -> dict[str, Any]:
     }
 
 
+class Liveness(BaseModel):
+    status: str
+
+
+@router.get("/v1/health/live", response_model=Liveness,
+            summary="Liveness: the function answers (no dependency is checked)")
+async def live() -> Liveness:
+    return Liveness(status="ok")
+
+
 @router.get("/v1/health", response_model=HealthResponse, summary="Health of every dependency")
 async def health() -> JSONResponse:
     cfg = settings()
@@ -95,15 +107,62 @@ async def openapi() -> Response:
     return Response(_openapi_bytes(), media_type="application/json")
 
 
+DOCS_CSP = ("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+            "base-uri 'none'; form-action 'none'")
+_ASSET_TYPES = {
+    ".js": "application/javascript",
+    ".css": "text/css",
+    ".png": "image/png",
+    ".html": "text/html; charset=utf-8",
+    ".map": "application/json",
+}
+# Only what the page loads; the bundle's own index.html and initializer are not served.
+_ASSETS = ("swagger-ui.css", "index.css", "swagger-ui-bundle.js",
+           "swagger-ui-standalone-preset.js", "favicon-32x32.png", "favicon-16x16.png")
+
+
+@lru_cache(maxsize=1)
+def _swagger_dir() -> Path:
+    import swagger_ui_bundle
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
 @router.get("/v1/docs", include_in_schema=False)
 async def docs() -> HTMLResponse:
     title = json.loads(_openapi_bytes()).get("info", {}).get("title", "API")
-    return HTMLResponse(_DOCS_PAGE.replace("{title}", title))
+    return HTMLResponse(_DOCS_PAGE.replace("{title}", html.escape(title)),
+                        headers={"content-security-policy": DOCS_CSP})
+
+
+@router.get("/v1/docs/{asset}", include_in_schema=False)
+async def docs_asset(asset: str) -> Response:
+    """Swagger UI's own files, served from the swagger-ui-bundle package (no CDN)."""
+    headers = {"content-security-policy": DOCS_CSP, "cache-control": "public, max-age=86400"}
+    if asset == "init.js":
+        return Response(_INIT_JS, media_type="application/javascript", headers=headers)
+    if asset not in _ASSETS:
+        raise NotFound(f"no documentation asset {asset!r}")
+    path = _swagger_dir() / asset
+    return Response(path.read_bytes(), media_type=_ASSET_TYPES[path.suffix], headers=headers)
 
 
 _DOCS_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="/v1/docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="/v1/docs/favicon-32x32.png" sizes="32x32">
 </head><body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script src="/v1/docs/swagger-ui-bundle.js"></script>
 <script src="/v1/docs/init.js"></script></body></html>"""
+
+# A file, not an inline script: the page's CSP allows scripts from 'self' only.
+_INIT_JS = b"""window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: "/v1/openapi.json",
+    dom_id: "#ui",
+    deepLinking: true,
+    persistAuthorization: false,
+    presets: [SwaggerUIBundle.presets.apis],
+  });
+};
+"""

@@ -96,7 +96,8 @@ def list_tracked(conn: Connection, user_id: UUID, *, q: str | None, paused: bool
 
 def update_tracked(conn: Connection, user_id: UUID, tracked_id: UUID,
                    changes: dict[str, Any]) -> bool:
-    sets, params = [], {"id": tracked_id, "u": user_id}
+    sets: list[str] = []
+    params: dict[str, Any] = {"id": tracked_id, "u": user_id}
     for name in ("alias", "is_paused"):
         if name in changes:
             sets.append(f"{name} = :{name}")

@@ -15,6 +15,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
@@ -229,6 +230,7 @@ class ListingScore:
 # --------------------------------------------------------------------------- text helpers
 
 
+@lru_cache(maxsize=65536)  # the vocabulary of a category is small; stemming showed in profiles
 def stem(token: str) -> str:
     """A light plural folding so "bottles" matches "bottle"; enough for title matching."""
     if len(token) > 4 and token.endswith("ies"):
@@ -257,8 +259,13 @@ def phrases(text: str | None, exclude: frozenset[str] = frozenset()) -> list[tup
     """terms() plus two-word phrases of adjacent keyword tokens ("stainless steel"), keyed
     by their space-joined stems: shoppers search phrases, and a title built from loose
     words reads as stuffing."""
-    if not text:
-        return []
+    return list(_phrases(text, exclude)) if text else []
+
+
+# Competitors' text is read by the score and again by the suggestions, and the same rivals
+# recur across a seller's products: memoise the tokenising.
+@lru_cache(maxsize=4096)
+def _phrases(text: str, exclude: frozenset[str]) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for segment in _PHRASE_BREAK_RE.split(text.lower()):
         prev: str | None = None
@@ -270,7 +277,7 @@ def phrases(text: str | None, exclude: frozenset[str] = frozenset()) -> list[tup
             if prev is not None:
                 out.append((f"{stem(prev)} {stem(tok)}", f"{prev} {tok}"))
             prev = tok
-    return out
+    return tuple(out)
 
 
 def brand_tokens(brands: list[str | None]) -> frozenset[str]:
@@ -347,15 +354,15 @@ def high_value_keywords(
     fallback = min(known) if known else 0.2
     weight: dict[str, float] = defaultdict(float)
     users: Counter[str] = Counter()
-    surfaces: dict[str, Counter[str]] = defaultdict(Counter)
+    surfaces: Counter[tuple[str, str]] = Counter()
     for comp in competitors:
         strength = competitor_strength(comp.bsr_rank, fallback)
         title_terms = phrases(comp.title, exclude_brands)
         bullet_terms = phrases(" ".join(comp.bullet_points), exclude_brands)
+        surfaces.update(title_terms)
+        surfaces.update(bullet_terms)
         in_title = {s for s, _ in title_terms}
-        for s, surf in title_terms + bullet_terms:
-            surfaces[s][surf] += 1
-        for s in in_title | {s for s, _ in bullet_terms}:
+        for s in in_title.union(s for s, _ in bullet_terms):
             users[s] += 1
             weight[s] += strength * (1.0 if s in in_title else 0.5)
     qualified = drop_bridges({s for s in weight if users[s] >= KEYWORD_MIN_COMPETITORS}, weight)
@@ -367,7 +374,13 @@ def high_value_keywords(
                 inside[part] = max(inside[part], users[s])
     qualified = {s for s in qualified if " " in s or inside[s] < 0.8 * users[s]}
     ranked = sorted(qualified, key=lambda s: (-weight[s], -s.count(" "), s))[:top_n]
-    out = [(s, surfaces[s].most_common(1)[0][0], weight[s], users[s]) for s in ranked]
+    display: dict[str, tuple[int, str]] = {}
+    wanted = set(ranked)
+    for (s, surf), count in surfaces.items():
+        # The spelling competitors use most; ties go to the alphabetically first.
+        if s in wanted and (s not in display or (-count, surf) < display[s]):
+            display[s] = (-count, surf)
+    out = [(s, display[s][1], weight[s], users[s]) for s in ranked]
     top_w = out[0][2] if out else 1.0
     seen = {s for s, *_ in out}
     for phrase in category_keywords or []:

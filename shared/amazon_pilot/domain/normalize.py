@@ -48,6 +48,7 @@ _PATH_ASIN_RE = re.compile(
     r"|o(?:/ASIN)?)/([A-Za-z0-9]{10})(?=$|[/?#;&])",
     re.IGNORECASE,
 )
+_CANONICAL_URL_RE = re.compile(r"https://www\.amazon\.([a-z.]{2,6})/dp/(B0[A-Z0-9]{8}|\d{9}[\dX])")
 # Cheap marketplace lookup on an item's url; no full URL parse on the hot path.
 _ITEM_URL_MP_RE = re.compile(
     r"^https?://(?:www\.|smile\.)?amazon\.([a-z]{2,3}(?:\.[a-z]{2})?)(?=[:/?#]|$)"
@@ -162,6 +163,9 @@ def parse_product_ref(text: str) -> tuple[str, str]:
         )
     if not any(ch in ref for ch in "/:."):
         return _bare_asin(ref), "com"
+    canonical = _CANONICAL_URL_RE.fullmatch(ref)  # what product_url() emits: skip the URL parser
+    if canonical is not None and canonical.group(1) in _SUPPORTED_SET:
+        return canonical.group(2), canonical.group(1)
     return _asin_from_url(ref)
 
 

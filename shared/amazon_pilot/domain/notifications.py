@@ -91,9 +91,19 @@ def wants_daily_digest(prefs: Mapping[str, Any] | None) -> bool:
     return str((prefs or {}).get("digest") or "").lower() == "daily"
 
 
+def email_enabled(prefs: Mapping[str, Any] | None) -> bool:
+    """notification_prefs.email = false turns e-mail channels off (webhooks still run)."""
+    return (prefs or {}).get("email") is not False
+
+
+def channel_enabled(kind: str, prefs: Mapping[str, Any] | None) -> bool:
+    return kind != "email" or email_enabled(prefs)
+
+
 def cap_per_product_per_day(prefs: Mapping[str, Any] | None) -> int:
     """The user's cap (notification_prefs.max_notifications_per_product_per_day), or 5.
-    Anything that is not a whole number of at least 1 falls back to the default."""
+    0 mutes immediate notifications; anything that is not a whole number of at least 0
+    falls back to the default."""
     raw = (prefs or {}).get("max_notifications_per_product_per_day")
     if isinstance(raw, bool) or raw is None:
         return DEFAULT_CAP_PER_PRODUCT_PER_DAY
@@ -101,7 +111,7 @@ def cap_per_product_per_day(prefs: Mapping[str, Any] | None) -> int:
         value = int(raw)
     except (TypeError, ValueError):
         return DEFAULT_CAP_PER_PRODUCT_PER_DAY
-    if value < 1:
+    if value < 0:
         return DEFAULT_CAP_PER_PRODUCT_PER_DAY
     return min(value, MAX_CAP_PER_PRODUCT_PER_DAY)
 

@@ -192,6 +192,9 @@ class Stack:
     def start(self, *, serve_in_thread: bool = True) -> Stack:
         started = time.perf_counter()
         check_port_free(self.config.host, self.config.port)
+        # Import what the functions and the endpoint need while Postgres starts (that
+        # is mostly waiting on a subprocess, so the two overlap).
+        threading.Thread(target=_preimport, name="preimport", daemon=True).start()
         try:
             self._start_database()
             self._mark("database", started)
@@ -246,6 +249,8 @@ class Stack:
             self.moto.start()
             host, port = self.moto.get_host_and_port()
             self.endpoint_url = f"http://{host}:{port}"
+        if self.moto is not None:
+            return  # just started in this process: nothing to probe
         try:
             self.client("sts").get_caller_identity()
         except Exception as exc:
@@ -294,7 +299,12 @@ class Stack:
             self.ctx.attrs[(logical_id, "QueueName")] = name
             self.ctx.attrs[(logical_id, "QueueUrl")] = url
         self._provision_secrets()
-        self._provision_log_groups()
+        for logical_id in self.template.resources_of_type("AWS::Logs::LogGroup"):
+            self.ctx.attrs[(logical_id, "Arn")] = f"arn:aws:logs:{self.config.region}::{logical_id}"
+        # Log groups only matter once functions log: create them off the start-up path.
+        self._log_groups = threading.Thread(target=self._provision_log_groups,
+                                            name="log-groups", daemon=True)
+        self._log_groups.start()
         for logical_id in self.template.functions:
             props = self.template.functions[logical_id].properties
             name = resolve(props.get("FunctionName"), self.ctx) or (
@@ -326,8 +336,6 @@ class Stack:
             if props.get("RetentionInDays"):
                 logs.put_retention_policy(logGroupName=name,
                                           retentionInDays=int(props["RetentionInDays"]))
-        for logical_id in self.template.resources_of_type("AWS::Logs::LogGroup"):
-            self.ctx.attrs[(logical_id, "Arn")] = f"arn:aws:logs:{self.config.region}::{logical_id}"
 
     def _start_standins(self) -> None:
         if not self.config.standins:
@@ -509,6 +517,19 @@ class Stack:
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
+
+
+def _preimport() -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        import boto3  # noqa: F401
+        import fastapi  # noqa: F401
+        import mangum  # noqa: F401
+        import moto.server  # noqa: F401
+        import sqlalchemy  # noqa: F401
+        import uvicorn  # noqa: F401
+        from aws_lambda_powertools import Logger  # noqa: F401
 
 
 def _database_of(url: str) -> str:

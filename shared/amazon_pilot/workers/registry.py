@@ -16,7 +16,11 @@ JOBS: dict[str, str] = {
     "fail": "amazon_pilot.workers.builtin:fail",
     "record": "amazon_pilot.workers.builtin:record",
     "maintain_partitions": "amazon_pilot.workers.builtin:maintain_partitions",
+    "deliver_notification": "amazon_pilot.workers.notifications:deliver_notification",
+    "send_digest": "amazon_pilot.workers.notifications:send_digest",
+    "sweep_notifications": "amazon_pilot.workers.notifications:sweep_notifications",
     "fetch_products": "amazon_pilot.workers.tracking:fetch_products",
+    "generate_report": "amazon_pilot.workers.reports:generate_report",
 }
 
 

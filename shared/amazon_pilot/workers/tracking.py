@@ -162,8 +162,12 @@ def plan_daily_refresh(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     captured_at = now.replace(minute=0, second=0, microsecond=0)
     with transaction() as conn:
         due = conn.execute(text(
-            "SELECT p.id FROM products p WHERE EXISTS (SELECT 1 FROM tracked_products t"
+            "SELECT p.id FROM products p WHERE (EXISTS (SELECT 1 FROM tracked_products t"
             "   WHERE t.product_id = p.id AND NOT t.is_paused)"
+            "  OR EXISTS (SELECT 1 FROM competitor_groups g WHERE g.is_active"
+            "   AND g.main_product_id = p.id)"
+            "  OR EXISTS (SELECT 1 FROM competitor_group_members m JOIN competitor_groups g"
+            "   ON g.id = m.group_id WHERE m.product_id = p.id AND g.is_active))"
             " AND (p.latest_captured_at IS NULL OR p.latest_captured_at < :fresh)"
             " ORDER BY p.id"), {"fresh": now - timedelta(hours=20)}).scalars().all()
     batches = [list(due[i:i + batch_size]) for i in range(0, len(due), batch_size)]

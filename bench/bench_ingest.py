@@ -1,0 +1,156 @@
+"""Issue 4 figures: ingestion throughput and history latency.
+
+Ingestion: normalize + detect changes + store 100,000 snapshots (10,000 products x
+10 days) built from the stand-in catalog's items, end to end and for the database
+write alone, next to a bare COPY of the same rows into the same table.
+History: p50/p99 of GET /v1/products/{id}/history (365 daily points) through `pilot run`.
+
+    .venv/bin/python bench/bench_ingest.py          (BENCH_PRODUCTS=2000 for a quick run)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from datetime import UTC, date, datetime, timedelta
+
+from common import bench_database, free_port, hammer, pilot_run, summary, wait_http
+
+PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10000"))
+DAYS = int(os.environ.get("BENCH_DAYS", "10"))
+CHUNK = 2000  # products per transaction, as a default-queue batch of batches would write
+HISTORY_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
+
+
+def catalog_asins(n: int) -> list[str]:
+    from amazon_pilot.standins.apify_catalog import CATEGORIES, demo_asins
+
+    per = n // len(CATEGORIES) + 1
+    asins: list[str] = []
+    for category in CATEGORIES:
+        asins.extend(demo_asins(category, per))
+    return asins[:n]
+
+
+def ingestion(url: str) -> None:
+    from sqlalchemy import text
+
+    from amazon_pilot.config import reset_settings
+    from amazon_pilot.db.engine import dispose_engine, transaction
+    from amazon_pilot.db.snapshots import (
+        copy_rows,
+        ensure_partitions,
+        ingest,
+        snapshot_row,
+        write_snapshots,
+    )
+    from amazon_pilot.db.tracking import insert_tracked, upsert_product
+    from amazon_pilot.domain.normalize import normalize_item
+    from amazon_pilot.standins.apify_catalog import item_for
+
+    os.environ["DATABASE_URL"] = url
+    reset_settings()
+    dispose_engine()
+    asins = catalog_asins(PRODUCTS)
+    with transaction() as conn:
+        user = conn.execute(text("INSERT INTO users (email, password_hash) VALUES"
+                                 " ('bench@example.com', 'x') RETURNING id")).scalar_one()
+        ids = [upsert_product(conn, a, "com")[0] for a in asins]
+        for pid in ids:  # one seller tracks everything: change detection runs for all
+            insert_tracked(conn, user, pid, None, {})
+    start_day = date(2026, 6, 1)
+    end_to_end = 0.0
+    stored = alerts = 0
+    kept_rows = []
+    for offset in range(DAYS):
+        day = start_day + timedelta(days=offset)
+        items = [item_for(a, "com", day) for a in asins]  # the stand-in's items, not timed
+        at = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
+        started = time.perf_counter()
+        for i in range(0, len(ids), CHUNK):
+            observations = [(pid, normalize_item(item)) for pid, item in
+                            zip(ids[i:i + CHUNK], items[i:i + CHUNK], strict=True) if item]
+            with transaction() as conn:
+                result = ingest(conn, at, None, observations)
+            stored += result.inserted
+            alerts += len(result.alert_ids)
+            if offset == 0:
+                kept_rows.extend(snapshot_row(pid, at, None, snap) for pid, snap in observations)
+        end_to_end += time.perf_counter() - started
+    total_rows = len(kept_rows) * DAYS
+
+    def replay(shift_days: int, write) -> float:  # the same rows on other days
+        started = time.perf_counter()
+        for offset in range(DAYS):
+            moved = timedelta(days=shift_days + offset)
+            rows = [(r[0], r[1] + moved, *r[2:]) for r in kept_rows]
+            with transaction() as conn:
+                ensure_partitions(conn, {rows[0][1]})
+                write(conn, rows)
+        return time.perf_counter() - started
+
+    idempotent = replay(100, write_snapshots)
+    bare = replay(200, lambda conn, rows: copy_rows(conn, rows, "snapshots"))
+    print(f"\nIngestion: {PRODUCTS} products x {DAYS} days from stand-in items "
+          f"({stored} stored, {alerts} alerts raised)")
+    print(f"  end to end (normalize + detect changes + store)   {stored / end_to_end:9.0f}"
+          f" snapshots/s   (target >= 5,000)")
+    print(f"  database write alone (COPY staging + INSERT ... ON CONFLICT DO NOTHING)"
+          f" {total_rows / idempotent:9.0f} rows/s")
+    print(f"  bare COPY of the same rows into the same table      {total_rows / bare:9.0f}"
+          f" rows/s")
+    print(f"  idempotent write / bare COPY: {bare / idempotent * 100:.0f}%  (target >= 50%)")
+
+
+def history_latency(url: str) -> None:
+    import httpx
+    from sqlalchemy import text
+
+    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.db.engine import transaction
+    from amazon_pilot.db.snapshots import ingest
+    from amazon_pilot.db.tracking import insert_tracked, upsert_product
+    from amazon_pilot.domain.normalize import normalize_item
+    from amazon_pilot.standins.apify_catalog import demo_asins, item_for
+
+    asin = demo_asins("kitchen", 1)[0]
+    create_user("history@example.com", "History-bench-2026", plan="enterprise")
+    with transaction() as conn:
+        user = conn.execute(text("SELECT id FROM users WHERE email = 'history@example.com'"))
+        user_id = user.scalar_one()
+        pid, _ = upsert_product(conn, asin, "com")
+        tracked = insert_tracked(conn, user_id, pid, None, {})
+    today = datetime.now(UTC).date()
+    for offset in range(365, 0, -1):
+        day = today - timedelta(days=offset)
+        item = item_for(asin, "com", day)
+        with transaction() as conn:
+            ingest(conn, datetime(day.year, day.month, day.day, 6, tzinfo=UTC), None,
+                   [(pid, normalize_item(item))])
+    port = free_port()
+    with pilot_run(port, {"DATABASE_URL": url}):
+        wait_http(port, timeout=90)
+        token = httpx.post(f"http://127.0.0.1:{port}/v1/auth/login", json={
+            "email": "history@example.com", "password": "History-bench-2026"}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        path = f"/v1/products/{tracked}/history?metric=price&interval=day"
+        body = httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers).json()
+        hammer(port, path, 100, headers)
+        samples = hammer(port, path, HISTORY_REQUESTS, headers)
+        uncached = []
+        for _ in range(200):  # every new snapshot drops the cache: the heavy path
+            with transaction() as conn:
+                conn.execute(text("DELETE FROM cache_entries"))
+            uncached.extend(hammer(port, path, 1, headers))
+    print(f"\nHistory: GET {path.split('?')[0].rsplit('/', 2)[0]}/…/history, "
+          f"{body['count']} daily points, http.client keep-alive")
+    print(f"  cached (repeat reads)      {summary(samples)}   (target p50 < 5 ms, p99 < 15 ms)")
+    print(f"  cache miss (after new data) {summary(uncached)}")
+    print(f"  median {statistics.median(samples) / 1000:.2f} ms")
+
+
+if __name__ == "__main__":
+    with bench_database() as database_url:
+        ingestion(database_url)
+        history_latency(database_url)

@@ -1,0 +1,114 @@
+"""Issue 2 figures: `pilot run` readiness, cold start per function, HTTP round trip.
+
+    .venv/bin/python bench/bench_runtime.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from common import ROOT, free_port, hammer, pilot_run, summary, wait_http
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
+
+REFERENCE = textwrap.dedent("""
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from fastapi import FastAPI
+    from mangum import Mangum
+    from sqlalchemy import create_engine
+    logger, metrics, tracer = Logger(service="ref"), Metrics(namespace="ref"), Tracer()
+    engine = create_engine("postgresql+psycopg://u@127.0.0.1/db")
+    app = FastAPI()
+    @app.get("/")
+    async def root():
+        return {"ok": True}
+    handler = Mangum(app, lifespan="off")
+""")
+
+BARE_APP = textwrap.dedent("""
+    import sys, uvicorn
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+    class Liveness(BaseModel):
+        status: str
+    app = FastAPI()
+    @app.get("/v1/health/live", response_model=Liveness)
+    async def live():
+        return Liveness(status="ok")
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                http="httptools", loop="uvloop", lifespan="off", access_log=False)
+""")
+
+
+def import_seconds(code: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+    return time.perf_counter() - started
+
+
+def cold_starts() -> None:
+    from amazon_pilot.runtime.template import load_template
+
+    template = load_template()
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "QUEUE_PRIORITY": "default",
+           "POWERTOOLS_TRACE_DISABLED": "true"}
+    loaders = {
+        name: (f"import importlib.util as u; s = u.spec_from_file_location('h', "
+               f"{str(spec.handler_file)!r}); m = u.module_from_spec(s); s.loader.exec_module(m)")
+        for name, spec in template.functions.items()
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        ref = Path(folder) / "reference_handler.py"
+        ref.write_text(REFERENCE)
+        loaders = {"reference": f"import runpy; runpy.run_path({str(ref)!r})", **loaders}
+        times: dict[str, list[float]] = {name: [] for name in loaders}
+        for code in loaders.values():  # warm the .pyc caches once
+            import_seconds(code, env)
+        for _ in range(ROUNDS):  # interleaved, so drift hits every function alike
+            for name, code in loaders.items():
+                times[name].append(import_seconds(code, env))
+    reference = statistics.median(times.pop("reference"))
+    print(f"\nCold start (import of the handler module, median of {ROUNDS}, interleaved)")
+    print(f"  {'reference: Mangum(FastAPI()) + Powertools + engine':<52} "
+          f"{reference * 1000:7.0f} ms   1.00x")
+    for name, samples in times.items():
+        value = statistics.median(samples)
+        flag = "" if value <= 1.1 * reference else "   over the 1.1x target"
+        print(f"  {name:<52} {value * 1000:7.0f} ms   {value / reference:4.2f}x{flag}")
+
+
+def readiness_and_latency() -> None:
+    port = free_port()
+    started = time.perf_counter()
+    with pilot_run(port):
+        ready = wait_http(port, timeout=90) + 0 * started
+        print(f"\n`pilot run` ready (API answering) in {ready:.2f} s  (target < 5 s)")
+        hammer(port, "/v1/health/live", 200)  # cold start + warm-up
+        ours = hammer(port, "/v1/health/live", REQUESTS)
+    bare_port = free_port()
+    bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port)], cwd=ROOT)
+    try:
+        wait_http(bare_port)
+        hammer(bare_port, "/v1/health/live", 200)
+        reference = hammer(bare_port, "/v1/health/live", REQUESTS)
+    finally:
+        bare.terminate()
+        bare.wait(10)
+    ratio = statistics.median(ours) / statistics.median(reference)
+    print(f"\nHTTP round trip, GET /v1/health/live, {REQUESTS} keep-alive requests, http.client")
+    print(f"  through the local runtime (event -> Mangum -> FastAPI)  {summary(ours)}")
+    print(f"  bare uvicorn + FastAPI, same route                      {summary(reference)}")
+    print(f"  ratio of p50: {ratio:.2f}x  (target within 2x)")
+
+
+if __name__ == "__main__":
+    cold_starts()
+    readiness_and_latency()

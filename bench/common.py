@@ -1,0 +1,113 @@
+"""Helpers shared by the benchmarks: a stack in a subprocess, timing, a fresh database.
+
+Benchmarks print figures; they never assert. Each compares against a reference
+measured in the same run, because these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    from amazon_pilot.runtime.stack import free_port as pick
+
+    return pick()
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def wait_http(port: int, path: str = "/v1/health/live", timeout: float = 60) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing answered on port {port} within {timeout} s")
+
+
+def hammer(port: int, path: str, n: int, headers: dict[str, str] | None = None) -> list[float]:
+    """n sequential keep-alive GETs with http.client; returns latencies in microseconds."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        response.read()
+        samples.append((time.perf_counter() - started) * 1e6)
+        if response.status >= 400:
+            raise RuntimeError(f"GET {path} answered {response.status}")
+    conn.close()
+    return samples
+
+
+def summary(samples: list[float]) -> str:
+    return (f"p50 {statistics.median(samples):8.0f} µs   p99 {percentile(samples, 99):8.0f} µs"
+            f"   (n={len(samples)})")
+
+
+@contextmanager
+def pilot_run(port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """`pilot run` in a subprocess (so the client does not share its interpreter)."""
+    process = subprocess.Popen(
+        [str(VENV_BIN / "pilot"), "run", "--port", str(port), "--no-schedules"],
+        cwd=ROOT, env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(subprocess.signal.SIGINT)  # type: ignore[attr-defined]
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """A database of its own on the embedded test server, dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    from amazon_pilot.db.migrate import apply_migrations
+    from amazon_pilot.runtime.stack import EmbeddedPostgres, ensure_database
+
+    server = EmbeddedPostgres(ROOT / ".pilot" / "bench-postgres")
+    admin = os.environ.get("BENCH_DATABASE_URL") or server.start()
+    name = f"pilot_bench_{uuid.uuid4().hex[:8]}"
+    url = ensure_database(admin, name)
+    apply_migrations(url)
+    try:
+        yield url
+    finally:
+        from amazon_pilot.db.engine import dispose_engine
+
+        dispose_engine()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+        server.stop()

@@ -1,0 +1,337 @@
+"""Reads and writes of competitor groups, their members and reports (SQL lives here only).
+
+Also turns stored snapshots into the comparison domain's ``ProductView``: the latest full
+observation of every product of a group plus its daily history, in one round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, text
+
+from amazon_pilot.domain.comparison import ProductView
+from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot, SubcategoryRank
+
+GROUP_COLUMNS = "g.id, g.user_id, g.name, g.main_product_id, g.is_active, g.created_at," \
+                " g.updated_at"
+
+
+# ------------------------------------------------------------------ groups
+
+
+def count_groups(conn: Connection, user_id: UUID) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM competitor_groups WHERE user_id = :u"),
+                            {"u": user_id}).scalar_one())
+
+
+def insert_group(conn: Connection, user_id: UUID, name: str, main_product_id: int,
+                 competitor_ids: Sequence[int]) -> UUID:
+    group_id: UUID = conn.execute(text(
+        "INSERT INTO competitor_groups (user_id, name, main_product_id)"
+        " VALUES (:u, :n, :m) RETURNING id"),
+        {"u": user_id, "n": name, "m": main_product_id}).scalar_one()
+    conn.execute(text(
+        "INSERT INTO competitor_group_members (group_id, product_id, position)"
+        " SELECT :g, pid, ord FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS t(pid, ord)"),
+        {"g": group_id, "ids": list(competitor_ids)})
+    return group_id
+
+
+def get_group(conn: Connection, user_id: UUID, group_id: UUID, *, lock: bool = False) -> Any:
+    """The group when it belongs to `user_id`, else None. `lock` serialises member changes."""
+    sql = (f"SELECT {GROUP_COLUMNS} FROM competitor_groups g"
+           " WHERE g.id = :g AND g.user_id = :u")
+    if lock:
+        sql += " FOR UPDATE"
+    return conn.execute(text(sql), {"g": group_id, "u": user_id}).first()
+
+
+def get_group_by_id(conn: Connection, group_id: UUID) -> Any:
+    return conn.execute(text(f"SELECT {GROUP_COLUMNS} FROM competitor_groups g WHERE g.id = :g"),
+                        {"g": group_id}).first()
+
+
+def list_groups(conn: Connection, user_id: UUID, limit: int, offset: int
+                ) -> tuple[list[Any], int]:
+    rows = conn.execute(text(
+        f"SELECT {GROUP_COLUMNS} FROM competitor_groups g WHERE g.user_id = :u"
+        " ORDER BY g.created_at DESC, g.id LIMIT :limit OFFSET :offset"),
+        {"u": user_id, "limit": limit, "offset": offset}).all()
+    return list(rows), count_groups(conn, user_id)
+
+
+def group_products(conn: Connection, group_ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
+    """Each group's products, main first then competitors in the order they were added."""
+    rows = conn.execute(text(
+        "SELECT m.group_id, m.role, m.position, p.id AS product_id, p.asin, p.marketplace,"
+        " p.title, p.brand, p.main_image_url, p.latest_captured_at, p.last_fetch_status,"
+        " p.data_source"
+        " FROM (SELECT id AS group_id, 'main' AS role, 0 AS position,"
+        "              main_product_id AS product_id"
+        "       FROM competitor_groups WHERE id = ANY(:ids)"
+        "       UNION ALL"
+        "       SELECT group_id, 'competitor', position, product_id"
+        "       FROM competitor_group_members WHERE group_id = ANY(:ids)) m"
+        " JOIN products p ON p.id = m.product_id"
+        " ORDER BY m.group_id, m.position"), {"ids": list(group_ids)}).all()
+    out: dict[UUID, list[Any]] = {gid: [] for gid in group_ids}
+    for row in rows:
+        out.setdefault(row.group_id, []).append(row)
+    return out
+
+
+def update_group(conn: Connection, group_id: UUID, changes: dict[str, Any]) -> None:
+    sets, params = [], {"g": group_id}
+    for name in ("name", "is_active"):
+        if name in changes:
+            sets.append(f"{name} = :{name}")
+            params[name] = changes[name]
+    conn.execute(text(
+        f"UPDATE competitor_groups SET {', '.join([*sets, 'updated_at = now()'])}"
+        " WHERE id = :g"), params)
+
+
+def delete_group(conn: Connection, user_id: UUID, group_id: UUID) -> bool:
+    result = conn.execute(text("DELETE FROM competitor_groups WHERE id = :g AND user_id = :u"),
+                          {"g": group_id, "u": user_id})
+    return bool(result.rowcount)
+
+
+def add_member(conn: Connection, group_id: UUID, product_id: int) -> None:
+    conn.execute(text(
+        "INSERT INTO competitor_group_members (group_id, product_id, position)"
+        " SELECT :g, :p, coalesce(max(position), 0) + 1 FROM competitor_group_members"
+        " WHERE group_id = :g ON CONFLICT DO NOTHING"), {"g": group_id, "p": product_id})
+    touch(conn, group_id)
+
+
+def remove_member(conn: Connection, group_id: UUID, product_id: int) -> None:
+    conn.execute(text("DELETE FROM competitor_group_members WHERE group_id = :g"
+                      " AND product_id = :p"), {"g": group_id, "p": product_id})
+    touch(conn, group_id)
+
+
+def touch(conn: Connection, group_id: UUID) -> None:
+    conn.execute(text("UPDATE competitor_groups SET updated_at = clock_timestamp()"
+                      " WHERE id = :g"), {"g": group_id})
+
+
+# ------------------------------------------------------------------ comparison input
+
+_SNAPSHOT_FIELDS = (
+    "found, price, list_price, currency, buy_box_price, buy_box_seller, availability,"
+    " stock_count, rating, review_count, bsr_rank, bsr_category, subcategory_bsr"
+)
+# Order of the values in each history entry (a JSON array per day).
+HISTORY_FIELDS = ("t", "price", "list_price", "buy_box_price", "buy_box_seller", "bsr_rank",
+                  "subcategory_bsr", "rating", "review_count", "availability")
+# One round trip, one row per product: its latest observation (with bullets and title, for
+# the features) and, as one JSON array, the last found observation of each day since the
+# window start. The window is anchored on the group's newest observation, not the clock,
+# as the comparison domain anchors it. JSON keeps the client side cheap: one C-parsed
+# value per product instead of a row object (and Decimals) per day.
+COMPARISON_SQL = f"""
+WITH latest AS (
+    SELECT s.product_id, s.captured_at, {_SNAPSHOT_FIELDS},
+           s.subcategory_ranks, s.title, s.details -> 'bullet_points' AS bullets,
+           s.details ->> 'brand' AS brand, s.image_count, s.data_source
+    FROM unnest(CAST(:ids AS bigint[])) AS ids(pid)
+    CROSS JOIN LATERAL (
+        SELECT * FROM snapshots x WHERE x.product_id = ids.pid
+        ORDER BY x.captured_at DESC LIMIT 1) s
+), daily AS (
+    SELECT DISTINCT ON (product_id, date_trunc('day', captured_at))
+           product_id, captured_at, price, list_price, buy_box_price, buy_box_seller,
+           bsr_rank, subcategory_bsr, rating, review_count, availability
+    FROM snapshots
+    WHERE product_id = ANY(CAST(:ids AS bigint[])) AND found
+      AND captured_at >= (SELECT max(captured_at) FROM latest) - make_interval(days => :days)
+    ORDER BY product_id, date_trunc('day', captured_at), captured_at DESC
+)
+SELECT l.*, (
+    SELECT json_agg(json_build_array(
+               extract(epoch FROM d.captured_at), d.price, d.list_price, d.buy_box_price,
+               d.buy_box_seller, d.bsr_rank, d.subcategory_bsr, d.rating, d.review_count,
+               d.availability) ORDER BY d.captured_at)
+    FROM daily d WHERE d.product_id = l.product_id) AS history
+FROM latest l
+"""
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _i(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _jsonish(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def snapshot_of(asin: str, marketplace: str, row: Any) -> Snapshot:
+    ranks = _jsonish(row.subcategory_ranks) or []
+    bullets = _jsonish(row.bullets) or []
+    try:
+        availability = Availability(row.availability)
+    except ValueError:
+        availability = Availability.UNKNOWN
+    return Snapshot(
+        asin=asin, marketplace=marketplace, found=bool(row.found), title=row.title,
+        brand=row.brand, price=_f(row.price), list_price=_f(row.list_price),
+        currency=row.currency, buy_box_price=_f(row.buy_box_price),
+        buy_box_seller=row.buy_box_seller, availability=availability,
+        stock_count=_i(row.stock_count), rating=_f(row.rating),
+        review_count=_i(row.review_count), bsr_rank=_i(row.bsr_rank),
+        bsr_category=row.bsr_category,
+        subcategory_ranks=[SubcategoryRank(int(r["rank"]), str(r["category"]))
+                           for r in ranks if isinstance(r, dict) and r.get("rank") is not None],
+        bullet_points=[str(b) for b in bullets if isinstance(b, str)],
+        image_count=int(row.image_count or 0), data_source=row.data_source or "apify",
+    )
+
+
+_IN_STOCK = {"in_stock": True, "low_stock": True, "out_of_stock": False}
+
+
+def history_point(entry: Sequence[Any]) -> HistoryPoint:
+    """One day of history from its JSON array (see HISTORY_FIELDS)."""
+    t, price, list_price, bb_price, bb_seller, bsr, sub_bsr, rating, reviews, avail = entry
+    return HistoryPoint(
+        captured_at=datetime.fromtimestamp(float(t), UTC), price=_f(price),
+        list_price=_f(list_price), buy_box_price=_f(bb_price), buy_box_seller=bb_seller,
+        bsr_rank=_i(bsr), subcategory_bsr=_i(sub_bsr), rating=_f(rating),
+        review_count=_i(reviews), in_stock=_IN_STOCK.get(avail),
+    )
+
+
+@dataclass(slots=True)
+class GroupViews:
+    main: ProductView
+    competitors: list[ProductView]
+    data_sources: dict[str, str | None]  # asin -> data source of its latest observation
+    as_of: dict[str, datetime | None]  # asin -> when it was last observed
+
+
+def load_views(conn: Connection, products: Sequence[Any], window_days: int) -> GroupViews:
+    """ProductViews for a group's products (main first), from one query."""
+    ids = [int(p.product_id) for p in products]
+    rows = conn.execute(text(COMPARISON_SQL), {"ids": ids, "days": window_days + 1}).all()
+    latest: dict[int, Any] = {row.product_id: row for row in rows}
+    history: dict[int, list[HistoryPoint]] = {
+        row.product_id: [history_point(e) for e in _jsonish(row.history) or []] for row in rows
+    }
+    views: list[ProductView] = []
+    sources: dict[str, str | None] = {}
+    as_of: dict[str, datetime | None] = {}
+    for p in products:
+        last = latest.get(int(p.product_id))
+        snap = None if last is None else snapshot_of(p.asin, p.marketplace, last)
+        views.append(ProductView(asin=p.asin, title=p.title or (snap.title if snap else None),
+                                 snapshot=snap,
+                                 history=history.get(int(p.product_id), [])))
+        sources[p.asin] = None if last is None else last.data_source
+        as_of[p.asin] = None if last is None else last.captured_at
+    return GroupViews(views[0], views[1:], sources, as_of)
+
+
+# ------------------------------------------------------------------ reports
+
+REPORT_COLUMNS = (
+    "id, group_id, user_id, status, trigger, period, window_days, attempts, generated_by,"
+    " model, sandbox, fallback_reason, cache, prompt_tokens, completion_tokens, cost_usd,"
+    " llm_latency_ms, data_source, error, created_at, started_at, finished_at"
+)
+
+
+def insert_report(conn: Connection, group_id: UUID, user_id: UUID, window_days: int,
+                  trigger: str = "user") -> UUID:
+    report_id: UUID = conn.execute(text(
+        "INSERT INTO competitor_reports (group_id, user_id, window_days, trigger)"
+        " VALUES (:g, :u, :w, :t) RETURNING id"),
+        {"g": group_id, "u": user_id, "w": window_days, "t": trigger}).scalar_one()
+    return report_id
+
+
+def in_flight_report(conn: Connection, group_id: UUID, window_days: int) -> Any:
+    """A queued or running report of the group for this window, if any."""
+    return conn.execute(text(
+        f"SELECT {REPORT_COLUMNS} FROM competitor_reports WHERE group_id = :g"
+        " AND window_days = :w AND trigger = 'user' AND status IN ('queued', 'running')"
+        " AND created_at > now() - interval '1 hour'"
+        " ORDER BY created_at DESC LIMIT 1"), {"g": group_id, "w": window_days}).first()
+
+
+def get_report(conn: Connection, group_id: UUID, report_id: UUID, *,
+               with_body: bool = True) -> Any:
+    extra = ", report, comparison" if with_body else ""
+    return conn.execute(text(
+        f"SELECT {REPORT_COLUMNS}{extra} FROM competitor_reports"
+        " WHERE id = :r AND group_id = :g"), {"r": report_id, "g": group_id}).first()
+
+
+def get_report_by_id(conn: Connection, report_id: UUID) -> Any:
+    return conn.execute(text(
+        f"SELECT {REPORT_COLUMNS} FROM competitor_reports WHERE id = :r"),
+        {"r": report_id}).first()
+
+
+def list_reports(conn: Connection, group_id: UUID, limit: int, offset: int
+                 ) -> tuple[list[Any], int]:
+    rows = conn.execute(text(
+        f"SELECT {REPORT_COLUMNS}, report FROM competitor_reports WHERE group_id = :g"
+        " ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"),
+        {"g": group_id, "limit": limit, "offset": offset}).all()
+    total = conn.execute(text("SELECT count(*) FROM competitor_reports WHERE group_id = :g"),
+                         {"g": group_id}).scalar_one()
+    return list(rows), int(total)
+
+
+def claim_report(conn: Connection, report_id: UUID) -> Any:
+    """Mark a report running (unless done); None when it no longer exists."""
+    return conn.execute(text(
+        "UPDATE competitor_reports SET status = CASE WHEN status = 'done' THEN 'done'"
+        " ELSE 'running' END, attempts = attempts + CASE WHEN status = 'done' THEN 0 ELSE 1 END,"
+        " started_at = CASE WHEN status = 'done' THEN started_at ELSE now() END"
+        f" WHERE id = :r RETURNING {REPORT_COLUMNS}"), {"r": report_id}).first()
+
+
+def finish_report(conn: Connection, report_id: UUID, values: dict[str, Any]) -> None:
+    conn.execute(text(
+        "UPDATE competitor_reports SET status = 'done', generated_by = :generated_by,"
+        " model = :model, sandbox = :sandbox, fallback_reason = :fallback_reason,"
+        " cache = :cache, prompt_tokens = :prompt_tokens,"
+        " completion_tokens = :completion_tokens, cost_usd = :cost_usd,"
+        " llm_latency_ms = :llm_latency_ms, data_source = :data_source,"
+        " report = CAST(:report AS jsonb), comparison = CAST(:comparison AS jsonb),"
+        " error = NULL, finished_at = now() WHERE id = :id"),
+        {**values, "id": report_id})
+
+
+def fail_report(conn: Connection, report_id: UUID, error: str, final: bool) -> None:
+    conn.execute(text(
+        "UPDATE competitor_reports SET status = :s, error = :e,"
+        " finished_at = CASE WHEN :final THEN now() ELSE NULL END"
+        " WHERE id = :r AND status <> 'done'"),
+        {"s": "failed" if final else "queued", "e": error[:2000], "final": final,
+         "r": report_id})
+
+
+def queue_weekly_reports(conn: Connection, period: str, window_days: int) -> list[UUID]:
+    """One report per active group for this period; returns those still to generate."""
+    conn.execute(text(
+        "INSERT INTO competitor_reports (group_id, user_id, trigger, period, window_days)"
+        " SELECT g.id, g.user_id, 'weekly', :p, :w FROM competitor_groups g"
+        " JOIN users u ON u.id = g.user_id WHERE g.is_active AND u.is_active"
+        " ON CONFLICT (group_id, period) DO NOTHING"), {"p": period, "w": window_days})
+    return list(conn.execute(text(
+        "SELECT id FROM competitor_reports WHERE period = :p AND status = 'queued'"
+        " ORDER BY created_at, id"), {"p": period}).scalars().all())
+

@@ -1,0 +1,391 @@
+"""Reads and writes of listing optimization: tracked products with their competitor group,
+the snapshots the listing score and experiments read, suggestion runs, experiments.
+
+SQL lives here only. ``load_listing`` is the one place a stored observation becomes a full
+``Snapshot`` again (title, bullets, description, images, video, rating, price, BSR...)
+and the daily ``HistoryPoint`` series the domain reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, text
+
+from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot, SubcategoryRank
+
+# ------------------------------------------------------------------ products and groups
+
+
+@dataclass(slots=True, frozen=True)
+class ProductRef:
+    product_id: int
+    asin: str
+    marketplace: str
+
+
+@dataclass(slots=True)
+class GroupRef:
+    id: UUID
+    name: str
+    competitors: list[ProductRef]
+
+
+def get_tracked(conn: Connection, tracked_id: UUID) -> Any:
+    """A tracked product with its shared product's identity (owner check is the caller's)."""
+    return conn.execute(text(
+        "SELECT t.id, t.user_id, t.product_id, t.alias, p.asin, p.marketplace, p.title,"
+        " p.brand, p.data_source, p.latest_captured_at, u.company_name"
+        " FROM tracked_products t JOIN products p ON p.id = t.product_id"
+        " JOIN users u ON u.id = t.user_id WHERE t.id = :id"), {"id": tracked_id}).first()
+
+
+def product_group(conn: Connection, user_id: UUID, product_id: int) -> GroupRef | None:
+    """The seller's competitor group whose main product this is (active and newest first),
+    with its competitors in the order they were added; None when there is none."""
+    group = conn.execute(text(
+        "SELECT id, name FROM competitor_groups WHERE user_id = :u AND main_product_id = :p"
+        " ORDER BY is_active DESC, updated_at DESC, id LIMIT 1"),
+        {"u": user_id, "p": product_id}).first()
+    if group is None:
+        return None
+    members = conn.execute(text(
+        "SELECT p.id, p.asin, p.marketplace FROM competitor_group_members m"
+        " JOIN products p ON p.id = m.product_id WHERE m.group_id = :g"
+        " ORDER BY m.position, p.id"), {"g": group.id}).all()
+    return GroupRef(group.id, group.name,
+                    [ProductRef(int(m.id), m.asin, m.marketplace) for m in members])
+
+
+# ------------------------------------------------------------------ snapshots
+
+_COLUMNS = (
+    "found, price, list_price, currency, buy_box_price, buy_box_seller, availability,"
+    " stock_count, rating, review_count, bsr_rank, bsr_category, subcategory_bsr"
+)
+# One round trip: the latest *found* observation of each product (everything a listing
+# score reads), and, when asked, the last found observation of each UTC day in
+# [since, until) for every product.
+LISTING_SQL = f"""
+WITH latest AS (
+    SELECT 'l' AS kind, s.product_id, s.captured_at, {_COLUMNS}, s.subcategory_ranks,
+           s.title, s.image_count, s.details, s.data_source
+    FROM unnest(CAST(:ids AS bigint[])) AS ids(pid)
+    CROSS JOIN LATERAL (
+        SELECT * FROM snapshots x WHERE x.product_id = ids.pid AND x.found
+        ORDER BY x.captured_at DESC LIMIT 1) s
+), daily AS (
+    SELECT DISTINCT ON (product_id, (captured_at AT TIME ZONE 'UTC')::date)
+           'h' AS kind, product_id, captured_at, {_COLUMNS}, NULL::jsonb, title,
+           NULL::smallint, NULL::jsonb, data_source
+    FROM snapshots
+    WHERE CAST(:with_history AS boolean) AND product_id = ANY(CAST(:ids AS bigint[])) AND found
+      AND captured_at >= :since AND captured_at < :until
+    ORDER BY product_id, (captured_at AT TIME ZONE 'UTC')::date, captured_at DESC
+)
+SELECT * FROM latest UNION ALL SELECT * FROM daily
+"""
+
+
+@dataclass(slots=True)
+class ListingData:
+    """A product's latest Snapshot and daily history, and the same for its competitors."""
+
+    product: Snapshot | None
+    history: list[HistoryPoint]
+    competitors: list[Snapshot]  # those with a found observation, in group order
+    competitor_history: dict[str, list[HistoryPoint]] = field(default_factory=dict)
+    data_sources: dict[str, str | None] = field(default_factory=dict)  # asin -> source
+    as_of: dict[str, datetime | None] = field(default_factory=dict)  # asin -> latest seen
+
+    @property
+    def data_source(self) -> str | None:
+        """"sandbox" when any of the products' data came from the stand-in."""
+        known = {s for s in self.data_sources.values() if s}
+        if not known:
+            return None
+        return "sandbox" if "sandbox" in known else sorted(known)[0]
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _i(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def snapshot_from_row(ref: ProductRef, row: Any) -> Snapshot:
+    """The full Snapshot back from a stored row (columns plus the details document)."""
+    details = _json(row.details) or {}
+    ranks = _json(row.subcategory_ranks) or []
+    try:
+        availability = Availability(row.availability)
+    except ValueError:
+        availability = Availability.UNKNOWN
+    images = _strings(details.get("image_urls"))
+    return Snapshot(
+        asin=ref.asin, marketplace=ref.marketplace, found=bool(row.found), title=row.title,
+        brand=details.get("brand"), price=_f(row.price), list_price=_f(row.list_price),
+        currency=row.currency, buy_box_price=_f(row.buy_box_price),
+        buy_box_seller=row.buy_box_seller, buy_box_seller_id=details.get("buy_box_seller_id"),
+        fulfilled_by=details.get("fulfilled_by"), availability=availability,
+        stock_count=_i(row.stock_count), rating=_f(row.rating),
+        review_count=_i(row.review_count), bsr_rank=_i(row.bsr_rank),
+        bsr_category=row.bsr_category,
+        subcategory_ranks=[SubcategoryRank(int(r["rank"]), str(r.get("category") or ""))
+                           for r in ranks if isinstance(r, dict) and r.get("rank") is not None],
+        bullet_points=_strings(details.get("bullet_points")),
+        description=details.get("description"),
+        image_urls=images,
+        image_count=int(row.image_count if row.image_count is not None else len(images)),
+        video_count=int(details.get("video_count") or 0),
+        variation_count=int(details.get("variation_count") or 0),
+        is_prime=details.get("is_prime"), has_deal=details.get("has_deal"),
+        past_sales=details.get("past_sales"), data_source=row.data_source or "apify",
+        parse_warnings=_strings(details.get("parse_warnings")),
+    )
+
+
+def history_point(row: Any) -> HistoryPoint:
+    availability = row.availability
+    in_stock = (True if availability in ("in_stock", "low_stock")
+                else False if availability == "out_of_stock" else None)
+    return HistoryPoint(
+        captured_at=row.captured_at.astimezone(UTC), price=_f(row.price), list_price=_f(row.list_price),
+        buy_box_price=_f(row.buy_box_price), buy_box_seller=row.buy_box_seller,
+        bsr_rank=_i(row.bsr_rank), subcategory_bsr=_i(row.subcategory_bsr),
+        rating=_f(row.rating), review_count=_i(row.review_count), in_stock=in_stock,
+        title=row.title,
+    )
+
+
+def load_listing(conn: Connection, product: ProductRef, competitors: Sequence[ProductRef],
+                 *, since: datetime | None = None, until: datetime | None = None
+                 ) -> ListingData:
+    """The product's latest found Snapshot and its competitors', in one query; with
+    ``since`` also every product's daily HistoryPoints (last found observation of each UTC
+    day) in [since, until). Products never found are left out of ``competitors``."""
+    refs = [product, *[c for c in competitors if c.product_id != product.product_id]]
+    ids = [r.product_id for r in refs]
+    params = {"ids": ids, "with_history": since is not None,
+              "since": since or datetime(1970, 1, 1, tzinfo=UTC),
+              "until": until or datetime(9999, 1, 1, tzinfo=UTC)}
+    latest: dict[int, Any] = {}
+    history: dict[int, list[HistoryPoint]] = {pid: [] for pid in ids}
+    for row in conn.execute(text(LISTING_SQL), params):
+        if row.kind == "l":
+            latest[row.product_id] = row
+        else:
+            history[row.product_id].append(history_point(row))
+    for points in history.values():
+        points.sort(key=lambda p: p.captured_at)
+    snaps = {r.product_id: snapshot_from_row(r, latest[r.product_id])
+             for r in refs if r.product_id in latest}
+    return ListingData(
+        product=snaps.get(product.product_id),
+        history=history[product.product_id],
+        competitors=[snaps[r.product_id] for r in refs[1:] if r.product_id in snaps],
+        competitor_history={r.asin: history[r.product_id] for r in refs[1:]},
+        data_sources={r.asin: (latest[r.product_id].data_source
+                               if r.product_id in latest else None) for r in refs},
+        as_of={r.asin: (latest[r.product_id].captured_at if r.product_id in latest else None)
+               for r in refs},
+    )
+
+
+# ------------------------------------------------------------------ suggestion runs
+
+RUN_COLUMNS = (
+    "id, user_id, tracked_product_id, product_id, group_id, status, trigger, attempts,"
+    " generated_by, model, sandbox, fallback_reason, cache, input_hash, prompt_tokens,"
+    " completion_tokens, cost_usd, llm_latency_ms, data_source, error, created_at,"
+    " started_at, finished_at"
+)
+SUGGESTION_COLUMNS = (
+    "id, run_id, priority, type, change, reason, impact, impact_score, effort, effort_score,"
+    " source, evidence"
+)
+
+
+def insert_run(conn: Connection, user_id: UUID, tracked_id: UUID, product_id: int,
+               trigger: str = "user") -> UUID:
+    run_id: UUID = conn.execute(text(
+        "INSERT INTO suggestion_runs (user_id, tracked_product_id, product_id, trigger)"
+        " VALUES (:u, :t, :p, :trigger) RETURNING id"),
+        {"u": user_id, "t": tracked_id, "p": product_id, "trigger": trigger}).scalar_one()
+    return run_id
+
+
+def in_flight_run(conn: Connection, tracked_id: UUID) -> Any:
+    """A queued or running run of the tracked product from the last hour, if any."""
+    return conn.execute(text(
+        f"SELECT {RUN_COLUMNS} FROM suggestion_runs WHERE tracked_product_id = :t"
+        " AND status IN ('queued', 'running') AND created_at > now() - interval '1 hour'"
+        " ORDER BY created_at DESC LIMIT 1"), {"t": tracked_id}).first()
+
+
+def get_run(conn: Connection, run_id: UUID, *, with_body: bool = True) -> Any:
+    extra = ", score, inputs" if with_body else ""
+    return conn.execute(text(f"SELECT {RUN_COLUMNS}{extra} FROM suggestion_runs WHERE id = :r"),
+                        {"r": run_id}).first()
+
+
+def list_runs(conn: Connection, tracked_id: UUID, limit: int, offset: int
+              ) -> tuple[list[Any], int]:
+    rows = conn.execute(text(
+        f"SELECT {RUN_COLUMNS} FROM suggestion_runs WHERE tracked_product_id = :t"
+        " ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"),
+        {"t": tracked_id, "limit": limit, "offset": offset}).all()
+    total = conn.execute(text("SELECT count(*) FROM suggestion_runs"
+                              " WHERE tracked_product_id = :t"), {"t": tracked_id}).scalar_one()
+    return list(rows), int(total)
+
+
+def latest_done_run(conn: Connection, tracked_id: UUID) -> Any:
+    return conn.execute(text(
+        f"SELECT {RUN_COLUMNS}, score, inputs FROM suggestion_runs WHERE tracked_product_id = :t"
+        " AND status = 'done' ORDER BY finished_at DESC, id LIMIT 1"), {"t": tracked_id}).first()
+
+
+def run_suggestions(conn: Connection, run_ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
+    """Each run's suggestions by priority, with the experiment opened on each (if any)."""
+    rows = conn.execute(text(
+        f"SELECT {', '.join('s.' + c.strip() for c in SUGGESTION_COLUMNS.split(','))},"
+        " (SELECT e.id FROM experiments e WHERE e.suggestion_id = s.id"
+        "  ORDER BY e.created_at DESC LIMIT 1) AS experiment_id"
+        " FROM suggestions s WHERE s.run_id = ANY(:ids) ORDER BY s.run_id, s.priority"),
+        {"ids": list(run_ids)}).all()
+    out: dict[UUID, list[Any]] = {rid: [] for rid in run_ids}
+    for row in rows:
+        out.setdefault(row.run_id, []).append(row)
+    return out
+
+
+def suggestion_counts(conn: Connection, run_ids: Sequence[UUID]) -> dict[UUID, int]:
+    rows = conn.execute(text(
+        "SELECT run_id, count(*) AS n FROM suggestions WHERE run_id = ANY(:ids)"
+        " GROUP BY run_id"), {"ids": list(run_ids)}).all()
+    return {r.run_id: int(r.n) for r in rows}
+
+
+def claim_run(conn: Connection, run_id: UUID) -> Any:
+    """Mark a run running (unless done); None when it no longer exists."""
+    return conn.execute(text(
+        "UPDATE suggestion_runs SET status = CASE WHEN status = 'done' THEN 'done'"
+        " ELSE 'running' END, attempts = attempts + CASE WHEN status = 'done' THEN 0 ELSE 1 END,"
+        " started_at = CASE WHEN status = 'done' THEN started_at ELSE now() END"
+        f" WHERE id = :r RETURNING {RUN_COLUMNS}"), {"r": run_id}).first()
+
+
+def finish_run(conn: Connection, run_id: UUID, values: dict[str, Any],
+               suggestions: Sequence[dict[str, Any]]) -> None:
+    """Store the run's outcome and its suggestions in one transaction (replays: once)."""
+    conn.execute(text(
+        "INSERT INTO suggestions (run_id, priority, type, change, reason, impact, impact_score,"
+        " effort, effort_score, source, evidence)"
+        " SELECT :r, s.priority, s.type, s.change, s.reason, s.impact, s.impact_score,"
+        " s.effort, s.effort_score, s.source, s.evidence"
+        " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS s(priority integer, type text,"
+        "   change text, reason text, impact text, impact_score double precision,"
+        "   effort text, effort_score double precision, source text, evidence jsonb)"
+        " ON CONFLICT (run_id, priority) DO NOTHING"),
+        {"r": run_id, "rows": json.dumps(list(suggestions), default=str)})
+    conn.execute(text(
+        "UPDATE suggestion_runs SET status = 'done', group_id = :group_id,"
+        " generated_by = :generated_by, model = :model, sandbox = :sandbox,"
+        " fallback_reason = :fallback_reason, cache = :cache, input_hash = :input_hash,"
+        " prompt_tokens = :prompt_tokens, completion_tokens = :completion_tokens,"
+        " cost_usd = :cost_usd, llm_latency_ms = :llm_latency_ms, data_source = :data_source,"
+        " score = CAST(:score AS jsonb), inputs = CAST(:inputs AS jsonb), error = NULL,"
+        " finished_at = now() WHERE id = :id"), {**values, "id": run_id})
+
+
+def fail_run(conn: Connection, run_id: UUID, error: str, final: bool) -> None:
+    conn.execute(text(
+        "UPDATE suggestion_runs SET status = :s, error = :e,"
+        " finished_at = CASE WHEN :final THEN now() ELSE NULL END"
+        " WHERE id = :r AND status <> 'done'"),
+        {"s": "failed" if final else "queued", "e": error[:2000], "final": final, "r": run_id})
+
+
+def get_suggestion(conn: Connection, suggestion_id: UUID) -> Any:
+    """A suggestion with its run's owner and tracked product."""
+    return conn.execute(text(
+        "SELECT s.id, s.type, s.change, r.user_id, r.tracked_product_id FROM suggestions s"
+        " JOIN suggestion_runs r ON r.id = s.run_id WHERE s.id = :s"),
+        {"s": suggestion_id}).first()
+
+
+# ------------------------------------------------------------------ experiments
+
+EXPERIMENT_COLUMNS = (
+    "e.id, e.user_id, e.tracked_product_id, e.product_id, e.suggestion_id, e.change,"
+    " e.changed_at, e.status, e.verdict, e.analyzed_at, e.final_analysis, e.created_at,"
+    " e.stopped_at, p.asin, p.marketplace"
+)
+
+
+def insert_experiment(conn: Connection, user_id: UUID, tracked_id: UUID, product_id: int,
+                      suggestion_id: UUID | None, change: str, changed_at: datetime) -> UUID:
+    exp_id: UUID = conn.execute(text(
+        "INSERT INTO experiments (user_id, tracked_product_id, product_id, suggestion_id,"
+        " change, changed_at) VALUES (:u, :t, :p, :s, :c, :at) RETURNING id"),
+        {"u": user_id, "t": tracked_id, "p": product_id, "s": suggestion_id, "c": change,
+         "at": changed_at}).scalar_one()
+    return exp_id
+
+
+def get_experiment(conn: Connection, exp_id: UUID, *, lock: bool = False) -> Any:
+    sql = (f"SELECT {EXPERIMENT_COLUMNS} FROM experiments e"
+           " JOIN products p ON p.id = e.product_id WHERE e.id = :e")
+    if lock:
+        sql += " FOR UPDATE OF e"
+    return conn.execute(text(sql), {"e": exp_id}).first()
+
+
+def list_experiments(conn: Connection, user_id: UUID, *, tracked_id: UUID | None,
+                     status: str | None, limit: int, offset: int) -> tuple[list[Any], int]:
+    where = ["e.user_id = :u"]
+    params: dict[str, Any] = {"u": user_id, "limit": limit, "offset": offset}
+    if tracked_id is not None:
+        where.append("e.tracked_product_id = :t")
+        params["t"] = tracked_id
+    if status is not None:
+        where.append("e.status = :s")
+        params["s"] = status
+    condition = " AND ".join(where)
+    rows = conn.execute(text(
+        f"SELECT {EXPERIMENT_COLUMNS} FROM experiments e JOIN products p ON p.id = e.product_id"
+        f" WHERE {condition} ORDER BY e.created_at DESC, e.id LIMIT :limit OFFSET :offset"),
+        params).all()
+    total = conn.execute(text(f"SELECT count(*) FROM experiments e WHERE {condition}"),
+                         params).scalar_one()
+    return list(rows), int(total)
+
+
+def record_verdict(conn: Connection, exp_id: UUID, verdict: str) -> None:
+    conn.execute(text("UPDATE experiments SET verdict = :v, analyzed_at = now()"
+                      " WHERE id = :e AND status = 'running'"), {"v": verdict, "e": exp_id})
+
+
+def stop_experiment(conn: Connection, exp_id: UUID, stopped_at: datetime,
+                    analysis: dict[str, Any]) -> None:
+    conn.execute(text(
+        "UPDATE experiments SET status = 'stopped', stopped_at = :at, analyzed_at = :at,"
+        " verdict = :v, final_analysis = CAST(:a AS jsonb) WHERE id = :e AND status = 'running'"),
+        {"at": stopped_at, "v": analysis.get("verdict"), "a": json.dumps(analysis, default=str),
+         "e": exp_id})

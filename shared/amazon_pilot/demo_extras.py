@@ -1,0 +1,52 @@
+"""Demo data for features that build on tracking, called by `pilot demo` (demo.py).
+
+A simple list of steps: each adds something to the demo seller's account and returns
+the lines to print. Append new steps to STEPS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+from sqlalchemy import text
+
+from amazon_pilot.db.engine import transaction
+
+DEMO_GROUP_NAME = "Earbuds vs top rivals"
+
+Step = Callable[[str, list[int]], list[str]]
+
+
+def competitor_group(user_id: str, product_ids: list[int]) -> list[str]:
+    """One competitor group (main = the first product, 4 competitors) and a report,
+    written synchronously (rules, or the model when a key is configured)."""
+    from amazon_pilot.db import competitors as db
+    from amazon_pilot.workers.reports import run_report
+
+    if len(product_ids) < 4:
+        return ["  group: skipped (the demo needs at least 4 products)"]
+    uid = UUID(user_id)
+    with transaction() as conn:
+        found = conn.execute(text(
+            "SELECT id FROM competitor_groups WHERE user_id = :u AND name = :n"),
+            {"u": uid, "n": DEMO_GROUP_NAME}).first()
+        group_id = found.id if found is not None else db.insert_group(
+            conn, uid, DEMO_GROUP_NAME, product_ids[0], product_ids[1:5])
+        report_id = db.insert_report(conn, group_id, uid, 30, trigger="demo")
+    try:
+        result = run_report(report_id)
+    except Exception as exc:  # the demo still has its group; say what went wrong
+        return [f"  group: {DEMO_GROUP_NAME} (report failed: {exc})"]
+    how = result.get("generated_by", "?")
+    return [f"  group: {DEMO_GROUP_NAME} (report ready, written by {how})"]
+
+
+STEPS: list[Step] = [competitor_group]
+
+
+def add_demo_extras(user_id: str, product_ids: list[int]) -> list[str]:
+    lines: list[str] = []
+    for step in STEPS:
+        lines.extend(step(user_id, product_ids))
+    return lines

@@ -1,0 +1,415 @@
+"""Notification channels and alert delivery through the running local stack: the real
+products function, real Postgres, real SQS pollers, SES on the AWS endpoint, and a
+webhook receiver on a loopback port."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from amazon_pilot.db.engine import transaction
+from amazon_pilot.domain.notifications import verify
+from amazon_pilot.runtime.stack import Stack
+from amazon_pilot.workers.notifications import fan_out
+from tests.integration.test_runtime import wait_for
+
+PASSWORD = "Notify-pass-2026!"
+_moments = itertools.count(1)
+
+
+# ------------------------------------------------------------------ a webhook receiver
+
+
+class Receiver:
+    """A tiny HTTP server on 127.0.0.1 recording every request. `plan(path, statuses)`
+    sets the answers for a path, in order (the last one repeats); default 200."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.plans: dict[str, list[int]] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with receiver.lock:
+                    seen = sum(1 for r in receiver.requests if r["path"] == self.path)
+                    receiver.requests.append({"path": self.path, "body": body,
+                                              "headers": {k.lower(): v for k, v
+                                                          in self.headers.items()}})
+                    plan = receiver.plans.get(self.path, [200])
+                    status = plan[min(seen, len(plan) - 1)]
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/redirected-here")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def plan(self, path: str, statuses: list[int]) -> None:
+        with self.lock:
+            self.plans[path] = statuses
+
+    def hits(self, path: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    running.thread.start()
+    yield running
+    running.server.shutdown()
+    running.server.server_close()
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def new_user(api: httpx.Client, prefs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An account made with create_user, signed in through POST /v1/auth/login."""
+    from amazon_pilot.db.accounts import create_user
+
+    email = f"notify-{uuid.uuid4().hex[:10]}@example.com"
+    user = create_user(email, PASSWORD, plan="pro")
+    response = api.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    if prefs is not None:
+        with transaction() as conn:
+            conn.execute(text("UPDATE users SET notification_prefs = CAST(:p AS jsonb)"
+                              " WHERE id = :u"), {"p": json.dumps(prefs), "u": user["id"]})
+    return {"id": str(user["id"]), "email": email,
+            "headers": {"Authorization": f"Bearer {response.json()['access_token']}"}}
+
+
+IMMEDIATE = {"digest": "off"}
+
+
+def new_product(user: dict[str, Any], title: str = "Steel water bottle") -> dict[str, Any]:
+    asin = "B" + uuid.uuid4().hex[:9].upper()
+    with transaction() as conn:
+        product_id = conn.execute(text(
+            "INSERT INTO products (asin, marketplace, title, data_source)"
+            " VALUES (:a, 'com', :t, 'sandbox') RETURNING id"), {"a": asin, "t": title}
+        ).scalar_one()
+        tracked_id = conn.execute(text(
+            "INSERT INTO tracked_products (user_id, product_id) VALUES (:u, :p) RETURNING id"),
+            {"u": user["id"], "p": product_id}).scalar_one()
+    return {"id": product_id, "tracked_id": str(tracked_id), "asin": asin, "title": title,
+            "user_id": user["id"]}
+
+
+def new_alert(product: dict[str, Any], severity: str = "warning",
+              message: str = "Price dropped 20.0% (19.99 → 15.99)") -> str:
+    captured = datetime.now(UTC) - timedelta(seconds=next(_moments))
+    with transaction() as conn:
+        return str(conn.execute(text(
+            "INSERT INTO alerts (user_id, tracked_product_id, product_id, type, severity, metric,"
+            " old_value, new_value, change_pct, threshold, message, snapshot_captured_at)"
+            " VALUES (:u, :t, :p, 'price_change', :s, 'price', '19.99', '15.99', -20.01, 10,"
+            " :m, :at) RETURNING id"),
+            {"u": product["user_id"], "t": product["tracked_id"], "p": product["id"],
+             "s": severity, "m": message, "at": captured}).scalar_one())
+
+
+def add_channel(api: httpx.Client, user: dict[str, Any], **body: Any) -> dict[str, Any]:
+    response = api.post("/v1/notification-channels", json=body, headers=user["headers"])
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def deliveries(api: httpx.Client, user: dict[str, Any], channel_id: str) -> list[dict[str, Any]]:
+    response = api.get(f"/v1/notification-channels/{channel_id}/deliveries",
+                       headers=user["headers"])
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+def notified_at(alert_id: str) -> Any:
+    with transaction() as conn:
+        return conn.execute(text("SELECT notified_at FROM alerts WHERE id = :a"),
+                            {"a": alert_id}).scalar()
+
+
+_sellers: dict[str, dict[str, Any]] = {}
+
+
+def _shared_seller(api: httpx.Client) -> dict[str, Any]:
+    if "one" not in _sellers:
+        _sellers["one"] = new_user(api, IMMEDIATE)
+    return _sellers["one"]
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_webhook_gets_a_signed_payload_when_an_alert_is_fanned_out(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    seller = new_user(api, IMMEDIATE)
+    channel = add_channel(api, seller, kind="webhook", url=receiver.url("/signed"))
+    assert channel["kind"] == "webhook" and channel["min_severity"] == "info"
+    assert channel["secret"].startswith("whsec_") and len(channel["secret"]) > 30
+    listed = api.get("/v1/notification-channels", headers=seller["headers"]).json()["items"]
+    assert [c["id"] for c in listed] == [channel["id"]]
+    assert "secret" not in listed[0] and channel["secret"] not in json.dumps(listed)
+
+    product = new_product(seller)
+    alert_id = new_alert(product)
+    assert fan_out([alert_id]) == 1
+    assert fan_out([alert_id]) == 0  # already notified: nothing twice
+
+    hit = wait_for(lambda: receiver.hits("/signed"), 30, "the webhook delivery")[0]
+    headers, body = hit["headers"], hit["body"]
+    assert verify(body, channel["secret"], headers["x-pilot-timestamp"],
+                  headers["x-pilot-signature"], now=datetime.now(UTC).timestamp())
+    assert not verify(body + b"x", channel["secret"], headers["x-pilot-timestamp"],
+                      headers["x-pilot-signature"])
+    assert headers["x-pilot-signature"].startswith("sha256=")
+    assert headers["content-type"] == "application/json"
+    payload = json.loads(body)
+    assert payload["event"] == "alert.created" == headers["x-pilot-event"]
+    assert payload["delivery_id"] == headers["x-pilot-delivery"]
+    assert payload["data_source"] == "sandbox"
+    alert = payload["alert"]
+    assert alert["id"] == alert_id and alert["type"] == "price_change"
+    assert alert["severity"] == "warning" and alert["change_pct"] == -20.01
+    assert alert["old_value"] == "19.99" and alert["new_value"] == "15.99"
+    assert alert["threshold"] == 10 and alert["message"].startswith("Price dropped")
+    assert alert["product"] == {"asin": product["asin"], "marketplace": "com",
+                                "title": product["title"]}
+    assert alert["created_at"]
+
+    def delivered() -> list[dict[str, Any]]:
+        return [d for d in deliveries(api, seller, channel["id"]) if d["status"] == "delivered"]
+
+    log = wait_for(delivered, 10, "the delivery to be recorded")[0]
+    assert log["id"] == payload["delivery_id"] and log["kind"] == "alert"
+    assert log["attempts"] == 1 and log["response_code"] == 200 and log["last_error"] is None
+    assert log["alert_ids"] == [alert_id] and log["delivered_at"] and log["last_attempt_at"]
+    assert notified_at(alert_id) is not None
+
+
+def test_failing_receiver_is_retried_with_back_off_until_delivered(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    receiver.plan("/flaky", [500, 500, 200])
+    seller = new_user(api, IMMEDIATE)
+    channel = add_channel(api, seller, kind="webhook", url=receiver.url("/flaky"))
+    alert_id = new_alert(new_product(seller), severity="critical")
+    assert fan_out([alert_id]) == 1
+
+    def delivered() -> list[dict[str, Any]]:
+        return [d for d in deliveries(api, seller, channel["id"]) if d["status"] == "delivered"]
+
+    log = wait_for(delivered, 60, "the delivery after two failures")[0]
+    assert log["attempts"] == 3 and log["response_code"] == 200
+    hits = receiver.hits("/flaky")
+    assert len(hits) == 3
+    # every retry is the same delivery, signed afresh
+    assert {h["headers"]["x-pilot-delivery"] for h in hits} == {log["id"]}
+    for hit in hits:
+        assert verify(hit["body"], channel["secret"], hit["headers"]["x-pilot-timestamp"],
+                      hit["headers"]["x-pilot-signature"])
+
+
+def test_a_receiver_that_keeps_failing_ends_failed_with_its_errors(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    receiver.plan("/down", [503])
+    receiver.plan("/moved", [302])
+    seller = new_user(api, IMMEDIATE)
+    down = add_channel(api, seller, kind="webhook", url=receiver.url("/down"))
+    moved = add_channel(api, seller, kind="webhook", url=receiver.url("/moved"))
+    assert fan_out([new_alert(new_product(seller))]) == 2
+
+    def failed(channel_id: str) -> Any:
+        return [d for d in deliveries(api, seller, channel_id) if d["status"] == "failed"]
+
+    down_log = wait_for(lambda: failed(down["id"]), 60, "the delivery to fail for good")[0]
+    assert down_log["attempts"] == 3 and down_log["response_code"] == 503
+    assert down_log["last_error"] == "HTTP 503" and down_log["delivered_at"] is None
+    moved_log = wait_for(lambda: failed(moved["id"]), 60, "the redirected delivery")[0]
+    assert moved_log["response_code"] == 302 and "redirect" in moved_log["last_error"]
+    assert receiver.hits("/redirected-here") == []  # redirects are never followed
+
+
+def test_another_users_channel_is_404(api: httpx.Client, receiver: Receiver) -> None:
+    owner = new_user(api, IMMEDIATE)
+    other = new_user(api, IMMEDIATE)
+    channel = add_channel(api, owner, kind="webhook", url=receiver.url("/owner"))
+    base = f"/v1/notification-channels/{channel['id']}"
+    for method, path in (("GET", f"{base}/deliveries"), ("POST", f"{base}/test"),
+                         ("DELETE", base)):
+        response = api.request(method, path, headers=other["headers"])
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["error"]["message"] == "notification channel not found"
+    assert api.get("/v1/notification-channels", headers=other["headers"]).json()["items"] == []
+    missing = api.delete(f"/v1/notification-channels/{uuid.uuid4()}", headers=owner["headers"])
+    assert missing.status_code == 404
+    # still there for its owner; without a token, nothing at all
+    assert len(deliveries(api, owner, channel["id"])) == 0
+    assert api.get("/v1/notification-channels").status_code == 401
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"kind": "webhook", "url": "http://example.com/hook"}, "url",
+     "plain http is only allowed to a loopback host"),
+    ({"kind": "webhook", "url": "https://192.168.0.10/hook"}, "url",
+     "private or reserved address"),
+    ({"kind": "webhook", "url": "https://169.254.169.254/latest"}, "url",
+     "private or reserved address"),
+    ({"kind": "webhook", "url": "https://admin:pw@example.com/hook"}, "url",
+     "must not contain credentials"),
+    ({"kind": "webhook", "url": "javascript:alert(1)"}, "url", "'javascript:' is not allowed"),
+    ({"kind": "webhook", "url": "https://example.com/" + "x" * 2100}, "url",
+     "longer than 2048 characters"),
+    ({"kind": "webhook"}, "url", "a webhook channel needs 'url'"),
+    ({"kind": "webhook", "url": "https://example.com/h", "email": "a@example.com"}, "email",
+     "takes 'url', not 'email'"),
+    ({"kind": "email", "email": "not-an-address"}, "email", "name@example.com"),
+])
+def test_invalid_channels_are_422_with_a_specific_message(
+    api: httpx.Client, body: dict[str, Any], field: str, message: str
+) -> None:
+    seller = _shared_seller(api)
+    response = api.post("/v1/notification-channels", json=body, headers=seller["headers"])
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert message in error["message"]
+    assert error["details"][0]["field"] == field
+
+
+def test_channel_lifecycle_duplicates_and_min_severity(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    seller = new_user(api, IMMEDIATE)
+    channel = add_channel(api, seller, kind="webhook", url=receiver.url("/critical-only"),
+                          min_severity="critical")
+    again = api.post("/v1/notification-channels", headers=seller["headers"],
+                     json={"kind": "webhook", "url": receiver.url("/critical-only")})
+    assert again.status_code == 409 and "already have" in again.json()["error"]["message"]
+
+    product = new_product(seller)
+    quiet = new_alert(product, severity="warning")
+    assert fan_out([quiet]) == 0  # below the channel's min_severity
+    assert notified_at(quiet) is not None
+    loud = new_alert(product, severity="critical")
+    assert fan_out([loud]) == 1
+    hit = wait_for(lambda: receiver.hits("/critical-only"), 30, "the critical alert")
+    assert json.loads(hit[0]["body"])["alert"]["id"] == loud
+
+    deleted = api.delete(f"/v1/notification-channels/{channel['id']}", headers=seller["headers"])
+    assert deleted.status_code == 204
+    assert api.get("/v1/notification-channels", headers=seller["headers"]).json()["items"] == []
+    gone = api.get(f"/v1/notification-channels/{channel['id']}/deliveries",
+                   headers=seller["headers"])
+    assert gone.status_code == 404
+
+
+def test_test_notification_and_email_through_ses(
+    api: httpx.Client, receiver: Receiver, stack: Stack
+) -> None:
+    seller = new_user(api, IMMEDIATE)
+    webhook = add_channel(api, seller, kind="webhook", url=receiver.url("/test-ping"))
+    queued = api.post(f"/v1/notification-channels/{webhook['id']}/test",
+                      headers=seller["headers"])
+    assert queued.status_code == 202, queued.text
+    hit = wait_for(lambda: receiver.hits("/test-ping"), 30, "the test notification")[0]
+    payload = json.loads(hit["body"])
+    assert payload["event"] == "notification.test"
+    assert payload["delivery_id"] == queued.json()["delivery_id"]
+    assert verify(hit["body"], webhook["secret"], hit["headers"]["x-pilot-timestamp"],
+                  hit["headers"]["x-pilot-signature"])
+
+    ses = stack.client("ses")
+    sent_before = ses.get_send_quota()["SentLast24Hours"]
+    email = add_channel(api, seller, kind="email", email="Ops@Example.com",
+                        min_severity="warning")
+    assert email["email"] == "Ops@example.com" and email["secret"] is None
+    assert fan_out([new_alert(new_product(seller), severity="critical")]) == 2
+
+    def email_delivered() -> list[dict[str, Any]]:
+        return [d for d in deliveries(api, seller, email["id"]) if d["status"] == "delivered"]
+
+    log = wait_for(email_delivered, 30, "the e-mail through SES")[0]
+    assert log["attempts"] == 1 and log["response_code"] is None
+    assert ses.get_send_quota()["SentLast24Hours"] >= sent_before + 1
+    assert "alerts@amazon-pilot.local" in ses.list_identities()["Identities"]
+
+
+def test_digest_users_get_one_message_for_several_alerts(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    seller = new_user(api, {"digest": "daily"})
+    channel = add_channel(api, seller, kind="webhook", url=receiver.url("/digest"))
+    bottle, mug = new_product(seller), new_product(seller, "Ceramic mug")
+    alerts = [new_alert(bottle), new_alert(mug, severity="critical", message="Out of stock"),
+              new_alert(bottle, severity="info", message="Rating rose 4.2 → 4.4")]
+    assert fan_out(alerts) == 0  # left for the digest
+    assert all(notified_at(a) is None for a in alerts)
+
+    fired = api.post("/_pilot/schedules/DailyDigest/fire")
+    assert fired.status_code == 200, fired.text
+    assert fired.json()["result"]["digests"] >= 1
+    hit = wait_for(lambda: receiver.hits("/digest"), 30, "the digest")[0]
+    payload = json.loads(hit["body"])
+    assert payload["event"] == "alert.digest" and payload["alert_count"] == 3
+    assert [p["asin"] for p in payload["products"]] == [bottle["asin"], mug["asin"]]
+    assert sorted(a["id"] for p in payload["products"] for a in p["alerts"]) == sorted(alerts)
+    assert verify(hit["body"], channel["secret"], hit["headers"]["x-pilot-timestamp"],
+                  hit["headers"]["x-pilot-signature"])
+    wait_for(lambda: all(notified_at(a) is not None for a in alerts), 10, "alerts marked")
+    log = deliveries(api, seller, channel["id"])
+    assert [d["kind"] for d in log] == ["digest"] and sorted(log[0]["alert_ids"]) == sorted(alerts)
+    # firing again the same day sends nothing more
+    api.post("/_pilot/schedules/DailyDigest/fire")
+    time.sleep(3)
+    assert len(receiver.hits("/digest")) == 1
+
+
+def test_the_cap_suppresses_the_sixth_alert_of_a_product_in_a_day(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    seller = new_user(api, IMMEDIATE)  # default cap: 5 per product per day
+    channel = add_channel(api, seller, kind="webhook", url=receiver.url("/capped"))
+    product, other = new_product(seller), new_product(seller, "Other product")
+    assert fan_out([new_alert(product) for _ in range(4)]) == 4
+    fifth, sixth = new_alert(product), new_alert(product)
+    assert fan_out([fifth, sixth]) == 1
+    assert fan_out([new_alert(other)]) == 1  # the cap is per product
+
+    def settled() -> list[dict[str, Any]] | None:
+        log = deliveries(api, seller, channel["id"])
+        return log if sum(d["status"] == "delivered" for d in log) == 6 else None
+
+    log = wait_for(settled, 30, "six deliveries")
+    suppressed = [d for d in log if d["status"] == "suppressed"]
+    assert len(suppressed) == 1 and suppressed[0]["attempts"] == 0
+    assert suppressed[0]["alert_ids"] == [sixth]  # the oldest five went out
+    assert "cap of 5 notifications per product per day" in suppressed[0]["last_error"]
+    assert len(receiver.hits("/capped")) == 6
+    assert notified_at(sixth) is not None and notified_at(fifth) is not None

@@ -1,0 +1,320 @@
+// Product detail: latest values and changes, interactive charts of each metric with
+// alerts marked, thresholds, refresh now (with its cooldown), pause and stop.
+
+import * as api from "../api.js";
+import { timeChart } from "../charts.js";
+import {
+  badge, busy, changeBadge, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
+  fmtMoney, fmtRank, fmtRating, h, link, loading, toast,
+} from "../dom.js";
+
+export const METRICS = [
+  { key: "price", label: "Price", kind: "money", latest: "price" },
+  { key: "buy_box_price", label: "Buy Box price", kind: "money", latest: "buy_box_price" },
+  { key: "list_price", label: "List price", kind: "money", latest: "list_price" },
+  { key: "bsr", label: "BSR", kind: "rank", latest: "bsr_rank", invert: true },
+  { key: "subcategory_bsr", label: "Sub-category BSR", kind: "rank", latest: "subcategory_bsr", invert: true },
+  { key: "rating", label: "Rating", kind: "rating", latest: "rating" },
+  { key: "review_count", label: "Reviews", kind: "int", latest: "review_count" },
+];
+export const RANGES = [["7d", 7], ["30d", 30], ["90d", 90], ["1y", 365]];
+
+// which alert types belong on which metric's chart (the others show on every chart)
+const ALERT_METRIC = {
+  price_change: "price", target_price_reached: "price", buy_box_price_change: "buy_box_price",
+  bsr_change: "bsr", subcategory_bsr_change: "subcategory_bsr", rating_change: "rating",
+  review_count_jump: "review_count",
+};
+
+export function formatter(kind, currency) {
+  if (kind === "money") return (v) => fmtMoney(v, currency);
+  if (kind === "rank") return (v) => fmtRank(v === null || v === undefined ? v : Math.round(v));
+  if (kind === "rating") return (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(2));
+  return (v) => fmtInt(v === null || v === undefined ? v : Math.round(v));
+}
+
+function statCard(metric, product) {
+  const latest = product.latest || {};
+  const fmt = formatter(metric.kind, latest.currency);
+  const changes = product.changes || {};
+  const row = (label) => {
+    const c = changes[label] && changes[label][metric.latest];
+    return h("div", { class: "stat-change" }, h("span", { class: "muted", text: label }),
+      changeBadge(c ? c.change_pct : null, !!metric.invert));
+  };
+  return h("div", { class: "stat" }, h("div", { class: "stat-label", text: metric.label }),
+    h("div", { class: "stat-value", text: fmt(latest[metric.latest]) }),
+    h("div", { class: "stat-changes" }, row("1d"), row("7d"), row("30d")));
+}
+
+const THRESHOLD_FIELDS = [
+  ["price_change_pct", "Price change (%)", "number", "0.1"],
+  ["buy_box_price_change_pct", "Buy Box price change (%)", "number", "0.1"],
+  ["bsr_change_pct", "BSR change (%)", "number", "1"],
+  ["subcategory_bsr_change_pct", "Sub-category BSR change (%)", "number", "1"],
+  ["rating_change", "Rating change (stars)", "number", "0.1"],
+  ["review_count_jump", "Review count jump", "number", "1"],
+  ["target_price", "Target price (empty: none)", "number", "0.01"],
+  ["buy_box", "Buy Box alerts", "checkbox"],
+  ["stock", "Stock alerts", "checkbox"],
+  ["listing", "Listing change alerts", "checkbox"],
+];
+
+function thresholdsForm(product, onSaved) {
+  const t = product.thresholds || {};
+  const inputs = {};
+  const rows = THRESHOLD_FIELDS.map(([key, label, type, step]) => {
+    const input = type === "checkbox"
+      ? h("input", { type: "checkbox", name: key, checked: t[key] !== false })
+      : h("input", { type: "number", name: key, step, min: 0, value: t[key] === null || t[key] === undefined ? "" : t[key] });
+    inputs[key] = input;
+    return type === "checkbox" ? h("label", { class: "check" }, input, " ", label) : field(label, input);
+  });
+  const errors = h("div", { class: "form-errors" });
+  const save = h("button", { class: "btn btn-primary", type: "submit" }, "Save thresholds");
+  const form = h("form", { class: "form form-grid", id: "thresholds-form" }, rows, errors, h("div", {}, save));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errors.replaceChildren();
+    const body = {};
+    for (const [key, , type] of THRESHOLD_FIELDS) {
+      const input = inputs[key];
+      if (type === "checkbox") body[key] = input.checked;
+      else if (input.value === "") {
+        if (key === "target_price") body[key] = null;
+      } else body[key] = Number(input.value);
+    }
+    save.disabled = true;
+    try {
+      await api.patch(`/v1/products/${product.id}`, { thresholds: body });
+      toast("Thresholds saved", "ok");
+      onSaved();
+    } catch (err) {
+      errors.append(errorBox(err));
+    } finally {
+      save.disabled = false;
+    }
+  });
+  return form;
+}
+
+/** The refresh button with its cooldown: from refresh_available_at or a 429's Retry-After. */
+function refreshButton(product, onQueued) {
+  const button = h("button", { class: "btn", type: "button", id: "refresh-now" }, "Refresh now");
+  const note = h("small", { class: "muted", id: "refresh-note" });
+  let timer = null;
+  function cooldown(until) {
+    clearInterval(timer);
+    const tick = () => {
+      const left = (until - Date.now()) / 1000;
+      if (left <= 0) {
+        clearInterval(timer);
+        button.disabled = false;
+        note.textContent = "";
+        return;
+      }
+      button.disabled = true;
+      note.textContent = `available again in ${fmtDuration(left)}`;
+    };
+    tick();
+    timer = setInterval(tick, 1000);
+  }
+  if (product.refresh_available_at) cooldown(new Date(product.refresh_available_at).getTime());
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await api.post(`/v1/products/${product.id}/refresh`);
+      toast("Refresh queued: new data in a minute or so", "ok");
+      cooldown(Date.now() + 15 * 60 * 1000);
+      onQueued();
+    } catch (err) {
+      if (err.status === 429 && err.retryAfter) cooldown(Date.now() + err.retryAfter * 1000);
+      else button.disabled = false;
+      toast(err.message, "error");
+    }
+  });
+  return { el: h("span", { class: "refresh" }, button, " ", note), stop: () => clearInterval(timer) };
+}
+
+export async function render(main, params, ctx) {
+  const id = params.id;
+  let product;
+  try {
+    product = await api.get(`/v1/products/${id}`);
+  } catch (err) {
+    main.append(h("p", {}, link("/products", "← Products")), errorBox(err, () => ctx.navigate(location.pathname, { replace: true })));
+    return;
+  }
+  if (!ctx.isCurrent()) return;
+  const cleanups = [];
+  const latest = product.latest || {};
+  const reload = () => ctx.navigate(location.pathname + location.search, { replace: true });
+
+  const refresh = refreshButton(product, () => {});
+  cleanups.push(refresh.stop);
+  const pause = h("button", { class: "btn", type: "button" }, product.is_paused ? "Resume tracking" : "Pause tracking");
+  pause.addEventListener("click", () => busy(pause, async () => {
+    await api.patch(`/v1/products/${id}`, { is_paused: !product.is_paused });
+    reload();
+  }));
+  const stop = h("button", { class: "btn btn-danger-ghost", type: "button" }, "Stop tracking");
+  stop.addEventListener("click", () => {
+    if (stop.dataset.armed !== "1") {
+      stop.dataset.armed = "1";
+      stop.textContent = "Click again to stop";
+      return;
+    }
+    busy(stop, async () => {
+      await api.del(`/v1/products/${id}`);
+      toast("Stopped tracking " + product.asin);
+      ctx.navigate("/products");
+    });
+  });
+
+  const badges = [];
+  if (product.data_source === "sandbox") badges.push(badge("sandbox data", "sandbox"));
+  if (product.is_paused) badges.push(badge("paused", "muted"));
+  if (product.fetch_status === "pending") badges.push(badge("first fetch pending", "info"));
+  if (product.fetch_status === "not_found") badges.push(badge("not found on Amazon", "danger"));
+  if (product.stale) badges.push(badge("stale", "warn"));
+
+  const image = product.image_url && /^https:\/\//i.test(product.image_url)
+    ? h("img", { class: "hero-img", src: product.image_url, alt: "", referrerpolicy: "no-referrer" }) : null;
+  main.append(
+    h("p", { class: "crumbs" }, link("/products", "← Products")),
+    h("section", { class: "hero" }, image,
+      h("div", { class: "hero-text" },
+        h("h1", { class: "product-heading", id: "product-title", text: product.alias || product.title || product.asin }),
+        product.alias && product.title ? h("p", { class: "muted", text: product.title }) : null,
+        h("p", { class: "hero-meta" },
+          h("a", { href: product.url, target: "_blank", rel: "noopener noreferrer", text: product.asin + " on Amazon ↗" }),
+          product.brand ? h("span", { text: " · " + product.brand }) : null,
+          h("span", { class: "muted", title: fmtDateTime(product.as_of), text: " · updated " + fmtAgo(product.as_of) }),
+          " ", badges),
+        h("div", { class: "actions" }, refresh.el, pause, stop,
+          link(`/optimization/${id}`, "Optimize listing"), link(`/alerts?product_id=${id}`, "Alerts")))),
+    h("section", { class: "stats" }, METRICS.map((m) => statCard(m, product))),
+    latest.buy_box_seller || latest.availability
+      ? h("p", { class: "muted" },
+        latest.buy_box_seller ? `Buy Box: ${latest.buy_box_seller}. ` : "",
+        `Availability: ${latest.availability || "unknown"}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
+      : null,
+  );
+
+  // --- chart
+  const state = { metric: ctx.query.get("metric") || "price", range: ctx.query.get("range") || "30d" };
+  if (!METRICS.some((m) => m.key === state.metric)) state.metric = "price";
+  if (!RANGES.some(([r]) => r === state.range)) state.range = "30d";
+  const metricTabs = h("div", { class: "tabs", role: "tablist", "aria-label": "Metric" });
+  const rangeTabs = h("div", { class: "tabs tabs-compact", role: "tablist", "aria-label": "Range" });
+  const chartHost = h("div", { class: "chart", id: "chart" });
+  const alertList = h("div", { class: "chart-alerts" });
+  let chart = null;
+  let alertsCache = null;
+  let chartTicket = 0;
+
+  async function productAlerts() {
+    if (!alertsCache) {
+      alertsCache = api.get("/v1/alerts", { product_id: id, limit: 500 }).then((p) => p.items, () => []);
+    }
+    return alertsCache;
+  }
+
+  function drawTabs() {
+    metricTabs.replaceChildren(...METRICS.map((m) => {
+      const b = h("button", { type: "button", role: "tab", class: "tab" + (m.key === state.metric ? " active" : ""),
+        "aria-selected": m.key === state.metric ? "true" : "false", dataset: { metric: m.key } }, m.label);
+      b.addEventListener("click", () => { state.metric = m.key; drawChart(); });
+      return b;
+    }));
+    rangeTabs.replaceChildren(...RANGES.map(([r]) => {
+      const b = h("button", { type: "button", role: "tab", class: "tab" + (r === state.range ? " active" : ""),
+        "aria-selected": r === state.range ? "true" : "false", dataset: { range: r } }, r);
+      b.addEventListener("click", () => { state.range = r; drawChart(); });
+      return b;
+    }));
+  }
+
+  async function drawChart() {
+    const ticket = ++chartTicket;
+    drawTabs();
+    history.replaceState(null, "", `${location.pathname}?metric=${state.metric}&range=${state.range}`);
+    const metric = METRICS.find((m) => m.key === state.metric);
+    const days = RANGES.find(([r]) => r === state.range)[1];
+    if (chart) {
+      chart.destroy();
+      chart = null;
+    }
+    chartHost.replaceChildren(loading("Loading history…"));
+    chartHost.dataset.state = "loading";
+    alertList.replaceChildren();
+    try {
+      const from = new Date(Date.now() - days * 86400 * 1000).toISOString();
+      const [history, alerts] = await Promise.all([
+        api.get(`/v1/products/${id}/history`, { metric: metric.key, from, interval: "day" }),
+        productAlerts(),
+      ]);
+      if (ticket !== chartTicket || !ctx.isCurrent()) return;
+      const times = history.points.map((p) => new Date(p.t).getTime() / 1000);
+      const values = history.points.map((p) => p.v);
+      if (!values.some((v) => v !== null)) {
+        chartHost.replaceChildren(empty(product.fetch_status === "pending"
+          ? "No data yet: the first fetch is on its way."
+          : `No ${metric.label.toLowerCase()} recorded in the last ${state.range}.`));
+        chartHost.dataset.state = "empty";
+        return;
+      }
+      const since = times[0] || Date.now() / 1000 - days * 86400;
+      const relevant = alerts.filter((a) => {
+        const t = new Date(a.snapshot_captured_at || a.created_at).getTime() / 1000;
+        const m = ALERT_METRIC[a.type];
+        return t >= since - 86400 && (!m || m === metric.key);
+      });
+      const markers = relevant.map((a) => {
+        const t = new Date(a.snapshot_captured_at || a.created_at).getTime() / 1000;
+        let nearest = 0;
+        for (let i = 0; i < times.length; i++) if (Math.abs(times[i] - t) < Math.abs(times[nearest] - t)) nearest = i;
+        return { t, v: values[nearest], severity: a.severity };
+      });
+      chartHost.replaceChildren();
+      const fmt = formatter(metric.kind, latest.currency);
+      chart = await timeChart(chartHost, {
+        times, markers, invert: !!metric.invert, format: fmt,
+        series: [{ label: metric.label, values }],
+      });
+      if (ticket !== chartTicket) {
+        chart.destroy();
+        chart = null;
+        return;
+      }
+      chartHost.dataset.state = "ready";
+      chartHost.dataset.points = String(times.length);
+      chartHost.dataset.markers = String(markers.length);
+      if (relevant.length) {
+        alertList.append(h("h3", { text: `Alerts marked on the chart (${relevant.length})` }),
+          h("ul", { class: "plain-list" }, relevant.slice(0, 20).map((a) =>
+            h("li", {}, badge(a.severity, a.severity), " ", h("span", { text: a.message }), " ",
+              h("small", { class: "muted", text: fmtDateTime(a.created_at) })))));
+      }
+    } catch (err) {
+      if (ticket === chartTicket) {
+        chartHost.replaceChildren(errorBox(err, drawChart));
+        chartHost.dataset.state = "error";
+      }
+    }
+  }
+
+  main.append(h("section", { class: "panel" },
+    h("div", { class: "panel-head" }, h("h2", { class: "panel-title", text: "History" }), rangeTabs),
+    metricTabs, chartHost,
+    h("p", { class: "muted hint", text: "Drag across the chart to zoom; double-click to zoom out. Dashed lines mark alerts." }),
+    alertList));
+  main.append(h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Alert thresholds" }),
+    thresholdsForm(product, () => {})));
+  drawChart();
+  return () => {
+    cleanups.forEach((fn) => fn());
+    chartTicket += 1;
+    if (chart) chart.destroy();
+  };
+}
