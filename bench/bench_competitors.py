@@ -54,7 +54,7 @@ def timed(fn: Callable[[], Any], n: int, before: Callable[[], Any] | None = None
     return out
 
 
-def main() -> None:  # noqa: C901  (a script: one straight sequence of steps)
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--n", type=int, default=200, help="requests per measurement")
@@ -153,14 +153,16 @@ def main() -> None:  # noqa: C901  (a script: one straight sequence of steps)
             for days in (30, 90, 365):
                 views_holder: list[Any] = []
 
-                def load(days: int = days) -> None:
+                def load(days: int = days, holder: list[Any] = views_holder) -> None:
                     with transaction() as conn:
-                        views_holder.append(cdb.load_views(conn, products, days))
+                        holder.append(cdb.load_views(conn, products, days))
 
                 sql = timed(load, args.n)
                 views = views_holder[-1]
-                domain = timed(lambda days=days, views=views: compare_group(
-                    views.main, views.competitors, days), args.n)
+                def compare(days: int = days, views: Any = views) -> None:
+                    compare_group(views.main, views.competitors, days)
+
+                domain = timed(compare, args.n)
                 print(line(f"{days}d: one SQL round trip -> ProductViews", sql))
                 print(line(f"{days}d: compare_group (domain)", domain))
 
@@ -198,8 +200,8 @@ def main() -> None:  # noqa: C901  (a script: one straight sequence of steps)
         from amazon_pilot.db.engine import dispose_engine
 
         dispose_engine()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(psql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+        with psycopg.connect(admin, autocommit=True) as pg:
+            pg.execute(psql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 psql.Identifier(name)))
         if server is not None:
             server.stop()

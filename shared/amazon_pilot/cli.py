@@ -127,6 +127,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     event = _read_event(args.event)
     state = running_state()
     if state is not None:
+        require_running()  # the endpoint's test credentials
         os.environ.update({k: v for k, v in state["environments"][spec.logical_id].items()})
         from amazon_pilot.runtime.invoker import FunctionHost
 

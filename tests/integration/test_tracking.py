@@ -23,6 +23,23 @@ def scalar(sql: str, **params: Any) -> Any:
         return conn.execute(text(sql), params).scalar()
 
 
+def wait_queues_idle(stack: Stack) -> None:
+    """Faults armed on the shared stand-in must hit this test's run, not a leftover one."""
+    sqs = stack.client("sqs")
+
+    def idle() -> bool:
+        for name in ("CriticalQueue", "DefaultQueue"):
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=stack.queue_urls[name],
+                AttributeNames=["ApproximateNumberOfMessages",
+                                "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            if any(int(v) for v in attrs.values()):
+                return False
+        return True
+
+    wait_for(idle, 60, "the queues to drain")
+
+
 def product_row_id(asin: str) -> int:
     return int(scalar("SELECT id FROM products WHERE asin = :a", a=asin))
 
@@ -139,6 +156,7 @@ def test_failed_runs_are_retried_then_dead_lettered_with_nothing_else_lost(
     ok = api.post("/v1/products", json={"asin": asins[7]}, headers=auth(seller)).json()
     wait_for(lambda: scalar("SELECT last_fetch_status FROM products WHERE asin = :a",
                             a=asins[7]) == "ok", 30, "a healthy fetch")
+    wait_queues_idle(stack)
     standin.inject("run_failed", count=3)
     failing = api.post("/v1/products", json={"asin": asins[8]}, headers=auth(seller))
     assert failing.status_code == 202

@@ -258,3 +258,29 @@ def test_email_addresses_that_are_refused(raw: str) -> None:
     with pytest.raises(rules.InvalidChannelTarget) as caught:
         rules.validate_email_address(raw)
     assert caught.value.field == "email"
+
+
+# ------------------------------------------------------------------ the sending adapter
+
+
+def test_a_public_name_resolving_to_a_private_address_is_never_contacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from amazon_pilot.adapters import notify
+
+    def resolve(host: str, port: int, *args: object, **kwargs: object) -> list[object]:
+        assert host == "hooks.example.com"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+
+    def no_connection(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the adapter tried to connect")
+
+    monkeypatch.setattr(notify.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(notify.httpx, "Client", no_connection)
+    result = notify.post_webhook("https://hooks.example.com/x", b"{}", {})
+    assert not result.delivered and result.permanent
+    assert result.error is not None and "10.1.2.3" in result.error
+    refused = notify.post_webhook("http://example.com/x", b"{}", {})
+    assert refused.permanent and refused.error is not None and "https" in refused.error

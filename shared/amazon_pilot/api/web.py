@@ -8,6 +8,7 @@ so the shared layer carries them to Lambda; see docs/dashboard.md.
   HTML page; the page's script routes on the client.
 - ``GET /static/<path>`` answers a file of the folder (known types only, no dotfiles,
   nothing outside it), with an ETag (304 on a match) and gzip when the client takes it.
+- A path with a file extension outside ``/static/`` (``/favicon.ico``) answers 404.
 - ``/v1/...`` is never answered here with HTML: a path the API does not have reaches
   this catch-all only because API Gateway picks the most specific route, so it gets
   the API's JSON 404.
@@ -68,34 +69,52 @@ class Asset:
 
 
 class AssetStore:
-    """Reads each file once per cold start; assets are small and never change in place."""
+    """Keeps each file read and compressed in memory; a file whose size or modification
+    time changed is read again (an edit shows on reload under `pilot run`)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._cache: dict[str, Asset | None] = {}
+        self._cache: dict[str, tuple[tuple[int, int], Asset]] = {}
         self._lock = threading.Lock()
 
-    def get(self, relative: str) -> Asset | None:
-        if relative in self._cache:
-            return self._cache[relative]
-        asset = self._load(relative)
-        with self._lock:
-            self._cache[relative] = asset
-        return asset
-
-    def _load(self, relative: str) -> Asset | None:
+    def _path(self, relative: str) -> Path | None:
         parts = relative.split("/")
         if not relative or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             return None
         path = self.root.joinpath(*parts)
-        kind = CONTENT_TYPES.get(path.suffix.lower())
-        if kind is None:
+        if path.suffix.lower() not in CONTENT_TYPES:
             return None
         try:
             resolved = path.resolve()
             resolved.relative_to(self.root)
-            body = resolved.read_bytes()
         except (OSError, ValueError):
+            return None
+        return resolved
+
+    def get(self, relative: str) -> Asset | None:
+        path = self._path(relative)
+        if path is None:
+            return None
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        stamp = (info.st_mtime_ns, info.st_size)
+        cached = self._cache.get(relative)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        asset = self._load(relative, path)
+        if asset is None:
+            return None
+        with self._lock:
+            self._cache[relative] = (stamp, asset)
+        return asset
+
+    def _load(self, relative: str, path: Path) -> Asset | None:
+        kind = CONTENT_TYPES[path.suffix.lower()]
+        try:
+            body = path.read_bytes()
+        except OSError:
             return None
         packed = gzip.compress(body, 9, mtime=0) if len(body) >= MIN_GZIP_BYTES else None
         if packed is not None and len(packed) >= len(body):
@@ -155,6 +174,7 @@ async def web_path(proxy: str, request: Request) -> Response:
         if asset is None:
             raise NotFound(f"no dashboard file /{proxy}")
         return _answer(request, asset)
-    if proxy == "favicon.ico":
-        raise NotFound("no favicon.ico (the page names /static/favicon.svg)")
+    if "." in proxy.rsplit("/", 1)[-1]:
+        # page paths have no extension: a file name here is a wrong link, not a page
+        raise NotFound(f"no dashboard file /{proxy} (files are under /static/)")
     return _page(request)

@@ -165,7 +165,8 @@ def history_point(row: Any) -> HistoryPoint:
     in_stock = (True if availability in ("in_stock", "low_stock")
                 else False if availability == "out_of_stock" else None)
     return HistoryPoint(
-        captured_at=row.captured_at.astimezone(UTC), price=_f(row.price), list_price=_f(row.list_price),
+        captured_at=row.captured_at.astimezone(UTC), price=_f(row.price),
+        list_price=_f(row.list_price),
         buy_box_price=_f(row.buy_box_price), buy_box_seller=row.buy_box_seller,
         bsr_rank=_i(row.bsr_rank), subcategory_bsr=_i(row.subcategory_bsr),
         rating=_f(row.rating), review_count=_i(row.review_count), in_stock=in_stock,

@@ -301,6 +301,71 @@ def positioning_report(req: ChatRequest) -> JSON:
     }
 
 
+# --------------------------------------------------------------------------- listing copy
+
+_QUOTED_TITLE_RE = re.compile(r'Rewritten title \(\d+ chars\): "(?P<title>.+)"\s*$', re.DOTALL)
+_COPY_PROMO_RE = re.compile(
+    r"(?<![a-z0-9])(best[- ]?sell(?:er|ing)|top[- ]?rated|best|#\s*1|sale|cheapest|"
+    r"free shipping|deals?)(?![a-z0-9])",
+    re.IGNORECASE,
+)
+_COPY_TITLE_MAX = 200
+
+
+def _copy_request(text: str) -> tuple[JSON, list[JSON]]:
+    """The listing and the suggestions from the llm_copy_messages user message."""
+    head, sep, tail = text.partition("Apply these suggestions:")
+    if not sep:
+        raise LookupError("no suggestions in the user message")
+    listing = json.loads(head.split("Current listing:", 1)[1])
+    wanted = json.loads(tail)
+    if not isinstance(listing, dict) or not isinstance(wanted, list):
+        raise ValueError("unexpected listing copy request")
+    return listing, [w for w in wanted if isinstance(w, dict)]
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[: limit + 1].rsplit(" ", 1)[0].rstrip(" ,;-|")
+
+
+@register_schema_handler("listing_copy")
+def listing_copy(req: ChatRequest) -> JSON:
+    """Copy written from the request: the title the rules proposed (else the current one),
+    brand first and at most 200 characters; the current bullets tightened to 250
+    characters; a description that tells the story without repeating the bullets."""
+    listing, wanted = _copy_request(req.user_text)
+    brand = str(listing.get("brand") or "").strip()
+    title = str(listing.get("title") or "").strip()
+    for w in wanted:
+        m = _QUOTED_TITLE_RE.search(str(w.get("change") or ""))
+        if w.get("type") == "title" and m:
+            title = m.group("title")
+    title = _COPY_PROMO_RE.sub(" ", title)
+    if brand and not title.lower().replace(" ", "").startswith(brand.lower().replace(" ", "")):
+        title = f"{brand} {title}"
+    title = _cut(title, _COPY_TITLE_MAX) or brand or "Untitled"
+    bullets = [_cut(str(b), 250) for b in listing.get("bullets") or [] if str(b).strip()][:5]
+    if not bullets:
+        parts = [p.strip() for p in re.split(r"[,|-]", title) if len(p.strip()) > 3]
+        bullets = [f"{p}: see the product details for what this covers." for p in parts[:3]]
+    name = title.split(",")[0].split(" - ")[0]
+    current = _cut(str(listing.get("description") or ""), 1200)
+    description = (
+        f"[sandbox copy] Meet the {name}. " + (f"{current} " if current else "")
+        + f"{brand or 'This product'} is made for everyday use: it is easy to set up, easy to "
+        "look after, and built to keep working the way it did on the first day. Use it at "
+        "home, at work or on the go, and keep it clean with a soft, dry cloth. Every detail "
+        "in this listing describes the product as it ships; check the images for what is in "
+        "the box and the bullets above for the specifications. Questions about fit, size or "
+        "compatibility are answered by our support team, and we are glad to help before and "
+        "after you buy."
+    )
+    return {"title": title, "bullets": bullets, "description": description}
+
+
 # --------------------------------------------------------------------------- answering
 
 

@@ -43,7 +43,7 @@ function alertItem(a, onAck) {
       h("p", { class: "alert-message", text: a.message }),
       h("div", { class: "muted small" },
         link(`/products/${a.product_id}`, h("span", { text: a.product_title || a.asin })),
-        " · ", h("span", { text: a.asin }), " · ", h("span", { text: fmtDateTime(a.created_at) }), " ", values)),
+        " · ", h("span", { text: a.asin }), " · ", h("span", { title: "detected " + fmtDateTime(a.created_at), text: fmtDateTime(a.snapshot_captured_at || a.created_at) }), " ", values)),
     h("div", { class: "alert-side" }, a.acknowledged_at
       ? h("small", { class: "muted", text: "acknowledged " + fmtDateTime(a.acknowledged_at) })
       : ack));

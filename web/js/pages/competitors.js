@@ -179,7 +179,7 @@ function reportView(report) {
       report.generated_by === "llm" ? `Written by ${report.model || "the language model"}` : "Written by rules",
       report.sandbox ? "(sandbox model)" : "",
       report.fallback_reason ? `fallback: ${report.fallback_reason}` : "",
-      report.usage && report.usage.cost_usd !== null && report.usage.cost_usd !== undefined ? `cost $${report.usage.cost_usd.toFixed(4)}` : "",
+      report.usage && report.usage.cost_usd !== null && report.usage.cost_usd !== undefined ? `cost $${report.usage.cost_usd < 0.01 ? report.usage.cost_usd.toPrecision(2) : report.usage.cost_usd.toFixed(2)}` : "",
       `finished ${fmtDateTime(report.finished_at)}`,
     ].filter(Boolean).join(" · ") }));
 }
@@ -308,9 +308,9 @@ export async function renderGroup(main, params, ctx) {
   const members = [group.main, ...group.competitors];
   function drawStatus(g) {
     const pending = [g.main, ...g.competitors].filter((p) => p.fetch_status === "pending");
-    status.replaceChildren(pending.length
-      ? h("div", { class: "progress" }, h("span", { class: "spinner" }), `Fetching ${pending.length} of ${members.length} products…`)
-      : null);
+    status.replaceChildren(...(pending.length
+      ? [h("div", { class: "progress", id: "group-progress" }, h("span", { class: "spinner" }), `Fetching ${pending.length} of ${members.length} products…`)]
+      : []));
     return pending.length === 0;
   }
 

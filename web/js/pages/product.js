@@ -179,7 +179,7 @@ export async function render(main, params, ctx) {
   if (product.stale) badges.push(badge("stale", "warn"));
 
   const image = product.image_url && /^https:\/\//i.test(product.image_url)
-    ? h("img", { class: "hero-img", src: product.image_url, alt: "", referrerpolicy: "no-referrer" }) : null;
+    ? h("img", { class: "hero-img", src: product.image_url, alt: "", referrerpolicy: "no-referrer", onerror: (e) => e.target.remove() }) : null;
   main.append(
     h("p", { class: "crumbs" }, link("/products", "← Products")),
     h("section", { class: "hero" }, image,
@@ -294,7 +294,7 @@ export async function render(main, params, ctx) {
         alertList.append(h("h3", { text: `Alerts marked on the chart (${relevant.length})` }),
           h("ul", { class: "plain-list" }, relevant.slice(0, 20).map((a) =>
             h("li", {}, badge(a.severity, a.severity), " ", h("span", { text: a.message }), " ",
-              h("small", { class: "muted", text: fmtDateTime(a.created_at) })))));
+              h("small", { class: "muted", text: fmtDateTime(a.snapshot_captured_at || a.created_at) })))));
       }
     } catch (err) {
       if (ticket === chartTicket) {

@@ -134,7 +134,8 @@ function row(p, { onChanged, loader }) {
     cells.d7.textContent = "–";
   }
   const image = p.image_url && /^https:\/\//i.test(p.image_url)
-    ? h("img", { class: "thumb", src: p.image_url, alt: "", loading: "lazy", width: 40, height: 40, referrerpolicy: "no-referrer" })
+    ? h("img", { class: "thumb", src: p.image_url, alt: "", loading: "lazy", width: 40, height: 40, referrerpolicy: "no-referrer",
+      onerror: (e) => e.target.replaceWith(h("span", { class: "thumb thumb-empty", "aria-hidden": "true" })) })
     : h("span", { class: "thumb thumb-empty", "aria-hidden": "true" });
   const sub = h("div", { class: "product-sub" }, h("span", { class: "asin", text: p.asin }), " ", statusBadges(p));
   const name = h("div", { class: "product-cell" }, image,

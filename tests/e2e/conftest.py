@@ -1,0 +1,102 @@
+"""Browser tests of the dashboard: headless Chromium (Debian's package) driven by
+Playwright against the session's running stack, with the demo data loaded in process.
+
+Chromium comes from scripts/install-browser.sh (make test runs it); Playwright's own
+browser download is never used. Without either, these tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amazon_pilot.runtime.stack import Stack
+from tests.integration.conftest import api, stack  # noqa: F401  (session fixtures)
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("PILOT_SCREENSHOTS") or ROOT / ".pilot" / "screenshots")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+DEMO_EMAIL = "demo@amazon-pilot.local"
+DEMO_PASSWORD = "demo-pilot-2026"
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def demo(stack: Stack) -> str:  # noqa: F811
+    """The demo seller's products, history, alerts (and group, when that feature is there)."""
+    from amazon_pilot.demo import create_demo
+
+    return create_demo(days=30, products=8)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Chromium is missing: run scripts/install-browser.sh")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Watch:
+    """What the page did that a test may want to refuse: dialogs, errors, failed requests."""
+
+    def __init__(self) -> None:
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.console: list[str] = []
+
+
+@pytest.fixture()
+def page(browser: Any, stack: Stack, demo: str) -> Iterator[Any]:  # noqa: F811
+    context = browser.new_context(base_url=stack.url, viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(20_000)
+    tab = context.new_page()
+    watch = Watch()
+
+    def on_dialog(dialog: Any) -> None:
+        watch.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    tab.on("dialog", on_dialog)
+    tab.on("pageerror", lambda exc: watch.errors.append(str(exc)))
+    tab.on("console", lambda msg: watch.console.append(f"{msg.type}: {msg.text}"))
+    tab.watch = watch
+    yield tab
+    context.close()
+
+
+def sign_in(page: Any, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> None:
+    page.goto("/login")
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    page.wait_for_url("**/products")
+    page.wait_for_selector(".products-table tbody tr, .state-empty")
+
+
+def shoot(page: Any, name: str, *, full_page: bool = True) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.wait_for_timeout(300)  # let the last frame settle (charts, fonts)
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
