@@ -24,7 +24,7 @@ def test_database_down_is_reported_and_nothing_is_left_running() -> None:
     threads_before = {t.name for t in threading.enumerate()}
     config = StackConfig(port=free_port(), database_url="postgresql://pilot@127.0.0.1:1/pilot")
     stack = Stack(config)
-    with pytest.raises(StackError, match="cannot reach Postgres .* unset DATABASE_URL"):
+    with pytest.raises(StackError, match=r"cannot reach Postgres .* unset DATABASE_URL"):
         stack.start()
     assert stack.moto is None and stack.server is None and not stack.pollers
     leftovers = {t.name for t in threading.enumerate()} - threads_before

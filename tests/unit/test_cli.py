@@ -76,6 +76,6 @@ def test_commands_needing_a_running_stack_say_how_to_start_it(
 def test_bad_since_value(capsys: pytest.CaptureFixture[str]) -> None:
     from amazon_pilot.cli import CliError, parse_since
 
-    with pytest.raises(CliError, match="e.g. 30s"):
+    with pytest.raises(CliError, match=r"e\.g\. 30s"):
         parse_since("ten minutes")
     assert parse_since("10m").total_seconds() == 600
