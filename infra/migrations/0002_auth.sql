@@ -23,3 +23,7 @@ CREATE INDEX refresh_tokens_user_live_idx ON refresh_tokens (user_id)
     WHERE revoked_at IS NULL AND used_at IS NULL;
 
 CREATE INDEX audit_log_action_idx ON audit_log (action, at DESC);
+
+-- Counters are hot (one increment per API request) and disposable: without WAL their
+-- commits do not wait for a disk flush. A crash empties them, which only resets limits.
+ALTER TABLE rate_limit_counters SET UNLOGGED;

@@ -45,6 +45,35 @@ def competitor_group(user_id: str, product_ids: list[int]) -> list[str]:
 STEPS: list[Step] = [competitor_group]
 
 
+def suggestion_run(user_id: str, product_ids: list[int]) -> list[str]:
+    """One suggestion run for the demo's main product, generated synchronously (the
+    model's copy when a key or the stand-in is configured, else the rules)."""
+    from amazon_pilot.db import optimization as odb
+    from amazon_pilot.workers.optimization import run_suggestions
+
+    if not product_ids:
+        return ["  suggestions: skipped (no demo product)"]
+    uid = UUID(user_id)
+    with transaction() as conn:
+        tracked = conn.execute(text(
+            "SELECT id FROM tracked_products WHERE user_id = :u AND product_id = :p"),
+            {"u": uid, "p": product_ids[0]}).first()
+        if tracked is None:
+            return ["  suggestions: skipped (the main product is not tracked)"]
+        run_id = odb.insert_run(conn, uid, tracked.id, product_ids[0], trigger="demo")
+    try:
+        result = run_suggestions(run_id)
+    except Exception as exc:  # the demo goes on without them; say what went wrong
+        return [f"  suggestions: failed ({exc})"]
+    if "failed" in result:
+        return [f"  suggestions: none ({result['failed']})"]
+    return [f"  suggestions: {result.get('suggestions', 0)} for the main product (written by"
+            f" {result.get('generated_by', '?')}; GET /v1/optimizations/{run_id})"]
+
+
+STEPS.append(suggestion_run)
+
+
 def add_demo_extras(user_id: str, product_ids: list[int]) -> list[str]:
     lines: list[str] = []
     for step in STEPS:

@@ -255,3 +255,18 @@ def test_history_and_refresh_cooldown(api: httpx.Client, asins: list[str]) -> No
     assert refresh.status_code == 202
     again = api.post(f"/v1/products/{tracked['id']}/refresh", headers=auth(seller))
     assert again.status_code == 429 and int(again.headers["retry-after"]) > 0
+
+
+def test_patch_rejects_null_pause_and_resets_thresholds(api: httpx.Client,
+                                                        asins: list[str]) -> None:
+    seller = new_seller(api)
+    tracked = api.post("/v1/products", json={"asin": asins[5], "thresholds":
+                                             {"price_change_pct": 3}}, headers=auth(seller))
+    assert tracked.json()["thresholds"]["price_change_pct"] == 3
+    url = f"/v1/products/{tracked.json()['id']}"
+    assert api.patch(url, json={"is_paused": None}, headers=auth(seller)).status_code == 422
+    paused = api.patch(url, json={"is_paused": True, "alias": "paused one"}, headers=auth(seller))
+    assert paused.status_code == 200 and paused.json()["is_paused"] is True
+    reset = api.patch(url, json={"thresholds": None}, headers=auth(seller))
+    assert reset.json()["thresholds"]["price_change_pct"] == 10.0
+    assert api.patch(url, json={"colour": "red"}, headers=auth(seller)).status_code == 422

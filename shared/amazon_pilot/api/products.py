@@ -340,8 +340,13 @@ async def get_product(product_id: UUID, user: User) -> ProductDetail:
               summary="Change alias, thresholds, or pause tracking")
 async def patch_product(product_id: UUID, body: PatchProduct, user: User) -> TrackedProduct:
     changes = body.model_dump(exclude_unset=True)
-    if "thresholds" in changes and body.thresholds is not None:
-        changes["thresholds"] = body.thresholds.model_dump(exclude_unset=True)
+    if "is_paused" in changes and changes["is_paused"] is None:
+        raise ValidationFailed("'is_paused' must be true or false",
+                               details=[{"field": "is_paused", "message": "null"}])
+    if "thresholds" in changes:
+        # null puts the defaults back; an object sets exactly the thresholds it names
+        changes["thresholds"] = (body.thresholds.model_dump(exclude_unset=True)
+                                 if body.thresholds is not None else {})
     with transaction() as conn:
         if not db.update_tracked(conn, user.id, product_id, changes):
             raise NotFound("no such tracked product")

@@ -123,11 +123,17 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
 
 
 def _notify(alert_ids: list[str]) -> None:
+    """Hand new alerts to delivery. The snapshots are committed already, so a failure
+    here must not fail the job: the notification sweep picks such alerts up."""
+    import logging
+
+    from amazon_pilot.workers.notifications import fan_out
+
     try:
-        from amazon_pilot.workers.notifications import fan_out
-    except ImportError:  # notifications are optional in a partial deployment
-        return
-    fan_out(alert_ids)
+        fan_out(alert_ids)
+    except Exception as exc:
+        logging.getLogger(__name__).warning(
+            "fan-out failed; the sweep will deliver %d alert(s): %r", len(alert_ids), exc)
 
 
 def _begin_run(conn: Connection, key: str, trigger: str, captured_at: datetime,

@@ -1,0 +1,122 @@
+"""Benchmark: the optimization service path (what the API and the suggestion job run).
+
+Run: .venv/bin/python bench/bench_optimization.py
+
+The pure-domain figures come from bench/bench_experiments.py (run first, unchanged). On
+top of them, the paths workers/optimization.py adds:
+
+1. Listing score (score_listing) and rule-based suggestions as the job builds them
+   (score + feature extraction and comparison + suggest), for 1,000 products with 5
+   competitors and 90 days of history each: products per second.
+2. Experiment analysis from stored-shape history (HistoryPoints -> daily series ->
+   analyze_experiment with 2,000 resamples, find_past_changes for other changes), a
+   180-day series against 5 controls: median time per experiment, against 200 ms.
+
+Figures are printed, never asserted; read them against the reference line.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_experiments as domain_bench
+
+from amazon_pilot.domain.listing_score import score_listing
+from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
+from amazon_pilot.workers.optimization import analyse_history, rule_suggestions
+
+TARGET_MS = 200.0
+N_PRODUCTS = 1000
+
+
+def _cases(n: int) -> list[tuple[Snapshot, list[Snapshot], list[HistoryPoint]]]:
+    r = random.Random(7)
+    out = []
+    for i in range(n):
+        product = domain_bench._snapshot(r, f"B0P{i:07d}", "HydroPeak")
+        comps = [domain_bench._snapshot(r, f"B0C{i:05d}{j}", f"Rival{j}") for j in range(5)]
+        out.append((product, comps, domain_bench._history(r)))
+    return out
+
+
+def bench_listing_scores(cases: list[tuple[Snapshot, list[Snapshot], list[HistoryPoint]]]
+                         ) -> float:
+    t0 = time.perf_counter()
+    for product, comps, _ in cases:
+        score_listing(product, comps).to_dict()
+    return len(cases) / (time.perf_counter() - t0)
+
+
+def bench_rule_suggestions(cases: list[tuple[Snapshot, list[Snapshot], list[HistoryPoint]]]
+                           ) -> float:
+    t0 = time.perf_counter()
+    for product, comps, hist in cases:
+        outcome = rule_suggestions(product, comps, hist)
+        [s.to_dict() for s in outcome.suggestions]
+    return len(cases) / (time.perf_counter() - t0)
+
+
+def _points(rng: np.random.Generator, n: int, level: float, drop_from: int | None
+            ) -> list[HistoryPoint]:
+    t0 = datetime(2026, 1, 1, 6, tzinfo=UTC)
+    x = np.zeros(n)
+    e = rng.normal(0, 0.1, n)
+    for i in range(1, n):
+        x[i] = 0.6 * x[i - 1] + e[i]
+    reviews = 500
+    out = []
+    for d in range(n):
+        factor = 0.7 if drop_from is not None and d >= drop_from else 1.0
+        reviews += int(rng.poisson(4))
+        out.append(HistoryPoint(
+            captured_at=t0 + timedelta(days=d), bsr_rank=max(1, round(level * factor * math.exp(
+                x[d]))), subcategory_bsr=max(1, round(level / 20 * math.exp(x[d]))),
+            price=24.99 if d < 150 else 22.99, review_count=reviews,
+            rating=round(4.3 + 0.05 * float(rng.standard_normal()), 1),
+            buy_box_seller="Acme" if rng.random() < 0.8 else "Other"))
+    return out
+
+
+def bench_experiment_analysis(runs: int = 20) -> tuple[float, str]:
+    rng = np.random.default_rng(1)
+    product = _points(rng, 180, 5000.0, 150)
+    controls = [_points(rng, 180, 2000.0 * (j + 1), None) for j in range(5)]
+    changed = (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=150)).date()
+    result = analyse_history(product, controls, changed, our_seller="Acme")  # warm-up
+    times = []
+    for run in range(runs):
+        t0 = time.perf_counter()
+        analyse_history(product, controls, changed, seed=run, our_seller="Acme", n_boot=2000)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return statistics.median(times), str(result["verdict"])
+
+
+def main() -> None:
+    print("== domain (bench/bench_experiments.py) ==")
+    domain_bench.main()
+    print("== service path (workers/optimization.py) ==")
+    cases = _cases(N_PRODUCTS)
+    rule_suggestions(*cases[0])  # warm-up (regex compilation, caches)
+    print(f"listing score (score_listing + to_dict), {N_PRODUCTS:,} products x 5 competitors:"
+          f" {bench_listing_scores(cases):,.0f} products/s")
+    print(f"rule-based suggestions (score + feature gaps + suggest), {N_PRODUCTS:,} products x"
+          f" 5 competitors, 90-day history: {bench_rule_suggestions(cases):,.0f} products/s")
+    ms, verdict = bench_experiment_analysis()
+    state = "OK" if ms < TARGET_MS else "OVER"
+    print(f"experiment analysis from HistoryPoints, 180 days, 6 metrics, 5 controls, 2,000"
+          f" resamples: median {ms:.1f} ms over 20 runs (target < {TARGET_MS:.0f} ms: {state};"
+          f" planted -30% BSR -> {verdict})")
+
+
+if __name__ == "__main__":
+    main()
