@@ -148,17 +148,22 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_event(path: str | None) -> dict[str, Any]:
-    if path is None:
-        return {}
+def _read_json(path: str, what: str, missing_hint: str = "") -> Any:
+    """Read JSON from a file (or stdin for -), with one-line errors naming the file."""
     try:
         raw = sys.stdin.read() if path == "-" else Path(path).read_text()
     except FileNotFoundError as exc:
-        raise CliError(f"event file {path} not found; samples are in events/") from exc
+        raise CliError(f"{what} {path} not found{missing_hint}") from exc
     try:
-        event = json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise CliError(f"event file {path} is not valid JSON: {exc}") from exc
+        raise CliError(f"{what} {path} is not valid JSON: {exc}") from exc
+
+
+def _read_event(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    event = _read_json(path, "event file", "; samples are in events/")
     if not isinstance(event, dict):
         raise CliError(f"event file {path} must hold a JSON object")
     return event
@@ -320,14 +325,7 @@ def cmd_fire(args: argparse.Namespace) -> int:
 
 
 def _read_export(path: str) -> list[Any]:
-    try:
-        raw = sys.stdin.read() if path == "-" else Path(path).read_text()
-    except FileNotFoundError as exc:
-        raise CliError(f"{path} not found") from exc
-    try:
-        items = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{path} is not JSON ({exc}); expected an Apify dataset export") from exc
+    items = _read_json(path, "Apify export")
     if not isinstance(items, list):
         raise CliError(f"{path} must hold a JSON array of dataset items")
     return items

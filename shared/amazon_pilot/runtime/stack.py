@@ -9,6 +9,7 @@ when no keys are set, the HTTP API, the SQS pollers and the schedule clock.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -338,28 +339,23 @@ class Stack:
                                           retentionInDays=int(props["RetentionInDays"]))
 
     def _start_standins(self) -> None:
+        """Offline Apify and OpenAI servers, for each service whose key is not set."""
         if not self.config.standins:
             return
-        if not os.environ.get("APIFY_TOKEN"):
-            try:
-                from amazon_pilot.standins.apify_server import ApifyStandIn
-            except ImportError:
-                log.warning("the Apify stand-in is not available")
-            else:
-                standin = ApifyStandIn(port=0).start()
-                self.standins["apify"] = standin
-                self.config.extra_env.setdefault("APIFY_API_URL", standin.url)
-                self.config.extra_env.setdefault("APIFY_TOKEN", "sandbox-token")
-        if not os.environ.get("OPENAI_API_KEY"):
-            try:
-                from amazon_pilot.standins.openai_server import OpenAIStandIn
-            except ImportError:
-                log.warning("the OpenAI stand-in is not available")
-            else:
-                llm = OpenAIStandIn(port=0).start()
-                self.standins["openai"] = llm
-                self.config.extra_env.setdefault("OPENAI_BASE_URL", llm.url)
-                self.config.extra_env.setdefault("OPENAI_API_KEY", "sandbox-key")
+        wanted = [  # (name, key variable, module, class, URL variable, sandbox key)
+            ("apify", "APIFY_TOKEN", "apify_server", "ApifyStandIn", "APIFY_API_URL",
+             "sandbox-token"),
+            ("openai", "OPENAI_API_KEY", "openai_server", "OpenAIStandIn", "OPENAI_BASE_URL",
+             "sandbox-key"),
+        ]
+        for name, key_var, module, cls, url_var, sandbox_key in wanted:
+            if os.environ.get(key_var):
+                continue
+            server_class = getattr(importlib.import_module(f"amazon_pilot.standins.{module}"), cls)
+            server = server_class(port=0).start()
+            self.standins[name] = server
+            self.config.extra_env.setdefault(url_var, server.url)
+            self.config.extra_env.setdefault(key_var, sandbox_key)
 
     def _export_environment(self) -> None:
         """The stack-wide variables go into the process environment (every function
