@@ -17,6 +17,7 @@ template-check: setup
 	.venv/bin/cfn-lint template.yaml
 
 test: setup lint typecheck template-check
+	scripts/install-browser.sh
 	.venv/bin/pytest -q
 
 unit: setup

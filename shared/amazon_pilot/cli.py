@@ -50,6 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _write_state(stack)
     info = stack.describe()
     print(f"Amazon Pilot is running (ready in {stack.timings.get('http', 0):.2f} s)")
+    print(f"  dashboard      {info['api']}/")
     print(f"  API            {info['api']}/v1   (docs: {info['api']}/v1/docs)")
     print(f"  health         {info['api']}/v1/health")
     print(f"  database       {info['database']}")

@@ -64,22 +64,27 @@ def test_page_and_assets_are_served_with_the_csp(api: httpx.Client, demo: str) -
 
 
 def test_sign_in_shows_the_products_with_their_data_and_sign_out_forgets(page: Any) -> None:
-    page.goto("/products")
-    page.wait_for_url("**/login?next=**")  # signed out: sent to sign in, then back
+    page.goto("/alerts")
+    page.wait_for_url("**/login?next=%2Falerts")  # signed out: sent to sign in, then back
     bad = page
     bad.fill("#login-email", DEMO_EMAIL)
     bad.fill("#login-password", "wrong-password-1")
     bad.click("#login-submit")
     bad.wait_for_selector(".state-error")
     assert "email or password is incorrect" in bad.inner_text(".state-error")
-    sign_in(page)
+    page.fill("#login-password", DEMO_PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url("**/alerts")
+    page.click("nav >> text=Products")
+    page.wait_for_selector(".products-table tbody tr")
     rows = page.locator(".products-table tbody tr")
     assert rows.count() == 8
     assert page.inner_text("#product-count") == "8 tracked"
     text_of_table = page.inner_text(".products-table")
     assert "My earbuds" in text_of_table and "sandbox" in text_of_table
     assert re.search(r"\$\d+\.\d\d", text_of_table)
-    page.wait_for_function("document.querySelectorAll('.products-table canvas.spark').length >= 8")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.products-table canvas.spark').length >= 8")
     shoot(page, "products")
     # the access token is in memory only; the refresh token in this tab's sessionStorage
     stored = page.evaluate("Object.keys(localStorage).length")
@@ -129,18 +134,18 @@ def test_product_chart_switches_ranges_and_marks_alerts(page: Any) -> None:
     thirty = int(page.get_attribute("#chart", "data-points") or 0)
     assert 25 <= thirty <= 31
     page.click("[data-range='7d']")
-    page.wait_for_function("document.querySelector('#chart').dataset.state === 'ready' &&"
-                           " +document.querySelector('#chart').dataset.points <= 8")
+    page.wait_for_function("() => document.querySelector('#chart').dataset.state === 'ready'"
+                           " && +document.querySelector('#chart').dataset.points <= 8")
     assert "range=7d" in page.url
     page.click("[data-range='1y']")
-    page.wait_for_function("document.querySelector('#chart').dataset.state === 'ready' &&"
-                           " +document.querySelector('#chart').dataset.points >= 25")
+    page.wait_for_function("() => document.querySelector('#chart').dataset.state === 'ready'"
+                           " && +document.querySelector('#chart').dataset.points >= 25")
     page.click("[data-metric='bsr']")
-    page.wait_for_function("document.querySelector('#chart').dataset.state === 'ready'"
+    page.wait_for_function("() => document.querySelector('#chart').dataset.state === 'ready'"
                            " && location.search.includes('metric=bsr')")
     page.click("[data-metric='price']")
     page.click("[data-range='30d']")
-    page.wait_for_function("document.querySelector('#chart').dataset.state === 'ready'"
+    page.wait_for_function("() => document.querySelector('#chart').dataset.state === 'ready'"
                            " && location.search.includes('metric=price&range=30d')")
     # hover shows the value under the cursor in the legend
     box = page.locator("#chart .u-over").bounding_box()
@@ -168,10 +173,11 @@ def test_acknowledge_an_alert(page: Any, api: httpx.Client) -> None:
     sign_in(page)
     page.click("nav >> text=Alerts")
     page.wait_for_selector("#alert-list .alert-item")
+    page.select_option("select[name=acknowledged]", "false")
     before = int(page.inner_text("#alert-count").split()[0])
     first = page.locator("#alert-list .alert-item").first
     alert_id = first.get_attribute("data-alert-id")
-    shoot(page, "alerts")
+    shoot(page, "alerts", full_page=False)
     first.locator("[data-action=ack]").click()
     page.wait_for_selector(f"[data-alert-id='{alert_id}']", state="detached")
     assert int(page.inner_text("#alert-count").split()[0]) == before - 1
@@ -179,7 +185,7 @@ def test_acknowledge_an_alert(page: Any, api: httpx.Client) -> None:
                     headers=demo_token(api)).json()
     assert alert_id in {a["id"] for a in acked["items"]}
     page.select_option("select[name=severity]", "critical")
-    page.wait_for_function("!document.querySelector('.state-loading')")
+    page.wait_for_function("() => !document.querySelector('.state-loading')")
     assert "severity=critical" in page.url
     assert page.watch.errors == []
 
@@ -220,10 +226,14 @@ def test_suggestions_and_an_experiment(page: Any, api: httpx.Client) -> None:
     page.wait_for_selector("#listing-score")
     page.click("#request-suggestions")
     page.wait_for_selector("#suggestion-list li", timeout=60_000)
+    assert page.locator("#score-rules tbody tr").count() >= 3
+    shoot(page, "optimization")
     page.locator("#suggestion-list [data-action=experiment]").first.click()
     page.wait_for_url(re.compile(r"/experiments/[0-9a-f-]{36}"))
     page.wait_for_selector("#experiment")
-    shoot(page, "optimization")
+    page.wait_for_selector("#experiment-chart[data-state=ready]")
+    assert page.locator("#experiment-metrics tbody tr").count() >= 1
+    shoot(page, "experiment")
     assert page.watch.errors == []
 
 
@@ -263,7 +273,8 @@ def test_phone_layout_and_admin_users(page: Any, stack: Stack) -> None:
     assert display == "block"  # rows become cards on a phone
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the page scrolls sideways on a phone ({width} px)"
-    shoot(page, "products-phone")
+    page.wait_for_selector(".products-table canvas.spark")
+    shoot(page, "products-phone", full_page=False)
     page.click("#sign-out")
     page.wait_for_url("**/login")
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"

@@ -163,6 +163,9 @@ def test_register_validates_input(api: httpx.Client) -> None:
     malformed = api.post("/v1/auth/register", content=b'{"email": ',
                          headers={"content-type": "application/json"})
     _error(malformed, 422, "VALIDATION_ERROR")
+    nul = api.post("/v1/auth/register", json={"email": _email(), "password": PASSWORD,
+                                               "company_name": "Acme\u0000"})
+    _error(nul, 422, "VALIDATION_ERROR")
     not_an_object = api.post("/v1/auth/login", json=["a", "b"])
     _error(not_an_object, 422, "VALIDATION_ERROR")
 

@@ -64,7 +64,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(
         "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15"),
         "--phases", os.environ.get("SCHEMATHESIS_PHASES", "examples,coverage,fuzzing"),
         "--max-time", "50",
-        "--workers", "4",
+        "--workers", "1",  # CPython 3.11 + schemathesis threads: rare SystemError in ast
         "--header", f"Authorization: Bearer {token}",
         "--generation-database", "none",
         "--seed", "1",

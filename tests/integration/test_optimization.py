@@ -374,3 +374,18 @@ def test_experiment_on_a_suggestion_and_the_summary(
     verdicts = {e["id"]: e["verdict"] for e in body["experiments"]}
     assert verdicts[created.json()["id"]] == "improved"
     assert body["competitor_group"]["name"] == "Bottles vs rivals"
+
+
+def test_the_demo_step_generates_one_run_synchronously(
+    api: httpx.Client, world: dict[str, Any]
+) -> None:
+    from amazon_pilot.demo_extras import STEPS, suggestion_run
+
+    assert suggestion_run in STEPS
+    seller, main = world["seller"], world["tracked"]["main"]
+    with transaction() as conn:
+        pid = upsert_product(conn, world["asins"]["main"], "com")[0]
+    lines = suggestion_run(seller["id"], [pid])
+    assert len(lines) == 1 and "suggestions:" in lines[0] and "for the main product" in lines[0]
+    page = api.get(f"/v1/products/{main}/optimizations", headers=auth(seller)).json()
+    assert page["items"][0]["trigger"] == "demo" and page["items"][0]["status"] == "done"

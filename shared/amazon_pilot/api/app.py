@@ -175,6 +175,17 @@ def install_error_handlers(app: FastAPI, logger: Logger) -> None:
         body = error_body(exc.status_code, message, request_id_of(request.scope))
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
+    async def unstorable(request: Request, exc: Exception) -> JSONResponse:
+        # Postgres refused a value the request carried (a NUL character, a number out of
+        # range): the client's input, not a server fault. No SQL in the answer.
+        logger.warning("database refused a value", extra={"path": request.url.path,
+                                                           "error": type(exc).__name__})
+        message = ("a value in the request cannot be stored (for example a NUL character "
+                   "or a number out of range)")
+        body = error_body(422, message, request_id_of(request.scope),
+                          details=[{"field": "body", "message": message}])
+        return JSONResponse(body, status_code=422)
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         rid = request_id_of(request.scope)
         logger.exception("unhandled error", extra={"path": request.url.path})
@@ -184,6 +195,9 @@ def install_error_handlers(app: FastAPI, logger: Logger) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    from sqlalchemy.exc import DataError
+
+    app.add_exception_handler(DataError, unstorable)
     app.add_exception_handler(Exception, unexpected)
 
 

@@ -138,8 +138,9 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     if operation.get("parameters"):
         statuses.append("422")
     if operation.get("security"):
-        statuses += ["401", "403"]
-    if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+        # ids in the path, the query or the body are owner-checked: unknown or foreign is 404
+        statuses += ["401", "403", "404"]
+    elif any(p.get("in") == "path" for p in operation.get("parameters", [])):
         statuses.append("404")
     return statuses
 

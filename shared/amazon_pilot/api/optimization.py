@@ -418,6 +418,9 @@ async def create_experiment(body: NewExperiment, user: User) -> ExperimentDetail
         raise ValidationFailed("changed_at is more than 365 days ago",
                                details=[{"field": "changed_at", "message": "over 365 days ago"}])
     change = body.change.strip()
+    if "\x00" in change:
+        raise ValidationFailed("change must not contain NUL characters",
+                               details=[{"field": "change", "message": "contains NUL"}])
     if not change:
         raise ValidationFailed("change must describe what was changed",
                                details=[{"field": "change", "message": "blank"}])

@@ -75,6 +75,9 @@ def ip_limit() -> int:
 
 
 def is_exempt(path: str) -> bool:
+    """The API (/v1) is limited; the dashboard's static pages and files are not."""
+    if not path.startswith("/v1/"):
+        return True
     return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 

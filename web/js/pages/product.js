@@ -257,6 +257,13 @@ export async function render(main, params, ctx) {
       if (ticket !== chartTicket || !ctx.isCurrent()) return;
       const times = history.points.map((p) => new Date(p.t).getTime() / 1000);
       const values = history.points.map((p) => p.v);
+      if (times.length === 1) {
+        // one observation: frame it in the requested window rather than a guessed one
+        times.unshift(Date.now() / 1000 - days * 86400);
+        values.unshift(null);
+        times.push(Date.now() / 1000);
+        values.push(null);
+      }
       if (!values.some((v) => v !== null)) {
         chartHost.replaceChildren(empty(product.fetch_status === "pending"
           ? "No data yet: the first fetch is on its way."
