@@ -302,16 +302,16 @@ def test_update_profile_and_notification_preferences(api: httpx.Client) -> None:
     seller = _seller(api, company_name="Old Co")
     auth = _bearer(seller["access_token"])
     assert seller["user"]["notification_prefs"] == {
-        "digest": "daily", "max_notifications_per_product_per_day": 5, "email": True}
+        "digest": "off", "max_notifications_per_product_per_day": 5, "email": True}
     first = api.patch("/v1/auth/me", headers=auth,
-                      json={"company_name": "New Co", "notification_prefs": {"digest": "off"}})
+                      json={"company_name": "New Co", "notification_prefs": {"digest": "daily"}})
     assert first.status_code == 200, first.text
     second = api.patch("/v1/auth/me", headers=auth, json={
         "notification_prefs": {"max_notifications_per_product_per_day": 2, "email": False}})
     body = second.json()
     assert body["company_name"] == "New Co"
     assert body["notification_prefs"] == {
-        "digest": "off", "max_notifications_per_product_per_day": 2, "email": False}
+        "digest": "daily", "max_notifications_per_product_per_day": 2, "email": False}
     for bad in ({"notification_prefs": {"digest": "weekly"}},
                 {"notification_prefs": {"sms": True}},
                 {"notification_prefs": {"max_notifications_per_product_per_day": -1}},

@@ -114,3 +114,13 @@ def test_schedule_with_input_delivers_the_input_itself() -> None:
     assert schedule_event("arn:rule", "us-east-1", {"job": "x"}) == {"job": "x"}
     bare = schedule_event("arn:rule", "us-east-1", None)
     assert bare["detail-type"] == "Scheduled Event" and bare["resources"] == ["arn:rule"]
+
+
+def test_a_text_body_that_is_not_utf8_travels_as_base64() -> None:
+    match = ROUTES.match("POST", "/v1/products")
+    assert match is not None
+    raw = b'{"asin": "\xff\xfe"}'
+    event = http_api_event(method="POST", path="/v1/products", raw_query="",
+                           headers=[("content-type", "application/json")], body=raw, match=match)
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == raw

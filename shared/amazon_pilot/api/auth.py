@@ -62,7 +62,7 @@ class Strict(BaseModel):
 
 
 class NotificationPrefs(BaseModel):
-    digest: Literal["off", "daily"] = "daily"
+    digest: Literal["off", "daily"] = "off"
     max_notifications_per_product_per_day: int = Field(5, ge=0, le=100)
     email: bool = True
 

@@ -80,7 +80,14 @@ def http_api_event(
     if match.path_parameters:
         event["pathParameters"] = match.path_parameters
     if body:
-        event["body"] = body.decode("utf-8") if is_text else base64.b64encode(body).decode()
+        text = None
+        if is_text:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:  # declared as text but not UTF-8: pass it on intact
+                text = None
+        event["isBase64Encoded"] = text is None
+        event["body"] = text if text is not None else base64.b64encode(body).decode()
     return event
 
 
