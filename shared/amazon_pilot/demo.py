@@ -41,6 +41,7 @@ def create_demo(days: int = 90, products: int = 15) -> str:
             insert_tracked(conn, user_id, product_id, alias, {})  # type: ignore[arg-type]
             product_ids.append(product_id)
     stored = backfill(product_ids, days)
+    stored += _observe_now(product_ids)
     with transaction() as conn:
         alerts = conn.execute(text("SELECT count(*) FROM alerts WHERE user_id = :u"),
                               {"u": user_id}).scalar_one()
@@ -53,6 +54,17 @@ def create_demo(days: int = 90, products: int = 15) -> str:
         *extras,
     ]
     return "\n".join(lines)
+
+
+def _observe_now(product_ids: list[int]) -> int:
+    """Today's observation on top of the backfill, so the demo is not stale."""
+    from amazon_pilot.workers.tracking import fetch_job, make_fetcher, run_fetch
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    _, _, key = fetch_job(product_ids, "demo", now)
+    result = run_fetch(product_ids, "demo", now, key, now.date(),
+                       fetcher=make_fetcher(now.date()))
+    return int(result.get("stored", 0))
 
 
 def _demo_extras(user_id: str, product_ids: list[int]) -> list[str]:

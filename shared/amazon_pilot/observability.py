@@ -13,6 +13,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -52,7 +53,11 @@ def capture_logs() -> Iterator[list[str]]:
         _captured.lines = previous
 
 
+@lru_cache(maxsize=None)
 def make_logger(service: str) -> Logger:
+    """One Logger per service per process. A second Powertools Logger for the same
+    service would bring a handler Powertools never formats (it configures a service's
+    logger once), and fail on its first append_keys."""
     return Logger(service=service, logger_handler=_CapturingStreamHandler())
 
 

@@ -124,3 +124,16 @@ def test_a_text_body_that_is_not_utf8_travels_as_base64() -> None:
                            headers=[("content-type", "application/json")], body=raw, match=match)
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == raw
+
+
+def test_building_a_function_twice_keeps_its_logger_working() -> None:
+    # the contract generator and the local runtime both build the API apps in one process
+    from amazon_pilot.api.handler import make_api_handler
+    from amazon_pilot.api.system import router
+
+    first = make_api_handler("twice", [router])
+    second = make_api_handler("twice", [router])
+    from amazon_pilot.observability import make_logger
+
+    make_logger("twice").append_keys(probe=True)  # raised AttributeError before
+    assert first is not second
