@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -53,7 +53,7 @@ def capture_logs() -> Iterator[list[str]]:
         _captured.lines = previous
 
 
-@lru_cache(maxsize=None)
+@cache
 def make_logger(service: str) -> Logger:
     """One Logger per service per process. A second Powertools Logger for the same
     service would bring a handler Powertools never formats (it configures a service's

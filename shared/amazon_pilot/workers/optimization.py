@@ -23,12 +23,13 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection
 
 from amazon_pilot.db import optimization as db
+from amazon_pilot.db.cache import Cache, DbCache
 from amazon_pilot.db.engine import transaction
 from amazon_pilot.domain.experiments import (
     analyze_experiment,
@@ -183,26 +184,7 @@ def rule_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
 # ---------------------------------------------------------------- model copy
 
 
-class CopyCache(Protocol):
-    def get(self, key: str) -> str | None: ...
-
-    def put(self, key: str, value: str, ttl_s: int) -> None: ...
-
-
-class DbCache:
-    """cache_entries rows, shared by every function and worker."""
-
-    def get(self, key: str) -> str | None:
-        from amazon_pilot.db.tracking import cache_get
-
-        with transaction() as conn:
-            return cache_get(conn, key)
-
-    def put(self, key: str, value: str, ttl_s: int) -> None:
-        from amazon_pilot.db.tracking import cache_put
-
-        with transaction() as conn:
-            cache_put(conn, key, value, ttl_s, [])
+CopyCache = Cache  # the model's copy is cached like any other value
 
 
 def _content(s: Snapshot) -> dict[str, Any]:

@@ -18,14 +18,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection
 
 from amazon_pilot.db import competitors as db
+from amazon_pilot.db.cache import Cache, DbCache
 from amazon_pilot.db.engine import transaction
-from amazon_pilot.db.tracking import cache_get, cache_put
 from amazon_pilot.domain.comparison import GroupComparison, compare_group
 from amazon_pilot.domain.features import (
     FeatureComparison,
@@ -145,22 +145,7 @@ def _rules(analysis: Analysis, reason: str, **kw: Any) -> ReportOutcome:
                          fallback_reason=reason, **kw)
 
 
-class ReportCache(Protocol):
-    def get(self, key: str) -> str | None: ...
-
-    def put(self, key: str, value: str, ttl_s: int) -> None: ...
-
-
-class DbCache:
-    """cache_entries rows (shared by every function and worker)."""
-
-    def get(self, key: str) -> str | None:
-        with transaction() as conn:
-            return cache_get(conn, key)
-
-    def put(self, key: str, value: str, ttl_s: int) -> None:
-        with transaction() as conn:
-            cache_put(conn, key, value, ttl_s, [])
+ReportCache = Cache
 
 
 def write_report(analysis: Analysis, client: Any, cache: ReportCache | None = None
