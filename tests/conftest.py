@@ -11,9 +11,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from amazon_pilot.runtime.stack import EmbeddedPostgres, ensure_database, with_database
+from amazon_pilot.runtime.stack import (
+    EmbeddedPostgres,
+    Stack,
+    StackConfig,
+    ensure_database,
+    with_database,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +54,35 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         conn.execute(drop)
+
+
+# The local stack, started once per session exactly as `pilot run` starts it, and
+# shared by the integration and end-to-end tests (one stack per process: the functions
+# share the process environment).
+@pytest.fixture(scope="session")
+def stack(database_url: str) -> Iterator[Stack]:
+    config = StackConfig.from_env(
+        port=0,
+        database_url=database_url,
+        # AWS_ENDPOINT_URL (e.g. LocalStack, scripts/localstack-test.sh) or embedded moto;
+        # a stack name of its own so queues left by another run never mix in
+        stack_name=f"amazon-pilot-test-{os.getpid()}",
+        schedules=False,  # tests fire schedules on demand
+        extra_env={
+            "RETRY_BASE_SECONDS": "1",
+            # Tests make many requests from one address and with free users: keep the
+            # limits out of their way. Tests of the limits themselves lower them for a
+            # moment (the stack runs in this process and reads them per request).
+            "RATE_LIMIT_IP": "100000",
+            "RATE_LIMIT_FREE": "100000",
+        },
+    )
+    running = Stack(config).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        yield client

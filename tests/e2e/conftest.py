@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from amazon_pilot.runtime.stack import Stack
-from tests.integration.conftest import api, stack  # noqa: F401  (session fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("PILOT_SCREENSHOTS") or ROOT / ".pilot" / "screenshots")
@@ -35,7 +34,7 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def demo(stack: Stack) -> str:  # noqa: F811
+def demo(stack: Stack) -> str:
     """The demo seller's products, history, alerts (and group, when that feature is there)."""
     from amazon_pilot.demo import create_demo
 
@@ -67,7 +66,7 @@ class Watch:
 
 
 @pytest.fixture()
-def page(browser: Any, stack: Stack, demo: str) -> Iterator[Any]:  # noqa: F811
+def page(browser: Any, stack: Stack, demo: str) -> Iterator[Any]:
     context = browser.new_context(base_url=stack.url, viewport={"width": 1440, "height": 900})
     context.set_default_timeout(20_000)
     tab = context.new_page()

@@ -349,8 +349,8 @@ class Stack:
              "sandbox-key"),
         ]
         for name, key_var, module, cls, url_var, sandbox_key in wanted:
-            if os.environ.get(key_var):
-                continue
+            if os.environ.get(key_var, sandbox_key) != sandbox_key:
+                continue  # a real key: the real service
             server_class = getattr(importlib.import_module(f"amazon_pilot.standins.{module}"), cls)
             server = server_class(port=0).start()
             self.standins[name] = server
