@@ -130,7 +130,8 @@ def test_daily_schedule_fetches_each_shared_product_once(
                                 " asin = :a", a=a) for a in shared), 30, "first fetches")
     # make them due again, then let the schedule plan the day
     with get_engine().begin() as conn:
-        conn.execute(text("UPDATE products SET latest_captured_at = now() - interval '2 days'"))
+        conn.execute(text("UPDATE products SET latest_captured_at = now() - interval '2 days'"
+                          " WHERE asin = ANY(:a)"), {"a": shared})
     before = len(standin.runs())
     response = api.post("/_pilot/schedules/DailyRefresh/fire")
     assert response.status_code == 200, response.text
@@ -142,7 +143,7 @@ def test_daily_schedule_fetches_each_shared_product_once(
         urls = [u for r in done for u in r["urls"]]
         return done if all(any(a in u for u in urls) for a in shared) else None
 
-    runs = wait_for(planned_runs, 40, "the daily batches")
+    runs = wait_for(planned_runs, 90, "the daily batches")
     urls = [u for r in runs for u in r["urls"]]
     for asin in shared:
         assert sum(asin in u for u in urls) == 1, asin  # once, though three sellers track it
@@ -158,18 +159,12 @@ def test_failed_runs_are_retried_then_dead_lettered_with_nothing_else_lost(
                             a=asins[7]) == "ok", 30, "a healthy fetch")
     wait_queues_idle(stack)
     standin.inject("run_failed", count=3)
-    failing = api.post("/v1/products", json={"asin": asins[8]}, headers=auth(seller))
-    assert failing.status_code == 202
-    sqs = stack.client("sqs")
-
-    def dead() -> list[dict[str, Any]]:
-        batch = sqs.receive_message(QueueUrl=stack.queue_urls["CriticalDLQ"],
-                                    MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                    VisibilityTimeout=2).get("Messages", [])
-        return [m for m in batch if str(product_row_id(asins[8])) in
-                json.dumps(json.loads(m["Body"])["payload"]["product_ids"])]
-
-    wait_for(dead, 60, "the failed fetch in the critical DLQ")
+    try:
+        failing = api.post("/v1/products", json={"asin": asins[8]}, headers=auth(seller))
+        assert failing.status_code == 202
+        _wait_dead_lettered(stack, asins)
+    finally:
+        standin.clear_faults()
     attempts = scalar("SELECT attempts FROM scrape_runs WHERE status = 'failed'"
                       " AND trigger = 'add' ORDER BY started_at DESC LIMIT 1")
     assert attempts == 3  # the queue's maxReceiveCount
@@ -180,7 +175,22 @@ def test_failed_runs_are_retried_then_dead_lettered_with_nothing_else_lost(
                   p=product_row_id(asins[8])) == 0
 
 
+def _wait_dead_lettered(stack: Stack, asins: list[str]) -> None:
+    sqs = stack.client("sqs")
+
+    def dead() -> list[dict[str, Any]]:
+        batch = sqs.receive_message(QueueUrl=stack.queue_urls["CriticalDLQ"],
+                                    MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                    VisibilityTimeout=2).get("Messages", [])
+        wanted = product_row_id(asins[8])
+        return [m for m in batch
+                if wanted in json.loads(m["Body"]).get("payload", {}).get("product_ids", [])]
+
+    wait_for(dead, 60, "the failed fetch in the critical DLQ")
+
+
 def test_replaying_a_batch_writes_nothing_twice(stack: Stack, asins: list[str]) -> None:
+    stack.standins["apify"].clear_faults()
     from amazon_pilot.db.engine import transaction
     from amazon_pilot.db.tracking import upsert_product
 
