@@ -280,3 +280,17 @@ def test_patch_rejects_null_pause_and_resets_thresholds(api: httpx.Client,
     reset = api.patch(url, json={"thresholds": None}, headers=auth(seller))
     assert reset.json()["thresholds"]["price_change_pct"] == 10.0
     assert api.patch(url, json={"colour": "red"}, headers=auth(seller)).status_code == 422
+
+
+def test_one_unusable_product_does_not_sink_its_batch(stack: Stack, asins: list[str]) -> None:
+    from amazon_pilot.db.engine import transaction
+    from amazon_pilot.db.tracking import upsert_product
+
+    with transaction() as conn:
+        good = [upsert_product(conn, a, "com")[0] for a in asins[2:4]]
+        odd = upsert_product(conn, "ZZ00000000", "com")[0]  # fits the column, not an ASIN
+    at = datetime(2026, 10, 2, 6, tzinfo=UTC)
+    _, _, key = fetch_job([*good, odd], "schedule", at)
+    result = run_fetch([*good, odd], "schedule", at, key)
+    assert result["stored"] == 2 and result["not_found"] == 1
+    assert scalar("SELECT last_fetch_status FROM products WHERE id = :p", p=odd) == "not_found"

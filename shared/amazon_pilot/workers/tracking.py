@@ -80,6 +80,9 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
         refs = conn.execute(text("SELECT id, asin, marketplace FROM products WHERE id = ANY(:ids)"),
                             {"ids": product_ids}).all()
     by_ref = {(r.asin, r.marketplace): r.id for r in refs}
+    unusable = _unusable_refs(by_ref)  # one bad row must not sink the other 49
+    for ref in unusable:
+        by_ref.pop(ref)
     started = time.monotonic()
     try:
         result = (fetcher or make_fetcher(sandbox_date)).fetch(list(by_ref))
@@ -99,6 +102,7 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
         if pid is not None:
             observations.append((pid, snap))
     missing = [by_ref[ref] for ref in by_ref if ref[0] in set(result.not_found)]
+    missing += list(unusable.values())
     with transaction() as conn:
         outcome: IngestResult = ingest(conn, captured_at, run["id"], observations)
         if missing:
@@ -120,6 +124,19 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
     return {"scrape_run_id": run["id"], "stored": outcome.inserted, "replayed_rows":
             outcome.skipped, "not_found": len(missing), "malformed": len(result.malformed),
             "alerts": len(outcome.alert_ids)}
+
+
+def _unusable_refs(by_ref: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Products whose ASIN or marketplace no actor URL can be built for."""
+    from amazon_pilot.domain.normalize import InvalidProductRef, product_url
+
+    bad = {}
+    for ref, product_id in by_ref.items():
+        try:
+            product_url(*ref)
+        except InvalidProductRef:
+            bad[ref] = product_id
+    return bad
 
 
 def _notify(alert_ids: list[str]) -> None:
