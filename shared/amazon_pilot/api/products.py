@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from amazon_pilot.api.errors import ApiError, Conflict, NotFound, TooManyRequests, ValidationFailed
 from amazon_pilot.api.security import CurrentUser, current_user
 from amazon_pilot.db import tracking as db
-from amazon_pilot.db.engine import transaction
+from amazon_pilot.db.engine import reading, transaction
 from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS
 from amazon_pilot.domain.normalize import InvalidProductRef, parse_product_ref, product_url
 from amazon_pilot.domain.plans import tracked_product_limit
@@ -285,7 +285,7 @@ async def list_products(
     paused: bool | None = None,
     sort: Annotated[str, Query(pattern="^-?(" + "|".join(db.SORT_KEYS) + ")$")] = "created_at",
 ) -> ProductPage:
-    with transaction() as conn:
+    with reading() as conn:
         rows, total = db.list_tracked(conn, user.id, q=q, paused=paused, sort=sort, limit=limit,
                                       offset=offset)
     return ProductPage(items=[_tracked_out(r) for r in rows], total=total, limit=limit,
@@ -325,7 +325,7 @@ def _changes(conn: Any, row: Any) -> dict[str, dict[str, MetricChange] | None]:
 @router.get("/v1/products/{product_id}", response_model=ProductDetail,
             summary="Latest values, change since 1/7/30 days, and freshness")
 async def get_product(product_id: UUID, user: User) -> ProductDetail:
-    with transaction() as conn:
+    with reading() as conn:
         row = _owned(conn, user, product_id)
         changes = _changes(conn, row)
     base = _tracked_out(row).model_dump()
@@ -404,10 +404,11 @@ async def product_history(
     if end - start > timedelta(days=3 * 366):
         raise ValidationFailed("ask for at most 3 years at once",
                                details=[{"field": "from", "message": "range over 3 years"}])
-    with transaction() as conn:
-        row = _owned(conn, user, product_id)
-        key = f"history:{row.product_id}:{metric}:{interval}:{key_range}"
-        cached = db.cache_get(conn, key)
+    key_of = f"history:{{product}}:{metric}:{interval}:{key_range}"
+    with reading() as conn:  # one round trip when the answer is cached
+        row, cached = db.get_tracked_with_cached(conn, user.id, product_id, key_of)
+        if row is None:
+            raise NotFound("no such tracked product")
         hit = cached is not None
         if cached is None:
             points = db.history(conn, row.product_id, metric, start, end, interval)
@@ -417,7 +418,8 @@ async def product_history(
                                            for t, v in points],
                 data_source=row.data_source)
             cached = body.model_dump_json()
-            db.cache_put(conn, key, cached, CACHE_TTL_S, [f"product:{row.product_id}"])
+            db.cache_put(conn, key_of.replace("{product}", str(row.product_id)), cached,
+                         CACHE_TTL_S, [f"product:{row.product_id}"])
     return Response(cached, media_type="application/json",
                     headers={"x-cache": "hit" if hit else "miss"})
 
@@ -436,7 +438,7 @@ async def list_alerts(
 ) -> AlertPage:
     filters = {"product_id": product_id, "type": type, "severity": severity, "since": since,
                "until": until, "acknowledged": acknowledged}
-    with transaction() as conn:
+    with reading() as conn:
         rows, total = db.list_alerts(conn, user.id, filters, limit, offset)
     items = [Alert(id=r.id, product_id=r.tracked_product_id, asin=r.asin,
                    product_title=r.product_title, type=r.type, severity=r.severity,

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from amazon_pilot.db.engine import get_engine
+from amazon_pilot.db.engine import autocommit_engine
 
 EXEMPT_PATHS = frozenset({"/v1/health", "/v1/health/live", "/v1/openapi.json", "/v1/docs"})
 EXEMPT_PREFIXES = ("/v1/docs/",)
@@ -52,9 +52,6 @@ FROM hit LEFT JOIN users u ON u.id = :user_id
 
 _CLEANUP = "DELETE FROM rate_limit_counters WHERE window_start < now() - interval '1 hour'"
 _CLEANUP_PROBABILITY = 0.001
-
-_autocommit: Engine | None = None
-
 
 def window_seconds() -> int:
     raw = os.environ.get("RATE_LIMIT_WINDOW_SECONDS")
@@ -119,12 +116,8 @@ def current_window(window: int, now: float | None = None) -> tuple[int, float]:
 
 
 def _engine() -> Engine:
-    """The shared pool in autocommit mode: one statement, no BEGIN/COMMIT round trips."""
-    global _autocommit
-    base = get_engine()
-    if _autocommit is None or _autocommit.pool is not base.pool:
-        _autocommit = base.execution_options(isolation_level="AUTOCOMMIT")
-    return _autocommit
+    """One statement per call: the autocommit pool saves the BEGIN/COMMIT round trips."""
+    return autocommit_engine()
 
 
 def _maybe_cleanup(conn: Any) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine
 from amazon_pilot.config import settings
 
 _engine: Engine | None = None
+_autocommit: Engine | None = None
 _lock = threading.Lock()
 
 
@@ -49,22 +50,42 @@ def get_engine() -> Engine:
     if _engine is None:
         with _lock:
             if _engine is None:
+                # No pre-ping (a round trip on every checkout): connections are
+                # recycled after a minute, and a connection found dead on use
+                # invalidates the pool (SQLAlchemy's disconnect handling).
                 _engine = create_engine(
                     sqlalchemy_url(resolve_database_url()),
                     pool_size=5,
                     max_overflow=10,
-                    pool_pre_ping=True,
-                    pool_recycle=300,
+                    pool_recycle=60,
                 )
     return _engine
 
 
+def autocommit_engine() -> Engine:
+    """The same pool with each statement on its own: no BEGIN/COMMIT round trips.
+    For reads and single-statement writes on hot paths."""
+    global _autocommit
+    base = get_engine()
+    if _autocommit is None or _autocommit.pool is not base.pool:
+        _autocommit = base.execution_options(isolation_level="AUTOCOMMIT")
+    return _autocommit
+
+
 def dispose_engine() -> None:
-    global _engine
+    global _engine, _autocommit
     with _lock:
         if _engine is not None:
             _engine.dispose()
             _engine = None
+            _autocommit = None
+
+
+@contextmanager
+def reading() -> Iterator[Connection]:
+    """A connection for reads that need no transaction (each statement stands alone)."""
+    with autocommit_engine().connect() as conn:
+        yield conn
 
 
 @contextmanager

@@ -71,6 +71,21 @@ def get_tracked(conn: Connection, user_id: UUID, tracked_id: UUID) -> Any:
                         {"id": tracked_id, "u": user_id}).first()
 
 
+def get_tracked_with_cached(conn: Connection, user_id: UUID, tracked_id: UUID,
+                            key_of: str) -> tuple[Any, str | None]:
+    """The tracked product and, in the same round trip, the cache entry whose key is
+    `key_of` with "{product}" standing for the shared product's id."""
+    prefix, _, suffix = key_of.partition("{product}")
+    row = conn.execute(text(
+        TRACKED_SELECT.replace(" FROM tracked_products t",
+                               ", (SELECT c.value::text FROM cache_entries c WHERE c.key ="
+                               " :prefix || p.id || :suffix AND c.expires_at > now()) AS cached"
+                               " FROM tracked_products t", 1)
+        + " WHERE t.id = :id AND t.user_id = :u"),
+        {"id": tracked_id, "u": user_id, "prefix": prefix, "suffix": suffix}).first()
+    return (None, None) if row is None else (row, row.cached)
+
+
 def list_tracked(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | None,
                  sort: str, limit: int, offset: int) -> tuple[list[Any], int]:
     descending = sort.startswith("-")

@@ -50,20 +50,34 @@ class CloudWatchShipper:
         self._ready.add(group)
 
     def _run(self) -> None:
+        # Drain what has queued up and send one call per log group: one call per
+        # invocation would make a busy endpoint (moto runs in this process) the bottleneck.
         while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                group, lines, stamp = item
-                self._ensure(group)
-                self.client.put_log_events(
-                    logGroupName=group,
-                    logStreamName=self.stream,
-                    logEvents=[{"timestamp": stamp, "message": line} for line in lines],
-                )
-                self.shipped += len(lines)
-            except Exception:  # losing a log line must never stop the stack
-                self.errors += 1
-            finally:
+            first = self._queue.get()
+            batch = [first]
+            while len(batch) < 500:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is None for item in batch)
+            by_group: dict[str, list[dict[str, object]]] = {}
+            for item in batch:
+                if item is not None:
+                    group, lines, stamp = item
+                    by_group.setdefault(group, []).extend(
+                        {"timestamp": stamp, "message": line} for line in lines)
+            for group, events in by_group.items():
+                try:
+                    self._ensure(group)
+                    for start in range(0, len(events), 5000):
+                        self.client.put_log_events(logGroupName=group, logStreamName=self.stream,
+                                                   logEvents=events[start:start + 5000])
+                    self.shipped += len(events)
+                except Exception:  # losing a log line must never stop the stack
+                    self.errors += 1
+            for _ in batch:
                 self._queue.task_done()
+            if stop:
+                return
+            time.sleep(0.2)  # let the next lines gather
