@@ -14,6 +14,7 @@ import os
 import statistics
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from common import bench_database, free_port, hammer, pilot_run, summary, wait_http
 
@@ -90,17 +91,70 @@ def ingestion(url: str) -> None:
                 write(conn, rows)
         return time.perf_counter() - started
 
+    parallel_rate = parallel_ingest(url, ids, asins, start_day + timedelta(days=DAYS))
     idempotent = replay(100, write_snapshots)
     bare = replay(200, lambda conn, rows: copy_rows(conn, rows, "snapshots"))
     print(f"\nIngestion: {PRODUCTS} products x {DAYS} days from stand-in items "
           f"({stored} stored, {alerts} alerts raised)")
     print(f"  end to end (normalize + detect changes + store)   {stored / end_to_end:9.0f}"
           f" snapshots/s   (target >= 5,000)")
+    print(f"  same, {WORKERS} workers at once (like {WORKERS} Lambda instances on the default"
+          f" queue) {parallel_rate:9.0f} snapshots/s")
     print(f"  database write alone (COPY staging + INSERT ... ON CONFLICT DO NOTHING)"
           f" {total_rows / idempotent:9.0f} rows/s")
     print(f"  bare COPY of the same rows into the same table      {total_rows / bare:9.0f}"
           f" rows/s")
     print(f"  idempotent write / bare COPY: {bare / idempotent * 100:.0f}%  (target >= 50%)")
+
+
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))
+
+
+def _worker(url: str, ids: list[int], asins: list[str], first_day: date, barrier: Any,
+            results: Any) -> None:
+    """One consumer instance: builds its items first (not timed), then ingests them."""
+    from amazon_pilot.config import reset_settings
+    from amazon_pilot.db.engine import dispose_engine, transaction
+    from amazon_pilot.db.snapshots import ingest
+    from amazon_pilot.domain.normalize import normalize_item
+    from amazon_pilot.standins.apify_catalog import item_for
+
+    os.environ["DATABASE_URL"] = url
+    reset_settings()
+    dispose_engine()
+    days = [first_day + timedelta(days=d) for d in range(DAYS)]
+    items = {d: [item_for(a, "com", d) for a in asins] for d in days}
+    barrier.wait()
+    stored = 0
+    for day in days:
+        at = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
+        for i in range(0, len(ids), CHUNK):
+            observations = [(pid, normalize_item(item)) for pid, item in
+                            zip(ids[i:i + CHUNK], items[day][i:i + CHUNK], strict=True) if item]
+            with transaction() as conn:
+                stored += ingest(conn, at, None, observations).inserted
+    results.put(stored)
+
+
+def parallel_ingest(url: str, ids: list[int], asins: list[str], first_day: date) -> float:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(WORKERS + 1)
+    results = context.Queue()
+    share = len(ids) // WORKERS + 1
+    workers = [context.Process(target=_worker, args=(
+        url, ids[w * share:(w + 1) * share], asins[w * share:(w + 1) * share], first_day,
+        barrier, results)) for w in range(WORKERS)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()  # every worker has its items ready
+    started = time.perf_counter()
+    stored = sum(results.get() for _ in workers)
+    elapsed = time.perf_counter() - started
+    for worker in workers:
+        worker.join()
+    return stored / elapsed
 
 
 def history_latency(url: str) -> None:

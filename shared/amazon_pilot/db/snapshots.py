@@ -33,6 +33,8 @@ SNAPSHOT_COLUMNS = (
     "image_count", "details", "data_source",
 )
 _COLUMN_LIST = ", ".join(SNAPSHOT_COLUMNS)
+# (previous values, new snapshot, new values) of one product in one run
+Observed = tuple[LatestValues | None, Snapshot, LatestValues | None]
 
 _known_months: set[date] = set()
 _months_lock = threading.Lock()
@@ -128,14 +130,14 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
             {"ids": ids})
     }
     moved: list[dict[str, Any]] = []
-    drafts_by_product: dict[int, tuple[LatestValues | None, Snapshot]] = {}
+    drafts_by_product: dict[int, Observed] = {}
     for pid, snap in fresh:
         latest, latest_at = previous.get(pid, (None, None))
         if latest_at is not None and latest_at > captured_at:
             continue  # a backfill older than what we know: history only, no alerts
         prior = LatestValues.from_dict(latest)
         current = LatestValues.of(snap) if snap.found else prior
-        drafts_by_product[pid] = (prior, snap)
+        drafts_by_product[pid] = (prior, snap, current)
         moved.append({
             "id": pid,
             "latest": json.dumps(_display_values(snap, current), ensure_ascii=False),
@@ -179,7 +181,7 @@ def _display_values(snap: Snapshot, values: LatestValues | None) -> dict[str, An
 
 
 def raise_alerts(conn: Connection, captured_at: datetime,
-                 observed: dict[int, tuple[LatestValues | None, Snapshot]]) -> list[str]:
+                 observed: dict[int, Observed]) -> list[str]:
     """Judge each observation against every tracking seller's thresholds."""
     if not observed:
         return []
@@ -188,9 +190,10 @@ def raise_alerts(conn: Connection, captured_at: datetime,
         " WHERE product_id = ANY(:ids) AND NOT is_paused"), {"ids": list(observed)}).all()
     pending: list[dict[str, Any]] = []
     for tracker in trackers:
-        prior, snap = observed[tracker.product_id]
-        drafts: list[AlertDraft] = detect_changes(prior, snap,
-                                                  Thresholds.from_dict(tracker.thresholds))
+        prior, snap, current = observed[tracker.product_id]
+        drafts: list[AlertDraft] = detect_changes(
+            prior, snap, Thresholds.from_dict(tracker.thresholds),
+            current if snap.found else None)
         pending.extend(
             {
                 "user_id": str(tracker.user_id), "tracked": str(tracker.id),

@@ -135,10 +135,12 @@ def _in_stock(availability: str) -> bool | None:
 
 
 def detect_changes(
-    previous: LatestValues | None, new: Snapshot, thresholds: Thresholds
+    previous: LatestValues | None, new: Snapshot, thresholds: Thresholds,
+    current: LatestValues | None = None,
 ) -> list[AlertDraft]:
     """Alerts one seller should get for this new observation. No previous = no alerts:
-    a first observation is a baseline, not a change."""
+    a first observation is a baseline, not a change. `current` is LatestValues.of(new)
+    when the caller has it already (one product is judged for many sellers)."""
     if previous is None:
         return []
     if not new.found:
@@ -156,7 +158,7 @@ def detect_changes(
                 )
             ]
         return []
-    current = LatestValues.of(new)
+    current = current or LatestValues.of(new)
     drafts: list[AlertDraft] = []
     drafts += _price_alerts(previous, current, thresholds)
     drafts += _rank_alerts(previous, current, thresholds)
