@@ -32,13 +32,15 @@ class _CapturingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg,u
         super().__init__(sys.stdout)
 
     def emit(self, record: logging.LogRecord) -> None:
-        sink: list[str] | None = getattr(_captured, "lines", None)
-        if sink is not None:
-            try:
-                sink.append(self.format(record))
-            except Exception:  # a broken record must not break the invocation
-                self.handleError(record)
-        super().emit(record)
+        try:
+            line = self.format(record)  # once: JSON formatting is the expensive part
+            sink: list[str] | None = getattr(_captured, "lines", None)
+            if sink is not None:
+                sink.append(line)
+            self.stream.write(line + self.terminator)
+            self.flush()
+        except Exception:  # a broken record must not break the invocation
+            self.handleError(record)
 
 
 @contextmanager

@@ -61,7 +61,7 @@ class StackConfig:
     standins: bool = True
     parameters: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
-    poll_wait_s: int = 1
+    poll_wait_s: int = 5  # SQS long polling: a message wakes the poll at once
 
     @classmethod
     def from_env(cls, **overrides: Any) -> StackConfig:
