@@ -126,8 +126,12 @@ def ensure_sender_verified(sender: str) -> None:
         if sender in _verified_senders:
             return
         ses = client("ses")
-        known = ses.get_identity_verification_attributes(Identities=[sender])
-        if sender not in known.get("VerificationAttributes", {}):
+        # ListIdentities names every identity submitted, pending ones included; some
+        # endpoints answer "Success" to GetIdentityVerificationAttributes for anything.
+        known: set[str] = set()
+        for page in ses.get_paginator("list_identities").paginate(IdentityType="EmailAddress"):
+            known.update(page.get("Identities", []))
+        if sender not in known:
             ses.verify_email_identity(EmailAddress=sender)
         _verified_senders.add(sender)
 

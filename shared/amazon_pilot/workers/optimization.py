@@ -46,7 +46,7 @@ from amazon_pilot.domain.suggestions import (
     llm_copy_messages,
     suggest,
 )
-from amazon_pilot.workers.errors import PermanentJobError, RetryableJobError
+from amazon_pilot.workers.errors import RetryableJobError, uuid_field
 
 SUGGEST_JOB = "generate_suggestions"
 COPY_SCHEMA_NAME = "listing_copy"
@@ -353,11 +353,7 @@ def suggest_job(run_id: UUID | str) -> tuple[str, dict[str, Any], str]:
 
 def generate_suggestions(payload: dict[str, Any], key: str) -> dict[str, Any]:
     """The ``generate_suggestions`` job."""
-    try:
-        run_id = UUID(str(payload["run_id"]))
-    except (KeyError, ValueError) as exc:
-        raise PermanentJobError(f"bad suggestion payload: {exc!r}") from exc
-    return run_suggestions(run_id)
+    return run_suggestions(uuid_field(payload, "run_id"))
 
 
 def queue_suggestions(run_id: UUID | str) -> None:

@@ -239,13 +239,9 @@ def report_job(report_id: UUID | str) -> tuple[str, dict[str, Any], str]:
 
 def generate_report(payload: dict[str, Any], key: str) -> dict[str, Any]:
     """The ``generate_report`` job."""
-    from amazon_pilot.workers.errors import PermanentJobError
+    from amazon_pilot.workers.errors import uuid_field
 
-    try:
-        report_id = UUID(str(payload["report_id"]))
-    except (KeyError, ValueError) as exc:
-        raise PermanentJobError(f"bad report payload: {exc!r}") from exc
-    return run_report(report_id)
+    return run_report(uuid_field(payload, "report_id"))
 
 
 def queue_report(report_id: UUID | str) -> None:
