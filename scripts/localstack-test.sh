@@ -4,8 +4,16 @@
 # Needs Python 3.13 (LocalStack refuses 3.11/3.12); first run installs ~500 MB (~95 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY313="${PY313:-$(command -v python3.13 || echo /root/.pyenv/versions/3.13.0/bin/python)}"
-if [ ! -x "$PY313" ]; then
+# A candidate counts only if it really runs as 3.13 (a pyenv shim may exist and refuse).
+PY313="${PY313:-}"
+if [ -z "$PY313" ]; then
+  for candidate in python3.13 /root/.pyenv/versions/3.13.*/bin/python3.13; do
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+      PY313="$candidate"; break
+    fi
+  done
+fi
+if [ -z "$PY313" ]; then
   echo "localstack-test: Python 3.13 is needed (set PY313=/path/to/python3.13)" >&2
   exit 2
 fi
