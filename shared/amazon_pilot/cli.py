@@ -36,6 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from amazon_pilot.runtime.stack import Stack, StackConfig
 
     logging.basicConfig(level=logging.INFO, format="pilot: %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb's whole transcript
     config = StackConfig.from_env(
         port=args.port, host=args.host, pollers=not args.no_workers,
         schedules=not args.no_schedules,
