@@ -1,5 +1,5 @@
 # The two commands of the README, and the checks behind them.
-.PHONY: run test setup lint typecheck template-check unit integration bench openapi localstack-test
+.PHONY: run test demo setup lint typecheck template-check unit integration bench openapi localstack-test
 
 setup:
 	@scripts/setup.sh
@@ -20,6 +20,9 @@ template-check: setup
 test: setup lint typecheck template-check
 	scripts/install-browser.sh
 	.venv/bin/pytest -q
+
+demo: setup
+	.venv/bin/pilot demo
 
 unit: setup
 	.venv/bin/pytest -q tests/unit
