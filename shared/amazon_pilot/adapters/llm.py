@@ -269,3 +269,24 @@ class LLMClient:
             where = ".".join(str(p) for p in first["loc"]) or "<root>"
             result.error = f"schema_violation: {where}: {first['msg']}"
         return result
+
+
+def configured_client() -> LLMClient | None:
+    """The client for the configured model, or None when no key is set (rules only).
+    The key comes from OPENAI_API_KEY, else from the secret OPENAI_SECRET_ARN names."""
+    import os
+
+    from amazon_pilot.config import settings
+
+    cfg = settings()
+    key = cfg.openai_api_key
+    arn = os.environ.get("OPENAI_SECRET_ARN")
+    if not key and arn:
+        from amazon_pilot.adapters.secrets import get_secret_string
+
+        key = get_secret_string(arn).strip() or None
+    if not key:
+        return None
+    return LLMClient(key, cfg.openai_base_url, model=cfg.openai_model,
+                     timeout_s=float(os.environ.get("OPENAI_TIMEOUT_S") or 20),
+                     max_retries=int(os.environ.get("OPENAI_MAX_RETRIES") or 1))

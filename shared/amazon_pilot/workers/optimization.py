@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -266,31 +265,12 @@ def word_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
     return outcome
 
 
-def make_llm_client() -> Any:
-    """The configured LLM client, or None when no key is set (rules only)."""
-    from amazon_pilot.adapters.llm import LLMClient
-    from amazon_pilot.config import settings
-
-    cfg = settings()
-    key = cfg.openai_api_key
-    arn = os.environ.get("OPENAI_SECRET_ARN")
-    if not key and arn:
-        from amazon_pilot.adapters.secrets import get_secret_string
-
-        key = get_secret_string(arn).strip() or None
-    if not key:
-        return None
-    return LLMClient(key, cfg.openai_base_url, model=cfg.openai_model,
-                     timeout_s=float(os.environ.get("OPENAI_TIMEOUT_S") or 20),
-                     max_retries=int(os.environ.get("OPENAI_MAX_RETRIES") or 1))
-
-
 # ---------------------------------------------------------------- the job
 
 
 def run_suggestions(run_id: UUID | str, client: Any = ...) -> dict[str, Any]:
     """Generate one stored run (idempotent: a done run is left as it is). ``client``
-    defaults to ``make_llm_client()``; tests and the demo may pass their own."""
+    defaults to ``configured_client()`` (adapters.llm); tests and the demo may pass their own."""
     rid = UUID(str(run_id))
     with transaction() as conn:
         row = db.claim_run(conn, rid)
@@ -308,7 +288,9 @@ def run_suggestions(run_id: UUID | str, client: Any = ...) -> dict[str, Any]:
         product = inputs.product
         rules = rule_suggestions(product, inputs.data.competitors, inputs.data.history)
         owned = client is ...
-        llm = make_llm_client() if owned else client
+        from amazon_pilot.adapters.llm import configured_client
+
+        llm = configured_client() if owned else client
         try:
             outcome = word_suggestions(product, inputs.data.competitors, rules.suggestions, llm)
         finally:

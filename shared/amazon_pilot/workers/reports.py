@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,27 +112,6 @@ class ReportOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-def make_llm_client() -> Any:
-    """The configured LLM client, or None when no key is set (rules only)."""
-    from amazon_pilot.adapters.llm import LLMClient
-    from amazon_pilot.config import settings
-
-    cfg = settings()
-    key = cfg.openai_api_key
-    arn = os.environ.get("OPENAI_SECRET_ARN")
-    if not key and arn:
-        from amazon_pilot.adapters.secrets import get_secret_string
-
-        key = get_secret_string(arn).strip() or None
-    if not key:
-        return None
-    return LLMClient(
-        key, cfg.openai_base_url, model=cfg.openai_model,
-        timeout_s=float(os.environ.get("OPENAI_TIMEOUT_S") or 20),
-        max_retries=int(os.environ.get("OPENAI_MAX_RETRIES") or 1),
-    )
-
-
 def cache_key(model: str, messages: list[dict[str, str]]) -> str:
     raw = json.dumps({"model": model, "messages": messages}, sort_keys=True,
                      separators=(",", ":"), ensure_ascii=False)
@@ -192,7 +170,7 @@ def write_report(analysis: Analysis, client: Any, cache: ReportCache | None = No
 def run_report(report_id: UUID | str, client: Any = ...) -> dict[str, Any]:
     """Generate one stored report (idempotent: a done report is left as it is).
 
-    ``client`` defaults to ``make_llm_client()``; tests pass their own (short timeouts).
+    ``client`` defaults to ``adapters.llm.configured_client()``; tests pass their own.
     """
     rid = UUID(str(report_id))
     with transaction() as conn:
@@ -205,7 +183,9 @@ def run_report(report_id: UUID | str, client: Any = ...) -> dict[str, Any]:
         analysis = analyse(conn, products, int(row.window_days))
     try:
         owned = client is ...
-        llm = make_llm_client() if owned else client
+        from amazon_pilot.adapters.llm import configured_client
+
+        llm = configured_client() if owned else client
         try:
             outcome = write_report(analysis, llm)
         finally:
