@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from amazon_pilot.api.errors import ApiError, NotFound, ValidationFailed
+from amazon_pilot.api.params import Offset
 from amazon_pilot.api.security import CurrentUser, current_user
 from amazon_pilot.db import competitors as db
 from amazon_pilot.db.engine import transaction
@@ -263,7 +264,7 @@ async def create_group(body: CreateGroup, user: User) -> Group:
 async def list_groups(
     user: User,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
 ) -> GroupPage:
     with transaction() as conn:
         groups, total = db.list_groups(conn, user.id, limit, offset)
@@ -437,7 +438,7 @@ async def list_reports(
     group_id: UUID,
     user: User,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
 ) -> ReportPage:
     with transaction() as conn:
         _owned(conn, user, group_id)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from amazon_pilot.api.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from amazon_pilot.api.params import Offset
 from amazon_pilot.api.security import CurrentUser, current_user
 from amazon_pilot.db import optimization as db
 from amazon_pilot.db.engine import transaction
@@ -326,7 +327,7 @@ async def list_runs(
     product_id: UUID,
     user: User,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
 ) -> RunPage:
     with transaction() as conn:
         _owned_product(conn, user, product_id)
@@ -444,7 +445,7 @@ async def list_experiments(
     product_id: UUID | None = None,
     status: Literal["running", "stopped"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
 ) -> ExperimentPage:
     with transaction() as conn:
         rows, total = db.list_experiments(conn, user.id, tracked_id=product_id, status=status,

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from amazon_pilot.api.errors import ApiError, Conflict, NotFound, TooManyRequests, ValidationFailed
+from amazon_pilot.api.params import Offset
 from amazon_pilot.api.security import CurrentUser, current_user
 from amazon_pilot.db import tracking as db
 from amazon_pilot.db.engine import reading, transaction
@@ -280,7 +281,7 @@ async def add_products(body: BulkAdd, user: User) -> BulkResponse:
 async def list_products(
     user: User,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
     q: Annotated[str | None, Query(max_length=100, description="ASIN, title or alias")] = None,
     paused: bool | None = None,
     sort: Annotated[str, Query(pattern="^-?(" + "|".join(db.SORT_KEYS) + ")$")] = "created_at",
@@ -434,7 +435,7 @@ async def list_alerts(
     until: datetime | None = None,
     acknowledged: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
 ) -> AlertPage:
     filters = {"product_id": product_id, "type": type, "severity": severity, "since": since,
                "until": until, "acknowledged": acknowledged}
