@@ -21,6 +21,18 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def env_int(name: str, default: int) -> int:
+    """An integer knob read at call time; missing or not a number gives the default
+    (a typo in a limit must not take the API down). Callers apply their own bounds."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        return default
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = "local"

@@ -20,7 +20,6 @@ Response headers: ``X-RateLimit-Limit`` (requests per window), ``X-RateLimit-Rem
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import MutableMapping
@@ -29,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from amazon_pilot.config import env_int
 from amazon_pilot.db.engine import autocommit_engine
 
 EXEMPT_PATHS = frozenset({"/v1/health", "/v1/health/live", "/v1/openapi.json", "/v1/docs"})
@@ -54,21 +54,11 @@ _CLEANUP = "DELETE FROM rate_limit_counters WHERE window_start < now() - interva
 _CLEANUP_PROBABILITY = 0.001
 
 def window_seconds() -> int:
-    raw = os.environ.get("RATE_LIMIT_WINDOW_SECONDS")
-    try:
-        value = int(raw) if raw else DEFAULT_WINDOW_SECONDS
-    except ValueError:
-        value = DEFAULT_WINDOW_SECONDS
-    return max(1, value)
+    return max(1, env_int("RATE_LIMIT_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS))
 
 
 def ip_limit() -> int:
-    raw = os.environ.get("RATE_LIMIT_IP")
-    try:
-        value = int(raw) if raw else DEFAULT_IP_LIMIT
-    except ValueError:
-        value = DEFAULT_IP_LIMIT
-    return max(1, value)
+    return max(1, env_int("RATE_LIMIT_IP", DEFAULT_IP_LIMIT))
 
 
 def is_exempt(path: str) -> bool:

@@ -14,8 +14,9 @@ Plain Python: no web framework, database or AWS imports.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+
+from amazon_pilot.config import env_int
 
 DEFAULT_PLAN = "free"
 
@@ -47,13 +48,7 @@ def plan(name: str) -> Plan:
 
 
 def _override(prefix: str, name: str, default: int) -> int:
-    raw = os.environ.get(f"{prefix}_{name.upper()}")
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        return default
+    value = env_int(f"{prefix}_{name.upper()}", default)
     return value if value > 0 else default
 
 
