@@ -96,33 +96,29 @@ def cold_starts() -> None:
         print(f"  {name:<52} {value * 1000:7.0f} ms   {value / reference:4.2f}x{flag}")
 
 
+def reference_latency(app_code: str) -> list[float]:
+    """The same requests against a reference app served by bare uvicorn in a subprocess."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", app_code, str(port)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL)
+    try:
+        wait_http(port)
+        hammer(port, "/v1/health/live", 200)  # warm-up
+        return hammer(port, "/v1/health/live", REQUESTS)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def readiness_and_latency() -> None:
     port = free_port()
-    started = time.perf_counter()
     with pilot_run(port):
-        ready = wait_http(port, timeout=90) + 0 * started
+        ready = wait_http(port, timeout=90)
         print(f"\n`pilot run` ready (API answering) in {ready:.2f} s  (target < 5 s)")
         hammer(port, "/v1/health/live", 200)  # cold start + warm-up
         ours = hammer(port, "/v1/health/live", REQUESTS)
-    bare_port = free_port()
-    bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port)], cwd=ROOT)
-    try:
-        wait_http(bare_port)
-        hammer(bare_port, "/v1/health/live", 200)
-        reference = hammer(bare_port, "/v1/health/live", REQUESTS)
-    finally:
-        bare.terminate()
-        bare.wait(10)
-    same_port = free_port()
-    same = subprocess.Popen([sys.executable, "-c", SAME_APP, str(same_port)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL)
-    try:
-        wait_http(same_port)
-        hammer(same_port, "/v1/health/live", 200)
-        same_app = hammer(same_port, "/v1/health/live", REQUESTS)
-    finally:
-        same.terminate()
-        same.wait(10)
+    reference = reference_latency(BARE_APP)
+    same_app = reference_latency(SAME_APP)
     ratio = statistics.median(ours) / statistics.median(reference)
     translation = statistics.median(ours) / statistics.median(same_app)
     print(f"\nHTTP round trip, GET /v1/health/live, {REQUESTS} keep-alive requests, http.client")
