@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from amazon_pilot.observability import make_logger, make_metrics, make_tracer
+from amazon_pilot.observability import lambda_entry, make_logger, make_metrics, make_tracer
 from amazon_pilot.workers.scheduler import run_scheduled
 
 logger = make_logger("scheduler")
@@ -10,9 +10,7 @@ metrics = make_metrics("scheduler")
 tracer = make_tracer("scheduler")
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@lambda_entry(logger, metrics, tracer)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = str(event.get("job", ""))
     result = run_scheduled(job, event)

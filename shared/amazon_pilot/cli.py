@@ -35,8 +35,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from amazon_pilot.runtime.stack import Stack, StackConfig
 
-    logging.basicConfig(level=logging.INFO, format="pilot: %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # initdb's whole transcript
+    # The libraries' loggers stay at WARNING, as in Lambda: at INFO, Mangum alone would
+    # print a second access line for every request. The runtime's own say more.
+    logging.basicConfig(level=logging.WARNING, format="pilot: %(message)s")
+    logging.getLogger("pilot").setLevel(logging.INFO)
     config = StackConfig.from_env(
         port=args.port, host=args.host, pollers=not args.no_workers,
         schedules=not args.no_schedules,
@@ -62,7 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  queue          {name:<12} {url}")
     for name, at in info["schedules"].items():
         print(f"  schedule       {name:<20} next {at}")
-    print("  logs           pilot logs FUNCTION --follow      queues: pilot queues")
+    print("  logs           pilot logs FUNCTION --follow   access log: pilot logs api"
+          "   queues: pilot queues")
     print("Ctrl-C stops; work in hand is finished first.", flush=True)
     threading.Thread(target=stack.warm, name="warm", daemon=True).start()
     while not stop.is_set():
@@ -84,6 +87,7 @@ def _write_state(stack: Any) -> None:
         "stack_name": stack.config.stack_name,
         "functions": stack.function_names,
         "queues": stack.queue_urls,
+        "api_access_log_group": stack.access_log_group,
         "environments": stack.environments,
         "pid": os.getpid(),
     }
@@ -182,11 +186,17 @@ def parse_since(text: str) -> timedelta:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    template = load_template(Path(args.template) if args.template else None)
-    spec = template.function(args.function)
     state = require_running()
+    if args.function == "api":
+        group = state.get("api_access_log_group")
+        if not group:
+            raise CliError("the template declares no access log for the HTTP API "
+                           "(AccessLogSettings)")
+    else:
+        template = load_template(Path(args.template) if args.template else None)
+        spec = template.function(args.function)
+        group = f"/aws/lambda/{state['functions'][spec.logical_id]}"
     logs = aws_client(state, "logs")
-    group = f"/aws/lambda/{state['functions'][spec.logical_id]}"
     start = int((datetime.now(UTC) - parse_since(args.since)).timestamp() * 1000)
     seen: set[str] = set()
     while True:
@@ -434,8 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("function")
     invoke.add_argument("-e", "--event", help="event JSON file (- for stdin)")
 
-    logs = sub.add_parser("logs", help="read a function's CloudWatch log group")
-    logs.add_argument("function")
+    logs = sub.add_parser("logs", help="read a function's CloudWatch log group, or the "
+                                       "API's access log (`pilot logs api`)")
+    logs.add_argument("function", help="a function name, or `api` for the access log")
     logs.add_argument("--since", default="10m")
     logs.add_argument("--follow", "-f", action="store_true")
 

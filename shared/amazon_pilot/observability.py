@@ -11,13 +11,16 @@ import logging
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 NAMESPACE = "AmazonPilot"
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Requests that record no business metric are normal; Powertools would warn on each.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -69,3 +72,19 @@ def make_metrics(service: str) -> Metrics:
 
 def make_tracer(service: str) -> Tracer:
     return Tracer(service=service)
+
+
+def lambda_entry(logger: Logger, metrics: Metrics, tracer: Tracer) -> Callable[[F], F]:
+    """The Powertools decorators every Lambda entry point wears, in one order.
+
+    The Tracer's is left off when tracing is disabled (`pilot run`, tests): it would
+    still open a no-op X-Ray subsegment on every invocation, for nothing.
+    """
+
+    def wear(handler: F) -> F:
+        wrapped: Callable[..., Any] = handler
+        if not tracer.disabled:
+            wrapped = tracer.capture_lambda_handler(wrapped, capture_response=False)
+        return cast(F, logger.inject_lambda_context(metrics.log_metrics(wrapped)))
+
+    return wear

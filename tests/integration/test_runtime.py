@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,10 +13,11 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.db.engine import get_engine
-from amazon_pilot.runtime.gateway import Gateway
+from amazon_pilot.runtime.gateway import MAX_PAYLOAD, Gateway
+from amazon_pilot.runtime.http_server import HttpServer
 from amazon_pilot.runtime.invoker import FunctionHost
 from amazon_pilot.runtime.routes import RouteTable
-from amazon_pilot.runtime.stack import Stack, free_port
+from amazon_pilot.runtime.stack import Stack
 from amazon_pilot.runtime.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,22 +36,15 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = ""
 @pytest.fixture(scope="module")
 def echo_url() -> Iterator[str]:
     """A gateway on a real port in front of the fixture template's echo functions."""
-    import uvicorn
-
     template = load_template(ROOT / "tests/fixtures/runtime-template.yaml")
     names = {k: f"echo-{k}" for k in template.functions}
     envs = {k: {str(n): str(v) for n, v in s.environment.items()}
             for k, s in template.functions.items()}
-    host = FunctionHost(names, envs, template.functions)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(Gateway(host, RouteTable(template.routes)),
-                                           port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, 10, "echo gateway")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    gateway = Gateway(FunctionHost(names, envs, template.functions), RouteTable(template.routes))
+    server = HttpServer(gateway, host="127.0.0.1", port=0, max_body=MAX_PAYLOAD,
+                        too_large=gateway.too_large).start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.stop()
 
 
 def test_request_reaches_the_function_owning_the_route_with_a_v2_event(echo_url: str) -> None:
@@ -96,21 +89,64 @@ def test_health_reports_database_and_every_queue(api: httpx.Client) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def test_invocation_logs_land_in_the_function_log_group(api: httpx.Client, stack: Stack) -> None:
-    rid = api.get("/v1/health").headers["x-request-id"]
+def _log_messages(stack: Stack, group: str) -> list[str]:
     logs = stack.client("logs")
+    try:
+        return [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+
+
+def test_each_request_has_an_access_line_in_the_template_format(api: httpx.Client,
+                                                                stack: Stack) -> None:
+    rid = api.get("/v1/health/live").headers["x-request-id"]
+    assert stack.access_log_group == f"/aws/apigateway/{stack.config.stack_name}-http-api"
+
+    def line() -> dict[str, Any] | None:
+        for message in _log_messages(stack, str(stack.access_log_group)):
+            entry = json.loads(message)  # the template's Format is JSON
+            if entry["requestId"] == rid:
+                return dict(entry)
+        return None
+
+    entry = wait_for(line, 15, "the access line carrying the request id")
+    assert entry["route"] == "GET /v1/health/live"
+    assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/v1/health/live", "200")
+    assert int(entry["integrationLatency"]) >= 0 and entry["integrationError"] == "-"
+
+
+def test_invocations_write_lambda_platform_lines_to_the_function_log_group(
+    api: httpx.Client, stack: Stack
+) -> None:
     group = f"/aws/lambda/{stack.function_names['SystemFunction']}"
+    before = sum(m.startswith("REPORT RequestId: ") for m in _log_messages(stack, group))
+    for _ in range(3):
+        assert api.get("/v1/health/live").status_code == 200
 
-    def found() -> bool:
-        try:
-            events = logs.filter_log_events(logGroupName=group)["events"]
-        except logs.exceptions.ResourceNotFoundException:
-            return False
-        return any(json.loads(e["message"]).get("correlation_id") == rid for e in events
-                   if e["message"].startswith("{"))
+    def reports() -> list[str]:
+        found = [m for m in _log_messages(stack, group) if m.startswith("REPORT RequestId: ")]
+        return found if len(found) >= before + 3 else []
 
-    # Powertools logs the cold start only; make the function log one line per request
-    wait_for(found, 15, "a log line carrying the request id")
+    report = wait_for(reports, 15, "three more REPORT lines")[-1]
+    assert "\tDuration: " in report and "\tMemory Size: " in report
+
+
+def test_pilot_logs_reads_the_access_log_and_a_function_log_group(
+    api: httpx.Client, stack: Stack, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    import amazon_pilot.cli as cli
+
+    monkeypatch.setattr(cli, "STATE_FILE", tmp_path / "stack.json")
+    cli._write_state(stack)  # what `pilot run` writes for the other commands
+    rid = api.get("/v1/health/live").headers["x-request-id"]
+
+    def printed(*argv: str) -> str:
+        assert cli.main(list(argv)) == 0
+        return capsys.readouterr().out
+
+    wait_for(lambda: rid in printed("logs", "api", "--since", "5m"), 15, "the access line")
+    assert "REPORT RequestId: " in printed("logs", "system", "--since", "5m")
 
 
 def _send(stack: Stack, queue: str, body: str) -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from fastapi import APIRouter
 from mangum import Mangum
 
 from amazon_pilot.api.app import ResponseHook, create_app
-from amazon_pilot.observability import make_logger, make_metrics, make_tracer
+from amazon_pilot.observability import lambda_entry, make_logger, make_metrics, make_tracer
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -34,9 +33,8 @@ def make_api_handler(
     app = create_app(f"Amazon Pilot {service}", routers, logger, response_hooks=response_hooks)
     asgi = Mangum(app, lifespan="off", api_gateway_base_path="/")
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-    @metrics.log_metrics
-    @tracer.capture_lambda_handler(capture_response=False)
+    # The correlation id is the API Gateway request id; EdgeMiddleware sets it.
+    @lambda_entry(logger, metrics, tracer)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return asgi(event, context)
 

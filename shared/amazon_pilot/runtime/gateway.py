@@ -1,20 +1,25 @@
-"""The local API Gateway: an ASGI app that turns each HTTP request into an HTTP API
-(payload 2.0) event for the function owning the route, and the function's answer
-back into an HTTP response."""
+"""The local API Gateway: turns each HTTP request into an HTTP API (payload 2.0) event
+for the function owning the route, the function's answer back into an HTTP response,
+and writes the API's access log line in the template's format.
+
+It knows nothing of sockets: runtime/http_server.py reads requests and calls it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
+import re
+import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import partial
+from typing import Any, TextIO
 
 from amazon_pilot.runtime.events import http_api_event
-from amazon_pilot.runtime.invoker import FunctionHost
+from amazon_pilot.runtime.http_server import HttpRequest, HttpResponse
+from amazon_pilot.runtime.invoker import FunctionHost, LogSink
 from amazon_pilot.runtime.routes import RouteTable
 
 log = logging.getLogger("pilot.runtime")
@@ -23,105 +28,114 @@ MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway HTTP APIs refuse larger requests
 
 ControlHandler = Callable[[str, str, bytes], tuple[int, Any]]
 
+_JSON = [("content-type", "application/json")]
+_UNSAFE = re.compile(r'["\\\x00-\x1f]').search
 
-def _json_error(status: int, code: str, message: str, request_id: str) -> tuple[int, bytes]:
+
+def json_error(status: int, code: str, message: str, request_id: str) -> HttpResponse:
     body = {"error": {"code": code, "message": message, "details": [], "request_id": request_id}}
-    return status, json.dumps(body).encode()
+    return HttpResponse(status, list(_JSON), json.dumps(body).encode())
+
+
+class AccessLog:
+    """API Gateway's access logging: one line per request, in the format the template's
+    AccessLogSettings give, to its destination log group (and the console)."""
+
+    _VARIABLE = re.compile(r"\$context\.([A-Za-z0-9_.]+)")
+
+    def __init__(self, line_format: str, group: str, sink: LogSink | None,
+                 echo: TextIO | None = None) -> None:
+        self.group = group
+        self.sink = sink
+        self.echo = echo
+        pieces = self._VARIABLE.split(line_format)  # literal, name, literal, name, ...
+        self._literals = pieces[0::2]
+        self._names = pieces[1::2]
+
+    def write(self, values: dict[str, str]) -> None:
+        parts = [self._literals[0]]
+        for name, literal in zip(self._names, self._literals[1:], strict=True):
+            value = values.get(name, "-")  # API Gateway writes "-" for what it does not have
+            if _UNSAFE(value):  # keep a JSON format valid whatever the path holds
+                value = json.dumps(value)[1:-1]
+            parts.append(value)
+            parts.append(literal)
+        line = "".join(parts)
+        if self.sink is not None:
+            self.sink(self.group, [line])
+        if self.echo is not None:
+            self.echo.write(line + "\n")
 
 
 class Gateway:
-    def __init__(self, host: FunctionHost, routes: RouteTable, *, workers: int = 8,
-                 control: ControlHandler | None = None) -> None:
+    def __init__(self, host: FunctionHost, routes: RouteTable, *,
+                 control: ControlHandler | None = None,
+                 access_log: AccessLog | None = None) -> None:
         self.host = host
         self.routes = routes
         self.control = control
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
+        self.access_log = access_log
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started, received = time.perf_counter(), time.time()
         request_id = uuid.uuid4().hex
-        body, too_large = await self._read_body(receive)
-        method, path = scope["method"], scope["path"]
-        if too_large:
-            status, payload = _json_error(413, "PAYLOAD_TOO_LARGE",
-                                          "request body is larger than 10 MiB", request_id)
-            await self._respond(send, status, [(b"content-type", b"application/json")], payload)
-            return
-        if path.startswith("/_pilot/") and self.control is not None:
-            status, result = self.control(method, path, body)
-            await self._respond(send, status, [(b"content-type", b"application/json")],
-                                json.dumps(result, default=str).encode())
-            return
-        match = self.routes.match(method, path)
-        if match is None:
-            status, payload = _json_error(404, "NOT_FOUND", f"no route for {method} {path}",
-                                          request_id)
-            await self._respond(send, status, [(b"content-type", b"application/json")], payload)
-            return
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        client = scope.get("client") or ("127.0.0.1", 0)
-        event = http_api_event(
-            method=method,
-            path=path,
-            raw_query=scope.get("query_string", b"").decode("latin-1"),
-            headers=headers,
-            body=body,
-            match=match,
-            source_ip=client[0],
-            request_id=request_id,
-        )
-        loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(
-                self.executor, self.host.invoke, match.route.function, event
+        route_key, integration_ms, error = "-", "-", "-"
+        if request.path.startswith("/_pilot/") and self.control is not None:
+            status, result = self.control(request.method, request.path, request.body)
+            response = HttpResponse(status, list(_JSON), json.dumps(result, default=str).encode())
+        elif (match := self.routes.match(request.method, request.path)) is None:
+            response = json_error(404, "NOT_FOUND",
+                                  f"no route for {request.method} {request.path}", request_id)
+        else:
+            route_key = match.route_key
+            event = http_api_event(
+                method=request.method,
+                path=request.path,
+                raw_query=request.query,
+                headers=request.headers,
+                body=request.body,
+                match=match,
+                source_ip=request.client_ip,
+                request_id=request_id,
             )
-        except Exception:
-            log.exception("function %s failed", match.route.function)
-            status, payload = _json_error(502, "BAD_GATEWAY", "the function failed", request_id)
-            await self._respond(send, status, [(b"content-type", b"application/json")], payload)
-            return
-        await self._send_lambda_response(send, result)
+            invoked = time.perf_counter()
+            try:
+                response = lambda_response(self.host.invoke(match.route.function, event))
+            except Exception as exc:
+                log.exception("function %s failed", match.route.function)
+                error = f"{type(exc).__name__}: the function failed"
+                response = json_error(502, "BAD_GATEWAY", "the function failed", request_id)
+            integration_ms = str(round((time.perf_counter() - invoked) * 1000))
+        if self.access_log is not None:
+            response.after = partial(self.access_log.write, {
+                "requestId": request_id,
+                "routeKey": route_key,
+                "httpMethod": request.method,
+                "path": request.path,
+                "status": str(response.status),
+                "responseLatency": str(round((time.perf_counter() - started) * 1000)),
+                "integrationLatency": integration_ms,
+                "integrationErrorMessage": error,
+                "identity.sourceIp": request.client_ip,
+                "protocol": "HTTP/1.1",
+                "requestTimeEpoch": str(int(received * 1000)),
+            })
+        return response
 
-    async def _read_body(self, receive: Any) -> tuple[bytes, bool]:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size <= MAX_PAYLOAD:
-                chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks), size > MAX_PAYLOAD
+    def too_large(self) -> HttpResponse:
+        return json_error(413, "PAYLOAD_TOO_LARGE", "request body is larger than 10 MiB",
+                          uuid.uuid4().hex)
 
-    async def _send_lambda_response(self, send: Any, result: Any) -> None:
-        if not isinstance(result, dict) or "statusCode" not in result:
-            # HTTP API payload 2.0 treats a bare value as a 200 JSON body
-            payload = json.dumps(result).encode()
-            await self._respond(send, 200, [(b"content-type", b"application/json")], payload)
-            return
-        headers = [(k.lower().encode(), str(v).encode())
-                   for k, v in (result.get("headers") or {}).items()]
-        for name, values in (result.get("multiValueHeaders") or {}).items():
-            headers.extend((name.lower().encode(), str(v).encode()) for v in values)
-        headers.extend((b"set-cookie", c.encode()) for c in result.get("cookies") or [])
-        raw = result.get("body") or ""
-        body = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
-        await self._respond(send, int(result["statusCode"]), headers, body)
 
-    @staticmethod
-    async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]],
-                       body: bytes) -> None:
-        headers = [h for h in headers if h[0] != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+def lambda_response(result: Any) -> HttpResponse:
+    """A handler's return value as HTTP, the way HTTP API payload 2.0 reads it."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # a bare value is a 200 JSON body
+        return HttpResponse(200, list(_JSON), json.dumps(result).encode())
+    headers = [(k.lower(), str(v)) for k, v in (result.get("headers") or {}).items()]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((name.lower(), str(v)) for v in values)
+    headers.extend(("set-cookie", c) for c in result.get("cookies") or [])
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+    return HttpResponse(int(result["statusCode"]), headers, body)

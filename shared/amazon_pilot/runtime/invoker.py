@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import math
 import os
 import sys
 import threading
@@ -74,6 +75,15 @@ def _ensure_event_loop() -> None:
         _thread_loops.loop = loop
 
 
+def release_thread_loop() -> None:
+    """Close the event loop this thread made for Mangum (a thread that is about to end)."""
+    loop = getattr(_thread_loops, "loop", None)
+    if loop is not None:
+        _thread_loops.loop = None
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 class FunctionHost:
     """Holds the loaded functions of one stack; loads each on first use (cold start)."""
 
@@ -129,9 +139,22 @@ class FunctionHost:
             invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{function.name}",
             _deadline=time.monotonic() + function.spec.timeout,
         )
+        started = time.perf_counter()
         with capture_logs() as lines:
             try:
                 return function.handler(event, context)
             finally:
-                if self.log_sink is not None and lines:
-                    self.log_sink(context.log_group_name, list(lines))
+                if self.log_sink is not None:
+                    self.log_sink(context.log_group_name,
+                                  _platform_lines(context, lines, time.perf_counter() - started))
+
+
+def _platform_lines(context: LambdaContext, lines: list[str], seconds: float) -> list[str]:
+    """The function's own lines, then the REPORT line Lambda writes after every
+    invocation (its START and END lines carry nothing more, so they are left out)."""
+    ms = seconds * 1000
+    return [
+        *lines,
+        f"REPORT RequestId: {context.aws_request_id}\tDuration: {ms:.2f} ms"
+        f"\tBilled Duration: {math.ceil(ms)} ms\tMemory Size: {context.memory_limit_in_mb} MB",
+    ]

@@ -21,23 +21,27 @@ class RouteTable:
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
         self._compiled = [(route, route.path.strip("/").split("/")) for route in routes]
+        # API Gateway's precedence, worked out once: the first match in this order wins
+        # (sorted() is stable, so equal ranks keep the template's order).
+        self._ordered = sorted(self._compiled, key=lambda rp: _rank(*rp), reverse=True)
+        # A route without variables outranks every other route its path matches.
+        self._literal = {(route.method, route.path.rstrip("/") or "/"): route
+                         for route, pattern in self._compiled
+                         if not any(p.startswith("{") for p in pattern)}
 
     def match(self, method: str, path: str) -> RouteMatch | None:
+        key = path.rstrip("/") or "/"
+        literal = self._literal.get((method, key)) or self._literal.get(("ANY", key))
+        if literal is not None:
+            return RouteMatch(literal, {})
         segments = path.strip("/").split("/")
-        best: tuple[tuple[int, int, int, int], RouteMatch] | None = None
-        for route, pattern in self._compiled:
+        for route, pattern in self._ordered:
             if route.method not in (method, "ANY"):
                 continue
             params = _match_segments(pattern, segments)
-            if params is None:
-                continue
-            greedy = any(p.endswith("+}") for p in pattern)
-            literals = sum(1 for p in pattern if not p.startswith("{"))
-            # no greedy variable > more literal segments > longer pattern > exact method
-            rank = (0 if greedy else 1, literals, len(pattern), 0 if route.method == "ANY" else 1)
-            if best is None or rank > best[0]:
-                best = (rank, RouteMatch(route, params))
-        return best[1] if best else None
+            if params is not None:
+                return RouteMatch(route, params)
+        return None
 
     def allowed_methods(self, path: str) -> list[str]:
         segments = path.strip("/").split("/")
@@ -64,3 +68,10 @@ def _match_segments(pattern: list[str], segments: list[str]) -> dict[str, str] |
         elif part != segments[i]:
             return None
     return params if len(segments) == len(pattern) else None
+
+
+def _rank(route: Route, pattern: list[str]) -> tuple[int, int, int, int]:
+    # no greedy variable > more literal segments > longer pattern > exact method
+    greedy = any(p.endswith("+}") for p in pattern)
+    literals = sum(1 for p in pattern if not p.startswith("{"))
+    return (0 if greedy else 1, literals, len(pattern), 0 if route.method == "ANY" else 1)

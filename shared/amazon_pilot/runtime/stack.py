@@ -15,16 +15,20 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amazon_pilot.runtime.invoker import FunctionHost
+from amazon_pilot.runtime.gateway import MAX_PAYLOAD, AccessLog, Gateway
+from amazon_pilot.runtime.http_server import HttpServer
+from amazon_pilot.runtime.invoker import FunctionHost, release_thread_loop
 from amazon_pilot.runtime.logs import CloudWatchShipper
 from amazon_pilot.runtime.routes import RouteTable
 from amazon_pilot.runtime.template import (
+    ACCOUNT_ID,
     ResolveContext,
     Template,
     TemplateError,
@@ -184,8 +188,8 @@ class Stack:
         self.pollers: list[QueuePoller] = []
         self.clock: ScheduleClock | None = None
         self.shipper: CloudWatchShipper | None = None
-        self.server: Any = None
-        self._server_thread: threading.Thread | None = None
+        self.server: HttpServer | None = None
+        self.access_log_group: str | None = None  # the HttpApi's, when the template has one
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------ start
@@ -300,8 +304,10 @@ class Stack:
             self.ctx.attrs[(logical_id, "QueueName")] = name
             self.ctx.attrs[(logical_id, "QueueUrl")] = url
         self._provision_secrets()
-        for logical_id in self.template.resources_of_type("AWS::Logs::LogGroup"):
-            self.ctx.attrs[(logical_id, "Arn")] = f"arn:aws:logs:{self.config.region}::{logical_id}"
+        for logical_id, group in self.template.resources_of_type("AWS::Logs::LogGroup").items():
+            name = resolve((group.get("Properties") or {}).get("LogGroupName"), self.ctx)
+            self.ctx.attrs[(logical_id, "Arn")] = (
+                f"arn:aws:logs:{self.config.region}:{ACCOUNT_ID}:log-group:{name}")
         # Log groups only matter once functions log: create them off the start-up path.
         self._log_groups = threading.Thread(target=self._provision_log_groups,
                                             name="log-groups", daemon=True)
@@ -412,33 +418,35 @@ class Stack:
 
     # ------------------------------------------------------------ HTTP
 
-    def gateway(self) -> Any:
-        from amazon_pilot.runtime.gateway import Gateway
-
+    def gateway(self) -> Gateway:
         assert self.host is not None
-        return Gateway(self.host, RouteTable(self.template.routes), control=self.control)
+        return Gateway(self.host, RouteTable(self.template.routes), control=self.control,
+                       access_log=self._access_log())
 
-    def _uvicorn_server(self) -> Any:
-        import uvicorn
-
-        config = uvicorn.Config(
-            self.gateway(), host=self.config.host, port=self.config.port, lifespan="off",
-            log_level="warning", access_log=False, http="httptools", loop="uvloop",
-        )
-        return uvicorn.Server(config)
+    def _access_log(self) -> AccessLog | None:
+        """The HttpApi's AccessLogSettings: where API Gateway would write its access log."""
+        for api in self.template.resources_of_type("AWS::Serverless::HttpApi").values():
+            settings = (api.get("Properties") or {}).get("AccessLogSettings")
+            if settings:
+                settings = resolve(settings, self.ctx)
+                group = str(settings["DestinationArn"]).split(":log-group:", 1)[-1]
+                self.access_log_group = group
+                return AccessLog(str(settings["Format"]), group, self.shipper, echo=sys.stdout)
+        return None
 
     def _serve_in_thread(self) -> None:
-        self.server = self._uvicorn_server()
-        self._server_thread = threading.Thread(target=self.server.run, name="http", daemon=True)
-        self._server_thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if not self._server_thread.is_alive() or time.monotonic() > deadline:
-                raise StackError(f"the HTTP server did not start on port {self.config.port}")
-            time.sleep(0.01)
-        if self.config.port == 0:
-            sock = self.server.servers[0].sockets[0]
-            self.config.port = sock.getsockname()[1]
+        gateway = self.gateway()
+        self.server = HttpServer(gateway, host=self.config.host, port=self.config.port,
+                                 max_body=MAX_PAYLOAD, too_large=gateway.too_large,
+                                 on_thread_exit=release_thread_loop)
+        try:
+            self.server.start()
+        except OSError as exc:
+            self.server = None
+            raise StackError(f"the HTTP server could not listen on {self.config.host}:"
+                             f"{self.config.port} ({exc.strerror}); choose another port with "
+                             "`pilot run --port N`") from exc
+        self.config.port = self.server.port
 
     def warm(self) -> None:
         """Load every function once (their cold starts) so first requests are fast."""
@@ -493,9 +501,7 @@ class Stack:
         for poller in self.pollers:
             poller.join(timeout=60)
         if self.server is not None:
-            self.server.should_exit = True
-            if self._server_thread is not None:
-                self._server_thread.join(timeout=10)
+            self.server.stop()
         if self.shipper is not None:
             self.shipper.flush()
             self.shipper.stop()
@@ -524,7 +530,6 @@ def _preimport() -> None:
         import mangum  # noqa: F401
         import moto.server  # noqa: F401
         import sqlalchemy  # noqa: F401
-        import uvicorn  # noqa: F401
         from aws_lambda_powertools import Logger  # noqa: F401
 
 

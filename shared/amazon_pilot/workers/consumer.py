@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from amazon_pilot.adapters.aws import client
 from amazon_pilot.db.engine import transaction
-from amazon_pilot.observability import make_logger, make_metrics, make_tracer
+from amazon_pilot.observability import lambda_entry, make_logger, make_metrics, make_tracer
 from amazon_pilot.workers.errors import PermanentJobError
 from amazon_pilot.workers.registry import UnknownJob, resolve
 
@@ -154,9 +154,7 @@ def make_consumer_handler(priority: str) -> Any:
     # the same per-message accounting in every case.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-    @logger.inject_lambda_context
-    @metrics.log_metrics
-    @tracer.capture_lambda_handler(capture_response=False)
+    @lambda_entry(logger, metrics, tracer)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return dict(
             process_partial_response(
