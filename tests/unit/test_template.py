@@ -127,3 +127,34 @@ def test_a_broken_template_is_reported_not_crashed(tmp_path: Path) -> None:
         load_template(bad)
     with pytest.raises(TemplateError, match="not found"):
         load_template(tmp_path / "missing.yaml")
+
+
+# What only some requests need is imported when they first need it, not at cold start
+# (issue 2's cold-start target). Each entry was once imported eagerly by some handler.
+ON_FIRST_USE = ("numpy", "openai", "apify_client", "argon2")
+
+
+def test_cold_starts_leave_the_heavy_libraries_for_first_use() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib.util, json, sys\n"
+        "loaded = {}\n"
+        "for name, path in json.loads(sys.argv[1]).items():\n"
+        "    spec = importlib.util.spec_from_file_location('fn_' + name, path)\n"
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        f"    loaded[name] = [m for m in {ON_FIRST_USE!r} if m in sys.modules]\n"
+        "print(json.dumps(loaded))\n"
+    )
+    # one process per function: what one handler imports must not hide another's
+    for logical_id, spec in sorted(TEMPLATE.functions.items()):
+        env = {**os.environ, "QUEUE_PRIORITY": "default", "AWS_DEFAULT_REGION": "us-east-1",
+               "POWERTOOLS_TRACE_DISABLED": "true"}
+        out = subprocess.run(
+            [sys.executable, "-c", probe, json.dumps({logical_id: str(spec.handler_file)})],
+            env=env, capture_output=True, text=True, check=True, cwd=repo_root(),
+        ).stdout
+        assert json.loads(out) == {logical_id: []}, f"{logical_id} imports {out}"

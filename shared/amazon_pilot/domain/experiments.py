@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from amazon_pilot.domain.snapshot import HistoryPoint
+from amazon_pilot.domain.snapshot import HistoryPoint, daily_last
 
 Verdict = Literal["improved", "no_detectable_effect", "worse", "too_early"]
 Series = list[tuple[date, float | None]]
@@ -530,14 +530,6 @@ def _window_warnings(res: MetricResult | None, control_series: list[Any]) -> lis
 
 
 # --------------------------------------------------------------------------- from history
-
-
-def daily_last(history: Sequence[HistoryPoint]) -> list[HistoryPoint]:
-    """The last observation of each calendar day, oldest first (repricers flap intraday)."""
-    by_day: dict[date, HistoryPoint] = {}
-    for p in sorted(history, key=lambda h: h.captured_at):
-        by_day[p.captured_at.date()] = p
-    return [by_day[d] for d in sorted(by_day)]
 
 
 def series_from_history(

@@ -6,8 +6,9 @@ them and the domain must stay free of I/O frameworks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 
@@ -113,3 +114,11 @@ class HistoryPoint:
     review_count: int | None = None
     in_stock: bool | None = None
     title: str | None = None
+
+
+def daily_last(history: Sequence[HistoryPoint]) -> list[HistoryPoint]:
+    """The last observation of each calendar day, oldest first (repricers flap intraday)."""
+    by_day: dict[date, HistoryPoint] = {}
+    for p in sorted(history, key=lambda h: h.captured_at):
+        by_day[p.captured_at.date()] = p
+    return [by_day[d] for d in sorted(by_day)]

@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from amazon_pilot.domain.experiments import daily_last
 from amazon_pilot.domain.listing_score import (
     ACRONYMS,
     ANGLE_LABELS,
@@ -38,7 +37,7 @@ from amazon_pilot.domain.listing_score import (
     stem,
     terms,
 )
-from amazon_pilot.domain.snapshot import MARKETPLACE_CURRENCY, HistoryPoint, Snapshot
+from amazon_pilot.domain.snapshot import MARKETPLACE_CURRENCY, HistoryPoint, Snapshot, daily_last
 
 SuggestionType = Literal["title", "pricing", "description", "images"]
 Level = Literal["high", "medium", "low"]

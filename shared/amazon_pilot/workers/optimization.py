@@ -30,11 +30,6 @@ from sqlalchemy import Connection
 from amazon_pilot.db import optimization as db
 from amazon_pilot.db.cache import Cache, DbCache
 from amazon_pilot.db.engine import transaction
-from amazon_pilot.domain.experiments import (
-    analyze_experiment,
-    find_past_changes,
-    series_from_history,
-)
 from amazon_pilot.domain.features import compare_features, display_name, features_from_snapshot
 from amazon_pilot.domain.listing_score import ListingScore, score_listing
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
@@ -363,6 +358,13 @@ def analyse_history(history: Sequence[HistoryPoint],
                     n_boot: int = N_BOOT) -> dict[str, Any]:
     """analyze_experiment on daily series, with find_past_changes() inside the after window
     reported as other changes (pure: the bench and the routes share it)."""
+    # numpy comes with the analysis: imported on the first one, not at cold start
+    from amazon_pilot.domain.experiments import (
+        analyze_experiment,
+        find_past_changes,
+        series_from_history,
+    )
+
     changes = find_past_changes(history)
     labelled = [(c.date, f"{c.kind} {c.old} -> {c.new}") for c in changes]
     result = analyze_experiment(
@@ -409,6 +411,8 @@ def past_changes(conn: Connection, tracked: Any, days: int = CANDIDATE_DAYS
     each with the ``changed_at`` to open an experiment on it."""
     since = datetime.now(UTC) - timedelta(days=days)
     inputs = load_inputs(conn, tracked, since=since)
+    from amazon_pilot.domain.experiments import find_past_changes
+
     out = []
     for c in reversed(find_past_changes(inputs.data.history)):
         item = c.to_dict()
