@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import statistics
 import subprocess
@@ -12,9 +13,11 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from common import ROOT, free_port, hammer, pilot_run, summary, wait_http
+from common import ROOT, free_port, keep_alive_latencies, pilot_run, summary, wait_http
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
@@ -96,32 +99,49 @@ def cold_starts() -> None:
         print(f"  {name:<52} {value * 1000:7.0f} ms   {value / reference:4.2f}x{flag}")
 
 
-def reference_latency(app_code: str) -> list[float]:
-    """The same requests against a reference app served by bare uvicorn in a subprocess."""
+@contextmanager
+def served_by_uvicorn(app_code: str) -> Iterator[int]:
+    """A reference app served by bare uvicorn in a subprocess; yields its port."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", app_code, str(port)], cwd=ROOT,
                               stdout=subprocess.DEVNULL)
     try:
         wait_http(port)
-        hammer(port, "/v1/health/live", 200)  # warm-up
-        return hammer(port, "/v1/health/live", REQUESTS)
+        yield port
     finally:
         server.terminate()
         server.wait(10)
 
 
+def interleaved(ports: dict[str, int], total: int, rounds: int = 10) -> dict[str, list[float]]:
+    """`total` requests to each server, in `rounds` alternating slices over one keep-alive
+    connection each: the host's speed drifts within seconds, and a ratio is only fair
+    when every server sees the same drift."""
+    connections = {name: http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                   for name, port in ports.items()}
+    samples: dict[str, list[float]] = {name: [] for name in ports}
+    for conn in connections.values():  # warm-up (and the runtime's cold start)
+        keep_alive_latencies(conn, "/v1/health/live", 300)
+    for _ in range(rounds):
+        for name, conn in connections.items():
+            samples[name] += keep_alive_latencies(conn, "/v1/health/live", total // rounds)
+    for conn in connections.values():
+        conn.close()
+    return samples
+
+
 def readiness_and_latency() -> None:
     port = free_port()
-    with pilot_run(port):
+    with pilot_run(port), served_by_uvicorn(BARE_APP) as bare, \
+            served_by_uvicorn(SAME_APP) as same:
         ready = wait_http(port, timeout=90)
         print(f"\n`pilot run` ready (API answering) in {ready:.2f} s  (target < 5 s)")
-        hammer(port, "/v1/health/live", 200)  # cold start + warm-up
-        ours = hammer(port, "/v1/health/live", REQUESTS)
-    reference = reference_latency(BARE_APP)
-    same_app = reference_latency(SAME_APP)
+        samples = interleaved({"ours": port, "bare": bare, "same": same}, REQUESTS)
+    ours, reference, same_app = samples["ours"], samples["bare"], samples["same"]
     ratio = statistics.median(ours) / statistics.median(reference)
     translation = statistics.median(ours) / statistics.median(same_app)
-    print(f"\nHTTP round trip, GET /v1/health/live, {REQUESTS} keep-alive requests, http.client")
+    print(f"\nHTTP round trip, GET /v1/health/live, {REQUESTS} keep-alive requests each, "
+          "http.client, the three servers interleaved")
     print(f"  through the local runtime (event -> Mangum -> FastAPI)  {summary(ours)}")
     print(f"  bare uvicorn + minimal FastAPI app, same route          {summary(reference)}")
     print(f"  bare uvicorn + the function's own FastAPI app           {summary(same_app)}")

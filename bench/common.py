@@ -51,6 +51,14 @@ def wait_http(port: int, path: str = "/v1/health/live", timeout: float = 60) -> 
 def hammer(port: int, path: str, n: int, headers: dict[str, str] | None = None) -> list[float]:
     """n sequential keep-alive GETs with http.client; returns latencies in microseconds."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        return keep_alive_latencies(conn, path, n, headers)
+    finally:
+        conn.close()
+
+
+def keep_alive_latencies(conn: http.client.HTTPConnection, path: str, n: int,
+                         headers: dict[str, str] | None = None) -> list[float]:
     samples = []
     for _ in range(n):
         started = time.perf_counter()
@@ -60,7 +68,6 @@ def hammer(port: int, path: str, n: int, headers: dict[str, str] | None = None) 
         samples.append((time.perf_counter() - started) * 1e6)
         if response.status >= 400:
             raise RuntimeError(f"GET {path} answered {response.status}")
-    conn.close()
     return samples
 
 

@@ -75,7 +75,9 @@ class EdgeMiddleware:
 
         length = _content_length(scope)
         if length is None:
-            length, receive = await _body_size(scope, receive, self.max_body)
+            length = _event_body_size(scope)
+        if length is None and scope.get("method") not in ("GET", "HEAD", "OPTIONS"):
+            length, receive = await _body_size(receive, self.max_body)
         if length is not None and length > self.max_body:
             limit = f"{self.max_body // 1024} KiB"
             body = error_body(413, f"request body is larger than {limit}", rid)
@@ -94,21 +96,20 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _body_size(scope: Scope, receive: Receive,
-                     max_body: int) -> tuple[int | None, Receive]:
-    """The body size when no Content-Length was sent (chunked, or an API Gateway event).
-
-    Behind Mangum the body is in the event: its size is known without reading. Otherwise
-    the body is read (up to the limit) and replayed to the application.
-    """
+def _event_body_size(scope: Scope) -> int | None:
+    """Behind Mangum the body is in the Lambda event: its size is known without reading."""
     event = scope.get("aws.event")
-    if isinstance(event, dict):
-        raw = event.get("body") or ""
-        if event.get("isBase64Encoded"):
-            return len(raw) * 3 // 4, receive
-        return (len(raw.encode()) if isinstance(raw, str) else len(raw)), receive
-    if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
-        return None, receive
+    if not isinstance(event, dict):
+        return None
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(raw) * 3 // 4
+    return len(raw.encode()) if isinstance(raw, str) else len(raw)
+
+
+async def _body_size(receive: Receive, max_body: int) -> tuple[int | None, Receive]:
+    """The body size when nothing declared it (a chunked request served without Lambda):
+    the body is read, up to the limit, and replayed to the application."""
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -8,6 +8,7 @@ import hashlib
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from amazon_pilot.runtime.routes import RouteMatch
@@ -15,6 +16,12 @@ from amazon_pilot.runtime.template import ACCOUNT_ID
 
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded",
               "application/javascript", "application/problem+json")
+
+
+@lru_cache(maxsize=4)
+def _request_time(second: int) -> str:
+    # requests of the same second share it (strftime costs as much as the rest of an event)
+    return datetime.fromtimestamp(second, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
 
 
 def http_api_event(
@@ -68,7 +75,7 @@ def http_api_event(
             "requestId": request_id or uuid.uuid4().hex,
             "routeKey": match.route_key,
             "stage": "$default",
-            "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "time": _request_time(int(now)),
             "timeEpoch": int(now * 1000),
         },
         "isBase64Encoded": not is_text,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TextIO
@@ -78,8 +78,8 @@ class Gateway:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started, received = time.perf_counter(), time.time()
-        request_id = uuid.uuid4().hex
-        route_key, integration_ms, error = "-", "-", "-"
+        request_id = os.urandom(16).hex()
+        route_key, invoked, error = "-", 0.0, "-"
         if request.path.startswith("/_pilot/") and self.control is not None:
             status, result = self.control(request.method, request.path, request.body)
             response = HttpResponse(status, list(_JSON), json.dumps(result, default=str).encode())
@@ -105,26 +105,34 @@ class Gateway:
                 log.exception("function %s failed", match.route.function)
                 error = f"{type(exc).__name__}: the function failed"
                 response = json_error(502, "BAD_GATEWAY", "the function failed", request_id)
-            integration_ms = str(round((time.perf_counter() - invoked) * 1000))
         if self.access_log is not None:
-            response.after = partial(self.access_log.write, {
-                "requestId": request_id,
-                "routeKey": route_key,
-                "httpMethod": request.method,
-                "path": request.path,
-                "status": str(response.status),
-                "responseLatency": str(round((time.perf_counter() - started) * 1000)),
-                "integrationLatency": integration_ms,
-                "integrationErrorMessage": error,
-                "identity.sourceIp": request.client_ip,
-                "protocol": "HTTP/1.1",
-                "requestTimeEpoch": str(int(received * 1000)),
-            })
+            # formatted after the response is sent, as API Gateway writes its log later
+            response.after = partial(self._log_access, request, response.status, request_id,
+                                     route_key, error, received, started, invoked,
+                                     time.perf_counter())
         return response
+
+    def _log_access(self, request: HttpRequest, status: int, request_id: str, route_key: str,
+                    error: str, received: float, started: float, invoked: float,
+                    finished: float) -> None:
+        assert self.access_log is not None
+        self.access_log.write({
+            "requestId": request_id,
+            "routeKey": route_key,
+            "httpMethod": request.method,
+            "path": request.path,
+            "status": str(status),
+            "responseLatency": str(round((finished - started) * 1000)),
+            "integrationLatency": str(round((finished - invoked) * 1000)) if invoked else "-",
+            "integrationErrorMessage": error,
+            "identity.sourceIp": request.client_ip,
+            "protocol": "HTTP/1.1",
+            "requestTimeEpoch": str(int(received * 1000)),
+        })
 
     def too_large(self) -> HttpResponse:
         return json_error(413, "PAYLOAD_TOO_LARGE", "request body is larger than 10 MiB",
-                          uuid.uuid4().hex)
+                          os.urandom(16).hex())
 
 
 def lambda_response(result: Any) -> HttpResponse:

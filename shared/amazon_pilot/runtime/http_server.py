@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -101,6 +102,8 @@ class _Connection:
         self.headers: list[tuple[str, str]] = []
         self.chunks: list[bytes] = []
         self.size = 0
+        self.declared_length: bytes | None = None
+        self.expects_continue = False
 
     # httptools callbacks ------------------------------------------------------
 
@@ -111,14 +114,19 @@ class _Connection:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        lowered = name.lower()
+        if lowered == b"content-length":
+            self.declared_length = value
+        elif lowered == b"expect":
+            self.expects_continue = value.lower() == b"100-continue"
+        self.headers.append((lowered.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
-        declared = next((v for n, v in self.headers if n == "content-length"), None)
+        declared = self.declared_length
         if declared is not None and declared.isdigit() and int(declared) > self.server.max_body:
             self.too_large = True  # answered before a byte of the body is read
             return
-        if any(n == "expect" and v.lower() == "100-continue" for n, v in self.headers):
+        if self.expects_continue:
             self.sock.sendall(_CONTINUE)
 
     def on_body(self, chunk: bytes) -> None:
@@ -147,7 +155,11 @@ class _Connection:
     def serve(self) -> None:
         server = self.server
         try:
-            self.sock.settimeout(server.idle_timeout)
+            # The idle timeout is the kernel's (SO_RCVTIMEO): a Python socket timeout
+            # would add a poll() before every recv().
+            seconds = int(server.idle_timeout)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                 struct.pack("ll", seconds, 0))
             while True:
                 try:
                     data = self.sock.recv(65536)
@@ -155,8 +167,7 @@ class _Connection:
                     return
                 if not data:
                     return
-                with server.lock:
-                    self.busy = True  # stop() now waits for this request to be answered
+                self.busy = True  # stop() now waits for this request to be answered
                 try:
                     self.parser.feed_data(data)
                 except httptools.HttpParserUpgrade:
@@ -171,8 +182,7 @@ class _Connection:
                     return
                 if not self._answer_ready():
                     return
-                with server.lock:
-                    self.busy = False
+                self.busy = False
         finally:
             server.forget(self)
             with contextlib.suppress(OSError):
@@ -208,7 +218,7 @@ class _Connection:
         # does not reset the connection before it has read the answer.
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(1.0)
+            self.sock.settimeout(1.0)  # Python's timeout from here: a short, bounded drain
             deadline = time.monotonic() + 2.0
             while time.monotonic() < deadline and self.sock.recv(65536):
                 pass

@@ -52,6 +52,10 @@ class LoadedFunction:
     handler: Callable[[dict[str, Any], Any], Any]
     module: ModuleType
 
+    def __post_init__(self) -> None:
+        self.log_group = f"/aws/lambda/{self.name}"
+        self.arn = f"arn:aws:lambda:local:000000000000:function:{self.name}"
+
 
 @contextmanager
 def _patched_env(extra: dict[str, str]) -> Iterator[None]:
@@ -135,8 +139,8 @@ class FunctionHost:
             function_name=function.name,
             memory_limit_in_mb=function.spec.memory,
             timeout_s=function.spec.timeout,
-            log_group_name=f"/aws/lambda/{function.name}",
-            invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{function.name}",
+            log_group_name=function.log_group,
+            invoked_function_arn=function.arn,
             _deadline=time.monotonic() + function.spec.timeout,
         )
         started = time.perf_counter()

@@ -8,13 +8,36 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
+
+# (group, stream, events): a direct write into an in-process endpoint's store
+DirectWriter = Callable[[str, str, list[dict[str, Any]]], Any]
+
+
+def moto_log_writer(region: str) -> DirectWriter | None:
+    """Writes into the logs store of the moto server running in this process.
+
+    Lambda delivers function logs to CloudWatch internally, not through the public API;
+    so does the runtime when the endpoint lives in its own process. Through the API,
+    each line would cost ~15 µs of serialization and parsing on the GIL the requests
+    need; directly, ~1 µs. None when moto's layout is not the one expected: the API
+    is used then.
+    """
+    try:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.logs.models import logs_backends
+
+        return cast(DirectWriter, logs_backends[DEFAULT_ACCOUNT_ID][region].put_log_events)
+    except Exception:
+        return None
 
 
 class CloudWatchShipper:
-    def __init__(self, logs_client: Any) -> None:
+    def __init__(self, logs_client: Any, direct: DirectWriter | None = None) -> None:
         self.client = logs_client
+        self.direct = direct
         self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         self._queue: queue.Queue[tuple[str, list[str], int] | None] = queue.Queue()
         self._ready: set[str] = set()
@@ -70,9 +93,7 @@ class CloudWatchShipper:
             for group, events in by_group.items():
                 try:
                     self._ensure(group)
-                    for start in range(0, len(events), 5000):
-                        self.client.put_log_events(logGroupName=group, logStreamName=self.stream,
-                                                   logEvents=events[start:start + 5000])
+                    self._put(group, events)
                     self.shipped += len(events)
                 except Exception:  # losing a log line must never stop the stack
                     self.errors += 1
@@ -81,3 +102,14 @@ class CloudWatchShipper:
             if stop:
                 return
             time.sleep(0.2)  # let the next lines gather
+
+    def _put(self, group: str, events: list[dict[str, Any]]) -> None:
+        if self.direct is not None:
+            try:
+                self.direct(group, self.stream, events)
+                return
+            except Exception:  # the store's layout changed: the public API from now on
+                self.direct = None
+        for start in range(0, len(events), 5000):
+            self.client.put_log_events(logGroupName=group, logStreamName=self.stream,
+                                       logEvents=events[start:start + 5000])

@@ -25,7 +25,7 @@ from typing import Any
 from amazon_pilot.runtime.gateway import MAX_PAYLOAD, AccessLog, Gateway
 from amazon_pilot.runtime.http_server import HttpServer
 from amazon_pilot.runtime.invoker import FunctionHost, release_thread_loop
-from amazon_pilot.runtime.logs import CloudWatchShipper
+from amazon_pilot.runtime.logs import CloudWatchShipper, moto_log_writer
 from amazon_pilot.runtime.routes import RouteTable
 from amazon_pilot.runtime.template import (
     ACCOUNT_ID,
@@ -393,7 +393,8 @@ class Stack:
         dispose_engine()
 
     def _start_functions(self) -> None:
-        self.shipper = CloudWatchShipper(self.client("logs")).start()
+        direct = moto_log_writer(self.config.region) if self.moto is not None else None
+        self.shipper = CloudWatchShipper(self.client("logs"), direct).start()
         self.host = FunctionHost(self.function_names, self.environments,
                                  self.template.functions, log_sink=self.shipper)
         for logical_id in self.template.functions:
