@@ -68,20 +68,20 @@ class _Date:
         return self.value
 
 
+_FRAMING = frozenset({"content-length", "connection", "transfer-encoding"})  # ours to set
+
+
 def encode_response(response: HttpResponse, *, keep_alive: bool, head: bool,
                     date: bytes = b"") -> bytes:
-    lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}\r\n".encode()]
-    for name, value in response.headers:
-        if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-            lines.append(f"{name}: {value}\r\n".encode("latin-1"))
-    lines.append(date)
-    lines.append(f"content-length: {len(response.body)}\r\n".encode())
-    if not keep_alive:
-        lines.append(b"connection: close\r\n")
-    lines.append(b"\r\n")
-    if not head:
-        lines.append(response.body)
-    return b"".join(lines)
+    """The status line and headers (names as given: HTTP/1.1 names are case-blind)."""
+    head_text = "".join([
+        f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}\r\n",
+        *(f"{name}: {value}\r\n" for name, value in response.headers
+          if name.lower() not in _FRAMING),
+        f"content-length: {len(response.body)}\r\n",
+        "" if keep_alive else "connection: close\r\n",
+    ]).encode("latin-1")
+    return b"".join((head_text, date, b"\r\n", b"" if head else response.body))
 
 
 class _Connection:
