@@ -13,6 +13,7 @@ import pytest
 
 from amazon_pilot.runtime.gateway import AccessLog
 from amazon_pilot.runtime.http_server import HttpRequest, HttpResponse, HttpServer
+from amazon_pilot.runtime.invoker import Lines
 
 LIMIT = 64 * 1024
 
@@ -206,13 +207,14 @@ def test_a_port_in_use_is_an_error_at_start() -> None:
 
 
 def test_access_lines_follow_the_template_format_and_stay_valid_json() -> None:
-    shipped: list[tuple[str, list[str]]] = []
+    shipped: list[tuple[str, Lines]] = []
     access = AccessLog('{"id":"$context.requestId","path":"$context.path",'
                        '"status":"$context.status","agent":"$context.identity.userAgent"}',
                        "/aws/apigateway/api", lambda group, lines: shipped.append((group, lines)))
     access.write({"requestId": "r1", "path": '/a"b\\c', "status": "200"})
-    group, lines = shipped[0]
+    group, render = shipped[0]
     assert group == "/aws/apigateway/api"
+    lines = render() if callable(render) else render  # rendered on the shipper's thread
     entry = json.loads(lines[0])
     # a value the gateway does not have is "-", as API Gateway writes it
     assert entry == {"id": "r1", "path": '/a"b\\c', "status": "200", "agent": "-"}

@@ -39,7 +39,9 @@ def json_error(status: int, code: str, message: str, request_id: str) -> HttpRes
 
 class AccessLog:
     """API Gateway's access logging: one line per request, in the format the template's
-    AccessLogSettings give, to its destination log group (and the console)."""
+    AccessLogSettings give, to its destination log group (and the console). With a sink,
+    the line is formatted and echoed on the sink's thread, as API Gateway writes its log
+    after the fact."""
 
     _VARIABLE = re.compile(r"\$context\.([A-Za-z0-9_.]+)")
 
@@ -53,6 +55,12 @@ class AccessLog:
         self._names = pieces[1::2]
 
     def write(self, values: dict[str, str]) -> None:
+        if self.sink is not None:
+            self.sink(self.group, partial(self._render, values))
+        else:
+            self._render(values)
+
+    def _render(self, values: dict[str, str]) -> list[str]:
         parts = [self._literals[0]]
         for name, literal in zip(self._names, self._literals[1:], strict=True):
             value = values.get(name, "-")  # API Gateway writes "-" for what it does not have
@@ -61,10 +69,9 @@ class AccessLog:
             parts.append(value)
             parts.append(literal)
         line = "".join(parts)
-        if self.sink is not None:
-            self.sink(self.group, [line])
         if self.echo is not None:
             self.echo.write(line + "\n")
+        return [line]
 
 
 class Gateway:

@@ -13,13 +13,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from types import ModuleType
 from typing import Any
 
 from amazon_pilot.observability import capture_logs
 from amazon_pilot.runtime.template import FunctionSpec, TemplateError
 
-LogSink = Callable[[str, list[str]], None]
+# A log group's new lines, or what renders them: the shipper's thread renders them, off
+# the request's path.
+Lines = list[str] | Callable[[], list[str]]
+LogSink = Callable[[str, Lines], None]
 
 _env_lock = threading.RLock()
 _thread_loops = threading.local()
@@ -155,8 +159,8 @@ class FunctionHost:
                 return function.handler(event, context)
             finally:
                 if self.log_sink is not None:
-                    self.log_sink(context.log_group_name,
-                                  _platform_lines(context, lines, time.perf_counter() - started))
+                    self.log_sink(context.log_group_name, partial(
+                        _platform_lines, context, lines, time.perf_counter() - started))
 
 
 def _platform_lines(context: LambdaContext, lines: list[str], seconds: float) -> list[str]:

@@ -10,7 +10,10 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from amazon_pilot.runtime.invoker import Lines
 
 # (group, stream, events): a direct write into an in-process endpoint's store
 DirectWriter = Callable[[str, str, list[dict[str, Any]]], Any]
@@ -39,7 +42,7 @@ class CloudWatchShipper:
         self.client = logs_client
         self.direct = direct
         self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self._queue: queue.Queue[tuple[str, list[str], int] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, Lines, int] | None] = queue.Queue()
         self._ready: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="log-shipper", daemon=True)
         self.shipped = 0
@@ -49,7 +52,7 @@ class CloudWatchShipper:
         self._thread.start()
         return self
 
-    def __call__(self, group: str, lines: list[str]) -> None:
+    def __call__(self, group: str, lines: Lines) -> None:
         self._queue.put((group, lines, int(time.time() * 1000)))
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -88,8 +91,13 @@ class CloudWatchShipper:
             for item in batch:
                 if item is not None:
                     group, lines, stamp = item
+                    try:
+                        rendered = lines() if callable(lines) else lines
+                    except Exception:  # one line that does not render loses only itself
+                        self.errors += 1
+                        continue
                     by_group.setdefault(group, []).extend(
-                        {"timestamp": stamp, "message": line} for line in lines)
+                        {"timestamp": stamp, "message": line} for line in rendered)
             for group, events in by_group.items():
                 try:
                     self._ensure(group)
