@@ -4,10 +4,10 @@ background, so that writing logs never adds latency to a request."""
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -38,11 +38,21 @@ def moto_log_writer(region: str) -> DirectWriter | None:
 
 
 class CloudWatchShipper:
+    """Every 0.2 s, renders the lines handed to it and writes them, one call per log group.
+
+    Handing lines over is a deque append (atomic under the GIL): no lock, no wake-up of
+    this thread, nothing a request would wait on.
+    """
+
+    INTERVAL_S = 0.2
+
     def __init__(self, logs_client: Any, direct: DirectWriter | None = None) -> None:
         self.client = logs_client
         self.direct = direct
         self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self._queue: queue.Queue[tuple[str, Lines, int] | None] = queue.Queue()
+        self._pending: deque[tuple[str, Lines, int]] = deque()
+        self._shipping = False
+        self._stopping = threading.Event()
         self._ready: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="log-shipper", daemon=True)
         self.shipped = 0
@@ -53,16 +63,49 @@ class CloudWatchShipper:
         return self
 
     def __call__(self, group: str, lines: Lines) -> None:
-        self._queue.put((group, lines, int(time.time() * 1000)))
+        self._pending.append((group, lines, int(time.time() * 1000)))
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._queue.put(None)
+        """Ship what is pending, then end the thread."""
+        self._stopping.set()
         self._thread.join(timeout)
 
     def flush(self, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+        while (self._pending or self._shipping) and time.monotonic() < deadline:
             time.sleep(0.01)
+
+    def _run(self) -> None:
+        while True:
+            stopping = self._stopping.wait(self.INTERVAL_S)  # let the next lines gather
+            self._ship_pending()
+            if stopping:
+                return
+
+    def _ship_pending(self) -> None:
+        # One call per log group: one per invocation would make a busy endpoint the
+        # bottleneck.
+        self._shipping = True
+        try:
+            by_group: dict[str, list[dict[str, object]]] = {}
+            while self._pending:
+                group, lines, stamp = self._pending.popleft()
+                try:
+                    rendered = lines() if callable(lines) else lines
+                except Exception:  # one line that does not render loses only itself
+                    self.errors += 1
+                    continue
+                by_group.setdefault(group, []).extend(
+                    {"timestamp": stamp, "message": line} for line in rendered)
+            for group, events in by_group.items():
+                try:
+                    self._ensure(group)
+                    self._put(group, events)
+                    self.shipped += len(events)
+                except Exception:  # losing a log line must never stop the stack
+                    self.errors += 1
+        finally:
+            self._shipping = False
 
     def _ensure(self, group: str) -> None:
         if group in self._ready:
@@ -74,42 +117,6 @@ class CloudWatchShipper:
             with contextlib.suppress(self.client.exceptions.ResourceAlreadyExistsException):
                 call(**kwargs)
         self._ready.add(group)
-
-    def _run(self) -> None:
-        # Drain what has queued up and send one call per log group: one call per
-        # invocation would make a busy endpoint (moto runs in this process) the bottleneck.
-        while True:
-            first = self._queue.get()
-            batch = [first]
-            while len(batch) < 500:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(item is None for item in batch)
-            by_group: dict[str, list[dict[str, object]]] = {}
-            for item in batch:
-                if item is not None:
-                    group, lines, stamp = item
-                    try:
-                        rendered = lines() if callable(lines) else lines
-                    except Exception:  # one line that does not render loses only itself
-                        self.errors += 1
-                        continue
-                    by_group.setdefault(group, []).extend(
-                        {"timestamp": stamp, "message": line} for line in rendered)
-            for group, events in by_group.items():
-                try:
-                    self._ensure(group)
-                    self._put(group, events)
-                    self.shipped += len(events)
-                except Exception:  # losing a log line must never stop the stack
-                    self.errors += 1
-            for _ in batch:
-                self._queue.task_done()
-            if stop:
-                return
-            time.sleep(0.2)  # let the next lines gather
 
     def _put(self, group: str, events: list[dict[str, Any]]) -> None:
         if self.direct is not None:
