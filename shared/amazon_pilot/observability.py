@@ -7,10 +7,10 @@ it can write them to the function's log group on the AWS endpoint, as Lambda wou
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from functools import cache
 from typing import Any, TypeVar, cast
@@ -21,8 +21,6 @@ NAMESPACE = "AmazonPilot"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Requests that record no business metric are normal; Powertools would warn on each.
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 _captured = threading.local()
 
@@ -80,16 +78,28 @@ def make_tracer(service: str) -> Tracer:
 
 
 def lambda_entry(logger: Logger, metrics: Metrics, tracer: Tracer) -> Callable[[F], F]:
-    """The Powertools decorators every Lambda entry point wears, in one order.
+    """The Powertools instrumentation every Lambda entry point wears, in one order.
 
-    The Tracer's is left off when tracing is disabled (`pilot run`, tests): it would
-    still open a no-op X-Ray subsegment on every invocation, for nothing.
+    Metrics are flushed (EMF) after every invocation that recorded any. Powertools'
+    `log_metrics` does the same, but raises a warning on every invocation that recorded
+    none, the common case for an API request, and that costs more than the flush.
+    The Tracer's decorator is left off when tracing is disabled (`pilot run`, tests):
+    it would still open a no-op X-Ray subsegment on every invocation.
     """
 
     def wear(handler: F) -> F:
-        wrapped: Callable[..., Any] = handler
-        if not tracer.disabled:
-            wrapped = tracer.capture_lambda_handler(wrapped, capture_response=False)
-        return cast(F, logger.inject_lambda_context(metrics.log_metrics(wrapped)))
+        traced: Callable[..., Any] = (
+            handler if tracer.disabled
+            else tracer.capture_lambda_handler(handler, capture_response=False))
+
+        @functools.wraps(handler)
+        def flushing_metrics(event: Any, context: Any) -> Any:
+            try:
+                return traced(event, context)
+            finally:
+                if metrics.metric_set:
+                    metrics.flush_metrics()
+
+        return cast(F, logger.inject_lambda_context(flushing_metrics))
 
     return wear

@@ -1,0 +1,48 @@
+"""The instrumentation every handler wears: metrics flushed as EMF, nothing when none."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.metrics import MetricUnit
+
+from amazon_pilot.observability import lambda_entry, make_logger, make_metrics, make_tracer
+from amazon_pilot.runtime.invoker import LambdaContext
+
+
+def _entry(record: bool) -> Any:
+    metrics = make_metrics("observability-test")
+
+    @lambda_entry(make_logger("observability-test"), metrics, make_tracer("observability-test"))
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if record:
+            metrics.add_metric(name="JobsProcessed", unit=MetricUnit.Count, value=2)
+        return {"ok": True}
+
+    return handler
+
+
+def test_recorded_metrics_are_flushed_as_one_emf_document(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    assert _entry(record=True)({}, LambdaContext("fn", 256, 10)) == {"ok": True}
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("{") and "_aws" in line]
+    assert len(documents) == 1
+    emf = documents[0]
+    assert emf["JobsProcessed"] == [2.0]
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AmazonPilot"
+
+
+def test_an_invocation_without_metrics_prints_and_warns_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Powertools' log_metrics would warn here
+        assert _entry(record=False)({}, LambdaContext("fn", 256, 10)) == {"ok": True}
+    assert "_aws" not in capsys.readouterr().out
