@@ -8,14 +8,16 @@ it can write them to the function's log group on the AWS endpoint, as Lambda wou
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 import threading
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, TextIO, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 NAMESPACE = "AmazonPilot"
 
@@ -33,14 +35,19 @@ class _CapturingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg,u
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record)  # once: JSON formatting is the expensive part
-            sink: list[str] | None = getattr(_captured, "lines", None)
-            if sink is not None:
-                sink.append(line)
-            self.stream.write(line + self.terminator)
-            self.flush()
+            write_line(self.format(record), self.stream)  # formatted once: the costly part
         except Exception:  # a broken record must not break the invocation
             self.handleError(record)
+
+
+def write_line(line: str, stream: TextIO | None = None) -> None:
+    """One line to stdout (what Lambda ships to CloudWatch), kept too while captured."""
+    sink: list[str] | None = getattr(_captured, "lines", None)
+    if sink is not None:
+        sink.append(line)
+    out = stream or sys.stdout
+    out.write(line + "\n")
+    out.flush()
 
 
 class capture_logs:
@@ -98,8 +105,17 @@ def lambda_entry(logger: Logger, metrics: Metrics, tracer: Tracer) -> Callable[[
                 return traced(event, context)
             finally:
                 if metrics.metric_set:
-                    metrics.flush_metrics()
+                    flush_metrics(metrics)
 
         return cast(F, logger.inject_lambda_context(flushing_metrics))
 
     return wear
+
+
+def flush_metrics(metrics: Metrics) -> None:
+    """What `Metrics.flush_metrics` does (one EMF document on stdout, then a clean set),
+    through `write_line`, so the local runtime ships it to the function's log group
+    as Lambda would; CloudWatch makes metrics of it."""
+    if not is_metrics_disabled():
+        write_line(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")))
+    metrics.clear_metrics()

@@ -207,6 +207,21 @@ def test_a_message_processed_twice_leaves_one_result(stack: Stack) -> None:
     assert _audit_count(key) == 1
 
 
+def test_a_consumer_s_metrics_reach_its_log_group_as_emf(stack: Stack) -> None:
+    key = f"emf-{time.time_ns()}"
+    _send(stack, "DefaultQueue", _job("record", key))
+    wait_for(lambda: _audit_count(key) == 1, 30, "the job")
+    group = f"/aws/lambda/{stack.function_names['DefaultWorkerFunction']}"
+
+    def emf() -> list[dict[str, Any]]:
+        return [json.loads(m) for m in _log_messages(stack, group)
+                if m.startswith('{"_aws"') and "JobsProcessed" in m]
+
+    document = wait_for(emf, 15, "an EMF document with JobsProcessed")[-1]
+    assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AmazonPilot"
+    assert document["JobsProcessed"]
+
+
 def test_unparseable_message_goes_to_the_dlq_at_once_with_its_reason(stack: Stack) -> None:
     marker = f"not json {time.time_ns()}"
     _send(stack, "LowQueue", marker)
