@@ -86,17 +86,25 @@ def test_sign_in_shows_the_products_with_their_data_and_sign_out_forgets(page: A
     page.wait_for_function(
         "() => document.querySelectorAll('.products-table canvas.spark').length >= 8")
     shoot(page, "products")
-    # the access token is in memory only; the refresh token in this tab's sessionStorage
-    stored = page.evaluate("Object.keys(localStorage).length")
-    assert stored == 0
+    # the access token is in memory only; the refresh token in an HttpOnly cookie that
+    # no script can read; the storage holds a hint that a session exists, no token
+    assert page.evaluate("JSON.stringify(localStorage)") == '{"amazon-pilot.session":"1"}'
+    assert page.evaluate("sessionStorage.length") == 0
     assert page.evaluate("document.cookie") == ""
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["ap_refresh"]["httpOnly"] and cookies["ap_refresh"]["sameSite"] == "Strict"
     assert "token" not in page.url
-    # a reload resumes the session through /v1/auth/refresh
+    # a reload resumes the session through /v1/auth/refresh, and so does another tab
     page.reload()
     page.wait_for_selector(".products-table tbody tr")
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.wait_for_selector(".products-table tbody tr")
+    other.close()
     page.click("#sign-out")
     page.wait_for_url("**/login")
-    assert page.evaluate("sessionStorage.length") == 0
+    assert page.evaluate("localStorage.length") == 0
+    assert "ap_refresh" not in {c["name"] for c in page.context.cookies()}
     page.goto("/alerts")
     page.wait_for_url("**/login?next=**")
     assert page.watch.errors == []

@@ -146,6 +146,45 @@ def test_reusing_a_refresh_token_revokes_its_whole_family(api: httpx.Client) -> 
     assert len(reuse) == 1
 
 
+def test_the_browser_session_keeps_its_refresh_token_in_an_httponly_cookie(
+    api: httpx.Client, stack: Stack
+) -> None:
+    seller = _seller(api)
+    session = {"x-session-cookie": "1"}
+    # a client of its own: the cookie jar is the browser's
+    with httpx.Client(base_url=stack.url, timeout=30) as browser:
+        login = browser.post("/v1/auth/login", headers=session,
+                             json={"email": seller["email"], "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        assert login.json()["refresh_token"] is None  # nothing a script could read
+        cookie = login.headers["set-cookie"]
+        assert cookie.startswith("ap_refresh=")
+        for attribute in ("HttpOnly", "Path=/v1/auth", "SameSite=strict", "Max-Age=2592000"):
+            assert attribute.lower() in cookie.lower(), cookie
+        assert "secure" not in cookie.lower()  # pilot run speaks HTTP; in AWS it is Secure
+        first = browser.cookies["ap_refresh"]
+
+        refreshed = browser.post("/v1/auth/refresh", headers=session, json={})
+        assert refreshed.status_code == 200, refreshed.text
+        assert refreshed.json()["refresh_token"] is None
+        assert browser.cookies["ap_refresh"] != first  # rotated
+        access = refreshed.json()["access_token"]
+        assert browser.get("/v1/auth/me", headers=_bearer(access)).status_code == 200
+
+        # without the header the cookie is not honoured (a cross-site form cannot add it)
+        _error(browser.post("/v1/auth/refresh", json={}), 401, "UNAUTHORIZED")
+
+        out = browser.post("/v1/auth/logout", headers=session, json={})
+        assert out.status_code == 204
+        assert "max-age=0" in out.headers["set-cookie"].lower()
+        assert "ap_refresh" not in browser.cookies
+        # the session is over: its last cookie value is refused
+        last = {**session, "cookie": f"ap_refresh={refreshed.cookies.get('ap_refresh')}"}
+        gone = httpx.post(f"{stack.url}/v1/auth/refresh", headers=last, json={})
+        assert "revoked" in _error(gone, 401, "UNAUTHORIZED")["message"]
+        assert "max-age=0" in gone.headers["set-cookie"].lower()  # and cleared
+
+
 def test_register_validates_input(api: httpx.Client) -> None:
     short = api.post("/v1/auth/register", json={"email": _email(), "password": "Ab1"})
     error = _error(short, 422, "VALIDATION_ERROR")

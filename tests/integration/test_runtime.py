@@ -59,6 +59,7 @@ def test_request_reaches_the_function_owning_the_route_with_a_v2_event(echo_url:
     assert event["pathParameters"] == {"id": "42"}
     assert event["queryStringParameters"] == {"q": "1,2"}
     assert event["headers"]["x-trace"] == "t1"
+    assert event["headers"]["x-forwarded-proto"] == "http"  # as API Gateway says https
     assert event["requestContext"]["http"]["method"] == "GET"
     assert response.cookies.get("seen") == "1"
 

@@ -99,18 +99,59 @@ class LoginIn(Strict):
 
 class TokenPair(BaseModel):
     access_token: str
-    refresh_token: str
+    refresh_token: str | None = Field(
+        None, description="absent when the request asked for the session cookie "
+        "(`X-Session-Cookie: 1`): the HttpOnly cookie carries it instead")
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="seconds the access token stays valid")
 
 
+_FROM_COOKIE = ("omit it to use the session cookie (with the `X-Session-Cookie: 1` "
+                "header)")
+
+
 class RefreshIn(Strict):
-    refresh_token: str = Field(max_length=200)
+    refresh_token: str | None = Field(None, max_length=200, description=_FROM_COOKIE)
 
 
 class LogoutIn(Strict):
-    refresh_token: str = Field(max_length=200)
+    refresh_token: str | None = Field(None, max_length=200, description=_FROM_COOKIE)
     all_sessions: bool = Field(False, description="end every session of the account")
+
+
+# The browser session: the dashboard asks for its refresh token in an HttpOnly cookie,
+# which no script can read, scoped to the auth routes and never sent cross-site. Cookie
+# use needs the X-Session-Cookie header too, which a cross-site form cannot send.
+SESSION_COOKIE = "ap_refresh"
+SESSION_HEADER = "x-session-cookie"
+_COOKIE_PATH = "/v1/auth"
+
+
+def _cookie_mode(request: Request) -> bool:
+    return request.headers.get(SESSION_HEADER) == "1"
+
+
+def _set_session_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=int(store.REFRESH_TOKEN_TTL.total_seconds()),
+        path=_COOKIE_PATH, httponly=True, samesite="strict",
+        secure=request.url.scheme == "https",  # API Gateway speaks HTTPS; pilot run, HTTP
+    )
+
+
+def _clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path=_COOKIE_PATH, httponly=True, samesite="strict")
+
+
+def _presented_token(body_token: str | None, request: Request) -> str:
+    """The refresh token of the body, else the session cookie's (cookie mode only)."""
+    if body_token:
+        return body_token
+    cookie = request.cookies.get(SESSION_COOKIE) if _cookie_mode(request) else None
+    if not cookie:
+        raise Unauthorized("no refresh token: send refresh_token, or the session cookie "
+                           "with the X-Session-Cookie: 1 header")
+    return cookie
 
 
 class MeUpdate(Strict):
@@ -161,7 +202,12 @@ def _rule_error(exc: rules.AccountRuleError) -> ApiError:
                             details=[{"field": exc.field, "message": exc.message}])
 
 
-def _pair(user_id: uuid.UUID, epoch: int, refresh_token: str) -> TokenPair:
+def _pair(user_id: uuid.UUID, epoch: int, refresh_token: str, request: Request,
+          response: Response) -> TokenPair:
+    if _cookie_mode(request):
+        _set_session_cookie(request, response, refresh_token)
+        return TokenPair(access_token=issue_access_token(user_id, epoch), refresh_token=None,
+                         expires_in=ACCESS_TOKEN_TTL_SECONDS)
     return TokenPair(access_token=issue_access_token(user_id, epoch),
                      refresh_token=refresh_token, expires_in=ACCESS_TOKEN_TTL_SECONDS)
 
@@ -193,7 +239,7 @@ async def register(body: RegisterIn, request: Request) -> dict[str, Any]:
 
 @router.post("/v1/auth/login", response_model=TokenPair, summary="Exchange credentials for "
              "an access token (15 min) and a refresh token (30 days)", responses=_REFUSED)
-async def login(body: LoginIn, request: Request) -> TokenPair:
+async def login(body: LoginIn, request: Request, response: Response) -> TokenPair:
     ctx = _context(request)
     try:
         email = rules.normalize_email(body.email)
@@ -229,7 +275,7 @@ async def login(body: LoginIn, request: Request) -> TokenPair:
                                           user_agent=_user_agent(request))
         store.audit(conn, "auth.login", user_id=record.id, actor_id=record.id, target=email,
                     **ctx)
-    return _pair(record.id, record.auth_epoch, refresh)
+    return _pair(record.id, record.auth_epoch, refresh, request, response)
 
 
 _REFRESH_REFUSED = {
@@ -243,26 +289,39 @@ _REFRESH_REFUSED = {
 
 @router.post("/v1/auth/refresh", response_model=TokenPair,
              summary="Rotate a refresh token into a new token pair", responses=_REFUSED)
-async def refresh(body: RefreshIn, request: Request) -> TokenPair:
+async def refresh(body: RefreshIn, request: Request, response: Response) -> TokenPair:
     ctx = _context(request)
+    presented = _presented_token(body.refresh_token, request)
     with transaction() as conn:
-        rotation = store.rotate_refresh_token(conn, body.refresh_token, ip=ctx["ip"],
+        rotation = store.rotate_refresh_token(conn, presented, ip=ctx["ip"],
                                               user_agent=_user_agent(request))
         if rotation.outcome == "reused":
             store.audit(conn, "auth.refresh_reuse", user_id=rotation.user_id,
                         target=str(rotation.family_id), **ctx)
     if rotation.outcome != "ok":
-        raise Unauthorized(_REFRESH_REFUSED[rotation.outcome])
+        headers = None
+        if _cookie_mode(request):  # a dead session cookie is cleared with the refusal
+            cleared = Response()
+            _clear_session_cookie(cleared)
+            headers = {"set-cookie": cleared.headers["set-cookie"]}
+        raise Unauthorized(_REFRESH_REFUSED[rotation.outcome], headers=headers)
     assert rotation.user_id is not None and rotation.token is not None
-    return _pair(rotation.user_id, rotation.auth_epoch, rotation.token)
+    return _pair(rotation.user_id, rotation.auth_epoch, rotation.token, request, response)
 
 
 @router.post("/v1/auth/logout", status_code=204, response_class=Response,
              summary="Revoke the session of a refresh token (or all sessions)")
 async def logout(body: LogoutIn, request: Request) -> Response:
     ctx = _context(request)
+    done = Response(status_code=204)
+    if _cookie_mode(request):
+        _clear_session_cookie(done)
+    presented = body.refresh_token or (request.cookies.get(SESSION_COOKIE)
+                                       if _cookie_mode(request) else None)
+    if not presented:
+        return done  # nothing to end: signing out is idempotent
     with transaction() as conn:
-        found = store.family_of(conn, body.refresh_token)
+        found = store.family_of(conn, presented)
         if found is not None:
             user_id, family_id = found
             if body.all_sessions:
@@ -271,7 +330,7 @@ async def logout(body: LogoutIn, request: Request) -> Response:
                 store.revoke_family(conn, family_id, "logout")
             store.audit(conn, "auth.logout", user_id=user_id, actor_id=user_id,
                         target=str(family_id), details={"all": body.all_sessions}, **ctx)
-    return Response(status_code=204)
+    return done
 
 
 @router.get("/v1/auth/me", response_model=UserOut, summary="The caller's account")
@@ -298,7 +357,7 @@ async def update_me(body: MeUpdate, user: CurrentUser = Depends(current_user)) -
 
 @router.post("/v1/auth/password", response_model=TokenPair,
              summary="Change the password; ends every other session and returns a new pair")
-async def change_password(body: PasswordChangeIn, request: Request,
+async def change_password(body: PasswordChangeIn, request: Request, response: Response,
                           user: CurrentUser = Depends(current_user)) -> TokenPair:
     ctx = _context(request)
     current_hash = store.password_hash_of(user.id)
@@ -322,7 +381,7 @@ async def change_password(body: PasswordChangeIn, request: Request,
         refresh_token = store.new_refresh_token(conn, user.id, ip=ctx["ip"],
                                                 user_agent=_user_agent(request))
         store.audit(conn, "auth.password_changed", user_id=user.id, actor_id=user.id, **ctx)
-    return _pair(user.id, epoch, refresh_token)
+    return _pair(user.id, epoch, refresh_token, request, response)
 
 
 @router.get("/v1/auth/sessions", response_model=list[SessionOut],

@@ -35,6 +35,7 @@ def http_api_event(
     source_ip: str = "127.0.0.1",
     api_id: str = "local",
     request_id: str | None = None,
+    scheme: str = "http",
 ) -> dict[str, Any]:
     merged: dict[str, str] = {}
     cookies: list[str] = []
@@ -45,6 +46,9 @@ def http_api_event(
             continue
         # API Gateway joins repeated headers with commas
         merged[lname] = f"{merged[lname]},{value}" if lname in merged else value
+    # API Gateway says how the client reached it (its own value, whatever the client sent):
+    # https in AWS, http from pilot run. Mangum reads the request's scheme from it.
+    merged["x-forwarded-proto"] = scheme
     query: dict[str, str] = {}
     if raw_query:
         from urllib.parse import parse_qsl
