@@ -1,10 +1,14 @@
 // The API client: tokens, the one error format, and silent refresh.
 //
-// The access token lives in this module's memory only. The refresh token is kept in
-// sessionStorage (this tab, this origin: no script of another origin can read it) so a
-// reload does not sign the seller out; it is rotated on every use. See docs/dashboard.md.
+// The access token lives in this module's memory only. The refresh token is in an
+// HttpOnly cookie the API sets when asked with `X-Session-Cookie: 1`: no script, this
+// page's included, can read it; it is rotated on every use. localStorage keeps only a
+// hint that a session may exist, so a signed-out visit makes no refresh call.
+// See docs/dashboard.md.
 
-const REFRESH_KEY = "amazon-pilot.refresh";
+const SESSION_HINT_KEY = "amazon-pilot.session";
+const SESSION_HEADER = { "x-session-cookie": "1" };
+const REFRESH_LOCK = "amazon-pilot.refresh"; // one tab rotates the shared cookie at a time
 const EARLY_REFRESH_S = 60; // renew this long before the access token expires
 
 let accessToken = null;
@@ -37,26 +41,26 @@ export function user() {
   return currentUser;
 }
 
-function storedRefresh() {
+function mayHaveSession() {
   try {
-    return sessionStorage.getItem(REFRESH_KEY);
+    return localStorage.getItem(SESSION_HINT_KEY) === "1";
   } catch {
-    return null;
+    return true; // storage disabled: ask the API
   }
 }
 
-function storeRefresh(token) {
+function hintSession(present) {
   try {
-    if (token) sessionStorage.setItem(REFRESH_KEY, token);
-    else sessionStorage.removeItem(REFRESH_KEY);
+    if (present) localStorage.setItem(SESSION_HINT_KEY, "1");
+    else localStorage.removeItem(SESSION_HINT_KEY);
   } catch {
-    /* storage disabled: the session lasts until the page is closed */
+    /* storage disabled: every visit asks the API once */
   }
 }
 
 function setTokens(pair) {
   accessToken = pair.access_token;
-  storeRefresh(pair.refresh_token);
+  hintSession(true);
   clearTimeout(refreshTimer);
   const seconds = Math.max(5, (pair.expires_in || 900) - EARLY_REFRESH_S);
   refreshTimer = setTimeout(() => refresh().catch(() => {}), seconds * 1000);
@@ -66,7 +70,7 @@ function clearTokens() {
   accessToken = null;
   clearTimeout(refreshTimer);
   refreshTimer = null;
-  storeRefresh(null);
+  hintSession(false);
 }
 
 async function parseError(response) {
@@ -88,7 +92,7 @@ async function parseError(response) {
   return new ApiError(response.status, "HTTP_" + response.status, text, [], null, retryAfter);
 }
 
-async function send(method, path, { body, query, auth = true } = {}) {
+async function send(method, path, { body, query, auth = true, session = false } = {}) {
   let url = path;
   if (query) {
     const params = new URLSearchParams();
@@ -98,7 +102,7 @@ async function send(method, path, { body, query, auth = true } = {}) {
     const qs = params.toString();
     if (qs) url += (url.includes("?") ? "&" : "?") + qs;
   }
-  const headers = { accept: "application/json" };
+  const headers = { accept: "application/json", ...(session ? SESSION_HEADER : {}) };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (auth && accessToken) headers.authorization = "Bearer " + accessToken;
   let response;
@@ -119,7 +123,7 @@ async function send(method, path, { body, query, auth = true } = {}) {
 /** One API call; JSON in and out. Throws ApiError with the API's message. */
 export async function api(method, path, options = {}) {
   let response = await send(method, path, options);
-  if (response.status === 401 && options.auth !== false && storedRefresh()) {
+  if (response.status === 401 && options.auth !== false && mayHaveSession()) {
     try {
       await refresh();
     } catch (exc) {
@@ -138,14 +142,21 @@ export const post = (path, body) => api("POST", path, { body: body === undefined
 export const patch = (path, body) => api("PATCH", path, { body });
 export const del = (path) => api("DELETE", path);
 
-/** Renew the token pair with the stored refresh token (one request at a time). */
+/** Across tabs, one rotation of the shared cookie at a time: a second tab waiting here
+ * then presents the rotated cookie, not the spent one the API would take for a theft. */
+function oneTabAtATime(work) {
+  return navigator.locks ? navigator.locks.request(REFRESH_LOCK, work) : work();
+}
+
+/** Renew the access token with the session cookie (one request at a time). */
 export function refresh() {
   if (refreshing) return refreshing;
-  const token = storedRefresh();
-  if (!token) return Promise.reject(new ApiError(401, "UNAUTHORIZED", "you are signed out"));
-  refreshing = (async () => {
+  if (!mayHaveSession()) {
+    return Promise.reject(new ApiError(401, "UNAUTHORIZED", "you are signed out"));
+  }
+  refreshing = oneTabAtATime(async () => {
     const response = await send("POST", "/v1/auth/refresh",
-      { body: { refresh_token: token }, auth: false });
+      { body: {}, auth: false, session: true });
     if (!response.ok) {
       const err = await parseError(response);
       if (response.status === 401) {
@@ -156,7 +167,7 @@ export function refresh() {
       throw err;
     }
     setTokens(await response.json());
-  })().finally(() => {
+  }).finally(() => {
     refreshing = null;
   });
   return refreshing;
@@ -170,7 +181,7 @@ async function loadMe() {
 
 /** At start-up: resume this tab's session when it has one. */
 export async function restore() {
-  if (!storedRefresh()) return null;
+  if (!mayHaveSession()) return null;
   try {
     await refresh();
     return await loadMe();
@@ -181,7 +192,8 @@ export async function restore() {
 }
 
 export async function login(email, password) {
-  const pair = await api("POST", "/v1/auth/login", { body: { email, password }, auth: false });
+  const pair = await api("POST", "/v1/auth/login",
+    { body: { email, password }, auth: false, session: true });
   setTokens(pair);
   return loadMe();
 }
@@ -195,11 +207,9 @@ export async function register(email, password, companyName) {
 }
 
 export async function logout() {
-  const token = storedRefresh();
   try {
-    if (token) {
-      await api("POST", "/v1/auth/logout", { body: { refresh_token: token }, auth: false });
-    }
+    // revokes the session and clears the cookie
+    await api("POST", "/v1/auth/logout", { body: {}, auth: false, session: true });
   } finally {
     clearTokens();
     currentUser = null;
