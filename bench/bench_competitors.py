@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/bench_competitors.py [--days 365] [--n 200]
 
-Starts the whole stack as the tests do (embedded Postgres under .pilot/bench-postgres unless
-DATABASE_URL is set, moto, the Apify and OpenAI stand-ins), backfills a group of 6 products
+Starts the whole stack in this process as the tests do (moto, the Apify and OpenAI
+stand-ins) on a fresh database (common.bench_database: the embedded Postgres under
+.pilot/bench-postgres unless BENCH_DATABASE_URL is set), backfills a group of 6 products
 (main + 5 competitors) with `--days` days of daily history from the sandbox catalog, then:
 
 1. GET /v1/competitor-groups/{id}/comparison for each window: cold (the cached answer is
@@ -18,28 +19,19 @@ Prints the figures; it is not a test.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
+from common import bench_database, local_stack, percentile
 
 
 def line(label: str, values: list[float]) -> str:
-    return (f"  {label:<44} n={len(values):<4} p50={pct(values, 50):8.2f} ms"
-            f"  p99={pct(values, 99):8.2f} ms  mean={statistics.fmean(values):8.2f} ms")
+    return (f"  {label:<44} n={len(values):<4} p50={percentile(values, 50):8.2f} ms"
+            f"  p99={percentile(values, 99):8.2f} ms"
+            f"  mean={statistics.fmean(values):8.2f} ms")
 
 
 def timed(fn: Callable[[], Any], n: int, before: Callable[[], Any] | None = None
@@ -65,32 +57,10 @@ def main() -> None:
     from sqlalchemy import text
 
     from amazon_pilot.db.engine import transaction
-    from amazon_pilot.runtime.stack import (
-        EmbeddedPostgres,
-        Stack,
-        StackConfig,
-        ensure_database,
-        with_database,
-    )
 
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    server = None
-    admin = os.environ.get("DATABASE_URL")
-    if admin:
-        admin = with_database(admin, "postgres")
-    else:
-        server = EmbeddedPostgres(ROOT / ".pilot" / "bench-postgres")
-        admin = server.start()
-    name = f"pilot_bench_{os.getpid()}"
-    url = ensure_database(admin, name)
-    stack = Stack(StackConfig.from_env(
-        port=0, database_url=url, stack_name="amazon-pilot-bench", schedules=False,
-        extra_env={"RATE_LIMIT_IP": "1000000", "RATE_LIMIT_ENTERPRISE": "1000000",
-                   "POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING"},
-    ))
-    try:
-        stack.start()
+    # the bench sends more than a plan allows in a minute: lift the limits for it
+    limits = {"RATE_LIMIT_IP": "1000000", "RATE_LIMIT_ENTERPRISE": "1000000"}
+    with bench_database() as database_url, local_stack(database_url, extra_env=limits) as stack:
         print(f"stack up in {stack.timings.get('http', 0):.1f} s at {stack.url}")
         from amazon_pilot.db.accounts import create_user
         from amazon_pilot.db.tracking import upsert_product
@@ -192,19 +162,6 @@ def main() -> None:
                 print(line(label, times) + f"  generated_by={report['generated_by']}"
                       f" cache={report['cache']} model calls="
                       f"{openai.request_count - calls_before}")
-    finally:
-        stack.stop()
-        import psycopg
-        from psycopg import sql as psql
-
-        from amazon_pilot.db.engine import dispose_engine
-
-        dispose_engine()
-        with psycopg.connect(admin, autocommit=True) as pg:
-            pg.execute(psql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                psql.Identifier(name)))
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

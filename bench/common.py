@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: a stack in a subprocess, timing, a fresh database.
+"""Helpers shared by the benchmarks: the stack (in a subprocess or in process), timing,
+a fresh database.
 
 Benchmarks print figures; they never assert. Each compares against a reference
 measured in the same run, because these machines are noisy.
@@ -16,6 +17,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from amazon_pilot.runtime.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -92,6 +97,27 @@ def pilot_run(port: int, env: dict[str, str] | None = None) -> Iterator[subproce
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def local_stack(database_url: str, extra_env: dict[str, str] | None = None,
+                **config: Any) -> Iterator[Stack]:
+    """The stack in this process, on `database_url`: for benches that also call its code
+    in process, which needs the stack's environment (database, secrets, stand-ins).
+
+    `config` overrides StackConfig fields (e.g. pollers=False); `extra_env` adds variables.
+    """
+    from amazon_pilot.runtime.stack import Stack, StackConfig
+
+    settings = {"port": 0, "stack_name": "amazon-pilot-bench", "schedules": False, **config}
+    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING"}
+    stack = Stack(StackConfig.from_env(database_url=database_url,
+                                       extra_env={**quiet, **(extra_env or {})},
+                                       **settings)).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 @contextmanager
