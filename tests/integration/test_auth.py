@@ -173,6 +173,7 @@ def test_the_browser_session_keeps_its_refresh_token_in_an_httponly_cookie(
 
         # without the header the cookie is not honoured (a cross-site form cannot add it)
         _error(browser.post("/v1/auth/refresh", json={}), 401, "UNAUTHORIZED")
+        _error(browser.post("/v1/auth/logout", json={}), 401, "UNAUTHORIZED")
 
         out = browser.post("/v1/auth/logout", headers=session, json={})
         assert out.status_code == 204

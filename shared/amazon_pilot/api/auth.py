@@ -143,15 +143,15 @@ def _clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path=_COOKIE_PATH, httponly=True, samesite="strict")
 
 
-def _presented_token(body_token: str | None, request: Request) -> str:
+_NO_TOKEN = ("no refresh token: send refresh_token, or the session cookie with the "
+             "X-Session-Cookie: 1 header")
+
+
+def _presented_token(body_token: str | None, request: Request) -> str | None:
     """The refresh token of the body, else the session cookie's (cookie mode only)."""
     if body_token:
         return body_token
-    cookie = request.cookies.get(SESSION_COOKIE) if _cookie_mode(request) else None
-    if not cookie:
-        raise Unauthorized("no refresh token: send refresh_token, or the session cookie "
-                           "with the X-Session-Cookie: 1 header")
-    return cookie
+    return request.cookies.get(SESSION_COOKIE) if _cookie_mode(request) else None
 
 
 class MeUpdate(Strict):
@@ -292,6 +292,8 @@ _REFRESH_REFUSED = {
 async def refresh(body: RefreshIn, request: Request, response: Response) -> TokenPair:
     ctx = _context(request)
     presented = _presented_token(body.refresh_token, request)
+    if presented is None:
+        raise Unauthorized(_NO_TOKEN)
     with transaction() as conn:
         rotation = store.rotate_refresh_token(conn, presented, ip=ctx["ip"],
                                               user_agent=_user_agent(request))
@@ -310,16 +312,18 @@ async def refresh(body: RefreshIn, request: Request, response: Response) -> Toke
 
 
 @router.post("/v1/auth/logout", status_code=204, response_class=Response,
-             summary="Revoke the session of a refresh token (or all sessions)")
+             summary="Revoke the session of a refresh token (or all sessions)",
+             responses=_REFUSED)
 async def logout(body: LogoutIn, request: Request) -> Response:
     ctx = _context(request)
     done = Response(status_code=204)
     if _cookie_mode(request):
         _clear_session_cookie(done)
-    presented = body.refresh_token or (request.cookies.get(SESSION_COOKIE)
-                                       if _cookie_mode(request) else None)
-    if not presented:
-        return done  # nothing to end: signing out is idempotent
+    presented = _presented_token(body.refresh_token, request)
+    if presented is None:
+        if _cookie_mode(request):
+            return done  # no cookie left: this browser is signed out already
+        raise Unauthorized(_NO_TOKEN)
     with transaction() as conn:
         found = store.family_of(conn, presented)
         if found is not None:
