@@ -51,7 +51,6 @@ class CloudWatchShipper:
         self.direct = direct
         self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         self._pending: deque[tuple[str, Lines, int]] = deque()
-        self._shipping = False
         self._stopping = threading.Event()
         self._ready: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="log-shipper", daemon=True)
@@ -70,11 +69,6 @@ class CloudWatchShipper:
         self._stopping.set()
         self._thread.join(timeout)
 
-    def flush(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while (self._pending or self._shipping) and time.monotonic() < deadline:
-            time.sleep(0.01)
-
     def _run(self) -> None:
         while True:
             stopping = self._stopping.wait(self.INTERVAL_S)  # let the next lines gather
@@ -85,27 +79,23 @@ class CloudWatchShipper:
     def _ship_pending(self) -> None:
         # One call per log group: one per invocation would make a busy endpoint the
         # bottleneck.
-        self._shipping = True
-        try:
-            by_group: dict[str, list[dict[str, object]]] = {}
-            while self._pending:
-                group, lines, stamp = self._pending.popleft()
-                try:
-                    rendered = lines() if callable(lines) else lines
-                except Exception:  # one line that does not render loses only itself
-                    self.errors += 1
-                    continue
-                by_group.setdefault(group, []).extend(
-                    {"timestamp": stamp, "message": line} for line in rendered)
-            for group, events in by_group.items():
-                try:
-                    self._ensure(group)
-                    self._put(group, events)
-                    self.shipped += len(events)
-                except Exception:  # losing a log line must never stop the stack
-                    self.errors += 1
-        finally:
-            self._shipping = False
+        by_group: dict[str, list[dict[str, object]]] = {}
+        while self._pending:
+            group, lines, stamp = self._pending.popleft()
+            try:
+                rendered = lines() if callable(lines) else lines
+            except Exception:  # one line that does not render loses only itself
+                self.errors += 1
+                continue
+            by_group.setdefault(group, []).extend(
+                {"timestamp": stamp, "message": line} for line in rendered)
+        for group, events in by_group.items():
+            try:
+                self._ensure(group)
+                self._put(group, events)
+                self.shipped += len(events)
+            except Exception:  # losing a log line must never stop the stack
+                self.errors += 1
 
     def _ensure(self, group: str) -> None:
         if group in self._ready:

@@ -504,8 +504,7 @@ class Stack:
         if self.server is not None:
             self.server.stop()
         if self.shipper is not None:
-            self.shipper.flush()
-            self.shipper.stop()
+            self.shipper.stop()  # ships what is pending first
         for standin in self.standins.values():
             try:
                 standin.stop()
