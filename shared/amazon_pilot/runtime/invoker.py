@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from amazon_pilot.observability import capture_logs
-from amazon_pilot.runtime.template import FunctionSpec, TemplateError
+from amazon_pilot.runtime.template import ACCOUNT_ID, FunctionSpec, TemplateError
 
 # A log group's new lines, or what renders them: the shipper's thread renders them, off
 # the request's path.
@@ -64,7 +64,7 @@ class LoadedFunction:
 
     def __post_init__(self) -> None:
         self.log_group = f"/aws/lambda/{self.name}"
-        self.arn = f"arn:aws:lambda:local:000000000000:function:{self.name}"
+        self.arn = f"arn:aws:lambda:local:{ACCOUNT_ID}:function:{self.name}"
 
 
 @contextmanager
