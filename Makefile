@@ -8,7 +8,7 @@ run: setup
 	.venv/bin/pilot run
 
 lint: setup
-	.venv/bin/ruff check shared functions tests bench infra
+	.venv/bin/ruff check shared devtools functions tests bench infra
 
 typecheck: setup
 	.venv/bin/mypy
@@ -31,7 +31,7 @@ bench: setup
 	.venv/bin/python bench/run_all.py
 
 openapi: setup
-	.venv/bin/python -m amazon_pilot.api.contract --write
+	.venv/bin/python -m pilot_dev.contract --write
 
 localstack-test: setup
 	scripts/localstack-test.sh

@@ -78,7 +78,7 @@ def main() -> int:
             conn.close()
 
         # the layer alone, in process
-        from amazon_pilot.api import ratelimit, security
+        from amazon_pilot.platform import ratelimit, security
 
         scope_headers = [(b"authorization", f"Bearer {token}".encode())]
 

@@ -56,7 +56,7 @@ def main() -> None:
     import httpx
     from sqlalchemy import text
 
-    from amazon_pilot.db.engine import transaction
+    from amazon_pilot.platform.db import transaction
 
     # the bench sends more than a plan allows in a minute: lift the limits for it
     limits = {"RATE_LIMIT_IP": "1000000", "RATE_LIMIT_ENTERPRISE": "1000000"}
@@ -64,8 +64,8 @@ def main() -> None:
         print(f"stack up in {stack.timings.get('http', 0):.1f} s at {stack.url}")
         from amazon_pilot.db.accounts import create_user
         from amazon_pilot.db.tracking import upsert_product
-        from amazon_pilot.standins.apify_catalog import demo_asins
         from amazon_pilot.workers.tracking import backfill
+        from pilot_dev.standins.apify_catalog import demo_asins
 
         asins = demo_asins("wireless earbuds", 6)
         with transaction() as conn:

@@ -25,7 +25,7 @@ HISTORY_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
 
 
 def catalog_asins(n: int) -> list[str]:
-    from amazon_pilot.standins.apify_catalog import CATEGORIES, demo_asins
+    from pilot_dev.standins.apify_catalog import CATEGORIES, demo_asins
 
     per = n // len(CATEGORIES) + 1
     asins: list[str] = []
@@ -37,8 +37,6 @@ def catalog_asins(n: int) -> list[str]:
 def ingestion(url: str) -> None:
     from sqlalchemy import text
 
-    from amazon_pilot.config import reset_settings
-    from amazon_pilot.db.engine import dispose_engine, transaction
     from amazon_pilot.db.snapshots import (
         copy_rows,
         ensure_partitions,
@@ -48,7 +46,9 @@ def ingestion(url: str) -> None:
     )
     from amazon_pilot.db.tracking import insert_tracked, upsert_product
     from amazon_pilot.domain.normalize import normalize_item
-    from amazon_pilot.standins.apify_catalog import item_for
+    from amazon_pilot.platform.db import dispose_engine, transaction
+    from amazon_pilot.platform.settings import reset_settings
+    from pilot_dev.standins.apify_catalog import item_for
 
     os.environ["DATABASE_URL"] = url
     reset_settings()
@@ -113,11 +113,11 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))
 def _worker(url: str, ids: list[int], asins: list[str], first_day: date, barrier: Any,
             results: Any) -> None:
     """One consumer instance: builds its items first (not timed), then ingests them."""
-    from amazon_pilot.config import reset_settings
-    from amazon_pilot.db.engine import dispose_engine, transaction
     from amazon_pilot.db.snapshots import ingest
     from amazon_pilot.domain.normalize import normalize_item
-    from amazon_pilot.standins.apify_catalog import item_for
+    from amazon_pilot.platform.db import dispose_engine, transaction
+    from amazon_pilot.platform.settings import reset_settings
+    from pilot_dev.standins.apify_catalog import item_for
 
     os.environ["DATABASE_URL"] = url
     reset_settings()
@@ -162,11 +162,11 @@ def history_latency(url: str) -> None:
     from sqlalchemy import text
 
     from amazon_pilot.db.accounts import create_user
-    from amazon_pilot.db.engine import transaction
     from amazon_pilot.db.snapshots import ingest
     from amazon_pilot.db.tracking import insert_tracked, upsert_product
     from amazon_pilot.domain.normalize import normalize_item
-    from amazon_pilot.standins.apify_catalog import demo_asins, item_for
+    from amazon_pilot.platform.db import transaction
+    from pilot_dev.standins.apify_catalog import demo_asins, item_for
 
     asin = demo_asins("kitchen", 1)[0]
     create_user("history@example.com", "History-bench-2026", plan="enterprise")

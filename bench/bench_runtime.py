@@ -54,8 +54,8 @@ BARE_APP = textwrap.dedent("""
 SAME_APP = textwrap.dedent("""
     import os, sys, uvicorn
     os.environ.setdefault("DATABASE_URL", "postgresql://u@127.0.0.1:1/unused")
-    from amazon_pilot.api.handler import make_api_handler
-    from amazon_pilot.api.system import router
+    from amazon_pilot.platform.handler import make_api_handler
+    from amazon_pilot.platform.system import router
     app = make_api_handler("system", [router]).app  # the function's own app, no Lambda
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
                 http="httptools", loop="uvloop", lifespan="off", access_log=False)
@@ -69,7 +69,7 @@ def import_seconds(code: str, env: dict[str, str]) -> float:
 
 
 def cold_starts() -> None:
-    from amazon_pilot.runtime.template import load_template
+    from pilot_dev.runtime.template import load_template
 
     template = load_template()
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "QUEUE_PRIORITY": "default",

@@ -57,10 +57,10 @@ def seed(stack_url: str) -> tuple[str, str, str]:
     from sqlalchemy import text
 
     from amazon_pilot.db.accounts import create_user
-    from amazon_pilot.db.engine import transaction
     from amazon_pilot.db.tracking import insert_tracked, upsert_product
-    from amazon_pilot.standins.apify_catalog import CATEGORIES, demo_asins
+    from amazon_pilot.platform.db import transaction
     from amazon_pilot.workers.tracking import backfill
+    from pilot_dev.standins.apify_catalog import CATEGORIES, demo_asins
 
     email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
     user = create_user(email, PASSWORD, role="seller", plan="enterprise")
@@ -127,7 +127,7 @@ def report(label: str, samples: list[float]) -> None:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    from amazon_pilot.runtime.stack import Stack, StackConfig
+    from pilot_dev.runtime.stack import Stack, StackConfig
 
     config = StackConfig.from_env(
         port=0, data_dir=ROOT / ".pilot" / "bench-web", stack_name="amazon-pilot-bench-web",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from amazon_pilot.runtime.stack import Stack
+    from pilot_dev.runtime.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def free_port() -> int:
-    from amazon_pilot.runtime.stack import free_port as pick
+    from pilot_dev.runtime.stack import free_port as pick
 
     return pick()
 
@@ -107,7 +107,7 @@ def local_stack(database_url: str, extra_env: dict[str, str] | None = None,
 
     `config` overrides StackConfig fields (e.g. pollers=False); `extra_env` adds variables.
     """
-    from amazon_pilot.runtime.stack import Stack, StackConfig
+    from pilot_dev.runtime.stack import Stack, StackConfig
 
     settings = {"port": 0, "stack_name": "amazon-pilot-bench", "schedules": False, **config}
     quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING"}
@@ -126,8 +126,8 @@ def bench_database() -> Iterator[str]:
     import psycopg
     from psycopg import sql
 
-    from amazon_pilot.db.migrate import apply_migrations
-    from amazon_pilot.runtime.stack import EmbeddedPostgres, ensure_database
+    from amazon_pilot.platform.migrate import apply_migrations
+    from pilot_dev.runtime.stack import EmbeddedPostgres, ensure_database
 
     server = EmbeddedPostgres(ROOT / ".pilot" / "bench-postgres")
     admin = os.environ.get("BENCH_DATABASE_URL") or server.start()
@@ -137,7 +137,7 @@ def bench_database() -> Iterator[str]:
     try:
         yield url
     finally:
-        from amazon_pilot.db.engine import dispose_engine
+        from amazon_pilot.platform.db import dispose_engine
 
         dispose_engine()
         with psycopg.connect(admin, autocommit=True) as conn:

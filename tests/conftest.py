@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from amazon_pilot.runtime.stack import (
+from pilot_dev.runtime.stack import (
     EmbeddedPostgres,
     Stack,
     StackConfig,
@@ -42,13 +42,13 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
     import psycopg
     from psycopg import sql
 
-    from amazon_pilot.db.migrate import apply_migrations
+    from amazon_pilot.platform.migrate import apply_migrations
 
     name = f"pilot_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     url = ensure_database(pg_admin_url, name)
     apply_migrations(url)
     yield url
-    from amazon_pilot.db.engine import dispose_engine
+    from amazon_pilot.platform.db import dispose_engine
 
     dispose_engine()
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from amazon_pilot.observability import lambda_entry, make_logger, make_metrics, make_tracer
-from amazon_pilot.workers.scheduler import run_scheduled
+from amazon_pilot.platform.observability import lambda_entry, make_logger, make_metrics, make_tracer
+from amazon_pilot.platform.scheduler import run_scheduled
 
 logger = make_logger("scheduler")
 metrics = make_metrics("scheduler")

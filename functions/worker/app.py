@@ -3,6 +3,6 @@ says which of the three queues this instance drains."""
 
 import os
 
-from amazon_pilot.workers.consumer import make_consumer_handler
+from amazon_pilot.platform.consumer import make_consumer_handler
 
 handler = make_consumer_handler(os.environ.get("QUEUE_PRIORITY", "default"))

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from amazon_pilot.runtime.stack import Stack
+from pilot_dev.runtime.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("PILOT_SCREENSHOTS") or ROOT / ".pilot" / "screenshots")
@@ -36,7 +36,7 @@ def chromium_path() -> str | None:
 @pytest.fixture(scope="session")
 def demo(stack: Stack) -> str:
     """The demo seller's products, history, alerts (and group, when that feature is there)."""
-    from amazon_pilot.demo import create_demo
+    from pilot_dev.demo import create_demo
 
     return create_demo(days=30, products=8)
 

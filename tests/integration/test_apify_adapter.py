@@ -23,8 +23,8 @@ from amazon_pilot.adapters.apify import (
     ApifyUnavailable,
 )
 from amazon_pilot.domain.normalize import normalize_item, product_url
-from amazon_pilot.standins.apify_catalog import demo_asins, item_for
-from amazon_pilot.standins.apify_server import ApifyStandIn
+from pilot_dev.standins.apify_catalog import demo_asins, item_for
+from pilot_dev.standins.apify_server import ApifyStandIn
 
 UNKNOWN = "B0ZZZZ0000"  # the catalog has no page for ASINs ending in 0000
 
@@ -254,7 +254,7 @@ def test_gzip_body_accepted_on_the_raw_api(standin: ApifyStandIn) -> None:
 
 def test_standin_runs_as_a_process() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "amazon_pilot.standins.apify_server", "--port", "0"],
+        [sys.executable, "-m", "pilot_dev.standins.apify_server", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

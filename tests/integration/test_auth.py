@@ -20,10 +20,10 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from amazon_pilot.api import ratelimit
 from amazon_pilot.db.accounts import create_user
-from amazon_pilot.db.engine import get_engine
-from amazon_pilot.runtime.stack import Stack
+from amazon_pilot.platform import ratelimit
+from amazon_pilot.platform.db import get_engine
+from pilot_dev.runtime.stack import Stack
 
 PASSWORD = "correct horse 42"
 
@@ -458,7 +458,7 @@ def test_plan_rate_limit_is_shared_by_concurrent_clients(
 
 _HAMMER = """
 import sys
-from amazon_pilot.api import ratelimit
+from amazon_pilot.platform import ratelimit
 bucket, limit, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 print(sum(ratelimit.hit(bucket, limit, 60).allowed for _ in range(n)))
 """

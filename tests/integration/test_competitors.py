@@ -14,10 +14,10 @@ from sqlalchemy import text
 
 from amazon_pilot.adapters.llm import LLMClient
 from amazon_pilot.db import competitors as cdb
-from amazon_pilot.db.engine import get_engine, transaction
-from amazon_pilot.runtime.stack import Stack
-from amazon_pilot.standins.apify_catalog import demo_asins
+from amazon_pilot.platform.db import get_engine, transaction
 from amazon_pilot.workers.reports import plan_weekly_reports, run_report
+from pilot_dev.runtime.stack import Stack
+from pilot_dev.standins.apify_catalog import demo_asins
 from tests.integration.sellers import auth, new_seller
 from tests.integration.test_runtime import wait_for
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from amazon_pilot.api import contract
 from amazon_pilot.db.accounts import create_user
-from amazon_pilot.runtime.stack import Stack
+from pilot_dev import contract
+from pilot_dev.runtime.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_committed_openapi_matches_the_code() -> None:
     generated = contract.render()
     assert committed == generated, (
         f"{contract.OPENAPI_FILE.name} is out of date with the routes: run `make openapi` "
-        "(python -m amazon_pilot.api.contract --write) and commit the result")
+        "(python -m pilot_dev.contract --write) and commit the result")
 
 
 def test_document_declares_bearer_auth_and_the_error_format() -> None:

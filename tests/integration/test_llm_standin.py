@@ -23,7 +23,7 @@ from amazon_pilot.domain.report import (
     validate_llm_report,
 )
 from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot
-from amazon_pilot.standins.openai_server import (
+from pilot_dev.standins.openai_server import (
     SCHEMA_HANDLERS,
     ChatRequest,
     OpenAIStandIn,
@@ -263,7 +263,7 @@ def test_unreachable_server_is_a_connection_error_not_an_exception() -> None:
 
 def test_standin_runs_as_a_process() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "amazon_pilot.standins.openai_server", "--port", "0"],
+        [sys.executable, "-m", "pilot_dev.standins.openai_server", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from amazon_pilot.db.engine import transaction
 from amazon_pilot.domain.notifications import verify
-from amazon_pilot.runtime.stack import Stack
+from amazon_pilot.platform.db import transaction
 from amazon_pilot.workers.notifications import fan_out
+from pilot_dev.runtime.stack import Stack
 from tests.integration.test_runtime import wait_for
 
 PASSWORD = "Notify-pass-2026!"

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from amazon_pilot.db import competitors as cdb
-from amazon_pilot.db.engine import transaction
 from amazon_pilot.db.snapshots import ingest
 from amazon_pilot.db.tracking import insert_tracked, upsert_product
 from amazon_pilot.domain.listing_score import WEIGHTS
 from amazon_pilot.domain.snapshot import Availability, Snapshot, SubcategoryRank
-from amazon_pilot.runtime.stack import Stack
+from amazon_pilot.platform.db import transaction
+from pilot_dev.runtime.stack import Stack
 from tests.integration.sellers import auth, new_seller
 from tests.integration.test_runtime import wait_for
 
@@ -379,7 +379,7 @@ def test_experiment_on_a_suggestion_and_the_summary(
 def test_the_demo_step_generates_one_run_synchronously(
     api: httpx.Client, world: dict[str, Any]
 ) -> None:
-    from amazon_pilot.demo_extras import STEPS, suggestion_run
+    from pilot_dev.demo_extras import STEPS, suggestion_run
 
     assert suggestion_run in STEPS
     seller, main = world["seller"], world["tracked"]["main"]

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from amazon_pilot.db.engine import get_engine
-from amazon_pilot.runtime.gateway import MAX_PAYLOAD, Gateway
-from amazon_pilot.runtime.http_server import HttpServer
-from amazon_pilot.runtime.invoker import FunctionHost
-from amazon_pilot.runtime.routes import RouteTable
-from amazon_pilot.runtime.stack import Stack
-from amazon_pilot.runtime.template import load_template
+from amazon_pilot.platform.db import get_engine
+from pilot_dev.runtime.gateway import MAX_PAYLOAD, Gateway
+from pilot_dev.runtime.http_server import HttpServer
+from pilot_dev.runtime.invoker import FunctionHost
+from pilot_dev.runtime.routes import RouteTable
+from pilot_dev.runtime.stack import Stack
+from pilot_dev.runtime.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,9 +91,12 @@ def test_health_reports_database_and_every_queue(api: httpx.Client) -> None:
 
 
 def _log_messages(stack: Stack, group: str) -> list[str]:
+    """Every message of the group, all pages (a long test session writes more than
+    one page of access lines)."""
     logs = stack.client("logs")
     try:
-        return [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+        pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+        return [e["message"] for page in pages for e in page["events"]]
     except logs.exceptions.ResourceNotFoundException:
         return []
 
@@ -138,7 +141,7 @@ def test_pilot_logs_reads_the_access_log_and_a_function_log_group(
     api: httpx.Client, stack: Stack, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
-    import amazon_pilot.cli as cli
+    import pilot_dev.cli as cli
 
     monkeypatch.setattr(cli, "STATE_FILE", tmp_path / "stack.json")
     cli._write_state(stack)  # what `pilot run` writes for the other commands

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from amazon_pilot.cli import main
-from amazon_pilot.runtime.stack import Stack, StackConfig, StackError, free_port
+from pilot_dev.cli import main
+from pilot_dev.runtime.stack import Stack, StackConfig, StackError, free_port
 
 
 def test_port_in_use_is_named_with_the_fix() -> None:

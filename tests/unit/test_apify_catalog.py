@@ -12,7 +12,7 @@ import pytest
 
 from amazon_pilot.domain.normalize import normalize_item
 from amazon_pilot.domain.snapshot import Availability
-from amazon_pilot.standins.apify_catalog import CATEGORIES, demo_asins, item_for
+from pilot_dev.standins.apify_catalog import CATEGORIES, demo_asins, item_for
 
 START = date(2025, 3, 1)
 DAYS = [START + timedelta(days=i) for i in range(30)]
@@ -27,7 +27,7 @@ def test_same_question_same_answer_even_in_another_process() -> None:
     asin = demo_asins("wireless earbuds", 1)[0]
     here = item_for(asin, "com", START)
     code = (
-        "import json, datetime; from amazon_pilot.standins.apify_catalog import item_for; "
+        "import json, datetime; from pilot_dev.standins.apify_catalog import item_for; "
         f"print(json.dumps(item_for({asin!r}, 'com', datetime.date(2025, 3, 1))))"
     )
     there = subprocess.run(

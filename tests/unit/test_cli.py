@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from amazon_pilot.cli import main
+from pilot_dev.cli import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -65,7 +65,7 @@ def test_normalize_prints_one_json_object_per_item(capsys: pytest.CaptureFixture
 def test_commands_needing_a_running_stack_say_how_to_start_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import amazon_pilot.cli as cli
+    import pilot_dev.cli as cli
 
     monkeypatch.setattr(cli, "STATE_FILE", tmp_path / "stack.json")
     for argv in (["queues"], ["logs", "system"], ["redrive", "critical"], ["fire", "X"]):
@@ -74,7 +74,7 @@ def test_commands_needing_a_running_stack_say_how_to_start_it(
 
 
 def test_bad_since_value(capsys: pytest.CaptureFixture[str]) -> None:
-    from amazon_pilot.cli import CliError, parse_since
+    from pilot_dev.cli import CliError, parse_since
 
     with pytest.raises(CliError, match=r"e\.g\. 30s"):
         parse_since("ten minutes")

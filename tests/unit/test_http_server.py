@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from amazon_pilot.runtime.gateway import AccessLog
-from amazon_pilot.runtime.http_server import HttpRequest, HttpResponse, HttpServer
-from amazon_pilot.runtime.invoker import Lines
+from pilot_dev.runtime.gateway import AccessLog
+from pilot_dev.runtime.http_server import HttpRequest, HttpResponse, HttpServer
+from pilot_dev.runtime.invoker import Lines
 
 LIMIT = 64 * 1024
 

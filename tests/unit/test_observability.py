@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 
-from amazon_pilot.observability import lambda_entry, make_logger, make_metrics, make_tracer
-from amazon_pilot.runtime.invoker import LambdaContext
+from amazon_pilot.platform.observability import lambda_entry, make_logger, make_metrics, make_tracer
+from pilot_dev.runtime.invoker import LambdaContext
 
 
 def _entry(record: bool) -> Any:

@@ -13,7 +13,6 @@ import numpy as np
 from amazon_pilot.adapters.llm import LLMResult, Usage
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
 from amazon_pilot.domain.suggestions import ListingCopy, llm_copy_messages
-from amazon_pilot.standins.openai_server import ChatRequest, listing_copy
 from amazon_pilot.workers.optimization import (
     analyse_history,
     copy_input_hash,
@@ -21,6 +20,7 @@ from amazon_pilot.workers.optimization import (
     rule_suggestions,
     word_suggestions,
 )
+from pilot_dev.standins.openai_server import ChatRequest, listing_copy
 
 BULLETS = ["Up to 8 hours per charge (32 hours with the charging case).",
            "IPX7 waterproof for workouts in the rain.", "Bluetooth 5.3 with multipoint."]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 
-from amazon_pilot.runtime.events import http_api_event, schedule_event, sqs_event
-from amazon_pilot.runtime.routes import RouteTable
-from amazon_pilot.runtime.template import Route, load_template
+from pilot_dev.runtime.events import http_api_event, schedule_event, sqs_event
+from pilot_dev.runtime.routes import RouteTable
+from pilot_dev.runtime.template import Route, load_template
 
 ROUTES = RouteTable(
     [
@@ -128,12 +128,12 @@ def test_a_text_body_that_is_not_utf8_travels_as_base64() -> None:
 
 def test_building_a_function_twice_keeps_its_logger_working() -> None:
     # the contract generator and the local runtime both build the API apps in one process
-    from amazon_pilot.api.handler import make_api_handler
-    from amazon_pilot.api.system import router
+    from amazon_pilot.platform.handler import make_api_handler
+    from amazon_pilot.platform.system import router
 
     first = make_api_handler("twice", [router])
     second = make_api_handler("twice", [router])
-    from amazon_pilot.observability import make_logger
+    from amazon_pilot.platform.observability import make_logger
 
     make_logger("twice").append_keys(probe=True)  # raised AttributeError before
     assert first is not second

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from amazon_pilot.runtime.schedules import ScheduleError, parse_schedule
+from pilot_dev.runtime.schedules import ScheduleError, parse_schedule
 
 
 def test_rate_units_follow_eventbridge_grammar() -> None:

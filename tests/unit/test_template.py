@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from amazon_pilot.runtime.schedules import parse_schedule
-from amazon_pilot.runtime.template import TemplateError, load_template, repo_root
+from pilot_dev.runtime.schedules import parse_schedule
+from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE.resources
@@ -63,7 +63,7 @@ def test_every_ref_and_getatt_names_something_that_exists() -> None:
 
 
 def test_schedule_expressions_parse_and_name_known_jobs() -> None:
-    from amazon_pilot.workers.scheduler import PLANNERS, QUEUED_JOBS
+    from amazon_pilot.platform.scheduler import PLANNERS, QUEUED_JOBS
 
     assert TEMPLATE.schedules, "the template declares no schedule"
     for schedule in TEMPLATE.schedules:

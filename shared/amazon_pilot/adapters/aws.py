@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from amazon_pilot.config import settings
+from amazon_pilot.platform.settings import settings
 
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()

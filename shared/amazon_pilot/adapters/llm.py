@@ -8,7 +8,7 @@ callers fall back to the rules report.
 
 Sandbox detection: a result is ``sandbox=True`` when the response carries the header
 ``x-pilot-sandbox: 1`` or its model name starts with ``sandbox-`` (both are set by
-``amazon_pilot.standins.openai_server``). Sandbox results still carry the cost the real
+``pilot_dev.standins.openai_server``). Sandbox results still carry the cost the real
 model would have charged, so budget code can be exercised offline; filter on ``sandbox``
 before summing real spend.
 """
@@ -276,7 +276,7 @@ def configured_client() -> LLMClient | None:
     The key comes from OPENAI_API_KEY, else from the secret OPENAI_SECRET_ARN names."""
     import os
 
-    from amazon_pilot.config import settings
+    from amazon_pilot.platform.settings import settings
 
     cfg = settings()
     key = cfg.openai_api_key

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from amazon_pilot.adapters.aws import client
-from amazon_pilot.config import settings
+from amazon_pilot.platform.settings import settings
 
 PRIORITIES = ("critical", "default", "low")
 

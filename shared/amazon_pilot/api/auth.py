@@ -1,7 +1,7 @@
 """Routes of the auth function: accounts, tokens, sessions, and the admin's user list.
 
 Thin: validation in pydantic models and amazon_pilot.domain.accounts, storage in
-amazon_pilot.db.accounts, tokens and the caller's identity in amazon_pilot.api.security.
+amazon_pilot.db.accounts, tokens and the caller's identity in amazon_pilot.platform.security.
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from amazon_pilot.api import ratelimit
-from amazon_pilot.api.errors import (
+from amazon_pilot.db import accounts as store
+from amazon_pilot.domain import accounts as rules
+from amazon_pilot.domain.plans import PLAN_NAMES
+from amazon_pilot.platform import ratelimit
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.errors import (
     ApiError,
     Conflict,
     ErrorResponse,
@@ -24,7 +28,7 @@ from amazon_pilot.api.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from amazon_pilot.api.security import (
+from amazon_pilot.platform.security import (
     ACCESS_TOKEN_TTL_SECONDS,
     CurrentUser,
     current_user,
@@ -32,10 +36,6 @@ from amazon_pilot.api.security import (
     issue_access_token,
     require_admin,
 )
-from amazon_pilot.db import accounts as store
-from amazon_pilot.db.engine import transaction
-from amazon_pilot.domain import accounts as rules
-from amazon_pilot.domain.plans import PLAN_NAMES
 
 router = APIRouter(tags=["auth"])
 admin_router = APIRouter(tags=["admin"])

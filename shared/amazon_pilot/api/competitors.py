@@ -16,13 +16,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from amazon_pilot.api.errors import ApiError, NotFound, ValidationFailed
-from amazon_pilot.api.params import Offset
-from amazon_pilot.api.security import CurrentUser, current_user
 from amazon_pilot.db import competitors as db
-from amazon_pilot.db.engine import transaction
 from amazon_pilot.db.tracking import cache_get, cache_put, upsert_product
 from amazon_pilot.domain.normalize import InvalidProductRef, parse_product_ref, product_url
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.errors import ApiError, NotFound, ValidationFailed
+from amazon_pilot.platform.params import Offset
+from amazon_pilot.platform.security import CurrentUser, current_user
 
 router = APIRouter(tags=["competitors"])
 

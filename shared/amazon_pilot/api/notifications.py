@@ -65,16 +65,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from amazon_pilot.api.errors import (
+from amazon_pilot.domain import notifications as rules
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.errors import (
     Conflict,
     NotFound,
     ServiceUnavailable,
     TooManyRequests,
     ValidationFailed,
 )
-from amazon_pilot.api.security import CurrentUser, current_user
-from amazon_pilot.db.engine import transaction
-from amazon_pilot.domain import notifications as rules
+from amazon_pilot.platform.security import CurrentUser, current_user
 
 router = APIRouter(tags=["notifications"])
 

@@ -14,14 +14,20 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from amazon_pilot.api.errors import ApiError, Conflict, NotFound, TooManyRequests, ValidationFailed
-from amazon_pilot.api.params import Offset
-from amazon_pilot.api.security import CurrentUser, current_user
 from amazon_pilot.db import tracking as db
-from amazon_pilot.db.engine import reading, transaction
 from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS
 from amazon_pilot.domain.normalize import InvalidProductRef, parse_product_ref, product_url
 from amazon_pilot.domain.plans import tracked_product_limit
+from amazon_pilot.platform.db import reading, transaction
+from amazon_pilot.platform.errors import (
+    ApiError,
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+)
+from amazon_pilot.platform.params import Offset
+from amazon_pilot.platform.security import CurrentUser, current_user
 
 router = APIRouter(tags=["products"])
 

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from amazon_pilot.db.engine import get_engine, transaction
 from amazon_pilot.domain.accounts import (
     DEFAULT_NOTIFICATION_PREFS,
     hash_password,
@@ -25,6 +24,7 @@ from amazon_pilot.domain.accounts import (
     validate_role,
 )
 from amazon_pilot.domain.plans import plan as plan_named
+from amazon_pilot.platform.db import get_engine, transaction
 
 REFRESH_TOKEN_TTL = timedelta(days=30)
 REFRESH_TOKEN_PREFIX = "rt_"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amazon_pilot.config import env_int
+from amazon_pilot.platform.settings import env_int
 
 DEFAULT_PLAN = "free"
 

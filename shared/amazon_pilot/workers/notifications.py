@@ -28,9 +28,9 @@ from sqlalchemy import Connection, Result, text
 
 from amazon_pilot.adapters import notify
 from amazon_pilot.adapters.queues import enqueue_many
-from amazon_pilot.db.engine import transaction
 from amazon_pilot.domain import notifications as rules
-from amazon_pilot.workers.errors import RetryableJobError
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.job_errors import RetryableJobError
 
 DELIVER_JOB = "deliver_notification"
 DIGEST_JOB = "send_digest"

@@ -28,8 +28,6 @@ from uuid import UUID
 from sqlalchemy import Connection
 
 from amazon_pilot.db import optimization as db
-from amazon_pilot.db.cache import Cache, DbCache
-from amazon_pilot.db.engine import transaction
 from amazon_pilot.domain.features import compare_features, display_name, features_from_snapshot
 from amazon_pilot.domain.listing_score import ListingScore, score_listing
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
@@ -40,7 +38,9 @@ from amazon_pilot.domain.suggestions import (
     llm_copy_messages,
     suggest,
 )
-from amazon_pilot.workers.errors import RetryableJobError, uuid_field
+from amazon_pilot.platform.cache import Cache, DbCache
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.job_errors import RetryableJobError, uuid_field
 
 SUGGEST_JOB = "generate_suggestions"
 COPY_SCHEMA_NAME = "listing_copy"

@@ -23,8 +23,6 @@ from uuid import UUID
 from sqlalchemy import Connection
 
 from amazon_pilot.db import competitors as db
-from amazon_pilot.db.cache import Cache, DbCache
-from amazon_pilot.db.engine import transaction
 from amazon_pilot.domain.comparison import GroupComparison, compare_group
 from amazon_pilot.domain.features import (
     FeatureComparison,
@@ -40,7 +38,9 @@ from amazon_pilot.domain.report import (
     rules_report,
     validate_llm_report,
 )
-from amazon_pilot.workers.errors import RetryableJobError
+from amazon_pilot.platform.cache import Cache, DbCache
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.job_errors import RetryableJobError
 
 REPORT_JOB = "generate_report"
 LLM_CACHE_TTL_S = 24 * 3600
@@ -219,7 +219,7 @@ def report_job(report_id: UUID | str) -> tuple[str, dict[str, Any], str]:
 
 def generate_report(payload: dict[str, Any], key: str) -> dict[str, Any]:
     """The ``generate_report`` job."""
-    from amazon_pilot.workers.errors import uuid_field
+    from amazon_pilot.platform.job_errors import uuid_field
 
     return run_report(uuid_field(payload, "report_id"))
 

@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from amazon_pilot.adapters.queues import enqueue_many
-from amazon_pilot.config import settings
-from amazon_pilot.db.engine import transaction
 from amazon_pilot.db.snapshots import IngestResult, ingest
 from amazon_pilot.domain.snapshot import Snapshot
-from amazon_pilot.workers.errors import PermanentJobError, RetryableJobError
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
+from amazon_pilot.platform.settings import settings
 
 FETCH_JOB = "fetch_products"
 

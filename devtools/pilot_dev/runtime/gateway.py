@@ -17,10 +17,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TextIO
 
-from amazon_pilot.runtime.events import http_api_event
-from amazon_pilot.runtime.http_server import HttpRequest, HttpResponse
-from amazon_pilot.runtime.invoker import FunctionHost, LogSink
-from amazon_pilot.runtime.routes import RouteTable
+from pilot_dev.runtime.events import http_api_event
+from pilot_dev.runtime.http_server import HttpRequest, HttpResponse
+from pilot_dev.runtime.invoker import FunctionHost, LogSink
+from pilot_dev.runtime.routes import RouteTable
 
 log = logging.getLogger("pilot.runtime")
 

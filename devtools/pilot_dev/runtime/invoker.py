@@ -17,8 +17,8 @@ from functools import partial
 from types import ModuleType
 from typing import Any
 
-from amazon_pilot.observability import capture_logs
-from amazon_pilot.runtime.template import ACCOUNT_ID, FunctionSpec, TemplateError
+from amazon_pilot.platform.observability import capture_logs
+from pilot_dev.runtime.template import ACCOUNT_ID, FunctionSpec, TemplateError
 
 # A log group's new lines, or what renders them: the shipper's thread renders them, off
 # the request's path.

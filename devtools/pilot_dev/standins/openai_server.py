@@ -19,7 +19,7 @@ Fault injection (the next ``count`` chat requests fail, then it clears itself):
   ``DELETE /_sandbox/requests`` resets the log.
 
 In-process: ``OpenAIStandIn(port=0).start()`` then ``.url``, ``.inject(mode, count)``,
-``.stop()``. As a process: ``python -m amazon_pilot.standins.openai_server --port 8787``.
+``.stop()``. As a process: ``python -m pilot_dev.standins.openai_server --port 8787``.
 """
 
 from __future__ import annotations

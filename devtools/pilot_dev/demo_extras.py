@@ -11,7 +11,7 @@ from uuid import UUID
 
 from sqlalchemy import text
 
-from amazon_pilot.db.engine import transaction
+from amazon_pilot.platform.db import transaction
 
 DEMO_GROUP_NAME = "Earbuds vs top rivals"
 

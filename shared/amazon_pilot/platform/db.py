@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine
 
-from amazon_pilot.config import settings
+from amazon_pilot.platform.settings import settings
 
 _engine: Engine | None = None
 _autocommit: Engine | None = None

@@ -1,8 +1,8 @@
 """The API contract: one OpenAPI document for every API function, kept in the repository.
 
-    python -m amazon_pilot.api.contract --write   # regenerate api/openapi.json (make openapi)
-    python -m amazon_pilot.api.contract --check   # exit 1 when the committed file is stale
-    python -m amazon_pilot.api.contract           # print it
+    python -m pilot_dev.contract --write   # regenerate platform/openapi.json (make openapi)
+    python -m pilot_dev.contract --check   # exit 1 when the committed file is stale
+    python -m pilot_dev.contract           # print it
 
 Every module of amazon_pilot.api with a module-level ``router`` (an APIRouter) is a
 service; their routers are merged into one FastAPI app whose ``openapi()`` is then
@@ -17,15 +17,15 @@ import importlib
 import json
 import pkgutil
 import sys
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from amazon_pilot.api import ratelimit
-from amazon_pilot.api.errors import ErrorResponse
+from amazon_pilot.platform import ratelimit
+from amazon_pilot.platform.errors import ErrorResponse
+from amazon_pilot.platform.system import OPENAPI_FILE
 
-OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+PLATFORM_ROUTERS = ("amazon_pilot.platform.system", "amazon_pilot.platform.web")
 TITLE = "Amazon Pilot API"
 VERSION = "1.0.0"
 DESCRIPTION = """Product monitoring and listing optimization for Amazon sellers.
@@ -60,14 +60,18 @@ _METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 
 
 def service_modules() -> list[str]:
-    """Every amazon_pilot.api module that defines a `router` (system first)."""
-    import amazon_pilot.api as package
+    """Every module of amazon_pilot that serves routes: the capability packages'
+    `router` modules and the platform's system and web routes (system first)."""
+    import amazon_pilot as package
 
     names = []
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.ispkg or info.name.startswith("_") or info.name == "contract":
+    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        leaf = info.name.rsplit(".", 1)[1]
+        serves = leaf == "router" or info.name in PLATFORM_ROUTERS or (
+            info.name.startswith("amazon_pilot.api.") and not info.ispkg)
+        if not serves:
             continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        module = importlib.import_module(info.name)
         if isinstance(getattr(module, "router", None), APIRouter):
             names.append(module.__name__)
     return sorted(names, key=lambda n: (not n.endswith(".system"), n))
@@ -180,7 +184,7 @@ def _is_fastapi_validation(response: dict[str, Any]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m amazon_pilot.api.contract",
+    parser = argparse.ArgumentParser(prog="python -m pilot_dev.contract",
                                      description=__doc__.splitlines()[0] if __doc__ else None)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help=f"write {OPENAPI_FILE}")

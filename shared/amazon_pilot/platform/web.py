@@ -29,7 +29,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from amazon_pilot.api.errors import NotFound
+from amazon_pilot.platform.errors import NotFound
 
 router = APIRouter(tags=["web"])
 

@@ -12,10 +12,10 @@ JobFunction = Callable[[dict[str, Any], str], dict[str, Any] | None]
 # job type -> "module:function". A job function takes (payload, idempotency key) and
 # returns a small JSON-able result (stored with the processed key) or None.
 JOBS: dict[str, str] = {
-    "noop": "amazon_pilot.workers.builtin:noop",
-    "fail": "amazon_pilot.workers.builtin:fail",
-    "record": "amazon_pilot.workers.builtin:record",
-    "maintain_partitions": "amazon_pilot.workers.builtin:maintain_partitions",
+    "noop": "amazon_pilot.platform.builtin_jobs:noop",
+    "fail": "amazon_pilot.platform.builtin_jobs:fail",
+    "record": "amazon_pilot.platform.builtin_jobs:record",
+    "maintain_partitions": "amazon_pilot.platform.builtin_jobs:maintain_partitions",
     "deliver_notification": "amazon_pilot.workers.notifications:deliver_notification",
     "send_digest": "amazon_pilot.workers.notifications:send_digest",
     "sweep_notifications": "amazon_pilot.workers.notifications:sweep_notifications",

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from amazon_pilot.runtime.events import schedule_event, sqs_event
-from amazon_pilot.runtime.invoker import FunctionHost
-from amazon_pilot.runtime.schedules import parse_schedule
-from amazon_pilot.runtime.template import QueueMapping, ScheduleEvent
+from pilot_dev.runtime.events import schedule_event, sqs_event
+from pilot_dev.runtime.invoker import FunctionHost
+from pilot_dev.runtime.schedules import parse_schedule
+from pilot_dev.runtime.template import QueueMapping, ScheduleEvent
 
 log = logging.getLogger("pilot.runtime")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from amazon_pilot.db.engine import transaction
-from amazon_pilot.workers.errors import PermanentJobError, RetryableJobError
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
 
 
 def noop(payload: dict[str, Any], key: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ a process.
     ApifyClient("any-token", api_url=standin.url)
     standin.stop()
 
-    python -m amazon_pilot.standins.apify_server --port 8765
+    python -m pilot_dev.standins.apify_server --port 8765
 
 Endpoints (Bearer token required, any non-empty token is accepted):
     POST /v2/acts/{actorId}/runs, POST /v2/actors/{actorId}/runs   (?waitForFinish<=60, timeout)
@@ -57,7 +57,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from amazon_pilot.domain.normalize import InvalidProductRef, normalize_item, parse_product_ref
-from amazon_pilot.standins.apify_catalog import item_for, not_found_item
+from pilot_dev.standins.apify_catalog import item_for, not_found_item
 
 __all__ = ["FAULT_MODES", "ApifyStandIn", "main"]
 

@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter
 from mangum import Mangum
 
-from amazon_pilot.api.app import ResponseHook, create_app
-from amazon_pilot.observability import lambda_entry, make_logger, make_metrics, make_tracer
+from amazon_pilot.platform.app import ResponseHook, create_app
+from amazon_pilot.platform.observability import lambda_entry, make_logger, make_metrics, make_tracer
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -24,7 +24,7 @@ def make_api_handler(
     *,
     response_hooks: list[ResponseHook] | None = None,
 ) -> LambdaHandler:
-    from amazon_pilot.api.security import capture_environment
+    from amazon_pilot.platform.security import capture_environment
 
     capture_environment()  # this function's JWT_SECRET_ARN, visible at cold start
     logger = make_logger(service)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amazon_pilot.runtime.template import Route
+from pilot_dev.runtime.template import Route
 
 
 @dataclass(frozen=True)

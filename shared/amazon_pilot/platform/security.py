@@ -3,7 +3,7 @@
 Usage in any router::
 
     from fastapi import Depends
-    from amazon_pilot.api.security import CurrentUser, current_user, ensure_owner, require_admin
+    from amazon_pilot.platform.security import CurrentUser, current_user, require_admin
 
     @router.get("/v1/products/{product_id}")
     async def get_product(product_id: uuid.UUID,
@@ -52,8 +52,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from amazon_pilot.api import ratelimit
-from amazon_pilot.api.errors import (
+from amazon_pilot.domain.plans import DEFAULT_PLAN, rate_limit_per_minute
+from amazon_pilot.platform import ratelimit
+from amazon_pilot.platform.errors import (
     Forbidden,
     NotFound,
     ServiceUnavailable,
@@ -61,7 +62,6 @@ from amazon_pilot.api.errors import (
     Unauthorized,
     error_body,
 )
-from amazon_pilot.domain.plans import DEFAULT_PLAN, rate_limit_per_minute
 
 log = logging.getLogger("amazon_pilot.security")
 

@@ -26,10 +26,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from sqlalchemy import text
 
 from amazon_pilot.adapters.aws import client
-from amazon_pilot.db.engine import transaction
-from amazon_pilot.observability import lambda_entry, make_logger, make_metrics, make_tracer
-from amazon_pilot.workers.errors import PermanentJobError
-from amazon_pilot.workers.registry import UnknownJob, resolve
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.job_errors import PermanentJobError
+from amazon_pilot.platform.jobs import UnknownJob, resolve
+from amazon_pilot.platform.observability import lambda_entry, make_logger, make_metrics, make_tracer
 
 MAX_BACKOFF_S = 900
 

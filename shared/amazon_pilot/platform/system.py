@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from amazon_pilot.adapters.aws import client
-from amazon_pilot.api.errors import NotFound
-from amazon_pilot.config import settings
-from amazon_pilot.db.engine import get_engine
+from amazon_pilot.platform.db import get_engine
+from amazon_pilot.platform.errors import NotFound
+from amazon_pilot.platform.settings import settings
 
 router = APIRouter(tags=["system"])
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")

@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from amazon_pilot.api.errors import ApiError, error_body
-from amazon_pilot.config import settings
+from amazon_pilot.platform.errors import ApiError, error_body
+from amazon_pilot.platform.settings import settings
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
@@ -211,7 +211,7 @@ def create_app(
         app.include_router(router)
     install_error_handlers(app, logger)
     # innermost: authentication and rate limits (after the edge has set the request id)
-    from amazon_pilot.api.security import AuthRateLimitMiddleware
+    from amazon_pilot.platform.security import AuthRateLimitMiddleware
 
     app.add_middleware(AuthRateLimitMiddleware)
     cors = settings().cors_origins

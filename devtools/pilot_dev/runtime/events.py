@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from amazon_pilot.runtime.routes import RouteMatch
-from amazon_pilot.runtime.template import ACCOUNT_ID
+from pilot_dev.runtime.routes import RouteMatch
+from pilot_dev.runtime.template import ACCOUNT_ID
 
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded",
               "application/javascript", "application/problem+json")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from amazon_pilot.db.engine import transaction
 from amazon_pilot.db.tracking import insert_tracked, upsert_product
+from amazon_pilot.platform.db import transaction
 
 DEMO_EMAIL = "demo@amazon-pilot.local"
 DEMO_PASSWORD = "demo-pilot-2026"
@@ -28,8 +28,8 @@ def _demo_user_id() -> str:
 
 
 def create_demo(days: int = 90, products: int = 15) -> str:
-    from amazon_pilot.standins.apify_catalog import demo_asins
     from amazon_pilot.workers.tracking import backfill
+    from pilot_dev.standins.apify_catalog import demo_asins
 
     user_id = _demo_user_id()
     asins = demo_asins(DEMO_CATEGORY, products)
@@ -71,7 +71,7 @@ def _demo_extras(user_id: str, product_ids: list[int]) -> list[str]:
     """Hooks for features that build on tracking (competitor groups, suggestions)."""
     lines: list[str] = []
     try:
-        from amazon_pilot.demo_extras import add_demo_extras
+        from pilot_dev.demo_extras import add_demo_extras
     except ImportError:
         return lines
     lines.extend(add_demo_extras(user_id, product_ids))

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amazon_pilot.runtime.gateway import MAX_PAYLOAD, AccessLog, Gateway
-from amazon_pilot.runtime.http_server import HttpServer
-from amazon_pilot.runtime.invoker import FunctionHost, release_thread_loop
-from amazon_pilot.runtime.logs import CloudWatchShipper, moto_log_writer
-from amazon_pilot.runtime.routes import RouteTable
-from amazon_pilot.runtime.template import (
+from pilot_dev.runtime.gateway import MAX_PAYLOAD, AccessLog, Gateway
+from pilot_dev.runtime.http_server import HttpServer
+from pilot_dev.runtime.invoker import FunctionHost, release_thread_loop
+from pilot_dev.runtime.logs import CloudWatchShipper, moto_log_writer
+from pilot_dev.runtime.routes import RouteTable
+from pilot_dev.runtime.template import (
     ACCOUNT_ID,
     ResolveContext,
     Template,
@@ -37,7 +37,7 @@ from amazon_pilot.runtime.template import (
     repo_root,
     resolve,
 )
-from amazon_pilot.runtime.workers import QueuePoller, ScheduleClock
+from pilot_dev.runtime.workers import QueuePoller, ScheduleClock
 
 log = logging.getLogger("pilot.runtime")
 
@@ -222,7 +222,7 @@ class Stack:
         self.timings[step] = round(time.perf_counter() - started, 3)
 
     def _start_database(self) -> None:
-        from amazon_pilot.db.migrate import apply_migrations
+        from amazon_pilot.platform.migrate import apply_migrations
 
         if self.config.database_url:
             url = self.config.database_url
@@ -357,7 +357,7 @@ class Stack:
         for name, key_var, module, cls, url_var, sandbox_key in wanted:
             if os.environ.get(key_var, sandbox_key) != sandbox_key:
                 continue  # a real key: the real service
-            server_class = getattr(importlib.import_module(f"amazon_pilot.standins.{module}"), cls)
+            server_class = getattr(importlib.import_module(f"pilot_dev.standins.{module}"), cls)
             server = server_class(port=0).start()
             self.standins[name] = server
             self.config.extra_env.setdefault(url_var, server.url)
@@ -385,8 +385,8 @@ class Stack:
         shared["DATABASE_URL"] = self.database_url
         os.environ.update(shared)
         from amazon_pilot.adapters.aws import reset_clients
-        from amazon_pilot.config import reset_settings
-        from amazon_pilot.db.engine import dispose_engine
+        from amazon_pilot.platform.db import dispose_engine
+        from amazon_pilot.platform.settings import reset_settings
 
         reset_settings()
         reset_clients()
@@ -510,7 +510,7 @@ class Stack:
                 standin.stop()
             except Exception as exc:
                 log.warning("stand-in did not stop cleanly: %r", exc)
-        from amazon_pilot.db.engine import dispose_engine
+        from amazon_pilot.platform.db import dispose_engine
 
         dispose_engine()
         if self.moto is not None:

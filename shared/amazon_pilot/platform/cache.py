@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from amazon_pilot.db.engine import transaction
 from amazon_pilot.db.tracking import cache_get, cache_put
+from amazon_pilot.platform.db import transaction
 
 
 class Cache(Protocol):

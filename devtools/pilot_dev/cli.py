@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from amazon_pilot.runtime.template import TemplateError, load_template, repo_root
+from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 
 STATE_FILE = repo_root() / ".pilot" / "stack.json"
 
@@ -33,7 +33,7 @@ class CliError(Exception):
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
-    from amazon_pilot.runtime.stack import Stack, StackConfig
+    from pilot_dev.runtime.stack import Stack, StackConfig
 
     # The libraries' loggers stay at WARNING, as in Lambda: at INFO, Mangum alone would
     # print a second access line for every request. The runtime's own say more.
@@ -135,13 +135,13 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if state is not None:
         require_running()  # the endpoint's test credentials
         os.environ.update({k: v for k, v in state["environments"][spec.logical_id].items()})
-        from amazon_pilot.runtime.invoker import FunctionHost
+        from pilot_dev.runtime.invoker import FunctionHost
 
         host = FunctionHost(state["functions"], state["environments"], template.functions)
         result = host.invoke(spec.logical_id, event)
     else:
         # Nothing running: bring up just what a function needs, then tear it down.
-        from amazon_pilot.runtime.stack import Stack, StackConfig, free_port
+        from pilot_dev.runtime.stack import Stack, StackConfig, free_port
 
         config = StackConfig.from_env(pollers=False, schedules=False, port=free_port())
         stack = Stack(config).start(serve_in_thread=False)
@@ -305,7 +305,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from amazon_pilot.db.migrate import apply_migrations
+    from amazon_pilot.platform.migrate import apply_migrations
 
     url = args.database_url or os.environ.get("DATABASE_URL")
     if not url:
@@ -313,7 +313,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         if state is None:
             raise CliError("set DATABASE_URL (or pass --database-url), or start `pilot run`")
         url = state["database_url"]
-    from amazon_pilot.runtime.stack import StackError, _database_of, ensure_database, with_database
+    from pilot_dev.runtime.stack import StackError, _database_of, ensure_database, with_database
 
     try:
         url = ensure_database(with_database(url, "postgres"), _database_of(url) or "amazon_pilot")
@@ -356,11 +356,11 @@ def _with_database(work: Callable[[], int], need_standins: bool = False) -> int:
     state = running_state()
     if state is not None and not need_standins:
         os.environ["DATABASE_URL"] = state["database_url"]
-        from amazon_pilot.config import reset_settings
+        from amazon_pilot.platform.settings import reset_settings
 
         reset_settings()
         return work()
-    from amazon_pilot.runtime.stack import Stack, StackConfig, free_port
+    from pilot_dev.runtime.stack import Stack, StackConfig, free_port
 
     config = StackConfig.from_env(pollers=False, schedules=False, port=free_port())
     stack = Stack(config).start(serve_in_thread=False)
@@ -378,10 +378,10 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
         captured_at = captured_at.replace(tzinfo=UTC)
 
     def work() -> int:
-        from amazon_pilot.db.engine import transaction
         from amazon_pilot.db.snapshots import ingest
         from amazon_pilot.db.tracking import upsert_product
         from amazon_pilot.domain.normalize import normalize_item
+        from amazon_pilot.platform.db import transaction
 
         observations = []
         skipped = 0
@@ -404,7 +404,7 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     def work() -> int:
-        from amazon_pilot.demo import create_demo
+        from pilot_dev.demo import create_demo
 
         summary = create_demo(days=args.days, products=args.products)
         print(summary)
@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from amazon_pilot.runtime.stack import StackError
+    from pilot_dev.runtime.stack import StackError
 
     args = build_parser().parse_args(argv)
     try:

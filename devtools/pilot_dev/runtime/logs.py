@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from amazon_pilot.runtime.invoker import Lines
+    from pilot_dev.runtime.invoker import Lines
 
 # (group, stream, events): a direct write into an in-process endpoint's store
 DirectWriter = Callable[[str, str, list[dict[str, Any]]], Any]

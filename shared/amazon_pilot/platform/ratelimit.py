@@ -28,8 +28,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from amazon_pilot.config import env_int
-from amazon_pilot.db.engine import autocommit_engine
+from amazon_pilot.platform.db import autocommit_engine
+from amazon_pilot.platform.settings import env_int
 
 EXEMPT_PATHS = frozenset({"/v1/health", "/v1/health/live", "/v1/openapi.json", "/v1/docs"})
 EXEMPT_PREFIXES = ("/v1/docs/",)
