@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -80,6 +80,22 @@ def stack(database_url: str) -> Iterator[Stack]:
     running = Stack(config).start()
     yield running
     running.stop()
+
+
+@pytest.fixture()
+def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
+    """Change a stack-wide variable for one test. The running stack's functions read
+    variables through settings(), loaded once per environment as at a cold start, so
+    each change (and the undo after the test) forgets what was loaded."""
+    from amazon_pilot.platform.settings import reset_settings
+
+    def set_variable(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        reset_settings()
+
+    yield set_variable
+    monkeypatch.undo()
+    reset_settings()
 
 
 @pytest.fixture(scope="session")

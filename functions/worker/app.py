@@ -1,8 +1,7 @@
 """Lambda entry point of the SQS consumers; QUEUE_PRIORITY (set by the template)
 says which of the three queues this instance drains."""
 
-import os
-
 from amazon_pilot.platform.consumer import make_consumer_handler
+from amazon_pilot.platform.settings import settings
 
-handler = make_consumer_handler(os.environ.get("QUEUE_PRIORITY", "default"))
+handler = make_consumer_handler(settings().queue_priority)

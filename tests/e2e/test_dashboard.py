@@ -155,7 +155,7 @@ def test_product_chart_switches_ranges_and_marks_alerts(page: Any) -> None:
     page.click("[data-range='30d']")
     page.wait_for_function("() => document.querySelector('#chart').dataset.state === 'ready'"
                            " && location.search.includes('metric=price&range=30d')")
-    # hover shows the value under the cursor in the legend ("–" over a stock-out day,
+    # hover shows the value under the cursor in the legend (a dash over a stock-out day,
     # which the demo's random history may put anywhere: try a few points)
     box = page.locator("#chart .u-over").bounding_box()
     assert box is not None

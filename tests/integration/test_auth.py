@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -391,9 +391,9 @@ def test_password_change_ends_other_sessions(api: httpx.Client) -> None:
 
 
 def test_failed_logins_are_throttled_without_revealing_the_account(
-    api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+    api: httpx.Client, stack_env: Callable[[str, str], None]
 ) -> None:
-    monkeypatch.setenv("LOGIN_MAX_FAILURES", "3")
+    stack_env("LOGIN_MAX_FAILURES", "3")
     seller = _seller(api)
     responses: dict[str, list[httpx.Response]] = {}
     for email in (seller["email"], _email("ghost")):
@@ -425,12 +425,12 @@ def _wait_for_fresh_window(window: int, need: float) -> None:
 
 
 def test_plan_rate_limit_is_shared_by_concurrent_clients(
-    api: httpx.Client, stack: Stack, admin_token: str, monkeypatch: pytest.MonkeyPatch
+    api: httpx.Client, stack: Stack, admin_token: str, stack_env: Callable[[str, str], None]
 ) -> None:
     seller = _seller(api)
     api.patch(f"/v1/admin/users/{seller['user']['id']}", json={"plan": "pro"},
               headers=_bearer(admin_token)).raise_for_status()
-    monkeypatch.setenv("RATE_LIMIT_PRO", "25")
+    stack_env("RATE_LIMIT_PRO", "25")
     _wait_for_fresh_window(ratelimit.window_seconds(), 20)
     statuses: Counter[int] = Counter()
     retry_after: list[str] = []

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from amazon_pilot.domain import accounts, plans
 from amazon_pilot.domain.accounts import InvalidEmail, normalize_email, password_problem
+from amazon_pilot.platform.settings import SettingsError, load_settings
 
 _local = st.text(alphabet=string.ascii_letters + string.digits + "+_-", min_size=1, max_size=30)
 _label = st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=15)
@@ -87,20 +88,24 @@ def test_hashes_are_argon2id_and_verify() -> None:
     assert not accounts.verify_password("not a hash", "Correct horse 9")
 
 
-def test_plan_table_and_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("FREE", "PRO", "ENTERPRISE"):
-        monkeypatch.delenv(f"RATE_LIMIT_{name}", raising=False)
-        monkeypatch.delenv(f"TRACKED_PRODUCTS_{name}", raising=False)
-    assert [plans.rate_limit_per_minute(p) for p in plans.PLAN_NAMES] == [60, 300, 1200]
-    assert plans.tracked_product_limit("free") == 20
-    assert plans.tracked_product_limit("pro") == 500
-    assert plans.tracked_product_limit("enterprise") == 10_000
-    monkeypatch.setenv("RATE_LIMIT_PRO", "7")
-    assert plans.rate_limit_per_minute("pro") == 7
-    monkeypatch.setenv("RATE_LIMIT_PRO", "nonsense")
-    assert plans.rate_limit_per_minute("pro") == 300
+def test_plan_table_and_env_overrides() -> None:
+    base = load_settings({})
+    assert [base.plan(p).requests_per_minute for p in plans.PLAN_NAMES] == [60, 300, 1200]
+    assert [base.plan(p).tracked_products for p in plans.PLAN_NAMES] == [20, 500, 10_000]
+    assert [base.plan(p).competitor_groups for p in plans.PLAN_NAMES] == [5, 100, 1000]
+    overridden = load_settings({"RATE_LIMIT_PRO": "7", "COMPETITOR_GROUPS_FREE": "2"})
+    assert overridden.plan("pro").requests_per_minute == 7
+    assert overridden.plan("free").competitor_groups == 2
+    assert overridden.plan("free").requests_per_minute == 60
+    # a typo in a limit stops the cold start, naming the variable, instead of a default
+    with pytest.raises(SettingsError, match="RATE_LIMIT_PRO must be an integer"):
+        load_settings({"RATE_LIMIT_PRO": "nonsense"})
+    with pytest.raises(SettingsError, match="TRACKED_PRODUCTS_FREE must be at least 1"):
+        load_settings({"TRACKED_PRODUCTS_FREE": "0"})
+    # an unknown plan name never gets more than the free plan
+    assert base.plan("platinum") == base.plan("free")
     with pytest.raises(plans.UnknownPlan):
-        plans.rate_limit_per_minute("platinum")
+        plans.plan("platinum")
 
 
 def test_domain_modules_stay_free_of_infrastructure() -> None:

@@ -10,7 +10,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from amazon_pilot.platform.observability import capture_logs
+from amazon_pilot.platform.settings import environment_view
 from pilot_dev.runtime.template import ACCOUNT_ID, FunctionSpec, TemplateError
 
 # A log group's new lines, or what renders them: the shipper's thread renders them, off
@@ -61,6 +63,7 @@ class LoadedFunction:
     environment: dict[str, str]
     handler: Callable[[dict[str, Any], Any], Any]
     module: ModuleType
+    view: Mapping[str, str]  # what settings() reads while this function runs
 
     def __post_init__(self) -> None:
         self.log_group = f"/aws/lambda/{self.name}"
@@ -132,15 +135,18 @@ class FunctionHost:
             raise TemplateError(f"{logical_id}: cannot import {path}")
         module = importlib.util.module_from_spec(module_spec)
         env = self.environments[logical_id]
-        # Function-specific variables are visible while the module initialises
-        # (cold start); the stack-wide ones are in the process environment.
-        with _env_lock, _patched_env(env):
+        # As in Lambda, each function sees its own variables over the stack-wide ones:
+        # the project's code reads them through settings(), which reads this view
+        # whenever the function runs. Third-party libraries that read os.environ at
+        # import (Powertools) also see them while the module initialises.
+        view = ChainMap(env, os.environ)
+        with _env_lock, _patched_env(env), environment_view(view):
             sys.modules[module_name] = module
             module_spec.loader.exec_module(module)
         handler = getattr(module, spec.handler_attr, None)
         if not callable(handler):
             raise TemplateError(f"{logical_id}: {path} has no callable {spec.handler_attr!r}")
-        return LoadedFunction(spec, self.names[logical_id], env, handler, module)
+        return LoadedFunction(spec, self.names[logical_id], env, handler, module, view)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         function = self.load(logical_id)
@@ -154,7 +160,7 @@ class FunctionHost:
             _deadline=time.monotonic() + function.spec.timeout,
         )
         started = time.perf_counter()
-        with capture_logs() as lines:
+        with capture_logs() as lines, environment_view(function.view):
             try:
                 return function.handler(event, context)
             finally:

@@ -274,13 +274,11 @@ class LLMClient:
 def configured_client() -> LLMClient | None:
     """The client for the configured model, or None when no key is set (rules only).
     The key comes from OPENAI_API_KEY, else from the secret OPENAI_SECRET_ARN names."""
-    import os
-
     from amazon_pilot.platform.settings import settings
 
     cfg = settings()
     key = cfg.openai_api_key
-    arn = os.environ.get("OPENAI_SECRET_ARN")
+    arn = cfg.openai_secret_arn
     if not key and arn:
         from amazon_pilot.adapters.secrets import get_secret_string
 
@@ -288,5 +286,4 @@ def configured_client() -> LLMClient | None:
     if not key:
         return None
     return LLMClient(key, cfg.openai_base_url, model=cfg.openai_model,
-                     timeout_s=float(os.environ.get("OPENAI_TIMEOUT_S") or 20),
-                     max_retries=int(os.environ.get("OPENAI_MAX_RETRIES") or 1))
+                     timeout_s=cfg.openai_timeout_s, max_retries=cfg.openai_max_retries)

@@ -13,7 +13,6 @@ and submitted for verification if SES does not know it yet.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from amazon_pilot.domain.notifications import (
     is_public_ip,
     validate_webhook_url,
 )
+from amazon_pilot.platform.settings import settings
 
 WEBHOOK_TIMEOUT_S = 10.0
 USER_AGENT = "AmazonPilot-Webhooks/1"
@@ -113,7 +113,7 @@ _sender_lock = threading.Lock()
 
 
 def sender_address() -> str:
-    return os.environ.get("NOTIFY_FROM_EMAIL") or DEFAULT_SENDER
+    return settings().notify_from_email or DEFAULT_SENDER
 
 
 def ensure_sender_verified(sender: str) -> None:

@@ -6,7 +6,6 @@ amazon_pilot.db.accounts, tokens and the caller's identity in amazon_pilot.platf
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from amazon_pilot.platform.security import (
     issue_access_token,
     require_admin,
 )
+from amazon_pilot.platform.settings import settings
 
 router = APIRouter(tags=["auth"])
 admin_router = APIRouter(tags=["admin"])
@@ -49,9 +49,8 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 
 def _login_policy() -> tuple[int, int]:
     """(failures allowed per email and window, window seconds)."""
-    failures = int(os.environ.get("LOGIN_MAX_FAILURES") or 5)
-    window = int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS") or 900)
-    return max(1, failures), max(1, window)
+    cfg = settings()
+    return cfg.login_max_failures, cfg.login_failure_window_s
 
 
 # ------------------------------------------------------------------ models

@@ -23,6 +23,7 @@ from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.errors import ApiError, NotFound, ValidationFailed
 from amazon_pilot.platform.params import Offset
 from amazon_pilot.platform.security import CurrentUser, current_user
+from amazon_pilot.platform.settings import settings
 
 router = APIRouter(tags=["competitors"])
 
@@ -30,7 +31,6 @@ User = Annotated[CurrentUser, Depends(current_user)]
 MIN_COMPETITORS = 3
 MAX_COMPETITORS = 5
 # Groups per seller: each group's products are fetched every day.
-GROUP_LIMITS = {"free": 5, "pro": 100, "enterprise": 1000}
 COMPARISON_CACHE_TTL_S = 6 * 3600  # also dropped the moment new data lands for a product
 Window = Literal["7d", "30d", "90d"]
 WINDOW_DAYS = {"7d": 7, "30d": 30, "90d": 90}
@@ -241,7 +241,7 @@ async def create_group(body: CreateGroup, user: User) -> Group:
     from amazon_pilot.workers.tracking import queue_first_fetch
 
     main, comps = parse_group(body)
-    limit = GROUP_LIMITS.get(user.plan, GROUP_LIMITS["free"])
+    limit = settings().plan(user.plan).competitor_groups
     to_fetch: list[int] = []
     with transaction() as conn:
         if db.count_groups(conn, user.id) >= limit:

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from amazon_pilot.db import tracking as db
 from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS
 from amazon_pilot.domain.normalize import InvalidProductRef, parse_product_ref, product_url
-from amazon_pilot.domain.plans import tracked_product_limit
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import (
     ApiError,
@@ -28,6 +27,7 @@ from amazon_pilot.platform.errors import (
 )
 from amazon_pilot.platform.params import Offset
 from amazon_pilot.platform.security import CurrentUser, current_user
+from amazon_pilot.platform.settings import settings
 
 router = APIRouter(tags=["products"])
 
@@ -237,7 +237,7 @@ def _add(user: CurrentUser, body: AddProduct) -> tuple[TrackedProduct, int | Non
     asin, marketplace = body.reference()
     thresholds = body.thresholds.model_dump(exclude_unset=True) if body.thresholds else {}
     with transaction() as conn:
-        limit = tracked_product_limit(user.plan)
+        limit = settings().plan(user.plan).tracked_products
         if db.count_tracked(conn, user.id) >= limit:
             raise PlanLimitReached(
                 f"the {user.plan} plan tracks at most {limit} products; stop tracking one or"

@@ -1,22 +1,20 @@
-"""Plans and what they allow: the one shared table of limits.
+"""Plans and what they allow: the one table of limits.
 
-    free        60 requests/min     20 tracked products
-    pro        300 requests/min    500 tracked products
-    enterprise 1200 requests/min  10000 tracked products
+    plan        requests/min  tracked products  competitor groups
+    free                  60                20                  5
+    pro                  300               500                100
+    enterprise          1200            10 000               1000
 
-Each number can be overridden from the environment, read at call time (a dict
-lookup, so tests and the local runtime can change it):
-``RATE_LIMIT_FREE`` / ``RATE_LIMIT_PRO`` / ``RATE_LIMIT_ENTERPRISE`` and
-``TRACKED_PRODUCTS_FREE`` / ``TRACKED_PRODUCTS_PRO`` / ``TRACKED_PRODUCTS_ENTERPRISE``.
+An operator can override any number per stage with an environment variable named in
+OVERRIDABLE_LIMITS plus the plan (``RATE_LIMIT_PRO``, ``TRACKED_PRODUCTS_FREE``,
+``COMPETITOR_GROUPS_ENTERPRISE``); platform.settings reads them at cold start.
 
 Plain Python: no web framework, database or AWS imports.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from amazon_pilot.platform.settings import env_int
+from dataclasses import dataclass, replace
 
 DEFAULT_PLAN = "free"
 
@@ -26,14 +24,23 @@ class Plan:
     name: str
     requests_per_minute: int
     tracked_products: int
+    competitor_groups: int
 
 
 PLANS: dict[str, Plan] = {
-    "free": Plan("free", requests_per_minute=60, tracked_products=20),
-    "pro": Plan("pro", requests_per_minute=300, tracked_products=500),
-    "enterprise": Plan("enterprise", requests_per_minute=1200, tracked_products=10_000),
+    "free": Plan("free", requests_per_minute=60, tracked_products=20, competitor_groups=5),
+    "pro": Plan("pro", requests_per_minute=300, tracked_products=500, competitor_groups=100),
+    "enterprise": Plan("enterprise", requests_per_minute=1200, tracked_products=10_000,
+                       competitor_groups=1000),
 }
 PLAN_NAMES: tuple[str, ...] = tuple(PLANS)
+
+# environment variable prefix -> the Plan field it overrides
+OVERRIDABLE_LIMITS: dict[str, str] = {
+    "RATE_LIMIT": "requests_per_minute",
+    "TRACKED_PRODUCTS": "tracked_products",
+    "COMPETITOR_GROUPS": "competitor_groups",
+}
 
 
 class UnknownPlan(ValueError):
@@ -47,16 +54,6 @@ def plan(name: str) -> Plan:
         raise UnknownPlan(f"unknown plan {name!r}; plans are {', '.join(PLAN_NAMES)}") from None
 
 
-def _override(prefix: str, name: str, default: int) -> int:
-    value = env_int(f"{prefix}_{name.upper()}", default)
-    return value if value > 0 else default
-
-
-def rate_limit_per_minute(plan_name: str) -> int:
-    """Requests a user on this plan may make per rate-limit window."""
-    return _override("RATE_LIMIT", plan_name, plan(plan_name).requests_per_minute)
-
-
-def tracked_product_limit(plan_name: str) -> int:
-    """How many products a user on this plan may track at once."""
-    return _override("TRACKED_PRODUCTS", plan_name, plan(plan_name).tracked_products)
+def plan_with_overrides(base: Plan, overrides: dict[str, int]) -> Plan:
+    """`base` with some of its limits replaced (names are Plan fields)."""
+    return replace(base, **overrides) if overrides else base  # type: ignore[arg-type]

@@ -9,21 +9,23 @@ from sqlalchemy import text
 
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
+from amazon_pilot.platform.jobs import Delivery
 
 
-def noop(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def noop(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     return {"ok": True}
 
 
-def fail(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def fail(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """Operators' probe for the retry and DLQ path: fails as told."""
     if payload.get("permanent"):
         raise PermanentJobError(payload.get("reason", "asked to fail permanently"))
     raise RetryableJobError(payload.get("reason", "asked to fail"))
 
 
-def record(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def record(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """Writes one audit row per key: the smallest job that shows idempotency."""
+    key = delivery.key
     with transaction() as conn:
         conn.execute(
             text(
@@ -37,7 +39,7 @@ def record(payload: dict[str, Any], key: str) -> dict[str, Any]:
     return {"recorded": key}
 
 
-def maintain_partitions(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def maintain_partitions(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """Keep snapshot partitions three months ahead and drop expired cache rows."""
     months_ahead = int(payload.get("months_ahead", 3))
     today = datetime.now(UTC).date()

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -28,8 +27,9 @@ from sqlalchemy import text
 from amazon_pilot.adapters.aws import client
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import PermanentJobError
-from amazon_pilot.platform.jobs import UnknownJob, resolve
+from amazon_pilot.platform.jobs import Delivery, UnknownJob, resolve
 from amazon_pilot.platform.observability import lambda_entry, make_logger, make_metrics, make_tracer
+from amazon_pilot.platform.settings import settings
 
 MAX_BACKOFF_S = 900
 
@@ -79,8 +79,21 @@ class JobConsumer:
         self.priority = priority
         self.logger = logger
         self.metrics = metrics
-        self.dlq_url = os.environ.get(f"DLQ_URL_{priority.upper()}")
-        self.retry_base_s = int(os.environ.get("RETRY_BASE_SECONDS", "30"))
+        cfg = settings()
+        self.dlq_url = cfg.dlq_urls.get(priority)
+        self.retry_base_s = cfg.retry_base_s
+        self._max_receives: int | None = None
+
+    def max_receives(self, record: SQSRecord) -> int:
+        """The source queue's maxReceiveCount, from its RedrivePolicy (template.yaml's,
+        as deployed): read once per cold start, so no job repeats the number."""
+        if self._max_receives is None:
+            attributes = client("sqs").get_queue_attributes(
+                QueueUrl=_queue_url_from_arn(record.event_source_arn),
+                AttributeNames=["RedrivePolicy"],
+            )["Attributes"]
+            self._max_receives = int(json.loads(attributes["RedrivePolicy"])["maxReceiveCount"])
+        return self._max_receives
 
     def handle_record(self, record: SQSRecord) -> None:
         self.logger.set_correlation_id(record.message_id)
@@ -93,13 +106,13 @@ class JobConsumer:
         if already_done(key):
             self.logger.info("duplicate delivery ignored", extra={"job": job_type, "key": key})
             return
+        receives = int(record.attributes.approximate_receive_count or 1)
         try:
-            result = job(payload, key)
+            result = job(payload, Delivery(key, receives, self.max_receives(record)))
         except PermanentJobError as exc:
             self.dead_letter(record, f"{job_type}: {exc}")
             return
         except Exception as exc:
-            receives = int(record.attributes.approximate_receive_count or 1)
             self.logger.warning(
                 "job failed; will retry",
                 extra={"job": job_type, "key": key, "receive_count": receives, "error": repr(exc)},

@@ -1,16 +1,40 @@
-"""Which code runs each job type. Modules are imported on first use so a consumer's
-cold start pays only for the jobs it actually receives."""
+"""Which code runs each job type, and what a job is handed.
+
+Modules are imported on first use so a consumer's cold start pays only for the jobs it
+actually receives. A job function takes the message's payload (a dict, which the job
+parses into its own payload model with `parse_payload`) and the `Delivery` it came in,
+and returns a small JSON-able result (stored with the processed key) or None.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-JobFunction = Callable[[dict[str, Any], str], dict[str, Any] | None]
+from pydantic import BaseModel, ValidationError
 
-# job type -> "module:function". A job function takes (payload, idempotency key) and
-# returns a small JSON-able result (stored with the processed key) or None.
+from amazon_pilot.platform.job_errors import PermanentJobError
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a queued message."""
+
+    key: str  # the job's idempotency key
+    receive_count: int  # 1 on the first delivery
+    max_receives: int  # the queue's maxReceiveCount (its RedrivePolicy in template.yaml)
+
+    @property
+    def is_last(self) -> bool:
+        """After this delivery fails, the redrive policy moves the message to the DLQ."""
+        return self.receive_count >= self.max_receives
+
+
+JobFunction = Callable[[dict[str, Any], Delivery], dict[str, Any] | None]
+
+# job type -> "module:function"
 JOBS: dict[str, str] = {
     "noop": "amazon_pilot.platform.builtin_jobs:noop",
     "fail": "amazon_pilot.platform.builtin_jobs:fail",
@@ -36,3 +60,17 @@ def resolve(job_type: str) -> JobFunction:
     module_name, _, attr = target.partition(":")
     function: JobFunction = getattr(importlib.import_module(module_name), attr)
     return function
+
+
+Payload = TypeVar("Payload", bound=BaseModel)
+
+
+def parse_payload(model: type[Payload], payload: dict[str, Any]) -> Payload:
+    """The payload as the job's model; a payload that does not fit can never succeed,
+    so it goes to the DLQ at once with the first problem as its reason."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        raise PermanentJobError(f"bad payload: {where}: {first['msg']}") from None

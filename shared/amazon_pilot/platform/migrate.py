@@ -6,7 +6,6 @@ diff would not express: range partitions, partial indexes, advisory locks.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,9 @@ class Migration:
 
 
 def migrations_dir() -> Path:
-    override = os.environ.get("PILOT_MIGRATIONS_DIR")
+    from amazon_pilot.platform.settings import settings
+
+    override = settings().migrations_dir
     if override:
         return Path(override)
     return Path(__file__).resolve().parents[3] / "infra" / "migrations"

@@ -29,12 +29,10 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from amazon_pilot.platform.db import autocommit_engine
-from amazon_pilot.platform.settings import env_int
+from amazon_pilot.platform.settings import settings
 
 EXEMPT_PATHS = frozenset({"/v1/health", "/v1/health/live", "/v1/openapi.json", "/v1/docs"})
 EXEMPT_PREFIXES = ("/v1/docs/",)
-DEFAULT_WINDOW_SECONDS = 60
-DEFAULT_IP_LIMIT = 60
 
 _HIT = """
 INSERT INTO rate_limit_counters AS r (bucket, window_start, count)
@@ -54,11 +52,11 @@ _CLEANUP = "DELETE FROM rate_limit_counters WHERE window_start < now() - interva
 _CLEANUP_PROBABILITY = 0.001
 
 def window_seconds() -> int:
-    return max(1, env_int("RATE_LIMIT_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS))
+    return settings().rate_limit_window_s
 
 
 def ip_limit() -> int:
-    return max(1, env_int("RATE_LIMIT_IP", DEFAULT_IP_LIMIT))
+    return settings().rate_limit_ip
 
 
 def is_exempt(path: str) -> bool:

@@ -17,7 +17,7 @@ Usage in any router::
 
 - ``CurrentUser`` (frozen): ``id: uuid.UUID``, ``email: str``, ``role: str`` ("seller" |
   "admin"), ``plan: str`` ("free" | "pro" | "enterprise"); ``is_admin`` property.
-  Plan limits: ``amazon_pilot.domain.plans.tracked_product_limit(user.plan)``.
+  Plan limits: ``settings().plan(user.plan)`` (amazon_pilot.platform.settings).
 - ``current_user``: verifies the ``Authorization: Bearer <access token>`` header (JWT
   HS256, 15 minutes, claim ``type == "access"``) and loads the user; answers 401
   UNAUTHORIZED with a message saying why for a missing, malformed, tampered, expired,
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -52,7 +51,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from amazon_pilot.domain.plans import DEFAULT_PLAN, rate_limit_per_minute
+from amazon_pilot.domain.plans import DEFAULT_PLAN
 from amazon_pilot.platform import ratelimit
 from amazon_pilot.platform.errors import (
     Forbidden,
@@ -62,6 +61,7 @@ from amazon_pilot.platform.errors import (
     Unauthorized,
     error_body,
 )
+from amazon_pilot.platform.settings import settings
 
 log = logging.getLogger("amazon_pilot.security")
 
@@ -89,15 +89,8 @@ class CurrentUser:
 
 # ------------------------------------------------------------------ signing key
 
-_secret_arn: str | None = os.environ.get("JWT_SECRET_ARN") or None
 _key: str | None = None
 _key_lock = threading.Lock()
-
-
-def capture_environment() -> None:
-    """Remember JWT_SECRET_ARN from the function's environment (called at cold start)."""
-    global _secret_arn
-    _secret_arn = os.environ.get("JWT_SECRET_ARN") or _secret_arn
 
 
 def _secret_from_value(raw: str) -> str:
@@ -112,15 +105,15 @@ def _secret_from_value(raw: str) -> str:
 
 
 def _load_key() -> str:
-    direct = os.environ.get("JWT_SECRET")
-    if direct:
-        return direct
-    arn = os.environ.get("JWT_SECRET_ARN") or _secret_arn
+    cfg = settings()
+    if cfg.jwt_secret:
+        return cfg.jwt_secret
+    arn = cfg.jwt_secret_arn
     if arn:
         from amazon_pilot.adapters.secrets import get_secret_string
 
         return _secret_from_value(get_secret_string(arn))
-    stage = os.environ.get("STAGE", "local")
+    stage = cfg.stage
     if stage not in _DEV_STAGES:
         raise RuntimeError(f"no JWT signing key configured for stage {stage!r}: set "
                            "JWT_SECRET_ARN (or JWT_SECRET)")
@@ -248,7 +241,8 @@ def authenticate(scope: Scope) -> AuthState:
 def _load_user(claims: dict[str, Any], result: AuthState) -> None:
     count, reset_at, row = ratelimit.hit_with_user(claims["sub"])
     plan = row.plan or DEFAULT_PLAN
-    result.decision = ratelimit.RateDecision(rate_limit_per_minute(plan), count, reset_at)
+    result.decision = ratelimit.RateDecision(
+        settings().plan(plan).requests_per_minute, count, reset_at)
     if row.email is None:
         result.error = "the account of this access token no longer exists"
     elif not row.is_active:

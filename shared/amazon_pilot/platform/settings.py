@@ -1,36 +1,33 @@
-"""Settings read once from the environment, at cold start.
+"""The one settings object: every environment variable the shipped code reads, read
+and validated in one place at cold start.
 
+A malformed value stops the function at cold start with an error naming the variable
+(a typo in a limit must be seen at deploy time, not turn into a default nobody chose).
 Kept as a plain frozen dataclass (no pydantic-settings) so that importing it costs
 nothing measurable; every value has a default that works for `pilot run`.
+
+Where the variables come from: in Lambda, the process environment (template.yaml's
+Globals and the function's own Environment). The local runtime runs every function in
+one process, so it gives each invocation its function's own view with
+`environment_view()`; code here never needs to know which of the two it is in.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
+
+from amazon_pilot.domain.plans import OVERRIDABLE_LIMITS, PLANS, Plan, plan_with_overrides
+
+PRIORITIES = ("critical", "default", "low")
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def env_int(name: str, default: int) -> int:
-    """An integer knob read at call time; missing or not a number gives the default
-    (a typo in a limit must not take the API down). Callers apply their own bounds."""
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        return default
+class SettingsError(RuntimeError):
+    """A variable has a value the service cannot use (raised at cold start)."""
 
 
 @dataclass(frozen=True)
@@ -40,18 +37,40 @@ class Settings:
     aws_endpoint_url: str | None = None
     database_url: str | None = None
     database_secret_arn: str | None = None
+    # queues: the three priorities' URLs and DLQ URLs; which one this consumer drains
     queue_urls: dict[str, str] = field(default_factory=dict)
+    dlq_urls: dict[str, str] = field(default_factory=dict)
+    queue_priority: str = "default"
+    retry_base_s: int = 30
+    # Apify
     apify_token: str | None = None
+    apify_token_secret_arn: str | None = None
     apify_api_url: str | None = None
     apify_actor_id: str = "axesso_data/amazon-product-details-scraper"
     apify_batch_size: int = 50
+    apify_max_retries: int = 4
+    apify_retry_delay_ms: int = 500
+    # OpenAI
     openai_api_key: str | None = None
+    openai_secret_arn: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = 20.0
+    openai_max_retries: int = 1
+    # API edge
     jwt_secret_name: str = "amazon-pilot/jwt-signing-key"
     jwt_secret: str | None = None
+    jwt_secret_arn: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_048_576
+    login_max_failures: int = 5
+    login_failure_window_s: int = 900
+    rate_limit_window_s: int = 60
+    rate_limit_ip: int = 60
+    # plan limits after the *_<PLAN> overrides (domain.plans holds the table)
+    plans: dict[str, Plan] = field(default_factory=lambda: dict(PLANS))
+    notify_from_email: str | None = None
+    migrations_dir: str | None = None
 
     @property
     def sandbox_apify(self) -> bool:
@@ -61,41 +80,141 @@ class Settings:
     def sandbox_openai(self) -> bool:
         return not self.openai_api_key or self.openai_api_key.startswith("sandbox")
 
+    def plan(self, name: str) -> Plan:
+        """The limits of a plan (an unknown name gets the free plan's: never more)."""
+        return self.plans.get(name) or self.plans["free"]
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    env = dict(os.environ) if env is None else env
-    queue_urls = {
-        priority: env[f"QUEUE_URL_{priority.upper()}"]
-        for priority in ("critical", "default", "low")
-        if env.get(f"QUEUE_URL_{priority.upper()}")
-    }
-    cors = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
+
+class _Reader:
+    """Reads typed values from one environment mapping; every error names its variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        raw = self.env.get(name)
+        return raw if raw else default
+
+    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        if value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        if value <= 0:
+            raise SettingsError(f"{name} must be positive, got {value}")
+        return value
+
+
+def _plans(read: _Reader) -> dict[str, Plan]:
+    overrides: dict[str, dict[str, int]] = {}
+    for plan_name, plan in PLANS.items():
+        for env_prefix, attribute in OVERRIDABLE_LIMITS.items():
+            name = f"{env_prefix}_{plan_name.upper()}"
+            if read.env.get(name):
+                overrides.setdefault(plan_name, {})[attribute] = read.integer(
+                    name, getattr(plan, attribute))
+    return {name: plan_with_overrides(plan, overrides.get(name, {}))
+            for name, plan in PLANS.items()}
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    read = _Reader(os.environ if env is None else env)
+    defaults = Settings()
+    priority = read.text("QUEUE_PRIORITY", defaults.queue_priority) or defaults.queue_priority
+    if priority not in PRIORITIES:
+        raise SettingsError(f"QUEUE_PRIORITY must be one of {', '.join(PRIORITIES)}, "
+                            f"got {priority!r}")
     return Settings(
-        stage=env.get("STAGE", "local"),
-        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-        database_url=env.get("DATABASE_URL") or None,
-        database_secret_arn=env.get("DATABASE_SECRET_ARN") or None,
-        queue_urls=queue_urls,
-        apify_token=env.get("APIFY_TOKEN") or None,
-        apify_api_url=env.get("APIFY_API_URL") or None,
-        apify_actor_id=env.get("APIFY_ACTOR_ID") or Settings.apify_actor_id,
-        apify_batch_size=_int("APIFY_BATCH_SIZE", 50),
-        openai_api_key=env.get("OPENAI_API_KEY") or None,
-        openai_base_url=env.get("OPENAI_BASE_URL") or None,
-        openai_model=env.get("OPENAI_MODEL") or Settings.openai_model,
-        jwt_secret_name=env.get("JWT_SECRET_NAME") or Settings.jwt_secret_name,
-        jwt_secret=env.get("JWT_SECRET") or None,
-        cors_origins=cors,
-        max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
+        stage=read.text("STAGE", "local") or "local",
+        region=read.text("AWS_REGION") or read.text("AWS_DEFAULT_REGION") or "us-east-1",
+        aws_endpoint_url=read.text("AWS_ENDPOINT_URL"),
+        database_url=read.text("DATABASE_URL"),
+        database_secret_arn=read.text("DATABASE_SECRET_ARN"),
+        queue_urls={p: u for p in PRIORITIES if (u := read.text(f"QUEUE_URL_{p.upper()}"))},
+        dlq_urls={p: u for p in PRIORITIES if (u := read.text(f"DLQ_URL_{p.upper()}"))},
+        queue_priority=priority,
+        retry_base_s=read.integer("RETRY_BASE_SECONDS", defaults.retry_base_s, minimum=0),
+        apify_token=read.text("APIFY_TOKEN"),
+        apify_token_secret_arn=read.text("APIFY_TOKEN_SECRET_ARN"),
+        apify_api_url=read.text("APIFY_API_URL"),
+        apify_actor_id=read.text("APIFY_ACTOR_ID") or defaults.apify_actor_id,
+        apify_batch_size=read.integer("APIFY_BATCH_SIZE", defaults.apify_batch_size),
+        apify_max_retries=read.integer("APIFY_MAX_RETRIES", defaults.apify_max_retries,
+                                       minimum=0),
+        apify_retry_delay_ms=read.integer("APIFY_RETRY_DELAY_MS",
+                                          defaults.apify_retry_delay_ms, minimum=0),
+        openai_api_key=read.text("OPENAI_API_KEY"),
+        openai_secret_arn=read.text("OPENAI_SECRET_ARN"),
+        openai_base_url=read.text("OPENAI_BASE_URL"),
+        openai_model=read.text("OPENAI_MODEL") or defaults.openai_model,
+        openai_timeout_s=read.number("OPENAI_TIMEOUT_S", defaults.openai_timeout_s),
+        openai_max_retries=read.integer("OPENAI_MAX_RETRIES", defaults.openai_max_retries,
+                                        minimum=0),
+        jwt_secret_name=read.text("JWT_SECRET_NAME") or defaults.jwt_secret_name,
+        jwt_secret=read.text("JWT_SECRET"),
+        jwt_secret_arn=read.text("JWT_SECRET_ARN"),
+        cors_origins=tuple(o.strip() for o in (read.text("CORS_ORIGINS") or "").split(",")
+                           if o.strip()),
+        max_body_bytes=read.integer("MAX_BODY_BYTES", defaults.max_body_bytes),
+        login_max_failures=read.integer("LOGIN_MAX_FAILURES", defaults.login_max_failures),
+        login_failure_window_s=read.integer("LOGIN_FAILURE_WINDOW_SECONDS",
+                                            defaults.login_failure_window_s),
+        rate_limit_window_s=read.integer("RATE_LIMIT_WINDOW_SECONDS",
+                                         defaults.rate_limit_window_s),
+        rate_limit_ip=read.integer("RATE_LIMIT_IP", defaults.rate_limit_ip),
+        plans=_plans(read),
+        notify_from_email=read.text("NOTIFY_FROM_EMAIL"),
+        migrations_dir=read.text("PILOT_MIGRATIONS_DIR"),
     )
 
 
-@lru_cache(maxsize=1)
+# ---------------------------------------------------------------- environment views
+
+_view: ContextVar[Mapping[str, str] | None] = ContextVar("environment_view", default=None)
+_cache: dict[int, tuple[Mapping[str, str] | None, Settings]] = {}
+_cache_lock = threading.Lock()
+
+
+@contextmanager
+def environment_view(env: Mapping[str, str]) -> Iterator[None]:
+    """Run a block with `env` as the environment settings() reads (the local runtime's
+    per-function view; Lambda never needs one)."""
+    token = _view.set(env)
+    try:
+        yield
+    finally:
+        _view.reset(token)
+
+
 def settings() -> Settings:
-    return load_settings()
+    """The settings of the environment in effect, loaded once per environment."""
+    view = _view.get()
+    cached = _cache.get(id(view))
+    if cached is not None and cached[0] is view:
+        return cached[1]
+    with _cache_lock:
+        loaded = load_settings(view)
+        _cache[id(view)] = (view, loaded)
+    return loaded
 
 
 def reset_settings() -> None:
-    """Forget the cached settings (the local runtime and tests change the environment)."""
-    settings.cache_clear()
+    """Forget the loaded settings (the local runtime and tests change the environment)."""
+    with _cache_lock:
+        _cache.clear()
+

@@ -31,6 +31,7 @@ from amazon_pilot.adapters.queues import enqueue_many
 from amazon_pilot.domain import notifications as rules
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import RetryableJobError
+from amazon_pilot.platform.jobs import Delivery
 
 DELIVER_JOB = "deliver_notification"
 DIGEST_JOB = "send_digest"
@@ -243,7 +244,7 @@ def _outcome(delivery_id: str, result: notify.SendResult) -> dict[str, Any]:
     raise RetryableJobError(f"delivery {delivery_id} attempt {attempts} failed: {result.error}")
 
 
-def deliver_notification(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def deliver_notification(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """Job: one attempt at one delivery (an alert, or a channel test)."""
     channel_id = str(payload["channel_id"])
     delivery_id = str(payload["delivery_id"])
@@ -331,7 +332,7 @@ def plan_digests(event: dict[str, Any], now: datetime) -> dict[str, Any]:
             "sweep_queued_on": "default"}
 
 
-def sweep_notifications(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def sweep_notifications(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """Job: fan out immediate users' alerts still pending (the fan-out after their
     creation failed), created between 48 hours and 15 minutes ago."""
     before = datetime.fromisoformat(str(payload["before"]))
@@ -347,7 +348,7 @@ def sweep_notifications(payload: dict[str, Any], key: str) -> dict[str, Any]:
     return {"alerts": len(stragglers), "jobs_queued": queued}
 
 
-def send_digest(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def send_digest(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """Job: one user's digest for a day, one message per active channel.
 
     A channel already delivered for this day is skipped (retries resend only what

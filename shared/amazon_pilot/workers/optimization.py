@@ -41,6 +41,7 @@ from amazon_pilot.domain.suggestions import (
 from amazon_pilot.platform.cache import Cache, DbCache
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import RetryableJobError, uuid_field
+from amazon_pilot.platform.jobs import Delivery
 
 SUGGEST_JOB = "generate_suggestions"
 COPY_SCHEMA_NAME = "listing_copy"
@@ -328,7 +329,7 @@ def suggest_job(run_id: UUID | str) -> tuple[str, dict[str, Any], str]:
     return SUGGEST_JOB, {"run_id": str(run_id)}, f"suggest:{run_id}"
 
 
-def generate_suggestions(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def generate_suggestions(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """The ``generate_suggestions`` job."""
     return run_suggestions(uuid_field(payload, "run_id"))
 

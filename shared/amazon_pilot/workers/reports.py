@@ -41,6 +41,7 @@ from amazon_pilot.domain.report import (
 from amazon_pilot.platform.cache import Cache, DbCache
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import RetryableJobError
+from amazon_pilot.platform.jobs import Delivery
 
 REPORT_JOB = "generate_report"
 LLM_CACHE_TTL_S = 24 * 3600
@@ -217,7 +218,7 @@ def report_job(report_id: UUID | str) -> tuple[str, dict[str, Any], str]:
     return REPORT_JOB, {"report_id": str(report_id)}, f"report:{report_id}"
 
 
-def generate_report(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def generate_report(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """The ``generate_report`` job."""
     from amazon_pilot.platform.job_errors import uuid_field
 

@@ -19,6 +19,7 @@ from amazon_pilot.db.snapshots import IngestResult, ingest
 from amazon_pilot.domain.snapshot import Snapshot
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
+from amazon_pilot.platform.jobs import Delivery
 from amazon_pilot.platform.settings import settings
 
 FETCH_JOB = "fetch_products"
@@ -33,15 +34,9 @@ def make_fetcher(sandbox_date: date | None = None) -> Any:
     return ApifyProductFetcher(
         cfg.apify_token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
         sandbox_date=sandbox_date,
-        max_retries=int(_env("APIFY_MAX_RETRIES", "4")),
-        min_delay_between_retries_millis=int(_env("APIFY_RETRY_DELAY_MS", "500")),
+        max_retries=cfg.apify_max_retries,
+        min_delay_between_retries_millis=cfg.apify_retry_delay_ms,
     )
-
-
-def _env(name: str, default: str) -> str:
-    import os
-
-    return os.environ.get(name) or default
 
 
 def fetch_job(product_ids: list[int], trigger: str, captured_at: datetime,
@@ -57,7 +52,7 @@ def fetch_job(product_ids: list[int], trigger: str, captured_at: datetime,
     return FETCH_JOB, payload, key
 
 
-def fetch_products(payload: dict[str, Any], key: str) -> dict[str, Any]:
+def fetch_products(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     try:
         product_ids = [int(p) for p in payload["product_ids"]]
         trigger = str(payload.get("trigger", "schedule"))
@@ -66,7 +61,7 @@ def fetch_products(payload: dict[str, Any], key: str) -> dict[str, Any]:
         sandbox_date = date.fromisoformat(sandbox) if sandbox else None
     except (KeyError, TypeError, ValueError) as exc:
         raise PermanentJobError(f"bad fetch payload: {exc!r}") from exc
-    return run_fetch(product_ids, trigger, captured_at, key, sandbox_date)
+    return run_fetch(product_ids, trigger, captured_at, delivery.key, sandbox_date)
 
 
 def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: str,
