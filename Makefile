@@ -16,6 +16,7 @@ typecheck: setup
 template-check: setup
 	.venv/bin/cfn-lint template.yaml
 	scripts/sam-validate.sh
+	scripts/layer-contents.sh
 
 test: setup lint typecheck template-check
 	scripts/install-browser.sh

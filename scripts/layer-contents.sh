@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the SharedLayer exactly as `sam build` does (no Docker needed: it holds only our
+# own Python package) and checks what Lambda would get: the amazon_pilot package and
+# nothing of the local tooling (devtools/pilot_dev, moto, pgserver, httptools).
+#   scripts/layer-contents.sh          # check, print a summary
+#   scripts/layer-contents.sh --list   # also print every file of the layer
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/sam-validate.sh >/dev/null  # installs the SAM CLI into .pilot/sam-venv when missing
+out=.pilot/layer-build
+rm -rf "$out"
+SAM_CLI_TELEMETRY=0 .pilot/sam-venv/bin/sam build SharedLayer --template template.yaml \
+  --build-dir "$out/build" --cache-dir "$out/cache" >"$out.log" 2>&1 || {
+  cat "$out.log" >&2; echo "layer-contents: sam build SharedLayer failed" >&2; exit 1; }
+root="$out/build/SharedLayer/python"
+find "$root" -type f | sed "s#^$root/##" | sort >"$out/files.txt"
+if [ "${1:-}" = "--list" ]; then cat "$out/files.txt"; fi
+status=0
+tops=$(cut -d/ -f1 "$out/files.txt" | sort -u | tr '\n' ' ')
+if [ "$tops" != "amazon_pilot " ]; then
+  echo "layer-contents: the layer holds more than amazon_pilot/: $tops" >&2; status=1
+fi
+if grep -E '(^|/)(pilot_dev|runtime|standins|tests)(/|$)' "$out/files.txt"; then
+  echo "layer-contents: local tooling in the layer (above)" >&2; status=1
+fi
+if grep -rlE '^\s*(from|import)\s+(pilot_dev|moto|pgserver|httptools|localstack_client)\b' \
+    "$root" --include='*.py'; then
+  echo "layer-contents: shipped modules import local-only packages (above)" >&2; status=1
+fi
+echo "layer-contents: $(wc -l <"$out/files.txt") files, $(grep -c '\.py$' "$out/files.txt") Python modules, top level: $tops"
+exit $status
