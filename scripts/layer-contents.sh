@@ -6,10 +6,10 @@
 #   scripts/layer-contents.sh --list   # also print every file of the layer
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/sam-validate.sh >/dev/null  # installs the SAM CLI into .pilot/sam-venv when missing
 out=.pilot/layer-build
 rm -rf "$out"
-SAM_CLI_TELEMETRY=0 .pilot/sam-venv/bin/sam build SharedLayer --template template.yaml \
+mkdir -p "$out"
+scripts/sam.sh build SharedLayer --template template.yaml \
   --build-dir "$out/build" --cache-dir "$out/cache" >"$out.log" 2>&1 || {
   cat "$out.log" >&2; echo "layer-contents: sam build SharedLayer failed" >&2; exit 1; }
 root="$out/build/SharedLayer/python"

@@ -1,12 +1,5 @@
 #!/usr/bin/env bash
-# `sam validate --lint` on template.yaml, with the SAM CLI in a venv of its own
-# (.pilot/sam-venv) so that its pins never move the project's own packages.
+# `sam validate --lint` on template.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=.pilot/sam-venv
-if [ ! -x "$VENV/bin/sam" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --upgrade pip
-  "$VENV/bin/pip" install --quiet aws-sam-cli
-fi
-SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --region us-east-1 --template template.yaml
+exec scripts/sam.sh validate --lint --region us-east-1 --template template.yaml
