@@ -2,7 +2,7 @@
 
 import * as api from "../api.js";
 import * as endpoints from "../endpoints.js";
-import { badge, busy, empty, errorBox, field, fmtDateTime, h, loading, toast } from "../dom.js";
+import { badge, busy, confirmClick, empty, errorBox, field, fmtDateTime, h, loading, toast } from "../dom.js";
 
 function deliveries(channel) {
   const host = h("div", { class: "deliveries" }, loading("Loading deliveries…"));
@@ -36,17 +36,13 @@ function channelItem(channel, reload) {
     else detail.replaceChildren(deliveries(channel));
   });
   const remove = h("button", { class: "btn btn-small btn-danger-ghost", type: "button" }, "Remove");
-  remove.addEventListener("click", () => {
-    if (remove.dataset.armed !== "1") {
-      remove.dataset.armed = "1";
-      remove.textContent = "Confirm remove";
-      return;
-    }
-    busy(remove, async () => {
+  confirmClick(remove, {
+    confirmLabel: "Confirm remove",
+    onConfirm: async () => {
       await api.del(endpoints.notificationChannel(channel.id));
       toast("Channel removed");
       reload();
-    });
+    },
   });
   return h("li", { class: "card" },
     h("div", { class: "card-row" },

@@ -5,7 +5,7 @@ import * as api from "../api.js";
 import * as endpoints from "../endpoints.js";
 import { PALETTE } from "../charts.js";
 import {
-  badge, busy, empty, errorBox, field, fmtDateTime, fmtInt, fmtMoney, fmtPct, fmtRank, h, link,
+  badge, confirmClick, empty, errorBox, field, fmtDateTime, fmtInt, fmtMoney, fmtPct, fmtRank, h, link,
   loading, poll, toast,
 } from "../dom.js";
 import { parseRefs } from "./products.js";
@@ -211,16 +211,12 @@ export async function renderGroup(main, params, ctx) {
   const writeBtn = h("button", { class: "btn btn-primary", type: "button", id: "write-report" }, "Write a report");
 
   const remove = h("button", { class: "btn btn-danger-ghost btn-small", type: "button" }, "Delete group");
-  remove.addEventListener("click", () => {
-    if (remove.dataset.armed !== "1") {
-      remove.dataset.armed = "1";
-      remove.textContent = "Click again to delete";
-      return;
-    }
-    busy(remove, async () => {
+  confirmClick(remove, {
+    confirmLabel: "Click again to delete",
+    onConfirm: async () => {
       await api.del(endpoints.competitorGroup(id));
       ctx.navigate("/competitors");
-    });
+    },
   });
 
   function drawWindows() {

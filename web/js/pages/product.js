@@ -5,7 +5,7 @@ import * as api from "../api.js";
 import * as endpoints from "../endpoints.js";
 import { timeChart } from "../charts.js";
 import {
-  badge, busy, changeBadge, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
+  badge, busy, changeBadge, confirmClick, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
   fmtMoney, fmtRank, fmtRating, h, link, loading, toast,
 } from "../dom.js";
 
@@ -159,17 +159,13 @@ export async function render(main, params, ctx) {
     reload();
   }));
   const stop = h("button", { class: "btn btn-danger-ghost", type: "button" }, "Stop tracking");
-  stop.addEventListener("click", () => {
-    if (stop.dataset.armed !== "1") {
-      stop.dataset.armed = "1";
-      stop.textContent = "Click again to stop";
-      return;
-    }
-    busy(stop, async () => {
+  confirmClick(stop, {
+    confirmLabel: "Click again to stop",
+    onConfirm: async () => {
       await api.del(endpoints.product(id));
       toast("Stopped tracking " + product.asin);
       ctx.navigate("/products");
-    });
+    },
   });
 
   const badges = [];

@@ -5,7 +5,7 @@ import * as api from "../api.js";
 import * as endpoints from "../endpoints.js";
 import { sparkline } from "../charts.js";
 import {
-  badge, busy, changeBadge, empty, errorBox, fmtAgo, fmtDateTime, fmtInt, fmtMoney,
+  badge, busy, changeBadge, confirmClick, empty, errorBox, fmtAgo, fmtDateTime, fmtInt, fmtMoney,
   fmtRank, fmtRating, h, link, loading, toast,
 } from "../dom.js";
 
@@ -150,21 +150,14 @@ function row(p, { onChanged, loader }) {
     onChanged();
   }));
   const stop = h("button", { class: "btn btn-small btn-danger-ghost", type: "button", dataset: { action: "stop" } }, "Stop");
-  stop.addEventListener("click", () => {
-    if (stop.dataset.armed !== "1") {
-      stop.dataset.armed = "1";
-      stop.textContent = "Confirm stop";
-      setTimeout(() => {
-        stop.dataset.armed = "";
-        stop.textContent = "Stop";
-      }, 4000);
-      return;
-    }
-    busy(stop, async () => {
+  confirmClick(stop, {
+    confirmLabel: "Confirm stop",
+    resetMs: 4000,
+    onConfirm: async () => {
       await api.del(endpoints.product(p.id));
       toast(`Stopped tracking ${productName(p)}`);
       onChanged();
-    });
+    },
   });
   const subRank = l.subcategory_bsr ?? (l.subcategory_ranks && l.subcategory_ranks[0] ? l.subcategory_ranks[0].rank : null);
   const subCat = l.subcategory_ranks && l.subcategory_ranks[0] ? l.subcategory_ranks[0].category : null;
