@@ -6,7 +6,7 @@ import * as endpoints from "../endpoints.js";
 import { timeChart } from "../charts.js";
 import {
   badge, busy, changeBadge, confirmClick, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
-  fmtMoney, fmtRank, fmtRating, h, link, loading, toast,
+  fmtMoney, fmtRank, h, link, loading, toast,
 } from "../dom.js";
 
 export const METRICS = [
