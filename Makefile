@@ -1,5 +1,5 @@
 # The two commands of the README, and the checks behind them.
-.PHONY: run test demo setup lint typecheck template-check unit integration bench openapi localstack-test
+.PHONY: run test demo setup lint jslint typecheck template-check unit integration bench openapi localstack-test
 
 setup:
 	@scripts/setup.sh
@@ -10,6 +10,9 @@ run: setup
 lint: setup
 	.venv/bin/ruff check shared devtools functions tests bench infra
 
+jslint:
+	@scripts/jslint.sh
+
 typecheck: setup
 	.venv/bin/mypy
 
@@ -18,7 +21,7 @@ template-check: setup
 	scripts/sam-validate.sh
 	scripts/layer-contents.sh
 
-test: setup lint typecheck template-check
+test: setup lint jslint typecheck template-check
 	scripts/install-browser.sh
 	.venv/bin/pytest -q
 

@@ -6,6 +6,8 @@
 // hint that a session may exist, so a signed-out visit makes no refresh call.
 // See docs/dashboard.md.
 
+import * as endpoints from "./endpoints.js";
+
 const SESSION_HINT_KEY = "amazon-pilot.session";
 const SESSION_HEADER = { "x-session-cookie": "1" };
 const REFRESH_LOCK = "amazon-pilot.refresh"; // one tab rotates the shared cookie at a time
@@ -155,7 +157,7 @@ export function refresh() {
     return Promise.reject(new ApiError(401, "UNAUTHORIZED", "you are signed out"));
   }
   refreshing = oneTabAtATime(async () => {
-    const response = await send("POST", "/v1/auth/refresh",
+    const response = await send("POST", endpoints.authRefresh(),
       { body: {}, auth: false, session: true });
     if (!response.ok) {
       const err = await parseError(response);
@@ -174,7 +176,7 @@ export function refresh() {
 }
 
 async function loadMe() {
-  currentUser = await api("GET", "/v1/auth/me");
+  currentUser = await api("GET", endpoints.authMe());
   emit();
   return currentUser;
 }
@@ -192,14 +194,14 @@ export async function restore() {
 }
 
 export async function login(email, password) {
-  const pair = await api("POST", "/v1/auth/login",
+  const pair = await api("POST", endpoints.authLogin(),
     { body: { email, password }, auth: false, session: true });
   setTokens(pair);
   return loadMe();
 }
 
 export async function register(email, password, companyName) {
-  await api("POST", "/v1/auth/register", {
+  await api("POST", endpoints.authRegister(), {
     body: { email, password, company_name: companyName || null },
     auth: false,
   });
@@ -209,7 +211,7 @@ export async function register(email, password, companyName) {
 export async function logout() {
   try {
     // revokes the session and clears the cookie
-    await api("POST", "/v1/auth/logout", { body: {}, auth: false, session: true });
+    await api("POST", endpoints.authLogout(), { body: {}, auth: false, session: true });
   } finally {
     clearTokens();
     currentUser = null;

@@ -88,6 +88,39 @@ export async function busy(button, action) {
   }
 }
 
+/**
+ * A button that acts only on a second click: the first one arms it (`data-armed="1"`) and
+ * shows `confirmLabel`; the next runs `onConfirm` through busy(). With `resetMs`, an armed
+ * button goes back to its own label after that long without a second click.
+ */
+export function confirmClick(button, { confirmLabel, onConfirm, resetMs = 0 }) {
+  const label = button.textContent;
+  let timer = null;
+  const disarm = () => {
+    clearTimeout(timer);
+    timer = null;
+    button.dataset.armed = "";
+    button.textContent = label;
+  };
+  const resetLater = () => {
+    if (!resetMs) return;
+    clearTimeout(timer);
+    timer = setTimeout(disarm, resetMs);
+  };
+  button.addEventListener("click", async () => {
+    if (button.dataset.armed !== "1") {
+      button.dataset.armed = "1";
+      button.textContent = confirmLabel;
+      resetLater();
+      return;
+    }
+    clearTimeout(timer); // not while the action runs
+    await busy(button, onConfirm);
+    if (button.dataset.armed === "1") resetLater();
+  });
+  return button;
+}
+
 // ------------------------------------------------------------------ formatting
 
 const money = new Map();

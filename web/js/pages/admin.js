@@ -1,6 +1,7 @@
 // Administration: every account, with its plan, role and active flag.
 
 import * as api from "../api.js";
+import * as endpoints from "../endpoints.js";
 import { empty, errorBox, fmtDateTime, h, loading, toast } from "../dom.js";
 
 const PAGE = 50;
@@ -11,7 +12,7 @@ function userRow(u, me) {
   const active = h("input", { type: "checkbox", "aria-label": "active", checked: u.is_active, disabled: u.id === me.id });
   async function save(change, revert) {
     try {
-      Object.assign(u, await api.patch(`/v1/admin/users/${u.id}`, change));
+      Object.assign(u, await api.patch(endpoints.adminUser(u.id), change));
       toast(`Saved ${u.email}`, "ok");
     } catch (err) {
       revert();
@@ -39,7 +40,7 @@ export async function render(main, params, ctx) {
     host.replaceChildren(loading("Loading users…"));
     let page;
     try {
-      page = await api.get("/v1/admin/users", { limit: PAGE, offset });
+      page = await api.get(endpoints.adminUsers(), { limit: PAGE, offset });
     } catch (err) {
       host.replaceChildren(errorBox(err, load));
       return;

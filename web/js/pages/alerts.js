@@ -1,6 +1,7 @@
 // Alerts: the feed with filters, and acknowledge (one or every one shown).
 
 import * as api from "../api.js";
+import * as endpoints from "../endpoints.js";
 import { badge, empty, errorBox, fmtDateTime, h, link, loading, toast } from "../dom.js";
 
 const TYPES = [
@@ -25,7 +26,7 @@ function alertItem(a, onAck) {
   ack.addEventListener("click", async () => {
     ack.disabled = true;
     try {
-      const out = await api.post(`/v1/alerts/${a.id}/ack`);
+      const out = await api.post(endpoints.alertAck(a.id));
       a.acknowledged_at = out.acknowledged_at;
       onAck(a);
     } catch (err) {
@@ -96,7 +97,7 @@ export async function render(main, params, ctx) {
     }
     let page;
     try {
-      page = await api.get("/v1/alerts", { ...filters, limit: PAGE, offset });
+      page = await api.get(endpoints.alerts(), { ...filters, limit: PAGE, offset });
     } catch (err) {
       host.replaceChildren(errorBox(err, () => load(true)));
       return;
@@ -122,7 +123,7 @@ export async function render(main, params, ctx) {
     const failures = [];
     for (const id of ids) {
       try {
-        await api.post(`/v1/alerts/${id}/ack`);
+        await api.post(endpoints.alertAck(id));
       } catch (err) {
         failures.push(err.message);
       }

@@ -1,11 +1,12 @@
 // Notification channels: webhooks and email addresses that receive alerts.
 
 import * as api from "../api.js";
-import { badge, busy, empty, errorBox, field, fmtDateTime, h, loading, toast } from "../dom.js";
+import * as endpoints from "../endpoints.js";
+import { badge, busy, confirmClick, empty, errorBox, field, fmtDateTime, h, loading, toast } from "../dom.js";
 
 function deliveries(channel) {
   const host = h("div", { class: "deliveries" }, loading("Loading deliveries…"));
-  api.get(`/v1/notification-channels/${channel.id}/deliveries`, { limit: 20 }).then((out) => {
+  api.get(endpoints.notificationChannelDeliveries(channel.id), { limit: 20 }).then((out) => {
     if (!out.items.length) {
       host.replaceChildren(empty("Nothing delivered yet."));
       return;
@@ -26,7 +27,7 @@ function channelItem(channel, reload) {
   const detail = h("div", {});
   const test = h("button", { class: "btn btn-small", type: "button" }, "Send test");
   test.addEventListener("click", () => busy(test, async () => {
-    await api.post(`/v1/notification-channels/${channel.id}/test`);
+    await api.post(endpoints.notificationChannelTest(channel.id));
     toast("Test notification queued", "ok");
   }));
   const show = h("button", { class: "btn btn-small", type: "button" }, "Deliveries");
@@ -35,17 +36,13 @@ function channelItem(channel, reload) {
     else detail.replaceChildren(deliveries(channel));
   });
   const remove = h("button", { class: "btn btn-small btn-danger-ghost", type: "button" }, "Remove");
-  remove.addEventListener("click", () => {
-    if (remove.dataset.armed !== "1") {
-      remove.dataset.armed = "1";
-      remove.textContent = "Confirm remove";
-      return;
-    }
-    busy(remove, async () => {
-      await api.del(`/v1/notification-channels/${channel.id}`);
+  confirmClick(remove, {
+    confirmLabel: "Confirm remove",
+    onConfirm: async () => {
+      await api.del(endpoints.notificationChannel(channel.id));
       toast("Channel removed");
       reload();
-    });
+    },
   });
   return h("li", { class: "card" },
     h("div", { class: "card-row" },
@@ -74,7 +71,7 @@ function createForm(onCreated) {
     try {
       const body = { kind: kind.value, min_severity: severity.value };
       body[kind.value === "email" ? "email" : "url"] = target.value.trim();
-      const created = await api.post("/v1/notification-channels", body);
+      const created = await api.post(endpoints.notificationChannels(), body);
       target.value = "";
       if (created.secret) {
         result.append(h("div", { class: "notice" },
@@ -95,7 +92,7 @@ export async function render(main) {
   const host = h("div", {}, loading("Loading channels…"));
   async function load() {
     try {
-      const out = await api.get("/v1/notification-channels");
+      const out = await api.get(endpoints.notificationChannels());
       if (!out.items.length) host.replaceChildren(empty("No channels yet: alerts show here only. Add a webhook or an email address to be told."));
       else host.replaceChildren(h("ul", { class: "card-list" }, out.items.map((c) => channelItem(c, load))));
     } catch (err) {

@@ -2,9 +2,10 @@
 // features present or missing, and positioning reports (written in the background).
 
 import * as api from "../api.js";
+import * as endpoints from "../endpoints.js";
 import { PALETTE } from "../charts.js";
 import {
-  badge, busy, empty, errorBox, field, fmtDateTime, fmtInt, fmtMoney, fmtPct, fmtRank, h, link,
+  badge, confirmClick, empty, errorBox, field, fmtDateTime, fmtInt, fmtMoney, fmtPct, fmtRank, h, link,
   loading, poll, toast,
 } from "../dom.js";
 import { parseRefs } from "./products.js";
@@ -28,7 +29,7 @@ function createForm(ctx) {
     submit.disabled = true;
     try {
       const refs = parseRefs(comps.value).map((r) => r.url || r.asin);
-      const group = await api.post("/v1/competitor-groups", { name: name.value.trim(), main: main.value.trim(), competitors: refs });
+      const group = await api.post(endpoints.competitorGroups(), { name: name.value.trim(), main: main.value.trim(), competitors: refs });
       toast("Group created; fetching its products", "ok");
       ctx.navigate(`/competitors/${group.id}`);
     } catch (err) {
@@ -56,7 +57,7 @@ export async function renderList(main, params, ctx) {
   const host = h("div", {}, loading("Loading competitor groups…"));
   main.append(h("div", { class: "page-head" }, h("h1", { text: "Competitor groups" })), createForm(ctx), host);
   try {
-    const page = await api.get("/v1/competitor-groups", { limit: 100 });
+    const page = await api.get(endpoints.competitorGroups(), { limit: 100 });
     host.replaceChildren(page.items.length
       ? h("ul", { class: "card-list", id: "group-list" }, page.items.map(groupCard))
       : empty("No groups yet. Name your product and 3 to 5 rivals above to compare them side by side."));
@@ -195,7 +196,7 @@ export async function renderGroup(main, params, ctx) {
   if (!WINDOWS.includes(windowKey)) windowKey = "30d";
   let group;
   try {
-    group = await api.get(`/v1/competitor-groups/${id}`);
+    group = await api.get(endpoints.competitorGroup(id));
   } catch (err) {
     main.append(h("p", { class: "crumbs" }, link("/competitors", "← Competitor groups")), errorBox(err));
     return;
@@ -210,16 +211,12 @@ export async function renderGroup(main, params, ctx) {
   const writeBtn = h("button", { class: "btn btn-primary", type: "button", id: "write-report" }, "Write a report");
 
   const remove = h("button", { class: "btn btn-danger-ghost btn-small", type: "button" }, "Delete group");
-  remove.addEventListener("click", () => {
-    if (remove.dataset.armed !== "1") {
-      remove.dataset.armed = "1";
-      remove.textContent = "Click again to delete";
-      return;
-    }
-    busy(remove, async () => {
-      await api.del(`/v1/competitor-groups/${id}`);
+  confirmClick(remove, {
+    confirmLabel: "Click again to delete",
+    onConfirm: async () => {
+      await api.del(endpoints.competitorGroup(id));
       ctx.navigate("/competitors");
-    });
+    },
   });
 
   function drawWindows() {
@@ -238,7 +235,7 @@ export async function renderGroup(main, params, ctx) {
     drawWindows();
     table.replaceChildren(loading("Comparing…"));
     try {
-      const out = await api.get(`/v1/competitor-groups/${id}/comparison`, { window: windowKey });
+      const out = await api.get(endpoints.competitorGroupComparison(id), { window: windowKey });
       if (controller.signal.aborted) return;
       table.replaceChildren(comparisonTable(out.comparison));
       chartHost.replaceChildren(charts(out.comparison));
@@ -254,7 +251,7 @@ export async function renderGroup(main, params, ctx) {
     reportHost.replaceChildren(h("div", { class: "progress", id: "report-progress" }, h("span", { class: "spinner" }), "Writing the report…"));
     try {
       const done = await poll(async () => {
-        const r = await api.get(`/v1/competitor-groups/${id}/reports/${reportId}`);
+        const r = await api.get(endpoints.competitorGroupReport(id, reportId));
         const progress = reportHost.querySelector("#report-progress");
         if (progress && (r.status === "queued" || r.status === "running")) {
           progress.lastChild.textContent = r.status === "queued" ? "Queued: waiting for a worker…" : "Writing the report…";
@@ -273,7 +270,7 @@ export async function renderGroup(main, params, ctx) {
 
   async function loadReports() {
     try {
-      const page = await api.get(`/v1/competitor-groups/${id}/reports`, { limit: 10 });
+      const page = await api.get(endpoints.competitorGroupReports(id), { limit: 10 });
       if (!page.items.length) {
         reportsHost.replaceChildren(empty("No reports yet: write one to get strengths, weaknesses and what to do next."));
         return page;
@@ -295,7 +292,7 @@ export async function renderGroup(main, params, ctx) {
   writeBtn.addEventListener("click", async () => {
     writeBtn.disabled = true;
     try {
-      const r = await api.post(`/v1/competitor-groups/${id}/reports`, { window: windowKey });
+      const r = await api.post(endpoints.competitorGroupReports(id), { window: windowKey });
       loadReports();
       await showReport(r.id);
     } catch (err) {
@@ -327,7 +324,7 @@ export async function renderGroup(main, params, ctx) {
 
   if (!drawStatus(group)) {
     poll(async () => {
-      const g = await api.get(`/v1/competitor-groups/${id}`);
+      const g = await api.get(endpoints.competitorGroup(id));
       const ready = drawStatus(g);
       if (ready) loadComparison();
       return ready;

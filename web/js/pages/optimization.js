@@ -2,6 +2,7 @@
 // background), experiments started from a suggestion, and their before/after results.
 
 import * as api from "../api.js";
+import * as endpoints from "../endpoints.js";
 import { timeChart } from "../charts.js";
 import {
   badge, busy, empty, errorBox, fmtDateTime, fmtPct, h, link, loading, poll, toast,
@@ -42,7 +43,7 @@ export async function renderIndex(main) {
   main.append(h("div", { class: "page-head" }, h("h1", { text: "Listing optimization" })),
     h("p", { class: "muted", text: "Pick a product to see its listing score, get ranked suggestions and measure the changes you make." }), host);
   try {
-    const page = await api.get("/v1/products", { limit: 200, sort: "alias" });
+    const page = await api.get(endpoints.products(), { limit: 200, sort: "alias" });
     if (!page.items.length) {
       host.replaceChildren(empty("Track a product first: optimization works on your tracked products."));
       return;
@@ -89,7 +90,7 @@ function suggestionItem(s, productId, ctx) {
   const start = h("button", { class: "btn btn-small btn-primary", type: "button", dataset: { action: "experiment" } }, "Start experiment");
   start.addEventListener("click", () => busy(start, async () => {
     const change = `${s.type} suggestion #${s.priority}: ${s.change}`.slice(0, 2000);
-    const exp = await api.post("/v1/experiments", { product_id: productId, suggestion_id: s.id, change });
+    const exp = await api.post(endpoints.experiments(), { product_id: productId, suggestion_id: s.id, change });
     toast("Experiment started: make the change on Amazon now", "ok");
     ctx.navigate(`/experiments/${exp.id}`);
   }));
@@ -108,7 +109,7 @@ export async function renderProduct(main, params, ctx) {
   const controller = new AbortController();
   let product;
   try {
-    product = await api.get(`/v1/products/${id}`);
+    product = await api.get(endpoints.product(id));
   } catch (err) {
     main.append(h("p", { class: "crumbs" }, link("/optimization", "← Optimization")), errorBox(err));
     return;
@@ -127,7 +128,7 @@ export async function renderProduct(main, params, ctx) {
     h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", { class: "panel-title", text: "Suggestions" }), request), runHost),
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Experiments" }), expHost, candHost));
 
-  api.get(`/v1/products/${id}/listing-score`).then(
+  api.get(endpoints.productListingScore(id)).then(
     (score) => scoreHost.replaceChildren(scoreView(score)),
     (err) => scoreHost.replaceChildren(err.status === 409 ? empty(err.message) : errorBox(err)));
 
@@ -136,7 +137,7 @@ export async function renderProduct(main, params, ctx) {
     request.disabled = true;
     try {
       const run = await poll(async () => {
-        const r = await api.get(`/v1/optimizations/${runId}`);
+        const r = await api.get(endpoints.optimization(runId));
         const p = runHost.querySelector("#suggestion-progress");
         if (p && r.status === "running") p.lastChild.textContent = "Analysing the listing and its competitors…";
         return r.status === "done" || r.status === "failed" ? r : null;
@@ -165,7 +166,7 @@ export async function renderProduct(main, params, ctx) {
   request.addEventListener("click", async () => {
     request.disabled = true;
     try {
-      const run = await api.post(`/v1/products/${id}/optimizations`);
+      const run = await api.post(endpoints.productOptimizations(id));
       await showRun(run.id);
     } catch (err) {
       request.disabled = false;
@@ -175,7 +176,7 @@ export async function renderProduct(main, params, ctx) {
 
   async function loadExperiments() {
     try {
-      const page = await api.get("/v1/experiments", { product_id: id, limit: 50 });
+      const page = await api.get(endpoints.experiments(), { product_id: id, limit: 50 });
       expHost.replaceChildren(page.items.length
         ? h("ul", { class: "plain-list", id: "experiment-list" }, page.items.map((e) => h("li", { class: "card-row" },
           h("span", {}, verdictBadge(e.verdict), " ", link(`/experiments/${e.id}`, h("span", { text: e.change.split("\n")[0].slice(0, 120) })),
@@ -188,13 +189,13 @@ export async function renderProduct(main, params, ctx) {
 
   async function loadCandidates() {
     try {
-      const out = await api.get("/v1/experiments/candidates", { product_id: id });
+      const out = await api.get(endpoints.experimentCandidates(), { product_id: id });
       if (!out.items.length) return;
       candHost.replaceChildren(h("h3", { text: "Changes found in the history" }),
         h("ul", { class: "plain-list" }, out.items.slice(0, 8).map((c) => {
           const measure = h("button", { class: "btn btn-small", type: "button" }, "Measure it");
           measure.addEventListener("click", () => busy(measure, async () => {
-            const exp = await api.post("/v1/experiments", { product_id: id, change: c.change, changed_at: c.changed_at });
+            const exp = await api.post(endpoints.experiments(), { product_id: id, change: c.change, changed_at: c.changed_at });
             ctx.navigate(`/experiments/${exp.id}`);
           }));
           return h("li", { class: "card-row" }, h("span", { class: "break", text: `${c.date}: ${c.change}` }), measure);
@@ -207,7 +208,7 @@ export async function renderProduct(main, params, ctx) {
   loadExperiments();
   loadCandidates();
   try {
-    const runs = await api.get(`/v1/products/${id}/optimizations`, { limit: 1 });
+    const runs = await api.get(endpoints.productOptimizations(id), { limit: 1 });
     const last = runs.items[0];
     if (last) showRun(last.id);
     else runHost.replaceChildren(empty("No suggestions yet: “Get suggestions” ranks what to change by impact over effort."));
@@ -229,7 +230,7 @@ export async function renderExperiment(main, params, ctx) {
   const id = params.id;
   let exp;
   try {
-    exp = await api.get(`/v1/experiments/${id}`);
+    exp = await api.get(endpoints.experiment(id));
   } catch (err) {
     main.append(h("p", { class: "crumbs" }, link("/optimization", "← Optimization")), errorBox(err));
     return;
@@ -243,7 +244,7 @@ export async function renderExperiment(main, params, ctx) {
 
   const stop = h("button", { class: "btn", type: "button", hidden: exp.status !== "running" }, "Stop and freeze the result");
   stop.addEventListener("click", () => busy(stop, async () => {
-    await api.post(`/v1/experiments/${id}/stop`);
+    await api.post(endpoints.experimentStop(id));
     ctx.navigate(location.pathname, { replace: true });
   }));
 
@@ -261,7 +262,7 @@ export async function renderExperiment(main, params, ctx) {
     const start = a.before_window ? new Date(a.before_window.start).getTime() : changed - 28 * 86400e3;
     const end = a.after_window ? new Date(a.after_window.end).getTime() + 86400e3 : Date.now();
     try {
-      const hist = await api.get(`/v1/products/${exp.product_id}/history`, {
+      const hist = await api.get(endpoints.productHistory(exp.product_id), {
         metric, from: new Date(start - 86400e3).toISOString(), to: new Date(Math.min(end + 86400e3, Date.now())).toISOString(), interval: "day" });
       const times = hist.points.map((p) => new Date(p.t).getTime() / 1000);
       const values = hist.points.map((p) => p.v);

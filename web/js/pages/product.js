@@ -2,10 +2,11 @@
 // alerts marked, thresholds, refresh now (with its cooldown), pause and stop.
 
 import * as api from "../api.js";
+import * as endpoints from "../endpoints.js";
 import { timeChart } from "../charts.js";
 import {
-  badge, busy, changeBadge, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
-  fmtMoney, fmtRank, fmtRating, h, link, loading, toast,
+  badge, busy, changeBadge, confirmClick, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
+  fmtMoney, fmtRank, h, link, loading, toast,
 } from "../dom.js";
 
 export const METRICS = [
@@ -86,7 +87,7 @@ function thresholdsForm(product, onSaved) {
     }
     save.disabled = true;
     try {
-      await api.patch(`/v1/products/${product.id}`, { thresholds: body });
+      await api.patch(endpoints.product(product.id), { thresholds: body });
       toast("Thresholds saved", "ok");
       onSaved();
     } catch (err) {
@@ -123,7 +124,7 @@ function refreshButton(product, onQueued) {
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
-      await api.post(`/v1/products/${product.id}/refresh`);
+      await api.post(endpoints.productRefresh(product.id));
       toast("Refresh queued: new data in a minute or so", "ok");
       cooldown(Date.now() + 15 * 60 * 1000);
       onQueued();
@@ -140,7 +141,7 @@ export async function render(main, params, ctx) {
   const id = params.id;
   let product;
   try {
-    product = await api.get(`/v1/products/${id}`);
+    product = await api.get(endpoints.product(id));
   } catch (err) {
     main.append(h("p", {}, link("/products", "← Products")), errorBox(err, () => ctx.navigate(location.pathname, { replace: true })));
     return;
@@ -154,21 +155,17 @@ export async function render(main, params, ctx) {
   cleanups.push(refresh.stop);
   const pause = h("button", { class: "btn", type: "button" }, product.is_paused ? "Resume tracking" : "Pause tracking");
   pause.addEventListener("click", () => busy(pause, async () => {
-    await api.patch(`/v1/products/${id}`, { is_paused: !product.is_paused });
+    await api.patch(endpoints.product(id), { is_paused: !product.is_paused });
     reload();
   }));
   const stop = h("button", { class: "btn btn-danger-ghost", type: "button" }, "Stop tracking");
-  stop.addEventListener("click", () => {
-    if (stop.dataset.armed !== "1") {
-      stop.dataset.armed = "1";
-      stop.textContent = "Click again to stop";
-      return;
-    }
-    busy(stop, async () => {
-      await api.del(`/v1/products/${id}`);
+  confirmClick(stop, {
+    confirmLabel: "Click again to stop",
+    onConfirm: async () => {
+      await api.del(endpoints.product(id));
       toast("Stopped tracking " + product.asin);
       ctx.navigate("/products");
-    });
+    },
   });
 
   const badges = [];
@@ -215,7 +212,7 @@ export async function render(main, params, ctx) {
 
   async function productAlerts() {
     if (!alertsCache) {
-      alertsCache = api.get("/v1/alerts", { product_id: id, limit: 500 }).then((p) => p.items, () => []);
+      alertsCache = api.get(endpoints.alerts(), { product_id: id, limit: 500 }).then((p) => p.items, () => []);
     }
     return alertsCache;
   }
@@ -251,7 +248,7 @@ export async function render(main, params, ctx) {
     try {
       const from = new Date(Date.now() - days * 86400 * 1000).toISOString();
       const [history, alerts] = await Promise.all([
-        api.get(`/v1/products/${id}/history`, { metric: metric.key, from, interval: "day" }),
+        api.get(endpoints.productHistory(id), { metric: metric.key, from, interval: "day" }),
         productAlerts(),
       ]);
       if (ticket !== chartTicket || !ctx.isCurrent()) return;

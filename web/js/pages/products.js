@@ -2,9 +2,10 @@
 // add by ASIN or URL (one or many), pause, resume and stop.
 
 import * as api from "../api.js";
+import * as endpoints from "../endpoints.js";
 import { sparkline } from "../charts.js";
 import {
-  badge, busy, changeBadge, empty, errorBox, fmtAgo, fmtDateTime, fmtInt, fmtMoney,
+  badge, busy, changeBadge, confirmClick, empty, errorBox, fmtAgo, fmtDateTime, fmtInt, fmtMoney,
   fmtRank, fmtRating, h, link, loading, toast,
 } from "../dom.js";
 
@@ -44,7 +45,7 @@ async function loadTrend(product) {
   const key = product.id + "@" + (product.as_of || "");
   if (trendCache.has(key)) return trendCache.get(key);
   const from = new Date(Date.now() - (TREND_DAYS + 1) * 86400 * 1000).toISOString();
-  const history = await api.get(`/v1/products/${product.id}/history`, { metric: "price", from, interval: "day" });
+  const history = await api.get(endpoints.productHistory(product.id), { metric: "price", from, interval: "day" });
   const points = history.points.filter((p) => p.v !== null)
     .map((p) => ({ t: new Date(p.t).getTime() / 1000, v: p.v }));
   const trend = { values: history.points.map((p) => p.v), d1: changeOver(points, 1), d7: changeOver(points, 7) };
@@ -144,26 +145,19 @@ function row(p, { onChanged, loader }) {
       p.alias && p.title ? h("div", { class: "product-title muted", text: p.title }) : null, sub));
   const pause = h("button", { class: "btn btn-small", type: "button", dataset: { action: "pause" } }, p.is_paused ? "Resume" : "Pause");
   pause.addEventListener("click", () => busy(pause, async () => {
-    await api.patch(`/v1/products/${p.id}`, { is_paused: !p.is_paused });
+    await api.patch(endpoints.product(p.id), { is_paused: !p.is_paused });
     toast(`${p.is_paused ? "Resumed" : "Paused"} ${productName(p)}`);
     onChanged();
   }));
   const stop = h("button", { class: "btn btn-small btn-danger-ghost", type: "button", dataset: { action: "stop" } }, "Stop");
-  stop.addEventListener("click", () => {
-    if (stop.dataset.armed !== "1") {
-      stop.dataset.armed = "1";
-      stop.textContent = "Confirm stop";
-      setTimeout(() => {
-        stop.dataset.armed = "";
-        stop.textContent = "Stop";
-      }, 4000);
-      return;
-    }
-    busy(stop, async () => {
-      await api.del(`/v1/products/${p.id}`);
+  confirmClick(stop, {
+    confirmLabel: "Confirm stop",
+    resetMs: 4000,
+    onConfirm: async () => {
+      await api.del(endpoints.product(p.id));
       toast(`Stopped tracking ${productName(p)}`);
       onChanged();
-    });
+    },
   });
   const subRank = l.subcategory_bsr ?? (l.subcategory_ranks && l.subcategory_ranks[0] ? l.subcategory_ranks[0].rank : null);
   const subCat = l.subcategory_ranks && l.subcategory_ranks[0] ? l.subcategory_ranks[0].category : null;
@@ -203,14 +197,14 @@ function addForm(onAdded) {
     submit.textContent = refs.length > 1 ? `Tracking ${refs.length}…` : "Tracking…";
     try {
       if (refs.length === 1) {
-        const p = await api.post("/v1/products", refs[0]);
+        const p = await api.post(endpoints.products(), refs[0]);
         result.append(h("p", { class: "ok", text: `Tracking ${p.asin}; its first data is on the way.` }));
       } else {
         let created = 0;
         const failures = [];
         for (let i = 0; i < refs.length; i += 100) {
           const chunk = refs.slice(i, i + 100);
-          const out = await api.post("/v1/products/bulk", { items: chunk });
+          const out = await api.post(endpoints.productsBulk(), { items: chunk });
           created += out.created;
           for (const r of out.results) {
             if (r.error) failures.push([chunk[r.index].asin || chunk[r.index].url, r.error.message]);
@@ -268,7 +262,7 @@ export async function render(main, params, ctx) {
     if (!quiet) body.replaceChildren(loading("Loading your products…"));
     let page;
     try {
-      page = await api.get("/v1/products", { limit: state.limit, offset: state.offset, q: state.q || null, sort: state.sort });
+      page = await api.get(endpoints.products(), { limit: state.limit, offset: state.offset, q: state.q || null, sort: state.sort });
     } catch (err) {
       if (alive) body.replaceChildren(errorBox(err, () => load()));
       return;
