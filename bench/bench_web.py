@@ -56,7 +56,7 @@ def seed(stack_url: str) -> tuple[str, str, str]:
     """A seller with PRODUCTS tracked products (a few days of history) and one with a year."""
     from sqlalchemy import text
 
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.store import create_user
     from amazon_pilot.db.tracking import insert_tracked, upsert_product
     from amazon_pilot.platform.db import transaction
     from amazon_pilot.workers.tracking import backfill

@@ -16,7 +16,7 @@ DEMO_CATEGORY = "wireless earbuds"
 
 
 def _demo_user_id() -> str:
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.store import create_user
 
     with transaction() as conn:
         found = conn.execute(text("SELECT id FROM users WHERE lower(email) = :e"),

@@ -9,7 +9,7 @@ import httpx
 
 def new_seller(api: httpx.Client, plan: str = "enterprise", role: str = "seller") -> dict[str, str]:
     """Create an account and sign in; returns {"id", "email", "Authorization"} headers."""
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.store import create_user
 
     email = f"seller-{uuid.uuid4().hex[:10]}@example.com"
     password = "Tracking-pass-2026"

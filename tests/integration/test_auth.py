@@ -20,7 +20,7 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from amazon_pilot.db.accounts import create_user
+from amazon_pilot.accounts.store import create_user
 from amazon_pilot.platform import ratelimit
 from amazon_pilot.platform.db import get_engine
 from pilot_dev.runtime.stack import Stack

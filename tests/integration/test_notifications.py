@@ -90,7 +90,7 @@ def receiver() -> Iterator[Receiver]:
 
 def new_user(api: httpx.Client, prefs: dict[str, Any] | None = None) -> dict[str, Any]:
     """An account made with create_user, signed in through POST /v1/auth/login."""
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.store import create_user
 
     email = f"notify-{uuid.uuid4().hex[:10]}@example.com"
     user = create_user(email, PASSWORD, plan="pro")

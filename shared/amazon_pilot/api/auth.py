@@ -1,7 +1,7 @@
 """Routes of the auth function: accounts, tokens, sessions, and the admin's user list.
 
 Thin: validation in pydantic models and amazon_pilot.domain.accounts, storage in
-amazon_pilot.db.accounts, tokens and the caller's identity in amazon_pilot.platform.security.
+amazon_pilot.accounts.store, tokens and the caller's identity in amazon_pilot.platform.security.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from amazon_pilot.db import accounts as store
+from amazon_pilot.accounts import store
 from amazon_pilot.domain import accounts as rules
 from amazon_pilot.domain.plans import PLAN_NAMES
 from amazon_pilot.platform import ratelimit
