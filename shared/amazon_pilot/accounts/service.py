@@ -59,7 +59,6 @@ class RequestContext:
 class Grant:
     """A new token pair; the router decides whether the refresh token goes in a cookie."""
 
-    user_id: uuid.UUID
     access_token: str
     refresh_token: str
     expires_in: int
@@ -70,7 +69,7 @@ class RefreshRefused(Unauthorized):
 
 
 def _grant(user_id: uuid.UUID, auth_epoch: int, refresh_token: str) -> Grant:
-    return Grant(user_id, issue_access_token(user_id, auth_epoch), refresh_token,
+    return Grant(issue_access_token(user_id, auth_epoch), refresh_token,
                  ACCESS_TOKEN_TTL_SECONDS)
 
 
