@@ -54,7 +54,7 @@ def main() -> int:
         stack.warm()
         import httpx
 
-        from amazon_pilot.db.accounts import create_user
+        from amazon_pilot.accounts.service import create_user
 
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
         create_user(email, "Bench password 1", plan="enterprise")

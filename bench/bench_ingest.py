@@ -161,7 +161,7 @@ def history_latency(url: str) -> None:
     import httpx
     from sqlalchemy import text
 
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.service import create_user
     from amazon_pilot.db.snapshots import ingest
     from amazon_pilot.db.tracking import insert_tracked, upsert_product
     from amazon_pilot.domain.normalize import normalize_item

@@ -56,7 +56,7 @@ def seed(stack_url: str) -> tuple[str, str, str]:
     """A seller with PRODUCTS tracked products (a few days of history) and one with a year."""
     from sqlalchemy import text
 
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.service import create_user
     from amazon_pilot.db.tracking import insert_tracked, upsert_product
     from amazon_pilot.platform.db import transaction
     from amazon_pilot.workers.tracking import backfill
@@ -73,7 +73,7 @@ def seed(stack_url: str) -> tuple[str, str, str]:
     with transaction() as conn:
         for asin in asins:
             product_id, _ = upsert_product(conn, asin, "com")
-            insert_tracked(conn, user["id"], product_id, None, {})
+            insert_tracked(conn, user.id, product_id, None, {})
             ids.append(product_id)
     started = time.perf_counter()
     backfill(ids, HISTORY_DAYS)
@@ -83,7 +83,7 @@ def seed(stack_url: str) -> tuple[str, str, str]:
     with transaction() as conn:
         chart_id = conn.execute(text(
             "SELECT id FROM tracked_products WHERE user_id = :u AND product_id = :p"),
-            {"u": user["id"], "p": ids[0]}).scalar_one()
+            {"u": user.id, "p": ids[0]}).scalar_one()
     return email, str(chart_id), stack_url
 
 

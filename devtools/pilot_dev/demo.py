@@ -16,7 +16,7 @@ DEMO_CATEGORY = "wireless earbuds"
 
 
 def _demo_user_id() -> str:
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.service import create_user
 
     with transaction() as conn:
         found = conn.execute(text("SELECT id FROM users WHERE lower(email) = :e"),
@@ -24,7 +24,7 @@ def _demo_user_id() -> str:
     if found is not None:
         return str(found.id)
     user = create_user(DEMO_EMAIL, DEMO_PASSWORD, role="seller", plan="pro")
-    return str(user["id"])
+    return str(user.id)
 
 
 def create_demo(days: int = 90, products: int = 15) -> str:

@@ -1,6 +1,6 @@
 """Lambda entry point of the auth API function (FastAPI behind Mangum)."""
 
-from amazon_pilot.api.auth import router
+from amazon_pilot.accounts.router import router
 from amazon_pilot.platform.handler import make_api_handler
 
 handler = make_api_handler("auth", [router])

@@ -278,7 +278,7 @@ def test_a_script_in_a_title_is_shown_as_text_and_never_runs(page: Any, api: htt
 
 
 def test_phone_layout_and_admin_users(page: Any, stack: Stack) -> None:
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.service import create_user
 
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page)

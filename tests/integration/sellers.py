@@ -9,7 +9,7 @@ import httpx
 
 def new_seller(api: httpx.Client, plan: str = "enterprise", role: str = "seller") -> dict[str, str]:
     """Create an account and sign in; returns {"id", "email", "Authorization"} headers."""
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.service import create_user
 
     email = f"seller-{uuid.uuid4().hex[:10]}@example.com"
     password = "Tracking-pass-2026"
@@ -17,7 +17,7 @@ def new_seller(api: httpx.Client, plan: str = "enterprise", role: str = "seller"
     response = api.post("/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
-    return {"id": str(user["id"]), "email": email, "Authorization": f"Bearer {token}"}
+    return {"id": str(user.id), "email": email, "Authorization": f"Bearer {token}"}
 
 
 def auth(seller: dict[str, str]) -> dict[str, str]:

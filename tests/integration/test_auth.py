@@ -20,7 +20,7 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from amazon_pilot.db.accounts import create_user
+from amazon_pilot.accounts.service import create_user
 from amazon_pilot.platform import ratelimit
 from amazon_pilot.platform.db import get_engine
 from pilot_dev.runtime.stack import Stack
@@ -312,7 +312,7 @@ def test_sellers_get_403_on_admin_routes_and_admins_manage_plans_and_roles(
 
 def test_admin_cannot_lock_themselves_out(api: httpx.Client, admin: dict[str, Any],
                                           admin_token: str) -> None:
-    response = api.patch(f"/v1/admin/users/{admin['user']['id']}", json={"role": "seller"},
+    response = api.patch(f"/v1/admin/users/{admin['user'].id}", json={"role": "seller"},
                          headers=_bearer(admin_token))
     _error(response, 409, "CONFLICT")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from amazon_pilot.db.accounts import create_user
+from amazon_pilot.accounts.service import create_user
 from pilot_dev import contract
 from pilot_dev.runtime.stack import Stack
 

@@ -90,7 +90,7 @@ def receiver() -> Iterator[Receiver]:
 
 def new_user(api: httpx.Client, prefs: dict[str, Any] | None = None) -> dict[str, Any]:
     """An account made with create_user, signed in through POST /v1/auth/login."""
-    from amazon_pilot.db.accounts import create_user
+    from amazon_pilot.accounts.service import create_user
 
     email = f"notify-{uuid.uuid4().hex[:10]}@example.com"
     user = create_user(email, PASSWORD, plan="pro")
@@ -99,8 +99,8 @@ def new_user(api: httpx.Client, prefs: dict[str, Any] | None = None) -> dict[str
     if prefs is not None:
         with transaction() as conn:
             conn.execute(text("UPDATE users SET notification_prefs = CAST(:p AS jsonb)"
-                              " WHERE id = :u"), {"p": json.dumps(prefs), "u": user["id"]})
-    return {"id": str(user["id"]), "email": email,
+                              " WHERE id = :u"), {"p": json.dumps(prefs), "u": user.id})
+    return {"id": str(user.id), "email": email,
             "headers": {"Authorization": f"Bearer {response.json()['access_token']}"}}
 
 

@@ -179,7 +179,7 @@ def _owned(conn: Any, channel_id: UUID, user: CurrentUser) -> Any:
 
 
 def _audit(conn: Any, action: str, user: CurrentUser, channel_id: Any, kind: str) -> None:
-    from amazon_pilot.db.accounts import audit
+    from amazon_pilot.accounts.store import audit
 
     audit(conn, action, user_id=user.id, actor_id=user.id, target=str(channel_id),
           details={"kind": kind})

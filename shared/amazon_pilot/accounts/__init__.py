@@ -1,0 +1,1 @@
+"""Accounts: users, sessions (refresh tokens), the audit log and the admin user routes."""

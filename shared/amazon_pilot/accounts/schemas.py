@@ -1,0 +1,109 @@
+"""Request and response models of the auth and admin routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from amazon_pilot.domain.plans import PLAN_NAMES
+from amazon_pilot.platform.models import Strict
+
+
+class NotificationPrefs(BaseModel):
+    digest: Literal["off", "daily"] = "off"
+    max_notifications_per_product_per_day: int = Field(5, ge=0, le=100)
+    email: bool = True
+
+
+class NotificationPrefsPatch(Strict):
+    digest: Literal["off", "daily"] | None = None
+    max_notifications_per_product_per_day: int | None = Field(None, ge=0, le=100)
+    email: bool | None = None
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from store.User
+
+    id: uuid.UUID
+    email: str
+    company_name: str | None
+    role: Literal["seller", "admin"]
+    plan: Literal["free", "pro", "enterprise"]
+    is_active: bool
+    notification_prefs: NotificationPrefs
+    created_at: datetime
+    updated_at: datetime
+
+
+class RegisterIn(Strict):
+    email: str = Field(max_length=320, examples=["seller@example.com"])
+    password: str = Field(max_length=1024, description="at least 10 characters, mixing at "
+                          "least two of lower-case, upper-case, digits and symbols")
+    company_name: str | None = Field(None, max_length=200)
+
+
+class LoginIn(Strict):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str | None = Field(
+        None, description="absent when the request asked for the session cookie "
+        "(`X-Session-Cookie: 1`): the HttpOnly cookie carries it instead")
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds the access token stays valid")
+
+
+_FROM_COOKIE = ("omit it to use the session cookie (with the `X-Session-Cookie: 1` "
+                "header)")
+
+
+class RefreshIn(Strict):
+    refresh_token: str | None = Field(None, max_length=200, description=_FROM_COOKIE)
+
+
+class LogoutIn(Strict):
+    refresh_token: str | None = Field(None, max_length=200, description=_FROM_COOKIE)
+    all_sessions: bool = Field(False, description="end every session of the account")
+
+
+class MeUpdate(Strict):
+    company_name: str | None = Field(None, max_length=200)
+    notification_prefs: NotificationPrefsPatch | None = None
+
+
+class PasswordChangeIn(Strict):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from store.Session
+
+    id: uuid.UUID
+    started_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ip: str | None
+    user_agent: str | None
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AdminUserUpdate(Strict):
+    plan: Literal["free", "pro", "enterprise"] | None = None
+    role: Literal["seller", "admin"] | None = None
+    is_active: bool | None = None
+
+
+assert set(PLAN_NAMES) == {"free", "pro", "enterprise"}, "UserOut/AdminUserUpdate list the plans"
