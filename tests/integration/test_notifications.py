@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from amazon_pilot.domain.notifications import verify
 from amazon_pilot.platform.db import transaction
-from amazon_pilot.workers.notifications import fan_out
+from amazon_pilot.notifications.service import fan_out
 from pilot_dev.runtime.stack import Stack
 from tests.integration.test_runtime import wait_for
 

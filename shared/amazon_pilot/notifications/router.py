@@ -271,7 +271,7 @@ async def list_deliveries(
 @router.post("/v1/notification-channels/{channel_id}/test", status_code=202,
              response_model=TestQueued, summary="Queue a test notification to the channel")
 async def send_test_notification(channel_id: UUID, user: User) -> TestQueued:
-    from amazon_pilot.workers.notifications import queue_test
+    from amazon_pilot.notifications.service import queue_test
 
     with transaction() as conn:
         _owned(conn, channel_id, user)
