@@ -56,16 +56,25 @@ See docs/notifications.md.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from amazon_pilot.domain import notifications as rules
+from amazon_pilot.notifications.schemas import (
+    ChannelCreated,
+    ChannelIn,
+    ChannelList,
+    ChannelOut,
+    DeliveryKind,
+    DeliveryList,
+    DeliveryOut,
+    DeliveryStatus,
+    TestQueued,
+)
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.errors import (
     Conflict,
@@ -79,67 +88,10 @@ from amazon_pilot.platform.security import CurrentUser, current_user
 router = APIRouter(tags=["notifications"])
 
 User = Annotated[CurrentUser, Depends(current_user)]
-Severity = Literal["info", "warning", "critical"]
-DeliveryKind = Literal["alert", "digest", "test"]
 MAX_CHANNELS_PER_USER = 10
 TEST_SENDS_PER_HOUR = 5
 SECRET_PREFIX = "whsec_"
 _CHANNEL_COLUMNS = "id, kind, target, min_severity, is_active, created_at"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ChannelIn(Strict):
-    kind: Literal["webhook", "email"]
-    # Lengths are checked by the rules below, with a message that says which limit.
-    url: str | None = Field(None, max_length=8192, examples=["https://example.com/hooks/pilot"])
-    email: str | None = Field(None, max_length=1024, examples=["me@example.com"])
-    min_severity: Severity = "info"
-
-
-class ChannelOut(BaseModel):
-    id: UUID
-    kind: Literal["webhook", "email"]
-    url: str | None = Field(None, description="the webhook URL (webhook channels)")
-    email: str | None = Field(None, description="the address (email channels)")
-    min_severity: Severity
-    is_active: bool
-    created_at: datetime
-
-
-class ChannelCreated(ChannelOut):
-    secret: str | None = Field(
-        None, description="HMAC-SHA256 signing key of a webhook; shown only in this response")
-
-
-class ChannelList(BaseModel):
-    items: list[ChannelOut]
-
-
-class DeliveryOut(BaseModel):
-    id: UUID
-    kind: DeliveryKind
-    status: Literal["pending", "delivered", "failed", "suppressed"]
-    attempts: int
-    response_code: int | None
-    last_error: str | None
-    alert_ids: list[UUID]
-    created_at: datetime
-    last_attempt_at: datetime | None
-    delivered_at: datetime | None
-
-
-class DeliveryList(BaseModel):
-    channel_id: UUID
-    items: list[DeliveryOut]
-
-
-class TestQueued(BaseModel):
-    channel_id: UUID
-    delivery_id: UUID
-    status: Literal["queued"] = "queued"
 
 
 def _channel_out(row: Any, model: type[ChannelOut] = ChannelOut, **extra: Any) -> Any:
@@ -249,8 +201,7 @@ async def list_deliveries(
     channel_id: UUID,
     user: User,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    status: Annotated[Literal["pending", "delivered", "failed", "suppressed"] | None,
-                      Query()] = None,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
 ) -> DeliveryList:
     with transaction() as conn:
         _owned(conn, channel_id, user)
