@@ -413,3 +413,33 @@ def test_the_cap_suppresses_the_sixth_alert_of_a_product_in_a_day(
     assert "cap of 5 notifications per product per day" in suppressed[0]["last_error"]
     assert len(receiver.hits("/capped")) == 6
     assert notified_at(sixth) is not None and notified_at(fifth) is not None
+
+
+def test_channel_limit_test_allowance_and_audit(api: httpx.Client, receiver: Receiver) -> None:
+    seller = new_user(api, IMMEDIATE)
+    emails = [add_channel(api, seller, kind="email", email=f"ops{i}@example.com")
+              for i in range(10)]
+    over = api.post("/v1/notification-channels", headers=seller["headers"],
+                    json={"kind": "email", "email": "ops10@example.com"})
+    assert over.status_code == 409
+    assert "already have 10 notification channels" in over.json()["error"]["message"]
+    gone = api.delete(f"/v1/notification-channels/{emails[0]['id']}", headers=seller["headers"])
+    assert gone.status_code == 204
+    with transaction() as conn:
+        audit = conn.execute(text(
+            "SELECT action, actor_id, target, details FROM audit_log WHERE user_id = :u"
+            " AND action LIKE 'notification_channel.%' ORDER BY id"), {"u": seller["id"]}).all()
+    assert [a.action for a in audit] == ["notification_channel.create"] * 10 + [
+        "notification_channel.delete"]
+    assert audit[-1].target == emails[0]["id"] and audit[-1].details == {"kind": "email"}
+    assert str(audit[-1].actor_id) == seller["id"]
+
+    webhook = add_channel(api, seller, kind="webhook", url=receiver.url("/allowance"))
+    test_url = f"/v1/notification-channels/{webhook['id']}/test"
+    for _ in range(5):
+        assert api.post(test_url, headers=seller["headers"]).status_code == 202
+    refused = api.post(test_url, headers=seller["headers"])
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "600"
+    assert "at most 5 test notifications" in refused.json()["error"]["message"]
+    assert len(wait_for(lambda: receiver.hits("/allowance") if len(
+        receiver.hits("/allowance")) == 5 else None, 30, "five test notifications")) == 5
