@@ -1,5 +1,9 @@
-"""Alert notifications: fan-out after new alerts, delivery jobs, and the daily digest.
+"""Alert notifications: channels, fan-out after new alerts, delivery jobs, and the daily
+digest.
 
+- Channels: ``create_channel`` (target rules, at most 10 per user, one per target),
+  ``list_channels``, ``delete_channel``, ``list_deliveries`` and ``send_test`` (at most 5
+  test notifications per channel per hour) serve the routes of notifications/router.py.
 - ``fan_out(alert_ids)`` (called by the tracking job once its alerts are committed):
   per alert, the user's active channels whose min_severity the alert reaches; digest
   users are left for the digest; everyone else gets at most N notifications per
@@ -17,22 +21,47 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import Connection, Result, text
+from sqlalchemy import Connection
 
 from amazon_pilot.adapters import notify
 from amazon_pilot.adapters.queues import enqueue_many
 from amazon_pilot.domain import notifications as rules
-from amazon_pilot.platform.db import transaction
+from amazon_pilot.notifications import store
+from amazon_pilot.notifications.schemas import (
+    ChannelCreated,
+    ChannelIn,
+    ChannelList,
+    ChannelOut,
+    DeliveryKind,
+    DeliveryList,
+    DeliveryOut,
+    DeliveryStatus,
+    TestQueued,
+)
+from amazon_pilot.notifications.store import AlertRow, Channel, FanOutAlert
+from amazon_pilot.platform.db import reading, transaction
+from amazon_pilot.platform.errors import (
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    ValidationFailed,
+)
 from amazon_pilot.platform.job_errors import RetryableJobError
 from amazon_pilot.platform.jobs import Delivery
 
+MAX_CHANNELS_PER_USER = 10
+TEST_SENDS_PER_HOUR = 5
+SECRET_PREFIX = "whsec_"
 DELIVER_JOB = "deliver_notification"
 DIGEST_JOB = "send_digest"
 SWEEP_JOB = "sweep_notifications"
@@ -43,20 +72,7 @@ MAX_DIGEST_ALERTS = 500
 STRAGGLER_AGE = timedelta(minutes=15)
 STRAGGLER_WINDOW = timedelta(hours=48)
 
-ALERT_COLUMNS = (
-    "a.id, a.user_id, a.product_id, a.type, a.severity, a.metric, a.old_value, a.new_value,"
-    " a.change_pct, a.threshold, a.message, a.created_at, a.notified_at,"
-    " p.asin, p.marketplace, p.title AS product_title, p.data_source"
-)
-
-
-def _dicts(result: Result[Any]) -> list[dict[str, Any]]:
-    return [dict(row) for row in result.mappings()]
-
-
-def _first(result: Result[Any]) -> dict[str, Any] | None:
-    row = result.mappings().first()
-    return dict(row) if row is not None else None
+Job = tuple[str, dict[str, Any], str]  # (job type, payload, idempotency key)
 
 
 def alert_key(alert_id: str) -> str:
@@ -68,8 +84,136 @@ def digest_key(day: str) -> str:
     return f"digest:{day}"
 
 
+def test_key(delivery_id: str) -> str:
+    return f"test:{delivery_id}"
+
+
+def delivery_kind(dedupe_key: str) -> DeliveryKind:
+    prefix = dedupe_key.split(":", 1)[0]
+    if prefix == "digest":
+        return "digest"
+    return "test" if prefix == "test" else "alert"
+
+
 def job_key(channel_id: str, alert_id: str) -> str:
     return f"notify:{channel_id}:{alert_id}"
+
+
+# ------------------------------------------------------------------ channels
+
+
+def _channel_out(channel: Channel) -> dict[str, Any]:
+    is_webhook = channel.kind == "webhook"
+    return {"id": channel.id, "kind": channel.kind,
+            "url": channel.target if is_webhook else None,
+            "email": None if is_webhook else channel.target,
+            "min_severity": channel.min_severity, "is_active": channel.is_active,
+            "created_at": channel.created_at}
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
+def _target(body: ChannelIn) -> str:
+    """The validated target of the new channel, or a 422 saying what is wrong."""
+    wanted, other = ("url", "email") if body.kind == "webhook" else ("email", "url")
+    if getattr(body, other) is not None:
+        raise _invalid(other, f"a {body.kind} channel takes '{wanted}', not '{other}'")
+    value = getattr(body, wanted)
+    if value is None:
+        raise _invalid(wanted, f"a {body.kind} channel needs '{wanted}'")
+    try:
+        if body.kind == "webhook":
+            return rules.validate_webhook_url(value)
+        return rules.validate_email_address(value)
+    except rules.InvalidChannelTarget as exc:
+        raise _invalid(exc.field, exc.message) from None
+
+
+def _audit(conn: Connection, action: str, user_id: UUID, channel_id: UUID, kind: str) -> None:
+    from amazon_pilot.db.accounts import audit
+
+    audit(conn, action, user_id=user_id, actor_id=user_id, target=str(channel_id),
+          details={"kind": kind})
+
+
+def create_channel(user_id: UUID, body: ChannelIn) -> ChannelCreated:
+    """A new channel; a webhook gets its signing secret, returned only here."""
+    target = _target(body)
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32) if body.kind == "webhook" else None
+    with transaction() as conn:
+        store.lock_user(conn, user_id)  # one creator at a time per user: the limit holds
+        if store.count_channels(conn, user_id) >= MAX_CHANNELS_PER_USER:
+            raise Conflict(f"you already have {MAX_CHANNELS_PER_USER} notification "
+                           "channels, the most allowed; delete one first")
+        channel = store.insert_channel(conn, user_id, body.kind, target, secret,
+                                       body.min_severity)
+        if channel is None:
+            what = "URL" if body.kind == "webhook" else "address"
+            raise Conflict(f"you already have a {body.kind} channel for this {what}")
+        _audit(conn, "notification_channel.create", user_id, channel.id, body.kind)
+    return ChannelCreated(**_channel_out(channel), secret=secret)
+
+
+def list_channels(user_id: UUID) -> ChannelList:
+    with reading() as conn:
+        channels = store.list_channels(conn, user_id)
+    return ChannelList(items=[ChannelOut(**_channel_out(c)) for c in channels])
+
+
+def delete_channel(channel: Channel) -> None:
+    """Delete the channel (its delivery log goes with it)."""
+    with transaction() as conn:
+        deleted = store.delete_channel(conn, channel.user_id, channel.id)
+        if deleted is None:  # deleted meanwhile
+            raise NotFound("notification channel not found")
+        _audit(conn, "notification_channel.delete", deleted.user_id, deleted.id, deleted.kind)
+
+
+def list_deliveries(channel: Channel, limit: int, status: DeliveryStatus | None) -> DeliveryList:
+    """The channel's delivery log, newest first."""
+    with reading() as conn:
+        rows = store.list_deliveries(conn, channel.id, status, limit)
+    items = [DeliveryOut(id=r.id, kind=delivery_kind(r.dedupe_key), status=r.status,
+                         attempts=r.attempts, response_code=r.response_code,
+                         last_error=r.last_error, alert_ids=r.alert_ids,
+                         created_at=r.created_at, last_attempt_at=r.last_attempt_at,
+                         delivered_at=r.delivered_at) for r in rows]
+    return DeliveryList(channel_id=channel.id, items=items)
+
+
+def send_test(channel: Channel) -> TestQueued:
+    """Queue a test notification to the channel, within the hourly allowance."""
+    with reading() as conn:
+        recent = store.count_tests_last_hour(conn, channel.id)
+    if recent >= TEST_SENDS_PER_HOUR:
+        raise TooManyRequests(f"at most {TEST_SENDS_PER_HOUR} test notifications per channel "
+                              "per hour; try again later", headers={"Retry-After": "600"})
+    try:
+        delivery_id = queue_test(str(channel.id), str(channel.user_id))
+    except Exception as exc:
+        raise ServiceUnavailable("the test notification could not be queued; retry shortly",
+                                 headers={"Retry-After": "5"}) from exc
+    return TestQueued(channel_id=channel.id, delivery_id=UUID(delivery_id))
+
+
+def queue_test(channel_id: str, user_id: str) -> str:
+    """Record a test delivery for a channel and queue it; returns the delivery id."""
+    delivery_id = str(uuid.uuid4())
+    # committed before it is queued, so the job always finds the row
+    with transaction() as conn:
+        store.insert_delivery(conn, delivery_id, channel_id, user_id, test_key(delivery_id))
+    try:
+        enqueue_many("critical", [(DELIVER_JOB, {"delivery_id": delivery_id,
+                                                 "channel_id": channel_id},
+                                   f"notify-test:{delivery_id}")])
+    except Exception as exc:
+        with transaction() as conn:
+            store.mark_failed_unsent(conn, delivery_id,
+                                     f"could not be queued: {type(exc).__name__}")
+        raise
+    return delivery_id
 
 
 # ------------------------------------------------------------------ fan-out
@@ -87,19 +231,17 @@ def fan_out(alert_ids: Sequence[str], *, now: datetime | None = None) -> int:
         return 0
     now = now or datetime.now(UTC)
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    jobs: list[tuple[str, dict[str, Any], str]] = []
+    jobs: list[Job] = []
     with transaction() as conn:
-        alerts = _dicts(conn.execute(text(
-            f"SELECT {ALERT_COLUMNS}, u.notification_prefs AS prefs, u.is_active AS user_active"
-            " FROM alerts a JOIN users u ON u.id = a.user_id JOIN products p ON p.id = a.product_id"
-            " WHERE a.id = ANY(CAST(:ids AS uuid[])) AND a.notified_at IS NULL"
-            " ORDER BY a.user_id, a.product_id, a.created_at FOR UPDATE OF a SKIP LOCKED"),
-            {"ids": ids}))
+        alerts = store.lock_new_alerts(conn, ids)
         immediate = [a for a in alerts
                      if a["user_active"] and not rules.wants_daily_digest(a["prefs"])]
         handled = [str(a["id"]) for a in alerts if not a["user_active"]]
-        channels = _channels_of(conn, {str(a["user_id"]) for a in immediate})
-        groups: dict[tuple[str, int], list[Mapping[str, Any]]] = defaultdict(list)
+        channels: dict[str, list[Channel]] = defaultdict(list)
+        for channel in store.active_channels(conn, sorted({str(a["user_id"])
+                                                           for a in immediate})):
+            channels[str(channel.user_id)].append(channel)
+        groups: dict[tuple[str, int], list[FanOutAlert]] = defaultdict(list)
         for alert in immediate:
             groups[(str(alert["user_id"]), int(alert["product_id"]))].append(alert)
         for (user_id, product_id), group in sorted(groups.items()):
@@ -107,87 +249,45 @@ def fan_out(alert_ids: Sequence[str], *, now: datetime | None = None) -> int:
                                    channels.get(user_id, []), day_start)
             handled += [str(a["id"]) for a in group]
         if handled:
-            conn.execute(text("UPDATE alerts SET notified_at = now()"
-                              " WHERE id = ANY(CAST(:ids AS uuid[]))"), {"ids": handled})
+            store.mark_notified(conn, handled)
         if jobs:
             enqueue_many("critical", jobs)
     return len(jobs)
 
 
-def _channels_of(conn: Connection, user_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    users = sorted(user_ids)
-    if not users:
-        return {}
-    rows = conn.execute(text(
-        "SELECT id, user_id, kind, min_severity FROM notification_channels"
-        " WHERE user_id = ANY(CAST(:u AS uuid[])) AND is_active ORDER BY created_at, id"),
-        {"u": users}).mappings().all()
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        out[str(row["user_id"])].append(dict(row))
-    return out
-
-
-def _fan_out_group(conn: Connection, user_id: str, product_id: int,
-                   alerts: list[Mapping[str, Any]], channels: list[dict[str, Any]],
-                   day_start: datetime) -> list[tuple[str, dict[str, Any], str]]:
+def _fan_out_group(conn: Connection, user_id: str, product_id: int, alerts: list[FanOutAlert],
+                   channels: list[Channel], day_start: datetime) -> list[Job]:
     """One user's new alerts of one product: apply the cap, record deliveries, return
     the jobs to queue."""
     prefs = alerts[0]["prefs"]
     eligible = {str(a["id"]): [c for c in channels
-                               if rules.channel_enabled(c["kind"], prefs)
-                               and rules.severity_passes(a["severity"], c["min_severity"])]
+                               if rules.channel_enabled(c.kind, prefs)
+                               and rules.severity_passes(a["severity"], c.min_severity)]
                 for a in alerts}
     candidates = [rules.CapCandidate(str(a["id"]), a["severity"], a["created_at"])
                   for a in alerts if eligible[str(a["id"])]]
     if not candidates:
         return []
-    # Serialize deciders for this user and product, so two concurrent fan-outs cannot
-    # both see room under the cap.
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7210003))"),
-                 {"k": f"notify-cap:{user_id}:{product_id}"})
-    sent_today = conn.execute(text(
-        "SELECT count(*) FROM alerts a WHERE a.user_id = :u AND a.product_id = :p"
-        " AND a.notified_at >= :since AND EXISTS (SELECT 1 FROM notification_deliveries d"
-        "   WHERE d.user_id = :u AND d.dedupe_key = 'alert:' || a.id::text"
-        "   AND d.status <> 'suppressed')"),
-        {"u": user_id, "p": product_id, "since": day_start}).scalar_one()
+    # two concurrent fan-outs must not both see room under the cap
+    store.lock_cap(conn, user_id, product_id)
+    sent_today = store.count_sent_since(conn, user_id, product_id, day_start)
     cap = rules.cap_per_product_per_day(prefs)
-    send, suppress = rules.apply_cap(candidates, int(sent_today), cap)
-    jobs: list[tuple[str, dict[str, Any], str]] = []
+    send, suppress = rules.apply_cap(candidates, sent_today, cap)
+    jobs: list[Job] = []
     for alert_id in send:
         for channel in eligible[alert_id]:
-            delivery_id, status = _upsert_delivery(conn, str(channel["id"]), user_id,
-                                                   alert_key(alert_id), [alert_id])
+            delivery_id, status = store.upsert_delivery(conn, str(channel.id), user_id,
+                                                        alert_key(alert_id), [alert_id])
             if status != "delivered":
-                payload = {"delivery_id": delivery_id, "channel_id": str(channel["id"]),
+                payload = {"delivery_id": delivery_id, "channel_id": str(channel.id),
                            "alert_id": alert_id}
-                jobs.append((DELIVER_JOB, payload, job_key(str(channel["id"]), alert_id)))
+                jobs.append((DELIVER_JOB, payload, job_key(str(channel.id), alert_id)))
     reason = f"over the cap of {cap} notifications per product per day"
     for alert_id in suppress:
         for channel in eligible[alert_id]:
-            conn.execute(text(
-                "INSERT INTO notification_deliveries"
-                " (channel_id, user_id, dedupe_key, alert_ids, status, last_error)"
-                " VALUES (:c, :u, :k, CAST(:a AS uuid[]), 'suppressed', :e)"
-                " ON CONFLICT (channel_id, dedupe_key) DO NOTHING"),
-                {"c": channel["id"], "u": user_id, "k": alert_key(alert_id), "a": [alert_id],
-                 "e": reason})
+            store.insert_suppressed(conn, str(channel.id), user_id, alert_key(alert_id),
+                                    [alert_id], reason)
     return jobs
-
-
-def _upsert_delivery(conn: Connection, channel_id: str, user_id: str, dedupe: str,
-                     alert_ids: list[str], delivery_id: str | None = None) -> tuple[str, str]:
-    """The delivery row of (channel, dedupe key), created pending if missing: (id, status)."""
-    row = conn.execute(text(
-        "INSERT INTO notification_deliveries (id, channel_id, user_id, dedupe_key, alert_ids)"
-        " VALUES (:id, :c, :u, :k, CAST(:a AS uuid[]))"
-        " ON CONFLICT (channel_id, dedupe_key) DO UPDATE"
-        "   SET alert_ids = notification_deliveries.alert_ids"
-        " RETURNING id, status"),
-        {"id": delivery_id or str(uuid.uuid4()), "c": channel_id, "u": user_id, "k": dedupe,
-         "a": alert_ids}).one()
-    return str(row.id), str(row.status)
 
 
 # ------------------------------------------------------------------ one delivery
@@ -198,43 +298,34 @@ def _body(payload: dict[str, Any]) -> bytes:
                       default=str).encode()
 
 
-def send_to_channel(channel: Mapping[str, Any], delivery_id: str, payload: dict[str, Any],
+def send_to_channel(channel: Channel, delivery_id: str, payload: dict[str, Any],
                     email: tuple[str, str]) -> notify.SendResult:
     """Send one message: `payload` (signed JSON) to a webhook, `email` (subject, text)
     to an e-mail channel."""
-    if channel["kind"] == "webhook":
+    if channel.kind == "webhook":
         body = _body(payload)
         timestamp = str(int(time.time()))
         headers = {
-            rules.SIGNATURE_HEADER: rules.sign(body, str(channel["secret"] or ""), timestamp),
+            rules.SIGNATURE_HEADER: rules.sign(body, channel.secret or "", timestamp),
             rules.TIMESTAMP_HEADER: timestamp,
             rules.DELIVERY_HEADER: delivery_id,
             rules.EVENT_HEADER: str(payload["event"]),
         }
-        return notify.post_webhook(str(channel["target"]), body, headers)
+        return notify.post_webhook(channel.target, body, headers)
     subject, text_body = email
-    return notify.send_email(str(channel["target"]), subject, text_body)
+    return notify.send_email(channel.target, subject, text_body)
 
 
-def record_attempt(delivery_id: str, result: notify.SendResult, *, sent: bool = True) -> int:
-    """Store one attempt's outcome (`sent=False`: nothing went out); returns the attempts."""
+def record_attempt(delivery_id: str, result: notify.SendResult, max_attempts: int) -> int:
+    """Store one attempt's outcome; returns the delivery's attempts."""
     with transaction() as conn:
-        attempts = conn.execute(text(
-            "UPDATE notification_deliveries SET attempts = attempts + :n,"
-            " last_attempt_at = CASE WHEN :n = 1 THEN now() ELSE last_attempt_at END,"
-            " response_code = :code, last_error = :error,"
-            " status = CASE WHEN :ok THEN 'delivered'"
-            "   WHEN :permanent OR attempts + :n >= :max THEN 'failed' ELSE 'pending' END,"
-            " delivered_at = CASE WHEN :ok THEN now() ELSE delivered_at END"
-            " WHERE id = :id RETURNING attempts"),
-            {"id": delivery_id, "code": result.status_code, "error": result.error,
-             "ok": result.delivered, "permanent": result.permanent,
-             "max": MAX_ATTEMPTS, "n": 1 if sent else 0}).scalar()
-    return int(attempts or 0)
+        return store.record_attempt(
+            conn, delivery_id, status_code=result.status_code, error=result.error,
+            delivered=result.delivered, permanent=result.permanent, max_attempts=max_attempts)
 
 
 def _outcome(delivery_id: str, result: notify.SendResult) -> dict[str, Any]:
-    attempts = record_attempt(delivery_id, result)
+    attempts = record_attempt(delivery_id, result, MAX_ATTEMPTS)
     if result.delivered:
         return {"delivery_id": delivery_id, "delivered": True, "attempts": attempts,
                 "response_code": result.status_code}
@@ -249,34 +340,27 @@ def deliver_notification(payload: dict[str, Any], delivery: Delivery) -> dict[st
     channel_id = str(payload["channel_id"])
     delivery_id = str(payload["delivery_id"])
     alert_id = payload.get("alert_id")
+    alert: AlertRow | None = None
     with transaction() as conn:
-        channel = _first(conn.execute(text(
-            "SELECT id, user_id, kind, target, secret, is_active FROM notification_channels"
-            " WHERE id = :c"), {"c": channel_id}))
+        channel = store.channel_by_id(conn, channel_id)
         if channel is None:
             return {"skipped": "the channel was deleted"}
-        alert = None
         if alert_id:
-            alert = _first(conn.execute(text(
-                f"SELECT {ALERT_COLUMNS} FROM alerts a JOIN products p ON p.id = a.product_id"
-                " WHERE a.id = :a AND a.user_id = :u"),
-                {"a": alert_id, "u": channel["user_id"]}))
+            alert = store.user_alert(conn, str(alert_id), channel.user_id)
             if alert is None:
                 return {"skipped": "the alert no longer exists"}
             # normally written by fan_out; recreated here if that row is missing
-            delivery_id, status = _upsert_delivery(conn, channel_id, str(channel["user_id"]),
-                                                   alert_key(str(alert_id)), [str(alert_id)],
-                                                   delivery_id)
+            delivery_id, status = store.upsert_delivery(
+                conn, channel_id, str(channel.user_id), alert_key(str(alert_id)),
+                [str(alert_id)], delivery_id)
         else:
-            found = conn.execute(text(
-                "SELECT status FROM notification_deliveries WHERE id = :d AND channel_id = :c"),
-                {"d": delivery_id, "c": channel_id}).scalar()
+            found = store.delivery_status(conn, delivery_id, channel_id)
             if found is None:  # its row is not committed yet (or the queueing failed)
                 raise RetryableJobError(f"delivery {delivery_id} is not recorded yet")
-            status = str(found)
+            status = found
     if status in ("delivered", "suppressed"):
         return {"delivery_id": delivery_id, "status": status, "replayed": True}
-    if not channel["is_active"]:
+    if not channel.is_active:
         return _outcome(delivery_id, notify.SendResult(
             False, error="the channel is disabled", permanent=True))
     sent_at = datetime.now(UTC)
@@ -289,27 +373,6 @@ def deliver_notification(payload: dict[str, Any], delivery: Delivery) -> dict[st
     return _outcome(delivery_id, send_to_channel(channel, delivery_id, body, email))
 
 
-def queue_test(channel_id: str, user_id: str) -> str:
-    """Record a test delivery for a channel and queue it; returns the delivery id."""
-    delivery_id = str(uuid.uuid4())
-    # committed before it is queued, so the job always finds the row
-    with transaction() as conn:
-        conn.execute(text(
-            "INSERT INTO notification_deliveries (id, channel_id, user_id, dedupe_key)"
-            " VALUES (:id, :c, :u, :k)"),
-            {"id": delivery_id, "c": channel_id, "u": user_id, "k": f"test:{delivery_id}"})
-    try:
-        enqueue_many("critical", [(DELIVER_JOB, {"delivery_id": delivery_id,
-                                                 "channel_id": channel_id},
-                                   f"notify-test:{delivery_id}")])
-    except Exception as exc:
-        record_attempt(delivery_id, notify.SendResult(
-            False, error=f"could not be queued: {type(exc).__name__}", permanent=True),
-            sent=False)
-        raise
-    return delivery_id
-
-
 # ------------------------------------------------------------------ daily digest
 
 
@@ -318,12 +381,8 @@ def plan_digests(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     pending alerts, and one sweep_notifications job (default queue, whose worker may
     send to the critical queue) for alerts a failed fan-out left pending."""
     day = str(event.get("date") or now.astimezone(UTC).date().isoformat())
-    with transaction() as conn:
-        users = conn.execute(text(
-            "SELECT DISTINCT a.user_id FROM alerts a JOIN users u ON u.id = a.user_id"
-            " WHERE a.notified_at IS NULL AND u.is_active"
-            " AND lower(u.notification_prefs->>'digest') = 'daily' ORDER BY a.user_id")
-        ).scalars().all()
+    with reading() as conn:
+        users = store.digest_user_ids(conn)
     jobs = [(DIGEST_JOB, {"user_id": str(u), "date": day}, f"digest:{u}:{day}") for u in users]
     queued = enqueue_many("low", jobs)
     enqueue_many("default", [(SWEEP_JOB, {"before": (now - STRAGGLER_AGE).isoformat()},
@@ -336,14 +395,8 @@ def sweep_notifications(payload: dict[str, Any], delivery: Delivery) -> dict[str
     """Job: fan out immediate users' alerts still pending (the fan-out after their
     creation failed), created between 48 hours and 15 minutes ago."""
     before = datetime.fromisoformat(str(payload["before"]))
-    with transaction() as conn:
-        stragglers = conn.execute(text(
-            "SELECT a.id FROM alerts a JOIN users u ON u.id = a.user_id"
-            " WHERE a.notified_at IS NULL AND u.is_active"
-            " AND coalesce(lower(u.notification_prefs->>'digest'), '') <> 'daily'"
-            " AND a.created_at < :before AND a.created_at > :oldest"
-            " ORDER BY a.created_at LIMIT 1000"),
-            {"before": before, "oldest": before - STRAGGLER_WINDOW}).scalars().all()
+    with reading() as conn:
+        stragglers = store.straggler_alert_ids(conn, before, before - STRAGGLER_WINDOW)
     queued = fan_out([str(a) for a in stragglers]) if stragglers else 0
     return {"alerts": len(stragglers), "jobs_queued": queued}
 
@@ -358,38 +411,26 @@ def send_digest(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     user_id, day = str(payload["user_id"]), str(payload["date"])
     dedupe = digest_key(day)
     with transaction() as conn:
-        user = _first(conn.execute(text(
-            "SELECT is_active, notification_prefs FROM users WHERE id = :u"), {"u": user_id}))
-        if user is None or not user["is_active"]:
+        user = store.recipient(conn, user_id)
+        if user is None or not user.is_active:
             return {"skipped": "the user is gone or deactivated"}
-        channels = _dicts(conn.execute(text(
-            "SELECT id, user_id, kind, target, secret, min_severity FROM notification_channels"
-            " WHERE user_id = :u AND is_active ORDER BY created_at, id"),
-            {"u": user_id}))
-        channels = [c for c in channels
-                    if rules.channel_enabled(c["kind"], user["notification_prefs"])]
-        prior = {str(r.channel_id): r for r in conn.execute(text(
-            "SELECT channel_id, id, status, alert_ids FROM notification_deliveries"
-            " WHERE user_id = :u AND dedupe_key = :k"), {"u": user_id, "k": dedupe}).all()}
-        prior_ids = sorted({str(a) for r in prior.values() for a in r.alert_ids})
-        alerts = _dicts(conn.execute(text(
-            f"SELECT {ALERT_COLUMNS} FROM alerts a JOIN products p ON p.id = a.product_id"
-            " WHERE a.user_id = :u AND (a.notified_at IS NULL"
-            "   OR a.id = ANY(CAST(:prior AS uuid[])))"
-            " ORDER BY a.created_at, a.id LIMIT :limit"),
-            {"u": user_id, "prior": prior_ids, "limit": MAX_DIGEST_ALERTS}))
+        channels = [c for c in store.active_channels(conn, [user_id])
+                    if rules.channel_enabled(c.kind, user.notification_prefs)]
+        prior = {str(d.channel_id): d for d in store.digest_deliveries(conn, user_id, dedupe)}
+        prior_ids = sorted({str(a) for d in prior.values() for a in d.alert_ids})
+        alerts = store.digest_alerts(conn, user_id, prior_ids, MAX_DIGEST_ALERTS)
     by_id = {str(a["id"]): a for a in alerts}
     pending = [a for a in alerts if a["notified_at"] is None]
     covered: set[str] = {str(a["id"]) for a in pending if not any(
-        rules.severity_passes(a["severity"], c["min_severity"]) for c in channels)}
+        rules.severity_passes(a["severity"], c.min_severity) for c in channels)}
     sent, failures = 0, []
     for channel in channels:
-        earlier = prior.get(str(channel["id"]))
+        earlier = prior.get(str(channel.id))
         if earlier is not None:
             chosen = [by_id[str(a)] for a in earlier.alert_ids if str(a) in by_id]
         else:
             chosen = [a for a in pending
-                      if rules.severity_passes(a["severity"], channel["min_severity"])]
+                      if rules.severity_passes(a["severity"], channel.min_severity)]
         if not chosen:
             continue
         chosen_ids = [str(a["id"]) for a in chosen]
@@ -397,24 +438,21 @@ def send_digest(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
             covered.update(chosen_ids)
             continue
         with transaction() as conn:
-            delivery_id, _ = _upsert_delivery(conn, str(channel["id"]), user_id, dedupe,
-                                              chosen_ids)
+            delivery_id, _ = store.upsert_delivery(conn, str(channel.id), user_id, dedupe,
+                                                   chosen_ids)
         result = send_to_channel(
             channel, delivery_id,
             rules.digest_payload(list(chosen), day, delivery_id, datetime.now(UTC)),
             rules.digest_text(list(chosen), day))
-        record_attempt(delivery_id, result)
+        record_attempt(delivery_id, result, MAX_ATTEMPTS)
         if result.delivered or result.permanent:
             covered.update(chosen_ids)
             sent += int(result.delivered)
         else:
-            failures.append(f"{channel['kind']} {channel['id']}: {result.error}")
+            failures.append(f"{channel.kind} {channel.id}: {result.error}")
     if failures:
         raise RetryableJobError("digest not delivered to " + "; ".join(failures))
     if covered:
         with transaction() as conn:
-            conn.execute(text(
-                "UPDATE alerts SET notified_at = coalesce(notified_at, now())"
-                " WHERE user_id = :u AND id = ANY(CAST(:ids AS uuid[]))"),
-                {"u": user_id, "ids": sorted(covered)})
+            store.mark_user_alerts_notified(conn, user_id, sorted(covered))
     return {"user_id": user_id, "date": day, "messages": sent, "alerts": len(covered)}
