@@ -1,8 +1,9 @@
-"""Request and response models of the notification channel routes."""
+"""Request and response models of the notification channel routes, and the payloads of
+the notification jobs."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import datetime as dt
 from typing import Literal
 from uuid import UUID
 
@@ -31,7 +32,7 @@ class ChannelOut(BaseModel):
     email: str | None = Field(None, description="the address (email channels)")
     min_severity: Severity
     is_active: bool
-    created_at: datetime
+    created_at: dt.datetime
 
 
 class ChannelCreated(ChannelOut):
@@ -51,9 +52,9 @@ class DeliveryOut(BaseModel):
     response_code: int | None
     last_error: str | None
     alert_ids: list[UUID]
-    created_at: datetime
-    last_attempt_at: datetime | None
-    delivered_at: datetime | None
+    created_at: dt.datetime
+    last_attempt_at: dt.datetime | None
+    delivered_at: dt.datetime | None
 
 
 class DeliveryList(BaseModel):
@@ -65,3 +66,27 @@ class TestQueued(BaseModel):
     channel_id: UUID
     delivery_id: UUID
     status: Literal["queued"] = "queued"
+
+
+# ------------------------------------------------------------------ job payloads
+
+
+class DeliverPayload(Strict):
+    """deliver_notification: one delivery to one channel (no alert: a channel test)."""
+
+    delivery_id: UUID
+    channel_id: UUID
+    alert_id: UUID | None = None
+
+
+class DigestPayload(Strict):
+    """send_digest: one user's digest of one day."""
+
+    user_id: UUID
+    date: dt.date
+
+
+class SweepPayload(Strict):
+    """sweep_notifications: fan out pending alerts created before this moment."""
+
+    before: dt.datetime

@@ -10,12 +10,14 @@ digest.
   product per UTC day (notification_prefs.max_notifications_per_product_per_day,
   default 5) and the rest is recorded as 'suppressed' deliveries. One
   ``deliver_notification`` job per (channel, alert) goes to the critical queue.
-- ``deliver_notification``: one attempt at one delivery (signed webhook POST or SES
-  e-mail); a failure raises RetryableJobError so the consumer backs off and SQS
-  redelivers, up to the redrive policy's 3 receives, then the DLQ.
-- ``plan_digests`` (schedule "daily_digest") queues one ``send_digest`` job per user
+- ``deliver`` (job ``deliver_notification``): one attempt at one delivery (signed
+  webhook POST or SES e-mail); a failure raises RetryableJobError so the consumer backs
+  off and SQS redelivers, up to the queue's maxReceiveCount, then the DLQ.
+- ``queue_digests`` (schedule "daily_digest") queues one ``send_digest`` job per user
   with pending alerts on the low queue; ``send_digest`` sends one message per channel
   with the alerts grouped by product and marks them notified.
+
+The job handlers and the planner are in notifications/jobs.py.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -41,10 +43,13 @@ from amazon_pilot.notifications.schemas import (
     ChannelIn,
     ChannelList,
     ChannelOut,
+    DeliverPayload,
     DeliveryKind,
     DeliveryList,
     DeliveryOut,
     DeliveryStatus,
+    DigestPayload,
+    SweepPayload,
     TestQueued,
 )
 from amazon_pilot.notifications.store import AlertRow, Channel, FanOutAlert
@@ -57,7 +62,6 @@ from amazon_pilot.platform.errors import (
     ValidationFailed,
 )
 from amazon_pilot.platform.job_errors import RetryableJobError
-from amazon_pilot.platform.jobs import Delivery
 
 MAX_CHANNELS_PER_USER = 10
 TEST_SENDS_PER_HOUR = 5
@@ -65,14 +69,17 @@ SECRET_PREFIX = "whsec_"
 DELIVER_JOB = "deliver_notification"
 DIGEST_JOB = "send_digest"
 SWEEP_JOB = "sweep_notifications"
-# The critical queue's redrive policy moves a message to the DLQ after 3 receives:
-# the third failed attempt is the last, and the delivery is then marked 'failed'.
-MAX_ATTEMPTS = 3
 MAX_DIGEST_ALERTS = 500
 STRAGGLER_AGE = timedelta(minutes=15)
 STRAGGLER_WINDOW = timedelta(hours=48)
 
 Job = tuple[str, dict[str, Any], str]  # (job type, payload, idempotency key)
+
+
+def _deliver_job(delivery_id: str, channel_id: str, alert_id: str | None, key: str) -> Job:
+    payload = DeliverPayload(delivery_id=UUID(delivery_id), channel_id=UUID(channel_id),
+                             alert_id=UUID(alert_id) if alert_id else None)
+    return (DELIVER_JOB, payload.model_dump(mode="json", exclude_none=True), key)
 
 
 def alert_key(alert_id: str) -> str:
@@ -205,9 +212,8 @@ def queue_test(channel_id: str, user_id: str) -> str:
     with transaction() as conn:
         store.insert_delivery(conn, delivery_id, channel_id, user_id, test_key(delivery_id))
     try:
-        enqueue_many("critical", [(DELIVER_JOB, {"delivery_id": delivery_id,
-                                                 "channel_id": channel_id},
-                                   f"notify-test:{delivery_id}")])
+        enqueue_many("critical", [_deliver_job(delivery_id, channel_id, None,
+                                               f"notify-test:{delivery_id}")])
     except Exception as exc:
         with transaction() as conn:
             store.mark_failed_unsent(conn, delivery_id,
@@ -279,9 +285,8 @@ def _fan_out_group(conn: Connection, user_id: str, product_id: int, alerts: list
             delivery_id, status = store.upsert_delivery(conn, str(channel.id), user_id,
                                                         alert_key(alert_id), [alert_id])
             if status != "delivered":
-                payload = {"delivery_id": delivery_id, "channel_id": str(channel.id),
-                           "alert_id": alert_id}
-                jobs.append((DELIVER_JOB, payload, job_key(str(channel.id), alert_id)))
+                jobs.append(_deliver_job(delivery_id, str(channel.id), alert_id,
+                                         job_key(str(channel.id), alert_id)))
     reason = f"over the cap of {cap} notifications per product per day"
     for alert_id in suppress:
         for channel in eligible[alert_id]:
@@ -317,15 +322,17 @@ def send_to_channel(channel: Channel, delivery_id: str, payload: dict[str, Any],
 
 
 def record_attempt(delivery_id: str, result: notify.SendResult, max_attempts: int) -> int:
-    """Store one attempt's outcome; returns the delivery's attempts."""
+    """Store one attempt's outcome; returns the delivery's attempts. `max_attempts` is
+    the job queue's maxReceiveCount: the attempt that reaches it fails the delivery,
+    as the message then goes to the DLQ."""
     with transaction() as conn:
         return store.record_attempt(
             conn, delivery_id, status_code=result.status_code, error=result.error,
             delivered=result.delivered, permanent=result.permanent, max_attempts=max_attempts)
 
 
-def _outcome(delivery_id: str, result: notify.SendResult) -> dict[str, Any]:
-    attempts = record_attempt(delivery_id, result, MAX_ATTEMPTS)
+def _outcome(delivery_id: str, result: notify.SendResult, max_attempts: int) -> dict[str, Any]:
+    attempts = record_attempt(delivery_id, result, max_attempts)
     if result.delivered:
         return {"delivery_id": delivery_id, "delivered": True, "attempts": attempts,
                 "response_code": result.status_code}
@@ -335,24 +342,23 @@ def _outcome(delivery_id: str, result: notify.SendResult) -> dict[str, Any]:
     raise RetryableJobError(f"delivery {delivery_id} attempt {attempts} failed: {result.error}")
 
 
-def deliver_notification(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
-    """Job: one attempt at one delivery (an alert, or a channel test)."""
-    channel_id = str(payload["channel_id"])
-    delivery_id = str(payload["delivery_id"])
-    alert_id = payload.get("alert_id")
+def deliver(job: DeliverPayload, max_attempts: int) -> dict[str, Any]:
+    """One attempt at one delivery (an alert, or a channel test)."""
+    channel_id, delivery_id = str(job.channel_id), str(job.delivery_id)
+    alert_id = str(job.alert_id) if job.alert_id else None
     alert: AlertRow | None = None
     with transaction() as conn:
         channel = store.channel_by_id(conn, channel_id)
         if channel is None:
             return {"skipped": "the channel was deleted"}
         if alert_id:
-            alert = store.user_alert(conn, str(alert_id), channel.user_id)
+            alert = store.user_alert(conn, alert_id, channel.user_id)
             if alert is None:
                 return {"skipped": "the alert no longer exists"}
             # normally written by fan_out; recreated here if that row is missing
             delivery_id, status = store.upsert_delivery(
-                conn, channel_id, str(channel.user_id), alert_key(str(alert_id)),
-                [str(alert_id)], delivery_id)
+                conn, channel_id, str(channel.user_id), alert_key(alert_id), [alert_id],
+                delivery_id)
         else:
             found = store.delivery_status(conn, delivery_id, channel_id)
             if found is None:  # its row is not committed yet (or the queueing failed)
@@ -362,7 +368,7 @@ def deliver_notification(payload: dict[str, Any], delivery: Delivery) -> dict[st
         return {"delivery_id": delivery_id, "status": status, "replayed": True}
     if not channel.is_active:
         return _outcome(delivery_id, notify.SendResult(
-            False, error="the channel is disabled", permanent=True))
+            False, error="the channel is disabled", permanent=True), max_attempts)
     sent_at = datetime.now(UTC)
     if alert is not None:
         body = rules.alert_payload(alert, delivery_id, sent_at)
@@ -370,45 +376,49 @@ def deliver_notification(payload: dict[str, Any], delivery: Delivery) -> dict[st
     else:
         body = rules.channel_test_payload(channel_id, delivery_id, sent_at)
         email = rules.channel_test_email()
-    return _outcome(delivery_id, send_to_channel(channel, delivery_id, body, email))
+    return _outcome(delivery_id, send_to_channel(channel, delivery_id, body, email),
+                    max_attempts)
 
 
 # ------------------------------------------------------------------ daily digest
 
 
-def plan_digests(event: dict[str, Any], now: datetime) -> dict[str, Any]:
+def queue_digests(day: str | None, now: datetime) -> dict[str, Any]:
     """Schedule "daily_digest": one send_digest job (low queue) per digest user with
-    pending alerts, and one sweep_notifications job (default queue, whose worker may
-    send to the critical queue) for alerts a failed fan-out left pending."""
-    day = str(event.get("date") or now.astimezone(UTC).date().isoformat())
+    pending alerts, for `day` (an ISO date; default: today, UTC), and one
+    sweep_notifications job (default queue, whose worker may send to the critical
+    queue) for alerts a failed fan-out left pending."""
+    digest_day = date.fromisoformat(day) if day else now.astimezone(UTC).date()
     with reading() as conn:
         users = store.digest_user_ids(conn)
-    jobs = [(DIGEST_JOB, {"user_id": str(u), "date": day}, f"digest:{u}:{day}") for u in users]
+    jobs = [(DIGEST_JOB, DigestPayload(user_id=u, date=digest_day).model_dump(mode="json"),
+             f"digest:{u}:{digest_day}") for u in users]
     queued = enqueue_many("low", jobs)
-    enqueue_many("default", [(SWEEP_JOB, {"before": (now - STRAGGLER_AGE).isoformat()},
+    straggler = SweepPayload(before=now - STRAGGLER_AGE).model_dump(mode="json")
+    enqueue_many("default", [(SWEEP_JOB, straggler,
                               f"sweep-notifications:{now:%Y-%m-%dT%H:%M}")])
-    return {"job": "daily_digest", "date": day, "queued_on": "low", "digests": queued,
-            "sweep_queued_on": "default"}
+    return {"job": "daily_digest", "date": digest_day.isoformat(), "queued_on": "low",
+            "digests": queued, "sweep_queued_on": "default"}
 
 
-def sweep_notifications(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
-    """Job: fan out immediate users' alerts still pending (the fan-out after their
-    creation failed), created between 48 hours and 15 minutes ago."""
-    before = datetime.fromisoformat(str(payload["before"]))
+def sweep(before: datetime) -> dict[str, Any]:
+    """Fan out immediate users' alerts still pending (the fan-out after their creation
+    failed), created before `before` (15 minutes before the planner ran) and at most
+    48 hours earlier."""
     with reading() as conn:
         stragglers = store.straggler_alert_ids(conn, before, before - STRAGGLER_WINDOW)
     queued = fan_out([str(a) for a in stragglers]) if stragglers else 0
     return {"alerts": len(stragglers), "jobs_queued": queued}
 
 
-def send_digest(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
-    """Job: one user's digest for a day, one message per active channel.
+def send_digest(job: DigestPayload, max_attempts: int) -> dict[str, Any]:
+    """One user's digest for a day, one message per active channel.
 
     A channel already delivered for this day is skipped (retries resend only what
     failed, with the same alerts as the first try). Alerts are marked notified once
     every channel has its digest, or failed for good; a retryable failure leaves
     them pending and raises so SQS retries."""
-    user_id, day = str(payload["user_id"]), str(payload["date"])
+    user_id, day = str(job.user_id), job.date.isoformat()
     dedupe = digest_key(day)
     with transaction() as conn:
         user = store.recipient(conn, user_id)
@@ -444,7 +454,7 @@ def send_digest(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
             channel, delivery_id,
             rules.digest_payload(list(chosen), day, delivery_id, datetime.now(UTC)),
             rules.digest_text(list(chosen), day))
-        record_attempt(delivery_id, result, MAX_ATTEMPTS)
+        record_attempt(delivery_id, result, max_attempts)
         if result.delivered or result.permanent:
             covered.update(chosen_ids)
             sent += int(result.delivered)
