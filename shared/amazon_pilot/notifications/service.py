@@ -76,12 +76,6 @@ STRAGGLER_WINDOW = timedelta(hours=48)
 Job = tuple[str, dict[str, Any], str]  # (job type, payload, idempotency key)
 
 
-def _deliver_job(delivery_id: str, channel_id: str, alert_id: str | None, key: str) -> Job:
-    payload = DeliverPayload(delivery_id=UUID(delivery_id), channel_id=UUID(channel_id),
-                             alert_id=UUID(alert_id) if alert_id else None)
-    return (DELIVER_JOB, payload.model_dump(mode="json", exclude_none=True), key)
-
-
 def alert_key(alert_id: str) -> str:
     """dedupe_key of a per-alert delivery (unique per channel)."""
     return f"alert:{alert_id}"
@@ -91,7 +85,7 @@ def digest_key(day: str) -> str:
     return f"digest:{day}"
 
 
-def test_key(delivery_id: str) -> str:
+def channel_test_key(delivery_id: str) -> str:
     return f"test:{delivery_id}"
 
 
@@ -104,6 +98,12 @@ def delivery_kind(dedupe_key: str) -> DeliveryKind:
 
 def job_key(channel_id: str, alert_id: str) -> str:
     return f"notify:{channel_id}:{alert_id}"
+
+
+def _deliver_job(delivery_id: str, channel_id: str, alert_id: str | None, key: str) -> Job:
+    payload = DeliverPayload(delivery_id=UUID(delivery_id), channel_id=UUID(channel_id),
+                             alert_id=UUID(alert_id) if alert_id else None)
+    return (DELIVER_JOB, payload.model_dump(mode="json", exclude_none=True), key)
 
 
 # ------------------------------------------------------------------ channels
@@ -210,7 +210,7 @@ def queue_test(channel_id: str, user_id: str) -> str:
     delivery_id = str(uuid.uuid4())
     # committed before it is queued, so the job always finds the row
     with transaction() as conn:
-        store.insert_delivery(conn, delivery_id, channel_id, user_id, test_key(delivery_id))
+        store.insert_delivery(conn, delivery_id, channel_id, user_id, channel_test_key(delivery_id))
     try:
         enqueue_many("critical", [_deliver_job(delivery_id, channel_id, None,
                                                f"notify-test:{delivery_id}")])
