@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.domain.notifications import verify
+from amazon_pilot.notifications.service import fan_out
 from amazon_pilot.platform.db import transaction
-from amazon_pilot.workers.notifications import fan_out
 from pilot_dev.runtime.stack import Stack
 from tests.integration.test_runtime import wait_for
 
@@ -413,3 +413,82 @@ def test_the_cap_suppresses_the_sixth_alert_of_a_product_in_a_day(
     assert "cap of 5 notifications per product per day" in suppressed[0]["last_error"]
     assert len(receiver.hits("/capped")) == 6
     assert notified_at(sixth) is not None and notified_at(fifth) is not None
+
+
+def test_channel_limit_test_allowance_and_audit(api: httpx.Client, receiver: Receiver) -> None:
+    seller = new_user(api, IMMEDIATE)
+    emails = [add_channel(api, seller, kind="email", email=f"ops{i}@example.com")
+              for i in range(10)]
+    over = api.post("/v1/notification-channels", headers=seller["headers"],
+                    json={"kind": "email", "email": "ops10@example.com"})
+    assert over.status_code == 409
+    assert "already have 10 notification channels" in over.json()["error"]["message"]
+    gone = api.delete(f"/v1/notification-channels/{emails[0]['id']}", headers=seller["headers"])
+    assert gone.status_code == 204
+    with transaction() as conn:
+        audit = conn.execute(text(
+            "SELECT action, actor_id, target, details FROM audit_log WHERE user_id = :u"
+            " AND action LIKE 'notification_channel.%' ORDER BY id"), {"u": seller["id"]}).all()
+    assert [a.action for a in audit] == ["notification_channel.create"] * 10 + [
+        "notification_channel.delete"]
+    assert audit[-1].target == emails[0]["id"] and audit[-1].details == {"kind": "email"}
+    assert str(audit[-1].actor_id) == seller["id"]
+
+    webhook = add_channel(api, seller, kind="webhook", url=receiver.url("/allowance"))
+    test_url = f"/v1/notification-channels/{webhook['id']}/test"
+    for _ in range(5):
+        assert api.post(test_url, headers=seller["headers"]).status_code == 202
+    refused = api.post(test_url, headers=seller["headers"])
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "600"
+    assert "at most 5 test notifications" in refused.json()["error"]["message"]
+    assert len(wait_for(lambda: receiver.hits("/allowance") if len(
+        receiver.hits("/allowance")) == 5 else None, 30, "five test notifications")) == 5
+
+
+def test_the_queues_max_receives_decides_when_a_delivery_fails(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    from amazon_pilot.notifications.jobs import deliver_notification
+    from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
+    from amazon_pilot.platform.jobs import Delivery
+
+    receiver.plan("/two-receives", [500])
+    seller = new_user(api, IMMEDIATE)
+    channel = add_channel(api, seller, kind="webhook", url=receiver.url("/two-receives"))
+    alert_id = new_alert(new_product(seller))
+    payload = {"delivery_id": str(uuid.uuid4()), "channel_id": channel["id"],
+               "alert_id": alert_id}  # run by hand here, never queued
+    for receive in (1, 2):
+        with pytest.raises(RetryableJobError):
+            deliver_notification(payload, Delivery("by-hand", receive, max_receives=2))
+        (log,) = deliveries(api, seller, channel["id"])
+        assert log["attempts"] == receive and log["response_code"] == 500
+        assert log["status"] == ("pending" if receive == 1 else "failed")
+
+    with pytest.raises(PermanentJobError, match="bad payload: delivery_id"):
+        deliver_notification({"channel_id": channel["id"]}, Delivery("bad", 1, 3))
+    with pytest.raises(PermanentJobError, match="bad payload: extra"):
+        deliver_notification({**payload, "extra": 1}, Delivery("bad", 1, 3))
+
+
+def test_the_sweep_fans_out_alerts_a_failed_fan_out_left_pending(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    from amazon_pilot.notifications.jobs import sweep_notifications
+    from amazon_pilot.notifications.schemas import SweepPayload
+    from amazon_pilot.platform.jobs import Delivery
+
+    seller = new_user(api, IMMEDIATE)
+    add_channel(api, seller, kind="webhook", url=receiver.url("/swept"))
+    alert_id = new_alert(new_product(seller))
+    with transaction() as conn:
+        conn.execute(text("UPDATE alerts SET created_at = now() - interval '20 minutes'"
+                          " WHERE id = :a"), {"a": alert_id})
+    # the payload exactly as the digest planner writes it
+    payload = SweepPayload(before=datetime.now(UTC) - timedelta(minutes=15)).model_dump(
+        mode="json")
+    result = sweep_notifications(payload, Delivery("sweep-by-hand", 1, 3))
+    assert result["alerts"] >= 1 and result["jobs_queued"] >= 1
+    assert notified_at(alert_id) is not None
+    hit = wait_for(lambda: receiver.hits("/swept"), 30, "the swept alert")[0]
+    assert json.loads(hit["body"])["alert"]["id"] == alert_id

@@ -13,7 +13,7 @@ QUEUED_JOBS: dict[str, tuple[str, str]] = {
 }
 # schedule job -> "module:function" for jobs that plan work themselves.
 PLANNERS: dict[str, str] = {
-    "daily_digest": "amazon_pilot.workers.notifications:plan_digests",
+    "daily_digest": "amazon_pilot.notifications.jobs:plan_digests",
     "daily_refresh": "amazon_pilot.workers.tracking:plan_daily_refresh",
     "weekly_reports": "amazon_pilot.workers.reports:plan_weekly_reports",
 }

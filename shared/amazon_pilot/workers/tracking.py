@@ -139,7 +139,7 @@ def _notify(alert_ids: list[str]) -> None:
     here must not fail the job: the notification sweep picks such alerts up."""
     import logging
 
-    from amazon_pilot.workers.notifications import fan_out
+    from amazon_pilot.notifications.service import fan_out
 
     try:
         fan_out(alert_ids)

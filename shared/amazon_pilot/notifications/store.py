@@ -1,0 +1,373 @@
+"""All SQL of notifications: channels, the delivery log, and the alert and user columns
+that fan-out and the digest read and mark (alerts.notified_at).
+
+Functions take the caller's connection, so the service decides what shares a
+transaction; `load_channel` (the ownership loader of the routes) opens its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, TypedDict, cast
+from uuid import UUID
+
+from sqlalchemy import Connection, Row, text
+
+from amazon_pilot.notifications.schemas import ChannelKind, DeliveryStatus, Severity
+from amazon_pilot.platform.db import reading
+
+_CHANNEL_COLUMNS = "id, user_id, kind, target, secret, min_severity, is_active, created_at"
+_DELIVERY_COLUMNS = (
+    "id, channel_id, user_id, dedupe_key, alert_ids, status, attempts, response_code,"
+    " last_error, created_at, last_attempt_at, delivered_at"
+)
+_ALERT_COLUMNS = (
+    "a.id, a.user_id, a.product_id, a.type, a.severity, a.metric, a.old_value, a.new_value,"
+    " a.change_pct, a.threshold, a.message, a.created_at, a.notified_at,"
+    " p.asin, p.marketplace, p.title AS product_title, p.data_source"
+)
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: UUID
+    user_id: UUID
+    kind: ChannelKind
+    target: str  # the URL or the address
+    secret: str | None  # a webhook's signing key
+    min_severity: Severity
+    is_active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: UUID
+    channel_id: UUID
+    user_id: UUID
+    dedupe_key: str  # alert:<alert id> | digest:<date> | test:<delivery id>
+    alert_ids: list[UUID]
+    status: DeliveryStatus
+    attempts: int
+    response_code: int | None
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+# A mapping, not a dataclass: the domain's payload and e-mail builders read alerts by key.
+class AlertRow(TypedDict):
+    """An alert with its product's asin, marketplace, title and data source."""
+
+    id: UUID
+    user_id: UUID
+    product_id: int
+    type: str
+    severity: str
+    metric: str | None
+    old_value: str | None
+    new_value: str | None
+    change_pct: float | None
+    threshold: float | None
+    message: str
+    created_at: datetime
+    notified_at: datetime | None
+    asin: str
+    marketplace: str
+    product_title: str | None
+    data_source: str | None
+
+
+class FanOutAlert(AlertRow):
+    """A new alert with what fan-out needs to know about its user."""
+
+    prefs: dict[str, Any] | None
+    user_active: bool
+
+
+class Recipient(NamedTuple):
+    is_active: bool
+    notification_prefs: dict[str, Any] | None
+
+
+class DeliveryState(NamedTuple):
+    id: str
+    status: str
+
+
+def _channel(row: Row[Any]) -> Channel:
+    return Channel(**row._mapping)
+
+
+def _delivery(row: Row[Any]) -> DeliveryRow:
+    values = dict(row._mapping)
+    values["alert_ids"] = list(values["alert_ids"] or [])
+    return DeliveryRow(**values)
+
+
+def _alert(row: Row[Any]) -> AlertRow:
+    return cast(AlertRow, dict(row._mapping))
+
+
+# ------------------------------------------------------------------ channels
+
+
+def find_channel(conn: Connection, user_id: UUID | str, channel_id: UUID | str) -> Channel | None:
+    """The user's channel, or None when it does not exist or is somebody else's."""
+    row = conn.execute(text(
+        f"SELECT {_CHANNEL_COLUMNS} FROM notification_channels WHERE id = :id AND user_id = :u"),
+        {"id": channel_id, "u": user_id}).first()
+    return _channel(row) if row is not None else None
+
+
+def load_channel(user_id: UUID, channel_id: UUID) -> Channel | None:
+    """Ownership loader of the channel routes (platform.ownership.owned)."""
+    with reading() as conn:
+        return find_channel(conn, user_id, channel_id)
+
+
+def channel_by_id(conn: Connection, channel_id: UUID | str) -> Channel | None:
+    """Any user's channel (a delivery job knows its channel only by id)."""
+    row = conn.execute(text(
+        f"SELECT {_CHANNEL_COLUMNS} FROM notification_channels WHERE id = :c"),
+        {"c": channel_id}).first()
+    return _channel(row) if row is not None else None
+
+
+def list_channels(conn: Connection, user_id: UUID | str) -> list[Channel]:
+    rows = conn.execute(text(
+        f"SELECT {_CHANNEL_COLUMNS} FROM notification_channels WHERE user_id = :u"
+        " ORDER BY created_at, id"), {"u": user_id}).all()
+    return [_channel(r) for r in rows]
+
+
+def active_channels(conn: Connection, user_ids: Sequence[str]) -> list[Channel]:
+    """The active channels of these users, oldest first."""
+    if not user_ids:
+        return []
+    rows = conn.execute(text(
+        f"SELECT {_CHANNEL_COLUMNS} FROM notification_channels"
+        " WHERE user_id = ANY(CAST(:u AS uuid[])) AND is_active ORDER BY created_at, id"),
+        {"u": list(user_ids)}).all()
+    return [_channel(r) for r in rows]
+
+
+def lock_user(conn: Connection, user_id: UUID | str) -> None:
+    """Hold the user's row until the transaction ends: one channel creator at a time."""
+    conn.execute(text("SELECT 1 FROM users WHERE id = :u FOR UPDATE"), {"u": user_id})
+
+
+def count_channels(conn: Connection, user_id: UUID | str) -> int:
+    return int(conn.execute(text(
+        "SELECT count(*) FROM notification_channels WHERE user_id = :u"),
+        {"u": user_id}).scalar_one())
+
+
+def insert_channel(conn: Connection, user_id: UUID | str, kind: str, target: str,
+                   secret: str | None, min_severity: str) -> Channel | None:
+    """The new channel, or None when the user has one of this kind and target already."""
+    row = conn.execute(text(
+        "INSERT INTO notification_channels (user_id, kind, target, secret, min_severity)"
+        " VALUES (:u, :kind, :target, :secret, :sev)"
+        " ON CONFLICT (user_id, kind, target) DO NOTHING"
+        f" RETURNING {_CHANNEL_COLUMNS}"),
+        {"u": user_id, "kind": kind, "target": target, "secret": secret,
+         "sev": min_severity}).first()
+    return _channel(row) if row is not None else None
+
+
+def delete_channel(conn: Connection, user_id: UUID | str,
+                   channel_id: UUID | str) -> Channel | None:
+    """Delete the user's channel (its deliveries cascade); the deleted row, or None."""
+    row = conn.execute(text(
+        "DELETE FROM notification_channels WHERE id = :id AND user_id = :u"
+        f" RETURNING {_CHANNEL_COLUMNS}"), {"id": channel_id, "u": user_id}).first()
+    return _channel(row) if row is not None else None
+
+
+# ------------------------------------------------------------------ the delivery log
+
+
+def list_deliveries(conn: Connection, channel_id: UUID | str, status: str | None,
+                    limit: int) -> list[DeliveryRow]:
+    rows = conn.execute(text(
+        f"SELECT {_DELIVERY_COLUMNS} FROM notification_deliveries"
+        " WHERE channel_id = :c AND (CAST(:s AS text) IS NULL OR status = :s)"
+        " ORDER BY created_at DESC, id LIMIT :limit"),
+        {"c": channel_id, "s": status, "limit": limit}).all()
+    return [_delivery(r) for r in rows]
+
+
+def count_tests_last_hour(conn: Connection, channel_id: UUID | str) -> int:
+    return int(conn.execute(text(
+        "SELECT count(*) FROM notification_deliveries WHERE channel_id = :c"
+        " AND dedupe_key LIKE 'test:%' AND created_at > now() - interval '1 hour'"),
+        {"c": channel_id}).scalar_one())
+
+
+def insert_delivery(conn: Connection, delivery_id: str, channel_id: str, user_id: str,
+                    dedupe_key: str) -> None:
+    """A new pending delivery without alerts (a channel test)."""
+    conn.execute(text(
+        "INSERT INTO notification_deliveries (id, channel_id, user_id, dedupe_key)"
+        " VALUES (:id, :c, :u, :k)"),
+        {"id": delivery_id, "c": channel_id, "u": user_id, "k": dedupe_key})
+
+
+def upsert_delivery(conn: Connection, channel_id: str, user_id: str, dedupe_key: str,
+                    alert_ids: list[str], delivery_id: str | None = None) -> DeliveryState:
+    """The delivery of (channel, dedupe key), created pending if missing."""
+    row = conn.execute(text(
+        "INSERT INTO notification_deliveries (id, channel_id, user_id, dedupe_key, alert_ids)"
+        " VALUES (:id, :c, :u, :k, CAST(:a AS uuid[]))"
+        " ON CONFLICT (channel_id, dedupe_key) DO UPDATE"
+        "   SET alert_ids = notification_deliveries.alert_ids"
+        " RETURNING id, status"),
+        {"id": delivery_id or str(uuid.uuid4()), "c": channel_id, "u": user_id,
+         "k": dedupe_key, "a": alert_ids}).one()
+    return DeliveryState(str(row.id), str(row.status))
+
+
+def insert_suppressed(conn: Connection, channel_id: str, user_id: str, dedupe_key: str,
+                      alert_ids: list[str], reason: str) -> None:
+    conn.execute(text(
+        "INSERT INTO notification_deliveries"
+        " (channel_id, user_id, dedupe_key, alert_ids, status, last_error)"
+        " VALUES (:c, :u, :k, CAST(:a AS uuid[]), 'suppressed', :e)"
+        " ON CONFLICT (channel_id, dedupe_key) DO NOTHING"),
+        {"c": channel_id, "u": user_id, "k": dedupe_key, "a": alert_ids, "e": reason})
+
+
+def delivery_status(conn: Connection, delivery_id: str, channel_id: str) -> str | None:
+    found = conn.execute(text(
+        "SELECT status FROM notification_deliveries WHERE id = :d AND channel_id = :c"),
+        {"d": delivery_id, "c": channel_id}).scalar()
+    return str(found) if found is not None else None
+
+
+def record_attempt(conn: Connection, delivery_id: str, *, status_code: int | None,
+                   error: str | None, delivered: bool, permanent: bool,
+                   max_attempts: int) -> int:
+    """Store one attempt's outcome; the delivery fails on a permanent error or once it
+    has `max_attempts` attempts. Returns its attempts."""
+    attempts = conn.execute(text(
+        "UPDATE notification_deliveries SET attempts = attempts + 1, last_attempt_at = now(),"
+        " response_code = :code, last_error = :error,"
+        " status = CASE WHEN :ok THEN 'delivered'"
+        "   WHEN :permanent OR attempts + 1 >= :max THEN 'failed' ELSE 'pending' END,"
+        " delivered_at = CASE WHEN :ok THEN now() ELSE delivered_at END"
+        " WHERE id = :id RETURNING attempts"),
+        {"id": delivery_id, "code": status_code, "error": error, "ok": delivered,
+         "permanent": permanent, "max": max_attempts}).scalar()
+    return int(attempts or 0)
+
+
+def mark_failed_unsent(conn: Connection, delivery_id: str, error: str) -> None:
+    """A delivery that never went out (it could not be queued): failed, no attempt."""
+    conn.execute(text(
+        "UPDATE notification_deliveries SET response_code = NULL, last_error = :error,"
+        " status = 'failed' WHERE id = :id"), {"id": delivery_id, "error": error})
+
+
+def digest_deliveries(conn: Connection, user_id: str, dedupe_key: str) -> list[DeliveryRow]:
+    """The user's deliveries of one digest day, one per channel."""
+    rows = conn.execute(text(
+        f"SELECT {_DELIVERY_COLUMNS} FROM notification_deliveries"
+        " WHERE user_id = :u AND dedupe_key = :k"), {"u": user_id, "k": dedupe_key}).all()
+    return [_delivery(r) for r in rows]
+
+
+# ------------------------------------------------------------------ alerts and users
+
+
+def lock_new_alerts(conn: Connection, alert_ids: Sequence[str]) -> list[FanOutAlert]:
+    """These alerts if not yet notified, locked for this transaction (rows another
+    fan-out holds are skipped), with their user's prefs and state."""
+    rows = conn.execute(text(
+        f"SELECT {_ALERT_COLUMNS}, u.notification_prefs AS prefs, u.is_active AS user_active"
+        " FROM alerts a JOIN users u ON u.id = a.user_id JOIN products p ON p.id = a.product_id"
+        " WHERE a.id = ANY(CAST(:ids AS uuid[])) AND a.notified_at IS NULL"
+        " ORDER BY a.user_id, a.product_id, a.created_at FOR UPDATE OF a SKIP LOCKED"),
+        {"ids": list(alert_ids)}).all()
+    return [cast(FanOutAlert, dict(r._mapping)) for r in rows]
+
+
+def lock_cap(conn: Connection, user_id: str, product_id: int) -> None:
+    """Serialize cap deciders for this user and product until the transaction ends."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7210003))"),
+                 {"k": f"notify-cap:{user_id}:{product_id}"})
+
+
+def count_sent_since(conn: Connection, user_id: str, product_id: int, since: datetime) -> int:
+    """Alerts of the user's product notified since `since` with a delivery that was not
+    suppressed: what counts against the cap."""
+    return int(conn.execute(text(
+        "SELECT count(*) FROM alerts a WHERE a.user_id = :u AND a.product_id = :p"
+        " AND a.notified_at >= :since AND EXISTS (SELECT 1 FROM notification_deliveries d"
+        "   WHERE d.user_id = :u AND d.dedupe_key = 'alert:' || a.id::text"
+        "   AND d.status <> 'suppressed')"),
+        {"u": user_id, "p": product_id, "since": since}).scalar_one())
+
+
+def mark_notified(conn: Connection, alert_ids: Sequence[str]) -> None:
+    conn.execute(text("UPDATE alerts SET notified_at = now()"
+                      " WHERE id = ANY(CAST(:ids AS uuid[]))"), {"ids": list(alert_ids)})
+
+
+def mark_user_alerts_notified(conn: Connection, user_id: str, alert_ids: Sequence[str]) -> None:
+    """Mark the user's alerts notified, keeping an earlier time where there is one."""
+    conn.execute(text(
+        "UPDATE alerts SET notified_at = coalesce(notified_at, now())"
+        " WHERE user_id = :u AND id = ANY(CAST(:ids AS uuid[]))"),
+        {"u": user_id, "ids": list(alert_ids)})
+
+
+def user_alert(conn: Connection, alert_id: str, user_id: UUID | str) -> AlertRow | None:
+    row = conn.execute(text(
+        f"SELECT {_ALERT_COLUMNS} FROM alerts a JOIN products p ON p.id = a.product_id"
+        " WHERE a.id = :a AND a.user_id = :u"), {"a": alert_id, "u": user_id}).first()
+    return _alert(row) if row is not None else None
+
+
+def digest_alerts(conn: Connection, user_id: str, also: Sequence[str],
+                  limit: int) -> list[AlertRow]:
+    """The user's pending alerts, plus the alerts `also` (already in a digest of the day),
+    oldest first."""
+    rows = conn.execute(text(
+        f"SELECT {_ALERT_COLUMNS} FROM alerts a JOIN products p ON p.id = a.product_id"
+        " WHERE a.user_id = :u AND (a.notified_at IS NULL"
+        "   OR a.id = ANY(CAST(:prior AS uuid[])))"
+        " ORDER BY a.created_at, a.id LIMIT :limit"),
+        {"u": user_id, "prior": list(also), "limit": limit}).all()
+    return [_alert(r) for r in rows]
+
+
+def digest_user_ids(conn: Connection) -> list[UUID]:
+    """Active users on the daily digest with pending alerts."""
+    return list(conn.execute(text(
+        "SELECT DISTINCT a.user_id FROM alerts a JOIN users u ON u.id = a.user_id"
+        " WHERE a.notified_at IS NULL AND u.is_active"
+        " AND lower(u.notification_prefs->>'digest') = 'daily' ORDER BY a.user_id")
+    ).scalars().all())
+
+
+def straggler_alert_ids(conn: Connection, before: datetime, oldest: datetime,
+                        limit: int = 1000) -> list[UUID]:
+    """Pending alerts of active users not on the digest, created in (oldest, before)."""
+    return list(conn.execute(text(
+        "SELECT a.id FROM alerts a JOIN users u ON u.id = a.user_id"
+        " WHERE a.notified_at IS NULL AND u.is_active"
+        " AND coalesce(lower(u.notification_prefs->>'digest'), '') <> 'daily'"
+        " AND a.created_at < :before AND a.created_at > :oldest"
+        " ORDER BY a.created_at LIMIT :limit"),
+        {"before": before, "oldest": oldest, "limit": limit}).scalars().all())
+
+
+def recipient(conn: Connection, user_id: str) -> Recipient | None:
+    row = conn.execute(text(
+        "SELECT is_active, notification_prefs FROM users WHERE id = :u"), {"u": user_id}).first()
+    return Recipient(bool(row.is_active), row.notification_prefs) if row is not None else None
