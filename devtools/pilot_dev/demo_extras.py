@@ -21,8 +21,8 @@ Step = Callable[[str, list[int]], list[str]]
 def competitor_group(user_id: str, product_ids: list[int]) -> list[str]:
     """One competitor group (main = the first product, 4 competitors) and a report,
     written synchronously (rules, or the model when a key is configured)."""
-    from amazon_pilot.db import competitors as db
-    from amazon_pilot.workers.reports import run_report
+    from amazon_pilot.competitors import store as db
+    from amazon_pilot.competitors.service import run_report
 
     if len(product_ids) < 4:
         return ["  group: skipped (the demo needs at least 4 products)"]

@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.adapters.llm import LLMClient
-from amazon_pilot.db import competitors as cdb
+from amazon_pilot.competitors import store as cdb
+from amazon_pilot.competitors.jobs import plan_weekly_reports
+from amazon_pilot.competitors.service import run_report
 from amazon_pilot.platform.db import get_engine, transaction
-from amazon_pilot.workers.reports import plan_weekly_reports, run_report
 from pilot_dev.runtime.stack import Stack
 from pilot_dev.standins.apify_catalog import demo_asins
 from tests.integration.sellers import auth, new_seller

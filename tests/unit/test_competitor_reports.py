@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from amazon_pilot.adapters.llm import LLMResult, Usage
-from amazon_pilot.api.competitors import check_members
-from amazon_pilot.db.competitors import history_point, snapshot_of
+from amazon_pilot.competitors.router import check_members
+from amazon_pilot.competitors.service import Analysis, cache_key, overall_source, write_report
+from amazon_pilot.competitors.store import history_point, snapshot_of
 from amazon_pilot.domain.comparison import ProductView, compare_group
 from amazon_pilot.domain.features import compare_features, features_from_snapshot
 from amazon_pilot.domain.report import build_report_messages, rules_report
 from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot
 from amazon_pilot.platform.errors import ValidationFailed
-from amazon_pilot.workers.reports import Analysis, cache_key, overall_source, write_report
 
 NOW = datetime(2025, 6, 30, 6, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 Every route is scoped to the calling seller: another seller's group answers 404. The
 numbers come from the comparison domain (amazon_pilot.domain.comparison / features); the
-report is written on the low queue (amazon_pilot.workers.reports). See docs/competitors.md.
+report is written on the low queue (amazon_pilot.competitors.service). See docs/competitors.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from amazon_pilot.db import competitors as db
+from amazon_pilot.competitors import store as db
 from amazon_pilot.db.tracking import cache_get, cache_put, upsert_product
 from amazon_pilot.domain.normalize import InvalidProductRef, parse_product_ref, product_url
 from amazon_pilot.platform.db import transaction
@@ -193,7 +193,7 @@ def _product_out(row: Any) -> GroupProduct:
 
 
 def _group_out(group: Any, products: list[Any]) -> Group:
-    from amazon_pilot.workers.reports import overall_source
+    from amazon_pilot.competitors.service import overall_source
 
     items = [_product_out(p) for p in products]
     return Group(
@@ -377,7 +377,7 @@ async def comparison(group_id: UUID, user: User, window: Window = "30d") -> Resp
     """``comparison`` is ``compare_group(...).to_dict()`` (gaps are main minus competitor;
     a missing number is null with a reason, never 0); ``features`` holds each product's
     extracted features with evidence and the feature comparison."""
-    from amazon_pilot.workers.reports import analyse
+    from amazon_pilot.competitors.service import analyse
 
     days = WINDOW_DAYS[window]
     with transaction() as conn:
@@ -418,7 +418,7 @@ async def comparison(group_id: UUID, user: User, window: Window = "30d") -> Resp
              response_model=Report,
              summary="Write a positioning report (queued on the low queue); poll its id")
 async def create_report(group_id: UUID, user: User, body: NewReport | None = None) -> Report:
-    from amazon_pilot.workers.reports import queue_report
+    from amazon_pilot.competitors.service import queue_report
 
     days = WINDOW_DAYS[(body or NewReport()).window]
     with transaction() as conn:

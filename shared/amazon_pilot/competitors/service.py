@@ -6,15 +6,13 @@
   validate, the rules report is used and says why (``fallback_reason``). A model answer is
   cached under ``llm:report:<sha256 of model + messages>`` for 24 h, so the same inputs
   never call the model twice in that window.
-- ``generate_report``: the ``generate_report`` job (low queue), idempotent per report id.
-- ``plan_weekly_reports``: the ``weekly_reports`` schedule: one report per active group.
+- ``run_report``: one stored report, idempotent per report id (the job is in jobs.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +20,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection
 
-from amazon_pilot.db import competitors as db
+from amazon_pilot.competitors import store as db
 from amazon_pilot.domain.comparison import GroupComparison, compare_group
 from amazon_pilot.domain.features import (
     FeatureComparison,
@@ -41,7 +39,6 @@ from amazon_pilot.domain.report import (
 from amazon_pilot.platform.cache import Cache, DbCache
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import RetryableJobError
-from amazon_pilot.platform.jobs import Delivery
 
 REPORT_JOB = "generate_report"
 LLM_CACHE_TTL_S = 24 * 3600
@@ -218,33 +215,8 @@ def report_job(report_id: UUID | str) -> tuple[str, dict[str, Any], str]:
     return REPORT_JOB, {"report_id": str(report_id)}, f"report:{report_id}"
 
 
-def generate_report(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
-    """The ``generate_report`` job."""
-    from amazon_pilot.platform.job_errors import uuid_field
-
-    return run_report(uuid_field(payload, "report_id"))
-
-
 def queue_report(report_id: UUID | str) -> None:
     from amazon_pilot.adapters.queues import enqueue
 
     job_type, payload, key = report_job(report_id)
     enqueue("low", job_type, payload, key)
-
-
-# ---------------------------------------------------------------- weekly plan
-
-
-def plan_weekly_reports(event: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """One report per active group per ISO week (a second run of the plan adds nothing)."""
-    from amazon_pilot.adapters.queues import enqueue_many
-
-    year, week, _ = now.isocalendar()
-    period = str(event.get("period") or f"{year}-W{week:02d}")
-    window = int(event.get("window_days") or WEEKLY_WINDOW_DAYS)
-    started = time.monotonic()
-    with transaction() as conn:
-        ids = db.queue_weekly_reports(conn, period, window)
-    sent = enqueue_many("low", (report_job(i) for i in ids))
-    return {"job": "weekly_reports", "period": period, "reports": sent,
-            "ms": int((time.monotonic() - started) * 1000)}
