@@ -10,13 +10,26 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from amazon_pilot.competitors import store as db
+from amazon_pilot.competitors.schemas import (
+    AddCompetitor,
+    CreateGroup,
+    Group,
+    GroupPage,
+    GroupProduct,
+    NewReport,
+    PatchGroup,
+    Report,
+    ReportDetail,
+    ReportPage,
+    Usage,
+    Window,
+)
 from amazon_pilot.db.tracking import cache_get, cache_put, upsert_product
 from amazon_pilot.domain.normalize import InvalidProductRef, parse_product_ref, product_url
 from amazon_pilot.platform.db import transaction
@@ -32,7 +45,6 @@ MIN_COMPETITORS = 3
 MAX_COMPETITORS = 5
 # Groups per seller: each group's products are fetched every day.
 COMPARISON_CACHE_TTL_S = 6 * 3600  # also dropped the moment new data lands for a product
-Window = Literal["7d", "30d", "90d"]
 WINDOW_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 
 Ref = tuple[str, str]  # (asin, marketplace)
@@ -40,105 +52,6 @@ Ref = tuple[str, str]  # (asin, marketplace)
 
 class PlanLimitReached(ApiError):
     status, code = 403, "PLAN_LIMIT_REACHED"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CreateGroup(Strict):
-    name: str = Field(min_length=1, max_length=120, examples=["Earbuds vs top rivals"])
-    main: str = Field(max_length=2048, description="ASIN or Amazon product URL",
-                      examples=["B0C33XXS56"])
-    competitors: list[str] = Field(
-        max_length=50, description="3 to 5 ASINs or Amazon product URLs",
-        examples=[["B0BXYZ1234", "https://www.amazon.com/dp/B09ABC1234", "B08QWE1234"]])
-
-
-class PatchGroup(Strict):
-    name: str | None = Field(None, min_length=1, max_length=120)
-    is_active: bool | None = Field(
-        None, description="false: no daily fetch for the group, no weekly report")
-
-
-class AddCompetitor(Strict):
-    competitor: str = Field(max_length=2048, description="ASIN or Amazon product URL")
-
-
-class NewReport(Strict):
-    window: Window = "30d"
-
-
-class GroupProduct(BaseModel):
-    asin: str
-    marketplace: str
-    url: str
-    role: Literal["main", "competitor"]
-    title: str | None
-    brand: str | None
-    image_url: str | None
-    as_of: datetime | None
-    fetch_status: str  # pending | ok | not_found | failed
-    data_source: str | None
-
-
-class Group(BaseModel):
-    id: UUID
-    name: str
-    is_active: bool
-    main: GroupProduct
-    competitors: list[GroupProduct]
-    created_at: datetime
-    updated_at: datetime
-    data_source: str | None  # "sandbox" when any product's data came from the stand-in
-
-
-class GroupPage(BaseModel):
-    items: list[Group]
-    total: int
-    limit: int
-    offset: int
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cost_usd: float | None
-
-
-class Report(BaseModel):
-    id: UUID
-    group_id: UUID
-    status: Literal["queued", "running", "done", "failed"]
-    trigger: str
-    window_days: int
-    generated_by: Literal["llm", "rules"] | None
-    model: str | None
-    sandbox: bool | None = Field(description="true when the words came from the offline model")
-    fallback_reason: str | None
-    cache: Literal["hit", "miss"] | None
-    usage: Usage
-    llm_latency_ms: int | None
-    data_source: str | None
-    error: str | None
-    attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    report: dict[str, Any] | None = None
-
-
-class ReportDetail(Report):
-    inputs: dict[str, Any] | None = Field(
-        None, description="the comparison and feature comparison the report was built from")
-
-
-class ReportPage(BaseModel):
-    items: list[Report]
-    total: int
-    limit: int
-    offset: int
 
 
 # ---------------------------------------------------------------- validation (pure)
