@@ -28,9 +28,7 @@ def competitor_group(user_id: str, product_ids: list[int]) -> list[str]:
         return ["  group: skipped (the demo needs at least 4 products)"]
     uid = UUID(user_id)
     with transaction() as conn:
-        found = conn.execute(text(
-            "SELECT id FROM competitor_groups WHERE user_id = :u AND name = :n"),
-            {"u": uid, "n": DEMO_GROUP_NAME}).first()
+        found = db.find_group_by_name(conn, uid, DEMO_GROUP_NAME)
         group_id = found.id if found is not None else db.insert_group(
             conn, uid, DEMO_GROUP_NAME, product_ids[0], product_ids[1:5])
         report_id = db.insert_report(conn, group_id, uid, 30, trigger="demo")
