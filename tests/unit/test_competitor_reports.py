@@ -1,5 +1,6 @@
-"""Pure parts of competitor groups: the membership rules, row mapping, and the report
-writer's choice between the model and the rules (fake client, in-memory cache)."""
+"""Pure parts of competitor groups: the membership rules (on create, add and remove), row
+mapping, and the report writer's choice between the model and the rules (fake client,
+in-memory cache)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from typing import Any
 import pytest
 
 from amazon_pilot.adapters.llm import LLMResult, Usage
-from amazon_pilot.competitors.router import check_members
-from amazon_pilot.competitors.service import Analysis, cache_key, overall_source, write_report
+from amazon_pilot.competitors.service import (
+    Analysis,
+    cache_key,
+    check_members,
+    overall_source,
+    write_report,
+)
 from amazon_pilot.competitors.store import history_point, snapshot_of
 from amazon_pilot.domain.comparison import ProductView, compare_group
 from amazon_pilot.domain.features import compare_features, features_from_snapshot
+from amazon_pilot.domain.groups import Add, Create, MembershipError, Remove, members_after
 from amazon_pilot.domain.report import build_report_messages, rules_report
 from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot
-from amazon_pilot.platform.errors import ValidationFailed
+from amazon_pilot.platform.errors import NotFound, ValidationFailed
 
 NOW = datetime(2025, 6, 30, 6, tzinfo=UTC)
 
@@ -36,33 +43,75 @@ COMPS = [ref(f"B0COMP000{i}") for i in range(1, 7)]
 
 def test_three_to_five_distinct_competitors_pass() -> None:
     for n in (3, 4, 5):
-        check_members(MAIN, COMPS[:n])
+        assert check_members(MAIN, [], Create(COMPS[:n])) == COMPS[:n]
 
 
 @pytest.mark.parametrize("n", [0, 2, 6])
 def test_bound_is_3_to_5(n: int) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        check_members(MAIN, COMPS[:n])
+        check_members(MAIN, [], Create(COMPS[:n]))
     assert caught.value.message == f"a group needs 3 to 5 competitors; got {n}"
     assert caught.value.details == [{"field": "competitors", "message": caught.value.message}]
 
 
 def test_duplicates_are_named_with_their_positions() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        check_members(MAIN, [COMPS[0], COMPS[1], COMPS[0]])
+        check_members(MAIN, [], Create([COMPS[0], COMPS[1], COMPS[0]]))
     assert "B0COMP0001 is listed twice (items 0 and 2)" in caught.value.message
     assert caught.value.details[0]["field"] == "competitors.2"
 
 
 def test_main_cannot_be_a_competitor_and_this_is_said_before_the_count() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        check_members(MAIN, [COMPS[0], MAIN])
+        check_members(MAIN, [], Create([COMPS[0], MAIN]))
     assert "main product B0MAIN0001 cannot also be a competitor" in caught.value.message
     assert caught.value.details[0]["field"] == "competitors.1"
 
 
 def test_same_asin_in_another_marketplace_is_another_product() -> None:
-    check_members(MAIN, [("B0MAIN0001", "de"), COMPS[0], COMPS[1]])
+    check_members(MAIN, [], Create([("B0MAIN0001", "de"), COMPS[0], COMPS[1]]))
+
+
+def refusal(current: list[tuple[str, str]], change: Add | Remove) -> MembershipError:
+    with pytest.raises(MembershipError) as caught:
+        members_after(MAIN, current, change)
+    return caught.value
+
+
+def test_add_keeps_the_same_rules() -> None:
+    assert members_after(MAIN, COMPS[:3], Add(COMPS[3])) == COMPS[:4]
+    assert members_after(MAIN, COMPS[:3], Add(("B0MAIN0001", "de")))[-1] == ("B0MAIN0001", "de")
+    main = refusal(COMPS[:5], Add(MAIN))  # said before the count
+    assert (main.field, main.message) == (
+        "competitor", "the main product B0MAIN0001 cannot also be a competitor")
+    twice = refusal(COMPS[:5], Add(COMPS[0]))
+    assert twice.message == "B0COMP0001 is already a competitor in this group"
+    full = refusal(COMPS[:5], Add(COMPS[5]))
+    assert (full.field, full.message) == (
+        "competitor", "a group has at most 5 competitors; remove one before adding B0COMP0006")
+
+
+def test_remove_keeps_the_same_rules() -> None:
+    assert members_after(MAIN, COMPS[:4], Remove("B0COMP0002")) == [COMPS[0], *COMPS[2:4]]
+    main = refusal(COMPS[:3], Remove("B0MAIN0001"))
+    assert (main.field, main.message) == (
+        "asin", "B0MAIN0001 is the main product of this group; create a new group to change it")
+    absent = refusal(COMPS[:4], Remove("B0COMP0006"))
+    assert absent.kind == "missing"
+    assert absent.message == "B0COMP0006 is not a competitor in this group"
+    last = refusal(COMPS[:3], Remove("B0COMP0001"))
+    assert (last.field, last.message, last.kind) == (
+        "asin", "a group needs at least 3 competitors; add another before removing B0COMP0001",
+        "invalid")
+
+
+def test_refusals_become_the_api_errors() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        check_members(MAIN, COMPS[:5], Add(COMPS[5]))
+    assert caught.value.details == [{"field": "competitor", "message": caught.value.message}]
+    with pytest.raises(NotFound) as missing:
+        check_members(MAIN, COMPS[:4], Remove("B0COMP0006"))
+    assert missing.value.message == "B0COMP0006 is not a competitor in this group"
 
 
 # ---------------------------------------------------------------- row mapping
