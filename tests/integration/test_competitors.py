@@ -3,6 +3,7 @@ the Apify stand-in (product data) and the OpenAI stand-in (report wording)."""
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from amazon_pilot.adapters.llm import LLMClient
 from amazon_pilot.competitors import store as cdb
 from amazon_pilot.competitors.jobs import plan_weekly_reports
+from amazon_pilot.competitors.schemas import Comparison
 from amazon_pilot.competitors.service import run_report
 from amazon_pilot.platform.db import get_engine, transaction
 from pilot_dev.runtime.stack import Stack
@@ -28,6 +30,11 @@ GROUPS = "/v1/competitor-groups"
 def scalar(sql: str, **params: Any) -> Any:
     with get_engine().connect() as conn:
         return conn.execute(text(sql), params).scalar()
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON text: 5 and 5.0, or a missing key and null, are not the same."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def fresh_asins(n: int) -> list[str]:
@@ -108,6 +115,7 @@ def test_comparison_of_a_fetched_group(api: httpx.Client,
     assert first.headers["x-cache"] == "miss"
     body = first.json()
     assert body["data_source"] == "sandbox" and body["window"] == "7d"
+    assert same_json(Comparison.model_validate(body).model_dump(mode="json"), body)
     comparison = body["comparison"]
     assert comparison["window_days"] == 7
     assert comparison["main"]["asin"] == fetched_group["asins"][0]
@@ -173,6 +181,8 @@ def test_report_with_the_standin_model_and_its_cache(
     assert report["report"]["summary"].startswith("[sandbox]")
     assert report["report"]["recommendations"]
     assert report["inputs"]["comparison"]["main"]["asin"] == group["main"]["asin"]
+    assert same_json(report["inputs"], _stored(uuid.UUID(queued["id"])).comparison)
+    assert same_json(report["report"], _stored(uuid.UUID(queued["id"])).report)
     assert openai.request_count == calls + 1
 
     # the same inputs again: answered from the cache, the model is not called

@@ -10,8 +10,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from amazon_pilot.adapters.llm import LLMResult, Usage
+from amazon_pilot.competitors import schemas
 from amazon_pilot.competitors.service import (
     Analysis,
     cache_key,
@@ -20,10 +22,15 @@ from amazon_pilot.competitors.service import (
     write_report,
 )
 from amazon_pilot.competitors.store import history_point, snapshot_of
-from amazon_pilot.domain.comparison import ProductView, compare_group
-from amazon_pilot.domain.features import compare_features, features_from_snapshot
+from amazon_pilot.domain.comparison import GroupComparison, ProductView, compare_group
+from amazon_pilot.domain.features import (
+    FeatureComparison,
+    ProductFeatures,
+    compare_features,
+    features_from_snapshot,
+)
 from amazon_pilot.domain.groups import Add, Create, MembershipError, Remove, members_after
-from amazon_pilot.domain.report import build_report_messages, rules_report
+from amazon_pilot.domain.report import PositioningReport, build_report_messages, rules_report
 from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot
 from amazon_pilot.platform.errors import NotFound, ValidationFailed
 
@@ -283,3 +290,52 @@ def test_cache_key_depends_on_model_and_messages() -> None:
     assert cache_key("m", messages) != cache_key("n", messages)
     assert cache_key("m", messages).startswith("llm:report:") and len(
         cache_key("m", messages)) == len("llm:report:") + 64
+
+
+# ---------------------------------------------------------------- response models
+
+
+def same_json(model: type[BaseModel], data: Any) -> None:
+    """The model reads the JSON as cached or stored and writes it back unchanged."""
+    stored = json.loads(json.dumps(data))
+    again = model.model_validate(stored).model_dump(mode="json")
+    assert json.dumps(again, sort_keys=True) == json.dumps(stored, sort_keys=True)
+
+
+def varied_group() -> tuple[GroupComparison, FeatureComparison, list[ProductFeatures]]:
+    """Different features per product, a product never fetched and one not found."""
+    main = view("B0MAIN0001", 39.99, 4.1, 900, 5000)
+    main.snapshot.bullet_points = ["40 hours playtime, IPX5", "Bluetooth 5.3, USB-C charging",
+                                   "Hybrid ANC up to 35dB"]
+    rival = view("B0COMP0001", 29.99, 4.5, 5000, 800)
+    rival.snapshot.bullet_points = ["60 hours total playtime", "IPX7 waterproof",
+                                    "Wireless charging case, aptX"]
+    flat = view("B0COMP0002", 24, 4, 2000, 2000)
+    gone = ProductView("B0COMP0003", None, Snapshot(asin="B0COMP0003", found=False))
+    never = ProductView("B0COMP0004", None, None)
+    comparison = compare_group(main, [rival, flat, gone, never], 30)
+    feats = [features_from_snapshot(v.snapshot) for v in (main, rival, flat)]
+    feats += [ProductFeatures("B0COMP0003"), ProductFeatures("B0COMP0004")]
+    return comparison, compare_features(feats[0], feats[1:]), feats
+
+
+def test_the_comparison_models_round_trip_the_domain_json() -> None:
+    comparison, features, products = varied_group()
+    data = comparison.to_dict()
+    assert data["competitors"][3]["product"]["price"] == {"value": None,
+                                                          "reason": "never fetched"}
+    assert "unit" in data["main"]["price"] and "leader" in data["competitors"][0]["gaps"][
+        "price_gap"]
+    assert features.to_dict()["main_lacks"] and features.to_dict()["numeric"]
+    same_json(schemas.GroupComparison, data)
+    same_json(schemas.FeatureComparison, features.to_dict())
+    for product in products:
+        same_json(schemas.ProductFeatures, product.to_dict())
+    same_json(schemas.ReportInputs, {"comparison": data, "features": features.to_dict()})
+    same_json(schemas.GroupComparison, compare_group(ProductView("B0MAIN0001", None, None),
+                                                     [], 7).to_dict())
+
+
+def test_the_report_model_round_trips_a_stored_report() -> None:
+    a = analysis()
+    same_json(PositioningReport, rules_report(a.comparison, a.features).model_dump())

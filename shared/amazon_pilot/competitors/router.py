@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from amazon_pilot.competitors import service
 from amazon_pilot.competitors.schemas import (
     AddCompetitor,
+    Comparison,
     CreateGroup,
     Group,
     GroupPage,
@@ -143,7 +144,7 @@ async def remove_competitor(group: OwnedGroup, asin: str, user: User) -> Group:
 # ---------------------------------------------------------------- comparison
 
 
-@router.get("/v1/competitor-groups/{group_id}/comparison",
+@router.get("/v1/competitor-groups/{group_id}/comparison", response_model=Comparison,
             summary="Side-by-side numbers and features of the group over a window")
 async def comparison(group: OwnedGroup, window: Window = "30d") -> Response:
     """``comparison`` is ``compare_group(...).to_dict()`` (gaps are main minus competitor;
