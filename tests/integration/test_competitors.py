@@ -15,10 +15,12 @@ from sqlalchemy import text
 
 from amazon_pilot.adapters.llm import LLMClient
 from amazon_pilot.competitors import store as cdb
-from amazon_pilot.competitors.jobs import plan_weekly_reports
+from amazon_pilot.competitors.jobs import generate_report, plan_weekly_reports
 from amazon_pilot.competitors.schemas import Comparison
 from amazon_pilot.competitors.service import run_report
 from amazon_pilot.platform.db import get_engine, transaction
+from amazon_pilot.platform.job_errors import RetryableJobError
+from amazon_pilot.platform.jobs import Delivery
 from pilot_dev.runtime.stack import Stack
 from pilot_dev.standins.apify_catalog import demo_asins
 from tests.integration.sellers import auth, new_seller
@@ -247,6 +249,29 @@ def test_no_key_means_rules_only(fetched_group: dict[str, Any]) -> None:
     row = _stored(report_id)
     assert row.generated_by == "rules" and "no OpenAI API key" in row.fallback_reason
     assert row.cache is None and row.prompt_tokens == 0
+
+
+def test_a_report_fails_on_the_queues_last_receive(
+    fetched_group: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from amazon_pilot.competitors import service
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(service, "write_report", broken)
+    report_id = _report_row(fetched_group["group"]["id"], fetched_group["seller"])
+    payload = {"report_id": str(report_id)}
+    for receive in (1, 2):  # SQS will deliver it again: back to queued, with the error
+        with pytest.raises(RetryableJobError):
+            generate_report(payload, Delivery(f"report:{report_id}", receive, 3))
+        row = _stored(report_id)
+        assert (row.status, row.attempts, row.finished_at) == ("queued", receive, None)
+        assert row.error == "RuntimeError: database went away"
+    with pytest.raises(RetryableJobError):  # the low queue's maxReceiveCount: the DLQ next
+        generate_report(payload, Delivery(f"report:{report_id}", 3, 3))
+    row = _stored(report_id)
+    assert row.status == "failed" and row.attempts == 3 and row.finished_at is not None
 
 
 def test_model_failing_through_the_queue_gives_a_rules_report(

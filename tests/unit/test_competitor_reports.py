@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from amazon_pilot.adapters.llm import LLMResult, Usage
 from amazon_pilot.competitors import schemas
+from amazon_pilot.competitors.jobs import generate_report, plan_weekly_reports
 from amazon_pilot.competitors.service import (
     Analysis,
     cache_key,
@@ -33,6 +34,8 @@ from amazon_pilot.domain.groups import Add, Create, MembershipError, Remove, mem
 from amazon_pilot.domain.report import PositioningReport, build_report_messages, rules_report
 from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot
 from amazon_pilot.platform.errors import NotFound, ValidationFailed
+from amazon_pilot.platform.job_errors import PermanentJobError
+from amazon_pilot.platform.jobs import Delivery
 
 NOW = datetime(2025, 6, 30, 6, tzinfo=UTC)
 
@@ -339,3 +342,24 @@ def test_the_comparison_models_round_trip_the_domain_json() -> None:
 def test_the_report_model_round_trips_a_stored_report() -> None:
     a = analysis()
     same_json(PositioningReport, rules_report(a.comparison, a.features).model_dump())
+
+
+# ---------------------------------------------------------------- jobs
+
+
+@pytest.mark.parametrize("payload, reason", [
+    ({}, "bad payload: report_id: Field required"),
+    ({"report_id": "nope"}, "bad payload: report_id: Input should be a valid UUID"),
+    ({"report_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "window": "7d"},
+     "bad payload: window: Extra inputs are not permitted"),
+])
+def test_a_report_job_that_cannot_be_read_goes_to_the_dlq(payload: dict[str, Any],
+                                                          reason: str) -> None:
+    with pytest.raises(PermanentJobError) as caught:
+        generate_report(payload, Delivery("report:x", 1, 3))
+    assert str(caught.value).startswith(reason)
+
+
+def test_the_weekly_plan_reads_its_schedule_input() -> None:
+    with pytest.raises(PermanentJobError, match="window_days"):
+        plan_weekly_reports({"job": "weekly_reports", "window_days": 0}, NOW)
