@@ -15,12 +15,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
+from amazon_pilot.domain.comparison import MetricValue
+from amazon_pilot.domain.features import FeatureValue
 from amazon_pilot.domain.report import PositioningReport
 from amazon_pilot.platform.models import Strict
 
 Window = Literal["7d", "30d", "90d"]
-MetricValue = float | int | None
-FeatureValue = bool | int | float | str
 # The domain writes its moments with isoformat(); kept as text so they round-trip exactly.
 IsoMoment = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 

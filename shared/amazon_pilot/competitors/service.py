@@ -19,12 +19,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection
 
 from amazon_pilot.competitors import store as db
+from amazon_pilot.competitors.schemas import Window
 from amazon_pilot.competitors.store import GroupProductRow, GroupRow, ReportRow
 from amazon_pilot.db.tracking import cache_get, cache_put, upsert_product
 from amazon_pilot.domain.comparison import GroupComparison, compare_group
@@ -62,7 +63,6 @@ REPORT_JOB = "generate_report"
 LLM_CACHE_TTL_S = 24 * 3600
 COMPARISON_CACHE_TTL_S = 6 * 3600  # also dropped the moment new data lands for a product
 WEEKLY_WINDOW_DAYS = 30
-Window = Literal["7d", "30d", "90d"]
 WINDOW_DAYS: dict[Window, int] = {"7d": 7, "30d": 30, "90d": 90}
 GROUP_NOT_FOUND = "competitor group not found"
 
