@@ -115,7 +115,7 @@ def main() -> None:
                   f" {len(httpx.Response(200, json=body).content) // 1024} KiB")
 
             print("\nin process (no HTTP):")
-            from amazon_pilot.db import competitors as cdb
+            from amazon_pilot.competitors import store as cdb
             from amazon_pilot.domain.comparison import compare_group
 
             with transaction() as conn:

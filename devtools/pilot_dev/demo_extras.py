@@ -21,16 +21,14 @@ Step = Callable[[str, list[int]], list[str]]
 def competitor_group(user_id: str, product_ids: list[int]) -> list[str]:
     """One competitor group (main = the first product, 4 competitors) and a report,
     written synchronously (rules, or the model when a key is configured)."""
-    from amazon_pilot.db import competitors as db
-    from amazon_pilot.workers.reports import run_report
+    from amazon_pilot.competitors import store as db
+    from amazon_pilot.competitors.service import run_report
 
     if len(product_ids) < 4:
         return ["  group: skipped (the demo needs at least 4 products)"]
     uid = UUID(user_id)
     with transaction() as conn:
-        found = conn.execute(text(
-            "SELECT id FROM competitor_groups WHERE user_id = :u AND name = :n"),
-            {"u": uid, "n": DEMO_GROUP_NAME}).first()
+        found = db.find_group_by_name(conn, uid, DEMO_GROUP_NAME)
         group_id = found.id if found is not None else db.insert_group(
             conn, uid, DEMO_GROUP_NAME, product_ids[0], product_ids[1:5])
         report_id = db.insert_report(conn, group_id, uid, 30, trigger="demo")

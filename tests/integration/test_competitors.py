@@ -3,6 +3,7 @@ the Apify stand-in (product data) and the OpenAI stand-in (report wording)."""
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,13 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.adapters.llm import LLMClient
-from amazon_pilot.db import competitors as cdb
+from amazon_pilot.competitors import store as cdb
+from amazon_pilot.competitors.jobs import generate_report, plan_weekly_reports
+from amazon_pilot.competitors.schemas import Comparison
+from amazon_pilot.competitors.service import run_report
 from amazon_pilot.platform.db import get_engine, transaction
-from amazon_pilot.workers.reports import plan_weekly_reports, run_report
+from amazon_pilot.platform.job_errors import RetryableJobError
+from amazon_pilot.platform.jobs import Delivery
 from pilot_dev.runtime.stack import Stack
 from pilot_dev.standins.apify_catalog import demo_asins
 from tests.integration.sellers import auth, new_seller
@@ -27,6 +32,11 @@ GROUPS = "/v1/competitor-groups"
 def scalar(sql: str, **params: Any) -> Any:
     with get_engine().connect() as conn:
         return conn.execute(text(sql), params).scalar()
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON text: 5 and 5.0, or a missing key and null, are not the same."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def fresh_asins(n: int) -> list[str]:
@@ -107,6 +117,7 @@ def test_comparison_of_a_fetched_group(api: httpx.Client,
     assert first.headers["x-cache"] == "miss"
     body = first.json()
     assert body["data_source"] == "sandbox" and body["window"] == "7d"
+    assert same_json(Comparison.model_validate(body).model_dump(mode="json"), body)
     comparison = body["comparison"]
     assert comparison["window_days"] == 7
     assert comparison["main"]["asin"] == fetched_group["asins"][0]
@@ -172,6 +183,8 @@ def test_report_with_the_standin_model_and_its_cache(
     assert report["report"]["summary"].startswith("[sandbox]")
     assert report["report"]["recommendations"]
     assert report["inputs"]["comparison"]["main"]["asin"] == group["main"]["asin"]
+    assert same_json(report["inputs"], _stored(uuid.UUID(queued["id"])).comparison)
+    assert same_json(report["report"], _stored(uuid.UUID(queued["id"])).report)
     assert openai.request_count == calls + 1
 
     # the same inputs again: answered from the cache, the model is not called
@@ -236,6 +249,29 @@ def test_no_key_means_rules_only(fetched_group: dict[str, Any]) -> None:
     row = _stored(report_id)
     assert row.generated_by == "rules" and "no OpenAI API key" in row.fallback_reason
     assert row.cache is None and row.prompt_tokens == 0
+
+
+def test_a_report_fails_on_the_queues_last_receive(
+    fetched_group: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from amazon_pilot.competitors import service
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(service, "write_report", broken)
+    report_id = _report_row(fetched_group["group"]["id"], fetched_group["seller"])
+    payload = {"report_id": str(report_id)}
+    for receive in (1, 2):  # SQS will deliver it again: back to queued, with the error
+        with pytest.raises(RetryableJobError):
+            generate_report(payload, Delivery(f"report:{report_id}", receive, 3))
+        row = _stored(report_id)
+        assert (row.status, row.attempts, row.finished_at) == ("queued", receive, None)
+        assert row.error == "RuntimeError: database went away"
+    with pytest.raises(RetryableJobError):  # the low queue's maxReceiveCount: the DLQ next
+        generate_report(payload, Delivery(f"report:{report_id}", 3, 3))
+    row = _stored(report_id)
+    assert row.status == "failed" and row.attempts == 3 and row.finished_at is not None
 
 
 def test_model_failing_through_the_queue_gives_a_rules_report(

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from amazon_pilot.db import competitors as cdb
+from amazon_pilot.competitors import store as cdb
 from amazon_pilot.db.snapshots import ingest
 from amazon_pilot.db.tracking import insert_tracked, upsert_product
 from amazon_pilot.domain.listing_score import WEIGHTS

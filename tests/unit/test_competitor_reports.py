@@ -1,5 +1,6 @@
-"""Pure parts of competitor groups: the membership rules, row mapping, and the report
-writer's choice between the model and the rules (fake client, in-memory cache)."""
+"""Pure parts of competitor groups: the membership rules (on create, add and remove), row
+mapping, and the report writer's choice between the model and the rules (fake client,
+in-memory cache)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,32 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from amazon_pilot.adapters.llm import LLMResult, Usage
-from amazon_pilot.api.competitors import check_members
-from amazon_pilot.db.competitors import history_point, snapshot_of
-from amazon_pilot.domain.comparison import ProductView, compare_group
-from amazon_pilot.domain.features import compare_features, features_from_snapshot
-from amazon_pilot.domain.report import build_report_messages, rules_report
+from amazon_pilot.competitors import schemas
+from amazon_pilot.competitors.jobs import generate_report, plan_weekly_reports
+from amazon_pilot.competitors.service import (
+    Analysis,
+    cache_key,
+    check_members,
+    overall_source,
+    write_report,
+)
+from amazon_pilot.competitors.store import history_point, snapshot_of
+from amazon_pilot.domain.comparison import GroupComparison, ProductView, compare_group
+from amazon_pilot.domain.features import (
+    FeatureComparison,
+    ProductFeatures,
+    compare_features,
+    features_from_snapshot,
+)
+from amazon_pilot.domain.groups import Add, Create, MembershipError, Remove, members_after
+from amazon_pilot.domain.report import PositioningReport, build_report_messages, rules_report
 from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot
-from amazon_pilot.platform.errors import ValidationFailed
-from amazon_pilot.workers.reports import Analysis, cache_key, overall_source, write_report
+from amazon_pilot.platform.errors import NotFound, ValidationFailed
+from amazon_pilot.platform.job_errors import PermanentJobError
+from amazon_pilot.platform.jobs import Delivery
 
 NOW = datetime(2025, 6, 30, 6, tzinfo=UTC)
 
@@ -36,33 +53,75 @@ COMPS = [ref(f"B0COMP000{i}") for i in range(1, 7)]
 
 def test_three_to_five_distinct_competitors_pass() -> None:
     for n in (3, 4, 5):
-        check_members(MAIN, COMPS[:n])
+        assert check_members(MAIN, [], Create(COMPS[:n])) == COMPS[:n]
 
 
 @pytest.mark.parametrize("n", [0, 2, 6])
 def test_bound_is_3_to_5(n: int) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        check_members(MAIN, COMPS[:n])
+        check_members(MAIN, [], Create(COMPS[:n]))
     assert caught.value.message == f"a group needs 3 to 5 competitors; got {n}"
     assert caught.value.details == [{"field": "competitors", "message": caught.value.message}]
 
 
 def test_duplicates_are_named_with_their_positions() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        check_members(MAIN, [COMPS[0], COMPS[1], COMPS[0]])
+        check_members(MAIN, [], Create([COMPS[0], COMPS[1], COMPS[0]]))
     assert "B0COMP0001 is listed twice (items 0 and 2)" in caught.value.message
     assert caught.value.details[0]["field"] == "competitors.2"
 
 
 def test_main_cannot_be_a_competitor_and_this_is_said_before_the_count() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        check_members(MAIN, [COMPS[0], MAIN])
+        check_members(MAIN, [], Create([COMPS[0], MAIN]))
     assert "main product B0MAIN0001 cannot also be a competitor" in caught.value.message
     assert caught.value.details[0]["field"] == "competitors.1"
 
 
 def test_same_asin_in_another_marketplace_is_another_product() -> None:
-    check_members(MAIN, [("B0MAIN0001", "de"), COMPS[0], COMPS[1]])
+    check_members(MAIN, [], Create([("B0MAIN0001", "de"), COMPS[0], COMPS[1]]))
+
+
+def refusal(current: list[tuple[str, str]], change: Add | Remove) -> MembershipError:
+    with pytest.raises(MembershipError) as caught:
+        members_after(MAIN, current, change)
+    return caught.value
+
+
+def test_add_keeps_the_same_rules() -> None:
+    assert members_after(MAIN, COMPS[:3], Add(COMPS[3])) == COMPS[:4]
+    assert members_after(MAIN, COMPS[:3], Add(("B0MAIN0001", "de")))[-1] == ("B0MAIN0001", "de")
+    main = refusal(COMPS[:5], Add(MAIN))  # said before the count
+    assert (main.field, main.message) == (
+        "competitor", "the main product B0MAIN0001 cannot also be a competitor")
+    twice = refusal(COMPS[:5], Add(COMPS[0]))
+    assert twice.message == "B0COMP0001 is already a competitor in this group"
+    full = refusal(COMPS[:5], Add(COMPS[5]))
+    assert (full.field, full.message) == (
+        "competitor", "a group has at most 5 competitors; remove one before adding B0COMP0006")
+
+
+def test_remove_keeps_the_same_rules() -> None:
+    assert members_after(MAIN, COMPS[:4], Remove("B0COMP0002")) == [COMPS[0], *COMPS[2:4]]
+    main = refusal(COMPS[:3], Remove("B0MAIN0001"))
+    assert (main.field, main.message) == (
+        "asin", "B0MAIN0001 is the main product of this group; create a new group to change it")
+    absent = refusal(COMPS[:4], Remove("B0COMP0006"))
+    assert absent.kind == "missing"
+    assert absent.message == "B0COMP0006 is not a competitor in this group"
+    last = refusal(COMPS[:3], Remove("B0COMP0001"))
+    assert (last.field, last.message, last.kind) == (
+        "asin", "a group needs at least 3 competitors; add another before removing B0COMP0001",
+        "invalid")
+
+
+def test_refusals_become_the_api_errors() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        check_members(MAIN, COMPS[:5], Add(COMPS[5]))
+    assert caught.value.details == [{"field": "competitor", "message": caught.value.message}]
+    with pytest.raises(NotFound) as missing:
+        check_members(MAIN, COMPS[:4], Remove("B0COMP0006"))
+    assert missing.value.message == "B0COMP0006 is not a competitor in this group"
 
 
 # ---------------------------------------------------------------- row mapping
@@ -234,3 +293,73 @@ def test_cache_key_depends_on_model_and_messages() -> None:
     assert cache_key("m", messages) != cache_key("n", messages)
     assert cache_key("m", messages).startswith("llm:report:") and len(
         cache_key("m", messages)) == len("llm:report:") + 64
+
+
+# ---------------------------------------------------------------- response models
+
+
+def same_json(model: type[BaseModel], data: Any) -> None:
+    """The model reads the JSON as cached or stored and writes it back unchanged."""
+    stored = json.loads(json.dumps(data))
+    again = model.model_validate(stored).model_dump(mode="json")
+    assert json.dumps(again, sort_keys=True) == json.dumps(stored, sort_keys=True)
+
+
+def varied_group() -> tuple[GroupComparison, FeatureComparison, list[ProductFeatures]]:
+    """Different features per product, a product never fetched and one not found."""
+    main = view("B0MAIN0001", 39.99, 4.1, 900, 5000)
+    main.snapshot.bullet_points = ["40 hours playtime, IPX5", "Bluetooth 5.3, USB-C charging",
+                                   "Hybrid ANC up to 35dB"]
+    rival = view("B0COMP0001", 29.99, 4.5, 5000, 800)
+    rival.snapshot.bullet_points = ["60 hours total playtime", "IPX7 waterproof",
+                                    "Wireless charging case, aptX"]
+    flat = view("B0COMP0002", 24, 4, 2000, 2000)
+    gone = ProductView("B0COMP0003", None, Snapshot(asin="B0COMP0003", found=False))
+    never = ProductView("B0COMP0004", None, None)
+    comparison = compare_group(main, [rival, flat, gone, never], 30)
+    feats = [features_from_snapshot(v.snapshot) for v in (main, rival, flat)]
+    feats += [ProductFeatures("B0COMP0003"), ProductFeatures("B0COMP0004")]
+    return comparison, compare_features(feats[0], feats[1:]), feats
+
+
+def test_the_comparison_models_round_trip_the_domain_json() -> None:
+    comparison, features, products = varied_group()
+    data = comparison.to_dict()
+    assert data["competitors"][3]["product"]["price"] == {"value": None,
+                                                          "reason": "never fetched"}
+    assert "unit" in data["main"]["price"] and "leader" in data["competitors"][0]["gaps"][
+        "price_gap"]
+    assert features.to_dict()["main_lacks"] and features.to_dict()["numeric"]
+    same_json(schemas.GroupComparison, data)
+    same_json(schemas.FeatureComparison, features.to_dict())
+    for product in products:
+        same_json(schemas.ProductFeatures, product.to_dict())
+    same_json(schemas.ReportInputs, {"comparison": data, "features": features.to_dict()})
+    same_json(schemas.GroupComparison, compare_group(ProductView("B0MAIN0001", None, None),
+                                                     [], 7).to_dict())
+
+
+def test_the_report_model_round_trips_a_stored_report() -> None:
+    a = analysis()
+    same_json(PositioningReport, rules_report(a.comparison, a.features).model_dump())
+
+
+# ---------------------------------------------------------------- jobs
+
+
+@pytest.mark.parametrize("payload, reason", [
+    ({}, "bad payload: report_id: Field required"),
+    ({"report_id": "nope"}, "bad payload: report_id: Input should be a valid UUID"),
+    ({"report_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "window": "7d"},
+     "bad payload: window: Extra inputs are not permitted"),
+])
+def test_a_report_job_that_cannot_be_read_goes_to_the_dlq(payload: dict[str, Any],
+                                                          reason: str) -> None:
+    with pytest.raises(PermanentJobError) as caught:
+        generate_report(payload, Delivery("report:x", 1, 3))
+    assert str(caught.value).startswith(reason)
+
+
+def test_the_weekly_plan_reads_its_schedule_input() -> None:
+    with pytest.raises(PermanentJobError, match="window_days"):
+        plan_weekly_reports({"job": "weekly_reports", "window_days": 0}, NOW)

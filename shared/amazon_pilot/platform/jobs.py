@@ -44,7 +44,7 @@ JOBS: dict[str, str] = {
     "send_digest": "amazon_pilot.notifications.jobs:send_digest",
     "sweep_notifications": "amazon_pilot.notifications.jobs:sweep_notifications",
     "fetch_products": "amazon_pilot.workers.tracking:fetch_products",
-    "generate_report": "amazon_pilot.workers.reports:generate_report",
+    "generate_report": "amazon_pilot.competitors.jobs:generate_report",
     "generate_suggestions": "amazon_pilot.workers.optimization:generate_suggestions",
 }
 

@@ -15,7 +15,7 @@ QUEUED_JOBS: dict[str, tuple[str, str]] = {
 PLANNERS: dict[str, str] = {
     "daily_digest": "amazon_pilot.notifications.jobs:plan_digests",
     "daily_refresh": "amazon_pilot.workers.tracking:plan_daily_refresh",
-    "weekly_reports": "amazon_pilot.workers.reports:plan_weekly_reports",
+    "weekly_reports": "amazon_pilot.competitors.jobs:plan_weekly_reports",
 }
 
 

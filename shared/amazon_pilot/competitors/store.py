@@ -1,7 +1,8 @@
-"""Reads and writes of competitor groups, their members and reports (SQL lives here only).
+"""All SQL of competitor groups, their members and reports.
 
-Also turns stored snapshots into the comparison domain's ``ProductView``: the latest full
-observation of every product of a group plus its daily history, in one round trip.
+Rows leave as the dataclasses below. Also turns stored snapshots into the comparison
+domain's ``ProductView``: the latest full observation of every product of a group plus
+its daily history, in one round trip.
 """
 
 from __future__ import annotations
@@ -10,16 +11,85 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 from amazon_pilot.domain.comparison import ProductView
 from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot, SubcategoryRank
 
 GROUP_COLUMNS = "g.id, g.user_id, g.name, g.main_product_id, g.is_active, g.created_at," \
                 " g.updated_at"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    id: UUID
+    user_id: UUID
+    name: str
+    main_product_id: int
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupProductRow:
+    """One product of a group, with what the shared products row knows of it."""
+
+    group_id: UUID
+    role: Literal["main", "competitor"]
+    position: int  # 0 for the main product, then the order competitors were added
+    product_id: int
+    asin: str
+    marketplace: str
+    title: str | None
+    brand: str | None
+    main_image_url: str | None
+    latest_captured_at: datetime | None
+    last_fetch_status: str | None
+    data_source: str | None
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        return self.asin, self.marketplace
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    id: UUID
+    group_id: UUID
+    user_id: UUID
+    status: str
+    trigger: str
+    period: str | None
+    window_days: int
+    attempts: int
+    generated_by: str | None
+    model: str | None
+    sandbox: bool | None
+    fallback_reason: str | None
+    cache: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal | None
+    llm_latency_ms: int | None
+    data_source: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    report: dict[str, Any] | None = None  # selected by list_reports and get_report
+    comparison: dict[str, Any] | None = None  # selected by get_report only
+
+
+T = TypeVar("T")
+
+
+def _typed(cls: type[T], row: Row[Any] | None) -> T | None:
+    return None if row is None else cls(**row._mapping)
 
 
 # ------------------------------------------------------------------ groups
@@ -43,30 +113,33 @@ def insert_group(conn: Connection, user_id: UUID, name: str, main_product_id: in
     return group_id
 
 
-def get_group(conn: Connection, user_id: UUID, group_id: UUID, *, lock: bool = False) -> Any:
+def get_group(conn: Connection, user_id: UUID, group_id: UUID, *,
+              lock: bool = False) -> GroupRow | None:
     """The group when it belongs to `user_id`, else None. `lock` serialises member changes."""
     sql = (f"SELECT {GROUP_COLUMNS} FROM competitor_groups g"
            " WHERE g.id = :g AND g.user_id = :u")
     if lock:
         sql += " FOR UPDATE"
-    return conn.execute(text(sql), {"g": group_id, "u": user_id}).first()
+    return _typed(GroupRow, conn.execute(text(sql), {"g": group_id, "u": user_id}).first())
 
 
-def get_group_by_id(conn: Connection, group_id: UUID) -> Any:
-    return conn.execute(text(f"SELECT {GROUP_COLUMNS} FROM competitor_groups g WHERE g.id = :g"),
-                        {"g": group_id}).first()
+def find_group_by_name(conn: Connection, user_id: UUID, name: str) -> GroupRow | None:
+    return _typed(GroupRow, conn.execute(text(
+        f"SELECT {GROUP_COLUMNS} FROM competitor_groups g WHERE g.user_id = :u AND g.name = :n"
+        " ORDER BY g.created_at LIMIT 1"), {"u": user_id, "n": name}).first())
 
 
 def list_groups(conn: Connection, user_id: UUID, limit: int, offset: int
-                ) -> tuple[list[Any], int]:
+                ) -> tuple[list[GroupRow], int]:
     rows = conn.execute(text(
         f"SELECT {GROUP_COLUMNS} FROM competitor_groups g WHERE g.user_id = :u"
         " ORDER BY g.created_at DESC, g.id LIMIT :limit OFFSET :offset"),
         {"u": user_id, "limit": limit, "offset": offset}).all()
-    return list(rows), count_groups(conn, user_id)
+    return [GroupRow(**r._mapping) for r in rows], count_groups(conn, user_id)
 
 
-def group_products(conn: Connection, group_ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
+def group_products(conn: Connection, group_ids: Sequence[UUID]
+                   ) -> dict[UUID, list[GroupProductRow]]:
     """Each group's products, main first then competitors in the order they were added."""
     rows = conn.execute(text(
         "SELECT m.group_id, m.role, m.position, p.id AS product_id, p.asin, p.marketplace,"
@@ -80,9 +153,9 @@ def group_products(conn: Connection, group_ids: Sequence[UUID]) -> dict[UUID, li
         "       FROM competitor_group_members WHERE group_id = ANY(:ids)) m"
         " JOIN products p ON p.id = m.product_id"
         " ORDER BY m.group_id, m.position"), {"ids": list(group_ids)}).all()
-    out: dict[UUID, list[Any]] = {gid: [] for gid in group_ids}
+    out: dict[UUID, list[GroupProductRow]] = {gid: [] for gid in group_ids}
     for row in rows:
-        out.setdefault(row.group_id, []).append(row)
+        out.setdefault(row.group_id, []).append(GroupProductRow(**row._mapping))
     return out
 
 
@@ -220,7 +293,8 @@ class GroupViews:
     as_of: dict[str, datetime | None]  # asin -> when it was last observed
 
 
-def load_views(conn: Connection, products: Sequence[Any], window_days: int) -> GroupViews:
+def load_views(conn: Connection, products: Sequence[GroupProductRow],
+               window_days: int) -> GroupViews:
     """ProductViews for a group's products (main first), from one query."""
     ids = [int(p.product_id) for p in products]
     rows = conn.execute(text(COMPARISON_SQL), {"ids": ids, "days": window_days + 1}).all()
@@ -260,47 +334,41 @@ def insert_report(conn: Connection, group_id: UUID, user_id: UUID, window_days: 
     return report_id
 
 
-def in_flight_report(conn: Connection, group_id: UUID, window_days: int) -> Any:
+def in_flight_report(conn: Connection, group_id: UUID, window_days: int) -> ReportRow | None:
     """A queued or running report of the group for this window, if any."""
-    return conn.execute(text(
+    return _typed(ReportRow, conn.execute(text(
         f"SELECT {REPORT_COLUMNS} FROM competitor_reports WHERE group_id = :g"
         " AND window_days = :w AND trigger = 'user' AND status IN ('queued', 'running')"
         " AND created_at > now() - interval '1 hour'"
-        " ORDER BY created_at DESC LIMIT 1"), {"g": group_id, "w": window_days}).first()
+        " ORDER BY created_at DESC LIMIT 1"), {"g": group_id, "w": window_days}).first())
 
 
 def get_report(conn: Connection, group_id: UUID, report_id: UUID, *,
-               with_body: bool = True) -> Any:
+               with_body: bool = True) -> ReportRow | None:
     extra = ", report, comparison" if with_body else ""
-    return conn.execute(text(
+    return _typed(ReportRow, conn.execute(text(
         f"SELECT {REPORT_COLUMNS}{extra} FROM competitor_reports"
-        " WHERE id = :r AND group_id = :g"), {"r": report_id, "g": group_id}).first()
-
-
-def get_report_by_id(conn: Connection, report_id: UUID) -> Any:
-    return conn.execute(text(
-        f"SELECT {REPORT_COLUMNS} FROM competitor_reports WHERE id = :r"),
-        {"r": report_id}).first()
+        " WHERE id = :r AND group_id = :g"), {"r": report_id, "g": group_id}).first())
 
 
 def list_reports(conn: Connection, group_id: UUID, limit: int, offset: int
-                 ) -> tuple[list[Any], int]:
+                 ) -> tuple[list[ReportRow], int]:
     rows = conn.execute(text(
         f"SELECT {REPORT_COLUMNS}, report FROM competitor_reports WHERE group_id = :g"
         " ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"),
         {"g": group_id, "limit": limit, "offset": offset}).all()
     total = conn.execute(text("SELECT count(*) FROM competitor_reports WHERE group_id = :g"),
                          {"g": group_id}).scalar_one()
-    return list(rows), int(total)
+    return [ReportRow(**r._mapping) for r in rows], int(total)
 
 
-def claim_report(conn: Connection, report_id: UUID) -> Any:
+def claim_report(conn: Connection, report_id: UUID) -> ReportRow | None:
     """Mark a report running (unless done); None when it no longer exists."""
-    return conn.execute(text(
+    return _typed(ReportRow, conn.execute(text(
         "UPDATE competitor_reports SET status = CASE WHEN status = 'done' THEN 'done'"
         " ELSE 'running' END, attempts = attempts + CASE WHEN status = 'done' THEN 0 ELSE 1 END,"
         " started_at = CASE WHEN status = 'done' THEN started_at ELSE now() END"
-        f" WHERE id = :r RETURNING {REPORT_COLUMNS}"), {"r": report_id}).first()
+        f" WHERE id = :r RETURNING {REPORT_COLUMNS}"), {"r": report_id}).first())
 
 
 def finish_report(conn: Connection, report_id: UUID, values: dict[str, Any]) -> None:
