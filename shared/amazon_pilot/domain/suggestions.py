@@ -20,22 +20,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from amazon_pilot.domain.image_angles import ANGLE_LABELS, image_total
+from amazon_pilot.domain.keywords import brand_tokens, drop_bridges, phrases, stem, terms
 from amazon_pilot.domain.listing_score import (
     ACRONYMS,
-    ANGLE_LABELS,
     PROMO_RE,
     TITLE_MAX,
     TITLE_SPECIAL_CHARS,
     TITLE_SWEET,
     ListingScore,
-    brand_tokens,
     caps_words,
-    drop_bridges,
-    image_total,
-    phrases,
     starts_with_brand,
-    stem,
-    terms,
 )
 from amazon_pilot.domain.snapshot import MARKETPLACE_CURRENCY, HistoryPoint, Snapshot, daily_last
 
