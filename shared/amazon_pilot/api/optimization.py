@@ -15,7 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from amazon_pilot.db import optimization as db
+from amazon_pilot.optimization import store as db
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from amazon_pilot.platform.params import Offset

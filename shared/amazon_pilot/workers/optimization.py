@@ -27,7 +27,6 @@ from uuid import UUID
 
 from sqlalchemy import Connection
 
-from amazon_pilot.db import optimization as db
 from amazon_pilot.domain.features import compare_features, display_name, features_from_snapshot
 from amazon_pilot.domain.listing_score import ListingScore, score_listing
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
@@ -38,6 +37,7 @@ from amazon_pilot.domain.suggestions import (
     llm_copy_messages,
     suggest,
 )
+from amazon_pilot.optimization import store as db
 from amazon_pilot.platform.cache import Cache, DbCache
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import RetryableJobError, uuid_field

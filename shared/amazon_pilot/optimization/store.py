@@ -1,7 +1,7 @@
-"""Reads and writes of listing optimization: tracked products with their competitor group,
-the snapshots the listing score and experiments read, suggestion runs, experiments.
+"""All of optimization's SQL: tracked products with their competitor group, the snapshots
+the listing score and experiments read, suggestion runs, experiments.
 
-SQL lives here only. ``load_listing`` is the one place a stored observation becomes a full
+``load_listing`` is the one place a stored observation becomes a full
 ``Snapshot`` again (title, bullets, description, images, video, rating, price, BSR...)
 and the daily ``HistoryPoint`` series the domain reads.
 """
