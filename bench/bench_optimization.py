@@ -33,7 +33,7 @@ import bench_experiments as domain_bench
 
 from amazon_pilot.domain.listing_score import score_listing
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
-from amazon_pilot.workers.optimization import analyse_history, rule_suggestions
+from amazon_pilot.optimization.service import analyse_history, rule_suggestions
 
 TARGET_MS = 200.0
 N_PRODUCTS = 1000

@@ -13,7 +13,7 @@ import numpy as np
 from amazon_pilot.adapters.llm import LLMResult, Usage
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
 from amazon_pilot.domain.suggestions import ListingCopy, llm_copy_messages
-from amazon_pilot.workers.optimization import (
+from amazon_pilot.optimization.service import (
     analyse_history,
     copy_input_hash,
     feature_gaps,

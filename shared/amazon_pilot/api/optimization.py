@@ -15,12 +15,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from amazon_pilot.optimization import service as svc
 from amazon_pilot.optimization import store as db
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from amazon_pilot.platform.params import Offset
 from amazon_pilot.platform.security import CurrentUser, current_user
-from amazon_pilot.workers import optimization as svc
 
 router = APIRouter(tags=["optimization"])
 

@@ -45,7 +45,7 @@ JOBS: dict[str, str] = {
     "sweep_notifications": "amazon_pilot.workers.notifications:sweep_notifications",
     "fetch_products": "amazon_pilot.workers.tracking:fetch_products",
     "generate_report": "amazon_pilot.workers.reports:generate_report",
-    "generate_suggestions": "amazon_pilot.workers.optimization:generate_suggestions",
+    "generate_suggestions": "amazon_pilot.optimization.jobs:generate_suggestions",
 }
 
 

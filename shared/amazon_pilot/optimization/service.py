@@ -8,7 +8,8 @@
   ranking stay ours. Cached under ``llm:copy:<sha256 of listing + group content>``, so the
   same listing and group never pay for a second model call. When the model fails the rules
   suggestions come back with ``generated_by="rules"`` and a ``fallback_reason``.
-- ``run_suggestions`` / ``generate_suggestions``: the job (low queue), idempotent per run.
+- ``run_suggestions``: one stored run, generated (the ``generate_suggestions`` job in
+  jobs.py, low queue), idempotent per run.
 - ``experiment_analysis``: analyze_experiment on the product's daily series against the
   group's competitors as control; ``past_changes``: find_past_changes for retroactive
   experiments.
@@ -40,15 +41,13 @@ from amazon_pilot.domain.suggestions import (
 from amazon_pilot.optimization import store as db
 from amazon_pilot.platform.cache import Cache, DbCache
 from amazon_pilot.platform.db import transaction
-from amazon_pilot.platform.job_errors import RetryableJobError, uuid_field
-from amazon_pilot.platform.jobs import Delivery
+from amazon_pilot.platform.job_errors import RetryableJobError
 
 SUGGEST_JOB = "generate_suggestions"
 COPY_SCHEMA_NAME = "listing_copy"
 COPY_PROMPT_VERSION = 1  # bump when llm_copy_messages changes meaning: new cache keys
 LLM_CACHE_TTL_S = 7 * 24 * 3600
 HISTORY_DAYS = 90  # price history the pricing suggestion reads (elasticity)
-MAX_ATTEMPTS = 3  # the low queue's maxReceiveCount
 EXPERIMENT_BEFORE_DAYS = 90
 EXPERIMENT_AFTER_DAYS = 90
 CANDIDATE_DAYS = 180
@@ -264,9 +263,12 @@ def word_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
 # ---------------------------------------------------------------- the job
 
 
-def run_suggestions(run_id: UUID | str, client: Any = ...) -> dict[str, Any]:
+def run_suggestions(run_id: UUID | str, client: Any = ..., *, max_attempts: int = 1
+                    ) -> dict[str, Any]:
     """Generate one stored run (idempotent: a done run is left as it is). ``client``
-    defaults to ``configured_client()`` (adapters.llm); tests and the demo may pass their own."""
+    defaults to ``configured_client()`` (adapters.llm); tests and the demo may pass their own.
+    A failure leaves the run queued for another try until its ``max_attempts``-th attempt
+    (the queue's maxReceiveCount), which fails it for good."""
     rid = UUID(str(run_id))
     with transaction() as conn:
         row = db.claim_run(conn, rid)
@@ -317,7 +319,7 @@ def run_suggestions(run_id: UUID | str, client: Any = ...) -> dict[str, Any]:
             db.fail_run(conn, rid, str(exc), True)
         return {"run_id": str(rid), "failed": str(exc)}
     except Exception as exc:
-        final = int(row.attempts) >= MAX_ATTEMPTS
+        final = int(row.attempts) >= max_attempts
         with transaction() as conn:
             db.fail_run(conn, rid, f"{type(exc).__name__}: {exc}", final)
         raise RetryableJobError(f"suggestion run {rid}: {exc!r}") from exc
@@ -327,11 +329,6 @@ def run_suggestions(run_id: UUID | str, client: Any = ...) -> dict[str, Any]:
 
 def suggest_job(run_id: UUID | str) -> tuple[str, dict[str, Any], str]:
     return SUGGEST_JOB, {"run_id": str(run_id)}, f"suggest:{run_id}"
-
-
-def generate_suggestions(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
-    """The ``generate_suggestions`` job."""
-    return run_suggestions(uuid_field(payload, "run_id"))
 
 
 def queue_suggestions(run_id: UUID | str) -> None:
