@@ -36,6 +36,7 @@ from amazon_pilot.domain.snapshot import MARKETPLACE_CURRENCY, HistoryPoint, Sna
 
 SuggestionType = Literal["title", "pricing", "description", "images"]
 Level = Literal["high", "medium", "low"]
+SuggestionSource = Literal["rules", "llm"]
 
 # Points (of the 100-point score) a suggestion must win back to count as full impact.
 IMPACT_FULL_POINTS = 15.0
@@ -63,7 +64,7 @@ class Suggestion:
     effort: Level
     effort_score: float  # 0..1
     priority: int = 0  # 1 = do first; set by rank()
-    source: Literal["rules", "llm"] = "rules"
+    source: SuggestionSource = "rules"
 
     def to_dict(self) -> dict[str, Any]:
         return {
