@@ -65,6 +65,8 @@ from amazon_pilot.platform.errors import Conflict, NotFound, ServiceUnavailable,
 from amazon_pilot.platform.job_errors import RetryableJobError
 
 SUGGEST_JOB = "generate_suggestions"
+VERDICTS_JOB = "record_experiment_verdicts"
+VERDICT_BATCH = 25  # experiments per job: about 50 ms of analysis each
 COPY_SCHEMA_NAME = "listing_copy"
 COPY_PROMPT_VERSION = 1  # bump when llm_copy_messages changes meaning: new cache keys
 LLM_CACHE_TTL_S = 7 * 24 * 3600
@@ -493,12 +495,15 @@ def _experiment_out(row: ExperimentRow) -> Experiment:
     )
 
 
-def _fresh(conn: Connection, row: ExperimentRow) -> ExperimentDetail:
-    """The experiment with its analysis: frozen when stopped, else computed now."""
+def _with_analysis(conn: Connection, row: ExperimentRow, *, record: bool = False
+                   ) -> ExperimentDetail:
+    """The experiment with its analysis: the frozen one once stopped, else computed now.
+    Only writes (the verdict, with analyzed_at) when ``record``: reads never do."""
     if row.status == "stopped" and row.final_analysis is not None:
         return ExperimentDetail(**_experiment_out(row).model_dump(), analysis=row.final_analysis)
     analysis, _ = experiment_analysis(conn, row)
-    store.record_verdict(conn, row.id, analysis["verdict"])
+    if record:
+        store.record_verdict(conn, row.id, analysis["verdict"])
     out = _experiment_out(row).model_dump()
     out.update(verdict=analysis["verdict"], analyzed_at=datetime.now(UTC))
     return ExperimentDetail(**out, analysis=analysis)
@@ -506,7 +511,7 @@ def _fresh(conn: Connection, row: ExperimentRow) -> ExperimentDetail:
 
 def listing_score(tracked: TrackedProduct) -> ListingScoreOut:
     """GET /v1/products/{id}/listing-score (409 before the product's first observation)."""
-    with transaction() as conn:
+    with store.read_only() as conn:
         try:
             return ListingScoreOut.model_validate(score_of(conn, tracked))
         except NoData as exc:
@@ -537,7 +542,7 @@ def request_suggestions(tracked: TrackedProduct) -> RunDetail:
 
 
 def list_runs(tracked: TrackedProduct, limit: int, offset: int) -> RunPage:
-    with transaction() as conn:
+    with store.read_only() as conn:
         rows, total = store.list_runs(conn, tracked.id, limit, offset)
         counts = store.suggestion_counts(conn, [r.id for r in rows])
     return RunPage(items=[_run_out(r, counts.get(r.id, 0)) for r in rows], total=total,
@@ -545,14 +550,15 @@ def list_runs(tracked: TrackedProduct, limit: int, offset: int) -> RunPage:
 
 
 def run_detail(run: RunRow) -> RunDetail:
-    with transaction() as conn:
+    with store.read_only() as conn:
         suggestions = store.run_suggestions(conn, [run.id])[run.id]
     return _run_detail(run, suggestions)
 
 
 def summary(tracked: TrackedProduct) -> Summary:
-    """Current score, the latest done run's open suggestions, the last experiments."""
-    with transaction() as conn:
+    """Current score, the latest done run's open suggestions, the last experiments (running
+    ones with a fresh verdict, not stored: a read writes nothing)."""
+    with store.read_only() as conn:
         notes: list[str] = []
         score: ScoreBrief | None = None
         group: dict[str, Any] | None = None
@@ -574,7 +580,8 @@ def summary(tracked: TrackedProduct) -> Summary:
         exps, _ = store.list_experiments(conn, tracked.user_id, tracked_id=tracked.id,
                                          status=None, limit=SUMMARY_EXPERIMENTS, offset=0)
         experiments = [
-            _fresh(conn, e) if e.status == "running" else _experiment_out(e) for e in exps
+            _with_analysis(conn, e) if e.status == "running" else _experiment_out(e)
+            for e in exps
         ]
     return Summary(
         product_id=tracked.id, asin=tracked.asin, score=score, latest_run=latest_out,
@@ -585,7 +592,7 @@ def summary(tracked: TrackedProduct) -> Summary:
 
 
 def experiment_candidates(user_id: UUID, tracked_id: UUID, days: int) -> Candidates:
-    with transaction() as conn:
+    with store.read_only() as conn:
         tracked = store.tracked_of(conn, user_id, tracked_id)
         if tracked is None:
             raise NotFound("no such tracked product")
@@ -618,7 +625,8 @@ def _checked_change(body: NewExperiment, now: datetime) -> tuple[str, datetime]:
 
 
 def create_experiment(user_id: UUID, body: NewExperiment) -> ExperimentDetail:
-    """A new running experiment on the seller's product (and suggestion), first analysed."""
+    """A new running experiment on the seller's product (and suggestion), with its first
+    analysis and that analysis's verdict stored."""
     change, changed_at = _checked_change(body, datetime.now(UTC))
     with transaction() as conn:
         tracked = store.tracked_of(conn, user_id, body.product_id)
@@ -634,13 +642,13 @@ def create_experiment(user_id: UUID, body: NewExperiment) -> ExperimentDetail:
                                          body.suggestion_id, change, changed_at)
         row = store.get_experiment(conn, exp_id)
         assert row is not None  # inserted in this transaction
-        return _fresh(conn, row)
+        return _with_analysis(conn, row, record=True)
 
 
 def list_experiments(user_id: UUID, tracked_id: UUID | None,
                      status: Literal["running", "stopped"] | None, limit: int, offset: int
                      ) -> ExperimentPage:
-    with transaction() as conn:
+    with store.read_only() as conn:
         rows, total = store.list_experiments(conn, user_id, tracked_id=tracked_id,
                                              status=status, limit=limit, offset=offset)
     return ExperimentPage(items=[_experiment_out(r) for r in rows], total=total, limit=limit,
@@ -648,8 +656,10 @@ def list_experiments(user_id: UUID, tracked_id: UUID | None,
 
 
 def experiment_detail(exp: ExperimentRow) -> ExperimentDetail:
-    with transaction() as conn:
-        return _fresh(conn, exp)
+    """A running experiment's analysis as of now (its stored verdict is left as it is);
+    a stopped one's frozen analysis."""
+    with store.read_only() as conn:
+        return _with_analysis(conn, exp)
 
 
 def stop_experiment(exp: ExperimentRow) -> ExperimentDetail:
@@ -664,4 +674,44 @@ def stop_experiment(exp: ExperimentRow) -> ExperimentDetail:
             store.stop_experiment(conn, row.id, now, analysis)
             row = store.get_experiment(conn, row.id)
             assert row is not None
-        return _fresh(conn, row)
+        return _with_analysis(conn, row)
+
+
+# ---------------------------------------------------------------- stored verdicts
+
+
+def plan_verdicts(now: datetime) -> dict[str, Any]:
+    """Queue the daily re-analysis of running experiments (low queue, batches): the stored
+    verdict follows the data that arrived since. Experiments whose after window had closed
+    when they were last analysed are left out: their analysis no longer changes."""
+    from amazon_pilot.adapters.queues import enqueue_many
+
+    with store.read_only() as conn:
+        ids = store.experiments_to_reanalyse(
+            conn, timedelta(days=EXPERIMENT_AFTER_DAYS + 1))
+    batches = [ids[i:i + VERDICT_BATCH] for i in range(0, len(ids), VERDICT_BATCH)]
+    day = now.date().isoformat()
+    sent = enqueue_many("low", (
+        (VERDICTS_JOB, {"experiment_ids": [str(i) for i in batch]}, f"verdicts:{day}:{n}")
+        for n, batch in enumerate(batches)))
+    return {"experiments": len(ids), "batches": sent}
+
+
+def record_verdicts(experiment_ids: Sequence[UUID]) -> dict[str, int]:
+    """Analyse each running experiment up to now and store its verdict (with analyzed_at);
+    one transaction each, the row locked so a concurrent stop wins cleanly."""
+    recorded = skipped = 0
+    for exp_id in experiment_ids:
+        with transaction() as conn:
+            row = store.get_experiment(conn, exp_id, lock=True)
+            if row is None or row.status != "running":
+                skipped += 1
+                continue
+            try:
+                analysis, _ = experiment_analysis(conn, row)
+            except NoData:
+                skipped += 1
+                continue
+            store.record_verdict(conn, row.id, analysis["verdict"])
+            recorded += 1
+    return {"recorded": recorded, "skipped": skipped}

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 from uuid import UUID
@@ -549,6 +549,15 @@ def list_experiments(conn: Connection, user_id: UUID, *, tracked_id: UUID | None
     total = conn.execute(text(f"SELECT count(*) FROM experiments e WHERE {condition}"),
                          params).scalar_one()
     return [e for e in (_typed(ExperimentRow, r) for r in rows) if e is not None], int(total)
+
+
+def experiments_to_reanalyse(conn: Connection, window: timedelta) -> list[UUID]:
+    """Running experiments not yet analysed after their after window (changed_at + window)
+    closed, oldest first."""
+    return list(conn.execute(text(
+        "SELECT id FROM experiments WHERE status = 'running'"
+        " AND (analyzed_at IS NULL OR analyzed_at < changed_at + :window)"
+        " ORDER BY created_at, id"), {"window": window}).scalars())
 
 
 def record_verdict(conn: Connection, exp_id: UUID, verdict: str) -> None:

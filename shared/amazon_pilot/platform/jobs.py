@@ -46,6 +46,7 @@ JOBS: dict[str, str] = {
     "fetch_products": "amazon_pilot.workers.tracking:fetch_products",
     "generate_report": "amazon_pilot.workers.reports:generate_report",
     "generate_suggestions": "amazon_pilot.optimization.jobs:generate_suggestions",
+    "record_experiment_verdicts": "amazon_pilot.optimization.jobs:record_experiment_verdicts",
 }
 
 
