@@ -439,3 +439,35 @@ def test_reads_leave_the_database_unchanged(api: httpx.Client, world: dict[str, 
     assert fresh["analysis"]["verdict"] == fresh["verdict"]  # computed, just not stored
     assert optimization_rows(seller["id"]) == before
 
+
+def test_the_daily_schedule_stores_running_experiments_verdicts(
+    api: httpx.Client, world: dict[str, Any]
+) -> None:
+    seller, tracked = world["seller"], world["tracked"]
+    h = auth(seller)
+    exp = api.post("/v1/experiments", headers=h, json={
+        "product_id": tracked["main"], "change": "Price cut, measured again",
+        "changed_at": day_at(world, CHANGE_DAY)}).json()
+    assert exp["verdict"] == "improved"  # stored on creation
+    stopped = api.post("/v1/experiments", headers=h, json={
+        "product_id": tracked["flat"], "change": "Stopped before the schedule"}).json()
+    assert api.post(f"/v1/experiments/{stopped['id']}/stop", headers=h).status_code == 200
+    with transaction() as conn:  # as if it had never been analysed
+        conn.execute(text("UPDATE experiments SET verdict = NULL, analyzed_at = NULL"
+                          " WHERE id = :e"), {"e": uuid.UUID(exp["id"])})
+    frozen = optimization_rows(seller["id"])["experiments"]
+
+    fired = api.post("/_pilot/schedules/ExperimentVerdicts/fire")
+    assert fired.status_code == 200, fired.text
+    assert fired.json()["result"]["experiments"] >= 1
+
+    def stored() -> dict[str, Any] | None:
+        page = api.get("/v1/experiments", params={"limit": 200}, headers=h).json()["items"]
+        mine = next(e for e in page if e["id"] == exp["id"])
+        return mine if mine["verdict"] is not None else None
+
+    again = wait_for(stored, 60, "the verdict job on the low queue")
+    assert again["verdict"] == "improved" and again["analyzed_at"]
+    after = {row[1]: row for row in optimization_rows(seller["id"])["experiments"]}
+    untouched = next(row for row in frozen if str(row[1]) == stopped["id"])
+    assert after[untouched[1]] == untouched  # a stopped experiment keeps its frozen verdict
