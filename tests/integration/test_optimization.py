@@ -178,6 +178,10 @@ def test_listing_score_shows_every_rule_against_the_group(
     assert plain.status_code == 200
     assert plain.json()["competitor_group"] is None and plain.json()["competitors"] == []
     assert "no competitors were used" in plain.json()["notes"][0]
+    # a rule that cannot be judged has no evidence: its optional keys stay absent, not null
+    plain_rules = {r["rule_id"]: r for r in plain.json()["rules"]}
+    assert plain_rules["keyword_coverage"]["evidence"] == {}
+    assert plain_rules["price_position"]["evidence"] == {}
 
     other = new_seller(api)
     for path in (f"/v1/products/{tracked['main']}/listing-score",

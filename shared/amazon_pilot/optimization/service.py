@@ -41,6 +41,8 @@ from amazon_pilot.domain.suggestions import (
 )
 from amazon_pilot.optimization import store
 from amazon_pilot.optimization.schemas import (
+    RULES,
+    SUGGESTION,
     Candidate,
     Candidates,
     Experiment,
@@ -49,7 +51,6 @@ from amazon_pilot.optimization.schemas import (
     GroupUsed,
     ListingScoreOut,
     NewExperiment,
-    RuleOut,
     Run,
     RunDetail,
     RunPage,
@@ -469,21 +470,22 @@ def _run_out(row: RunRow, count: int) -> Run:
 
 
 def _suggestion_out(row: SuggestionRow) -> SuggestionOut:
-    return SuggestionOut(
-        id=row.id, type=row.type, change=row.change, reason=row.reason, impact=row.impact,
-        impact_score=row.impact_score, effort=row.effort, effort_score=row.effort_score,
-        priority=row.priority, source=row.source, evidence=row.evidence or {},
-        experiment_id=row.experiment_id,
-    )
+    return SUGGESTION.validate_python({
+        "id": row.id, "type": row.type, "change": row.change, "reason": row.reason,
+        "impact": row.impact, "impact_score": row.impact_score, "effort": row.effort,
+        "effort_score": row.effort_score, "priority": row.priority, "source": row.source,
+        "evidence": row.evidence or {}, "experiment_id": row.experiment_id,
+    })
 
 
 def _run_detail(row: RunRow, suggestions: list[SuggestionRow]) -> RunDetail:
     base = _run_out(row, len(suggestions)).model_dump()
     sandbox = bool(row.sandbox) or row.data_source == "sandbox"
-    return RunDetail(**base, notice=SANDBOX_NOTICE if row.sandbox else (
-        "sandbox data: the product data came from the offline stand-in" if sandbox else None),
-        suggestions=[_suggestion_out(s) for s in suggestions], score=row.score,
-        inputs=row.inputs)
+    notice = SANDBOX_NOTICE if row.sandbox else (
+        "sandbox data: the product data came from the offline stand-in" if sandbox else None)
+    return RunDetail.model_validate({
+        **base, "notice": notice, "suggestions": [_suggestion_out(s) for s in suggestions],
+        "score": row.score, "inputs": row.inputs})
 
 
 def _experiment_out(row: ExperimentRow) -> Experiment:
@@ -499,14 +501,14 @@ def _with_analysis(conn: Connection, row: ExperimentRow, *, record: bool = False
                    ) -> ExperimentDetail:
     """The experiment with its analysis: the frozen one once stopped, else computed now.
     Only writes (the verdict, with analyzed_at) when ``record``: reads never do."""
+    out = _experiment_out(row).model_dump()
     if row.status == "stopped" and row.final_analysis is not None:
-        return ExperimentDetail(**_experiment_out(row).model_dump(), analysis=row.final_analysis)
+        return ExperimentDetail.model_validate({**out, "analysis": row.final_analysis})
     analysis, _ = experiment_analysis(conn, row)
     if record:
         store.record_verdict(conn, row.id, analysis["verdict"])
-    out = _experiment_out(row).model_dump()
     out.update(verdict=analysis["verdict"], analyzed_at=datetime.now(UTC))
-    return ExperimentDetail(**out, analysis=analysis)
+    return ExperimentDetail.model_validate({**out, "analysis": analysis})
 
 
 def listing_score(tracked: TrackedProduct) -> ListingScoreOut:
@@ -567,7 +569,8 @@ def summary(tracked: TrackedProduct) -> Summary:
         except NoData as exc:
             notes.append(str(exc))
         else:
-            failing = [RuleOut(**r) for r in full["rules"] if r["applicable"] and not r["passed"]]
+            failing = RULES.validate_python(
+                [r for r in full["rules"] if r["applicable"] and not r["passed"]])
             score = ScoreBrief(total=full["total"], grade=full["grade"], failing_rules=failing)
             group, notes = full["competitor_group"], list(full["notes"])
         latest = store.latest_done_run(conn, tracked.id)
