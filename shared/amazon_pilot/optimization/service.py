@@ -1,8 +1,8 @@
 """Listing optimization's policy and orchestration: the glue between the store, the domain
-and the model, and one function per route (the answers, at the end).
+and the model, and one function per route (the answers, near the end).
 
-- ``listing_score``: score_listing(latest snapshot, the competitor group's latest
-  snapshots), with the group used (or a note that there is none).
+- ``score_of``: score_listing(latest snapshot, the competitor group's latest snapshots),
+  with the group used (or a note that there is none).
 - ``rule_suggestions``: score + feature gaps (domain.features) + suggest(); deterministic.
 - ``word_suggestions``: the model rewrites the copy of the title and description
   suggestions (``llm_copy_messages`` + ``ListingCopy`` + ``apply_llm_copy``); scores and
@@ -14,6 +14,10 @@ and the model, and one function per route (the answers, at the end).
 - ``experiment_analysis``: analyze_experiment on the product's daily series against the
   group's competitors as control; ``past_changes``: find_past_changes for retroactive
   experiments.
+- Reads (every GET) run in a read-only transaction and write nothing: a running
+  experiment's analysis is computed on read, and its verdict is stored only on creation,
+  on stop (the frozen final analysis) and by ``record_verdicts`` (the daily
+  ``experiment_verdicts`` schedule, batches on the low queue).
 """
 
 from __future__ import annotations
