@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/bench_optimization.py
 
 The pure-domain figures come from bench/bench_experiments.py (run first, unchanged). On
-top of them, the paths workers/optimization.py adds:
+top of them, the paths optimization/service.py adds:
 
 1. Listing score (score_listing) and rule-based suggestions as the job builds them
    (score + feature extraction and comparison + suggest), for 1,000 products with 5
@@ -33,7 +33,7 @@ import bench_experiments as domain_bench
 
 from amazon_pilot.domain.listing_score import score_listing
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
-from amazon_pilot.workers.optimization import analyse_history, rule_suggestions
+from amazon_pilot.optimization.service import analyse_history, rule_suggestions
 
 TARGET_MS = 200.0
 N_PRODUCTS = 1000
@@ -104,7 +104,7 @@ def bench_experiment_analysis(runs: int = 20) -> tuple[float, str]:
 def main() -> None:
     print("== domain (bench/bench_experiments.py) ==")
     domain_bench.main()
-    print("== service path (workers/optimization.py) ==")
+    print("== service path (optimization/service.py) ==")
     cases = _cases(N_PRODUCTS)
     rule_suggestions(*cases[0])  # warm-up (regex compilation, caches)
     print(f"listing score (score_listing + to_dict), {N_PRODUCTS:,} products x 5 competitors:"

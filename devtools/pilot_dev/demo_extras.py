@@ -46,8 +46,8 @@ STEPS: list[Step] = [competitor_group]
 def suggestion_run(user_id: str, product_ids: list[int]) -> list[str]:
     """One suggestion run for the demo's main product, generated synchronously (the
     model's copy when a key or the stand-in is configured, else the rules)."""
-    from amazon_pilot.db import optimization as odb
-    from amazon_pilot.workers.optimization import run_suggestions
+    from amazon_pilot.optimization import store as odb
+    from amazon_pilot.optimization.service import run_suggestions
 
     if not product_ids:
         return ["  suggestions: skipped (no demo product)"]

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from amazon_pilot.competitors import store as cdb
 from amazon_pilot.db.snapshots import ingest
@@ -177,6 +178,10 @@ def test_listing_score_shows_every_rule_against_the_group(
     assert plain.status_code == 200
     assert plain.json()["competitor_group"] is None and plain.json()["competitors"] == []
     assert "no competitors were used" in plain.json()["notes"][0]
+    # a rule that cannot be judged has no evidence: its optional keys stay absent, not null
+    plain_rules = {r["rule_id"]: r for r in plain.json()["rules"]}
+    assert plain_rules["keyword_coverage"]["evidence"] == {}
+    assert plain_rules["price_position"]["evidence"] == {}
 
     other = new_seller(api)
     for path in (f"/v1/products/{tracked['main']}/listing-score",
@@ -389,3 +394,84 @@ def test_the_demo_step_generates_one_run_synchronously(
     assert len(lines) == 1 and "suggestions:" in lines[0] and "for the main product" in lines[0]
     page = api.get(f"/v1/products/{main}/optimizations", headers=auth(seller)).json()
     assert page["items"][0]["trigger"] == "demo" and page["items"][0]["status"] == "done"
+
+
+# ---------------------------------------------------------------- reads write nothing
+
+
+def optimization_rows(seller_id: str) -> dict[str, list[Any]]:
+    """Every optimization row of the seller with its xmin: a write, even of the same
+    values, gives the row a new xmin."""
+    tables = {
+        "experiments": "user_id = :u",
+        "suggestion_runs": "user_id = :u",
+        "suggestions": "run_id IN (SELECT id FROM suggestion_runs WHERE user_id = :u)",
+    }
+    with transaction() as conn:
+        return {name: [tuple(r) for r in conn.execute(text(
+            f"SELECT xmin::text, * FROM {name} WHERE {where} ORDER BY id"),
+            {"u": uuid.UUID(seller_id)})] for name, where in tables.items()}
+
+
+def test_reads_leave_the_database_unchanged(api: httpx.Client, world: dict[str, Any]) -> None:
+    seller, tracked = world["seller"], world["tracked"]
+    h = auth(seller)
+    run = request_run(api, seller, tracked["plain"])
+    for change in ("Reads: stays running", "Reads: stopped"):
+        created = api.post("/v1/experiments", headers=h, json={
+            "product_id": tracked["main"], "change": change,
+            "changed_at": day_at(world, CHANGE_DAY)})
+        assert created.status_code == 201, created.text
+    api.post(f"/v1/experiments/{created.json()['id']}/stop", headers=h)
+    experiments = api.get("/v1/experiments", params={"limit": 200}, headers=h).json()["items"]
+    assert {e["status"] for e in experiments} == {"running", "stopped"}
+    before = optimization_rows(seller["id"])
+    assert before["experiments"] and before["suggestions"]
+    paths = [f"/v1/experiments/{e['id']}" for e in experiments]
+    paths += ["/v1/experiments", "/v1/experiments?status=running",
+              f"/v1/optimizations/{run['id']}"]
+    for product in tracked.values():
+        paths += [f"/v1/products/{product}/listing-score",
+                  f"/v1/products/{product}/optimizations",
+                  f"/v1/products/{product}/optimizations/summary",
+                  f"/v1/experiments/candidates?product_id={product}"]
+    for path in paths:
+        response = api.get(path, headers=h)
+        assert response.status_code == 200, (path, response.text)
+    running = next(e for e in experiments if e["status"] == "running")
+    fresh = api.get(f"/v1/experiments/{running['id']}", headers=h).json()
+    assert fresh["analysis"]["verdict"] == fresh["verdict"]  # computed, just not stored
+    assert optimization_rows(seller["id"]) == before
+
+
+def test_the_daily_schedule_stores_running_experiments_verdicts(
+    api: httpx.Client, world: dict[str, Any]
+) -> None:
+    seller, tracked = world["seller"], world["tracked"]
+    h = auth(seller)
+    exp = api.post("/v1/experiments", headers=h, json={
+        "product_id": tracked["main"], "change": "Price cut, measured again",
+        "changed_at": day_at(world, CHANGE_DAY)}).json()
+    assert exp["verdict"] == "improved"  # stored on creation
+    stopped = api.post("/v1/experiments", headers=h, json={
+        "product_id": tracked["flat"], "change": "Stopped before the schedule"}).json()
+    assert api.post(f"/v1/experiments/{stopped['id']}/stop", headers=h).status_code == 200
+    with transaction() as conn:  # as if it had never been analysed
+        conn.execute(text("UPDATE experiments SET verdict = NULL, analyzed_at = NULL"
+                          " WHERE id = :e"), {"e": uuid.UUID(exp["id"])})
+    frozen = optimization_rows(seller["id"])["experiments"]
+
+    fired = api.post("/_pilot/schedules/ExperimentVerdicts/fire")
+    assert fired.status_code == 200, fired.text
+    assert fired.json()["result"]["experiments"] >= 1
+
+    def stored() -> dict[str, Any] | None:
+        page = api.get("/v1/experiments", params={"limit": 200}, headers=h).json()["items"]
+        mine = next(e for e in page if e["id"] == exp["id"])
+        return mine if mine["verdict"] is not None else None
+
+    again = wait_for(stored, 60, "the verdict job on the low queue")
+    assert again["verdict"] == "improved" and again["analyzed_at"]
+    after = {row[1]: row for row in optimization_rows(seller["id"])["experiments"]}
+    untouched = next(row for row in frozen if str(row[1]) == stopped["id"])
+    assert after[untouched[1]] == untouched  # a stopped experiment keeps its frozen verdict

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from amazon_pilot.domain.image_angles import ANGLE_ORDER
 from amazon_pilot.domain.listing_score import (
-    ANGLE_ORDER,
     WEIGHTS,
     ListingScore,
     grade_for,

@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from amazon_pilot.adapters.llm import LLMResult, Usage
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
 from amazon_pilot.domain.suggestions import ListingCopy, llm_copy_messages
-from amazon_pilot.workers.optimization import (
+from amazon_pilot.optimization.jobs import generate_suggestions, record_experiment_verdicts
+from amazon_pilot.optimization.service import (
     analyse_history,
     copy_input_hash,
     feature_gaps,
     rule_suggestions,
     word_suggestions,
 )
+from amazon_pilot.platform.job_errors import PermanentJobError
+from amazon_pilot.platform.jobs import Delivery
 from pilot_dev.standins.openai_server import ChatRequest, listing_copy
 
 BULLETS = ["Up to 8 hours per charge (32 hours with the charging case).",
@@ -152,3 +158,17 @@ def test_experiment_analysis_on_history() -> None:
     early = analyse_history(_history(5000.0, None, 1), controls, date(2026, 2, 28))
     assert early["verdict"] == "too_early"
     assert any("buy_box_share not analysed" in w for w in early["warnings"])
+
+
+@pytest.mark.parametrize(("job", "payload", "where"), [
+    (generate_suggestions, {}, "run_id"),
+    (generate_suggestions, {"run_id": "not-a-uuid"}, "run_id"),
+    (generate_suggestions, {"run_id": str(uuid.uuid4()), "sandbox_date": "2026-01-01"},
+     "sandbox_date"),
+    (record_experiment_verdicts, {"experiment_ids": []}, "experiment_ids"),
+    (record_experiment_verdicts, {"experiment_ids": ["x"]}, "experiment_ids.0"),
+])
+def test_jobs_refuse_a_payload_that_does_not_fit(job: Any, payload: dict[str, Any],
+                                                 where: str) -> None:
+    with pytest.raises(PermanentJobError, match=f"bad payload: {re.escape(where)}:"):
+        job(payload, Delivery("k", 1, 3))

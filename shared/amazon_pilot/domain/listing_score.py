@@ -12,13 +12,21 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
-from urllib.parse import urlparse
 
+from amazon_pilot.domain.image_angles import ANGLE_LABELS, ANGLE_ORDER, image_total, infer_angles
+from amazon_pilot.domain.keywords import (
+    KEYWORD_MIN_COMPETITORS,
+    STOPWORDS,
+    brand_tokens,
+    covers,
+    high_value_keywords,
+    shingles,
+    terms,
+    tokens,
+)
 from amazon_pilot.domain.snapshot import Snapshot
 
 # rule_id -> weight. They sum to 100, so a weight reads directly as "points at stake".
@@ -64,54 +72,10 @@ BULLET_SWEET = (100, 250)
 BULLET_MAX = 500
 DESCRIPTION_MIN = 500
 IMAGES_IDEAL = 7
-KEYWORDS_TOP_N = 15
-KEYWORD_MIN_COMPETITORS = 2
 # Covering 70% of the weighted keywords earns full marks: the rest belongs in bullets.
 KEYWORD_COVERAGE_FULL = 0.7
 
-# Shot types in the order sellers usually add them; a short gallery is assumed to lack
-# the later ones first.
-ANGLE_ORDER: tuple[str, ...] = (
-    "main_white",
-    "lifestyle",
-    "infographic",
-    "in_use",
-    "scale",
-    "packaging",
-)
-ANGLE_LABELS: dict[str, str] = {
-    "main_white": "main image on white",
-    "lifestyle": "lifestyle",
-    "infographic": "infographic",
-    "in_use": "in use",
-    "scale": "scale / dimensions",
-    "packaging": "packaging / what's in the box",
-}
-_ANGLE_TOKENS: dict[str, frozenset[str]] = {
-    "main_white": frozenset({"main", "white", "hero", "front"}),
-    "lifestyle": frozenset({"lifestyle", "scene", "model", "outdoor", "kitchen"}),
-    "infographic": frozenset({"infographic", "info", "features", "benefits", "callouts"}),
-    "in_use": frozenset({"use", "inuse", "using", "action", "demo", "hand"}),
-    "scale": frozenset({"scale", "size", "dimension", "dimensions", "measure", "sizing"}),
-    "packaging": frozenset({"package", "packaging", "box", "unboxing", "contents"}),
-}
 
-# Grammar words plus listing filler that every competitor uses and no shopper searches for.
-_STOPWORD_TEXT = """
-    a an the and or but if of for to in on at by with from into over under as is are be
-    been it its this that these those your you our we us my me i they them their he she
-    his her not no nor so than too very can will just also up down out off about more most
-    other some such only own same all any each both few per via etc use used using
-    new perfect great ideal best premium quality high design designed easy make makes made
-    include includes including included item items product products gift gifts
-    men women kids adult adults pack set pcs piece pieces count inch inches color colors
-    size sizes one two three four five six seven eight nine ten day days year years
-    keep keeps every time times well even like get way hour hours"""
-_STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
-
-_TOKEN_RE = re.compile(r"[a-z0-9]+")  # hyphens split: "leak-proof" matches "leak proof"
-# Punctuation ends a phrase: "Leak Proof, BPA-Free" holds no phrase "proof bpa".
-_PHRASE_BREAK_RE = re.compile(r"[,;:|/()\[\]!?.&+\u2013\u2014]|\s-\s")
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
 PROMO_RE = re.compile(
     r"(?<![a-z0-9])(best[- ]?sell(?:er|ing)|top[- ]?(?:rated|seller)|best|#\s*1|no\.\s*1"
@@ -227,65 +191,7 @@ class ListingScore:
         }
 
 
-# --------------------------------------------------------------------------- text helpers
-
-
-@lru_cache(maxsize=65536)  # the vocabulary of a category is small; stemming showed in profiles
-def stem(token: str) -> str:
-    """A light plural folding so "bottles" matches "bottle"; enough for title matching."""
-    if len(token) > 4 and token.endswith("ies"):
-        return token[:-3] + "y"
-    if len(token) > 4 and token.endswith("es") and token[-3] in "sxz":
-        return token[:-2]
-    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        return token[:-1]
-    return token
-
-
-def _keep(tok: str, exclude: frozenset[str]) -> bool:
-    if tok.isdigit() or tok in _STOPWORDS or tok in exclude:
-        return False
-    return len(tok) >= 3 or any(c.isdigit() for c in tok)
-
-
-def terms(text: str | None, exclude: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
-    """(stem, surface) for every keyword-like token: no stopwords, numbers or brand words."""
-    if not text:
-        return []
-    return [(stem(t), t) for t in _TOKEN_RE.findall(text.lower()) if _keep(t, exclude)]
-
-
-def phrases(text: str | None, exclude: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
-    """terms() plus two-word phrases of adjacent keyword tokens ("stainless steel"), keyed
-    by their space-joined stems: shoppers search phrases, and a title built from loose
-    words reads as stuffing."""
-    return list(_phrases(text, exclude)) if text else []
-
-
-# Competitors' text is read by the score and again by the suggestions, and the same rivals
-# recur across a seller's products: memoise the tokenising.
-@lru_cache(maxsize=4096)
-def _phrases(text: str, exclude: frozenset[str]) -> tuple[tuple[str, str], ...]:
-    out: list[tuple[str, str]] = []
-    for segment in _PHRASE_BREAK_RE.split(text.lower()):
-        prev: str | None = None
-        for tok in _TOKEN_RE.findall(segment):
-            if not _keep(tok, exclude):
-                prev = None
-                continue
-            out.append((stem(tok), tok))
-            if prev is not None:
-                out.append((f"{stem(prev)} {stem(tok)}", f"{prev} {tok}"))
-            prev = tok
-    return tuple(out)
-
-
-def brand_tokens(brands: list[str | None]) -> frozenset[str]:
-    toks: set[str] = set()
-    for b in brands:
-        if b:
-            toks.update(_TOKEN_RE.findall(b.lower()))
-    return frozenset(toks)
+# --------------------------------------------------------------------------- title checks
 
 
 def _norm(text: str) -> str:
@@ -313,87 +219,6 @@ def caps_words(title: str, brand: str | None) -> list[str]:
             continue
         out.append(w)
     return out
-
-
-def competitor_strength(bsr: int | None, fallback: float) -> float:
-    """Better (lower) BSR -> stronger: 1/log10(10 + bsr), ~0.96 at #1, 0.25 at #10,000."""
-    if bsr is None or bsr <= 0:
-        return fallback
-    return 1.0 / math.log10(10.0 + bsr)
-
-
-def drop_bridges(keys: set[str], weight: Mapping[str, float]) -> set[str]:
-    """Drop two-word phrases that only straddle real ones ("insulated water" in "insulated
-    water bottle", "seasoned cast" in "pre-seasoned cast iron"). Greedy, heaviest first: a
-    phrase that chains onto an already kept one (its first word is the kept one's last, or
-    the reverse) is a bridge."""
-    kept: list[tuple[str, str]] = []
-    out = {k for k in keys if " " not in k}
-    for k in sorted((k for k in keys if " " in k), key=lambda k: (-weight[k], k)):
-        first, last = k.split()
-        if any(first == k_last or last == k_first for k_first, k_last in kept):
-            continue
-        kept.append((first, last))
-        out.add(k)
-    return out
-
-
-def high_value_keywords(
-    competitors: list[Snapshot],
-    exclude_brands: frozenset[str],
-    category_keywords: list[str] | None = None,
-    top_n: int = KEYWORDS_TOP_N,
-) -> list[tuple[str, str, float, int]]:
-    """(stem, display, weight, n_competitors), best first.
-
-    A term qualifies when >= 2 competitors use it in their title or bullets. Its weight is
-    the sum of those competitors' strengths (BSR-based), a title mention counting 1 and a
-    bullets-only mention 0.5, because the title is what search indexes most.
-    """
-    known = [competitor_strength(c.bsr_rank, 0.0) for c in competitors if c.bsr_rank]
-    fallback = min(known) if known else 0.2
-    weight: dict[str, float] = defaultdict(float)
-    users: Counter[str] = Counter()
-    surfaces: Counter[tuple[str, str]] = Counter()
-    for comp in competitors:
-        strength = competitor_strength(comp.bsr_rank, fallback)
-        title_terms = phrases(comp.title, exclude_brands)
-        bullet_terms = phrases(" ".join(comp.bullet_points), exclude_brands)
-        surfaces.update(title_terms)
-        surfaces.update(bullet_terms)
-        in_title = {s for s, _ in title_terms}
-        for s in in_title.union(s for s, _ in bullet_terms):
-            users[s] += 1
-            weight[s] += strength * (1.0 if s in in_title else 0.5)
-    qualified = drop_bridges({s for s in weight if users[s] >= KEYWORD_MIN_COMPETITORS}, weight)
-    # A word that nearly always comes inside a qualifying phrase is covered by the phrase.
-    inside: dict[str, int] = defaultdict(int)
-    for s in qualified:
-        if " " in s:
-            for part in s.split():
-                inside[part] = max(inside[part], users[s])
-    qualified = {s for s in qualified if " " in s or inside[s] < 0.8 * users[s]}
-    ranked = sorted(qualified, key=lambda s: (-weight[s], -s.count(" "), s))[:top_n]
-    display: dict[str, tuple[int, str]] = {}
-    wanted = set(ranked)
-    for (s, surf), count in surfaces.items():
-        # The spelling competitors use most; ties go to the alphabetically first.
-        if s in wanted and (s not in display or (-count, surf) < display[s]):
-            display[s] = (-count, surf)
-    out = [(s, display[s][1], weight[s], users[s]) for s in ranked]
-    top_w = out[0][2] if out else 1.0
-    seen = {s for s, *_ in out}
-    for phrase in category_keywords or []:
-        key = " ".join(stem(t) for t in _TOKEN_RE.findall(phrase.lower()))
-        if key and key not in seen:
-            # Seller-supplied keywords count as much as the strongest market term.
-            seen.add(key)
-            out.append((key, phrase.strip().lower(), top_w, users.get(key, 0)))
-    return out
-
-
-def _in_title(key: str, title_stems: set[str]) -> bool:
-    return all(part in title_stems for part in key.split())
 
 
 # --------------------------------------------------------------------------- rules
@@ -504,7 +329,7 @@ def _keyword_coverage(
     found = high_value_keywords(competitors, exclude, category_keywords)
     title_stems = {s for s, _ in terms(product.title, frozenset())}
     keywords = [
-        Keyword(term=disp, stem=s, weight=w, competitors=n, in_title=_in_title(s, title_stems))
+        Keyword(term=disp, stem=s, weight=w, competitors=n, in_title=covers(s, title_stems))
         for s, disp, w, n in found
     ]
     if not keywords:
@@ -579,10 +404,6 @@ def _bullet_length(product: Snapshot) -> RuleResult:
     return _rule("bullet_length", score, detail, advice, {"lengths": lengths})
 
 
-def _shingles(text: str, k: int = 4) -> set[tuple[str, ...]]:
-    words = _TOKEN_RE.findall(text.lower())
-    return {tuple(words[i : i + k]) for i in range(max(0, len(words) - k + 1))}
-
 
 def description_noise(text: str) -> list[str]:
     """Markup, links, shouting or keyword stuffing left in a description."""
@@ -596,9 +417,9 @@ def description_noise(text: str) -> list[str]:
     letters = [c for c in text if c.isalpha()]
     if len(letters) > 50 and sum(c.isupper() for c in letters) / len(letters) > 0.5:
         noise.append("mostly capitals")
-    words = _TOKEN_RE.findall(text.lower())
+    words = tokens(text)
     if len(words) >= 40:
-        top = Counter(w for w in words if w not in _STOPWORDS).most_common(1)
+        top = Counter(w for w in words if w not in STOPWORDS).most_common(1)
         if top and top[0][1] / len(words) > 0.08:
             noise.append(f"keyword stuffing ('{top[0][0]}' x{top[0][1]})")
     return noise
@@ -616,8 +437,8 @@ def _description(product: Snapshot) -> RuleResult:
             {"length": 0},
         )
     n = len(text)
-    desc_sh = _shingles(text)
-    bullet_sh = _shingles(" ".join(_bullets(product)))
+    desc_sh = shingles(text)
+    bullet_sh = shingles(" ".join(_bullets(product)))
     dup = len(desc_sh & bullet_sh) / len(desc_sh) if desc_sh else 0.0
     noise = description_noise(text)
     # Length matters most; copying the bullets or leaving markup in costs the rest.
@@ -637,9 +458,6 @@ def _description(product: Snapshot) -> RuleResult:
     return _rule("description", score, detail, advice, evidence)
 
 
-def image_total(snap: Snapshot) -> int:
-    return max(snap.image_count, len(snap.image_urls))
-
 
 _IMAGE_SCORES = (0.0, 0.1, 0.2, 0.35, 0.5, 0.65, 0.85, 1.0)
 
@@ -652,51 +470,6 @@ def _image_count(product: Snapshot, competitors: list[Snapshot]) -> RuleResult:
     detail = f"{n} images (ideal >= {IMAGES_IDEAL}, 6 acceptable){comp_note}"
     advice = f"Add {IMAGES_IDEAL - n} image(s) to reach {IMAGES_IDEAL}."
     return _rule("image_count", score, detail, advice, {"count": n})
-
-
-def url_angles(urls: list[str]) -> set[str]:
-    """Angles named in image file names (seller-uploaded names sometimes survive)."""
-    found: set[str] = set()
-    for url in urls:
-        tokens = set(re.split(r"[^a-z0-9]+", urlparse(url).path.lower()))
-        found.update(a for a, words in _ANGLE_TOKENS.items() if tokens & words)
-    return found
-
-
-def infer_angles(product: Snapshot, competitors: list[Snapshot]) -> dict[str, Any]:
-    """Which shot types the gallery probably has and lacks.
-
-    Amazon's URLs are usually opaque, so: angles named in file names count as present; the
-    first image is the main image on white (Amazon requires it); a full gallery needs about
-    max(6, competitors' mean count) images to cover the 6 angles (galleries repeat angles),
-    so our n images are credited with floor(n * 6 / that) angles, filled in ANGLE_ORDER.
-    Missing angles that competitors' file names show are listed first.
-    """
-    n = image_total(product)
-    detected = url_angles(product.image_urls)
-    comp_counts = [image_total(c) for c in competitors]
-    comp_mean = statistics.fmean(comp_counts) if comp_counts else 0.0
-    expected = max(float(len(ANGLE_ORDER)), comp_mean)
-    credited = min(len(ANGLE_ORDER), math.floor(n * len(ANGLE_ORDER) / expected))
-    present = set(detected)
-    if n >= 1:
-        present.add("main_white")  # Amazon requires the first image on white
-    for angle in ANGLE_ORDER:
-        if len(present) >= credited:
-            break
-        present.add(angle)
-    comp_shown: set[str] = set()
-    for c in competitors:
-        comp_shown |= url_angles(c.image_urls)
-    missing = [a for a in ANGLE_ORDER if a not in present]
-    missing.sort(key=lambda a: (a not in comp_shown, ANGLE_ORDER.index(a)))
-    return {
-        "detected": [a for a in ANGLE_ORDER if a in detected],
-        "inferred": [a for a in ANGLE_ORDER if a in present and a not in detected],
-        "missing": missing,
-        "competitor_mean_images": round(comp_mean, 2),
-        "competitors_show": [a for a in ANGLE_ORDER if a in comp_shown],
-    }
 
 
 def _image_angles(product: Snapshot, competitors: list[Snapshot]) -> RuleResult:

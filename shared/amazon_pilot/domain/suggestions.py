@@ -20,27 +20,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from amazon_pilot.domain.image_angles import ANGLE_LABELS, image_total
+from amazon_pilot.domain.keywords import brand_tokens, drop_bridges, phrases, stem, terms
 from amazon_pilot.domain.listing_score import (
     ACRONYMS,
-    ANGLE_LABELS,
     PROMO_RE,
     TITLE_MAX,
     TITLE_SPECIAL_CHARS,
     TITLE_SWEET,
     ListingScore,
-    brand_tokens,
     caps_words,
-    drop_bridges,
-    image_total,
-    phrases,
     starts_with_brand,
-    stem,
-    terms,
 )
 from amazon_pilot.domain.snapshot import MARKETPLACE_CURRENCY, HistoryPoint, Snapshot, daily_last
 
 SuggestionType = Literal["title", "pricing", "description", "images"]
 Level = Literal["high", "medium", "low"]
+SuggestionSource = Literal["rules", "llm"]
 
 # Points (of the 100-point score) a suggestion must win back to count as full impact.
 IMPACT_FULL_POINTS = 15.0
@@ -68,7 +64,7 @@ class Suggestion:
     effort: Level
     effort_score: float  # 0..1
     priority: int = 0  # 1 = do first; set by rank()
-    source: Literal["rules", "llm"] = "rules"
+    source: SuggestionSource = "rules"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -45,7 +45,8 @@ JOBS: dict[str, str] = {
     "sweep_notifications": "amazon_pilot.notifications.jobs:sweep_notifications",
     "fetch_products": "amazon_pilot.workers.tracking:fetch_products",
     "generate_report": "amazon_pilot.competitors.jobs:generate_report",
-    "generate_suggestions": "amazon_pilot.workers.optimization:generate_suggestions",
+    "generate_suggestions": "amazon_pilot.optimization.jobs:generate_suggestions",
+    "record_experiment_verdicts": "amazon_pilot.optimization.jobs:record_experiment_verdicts",
 }
 
 

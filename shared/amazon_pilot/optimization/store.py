@@ -1,7 +1,7 @@
-"""Reads and writes of listing optimization: tracked products with their competitor group,
-the snapshots the listing score and experiments read, suggestion runs, experiments.
+"""All of optimization's SQL: tracked products with their competitor group, the snapshots
+the listing score and experiments read, suggestion runs, experiments.
 
-SQL lives here only. ``load_listing`` is the one place a stored observation becomes a full
+``load_listing`` is the one place a stored observation becomes a full
 ``Snapshot`` again (title, bullets, description, images, video, rating, price, BSR...)
 and the daily ``HistoryPoint`` series the domain reads.
 """
@@ -9,15 +9,44 @@ and the daily ``HistoryPoint`` series the domain reads.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot, SubcategoryRank
+from amazon_pilot.domain.suggestions import Level, SuggestionSource, SuggestionType
+from amazon_pilot.platform.db import reading, transaction
+
+T = TypeVar("T")
+
+# The tables' CHECK constraints (infra/migrations/0006_optimization.sql).
+RunStatus = Literal["queued", "running", "done", "failed"]
+GeneratedBy = Literal["llm", "rules"]
+CacheUse = Literal["hit", "miss"]
+ExperimentStatus = Literal["running", "stopped"]
+
+
+def _typed(cls: type[T], row: Row[Any] | None) -> T | None:
+    """A row as its dataclass (the columns selected are the dataclass's fields)."""
+    if row is None:
+        return None
+    data = row._mapping
+    return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})  # type: ignore[arg-type]
+
+
+@contextmanager
+def read_only() -> Iterator[Connection]:
+    """One consistent read-only transaction: what a GET reads with, so it cannot write."""
+    with transaction() as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        yield conn
+
 
 # ------------------------------------------------------------------ products and groups
 
@@ -36,13 +65,50 @@ class GroupRef:
     competitors: list[ProductRef]
 
 
-def get_tracked(conn: Connection, tracked_id: UUID) -> Any:
-    """A tracked product with its shared product's identity (owner check is the caller's)."""
-    return conn.execute(text(
-        "SELECT t.id, t.user_id, t.product_id, t.alias, p.asin, p.marketplace, p.title,"
-        " p.brand, p.data_source, p.latest_captured_at, u.company_name"
-        " FROM tracked_products t JOIN products p ON p.id = t.product_id"
-        " JOIN users u ON u.id = t.user_id WHERE t.id = :id"), {"id": tracked_id}).first()
+@dataclass(slots=True, frozen=True)
+class TrackedProduct:
+    """A seller's tracked product with its shared product's identity."""
+
+    id: UUID
+    user_id: UUID
+    product_id: int
+    alias: str | None
+    asin: str
+    marketplace: str
+    title: str | None
+    brand: str | None
+    data_source: str | None
+    latest_captured_at: datetime | None
+    company_name: str | None  # the seller's: their Buy Box name in experiments
+
+    @property
+    def ref(self) -> ProductRef:
+        return ProductRef(int(self.product_id), self.asin, self.marketplace)
+
+
+TRACKED_SQL = (
+    "SELECT t.id, t.user_id, t.product_id, t.alias, p.asin, p.marketplace, p.title,"
+    " p.brand, p.data_source, p.latest_captured_at, u.company_name"
+    " FROM tracked_products t JOIN products p ON p.id = t.product_id"
+    " JOIN users u ON u.id = t.user_id WHERE t.id = :id"
+)
+
+
+def get_tracked(conn: Connection, tracked_id: UUID) -> TrackedProduct | None:
+    """A tracked product, whoever owns it (the suggestion job's and experiments' read)."""
+    return _typed(TrackedProduct, conn.execute(text(TRACKED_SQL), {"id": tracked_id}).first())
+
+
+def tracked_of(conn: Connection, user_id: UUID, tracked_id: UUID) -> TrackedProduct | None:
+    """The seller's tracked product; None when it does not exist or is someone else's."""
+    return _typed(TrackedProduct, conn.execute(text(TRACKED_SQL + " AND t.user_id = :u"),
+                                               {"id": tracked_id, "u": user_id}).first())
+
+
+def owned_tracked(user_id: UUID, tracked_id: UUID) -> TrackedProduct | None:
+    """tracked_of on its own connection (the ownership dependency's loader)."""
+    with reading() as conn:
+        return tracked_of(conn, user_id, tracked_id)
 
 
 def product_group(conn: Connection, user_id: UUID, product_id: int) -> GroupRef | None:
@@ -210,6 +276,66 @@ def load_listing(conn: Connection, product: ProductRef, competitors: Sequence[Pr
 
 # ------------------------------------------------------------------ suggestion runs
 
+
+@dataclass(slots=True, frozen=True)
+class RunRow:
+    """A suggestion run; ``score`` and ``inputs`` only when read with its body."""
+
+    id: UUID
+    user_id: UUID
+    tracked_product_id: UUID
+    product_id: int
+    group_id: UUID | None
+    status: RunStatus
+    trigger: str  # user | demo
+    attempts: int
+    generated_by: GeneratedBy | None
+    model: str | None
+    sandbox: bool | None
+    fallback_reason: str | None
+    cache: CacheUse | None
+    input_hash: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal | None
+    llm_latency_ms: int | None
+    data_source: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    score: dict[str, Any] | None = None
+    inputs: dict[str, Any] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class SuggestionRow:
+    id: UUID
+    run_id: UUID
+    priority: int
+    type: SuggestionType
+    change: str
+    reason: str
+    impact: Level
+    impact_score: float
+    effort: Level
+    effort_score: float
+    source: SuggestionSource
+    evidence: dict[str, Any]
+    experiment_id: UUID | None  # the latest experiment opened on it
+
+
+@dataclass(slots=True, frozen=True)
+class SuggestionRef:
+    """A suggestion with its run's owner and tracked product."""
+
+    id: UUID
+    type: str
+    change: str
+    user_id: UUID
+    tracked_product_id: UUID
+
+
 RUN_COLUMNS = (
     "id, user_id, tracked_product_id, product_id, group_id, status, trigger, attempts,"
     " generated_by, model, sandbox, fallback_reason, cache, input_hash, prompt_tokens,"
@@ -222,6 +348,14 @@ SUGGESTION_COLUMNS = (
 )
 
 
+def _run(row: Row[Any] | None) -> RunRow | None:
+    return _typed(RunRow, row)
+
+
+def _runs(rows: Sequence[Row[Any]]) -> list[RunRow]:
+    return [run for run in map(_run, rows) if run is not None]
+
+
 def insert_run(conn: Connection, user_id: UUID, tracked_id: UUID, product_id: int,
                trigger: str = "user") -> UUID:
     run_id: UUID = conn.execute(text(
@@ -231,38 +365,47 @@ def insert_run(conn: Connection, user_id: UUID, tracked_id: UUID, product_id: in
     return run_id
 
 
-def in_flight_run(conn: Connection, tracked_id: UUID) -> Any:
+def in_flight_run(conn: Connection, tracked_id: UUID) -> RunRow | None:
     """A queued or running run of the tracked product from the last hour, if any."""
-    return conn.execute(text(
+    return _run(conn.execute(text(
         f"SELECT {RUN_COLUMNS} FROM suggestion_runs WHERE tracked_product_id = :t"
         " AND status IN ('queued', 'running') AND created_at > now() - interval '1 hour'"
-        " ORDER BY created_at DESC LIMIT 1"), {"t": tracked_id}).first()
+        " ORDER BY created_at DESC LIMIT 1"), {"t": tracked_id}).first())
 
 
-def get_run(conn: Connection, run_id: UUID, *, with_body: bool = True) -> Any:
+def get_run(conn: Connection, run_id: UUID, *, with_body: bool = True) -> RunRow | None:
     extra = ", score, inputs" if with_body else ""
-    return conn.execute(text(f"SELECT {RUN_COLUMNS}{extra} FROM suggestion_runs WHERE id = :r"),
-                        {"r": run_id}).first()
+    return _run(conn.execute(text(
+        f"SELECT {RUN_COLUMNS}{extra} FROM suggestion_runs WHERE id = :r"), {"r": run_id}).first())
+
+
+def owned_run(user_id: UUID, run_id: UUID) -> RunRow | None:
+    """The seller's run with its body, on its own connection (the ownership loader)."""
+    with reading() as conn:
+        return _run(conn.execute(text(
+            f"SELECT {RUN_COLUMNS}, score, inputs FROM suggestion_runs"
+            " WHERE id = :r AND user_id = :u"), {"r": run_id, "u": user_id}).first())
 
 
 def list_runs(conn: Connection, tracked_id: UUID, limit: int, offset: int
-              ) -> tuple[list[Any], int]:
+              ) -> tuple[list[RunRow], int]:
     rows = conn.execute(text(
         f"SELECT {RUN_COLUMNS} FROM suggestion_runs WHERE tracked_product_id = :t"
         " ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"),
         {"t": tracked_id, "limit": limit, "offset": offset}).all()
     total = conn.execute(text("SELECT count(*) FROM suggestion_runs"
                               " WHERE tracked_product_id = :t"), {"t": tracked_id}).scalar_one()
-    return list(rows), int(total)
+    return _runs(rows), int(total)
 
 
-def latest_done_run(conn: Connection, tracked_id: UUID) -> Any:
-    return conn.execute(text(
+def latest_done_run(conn: Connection, tracked_id: UUID) -> RunRow | None:
+    return _run(conn.execute(text(
         f"SELECT {RUN_COLUMNS}, score, inputs FROM suggestion_runs WHERE tracked_product_id = :t"
-        " AND status = 'done' ORDER BY finished_at DESC, id LIMIT 1"), {"t": tracked_id}).first()
+        " AND status = 'done' ORDER BY finished_at DESC, id LIMIT 1"), {"t": tracked_id}).first())
 
 
-def run_suggestions(conn: Connection, run_ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
+def run_suggestions(conn: Connection, run_ids: Sequence[UUID]
+                    ) -> dict[UUID, list[SuggestionRow]]:
     """Each run's suggestions by priority, with the experiment opened on each (if any)."""
     rows = conn.execute(text(
         f"SELECT {', '.join('s.' + c.strip() for c in SUGGESTION_COLUMNS.split(','))},"
@@ -270,9 +413,11 @@ def run_suggestions(conn: Connection, run_ids: Sequence[UUID]) -> dict[UUID, lis
         "  ORDER BY e.created_at DESC LIMIT 1) AS experiment_id"
         " FROM suggestions s WHERE s.run_id = ANY(:ids) ORDER BY s.run_id, s.priority"),
         {"ids": list(run_ids)}).all()
-    out: dict[UUID, list[Any]] = {rid: [] for rid in run_ids}
+    out: dict[UUID, list[SuggestionRow]] = {rid: [] for rid in run_ids}
     for row in rows:
-        out.setdefault(row.run_id, []).append(row)
+        suggestion = _typed(SuggestionRow, row)
+        if suggestion is not None:
+            out.setdefault(suggestion.run_id, []).append(suggestion)
     return out
 
 
@@ -283,13 +428,13 @@ def suggestion_counts(conn: Connection, run_ids: Sequence[UUID]) -> dict[UUID, i
     return {r.run_id: int(r.n) for r in rows}
 
 
-def claim_run(conn: Connection, run_id: UUID) -> Any:
+def claim_run(conn: Connection, run_id: UUID) -> RunRow | None:
     """Mark a run running (unless done); None when it no longer exists."""
-    return conn.execute(text(
+    return _run(conn.execute(text(
         "UPDATE suggestion_runs SET status = CASE WHEN status = 'done' THEN 'done'"
         " ELSE 'running' END, attempts = attempts + CASE WHEN status = 'done' THEN 0 ELSE 1 END,"
         " started_at = CASE WHEN status = 'done' THEN started_at ELSE now() END"
-        f" WHERE id = :r RETURNING {RUN_COLUMNS}"), {"r": run_id}).first()
+        f" WHERE id = :r RETURNING {RUN_COLUMNS}"), {"r": run_id}).first())
 
 
 def finish_run(conn: Connection, run_id: UUID, values: dict[str, Any],
@@ -323,21 +468,43 @@ def fail_run(conn: Connection, run_id: UUID, error: str, final: bool) -> None:
         {"s": "failed" if final else "queued", "e": error[:2000], "final": final, "r": run_id})
 
 
-def get_suggestion(conn: Connection, suggestion_id: UUID) -> Any:
+def get_suggestion(conn: Connection, suggestion_id: UUID) -> SuggestionRef | None:
     """A suggestion with its run's owner and tracked product."""
-    return conn.execute(text(
+    return _typed(SuggestionRef, conn.execute(text(
         "SELECT s.id, s.type, s.change, r.user_id, r.tracked_product_id FROM suggestions s"
         " JOIN suggestion_runs r ON r.id = s.run_id WHERE s.id = :s"),
-        {"s": suggestion_id}).first()
+        {"s": suggestion_id}).first())
 
 
 # ------------------------------------------------------------------ experiments
+
+
+@dataclass(slots=True, frozen=True)
+class ExperimentRow:
+    id: UUID
+    user_id: UUID
+    tracked_product_id: UUID
+    product_id: int
+    suggestion_id: UUID | None
+    change: str
+    changed_at: datetime
+    status: ExperimentStatus
+    verdict: str | None  # as of analyzed_at
+    analyzed_at: datetime | None
+    final_analysis: dict[str, Any] | None  # frozen when stopped
+    created_at: datetime
+    stopped_at: datetime | None
+    asin: str
+    marketplace: str
+
 
 EXPERIMENT_COLUMNS = (
     "e.id, e.user_id, e.tracked_product_id, e.product_id, e.suggestion_id, e.change,"
     " e.changed_at, e.status, e.verdict, e.analyzed_at, e.final_analysis, e.created_at,"
     " e.stopped_at, p.asin, p.marketplace"
 )
+_EXPERIMENT_SQL = (f"SELECT {EXPERIMENT_COLUMNS} FROM experiments e"
+                   " JOIN products p ON p.id = e.product_id WHERE e.id = :e")
 
 
 def insert_experiment(conn: Connection, user_id: UUID, tracked_id: UUID, product_id: int,
@@ -350,16 +517,22 @@ def insert_experiment(conn: Connection, user_id: UUID, tracked_id: UUID, product
     return exp_id
 
 
-def get_experiment(conn: Connection, exp_id: UUID, *, lock: bool = False) -> Any:
-    sql = (f"SELECT {EXPERIMENT_COLUMNS} FROM experiments e"
-           " JOIN products p ON p.id = e.product_id WHERE e.id = :e")
-    if lock:
-        sql += " FOR UPDATE OF e"
-    return conn.execute(text(sql), {"e": exp_id}).first()
+def get_experiment(conn: Connection, exp_id: UUID, *, lock: bool = False
+                   ) -> ExperimentRow | None:
+    sql = _EXPERIMENT_SQL + (" FOR UPDATE OF e" if lock else "")
+    return _typed(ExperimentRow, conn.execute(text(sql), {"e": exp_id}).first())
+
+
+def owned_experiment(user_id: UUID, exp_id: UUID) -> ExperimentRow | None:
+    """The seller's experiment on its own connection (the ownership dependency's loader)."""
+    with reading() as conn:
+        return _typed(ExperimentRow, conn.execute(text(_EXPERIMENT_SQL + " AND e.user_id = :u"),
+                                                  {"e": exp_id, "u": user_id}).first())
 
 
 def list_experiments(conn: Connection, user_id: UUID, *, tracked_id: UUID | None,
-                     status: str | None, limit: int, offset: int) -> tuple[list[Any], int]:
+                     status: str | None, limit: int, offset: int
+                     ) -> tuple[list[ExperimentRow], int]:
     where = ["e.user_id = :u"]
     params: dict[str, Any] = {"u": user_id, "limit": limit, "offset": offset}
     if tracked_id is not None:
@@ -375,7 +548,16 @@ def list_experiments(conn: Connection, user_id: UUID, *, tracked_id: UUID | None
         params).all()
     total = conn.execute(text(f"SELECT count(*) FROM experiments e WHERE {condition}"),
                          params).scalar_one()
-    return list(rows), int(total)
+    return [e for e in (_typed(ExperimentRow, r) for r in rows) if e is not None], int(total)
+
+
+def experiments_to_reanalyse(conn: Connection, window: timedelta) -> list[UUID]:
+    """Running experiments not yet analysed after their after window (changed_at + window)
+    closed, oldest first."""
+    return list(conn.execute(text(
+        "SELECT id FROM experiments WHERE status = 'running'"
+        " AND (analyzed_at IS NULL OR analyzed_at < changed_at + :window)"
+        " ORDER BY created_at, id"), {"window": window}).scalars())
 
 
 def record_verdict(conn: Connection, exp_id: UUID, verdict: str) -> None:

@@ -1,17 +1,23 @@
-"""Listing optimization: the glue between storage, the domain and the model.
+"""Listing optimization's policy and orchestration: the glue between the store, the domain
+and the model, and one function per route (the answers, near the end).
 
-- ``listing_score``: score_listing(latest snapshot, the competitor group's latest
-  snapshots), with the group used (or a note that there is none).
+- ``score_of``: score_listing(latest snapshot, the competitor group's latest snapshots),
+  with the group used (or a note that there is none).
 - ``rule_suggestions``: score + feature gaps (domain.features) + suggest(); deterministic.
 - ``word_suggestions``: the model rewrites the copy of the title and description
   suggestions (``llm_copy_messages`` + ``ListingCopy`` + ``apply_llm_copy``); scores and
   ranking stay ours. Cached under ``llm:copy:<sha256 of listing + group content>``, so the
   same listing and group never pay for a second model call. When the model fails the rules
   suggestions come back with ``generated_by="rules"`` and a ``fallback_reason``.
-- ``run_suggestions`` / ``generate_suggestions``: the job (low queue), idempotent per run.
+- ``run_suggestions``: one stored run, generated (the ``generate_suggestions`` job in
+  jobs.py, low queue), idempotent per run.
 - ``experiment_analysis``: analyze_experiment on the product's daily series against the
   group's competitors as control; ``past_changes``: find_past_changes for retroactive
   experiments.
+- Reads (every GET) run in a read-only transaction and write nothing: a running
+  experiment's analysis is computed on read, and its verdict is stored only on creation,
+  on stop (the frozen final analysis) and by ``record_verdicts`` (the daily
+  ``experiment_verdicts`` schedule, batches on the low queue).
 """
 
 from __future__ import annotations
@@ -22,12 +28,11 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from sqlalchemy import Connection
 
-from amazon_pilot.db import optimization as db
 from amazon_pilot.domain.features import compare_features, display_name, features_from_snapshot
 from amazon_pilot.domain.listing_score import ListingScore, score_listing
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
@@ -38,21 +43,48 @@ from amazon_pilot.domain.suggestions import (
     llm_copy_messages,
     suggest,
 )
+from amazon_pilot.optimization import store
+from amazon_pilot.optimization.schemas import (
+    RULES,
+    SUGGESTION,
+    Candidate,
+    Candidates,
+    Experiment,
+    ExperimentDetail,
+    ExperimentPage,
+    GroupUsed,
+    ListingScoreOut,
+    NewExperiment,
+    Run,
+    RunDetail,
+    RunPage,
+    ScoreBrief,
+    SuggestionOut,
+    Summary,
+    Usage,
+)
+from amazon_pilot.optimization.store import ExperimentRow, RunRow, SuggestionRow, TrackedProduct
 from amazon_pilot.platform.cache import Cache, DbCache
 from amazon_pilot.platform.db import transaction
-from amazon_pilot.platform.job_errors import RetryableJobError, uuid_field
-from amazon_pilot.platform.jobs import Delivery
+from amazon_pilot.platform.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from amazon_pilot.platform.job_errors import RetryableJobError
 
 SUGGEST_JOB = "generate_suggestions"
+VERDICTS_JOB = "record_experiment_verdicts"
+VERDICT_BATCH = 25  # experiments per job: about 50 ms of analysis each
 COPY_SCHEMA_NAME = "listing_copy"
 COPY_PROMPT_VERSION = 1  # bump when llm_copy_messages changes meaning: new cache keys
 LLM_CACHE_TTL_S = 7 * 24 * 3600
 HISTORY_DAYS = 90  # price history the pricing suggestion reads (elasticity)
-MAX_ATTEMPTS = 3  # the low queue's maxReceiveCount
 EXPERIMENT_BEFORE_DAYS = 90
 EXPERIMENT_AFTER_DAYS = 90
 CANDIDATE_DAYS = 180
 N_BOOT = 2000
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_PAST = timedelta(days=365)
+SUMMARY_EXPERIMENTS = 10
+SANDBOX_NOTICE = ("sandbox output: written by the offline OpenAI stand-in, not a real model;"
+                  " do not publish it as is")
 NO_GROUP_NOTE = (
     "this product is the main product of none of your competitor groups, so no competitors "
     "were used: keyword coverage and price position are not scored, feature gaps are empty, "
@@ -69,8 +101,8 @@ class NoData(LookupError):
 
 @dataclass(slots=True)
 class Inputs:
-    data: db.ListingData
-    group: db.GroupRef | None
+    data: store.ListingData
+    group: store.GroupRef | None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -86,13 +118,13 @@ class Inputs:
                 "competitors": [c.asin for c in self.group.competitors]}
 
 
-def load_inputs(conn: Connection, tracked: Any, *, since: datetime | None = None,
+def load_inputs(conn: Connection, tracked: TrackedProduct, *, since: datetime | None = None,
                 until: datetime | None = None) -> Inputs:
     """A tracked product's listing, its group's competitors, and (with ``since``) history."""
-    ref = db.ProductRef(int(tracked.product_id), tracked.asin, tracked.marketplace)
-    group = db.product_group(conn, tracked.user_id, ref.product_id)
+    ref = tracked.ref
+    group = store.product_group(conn, tracked.user_id, ref.product_id)
     comps = group.competitors if group is not None else []
-    data = db.load_listing(conn, ref, comps, since=since, until=until)
+    data = store.load_listing(conn, ref, comps, since=since, until=until)
     notes = [] if group is not None else [NO_GROUP_NOTE]
     have = {c.asin for c in data.competitors}
     notes += [f"competitor {c.asin} has no data yet and was left out"
@@ -112,7 +144,7 @@ def _iso(value: datetime | None) -> str | None:
 # ---------------------------------------------------------------- listing score
 
 
-def listing_score(conn: Connection, tracked: Any) -> dict[str, Any]:
+def score_of(conn: Connection, tracked: TrackedProduct) -> dict[str, Any]:
     """The score of the latest observation, every rule visible (raises NoData)."""
     inputs = load_inputs(conn, tracked)
     product = inputs.product
@@ -264,19 +296,22 @@ def word_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
 # ---------------------------------------------------------------- the job
 
 
-def run_suggestions(run_id: UUID | str, client: Any = ...) -> dict[str, Any]:
+def run_suggestions(run_id: UUID | str, client: Any = ..., *, max_attempts: int = 1
+                    ) -> dict[str, Any]:
     """Generate one stored run (idempotent: a done run is left as it is). ``client``
-    defaults to ``configured_client()`` (adapters.llm); tests and the demo may pass their own."""
+    defaults to ``configured_client()`` (adapters.llm); tests and the demo may pass their own.
+    A failure leaves the run queued for another try until its ``max_attempts``-th attempt
+    (the queue's maxReceiveCount), which fails it for good."""
     rid = UUID(str(run_id))
     with transaction() as conn:
-        row = db.claim_run(conn, rid)
+        row = store.claim_run(conn, rid)
         if row is None:
             return {"run_id": str(rid), "skipped": "run deleted"}
         if row.status == "done":
             return {"run_id": str(rid), "replayed": True}
-        tracked = db.get_tracked(conn, row.tracked_product_id)
+        tracked = store.get_tracked(conn, row.tracked_product_id)
         if tracked is None:
-            db.fail_run(conn, rid, "the tracked product was deleted", True)
+            store.fail_run(conn, rid, "the tracked product was deleted", True)
             return {"run_id": str(rid), "skipped": "tracked product deleted"}
         since = datetime.now(UTC) - timedelta(days=HISTORY_DAYS)
         inputs = load_inputs(conn, tracked, since=since)
@@ -311,15 +346,15 @@ def run_suggestions(run_id: UUID | str, client: Any = ...) -> dict[str, Any]:
             }),
         }
         with transaction() as conn:
-            db.finish_run(conn, rid, values, [s.to_dict() for s in outcome.suggestions])
+            store.finish_run(conn, rid, values, [s.to_dict() for s in outcome.suggestions])
     except NoData as exc:
         with transaction() as conn:
-            db.fail_run(conn, rid, str(exc), True)
+            store.fail_run(conn, rid, str(exc), True)
         return {"run_id": str(rid), "failed": str(exc)}
     except Exception as exc:
-        final = int(row.attempts) >= MAX_ATTEMPTS
+        final = int(row.attempts) >= max_attempts
         with transaction() as conn:
-            db.fail_run(conn, rid, f"{type(exc).__name__}: {exc}", final)
+            store.fail_run(conn, rid, f"{type(exc).__name__}: {exc}", final)
         raise RetryableJobError(f"suggestion run {rid}: {exc!r}") from exc
     return {"run_id": str(rid), "generated_by": outcome.generated_by, "cache": outcome.cache,
             "suggestions": len(outcome.suggestions), "fallback_reason": outcome.fallback_reason}
@@ -327,11 +362,6 @@ def run_suggestions(run_id: UUID | str, client: Any = ...) -> dict[str, Any]:
 
 def suggest_job(run_id: UUID | str) -> tuple[str, dict[str, Any], str]:
     return SUGGEST_JOB, {"run_id": str(run_id)}, f"suggest:{run_id}"
-
-
-def generate_suggestions(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
-    """The ``generate_suggestions`` job."""
-    return run_suggestions(uuid_field(payload, "run_id"))
 
 
 def queue_suggestions(run_id: UUID | str) -> None:
@@ -387,10 +417,12 @@ def experiment_seed(exp_id: UUID) -> int:
     return zlib.crc32(exp_id.bytes)  # stable per experiment: the same answer on every read
 
 
-def experiment_analysis(conn: Connection, exp: Any, *, until: datetime | None = None
-                        ) -> tuple[dict[str, Any], Inputs]:
+def experiment_analysis(conn: Connection, exp: ExperimentRow, *,
+                        until: datetime | None = None) -> tuple[dict[str, Any], Inputs]:
     """A fresh analysis of an experiment up to ``until`` (default now)."""
-    tracked = db.get_tracked(conn, exp.tracked_product_id)
+    tracked = store.get_tracked(conn, exp.tracked_product_id)
+    if tracked is None:  # experiments go with their tracked product: a race at most
+        raise NoData("the tracked product was deleted")
     changed = exp.changed_at.astimezone(UTC)
     end = min(until or datetime.now(UTC), changed + timedelta(days=EXPERIMENT_AFTER_DAYS + 1))
     since = changed - timedelta(days=EXPERIMENT_BEFORE_DAYS)
@@ -406,7 +438,7 @@ def experiment_analysis(conn: Connection, exp: Any, *, until: datetime | None = 
     return analysis, inputs
 
 
-def past_changes(conn: Connection, tracked: Any, days: int = CANDIDATE_DAYS
+def past_changes(conn: Connection, tracked: TrackedProduct, days: int = CANDIDATE_DAYS
                  ) -> tuple[list[dict[str, Any]], Inputs]:
     """Price, list-price and title changes found in the product's history, newest first,
     each with the ``changed_at`` to open an experiment on it."""
@@ -422,3 +454,271 @@ def past_changes(conn: Connection, tracked: Any, days: int = CANDIDATE_DAYS
         item["change"] = f"{c.kind.replace('_', ' ')} changed from {c.old} to {c.new}"
         out.append(item)
     return out, inputs
+
+
+# ---------------------------------------------------------------- answers (one per route)
+
+
+def _run_out(row: RunRow, count: int) -> Run:
+    cost = None if row.cost_usd is None else float(row.cost_usd)
+    return Run(
+        id=row.id, product_id=row.tracked_product_id, status=row.status, trigger=row.trigger,
+        generated_by=row.generated_by, fallback_reason=row.fallback_reason, model=row.model,
+        sandbox=row.sandbox, cache=row.cache,
+        usage=Usage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
+                    total_tokens=row.prompt_tokens + row.completion_tokens, cost_usd=cost),
+        llm_latency_ms=row.llm_latency_ms, data_source=row.data_source, error=row.error,
+        attempts=row.attempts, suggestion_count=count, created_at=row.created_at,
+        started_at=row.started_at, finished_at=row.finished_at,
+    )
+
+
+def _suggestion_out(row: SuggestionRow) -> SuggestionOut:
+    return SUGGESTION.validate_python({
+        "id": row.id, "type": row.type, "change": row.change, "reason": row.reason,
+        "impact": row.impact, "impact_score": row.impact_score, "effort": row.effort,
+        "effort_score": row.effort_score, "priority": row.priority, "source": row.source,
+        "evidence": row.evidence or {}, "experiment_id": row.experiment_id,
+    })
+
+
+def _run_detail(row: RunRow, suggestions: list[SuggestionRow]) -> RunDetail:
+    base = _run_out(row, len(suggestions)).model_dump()
+    sandbox = bool(row.sandbox) or row.data_source == "sandbox"
+    notice = SANDBOX_NOTICE if row.sandbox else (
+        "sandbox data: the product data came from the offline stand-in" if sandbox else None)
+    return RunDetail.model_validate({
+        **base, "notice": notice, "suggestions": [_suggestion_out(s) for s in suggestions],
+        "score": row.score, "inputs": row.inputs})
+
+
+def _experiment_out(row: ExperimentRow) -> Experiment:
+    return Experiment(
+        id=row.id, product_id=row.tracked_product_id, asin=row.asin,
+        suggestion_id=row.suggestion_id, change=row.change, changed_at=row.changed_at,
+        status=row.status, verdict=row.verdict, analyzed_at=row.analyzed_at,
+        created_at=row.created_at, stopped_at=row.stopped_at,
+    )
+
+
+def _with_analysis(conn: Connection, row: ExperimentRow, *, record: bool = False
+                   ) -> ExperimentDetail:
+    """The experiment with its analysis: the frozen one once stopped, else computed now.
+    Only writes (the verdict, with analyzed_at) when ``record``: reads never do."""
+    out = _experiment_out(row).model_dump()
+    if row.status == "stopped" and row.final_analysis is not None:
+        return ExperimentDetail.model_validate({**out, "analysis": row.final_analysis})
+    analysis, _ = experiment_analysis(conn, row)
+    if record:
+        store.record_verdict(conn, row.id, analysis["verdict"])
+    out.update(verdict=analysis["verdict"], analyzed_at=datetime.now(UTC))
+    return ExperimentDetail.model_validate({**out, "analysis": analysis})
+
+
+def listing_score(tracked: TrackedProduct) -> ListingScoreOut:
+    """GET /v1/products/{id}/listing-score (409 before the product's first observation)."""
+    with store.read_only() as conn:
+        try:
+            return ListingScoreOut.model_validate(score_of(conn, tracked))
+        except NoData as exc:
+            raise Conflict(str(exc)) from exc
+
+
+def request_suggestions(tracked: TrackedProduct) -> RunDetail:
+    """A new run, queued on the low queue after its row is committed; while a run of the
+    product is queued or running (within the hour) that one is the answer."""
+    if tracked.latest_captured_at is None:
+        raise Conflict("no observation of this product yet: wait for its first fetch")
+    with transaction() as conn:
+        running = store.in_flight_run(conn, tracked.id)
+        if running is not None:  # one run at a time per product: answer with that one
+            current = store.get_run(conn, running.id)
+            if current is not None:
+                return _run_detail(current, [])
+        run_id = store.insert_run(conn, tracked.user_id, tracked.id, tracked.product_id)
+        row = store.get_run(conn, run_id)
+    try:
+        queue_suggestions(run_id)  # after the commit: the job must find its row
+    except Exception as exc:
+        with transaction() as conn:
+            store.fail_run(conn, run_id, f"could not queue: {type(exc).__name__}", True)
+        raise ServiceUnavailable("could not queue the suggestion run; retry shortly") from exc
+    assert row is not None  # inserted in the same transaction
+    return _run_detail(row, [])
+
+
+def list_runs(tracked: TrackedProduct, limit: int, offset: int) -> RunPage:
+    with store.read_only() as conn:
+        rows, total = store.list_runs(conn, tracked.id, limit, offset)
+        counts = store.suggestion_counts(conn, [r.id for r in rows])
+    return RunPage(items=[_run_out(r, counts.get(r.id, 0)) for r in rows], total=total,
+                   limit=limit, offset=offset)
+
+
+def run_detail(run: RunRow) -> RunDetail:
+    with store.read_only() as conn:
+        suggestions = store.run_suggestions(conn, [run.id])[run.id]
+    return _run_detail(run, suggestions)
+
+
+def summary(tracked: TrackedProduct) -> Summary:
+    """Current score, the latest done run's open suggestions, the last experiments (running
+    ones with a fresh verdict, not stored: a read writes nothing)."""
+    with store.read_only() as conn:
+        notes: list[str] = []
+        score: ScoreBrief | None = None
+        group: dict[str, Any] | None = None
+        try:
+            full = score_of(conn, tracked)
+        except NoData as exc:
+            notes.append(str(exc))
+        else:
+            failing = RULES.validate_python(
+                [r for r in full["rules"] if r["applicable"] and not r["passed"]])
+            score = ScoreBrief(total=full["total"], grade=full["grade"], failing_rules=failing)
+            group, notes = full["competitor_group"], list(full["notes"])
+        latest = store.latest_done_run(conn, tracked.id)
+        open_: list[SuggestionOut] = []
+        latest_out: Run | None = None
+        if latest is not None:
+            rows = store.run_suggestions(conn, [latest.id])[latest.id]
+            latest_out = _run_out(latest, len(rows))
+            open_ = [_suggestion_out(s) for s in rows if s.experiment_id is None]
+        exps, _ = store.list_experiments(conn, tracked.user_id, tracked_id=tracked.id,
+                                         status=None, limit=SUMMARY_EXPERIMENTS, offset=0)
+        experiments = [
+            _with_analysis(conn, e) if e.status == "running" else _experiment_out(e)
+            for e in exps
+        ]
+    return Summary(
+        product_id=tracked.id, asin=tracked.asin, score=score, latest_run=latest_out,
+        open_suggestions=open_,
+        experiments=[Experiment(**e.model_dump(exclude={"analysis"})) for e in experiments],
+        competitor_group=None if group is None else GroupUsed(**group), notes=notes,
+    )
+
+
+def experiment_candidates(user_id: UUID, tracked_id: UUID, days: int) -> Candidates:
+    with store.read_only() as conn:
+        tracked = store.tracked_of(conn, user_id, tracked_id)
+        if tracked is None:
+            raise NotFound("no such tracked product")
+        items, inputs = past_changes(conn, tracked, days)
+    return Candidates(product_id=tracked.id, asin=tracked.asin, days=days,
+                      items=[Candidate(**i) for i in items],
+                      data_source=inputs.data.data_source)
+
+
+def _checked_change(body: NewExperiment, now: datetime) -> tuple[str, datetime]:
+    """The change text and when it happened, or the 422 that says what is wrong."""
+    changed_at = body.changed_at or now
+    if changed_at.tzinfo is None:
+        changed_at = changed_at.replace(tzinfo=UTC)
+    if changed_at > now + CLOCK_SKEW:
+        raise ValidationFailed("changed_at is in the future: an experiment measures a change"
+                               " that has happened",
+                               details=[{"field": "changed_at", "message": "in the future"}])
+    if changed_at < now - MAX_PAST:
+        raise ValidationFailed("changed_at is more than 365 days ago",
+                               details=[{"field": "changed_at", "message": "over 365 days ago"}])
+    change = body.change.strip()
+    if "\x00" in change:
+        raise ValidationFailed("change must not contain NUL characters",
+                               details=[{"field": "change", "message": "contains NUL"}])
+    if not change:
+        raise ValidationFailed("change must describe what was changed",
+                               details=[{"field": "change", "message": "blank"}])
+    return change, min(changed_at, now)
+
+
+def create_experiment(user_id: UUID, body: NewExperiment) -> ExperimentDetail:
+    """A new running experiment on the seller's product (and suggestion), with its first
+    analysis and that analysis's verdict stored."""
+    change, changed_at = _checked_change(body, datetime.now(UTC))
+    with transaction() as conn:
+        tracked = store.tracked_of(conn, user_id, body.product_id)
+        if tracked is None:
+            raise NotFound("no such tracked product")
+        if body.suggestion_id is not None:
+            s = store.get_suggestion(conn, body.suggestion_id)
+            if s is None or s.user_id != user_id or s.tracked_product_id != body.product_id:
+                message = f"unknown suggestion id {body.suggestion_id} for this product"
+                raise ValidationFailed(message, details=[{"field": "suggestion_id",
+                                                          "message": "unknown suggestion id"}])
+        exp_id = store.insert_experiment(conn, user_id, body.product_id, tracked.product_id,
+                                         body.suggestion_id, change, changed_at)
+        row = store.get_experiment(conn, exp_id)
+        assert row is not None  # inserted in this transaction
+        return _with_analysis(conn, row, record=True)
+
+
+def list_experiments(user_id: UUID, tracked_id: UUID | None,
+                     status: Literal["running", "stopped"] | None, limit: int, offset: int
+                     ) -> ExperimentPage:
+    with store.read_only() as conn:
+        rows, total = store.list_experiments(conn, user_id, tracked_id=tracked_id,
+                                             status=status, limit=limit, offset=offset)
+    return ExperimentPage(items=[_experiment_out(r) for r in rows], total=total, limit=limit,
+                          offset=offset)
+
+
+def experiment_detail(exp: ExperimentRow) -> ExperimentDetail:
+    """A running experiment's analysis as of now (its stored verdict is left as it is);
+    a stopped one's frozen analysis."""
+    with store.read_only() as conn:
+        return _with_analysis(conn, exp)
+
+
+def stop_experiment(exp: ExperimentRow) -> ExperimentDetail:
+    """Freeze the analysis up to now (stopping again changes nothing)."""
+    with transaction() as conn:
+        row = store.get_experiment(conn, exp.id, lock=True)  # the row to change, locked
+        if row is None:
+            raise NotFound("no such experiment")
+        if row.status == "running":
+            now = datetime.now(UTC)
+            analysis, _ = experiment_analysis(conn, row, until=now)
+            store.stop_experiment(conn, row.id, now, analysis)
+            row = store.get_experiment(conn, row.id)
+            assert row is not None
+        return _with_analysis(conn, row)
+
+
+# ---------------------------------------------------------------- stored verdicts
+
+
+def plan_verdicts(now: datetime) -> dict[str, Any]:
+    """Queue the daily re-analysis of running experiments (low queue, batches): the stored
+    verdict follows the data that arrived since. Experiments whose after window had closed
+    when they were last analysed are left out: their analysis no longer changes."""
+    from amazon_pilot.adapters.queues import enqueue_many
+
+    with store.read_only() as conn:
+        ids = store.experiments_to_reanalyse(
+            conn, timedelta(days=EXPERIMENT_AFTER_DAYS + 1))
+    batches = [ids[i:i + VERDICT_BATCH] for i in range(0, len(ids), VERDICT_BATCH)]
+    day = now.date().isoformat()
+    sent = enqueue_many("low", (
+        (VERDICTS_JOB, {"experiment_ids": [str(i) for i in batch]}, f"verdicts:{day}:{n}")
+        for n, batch in enumerate(batches)))
+    return {"experiments": len(ids), "batches": sent}
+
+
+def record_verdicts(experiment_ids: Sequence[UUID]) -> dict[str, int]:
+    """Analyse each running experiment up to now and store its verdict (with analyzed_at);
+    one transaction each, the row locked so a concurrent stop wins cleanly."""
+    recorded = skipped = 0
+    for exp_id in experiment_ids:
+        with transaction() as conn:
+            row = store.get_experiment(conn, exp_id, lock=True)
+            if row is None or row.status != "running":
+                skipped += 1
+                continue
+            try:
+                analysis, _ = experiment_analysis(conn, row)
+            except NoData:
+                skipped += 1
+                continue
+            store.record_verdict(conn, row.id, analysis["verdict"])
+            recorded += 1
+    return {"recorded": recorded, "skipped": skipped}

@@ -1,0 +1,183 @@
+"""Keyword and text tools the listing score and the suggestions share: tokens, light
+stemming, keyword-like terms and two-word phrases, and the high-value keywords of a
+competitor set (with the helpers to tell whether a title covers them). Pure; no I/O."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from functools import lru_cache
+
+from amazon_pilot.domain.snapshot import Snapshot
+
+KEYWORDS_TOP_N = 15
+KEYWORD_MIN_COMPETITORS = 2
+
+# Grammar words plus listing filler that every competitor uses and no shopper searches for.
+_STOPWORD_TEXT = """
+    a an the and or but if of for to in on at by with from into over under as is are be
+    been it its this that these those your you our we us my me i they them their he she
+    his her not no nor so than too very can will just also up down out off about more most
+    other some such only own same all any each both few per via etc use used using
+    new perfect great ideal best premium quality high design designed easy make makes made
+    include includes including included item items product products gift gifts
+    men women kids adult adults pack set pcs piece pieces count inch inches color colors
+    size sizes one two three four five six seven eight nine ten day days year years
+    keep keeps every time times well even like get way hour hours"""
+STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
+
+_TOKEN_RE = re.compile(r"[a-z0-9]+")  # hyphens split: "leak-proof" matches "leak proof"
+# Punctuation ends a phrase: "Leak Proof, BPA-Free" holds no phrase "proof bpa".
+_PHRASE_BREAK_RE = re.compile(r"[,;:|/()\[\]!?.&+\u2013\u2014]|\s-\s")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case alphanumeric tokens (hyphens and punctuation split)."""
+    return _TOKEN_RE.findall(text.lower())
+
+
+@lru_cache(maxsize=65536)  # the vocabulary of a category is small; stemming showed in profiles
+def stem(token: str) -> str:
+    """A light plural folding so "bottles" matches "bottle"; enough for title matching."""
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    if len(token) > 4 and token.endswith("es") and token[-3] in "sxz":
+        return token[:-2]
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
+
+
+def _keep(tok: str, exclude: frozenset[str]) -> bool:
+    if tok.isdigit() or tok in STOPWORDS or tok in exclude:
+        return False
+    return len(tok) >= 3 or any(c.isdigit() for c in tok)
+
+
+def terms(text: str | None, exclude: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """(stem, surface) for every keyword-like token: no stopwords, numbers or brand words."""
+    if not text:
+        return []
+    return [(stem(t), t) for t in _TOKEN_RE.findall(text.lower()) if _keep(t, exclude)]
+
+
+def phrases(text: str | None, exclude: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """terms() plus two-word phrases of adjacent keyword tokens ("stainless steel"), keyed
+    by their space-joined stems: shoppers search phrases, and a title built from loose
+    words reads as stuffing."""
+    return list(_phrases(text, exclude)) if text else []
+
+
+# Competitors' text is read by the score and again by the suggestions, and the same rivals
+# recur across a seller's products: memoise the tokenising.
+@lru_cache(maxsize=4096)
+def _phrases(text: str, exclude: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for segment in _PHRASE_BREAK_RE.split(text.lower()):
+        prev: str | None = None
+        for tok in _TOKEN_RE.findall(segment):
+            if not _keep(tok, exclude):
+                prev = None
+                continue
+            out.append((stem(tok), tok))
+            if prev is not None:
+                out.append((f"{stem(prev)} {stem(tok)}", f"{prev} {tok}"))
+            prev = tok
+    return tuple(out)
+
+
+def brand_tokens(brands: list[str | None]) -> frozenset[str]:
+    toks: set[str] = set()
+    for b in brands:
+        if b:
+            toks.update(_TOKEN_RE.findall(b.lower()))
+    return frozenset(toks)
+
+
+
+def competitor_strength(bsr: int | None, fallback: float) -> float:
+    """Better (lower) BSR -> stronger: 1/log10(10 + bsr), ~0.96 at #1, 0.25 at #10,000."""
+    if bsr is None or bsr <= 0:
+        return fallback
+    return 1.0 / math.log10(10.0 + bsr)
+
+
+def drop_bridges(keys: set[str], weight: Mapping[str, float]) -> set[str]:
+    """Drop two-word phrases that only straddle real ones ("insulated water" in "insulated
+    water bottle", "seasoned cast" in "pre-seasoned cast iron"). Greedy, heaviest first: a
+    phrase that chains onto an already kept one (its first word is the kept one's last, or
+    the reverse) is a bridge."""
+    kept: list[tuple[str, str]] = []
+    out = {k for k in keys if " " not in k}
+    for k in sorted((k for k in keys if " " in k), key=lambda k: (-weight[k], k)):
+        first, last = k.split()
+        if any(first == k_last or last == k_first for k_first, k_last in kept):
+            continue
+        kept.append((first, last))
+        out.add(k)
+    return out
+
+
+def high_value_keywords(
+    competitors: list[Snapshot],
+    exclude_brands: frozenset[str],
+    category_keywords: list[str] | None = None,
+    top_n: int = KEYWORDS_TOP_N,
+) -> list[tuple[str, str, float, int]]:
+    """(stem, display, weight, n_competitors), best first.
+
+    A term qualifies when >= 2 competitors use it in their title or bullets. Its weight is
+    the sum of those competitors' strengths (BSR-based), a title mention counting 1 and a
+    bullets-only mention 0.5, because the title is what search indexes most.
+    """
+    known = [competitor_strength(c.bsr_rank, 0.0) for c in competitors if c.bsr_rank]
+    fallback = min(known) if known else 0.2
+    weight: dict[str, float] = defaultdict(float)
+    users: Counter[str] = Counter()
+    surfaces: Counter[tuple[str, str]] = Counter()
+    for comp in competitors:
+        strength = competitor_strength(comp.bsr_rank, fallback)
+        title_terms = phrases(comp.title, exclude_brands)
+        bullet_terms = phrases(" ".join(comp.bullet_points), exclude_brands)
+        surfaces.update(title_terms)
+        surfaces.update(bullet_terms)
+        in_title = {s for s, _ in title_terms}
+        for s in in_title.union(s for s, _ in bullet_terms):
+            users[s] += 1
+            weight[s] += strength * (1.0 if s in in_title else 0.5)
+    qualified = drop_bridges({s for s in weight if users[s] >= KEYWORD_MIN_COMPETITORS}, weight)
+    # A word that nearly always comes inside a qualifying phrase is covered by the phrase.
+    inside: dict[str, int] = defaultdict(int)
+    for s in qualified:
+        if " " in s:
+            for part in s.split():
+                inside[part] = max(inside[part], users[s])
+    qualified = {s for s in qualified if " " in s or inside[s] < 0.8 * users[s]}
+    ranked = sorted(qualified, key=lambda s: (-weight[s], -s.count(" "), s))[:top_n]
+    display: dict[str, tuple[int, str]] = {}
+    wanted = set(ranked)
+    for (s, surf), count in surfaces.items():
+        # The spelling competitors use most; ties go to the alphabetically first.
+        if s in wanted and (s not in display or (-count, surf) < display[s]):
+            display[s] = (-count, surf)
+    out = [(s, display[s][1], weight[s], users[s]) for s in ranked]
+    top_w = out[0][2] if out else 1.0
+    seen = {s for s, *_ in out}
+    for phrase in category_keywords or []:
+        key = " ".join(stem(t) for t in _TOKEN_RE.findall(phrase.lower()))
+        if key and key not in seen:
+            # Seller-supplied keywords count as much as the strongest market term.
+            seen.add(key)
+            out.append((key, phrase.strip().lower(), top_w, users.get(key, 0)))
+    return out
+
+
+def covers(key: str, title_stems: set[str]) -> bool:
+    return all(part in title_stems for part in key.split())
+
+
+def shingles(text: str, k: int = 4) -> set[tuple[str, ...]]:
+    words = _TOKEN_RE.findall(text.lower())
+    return {tuple(words[i : i + k]) for i in range(max(0, len(words) - k + 1))}
