@@ -236,7 +236,7 @@ def good_answer(a: Analysis) -> str:
 
 def test_no_client_means_rules_with_the_reason() -> None:
     out = write_report(analysis(), None, DictCache())
-    assert out.generated_by == "rules" and out.cache is None
+    assert out.generated_by == "rules" and out.spend.cache is None
     assert out.fallback_reason == "no OpenAI API key configured: rules only"
     assert out.report.summary and out.report.recommendations
 
@@ -245,16 +245,18 @@ def test_model_answer_is_used_then_cached() -> None:
     a, cache = analysis(), DictCache()
     client = FakeClient(good_answer(a))
     first = write_report(a, client, cache)
-    assert first.generated_by == "llm" and first.cache == "miss" and first.sandbox is True
+    assert first.generated_by == "llm"
+    assert first.spend.cache == "miss" and first.spend.sandbox is True
     assert first.report.summary == "Model wording of our numbers."
-    assert (first.prompt_tokens, first.completion_tokens, first.cost_usd) == (1000, 200, 0.00027)
-    assert first.model == "sandbox-gpt-4o-mini" and first.fallback_reason is None
+    spend = first.spend
+    assert (spend.prompt_tokens, spend.completion_tokens, spend.cost_usd) == (1000, 200, 0.00027)
+    assert first.spend.model == "sandbox-gpt-4o-mini" and first.fallback_reason is None
     assert list(cache.data) == [cache_key("gpt-4o-mini",
                                           build_report_messages(a.comparison, a.features))]
     second = write_report(analysis(), client, cache)
     assert client.calls == 1
-    assert second.cache == "hit" and second.report == first.report
-    assert second.prompt_tokens == 0 and second.cost_usd == 0.0
+    assert second.spend.cache == "hit" and second.report == first.report
+    assert second.spend.prompt_tokens == 0 and second.spend.cost_usd == 0.0
 
 
 @pytest.mark.parametrize("error", ["timeout: no answer within 0.5s", "rate_limited: HTTP 429",
@@ -262,9 +264,9 @@ def test_model_answer_is_used_then_cached() -> None:
 def test_model_errors_fall_back_to_rules_and_are_not_cached(error: str) -> None:
     cache = DictCache()
     out = write_report(analysis(), FakeClient(error=error), cache)
-    assert out.generated_by == "rules" and out.cache == "miss"
+    assert out.generated_by == "rules" and out.spend.cache == "miss"
     assert out.fallback_reason == f"model unavailable ({error})"
-    assert out.prompt_tokens == 1000  # what the failed call spent is still recorded
+    assert out.spend.prompt_tokens == 1000  # what the failed call spent is still recorded
     assert cache.data == {}
 
 

@@ -101,10 +101,12 @@ def test_model_copy_is_cached_and_failures_fall_back_to_rules() -> None:
                        description="A longer story. " * 40)
     cache, client = MemoryCache(), FakeClient(copy)
     first = word_suggestions(main, comps, ranked, client, cache)
-    assert (first.generated_by, first.cache, first.prompt_tokens) == ("llm", "miss", 100)
+    assert first.generated_by == "llm"
+    assert (first.spend.cache, first.spend.prompt_tokens) == ("miss", 100)
     assert list(cache.data) == [f"llm:copy:{first.input_hash}"]
     second = word_suggestions(main, comps, ranked, client, cache)
-    assert (second.generated_by, second.cache, second.prompt_tokens) == ("llm", "hit", 0)
+    assert second.generated_by == "llm"
+    assert (second.spend.cache, second.spend.prompt_tokens) == ("hit", 0)
     assert client.calls == 1
     assert [s.priority for s in second.suggestions] == [s.priority for s in ranked]
 
@@ -113,7 +115,7 @@ def test_model_copy_is_cached_and_failures_fall_back_to_rules() -> None:
     assert broken.generated_by == "rules" and "server_error" in (broken.fallback_reason or "")
     assert all(s.source == "rules" for s in broken.suggestions)
     none = word_suggestions(main, comps, ranked, None)
-    assert none.generated_by == "rules" and none.cache is None
+    assert none.generated_by == "rules" and none.spend.cache is None
     promo = ListingCopy(title="Best Mine earbuds on sale", bullets=[], description="")
     rejected = word_suggestions(main, comps, ranked, FakeClient(promo), MemoryCache())
     assert rejected.generated_by == "rules" and "rejected" in (rejected.fallback_reason or "")

@@ -26,6 +26,8 @@ import openai
 from openai import OpenAI
 from pydantic import BaseModel, ValidationError
 
+from amazon_pilot.domain.spend import LLMSpend
+
 SANDBOX_HEADER = "x-pilot-sandbox"
 SANDBOX_MODEL_PREFIX = "sandbox-"
 
@@ -67,6 +69,12 @@ class LLMResult(Generic[M]):
     @property
     def ok(self) -> bool:
         return self.error is None and self.parsed is not None
+
+    @property
+    def spend(self) -> LLMSpend:
+        """What this call cost (a cache miss), whatever its outcome."""
+        return LLMSpend(self.model, self.sandbox, "miss", self.usage.prompt_tokens,
+                        self.usage.completion_tokens, self.cost_usd, self.latency_ms)
 
     @property
     def error_code(self) -> str | None:

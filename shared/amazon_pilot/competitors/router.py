@@ -66,13 +66,11 @@ def _group_out(members: GroupMembers) -> Group:
 
 
 def _report_fields(row: ReportRow) -> dict[str, object]:
-    cost = None if row.cost_usd is None else float(row.cost_usd)
     return dict(
         id=row.id, group_id=row.group_id, status=row.status, trigger=row.trigger,
         window_days=row.window_days, generated_by=row.generated_by, model=row.model,
         sandbox=row.sandbox, fallback_reason=row.fallback_reason, cache=row.cache,
-        usage=Usage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
-                    total_tokens=row.prompt_tokens + row.completion_tokens, cost_usd=cost),
+        usage=Usage.of(row.prompt_tokens, row.completion_tokens, row.cost_usd),
         llm_latency_ms=row.llm_latency_ms, data_source=row.data_source, error=row.error,
         attempts=row.attempts, created_at=row.created_at, started_at=row.started_at,
         finished_at=row.finished_at, report=row.report,

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from amazon_pilot.domain.comparison import MetricValue
 from amazon_pilot.domain.features import FeatureValue
 from amazon_pilot.domain.report import PositioningReport
-from amazon_pilot.platform.models import Strict
+from amazon_pilot.platform.models import Strict, Usage
 
 Window = Literal["7d", "30d", "90d"]
 # The domain writes its moments with isoformat(); kept as text so they round-trip exactly.
@@ -283,13 +283,6 @@ class ReportInputs(BaseModel):
 
 
 # ---------------------------------------------------------------- reports
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cost_usd: float | None
 
 
 class Report(BaseModel):

@@ -53,6 +53,7 @@ from amazon_pilot.domain.report import (
     rules_report,
     validate_llm_report,
 )
+from amazon_pilot.domain.spend import LLMSpend
 from amazon_pilot.platform.cache import Cache, DbCache
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import ApiError, NotFound, ValidationFailed
@@ -351,14 +352,8 @@ def queue_weekly_reports(period: str, window_days: int) -> int:
 class ReportOutcome:
     report: PositioningReport
     generated_by: str  # "llm" | "rules"
-    model: str | None = None
-    sandbox: bool | None = None
     fallback_reason: str | None = None
-    cache: str | None = None  # "hit" | "miss"; None when no model was configured
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    latency_ms: float | None = None
+    spend: LLMSpend = field(default_factory=LLMSpend)
     errors: list[str] = field(default_factory=list)
 
 
@@ -368,9 +363,9 @@ def cache_key(model: str, messages: list[dict[str, str]]) -> str:
     return "llm:report:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _rules(analysis: Analysis, reason: str, **kw: Any) -> ReportOutcome:
+def _rules(analysis: Analysis, reason: str, spend: LLMSpend | None = None) -> ReportOutcome:
     return ReportOutcome(rules_report(analysis.comparison, analysis.features), "rules",
-                         fallback_reason=reason, **kw)
+                         fallback_reason=reason, spend=spend or LLMSpend())
 
 
 ReportCache = Cache
@@ -396,25 +391,21 @@ def write_report(analysis: Analysis, client: Any, cache: ReportCache | None = No
         except (InvalidLLMOutput, KeyError, TypeError):
             pass  # an entry from an older schema: ask again
         else:
-            return ReportOutcome(report, "llm", model=entry.get("model"),
-                                 sandbox=bool(entry.get("sandbox")), cache="hit",
-                                 cost_usd=0.0)
+            return ReportOutcome(report, "llm", spend=LLMSpend.cache_hit(
+                entry.get("model"), bool(entry.get("sandbox"))))
     result = client.complete_json(messages, PositioningReport, REPORT_SCHEMA_NAME)
-    spent = {"model": result.model, "sandbox": result.sandbox, "cache": "miss",
-             "prompt_tokens": result.usage.prompt_tokens,
-             "completion_tokens": result.usage.completion_tokens,
-             "cost_usd": result.cost_usd, "latency_ms": result.latency_ms}
+    spent = result.spend
     if result.error is not None:
-        return _rules(analysis, f"model unavailable ({result.error})", **spent)
+        return _rules(analysis, f"model unavailable ({result.error})", spent)
     try:
         report = validate_llm_report(result.raw_text, analysis.comparison, analysis.features)
     except InvalidLLMOutput as exc:
-        return _rules(analysis, f"model answer rejected ({exc})", **spent)
+        return _rules(analysis, f"model answer rejected ({exc})", spent)
     entry = {"report": report.model_dump(), "model": result.model, "sandbox": result.sandbox,
              "usage": {"prompt_tokens": result.usage.prompt_tokens,
                        "completion_tokens": result.usage.completion_tokens}}
     cache.put(key, json.dumps(entry), LLM_CACHE_TTL_S)
-    return ReportOutcome(report, "llm", **spent)
+    return ReportOutcome(report, "llm", spend=spent)
 
 
 def run_report(report_id: UUID | str, client: Any = ..., *,
@@ -446,11 +437,8 @@ def run_report(report_id: UUID | str, client: Any = ..., *,
             if owned and llm is not None:
                 llm.close()
         values = {
-            "generated_by": outcome.generated_by, "model": outcome.model,
-            "sandbox": outcome.sandbox, "fallback_reason": outcome.fallback_reason,
-            "cache": outcome.cache, "prompt_tokens": outcome.prompt_tokens,
-            "completion_tokens": outcome.completion_tokens, "cost_usd": outcome.cost_usd,
-            "llm_latency_ms": None if outcome.latency_ms is None else int(outcome.latency_ms),
+            "generated_by": outcome.generated_by, "fallback_reason": outcome.fallback_reason,
+            **outcome.spend.columns(),
             "data_source": analysis.data_source,
             "report": outcome.report.model_dump_json(),
             "comparison": json.dumps({"comparison": analysis.comparison.to_dict(),
@@ -464,7 +452,7 @@ def run_report(report_id: UUID | str, client: Any = ..., *,
             db.fail_report(conn, rid, f"{type(exc).__name__}: {exc}", final)
         raise RetryableJobError(f"report {rid}: {exc!r}") from exc
     return {"report_id": str(rid), "generated_by": outcome.generated_by,
-            "cache": outcome.cache, "fallback_reason": outcome.fallback_reason}
+            "cache": outcome.spend.cache, "fallback_reason": outcome.fallback_reason}
 
 
 def report_job(report_id: UUID | str) -> tuple[str, dict[str, Any], str]:

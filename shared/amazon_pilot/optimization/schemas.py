@@ -23,7 +23,7 @@ from pydantic import (
 
 from amazon_pilot.domain.suggestions import Level, SuggestionSource
 from amazon_pilot.optimization.store import CacheUse, ExperimentStatus, GeneratedBy, RunStatus
-from amazon_pilot.platform.models import Strict
+from amazon_pilot.platform.models import Strict, Usage
 
 # domain.experiments.Verdict, repeated: that module brings numpy, which the routes import
 # only with the first analysis (tests/unit/test_optimization_schemas.py keeps them equal).
@@ -364,13 +364,6 @@ SuggestionOut = Annotated[
     Field(discriminator="type"),
 ]
 SUGGESTION: TypeAdapter[SuggestionOut] = TypeAdapter(SuggestionOut)
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cost_usd: float | None
 
 
 class Run(BaseModel):

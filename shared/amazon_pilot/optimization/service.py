@@ -36,6 +36,7 @@ from sqlalchemy import Connection
 from amazon_pilot.domain.features import compare_features, display_name, features_from_snapshot
 from amazon_pilot.domain.listing_score import ListingScore, score_listing
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
+from amazon_pilot.domain.spend import LLMSpend
 from amazon_pilot.domain.suggestions import (
     ListingCopy,
     Suggestion,
@@ -234,22 +235,18 @@ class CopyOutcome:
     suggestions: list[Suggestion]
     generated_by: str  # "llm" | "rules"
     fallback_reason: str | None = None
-    model: str | None = None
-    sandbox: bool | None = None
-    cache: str | None = None  # "hit" | "miss"; None when no model was asked
     input_hash: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    latency_ms: float | None = None
+    spend: LLMSpend = field(default_factory=LLMSpend)
 
 
-def _worded(ranked: list[Suggestion], copy: ListingCopy, **kw: Any) -> CopyOutcome:
+def _worded(ranked: list[Suggestion], copy: ListingCopy, input_hash: str,
+            spend: LLMSpend) -> CopyOutcome:
     out = apply_llm_copy(ranked, copy)
     if any(s.source == "llm" for s in out):
-        return CopyOutcome(out, "llm", **kw)
+        return CopyOutcome(out, "llm", input_hash=input_hash, spend=spend)
     rejected = sorted({p for s in out for p in s.evidence.get("llm_rejected", [])})
-    return CopyOutcome(out, "rules", f"model copy rejected ({'; '.join(rejected)})", **kw)
+    return CopyOutcome(out, "rules", f"model copy rejected ({'; '.join(rejected)})",
+                       input_hash=input_hash, spend=spend)
 
 
 def word_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
@@ -272,21 +269,16 @@ def word_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
         except (ValueError, KeyError, TypeError):
             pass  # an entry of an older shape: ask again
         else:
-            return _worded(ranked, copy, model=entry.get("model"),
-                           sandbox=bool(entry.get("sandbox")), cache="hit", input_hash=digest,
-                           cost_usd=0.0)
+            return _worded(ranked, copy, digest, LLMSpend.cache_hit(
+                entry.get("model"), bool(entry.get("sandbox"))))
     result = client.complete_json(llm_copy_messages(product, ranked), ListingCopy,
                                   COPY_SCHEMA_NAME)
-    spent: dict[str, Any] = {
-        "model": result.model, "sandbox": result.sandbox, "cache": "miss", "input_hash": digest,
-        "prompt_tokens": result.usage.prompt_tokens,
-        "completion_tokens": result.usage.completion_tokens,
-        "cost_usd": result.cost_usd, "latency_ms": result.latency_ms,
-    }
+    spent = result.spend
     if result.error is not None or result.parsed is None:
         reason = result.error or "empty_response: nothing parsed"
-        return CopyOutcome(ranked, "rules", f"model unavailable ({reason})", **spent)
-    outcome = _worded(ranked, result.parsed, **spent)
+        return CopyOutcome(ranked, "rules", f"model unavailable ({reason})", input_hash=digest,
+                           spend=spent)
+    outcome = _worded(ranked, result.parsed, digest, spent)
     if outcome.generated_by == "llm":
         cache.put(key, json.dumps({"copy": result.parsed.model_dump(), "model": result.model,
                                    "sandbox": result.sandbox}), LLM_CACHE_TTL_S)
@@ -329,12 +321,8 @@ def run_suggestions(run_id: UUID | str, client: Any = ..., *, max_attempts: int 
                 llm.close()
         values = {
             "group_id": None if inputs.group is None else inputs.group.id,
-            "generated_by": outcome.generated_by, "model": outcome.model,
-            "sandbox": outcome.sandbox, "fallback_reason": outcome.fallback_reason,
-            "cache": outcome.cache, "input_hash": outcome.input_hash,
-            "prompt_tokens": outcome.prompt_tokens,
-            "completion_tokens": outcome.completion_tokens, "cost_usd": outcome.cost_usd,
-            "llm_latency_ms": None if outcome.latency_ms is None else int(outcome.latency_ms),
+            "generated_by": outcome.generated_by, "fallback_reason": outcome.fallback_reason,
+            "input_hash": outcome.input_hash, **outcome.spend.columns(),
             "data_source": inputs.data.data_source,
             "score": json.dumps(rules.score.to_dict()),
             "inputs": json.dumps({
@@ -356,7 +344,7 @@ def run_suggestions(run_id: UUID | str, client: Any = ..., *, max_attempts: int 
         with transaction() as conn:
             store.fail_run(conn, rid, f"{type(exc).__name__}: {exc}", final)
         raise RetryableJobError(f"suggestion run {rid}: {exc!r}") from exc
-    return {"run_id": str(rid), "generated_by": outcome.generated_by, "cache": outcome.cache,
+    return {"run_id": str(rid), "generated_by": outcome.generated_by, "cache": outcome.spend.cache,
             "suggestions": len(outcome.suggestions), "fallback_reason": outcome.fallback_reason}
 
 
@@ -460,13 +448,11 @@ def past_changes(conn: Connection, tracked: TrackedProduct, days: int = CANDIDAT
 
 
 def _run_out(row: RunRow, count: int) -> Run:
-    cost = None if row.cost_usd is None else float(row.cost_usd)
     return Run(
         id=row.id, product_id=row.tracked_product_id, status=row.status, trigger=row.trigger,
         generated_by=row.generated_by, fallback_reason=row.fallback_reason, model=row.model,
         sandbox=row.sandbox, cache=row.cache,
-        usage=Usage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens,
-                    total_tokens=row.prompt_tokens + row.completion_tokens, cost_usd=cost),
+        usage=Usage.of(row.prompt_tokens, row.completion_tokens, row.cost_usd),
         llm_latency_ms=row.llm_latency_ms, data_source=row.data_source, error=row.error,
         attempts=row.attempts, suggestion_count=count, created_at=row.created_at,
         started_at=row.started_at, finished_at=row.finished_at,
