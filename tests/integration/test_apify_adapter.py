@@ -22,7 +22,8 @@ from amazon_pilot.adapters.apify import (
     ApifyRunError,
     ApifyUnavailable,
 )
-from amazon_pilot.domain.normalize import normalize_item, product_url
+from amazon_pilot.domain.normalize import normalize_item
+from amazon_pilot.domain.product_ref import product_url
 from pilot_dev.standins.apify_catalog import demo_asins, item_for
 from pilot_dev.standins.apify_server import ApifyStandIn
 

@@ -33,7 +33,8 @@ from apify_client.errors import (
     ServerError,
 )
 
-from amazon_pilot.domain.normalize import identify_item, normalize_item, product_url
+from amazon_pilot.domain.normalize import identify_item, normalize_item
+from amazon_pilot.domain.product_ref import product_url
 from amazon_pilot.domain.snapshot import Snapshot
 
 __all__ = [

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from amazon_pilot.db import tracking as db
 from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS
-from amazon_pilot.domain.normalize import InvalidProductRef, parse_product_ref, product_url
+from amazon_pilot.domain.product_ref import InvalidProductRef, parse_product_ref, product_url
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import (
     ApiError,

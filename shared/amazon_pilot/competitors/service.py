@@ -44,7 +44,7 @@ from amazon_pilot.domain.groups import (
     Remove,
     members_after,
 )
-from amazon_pilot.domain.normalize import InvalidProductRef, parse_product_ref
+from amazon_pilot.domain.product_ref import InvalidProductRef, parse_product_ref
 from amazon_pilot.domain.report import (
     REPORT_SCHEMA_NAME,
     InvalidLLMOutput,

@@ -123,7 +123,7 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
 
 def _unusable_refs(by_ref: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
     """Products whose ASIN or marketplace no actor URL can be built for."""
-    from amazon_pilot.domain.normalize import InvalidProductRef, product_url
+    from amazon_pilot.domain.product_ref import InvalidProductRef, product_url
 
     bad = {}
     for ref, product_id in by_ref.items():
