@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from amazon_pilot.db.tracking import insert_tracked, upsert_product
 from amazon_pilot.platform.db import transaction
+from amazon_pilot.tracking.store import insert_tracked, upsert_product
 
 DEMO_EMAIL = "demo@amazon-pilot.local"
 DEMO_PASSWORD = "demo-pilot-2026"

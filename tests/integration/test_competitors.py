@@ -155,7 +155,7 @@ def test_comparison_before_the_first_fetch_shows_what_is_missing(api: httpx.Clie
 
 
 def cdb_upsert(conn: Any, asin: str) -> int:
-    from amazon_pilot.db.tracking import upsert_product
+    from amazon_pilot.tracking.store import upsert_product
 
     return upsert_product(conn, asin, "com")[0]
 

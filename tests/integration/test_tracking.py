@@ -191,8 +191,8 @@ def _wait_dead_lettered(stack: Stack, asins: list[str]) -> None:
 
 def test_replaying_a_batch_writes_nothing_twice(stack: Stack, asins: list[str]) -> None:
     stack.standins["apify"].clear_faults()
-    from amazon_pilot.db.tracking import upsert_product
     from amazon_pilot.platform.db import transaction
+    from amazon_pilot.tracking.store import upsert_product
 
     with transaction() as conn:
         ids = [upsert_product(conn, a, "com")[0] for a in asins[9:12]]
@@ -283,8 +283,8 @@ def test_patch_rejects_null_pause_and_resets_thresholds(api: httpx.Client,
 
 
 def test_one_unusable_product_does_not_sink_its_batch(stack: Stack, asins: list[str]) -> None:
-    from amazon_pilot.db.tracking import upsert_product
     from amazon_pilot.platform.db import transaction
+    from amazon_pilot.tracking.store import upsert_product
 
     with transaction() as conn:
         good = [upsert_product(conn, a, "com")[0] for a in asins[2:4]]

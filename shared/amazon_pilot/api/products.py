@@ -14,9 +14,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from amazon_pilot.db import tracking as db
 from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS
 from amazon_pilot.domain.product_ref import InvalidProductRef, parse_product_ref, product_url
+from amazon_pilot.platform.cache import cache_put
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import (
     ApiError,
@@ -28,6 +28,7 @@ from amazon_pilot.platform.errors import (
 from amazon_pilot.platform.params import Offset
 from amazon_pilot.platform.security import CurrentUser, current_user
 from amazon_pilot.platform.settings import settings
+from amazon_pilot.tracking import store as db
 
 router = APIRouter(tags=["products"])
 
@@ -425,7 +426,7 @@ async def product_history(
                                            for t, v in points],
                 data_source=row.data_source)
             cached = body.model_dump_json()
-            db.cache_put(conn, key_of.replace("{product}", str(row.product_id)), cached,
+            cache_put(conn, key_of.replace("{product}", str(row.product_id)), cached,
                          CACHE_TTL_S, [f"product:{row.product_id}"])
     return Response(cached, media_type="application/json",
                     headers={"x-cache": "hit" if hit else "miss"})

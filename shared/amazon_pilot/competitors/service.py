@@ -27,7 +27,6 @@ from sqlalchemy import Connection
 from amazon_pilot.competitors import store as db
 from amazon_pilot.competitors.schemas import Window
 from amazon_pilot.competitors.store import GroupProductRow, GroupRow, ReportRow
-from amazon_pilot.db.tracking import cache_get, cache_put, upsert_product
 from amazon_pilot.domain.comparison import GroupComparison, compare_group
 from amazon_pilot.domain.features import (
     FeatureComparison,
@@ -53,11 +52,12 @@ from amazon_pilot.domain.report import (
     rules_report,
     validate_llm_report,
 )
-from amazon_pilot.platform.cache import Cache, DbCache
+from amazon_pilot.platform.cache import Cache, DbCache, cache_get, cache_put
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import ApiError, NotFound, ValidationFailed
 from amazon_pilot.platform.job_errors import RetryableJobError
 from amazon_pilot.platform.settings import settings
+from amazon_pilot.tracking.store import upsert_product
 
 REPORT_JOB = "generate_report"
 LLM_CACHE_TTL_S = 24 * 3600

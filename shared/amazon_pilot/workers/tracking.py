@@ -12,8 +12,6 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, text
-
 from amazon_pilot.adapters.queues import enqueue_many
 from amazon_pilot.db.snapshots import IngestResult, ingest
 from amazon_pilot.domain.snapshot import Snapshot
@@ -21,6 +19,7 @@ from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
 from amazon_pilot.platform.jobs import Delivery
 from amazon_pilot.platform.settings import settings
+from amazon_pilot.tracking import store
 
 FETCH_JOB = "fetch_products"
 
@@ -69,11 +68,10 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
     from amazon_pilot.adapters.apify import ApifyError, ApifyRejected, ApifyRunError
 
     with transaction() as conn:
-        run = _begin_run(conn, key, trigger, captured_at, len(product_ids))
-        if run["status"] == "succeeded":
-            return {"scrape_run_id": run["id"], "replayed": True}
-        refs = conn.execute(text("SELECT id, asin, marketplace FROM products WHERE id = ANY(:ids)"),
-                            {"ids": product_ids}).all()
+        run = store.begin_run(conn, key, trigger, captured_at, len(product_ids))
+        if run.status == "succeeded":
+            return {"scrape_run_id": run.id, "replayed": True}
+        refs = store.product_keys(conn, product_ids)
     by_ref = {(r.asin, r.marketplace): r.id for r in refs}
     unusable = _unusable_refs(by_ref)  # one bad row must not sink the other 49
     for ref in unusable:
@@ -82,14 +80,14 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
     try:
         result = (fetcher or make_fetcher(sandbox_date)).fetch(list(by_ref))
     except ApifyRejected as exc:
-        _finish_failed(run["id"], "failed", str(exc), started, None)
+        _finish_failed(run.id, "failed", str(exc), started, None)
         raise PermanentJobError(str(exc)) from exc
     except ApifyRunError as exc:
         status = "timed_out" if "TIM" in exc.status else "failed"
-        _finish_failed(run["id"], status, str(exc), started, exc.record)
+        _finish_failed(run.id, status, str(exc), started, exc.record)
         raise RetryableJobError(str(exc)) from exc
     except ApifyError as exc:
-        _finish_failed(run["id"], "failed", str(exc), started, None)
+        _finish_failed(run.id, "failed", str(exc), started, None)
         raise RetryableJobError(str(exc)) from exc
     observations: list[tuple[int, Snapshot]] = []
     for snap in result.snapshots:
@@ -99,24 +97,17 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
     missing = [by_ref[ref] for ref in by_ref if ref[0] in set(result.not_found)]
     missing += list(unusable.values())
     with transaction() as conn:
-        outcome: IngestResult = ingest(conn, captured_at, run["id"], observations)
+        outcome: IngestResult = ingest(conn, captured_at, run.id, observations)
         if missing:
-            conn.execute(text(
-                "UPDATE products SET last_fetch_status = 'not_found',"
-                " not_found_since = coalesce(not_found_since, :at) WHERE id = ANY(:ids)"),
-                {"ids": missing, "at": captured_at})
-        conn.execute(text(
-            "UPDATE scrape_runs SET status = 'succeeded', apify_run_id = :rid, actor_id = :actor,"
-            " item_count = :items, not_found_count = :nf, malformed_count = :bad,"
-            " cost_usd = :cost, data_source = :src, error = NULL, finished_at = now(),"
-            " duration_ms = :ms WHERE id = :id"),
-            {"rid": result.run_id, "actor": result.actor_id, "items": result.item_count,
-             "nf": len(result.not_found), "bad": len(result.malformed), "cost": result.cost_usd,
-             "src": result.data_source, "ms": int((time.monotonic() - started) * 1000),
-             "id": run["id"]})
+            store.mark_not_found(conn, missing, captured_at)
+        store.finish_run(
+            conn, run.id, apify_run_id=result.run_id, actor_id=result.actor_id,
+            items=result.item_count, not_found=len(result.not_found),
+            malformed=len(result.malformed), cost_usd=result.cost_usd,
+            data_source=result.data_source, duration_ms=_elapsed_ms(started))
     if outcome.alert_ids:
         _notify(outcome.alert_ids)
-    return {"scrape_run_id": run["id"], "stored": outcome.inserted, "replayed_rows":
+    return {"scrape_run_id": run.id, "stored": outcome.inserted, "replayed_rows":
             outcome.skipped, "not_found": len(missing), "malformed": len(result.malformed),
             "alerts": len(outcome.alert_ids)}
 
@@ -148,27 +139,16 @@ def _notify(alert_ids: list[str]) -> None:
             "fan-out failed; the sweep will deliver %d alert(s): %r", len(alert_ids), exc)
 
 
-def _begin_run(conn: Connection, key: str, trigger: str, captured_at: datetime,
-               count: int) -> dict[str, Any]:
-    row = conn.execute(text(
-        "INSERT INTO scrape_runs (idempotency_key, trigger, status, product_count, captured_at)"
-        " VALUES (:k, :t, 'running', :n, :at)"
-        " ON CONFLICT (idempotency_key) DO UPDATE SET attempts = scrape_runs.attempts + 1,"
-        "   status = CASE WHEN scrape_runs.status = 'succeeded' THEN 'succeeded'"
-        "   ELSE 'running' END, started_at = now()"
-        " RETURNING id, status"), {"k": key, "t": trigger, "n": count, "at": captured_at}).one()
-    return {"id": str(row.id), "status": row.status}
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def _finish_failed(run_id: str, status: str, error: str, started: float, record: Any) -> None:
     with transaction() as conn:
-        conn.execute(text(
-            "UPDATE scrape_runs SET status = :s, error = :e, finished_at = now(),"
-            " duration_ms = :ms, apify_run_id = coalesce(:rid, apify_run_id),"
-            " cost_usd = coalesce(:cost, cost_usd) WHERE id = :id"),
-            {"s": status, "e": error[:2000], "ms": int((time.monotonic() - started) * 1000),
-             "rid": getattr(record, "run_id", None), "cost": getattr(record, "cost_usd", None),
-             "id": run_id})
+        store.fail_run(conn, run_id, status=status, error=error,
+                       duration_ms=_elapsed_ms(started),
+                       apify_run_id=getattr(record, "run_id", None),
+                       cost_usd=getattr(record, "cost_usd", None))
 
 
 # ---------------------------------------------------------------- daily plan
@@ -179,15 +159,7 @@ def plan_daily_refresh(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     batch_size = max(1, int(event.get("batch_size") or settings().apify_batch_size))
     captured_at = now.replace(minute=0, second=0, microsecond=0)
     with transaction() as conn:
-        due = conn.execute(text(
-            "SELECT p.id FROM products p WHERE (EXISTS (SELECT 1 FROM tracked_products t"
-            "   WHERE t.product_id = p.id AND NOT t.is_paused)"
-            "  OR EXISTS (SELECT 1 FROM competitor_groups g WHERE g.is_active"
-            "   AND g.main_product_id = p.id)"
-            "  OR EXISTS (SELECT 1 FROM competitor_group_members m JOIN competitor_groups g"
-            "   ON g.id = m.group_id WHERE m.product_id = p.id AND g.is_active))"
-            " AND (p.latest_captured_at IS NULL OR p.latest_captured_at < :fresh)"
-            " ORDER BY p.id"), {"fresh": now - timedelta(hours=20)}).scalars().all()
+        due = store.due_products(conn, now - timedelta(hours=20))
     batches = [list(due[i:i + batch_size]) for i in range(0, len(due), batch_size)]
     sent = enqueue_many("default", (fetch_job(b, "schedule", captured_at) for b in batches))
     return {"job": "daily_refresh", "products": len(due), "batches": sent,
