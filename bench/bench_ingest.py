@@ -37,10 +37,10 @@ def catalog_asins(n: int) -> list[str]:
 def ingestion(url: str) -> None:
     from sqlalchemy import text
 
-    from amazon_pilot.db.snapshots import ingest
     from amazon_pilot.domain.normalize import normalize_item
     from amazon_pilot.platform.db import dispose_engine, transaction
     from amazon_pilot.platform.settings import reset_settings
+    from amazon_pilot.tracking.service import ingest
     from amazon_pilot.tracking.store import (
         copy_rows,
         ensure_partitions,
@@ -114,10 +114,10 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))
 def _worker(url: str, ids: list[int], asins: list[str], first_day: date, barrier: Any,
             results: Any) -> None:
     """One consumer instance: builds its items first (not timed), then ingests them."""
-    from amazon_pilot.db.snapshots import ingest
     from amazon_pilot.domain.normalize import normalize_item
     from amazon_pilot.platform.db import dispose_engine, transaction
     from amazon_pilot.platform.settings import reset_settings
+    from amazon_pilot.tracking.service import ingest
     from pilot_dev.standins.apify_catalog import item_for
 
     os.environ["DATABASE_URL"] = url
@@ -163,9 +163,9 @@ def history_latency(url: str) -> None:
     from sqlalchemy import text
 
     from amazon_pilot.accounts.service import create_user
-    from amazon_pilot.db.snapshots import ingest
     from amazon_pilot.domain.normalize import normalize_item
     from amazon_pilot.platform.db import transaction
+    from amazon_pilot.tracking.service import ingest
     from amazon_pilot.tracking.store import insert_tracked, upsert_product
     from pilot_dev.standins.apify_catalog import demo_asins, item_for
 

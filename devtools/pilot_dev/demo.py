@@ -28,7 +28,7 @@ def _demo_user_id() -> str:
 
 
 def create_demo(days: int = 90, products: int = 15) -> str:
-    from amazon_pilot.workers.tracking import backfill
+    from amazon_pilot.tracking.service import backfill
     from pilot_dev.standins.apify_catalog import demo_asins
 
     user_id = _demo_user_id()
@@ -58,7 +58,7 @@ def create_demo(days: int = 90, products: int = 15) -> str:
 
 def _observe_now(product_ids: list[int]) -> int:
     """Today's observation on top of the backfill, so the demo is not stale."""
-    from amazon_pilot.workers.tracking import fetch_job, make_fetcher, run_fetch
+    from amazon_pilot.tracking.service import fetch_job, make_fetcher, run_fetch
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     _, _, key = fetch_job(product_ids, "demo", now)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.platform.db import get_engine
-from amazon_pilot.workers.tracking import fetch_job, run_fetch
+from amazon_pilot.tracking.service import fetch_job, run_fetch
 from pilot_dev.runtime.stack import Stack
 from pilot_dev.standins.apify_catalog import demo_asins, item_for
 from tests.integration.sellers import auth, new_seller
@@ -234,7 +234,7 @@ def test_thresholds_are_per_seller(api: httpx.Client) -> None:
     for d in (day, day + timedelta(days=1)):
         at = datetime(d.year, d.month, d.day, 6, tzinfo=UTC) + timedelta(days=400)
         _, _, key = fetch_job([pid], "backfill", at)
-        from amazon_pilot.workers.tracking import make_fetcher
+        from amazon_pilot.tracking.service import make_fetcher
 
         run_fetch([pid], "backfill", at, key, d, fetcher=make_fetcher(d))
     mine = api.get("/v1/alerts", params={"type": "price_change"}, headers=auth(sensitive)).json()

@@ -254,7 +254,7 @@ def _add(user: CurrentUser, body: AddProduct) -> tuple[TrackedProduct, int | Non
 @router.post("/v1/products", status_code=202, response_model=TrackedProduct,
              summary="Track a product by ASIN or Amazon URL; its first fetch is queued")
 async def add_product(body: AddProduct, user: User) -> TrackedProduct:
-    from amazon_pilot.workers.tracking import queue_first_fetch
+    from amazon_pilot.tracking.service import queue_first_fetch
 
     product, needs_fetch = _add(user, body)
     if needs_fetch is not None:
@@ -265,7 +265,7 @@ async def add_product(body: AddProduct, user: User) -> TrackedProduct:
 @router.post("/v1/products/bulk", response_model=BulkResponse,
              summary="Track up to 100 products at once; one result per item")
 async def add_products(body: BulkAdd, user: User) -> BulkResponse:
-    from amazon_pilot.workers.tracking import queue_first_fetch
+    from amazon_pilot.tracking.service import queue_first_fetch
 
     results: list[BulkResult] = []
     to_fetch: list[int] = []
@@ -374,7 +374,7 @@ async def delete_product(product_id: UUID, user: User) -> Response:
 @router.post("/v1/products/{product_id}/refresh", status_code=202,
              summary="Fetch now (at most once per 15 minutes per product)")
 async def refresh_product(product_id: UUID, user: User) -> dict[str, Any]:
-    from amazon_pilot.workers.tracking import queue_first_fetch
+    from amazon_pilot.tracking.service import queue_first_fetch
 
     with transaction() as conn:
         row = _owned(conn, user, product_id)

@@ -125,7 +125,7 @@ def _reread(conn: Connection, user_id: UUID, group_id: UUID) -> GroupMembers:
 def create_group(user_id: UUID, plan: str, name: str, main_text: str,
                  competitor_texts: Sequence[str]) -> GroupMembers:
     """A new group; products never fetched are fetched at once, in one actor run."""
-    from amazon_pilot.workers.tracking import queue_first_fetch
+    from amazon_pilot.tracking.service import queue_first_fetch
 
     main = _parse(main_text, "main")
     refs = [_parse(c, f"competitors.{i}") for i, c in enumerate(competitor_texts)]
@@ -182,7 +182,7 @@ def delete_group(user_id: UUID, group_id: UUID) -> None:
 
 
 def add_competitor(user_id: UUID, group: GroupRow, competitor_text: str) -> GroupMembers:
-    from amazon_pilot.workers.tracking import queue_first_fetch
+    from amazon_pilot.tracking.service import queue_first_fetch
 
     ref = _parse(competitor_text, "competitor")
     with transaction() as conn:

@@ -1,0 +1,282 @@
+"""Tracking's policy and orchestration: fetching products and storing what came back.
+
+A fetch job is idempotent twice over: its scrape run is keyed by the job key (a
+replay after success does not start the actor again), and its snapshots are keyed
+by (product, captured_at) where captured_at comes from the message, not the clock.
+Storing an observation moves each product's `latest` and runs change detection
+against every tracking seller's thresholds, for the rows that were really inserted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from amazon_pilot.adapters.queues import enqueue_many
+from amazon_pilot.domain.changes import AlertDraft, LatestValues, Thresholds, detect_changes
+from amazon_pilot.domain.product_ref import InvalidProductRef, product_url
+from amazon_pilot.domain.snapshot import Snapshot
+from amazon_pilot.platform.cache import drop_tagged
+from amazon_pilot.platform.db import transaction
+from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
+from amazon_pilot.platform.settings import settings
+from amazon_pilot.tracking import store
+from amazon_pilot.tracking.schemas import FetchPayload
+
+log = logging.getLogger(__name__)
+
+FETCH_JOB = "fetch_products"
+FRESH_FOR = timedelta(hours=20)  # the daily plan skips products observed more recently
+
+# (previous values, new snapshot, new values) of one product in one run
+Observed = tuple[LatestValues | None, Snapshot, LatestValues | None]
+
+
+@dataclass
+class IngestResult:
+    inserted: int = 0
+    skipped: int = 0  # already stored (a replay)
+    alert_ids: list[str] = field(default_factory=list)
+    product_ids: list[int] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- queueing fetches
+
+
+def fetch_job(product_ids: list[int], trigger: str, captured_at: datetime,
+              sandbox_date: date | None = None) -> tuple[str, dict[str, Any], str]:
+    """A queued job that fetches these products for one observation time."""
+    digest = hashlib.blake2s(",".join(map(str, sorted(product_ids))).encode(),
+                             digest_size=6).hexdigest()
+    key = f"fetch:{trigger}:{captured_at.isoformat()}:{digest}"
+    payload = FetchPayload(product_ids=product_ids, trigger=trigger, captured_at=captured_at,
+                           sandbox_date=sandbox_date)
+    return FETCH_JOB, payload.model_dump(mode="json", exclude_none=True), key
+
+
+def queue_first_fetch(product_ids: list[int], trigger: str = "add") -> int:
+    """User-triggered fetches go on the critical queue, one actor run for the lot."""
+    if not product_ids:
+        return 0
+    now = datetime.now(UTC).replace(microsecond=0)
+    return enqueue_many("critical", [fetch_job(sorted(set(product_ids)), trigger, now)])
+
+
+def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
+    """One fetch per shared product that any seller tracks (not per seller), in batches."""
+    size = max(1, batch_size or settings().apify_batch_size)
+    captured_at = now.replace(minute=0, second=0, microsecond=0)
+    with transaction() as conn:
+        due = store.due_products(conn, now - FRESH_FOR)
+    batches = [due[i:i + size] for i in range(0, len(due), size)]
+    sent = enqueue_many("default", (fetch_job(b, "schedule", captured_at) for b in batches))
+    return {"job": "daily_refresh", "products": len(due), "batches": sent,
+            "captured_at": captured_at.isoformat()}
+
+
+# ---------------------------------------------------------------- one fetch
+
+
+def make_fetcher(sandbox_date: date | None = None) -> Any:
+    from amazon_pilot.adapters.apify import ApifyProductFetcher
+
+    cfg = settings()
+    if not cfg.apify_token:
+        raise PermanentJobError("APIFY_TOKEN is not set and no stand-in is configured")
+    return ApifyProductFetcher(
+        cfg.apify_token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
+        sandbox_date=sandbox_date,
+        max_retries=cfg.apify_max_retries,
+        min_delay_between_retries_millis=cfg.apify_retry_delay_ms,
+    )
+
+
+def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: str,
+              sandbox_date: date | None = None, fetcher: Any = None) -> dict[str, Any]:
+    from amazon_pilot.adapters.apify import ApifyError, ApifyRejected, ApifyRunError
+
+    with transaction() as conn:
+        run = store.begin_run(conn, key, trigger, captured_at, len(product_ids))
+        if run.status == "succeeded":
+            return {"scrape_run_id": run.id, "replayed": True}
+        refs = store.product_keys(conn, product_ids)
+    by_ref = {(r.asin, r.marketplace): r.id for r in refs}
+    unusable = _unusable_refs(by_ref)  # one bad row must not sink the other 49
+    for ref in unusable:
+        by_ref.pop(ref)
+    started = time.monotonic()
+    try:
+        result = (fetcher or make_fetcher(sandbox_date)).fetch(list(by_ref))
+    except ApifyRejected as exc:
+        _finish_failed(run.id, "failed", str(exc), started, None)
+        raise PermanentJobError(str(exc)) from exc
+    except ApifyRunError as exc:
+        status = "timed_out" if "TIM" in exc.status else "failed"
+        _finish_failed(run.id, status, str(exc), started, exc.record)
+        raise RetryableJobError(str(exc)) from exc
+    except ApifyError as exc:
+        _finish_failed(run.id, "failed", str(exc), started, None)
+        raise RetryableJobError(str(exc)) from exc
+    observations: list[tuple[int, Snapshot]] = []
+    for snap in result.snapshots:
+        pid = by_ref.get((snap.asin, snap.marketplace))
+        if pid is not None:
+            observations.append((pid, snap))
+    missing = [by_ref[ref] for ref in by_ref if ref[0] in set(result.not_found)]
+    missing += list(unusable.values())
+    with transaction() as conn:
+        outcome = ingest(conn, captured_at, run.id, observations)
+        if missing:
+            store.mark_not_found(conn, missing, captured_at)
+        store.finish_run(
+            conn, run.id, apify_run_id=result.run_id, actor_id=result.actor_id,
+            items=result.item_count, not_found=len(result.not_found),
+            malformed=len(result.malformed), cost_usd=result.cost_usd,
+            data_source=result.data_source, duration_ms=_elapsed_ms(started))
+    if outcome.alert_ids:
+        _notify(outcome.alert_ids)
+    return {"scrape_run_id": run.id, "stored": outcome.inserted, "replayed_rows":
+            outcome.skipped, "not_found": len(missing), "malformed": len(result.malformed),
+            "alerts": len(outcome.alert_ids)}
+
+
+def _unusable_refs(by_ref: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Products whose ASIN or marketplace no actor URL can be built for."""
+    bad = {}
+    for ref, product_id in by_ref.items():
+        try:
+            product_url(*ref)
+        except InvalidProductRef:
+            bad[ref] = product_id
+    return bad
+
+
+def _notify(alert_ids: list[str]) -> None:
+    """Hand new alerts to delivery. The snapshots are committed already, so a failure
+    here must not fail the job: the notification sweep picks such alerts up."""
+    from amazon_pilot.notifications.service import fan_out
+
+    try:
+        fan_out(alert_ids)
+    except Exception as exc:
+        log.warning("fan-out failed; the sweep will deliver %d alert(s): %r",
+                    len(alert_ids), exc)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _finish_failed(run_id: str, status: str, error: str, started: float, record: Any) -> None:
+    with transaction() as conn:
+        store.fail_run(conn, run_id, status=status, error=error,
+                       duration_ms=_elapsed_ms(started),
+                       apify_run_id=getattr(record, "run_id", None),
+                       cost_usd=getattr(record, "cost_usd", None))
+
+
+def backfill(product_ids: list[int], days: int, today: date | None = None,
+             fetcher_factory: Any = None) -> int:
+    """Fill `days` of history from the sandbox catalog, oldest first (stand-in only)."""
+    today = today or datetime.now(UTC).date()
+    stored = 0
+    for offset in range(days, 0, -1):
+        day = today - timedelta(days=offset)
+        captured_at = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
+        fetcher = (fetcher_factory or make_fetcher)(day)
+        _, _, key = fetch_job(product_ids, "backfill", captured_at)
+        result = run_fetch(product_ids, "backfill", captured_at, key, day, fetcher=fetcher)
+        stored += int(result.get("stored", 0))
+    return stored
+
+
+# ---------------------------------------------------------------- storing observations
+
+
+def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
+           observations: list[tuple[int, Snapshot]]) -> IngestResult:
+    """Store one run's observations, move each product's `latest`, raise alerts; in the
+    caller's transaction."""
+    result = IngestResult()
+    rows = [store.snapshot_row(pid, captured_at, run_id, snap) for pid, snap in observations]
+    inserted = set(store.write_snapshots(conn, rows))
+    result.inserted, result.skipped = len(inserted), len(rows) - len(inserted)
+    fresh = [(pid, snap) for pid, snap in observations if pid in inserted]
+    if not fresh:
+        return result
+    ids = [pid for pid, _ in fresh]
+    result.product_ids = ids
+    previous = store.latest_of(conn, ids)
+    moves: list[store.LatestMove] = []
+    drafts_by_product: dict[int, Observed] = {}
+    for pid, snap in fresh:
+        latest, latest_at = previous.get(pid, (None, None))
+        if latest_at is not None and latest_at > captured_at:
+            continue  # a backfill older than what we know: history only, no alerts
+        prior = LatestValues.from_dict(latest)
+        current = LatestValues.of(snap) if snap.found else prior
+        drafts_by_product[pid] = (prior, snap, current)
+        moves.append({
+            "id": pid,
+            "latest": json.dumps(_display_values(snap, current), ensure_ascii=False),
+            "found": snap.found,
+            "title": snap.title,
+            "brand": snap.brand,
+            "image": snap.image_urls[0] if snap.image_urls else None,
+            "source": snap.data_source,
+        })
+    if moves:
+        store.move_latest(conn, captured_at, moves)
+    result.alert_ids = raise_alerts(conn, captured_at, drafts_by_product)
+    drop_tagged(conn, [f"product:{pid}" for pid in ids])
+    return result
+
+
+def _display_values(snap: Snapshot, values: LatestValues | None) -> dict[str, Any]:
+    out = values.to_dict() if values else {}
+    out.update({
+        "currency": snap.currency,
+        "stock_count": snap.stock_count,
+        "in_stock": snap.in_stock,
+        "subcategory_ranks": [{"rank": r.rank, "category": r.category}
+                              for r in snap.subcategory_ranks],
+        "image_count": snap.image_count,
+        "data_source": snap.data_source,
+    })
+    return out
+
+
+def raise_alerts(conn: Connection, captured_at: datetime,
+                 observed: dict[int, Observed]) -> list[str]:
+    """Judge each observation against every tracking seller's thresholds."""
+    if not observed:
+        return []
+    pending: list[store.NewAlert] = []
+    for tracker in store.active_trackers(conn, list(observed)):
+        prior, snap, current = observed[tracker.product_id]
+        drafts: list[AlertDraft] = detect_changes(
+            prior, snap, Thresholds.from_dict(tracker.thresholds),
+            current if snap.found else None)
+        pending.extend(
+            {
+                "user_id": str(tracker.user_id), "tracked": str(tracker.id),
+                "product_id": tracker.product_id, "type": d.type, "severity": d.severity,
+                "metric": d.metric, "old": _text(d.old_value), "new": _text(d.new_value),
+                "pct": d.change_pct, "threshold": d.threshold, "message": d.message,
+            }
+            for d in drafts
+        )
+    if not pending:
+        return []
+    return store.insert_alerts(conn, captured_at, pending)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
