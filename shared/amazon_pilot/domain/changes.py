@@ -11,9 +11,10 @@ from typing import Any
 from amazon_pilot.domain.snapshot import Availability, Snapshot
 
 
+# The one list of alert types: detection raises them, the API lists them as an enum
+# (an alert's `type` and the alerts filter), the dashboard offers them.
 class AlertType(StrEnum):
-    """Every kind of alert change detection raises: the alerts' `type` everywhere
-    (the database column, the API's enum, the dashboard's filter)."""
+    """The kind of change an alert reports."""
 
     PRICE_CHANGE = "price_change"
     TARGET_PRICE_REACHED = "target_price_reached"
