@@ -13,8 +13,7 @@ from amazon_pilot.tracking.schemas import FetchPayload
 def fetch_products(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """One batch of shared products fetched by one actor run (queue job fetch_products)."""
     job = parse_payload(FetchPayload, payload)
-    return service.run_fetch(job.product_ids, job.trigger, job.captured_at, delivery.key,
-                             job.sandbox_date)
+    return service.run_fetch(job.product_ids, job.trigger, job.captured_at, delivery.key)
 
 
 def plan_daily_refresh(event: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -210,4 +210,3 @@ class FetchPayload(Strict):
     product_ids: list[int]
     trigger: str = "schedule"  # schedule | add | refresh | group | backfill | demo
     captured_at: datetime  # from the message, never the clock: replays store nothing twice
-    sandbox_date: date | None = None

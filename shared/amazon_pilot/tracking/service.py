@@ -18,9 +18,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import Connection
@@ -69,6 +70,9 @@ from amazon_pilot.tracking.schemas import (
     TrackedProduct,
 )
 from amazon_pilot.tracking.store import TrackedRow
+
+if TYPE_CHECKING:  # the adapter (and apify-client) load on a worker's first fetch only
+    from amazon_pilot.adapters.apify import ApifyProductFetcher, FetchResult, InputBuilder
 
 log = logging.getLogger(__name__)
 
@@ -302,15 +306,14 @@ def acknowledge_alert(user: CurrentUser, alert_id: UUID) -> dict[str, Any]:
 # ---------------------------------------------------------------- queueing fetches
 
 
-def fetch_job(product_ids: list[int], trigger: str, captured_at: datetime,
-              sandbox_date: date | None = None) -> tuple[str, dict[str, Any], str]:
+def fetch_job(product_ids: list[int], trigger: str,
+              captured_at: datetime) -> tuple[str, dict[str, Any], str]:
     """A queued job that fetches these products for one observation time."""
     digest = hashlib.blake2s(",".join(map(str, sorted(product_ids))).encode(),
                              digest_size=6).hexdigest()
     key = f"fetch:{trigger}:{captured_at.isoformat()}:{digest}"
-    payload = FetchPayload(product_ids=product_ids, trigger=trigger, captured_at=captured_at,
-                           sandbox_date=sandbox_date)
-    return FETCH_JOB, payload.model_dump(mode="json", exclude_none=True), key
+    payload = FetchPayload(product_ids=product_ids, trigger=trigger, captured_at=captured_at)
+    return FETCH_JOB, payload.model_dump(mode="json"), key
 
 
 def queue_first_fetch(product_ids: list[int], trigger: str = "add") -> int:
@@ -336,7 +339,12 @@ def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
 # ---------------------------------------------------------------- one fetch
 
 
-def make_fetcher(sandbox_date: date | None = None) -> Any:
+class Fetcher(Protocol):
+    def fetch(self, refs: Iterable[tuple[str, str]]) -> FetchResult: ...
+
+
+def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetcher:
+    """The configured actor; `input_builder` None is the actor's own input format."""
     from amazon_pilot.adapters.apify import ApifyProductFetcher
 
     cfg = settings()
@@ -344,14 +352,17 @@ def make_fetcher(sandbox_date: date | None = None) -> Any:
         raise PermanentJobError("APIFY_TOKEN is not set and no stand-in is configured")
     return ApifyProductFetcher(
         cfg.apify_token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
-        sandbox_date=sandbox_date,
+        input_builder=input_builder,
         max_retries=cfg.apify_max_retries,
         min_delay_between_retries_millis=cfg.apify_retry_delay_ms,
     )
 
 
-def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: str,
-              sandbox_date: date | None = None, fetcher: Any = None) -> dict[str, Any]:
+def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: str, *,
+              fetcher: Fetcher | None = None) -> dict[str, Any]:
+    """Fetch these products in one actor run and store what it found as the observation at
+    `captured_at`. `fetcher` None is the configured actor (the local tools pass their own
+    to observe past days in the stand-in)."""
     from amazon_pilot.adapters.apify import ApifyError, ApifyRejected, ApifyRunError
 
     with transaction() as conn:
@@ -365,7 +376,7 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
         by_ref.pop(ref)
     started = time.monotonic()
     try:
-        result = (fetcher or make_fetcher(sandbox_date)).fetch(list(by_ref))
+        result = (fetcher or make_fetcher()).fetch(list(by_ref))
     except ApifyRejected as exc:
         _finish_failed(run.id, "failed", str(exc), started, None)
         raise PermanentJobError(str(exc)) from exc
@@ -432,21 +443,6 @@ def _finish_failed(run_id: str, status: str, error: str, started: float, record:
                        duration_ms=_elapsed_ms(started),
                        apify_run_id=getattr(record, "run_id", None),
                        cost_usd=getattr(record, "cost_usd", None))
-
-
-def backfill(product_ids: list[int], days: int, today: date | None = None,
-             fetcher_factory: Any = None) -> int:
-    """Fill `days` of history from the sandbox catalog, oldest first (stand-in only)."""
-    today = today or datetime.now(UTC).date()
-    stored = 0
-    for offset in range(days, 0, -1):
-        day = today - timedelta(days=offset)
-        captured_at = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
-        fetcher = (fetcher_factory or make_fetcher)(day)
-        _, _, key = fetch_job(product_ids, "backfill", captured_at)
-        result = run_fetch(product_ids, "backfill", captured_at, key, day, fetcher=fetcher)
-        stored += int(result.get("stored", 0))
-    return stored
 
 
 # ---------------------------------------------------------------- storing observations
