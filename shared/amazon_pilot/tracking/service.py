@@ -47,7 +47,6 @@ from amazon_pilot.platform.errors import (
     ValidationFailed,
 )
 from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
-from amazon_pilot.platform.security import CurrentUser
 from amazon_pilot.platform.settings import settings
 from amazon_pilot.tracking import store
 from amazon_pilot.tracking.schemas import (
@@ -71,8 +70,9 @@ from amazon_pilot.tracking.schemas import (
 )
 from amazon_pilot.tracking.store import TrackedRow
 
-if TYPE_CHECKING:  # the adapter (and apify-client) load on a worker's first fetch only
+if TYPE_CHECKING:  # the adapter loads on a worker's first fetch; workers never load FastAPI
     from amazon_pilot.adapters.apify import ApifyProductFetcher, FetchResult, InputBuilder
+    from amazon_pilot.platform.security import CurrentUser
 
 log = logging.getLogger(__name__)
 
@@ -282,8 +282,7 @@ def list_alerts(user: CurrentUser, *, product_id: UUID | None, type: AlertType |
                 severity: Severity | None, since: datetime | None, until: datetime | None,
                 acknowledged: bool | None, limit: int, offset: int) -> AlertPage:
     filters = {"product_id": product_id, "type": type and type.value, "severity": severity,
-               "since": since,
-               "until": until, "acknowledged": acknowledged}
+               "since": since, "until": until, "acknowledged": acknowledged}
     with reading() as conn:
         rows, total = store.list_alerts(conn, user.id, filters, limit, offset)
     items = [Alert(id=r.id, product_id=r.tracked_product_id, asin=r.asin,
@@ -437,7 +436,8 @@ def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _finish_failed(run_id: str, status: str, error: str, started: float, record: Any) -> None:
+def _finish_failed(run_id: str, status: str, error: str, started: float,
+                   record: FetchResult | None) -> None:
     with transaction() as conn:
         store.fail_run(conn, run_id, status=status, error=error,
                        duration_ms=_elapsed_ms(started),

@@ -45,7 +45,6 @@ SORT_KEYS = {
 }
 
 
-
 class TrackedRow(NamedTuple):
     """A seller's tracked product joined with the shared product it tracks."""
 
