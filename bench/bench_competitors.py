@@ -63,9 +63,9 @@ def main() -> None:
     with bench_database() as database_url, local_stack(database_url, extra_env=limits) as stack:
         print(f"stack up in {stack.timings.get('http', 0):.1f} s at {stack.url}")
         from amazon_pilot.accounts.service import create_user
-        from amazon_pilot.db.tracking import upsert_product
-        from amazon_pilot.workers.tracking import backfill
+        from amazon_pilot.tracking.store import upsert_product
         from pilot_dev.standins.apify_catalog import demo_asins
+        from pilot_dev.timetravel import backfill
 
         asins = demo_asins("wireless earbuds", 6)
         with transaction() as conn:

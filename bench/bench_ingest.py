@@ -37,17 +37,18 @@ def catalog_asins(n: int) -> list[str]:
 def ingestion(url: str) -> None:
     from sqlalchemy import text
 
-    from amazon_pilot.db.snapshots import (
-        copy_rows,
-        ensure_partitions,
-        ingest,
-        snapshot_row,
-        write_snapshots,
-    )
-    from amazon_pilot.db.tracking import insert_tracked, upsert_product
     from amazon_pilot.domain.normalize import normalize_item
     from amazon_pilot.platform.db import dispose_engine, transaction
     from amazon_pilot.platform.settings import reset_settings
+    from amazon_pilot.tracking.service import ingest
+    from amazon_pilot.tracking.store import (
+        copy_rows,
+        ensure_partitions,
+        insert_tracked,
+        snapshot_row,
+        upsert_product,
+        write_snapshots,
+    )
     from pilot_dev.standins.apify_catalog import item_for
 
     os.environ["DATABASE_URL"] = url
@@ -113,10 +114,10 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))
 def _worker(url: str, ids: list[int], asins: list[str], first_day: date, barrier: Any,
             results: Any) -> None:
     """One consumer instance: builds its items first (not timed), then ingests them."""
-    from amazon_pilot.db.snapshots import ingest
     from amazon_pilot.domain.normalize import normalize_item
     from amazon_pilot.platform.db import dispose_engine, transaction
     from amazon_pilot.platform.settings import reset_settings
+    from amazon_pilot.tracking.service import ingest
     from pilot_dev.standins.apify_catalog import item_for
 
     os.environ["DATABASE_URL"] = url
@@ -162,10 +163,10 @@ def history_latency(url: str) -> None:
     from sqlalchemy import text
 
     from amazon_pilot.accounts.service import create_user
-    from amazon_pilot.db.snapshots import ingest
-    from amazon_pilot.db.tracking import insert_tracked, upsert_product
     from amazon_pilot.domain.normalize import normalize_item
     from amazon_pilot.platform.db import transaction
+    from amazon_pilot.tracking.service import ingest
+    from amazon_pilot.tracking.store import insert_tracked, upsert_product
     from pilot_dev.standins.apify_catalog import demo_asins, item_for
 
     asin = demo_asins("kitchen", 1)[0]

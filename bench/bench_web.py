@@ -57,10 +57,10 @@ def seed(stack_url: str) -> tuple[str, str, str]:
     from sqlalchemy import text
 
     from amazon_pilot.accounts.service import create_user
-    from amazon_pilot.db.tracking import insert_tracked, upsert_product
     from amazon_pilot.platform.db import transaction
-    from amazon_pilot.workers.tracking import backfill
+    from amazon_pilot.tracking.store import insert_tracked, upsert_product
     from pilot_dev.standins.apify_catalog import CATEGORIES, demo_asins
+    from pilot_dev.timetravel import backfill
 
     email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
     user = create_user(email, PASSWORD, role="seller", plan="enterprise")

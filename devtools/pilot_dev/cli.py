@@ -378,10 +378,10 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
         captured_at = captured_at.replace(tzinfo=UTC)
 
     def work() -> int:
-        from amazon_pilot.db.snapshots import ingest
-        from amazon_pilot.db.tracking import upsert_product
         from amazon_pilot.domain.normalize import normalize_item
         from amazon_pilot.platform.db import transaction
+        from amazon_pilot.tracking.service import ingest
+        from amazon_pilot.tracking.store import upsert_product
 
         observations = []
         skipped = 0

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from amazon_pilot.db.tracking import insert_tracked, upsert_product
 from amazon_pilot.platform.db import transaction
+from amazon_pilot.tracking.store import insert_tracked, upsert_product
 
 DEMO_EMAIL = "demo@amazon-pilot.local"
 DEMO_PASSWORD = "demo-pilot-2026"
@@ -28,8 +28,8 @@ def _demo_user_id() -> str:
 
 
 def create_demo(days: int = 90, products: int = 15) -> str:
-    from amazon_pilot.workers.tracking import backfill
     from pilot_dev.standins.apify_catalog import demo_asins
+    from pilot_dev.timetravel import backfill
 
     user_id = _demo_user_id()
     asins = demo_asins(DEMO_CATEGORY, products)
@@ -58,12 +58,10 @@ def create_demo(days: int = 90, products: int = 15) -> str:
 
 def _observe_now(product_ids: list[int]) -> int:
     """Today's observation on top of the backfill, so the demo is not stale."""
-    from amazon_pilot.workers.tracking import fetch_job, make_fetcher, run_fetch
+    from pilot_dev.timetravel import observe
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    _, _, key = fetch_job(product_ids, "demo", now)
-    result = run_fetch(product_ids, "demo", now, key, now.date(),
-                       fetcher=make_fetcher(now.date()))
+    result = observe(product_ids, now, now.date(), trigger="demo")
     return int(result.get("stored", 0))
 
 

@@ -16,15 +16,18 @@ from typing import Any
 import pytest
 
 from amazon_pilot.adapters.apify import (
+    DEFAULT_ACTOR,
     JUNGLEE_ACTOR,
     ApifyProductFetcher,
     ApifyRejected,
     ApifyRunError,
     ApifyUnavailable,
 )
-from amazon_pilot.domain.normalize import normalize_item, product_url
+from amazon_pilot.domain.normalize import normalize_item
+from amazon_pilot.domain.product_ref import product_url
 from pilot_dev.standins.apify_catalog import demo_asins, item_for
 from pilot_dev.standins.apify_server import ApifyStandIn
+from pilot_dev.timetravel import input_on
 
 UNKNOWN = "B0ZZZZ0000"  # the catalog has no page for ASINs ending in 0000
 
@@ -161,7 +164,7 @@ def test_missing_items_count_as_not_found(standin: ApifyStandIn) -> None:
 def test_sandbox_date_picks_the_day(standin: ApifyStandIn) -> None:
     batch = refs(6, "phone chargers")
     day = date(2024, 11, 29)
-    result = fetcher(standin, sandbox_date=day).fetch(batch)
+    result = fetcher(standin, input_builder=input_on(day, DEFAULT_ACTOR)).fetch(batch)
     run = next(r for r in standin.runs() if r["id"] == result.run_id)
     assert run["day"] == "2024-11-29"
     expected = {a: normalize_item(item_for(a, "com", day)) for a, _ in batch}

@@ -155,7 +155,7 @@ def test_comparison_before_the_first_fetch_shows_what_is_missing(api: httpx.Clie
 
 
 def cdb_upsert(conn: Any, asin: str) -> int:
-    from amazon_pilot.db.tracking import upsert_product
+    from amazon_pilot.tracking.store import upsert_product
 
     return upsert_product(conn, asin, "com")[0]
 
@@ -383,7 +383,7 @@ def test_another_sellers_group_is_404(api: httpx.Client,
 def test_daily_refresh_includes_active_group_products(
     api: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from amazon_pilot.workers import tracking
+    from amazon_pilot.tracking import jobs, service
 
     seller = new_seller(api)
     asins = fresh_asins(4)
@@ -397,14 +397,14 @@ def test_daily_refresh_includes_active_group_products(
         sent.extend(job[1]["product_ids"] for job in batch)
         return len(batch)
 
-    monkeypatch.setattr(tracking, "enqueue_many", capture)
-    tracking.plan_daily_refresh({}, datetime.now(UTC))
+    monkeypatch.setattr(service, "enqueue_many", capture)
+    jobs.plan_daily_refresh({}, datetime.now(UTC))
     planned = {pid for batch in sent for pid in batch}
     assert set(ids) <= planned
     response = api.patch(f"{GROUPS}/{group_id}", json={"is_active": False}, headers=auth(seller))
     assert response.status_code == 200
     sent.clear()
-    tracking.plan_daily_refresh({}, datetime.now(UTC))
+    jobs.plan_daily_refresh({}, datetime.now(UTC))
     planned = {pid for batch in sent for pid in batch}
     assert not set(ids) & planned
 

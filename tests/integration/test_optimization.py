@@ -1,6 +1,6 @@
 """Listing score, suggestions and experiments through the running local stack and the
 OpenAI stand-in, on hand-built history (60 daily snapshots per product) stored with
-db.snapshots.ingest."""
+tracking.service.ingest."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.competitors import store as cdb
-from amazon_pilot.db.snapshots import ingest
-from amazon_pilot.db.tracking import insert_tracked, upsert_product
 from amazon_pilot.domain.listing_score import WEIGHTS
 from amazon_pilot.domain.snapshot import Availability, Snapshot, SubcategoryRank
 from amazon_pilot.platform.db import transaction
+from amazon_pilot.tracking.service import ingest
+from amazon_pilot.tracking.store import insert_tracked, upsert_product
 from pilot_dev.runtime.stack import Stack
 from tests.integration.sellers import auth, new_seller
 from tests.integration.test_runtime import wait_for

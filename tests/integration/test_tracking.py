@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -11,11 +12,12 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.platform.db import get_engine
-from amazon_pilot.workers.tracking import fetch_job, run_fetch
+from amazon_pilot.tracking.service import fetch_job, run_fetch
 from pilot_dev.runtime.stack import Stack
 from pilot_dev.standins.apify_catalog import demo_asins, item_for
+from pilot_dev.timetravel import observe
 from tests.integration.sellers import auth, new_seller
-from tests.integration.test_runtime import wait_for
+from tests.integration.test_runtime import _dlq_messages, wait_for
 
 
 def scalar(sql: str, **params: Any) -> Any:
@@ -191,8 +193,8 @@ def _wait_dead_lettered(stack: Stack, asins: list[str]) -> None:
 
 def test_replaying_a_batch_writes_nothing_twice(stack: Stack, asins: list[str]) -> None:
     stack.standins["apify"].clear_faults()
-    from amazon_pilot.db.tracking import upsert_product
     from amazon_pilot.platform.db import transaction
+    from amazon_pilot.tracking.store import upsert_product
 
     with transaction() as conn:
         ids = [upsert_product(conn, a, "com")[0] for a in asins[9:12]]
@@ -233,10 +235,7 @@ def test_thresholds_are_per_seller(api: httpx.Client) -> None:
     pid = product_row_id(asin)
     for d in (day, day + timedelta(days=1)):
         at = datetime(d.year, d.month, d.day, 6, tzinfo=UTC) + timedelta(days=400)
-        _, _, key = fetch_job([pid], "backfill", at)
-        from amazon_pilot.workers.tracking import make_fetcher
-
-        run_fetch([pid], "backfill", at, key, d, fetcher=make_fetcher(d))
+        observe([pid], at, d)
     mine = api.get("/v1/alerts", params={"type": "price_change"}, headers=auth(sensitive)).json()
     theirs = api.get("/v1/alerts", params={"type": "price_change"}, headers=auth(relaxed)).json()
     assert mine["total"] == 1 and theirs["total"] == 0
@@ -283,8 +282,8 @@ def test_patch_rejects_null_pause_and_resets_thresholds(api: httpx.Client,
 
 
 def test_one_unusable_product_does_not_sink_its_batch(stack: Stack, asins: list[str]) -> None:
-    from amazon_pilot.db.tracking import upsert_product
     from amazon_pilot.platform.db import transaction
+    from amazon_pilot.tracking.store import upsert_product
 
     with transaction() as conn:
         good = [upsert_product(conn, a, "com")[0] for a in asins[2:4]]
@@ -294,3 +293,33 @@ def test_one_unusable_product_does_not_sink_its_batch(stack: Stack, asins: list[
     result = run_fetch([*good, odd], "schedule", at, key)
     assert result["stored"] == 2 and result["not_found"] == 1
     assert scalar("SELECT last_fetch_status FROM products WHERE id = :p", p=odd) == "not_found"
+
+
+def test_malformed_fetch_jobs_go_to_the_dlq_with_their_reason(stack: Stack) -> None:
+    """A fetch payload that does not fit FetchPayload can never succeed: the DLQ at once.
+    That includes a test-only time-travel day, which production payloads never carry."""
+    stamp = time.time_ns()
+    captured_at = datetime.now(UTC).isoformat()
+    bad = {
+        f"bad-ids-{stamp}": ({"product_ids": ["one"], "captured_at": captured_at},
+                             "fetch_products: bad payload: product_ids.0"),
+        f"time-travel-{stamp}": ({"product_ids": [1], "captured_at": captured_at,
+                                  "sandbox_date": "2026-01-01"},
+                                 "fetch_products: bad payload: sandbox_date"),
+    }
+    sqs = stack.client("sqs")
+    for key, (payload, _) in bad.items():
+        body = json.dumps({"type": "fetch_products", "key": key, "payload": payload})
+        sqs.send_message(QueueUrl=stack.queue_urls["DefaultQueue"], MessageBody=body)
+
+    def dead() -> dict[str, str] | None:
+        found = {json.loads(m["Body"])["key"]: m["MessageAttributes"]["failure_reason"]
+                 ["StringValue"] for m in _dlq_messages(stack, "DefaultDLQ")
+                 if json.loads(m["Body"]).get("key") in bad}
+        return found if len(found) == len(bad) else None
+
+    reasons = wait_for(dead, 60, "both malformed fetch jobs in the default DLQ")
+    for key, (_, reason) in bad.items():
+        assert reasons[key].startswith(reason), reasons[key]
+    assert scalar("SELECT count(*) FROM scrape_runs WHERE idempotency_key = ANY(:k)",
+                  k=list(bad)) == 0  # refused before any work

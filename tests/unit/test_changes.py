@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
-from amazon_pilot.domain.changes import LatestValues, Thresholds, detect_changes
+from amazon_pilot.domain.changes import (
+    GOVERNED_ALERTS,
+    AlertType,
+    LatestValues,
+    Thresholds,
+    detect_changes,
+)
 from amazon_pilot.domain.snapshot import Availability, Snapshot, SubcategoryRank
 
 
@@ -92,3 +98,17 @@ def test_target_price_fires_once_when_crossed() -> None:
 def test_delisting() -> None:
     gone = replace(snap(), found=False)
     assert types(snap(), gone) == {"delisted"}
+
+
+def test_each_setting_governs_the_alert_types_it_names() -> None:
+    assert set(GOVERNED_ALERTS) == {f.name for f in fields(Thresholds)}
+    governed = {kind for kinds in GOVERNED_ALERTS.values() for kind in kinds}
+    assert governed == set(AlertType) - {AlertType.DELISTED}  # a delisting is always news
+    changed = snap(buy_box_seller="Other Seller", buy_box_price=30.0, title="New title",
+                   availability=Availability.OUT_OF_STOCK, image_urls=["https://x/b.jpg"])
+    everything = types(snap(), changed)
+    for switch in ("buy_box", "stock", "listing"):
+        silenced = everything - types(snap(), changed, Thresholds(**{switch: False}))
+        assert silenced and silenced <= set(GOVERNED_ALERTS[switch]), switch
+    drafts = detect_changes(LatestValues.of(snap()), changed, Thresholds())
+    assert all(isinstance(d.type, AlertType) for d in drafts)

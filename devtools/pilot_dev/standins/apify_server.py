@@ -56,7 +56,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from amazon_pilot.domain.normalize import InvalidProductRef, normalize_item, parse_product_ref
+from amazon_pilot.domain.normalize import normalize_item
+from amazon_pilot.domain.product_ref import InvalidProductRef, parse_product_ref
 from pilot_dev.standins.apify_catalog import item_for, not_found_item
 
 __all__ = ["FAULT_MODES", "ApifyStandIn", "main"]

@@ -12,8 +12,9 @@ when parts of it went wrong. Failures are exceptions with a `retryable` flag:
     ApifyRejected      the API refused the request (bad token, unknown actor, bad input).
                        Not retryable: retrying cannot fix configuration.
 
-The adapter knows nothing about the offline stand-in; it only passes `sandboxDate` in the
-actor input when asked to, which the stand-in reads and a real actor ignores.
+The adapter knows nothing about the offline stand-in: the actor input is what the
+`input_builder` makes of the product URLs (the local tools pass one that adds the
+stand-in's day).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apify_client import ApifyClient
@@ -33,7 +34,8 @@ from apify_client.errors import (
     ServerError,
 )
 
-from amazon_pilot.domain.normalize import identify_item, normalize_item, product_url
+from amazon_pilot.domain.normalize import identify_item, normalize_item
+from amazon_pilot.domain.product_ref import product_url
 from amazon_pilot.domain.snapshot import Snapshot
 
 __all__ = [
@@ -134,7 +136,6 @@ class ApifyProductFetcher:
         actor_id: str = DEFAULT_ACTOR,
         input_builder: InputBuilder | None = None,
         wait_secs: int = 300,
-        sandbox_date: date | None = None,
         *,
         max_retries: int = 4,
         min_delay_between_retries_millis: int = 500,
@@ -146,7 +147,6 @@ class ApifyProductFetcher:
         self.actor_id = actor_id
         self.input_builder = input_builder or INPUT_BUILDERS.get(actor_id, axesso_input)
         self.wait_secs = wait_secs
-        self.sandbox_date = sandbox_date
         self.page_size = page_size
         kwargs: dict[str, Any] = {
             "max_retries": max_retries,
@@ -157,10 +157,7 @@ class ApifyProductFetcher:
         self._client = ApifyClient(token, **kwargs)
 
     def build_input(self, urls: list[str]) -> dict[str, Any]:
-        run_input = self.input_builder(urls)
-        if self.sandbox_date is not None:
-            run_input["sandboxDate"] = self.sandbox_date.isoformat()
-        return run_input
+        return self.input_builder(urls)
 
     def fetch(self, refs: Iterable[Ref]) -> FetchResult:
         """Run the actor for these (asin, marketplace) refs and return what it found."""

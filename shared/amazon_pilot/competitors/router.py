@@ -31,7 +31,7 @@ from amazon_pilot.competitors.schemas import (
 )
 from amazon_pilot.competitors.service import GroupMembers
 from amazon_pilot.competitors.store import GroupProductRow, GroupRow, ReportRow
-from amazon_pilot.domain.normalize import product_url
+from amazon_pilot.domain.product_ref import product_url
 from amazon_pilot.platform.ownership import owned
 from amazon_pilot.platform.params import Offset
 from amazon_pilot.platform.security import CurrentUser, current_user

@@ -27,7 +27,6 @@ from sqlalchemy import Connection
 from amazon_pilot.competitors import store as db
 from amazon_pilot.competitors.schemas import Window
 from amazon_pilot.competitors.store import GroupProductRow, GroupRow, ReportRow
-from amazon_pilot.db.tracking import cache_get, cache_put, upsert_product
 from amazon_pilot.domain.comparison import GroupComparison, compare_group
 from amazon_pilot.domain.features import (
     FeatureComparison,
@@ -44,7 +43,7 @@ from amazon_pilot.domain.groups import (
     Remove,
     members_after,
 )
-from amazon_pilot.domain.normalize import InvalidProductRef, parse_product_ref
+from amazon_pilot.domain.product_ref import InvalidProductRef, parse_product_ref
 from amazon_pilot.domain.report import (
     REPORT_SCHEMA_NAME,
     InvalidLLMOutput,
@@ -54,11 +53,12 @@ from amazon_pilot.domain.report import (
     validate_llm_report,
 )
 from amazon_pilot.domain.spend import LLMSpend
-from amazon_pilot.platform.cache import Cache, DbCache
+from amazon_pilot.platform.cache import Cache, DbCache, cache_get, cache_put
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import ApiError, NotFound, ValidationFailed
 from amazon_pilot.platform.job_errors import RetryableJobError
 from amazon_pilot.platform.settings import settings
+from amazon_pilot.tracking.store import upsert_product
 
 REPORT_JOB = "generate_report"
 LLM_CACHE_TTL_S = 24 * 3600
@@ -126,7 +126,7 @@ def _reread(conn: Connection, user_id: UUID, group_id: UUID) -> GroupMembers:
 def create_group(user_id: UUID, plan: str, name: str, main_text: str,
                  competitor_texts: Sequence[str]) -> GroupMembers:
     """A new group; products never fetched are fetched at once, in one actor run."""
-    from amazon_pilot.workers.tracking import queue_first_fetch
+    from amazon_pilot.tracking.service import queue_first_fetch
 
     main = _parse(main_text, "main")
     refs = [_parse(c, f"competitors.{i}") for i, c in enumerate(competitor_texts)]
@@ -183,7 +183,7 @@ def delete_group(user_id: UUID, group_id: UUID) -> None:
 
 
 def add_competitor(user_id: UUID, group: GroupRow, competitor_text: str) -> GroupMembers:
-    from amazon_pilot.workers.tracking import queue_first_fetch
+    from amazon_pilot.tracking.service import queue_first_fetch
 
     ref = _parse(competitor_text, "competitor")
     with transaction() as conn:

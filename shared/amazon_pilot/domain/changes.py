@@ -5,9 +5,31 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from amazon_pilot.domain.snapshot import Availability, Snapshot
+
+
+# The one list of alert types: detection raises them, the API lists them as an enum
+# (an alert's `type` and the alerts filter), the dashboard offers them.
+class AlertType(StrEnum):
+    """The kind of change an alert reports."""
+
+    PRICE_CHANGE = "price_change"
+    TARGET_PRICE_REACHED = "target_price_reached"
+    SUBCATEGORY_BSR_CHANGE = "subcategory_bsr_change"
+    BSR_CHANGE = "bsr_change"
+    BUY_BOX_LOST = "buy_box_lost"
+    BUY_BOX_SELLER_CHANGE = "buy_box_seller_change"
+    BUY_BOX_PRICE_CHANGE = "buy_box_price_change"
+    OUT_OF_STOCK = "out_of_stock"
+    BACK_IN_STOCK = "back_in_stock"
+    RATING_CHANGE = "rating_change"
+    REVIEW_COUNT_JUMP = "review_count_jump"
+    TITLE_CHANGE = "title_change"
+    IMAGES_CHANGE = "images_change"
+    DELISTED = "delisted"
 
 
 @dataclass(frozen=True)
@@ -38,7 +60,7 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class AlertDraft:
-    type: str
+    type: AlertType
     severity: str  # info | warning | critical
     metric: str
     old_value: Any
@@ -49,6 +71,21 @@ class AlertDraft:
 
 
 DEFAULT_THRESHOLDS = Thresholds()
+
+# The alert types each setting of Thresholds governs (a delisting is always reported).
+GOVERNED_ALERTS: dict[str, tuple[AlertType, ...]] = {
+    "price_change_pct": (AlertType.PRICE_CHANGE,),
+    "subcategory_bsr_change_pct": (AlertType.SUBCATEGORY_BSR_CHANGE,),
+    "bsr_change_pct": (AlertType.BSR_CHANGE,),
+    "buy_box_price_change_pct": (AlertType.BUY_BOX_PRICE_CHANGE,),
+    "rating_change": (AlertType.RATING_CHANGE,),
+    "review_count_jump": (AlertType.REVIEW_COUNT_JUMP,),
+    "target_price": (AlertType.TARGET_PRICE_REACHED,),
+    "buy_box": (AlertType.BUY_BOX_LOST, AlertType.BUY_BOX_SELLER_CHANGE,
+                AlertType.BUY_BOX_PRICE_CHANGE),
+    "stock": (AlertType.OUT_OF_STOCK, AlertType.BACK_IN_STOCK),
+    "listing": (AlertType.TITLE_CHANGE, AlertType.IMAGES_CHANGE),
+}
 
 
 @dataclass
@@ -147,7 +184,7 @@ def detect_changes(
         if previous.found:
             return [
                 AlertDraft(
-                    "delisted",
+                    AlertType.DELISTED,
                     "critical",
                     "found",
                     True,
@@ -180,7 +217,7 @@ def _price_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list[A
         direction = "dropped" if change < 0 else "rose"
         out.append(
             AlertDraft(
-                "price_change",
+                AlertType.PRICE_CHANGE,
                 severity,
                 "price",
                 old.price,
@@ -198,7 +235,7 @@ def _price_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list[A
     ):
         out.append(
             AlertDraft(
-                "target_price_reached",
+                AlertType.TARGET_PRICE_REACHED,
                 "info",
                 "price",
                 old.price,
@@ -219,7 +256,7 @@ def _rank_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list[Al
         better = sub_change < 0  # a smaller rank number is better
         out.append(
             AlertDraft(
-                "subcategory_bsr_change",
+                AlertType.SUBCATEGORY_BSR_CHANGE,
                 "info" if better else "warning",
                 "subcategory_bsr",
                 old.subcategory_bsr,
@@ -236,7 +273,7 @@ def _rank_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list[Al
         better = main_change < 0
         out.append(
             AlertDraft(
-                "bsr_change",
+                AlertType.BSR_CHANGE,
                 "info" if better else "warning",
                 "bsr_rank",
                 old.bsr_rank,
@@ -255,7 +292,7 @@ def _buy_box_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list
     if old.buy_box_seller and not new.buy_box_seller:
         out.append(
             AlertDraft(
-                "buy_box_lost",
+                AlertType.BUY_BOX_LOST,
                 "critical",
                 "buy_box_seller",
                 old.buy_box_seller,
@@ -268,7 +305,7 @@ def _buy_box_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list
     elif old.buy_box_seller and new.buy_box_seller and old.buy_box_seller != new.buy_box_seller:
         out.append(
             AlertDraft(
-                "buy_box_seller_change",
+                AlertType.BUY_BOX_SELLER_CHANGE,
                 "warning",
                 "buy_box_seller",
                 old.buy_box_seller,
@@ -282,7 +319,7 @@ def _buy_box_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list
     if change is not None and abs(change) > t.buy_box_price_change_pct:
         out.append(
             AlertDraft(
-                "buy_box_price_change",
+                AlertType.BUY_BOX_PRICE_CHANGE,
                 "warning",
                 "buy_box_price",
                 old.buy_box_price,
@@ -300,7 +337,7 @@ def _stock_alerts(old: LatestValues, new: LatestValues) -> list[AlertDraft]:
     if was is True and now is False:
         return [
             AlertDraft(
-                "out_of_stock",
+                AlertType.OUT_OF_STOCK,
                 "critical",
                 "availability",
                 old.availability,
@@ -313,7 +350,7 @@ def _stock_alerts(old: LatestValues, new: LatestValues) -> list[AlertDraft]:
     if was is False and now is True:
         return [
             AlertDraft(
-                "back_in_stock",
+                AlertType.BACK_IN_STOCK,
                 "info",
                 "availability",
                 old.availability,
@@ -333,7 +370,7 @@ def _review_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list[
         if abs(delta) >= t.rating_change - 1e-9:
             out.append(
                 AlertDraft(
-                    "rating_change",
+                    AlertType.RATING_CHANGE,
                     "warning" if delta < 0 else "info",
                     "rating",
                     old.rating,
@@ -348,7 +385,7 @@ def _review_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list[
         if jump >= t.review_count_jump:
             out.append(
                 AlertDraft(
-                    "review_count_jump",
+                    AlertType.REVIEW_COUNT_JUMP,
                     "info",
                     "review_count",
                     old.review_count,
@@ -366,7 +403,7 @@ def _listing_alerts(old: LatestValues, new: LatestValues) -> list[AlertDraft]:
     if old.title and new.title and old.title != new.title:
         out.append(
             AlertDraft(
-                "title_change",
+                AlertType.TITLE_CHANGE,
                 "info",
                 "title",
                 old.title,
@@ -379,7 +416,7 @@ def _listing_alerts(old: LatestValues, new: LatestValues) -> list[AlertDraft]:
     if old.image_hash and new.image_hash and old.image_hash != new.image_hash:
         out.append(
             AlertDraft(
-                "images_change",
+                AlertType.IMAGES_CHANGE,
                 "info",
                 "images",
                 old.image_hash,

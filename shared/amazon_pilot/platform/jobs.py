@@ -43,7 +43,7 @@ JOBS: dict[str, str] = {
     "deliver_notification": "amazon_pilot.notifications.jobs:deliver_notification",
     "send_digest": "amazon_pilot.notifications.jobs:send_digest",
     "sweep_notifications": "amazon_pilot.notifications.jobs:sweep_notifications",
-    "fetch_products": "amazon_pilot.workers.tracking:fetch_products",
+    "fetch_products": "amazon_pilot.tracking.jobs:fetch_products",
     "generate_report": "amazon_pilot.competitors.jobs:generate_report",
     "generate_suggestions": "amazon_pilot.optimization.jobs:generate_suggestions",
     "record_experiment_verdicts": "amazon_pilot.optimization.jobs:record_experiment_verdicts",

@@ -14,7 +14,7 @@ QUEUED_JOBS: dict[str, tuple[str, str]] = {
 # schedule job -> "module:function" for jobs that plan work themselves.
 PLANNERS: dict[str, str] = {
     "daily_digest": "amazon_pilot.notifications.jobs:plan_digests",
-    "daily_refresh": "amazon_pilot.workers.tracking:plan_daily_refresh",
+    "daily_refresh": "amazon_pilot.tracking.jobs:plan_daily_refresh",
     "experiment_verdicts": "amazon_pilot.optimization.jobs:plan_experiment_verdicts",
     "weekly_reports": "amazon_pilot.competitors.jobs:plan_weekly_reports",
 }

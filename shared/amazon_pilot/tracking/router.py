@@ -1,0 +1,128 @@
+"""Routes of the products function: tracked products, their history, and alerts.
+
+HTTP only: each route parses its request and calls one function of tracking.service.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from amazon_pilot.domain.changes import AlertType
+from amazon_pilot.platform.ownership import owned
+from amazon_pilot.platform.params import Offset
+from amazon_pilot.platform.security import CurrentUser, current_user
+from amazon_pilot.tracking import service, store
+from amazon_pilot.tracking.schemas import (
+    AddProduct,
+    AlertPage,
+    BulkAdd,
+    BulkResponse,
+    History,
+    HistoryMetric,
+    Interval,
+    PatchProduct,
+    ProductDetail,
+    ProductPage,
+    Severity,
+    TrackedProduct,
+)
+from amazon_pilot.tracking.store import TrackedRow
+
+router = APIRouter(tags=["products"])
+
+User = Annotated[CurrentUser, Depends(current_user)]
+OwnedTracked = Annotated[
+    TrackedRow, Depends(owned("product_id", store.load_tracked, "no such tracked product"))]
+
+
+@router.post("/v1/products", status_code=202, response_model=TrackedProduct,
+             summary="Track a product by ASIN or Amazon URL; its first fetch is queued")
+async def add_product(body: AddProduct, user: User) -> TrackedProduct:
+    return service.add_product(user, body)
+
+
+@router.post("/v1/products/bulk", response_model=BulkResponse,
+             summary="Track up to 100 products at once; one result per item")
+async def add_products(body: BulkAdd, user: User) -> BulkResponse:
+    return service.add_products(user, body)
+
+
+@router.get("/v1/products", response_model=ProductPage, summary="The seller's tracked products")
+async def list_products(
+    user: User,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Offset = 0,
+    q: Annotated[str | None, Query(max_length=100, description="ASIN, title or alias")] = None,
+    paused: bool | None = None,
+    sort: Annotated[str, Query(pattern="^-?(" + "|".join(store.SORT_KEYS) + ")$")] = "created_at",
+) -> ProductPage:
+    return service.list_products(user, q=q, paused=paused, sort=sort, limit=limit,
+                                 offset=offset)
+
+
+@router.get("/v1/products/{product_id}", response_model=ProductDetail,
+            summary="Latest values, change since 1/7/30 days, and freshness")
+async def get_product(tracked: OwnedTracked) -> ProductDetail:
+    return service.product_detail(tracked)
+
+
+@router.patch("/v1/products/{product_id}", response_model=TrackedProduct,
+              summary="Change alias, thresholds, or pause tracking")
+async def patch_product(tracked: OwnedTracked, body: PatchProduct,
+                        user: User) -> TrackedProduct:
+    return service.update_product(user, tracked.id, body)
+
+
+@router.delete("/v1/products/{product_id}", status_code=204,
+               summary="Stop tracking (the shared product's history is kept)")
+async def delete_product(product_id: UUID, user: User) -> Response:
+    service.stop_tracking(user, product_id)  # the scoped DELETE is the ownership check
+    return Response(status_code=204)
+
+
+@router.post("/v1/products/{product_id}/refresh", status_code=202,
+             summary="Fetch now (at most once per 15 minutes per product)")
+async def refresh_product(tracked: OwnedTracked) -> dict[str, Any]:
+    return service.refresh_product(tracked)
+
+
+@router.get("/v1/products/{product_id}/history", response_model=History,
+            summary="Time series of one metric, for charts (a year of daily points at once)")
+async def product_history(
+    product_id: UUID,
+    user: User,
+    metric: HistoryMetric = "price",
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    interval: Interval = "day",
+) -> Response:
+    # Ownership is checked in the same round trip as the cache lookup (service.history).
+    body, hit = service.history(user, product_id, metric, start, end, interval)
+    return Response(body, media_type="application/json",
+                    headers={"x-cache": "hit" if hit else "miss"})
+
+
+@router.get("/v1/alerts", response_model=AlertPage, summary="The seller's alerts, newest first")
+async def list_alerts(
+    user: User,
+    product_id: UUID | None = None,
+    type: AlertType | None = None,  # the public filter name
+    severity: Severity | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    acknowledged: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Offset = 0,
+) -> AlertPage:
+    return service.list_alerts(user, product_id=product_id, type=type, severity=severity,
+                               since=since, until=until, acknowledged=acknowledged,
+                               limit=limit, offset=offset)
+
+
+@router.post("/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert")
+async def ack_alert(alert_id: UUID, user: User) -> dict[str, Any]:
+    return service.acknowledge_alert(user, alert_id)

@@ -1,0 +1,212 @@
+"""Tracking's request, response and job payload models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field, model_validator
+
+from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS, AlertType
+from amazon_pilot.domain.product_ref import InvalidProductRef, ProductRef, parse_product_ref
+from amazon_pilot.platform.errors import ValidationFailed
+from amazon_pilot.platform.models import Strict
+
+HistoryMetric = Literal["price", "list_price", "buy_box_price", "bsr", "subcategory_bsr",
+                        "rating", "review_count"]
+Interval = Literal["raw", "day", "week"]
+Severity = Literal["info", "warning", "critical"]
+
+
+# ---------------------------------------------------------------- requests
+
+
+class ThresholdsIn(Strict):
+    price_change_pct: float = Field(DEFAULT_THRESHOLDS.price_change_pct, gt=0, le=1000)
+    subcategory_bsr_change_pct: float = Field(
+        DEFAULT_THRESHOLDS.subcategory_bsr_change_pct, gt=0, le=10000)
+    bsr_change_pct: float = Field(DEFAULT_THRESHOLDS.bsr_change_pct, gt=0, le=10000)
+    buy_box_price_change_pct: float = Field(
+        DEFAULT_THRESHOLDS.buy_box_price_change_pct, gt=0, le=1000)
+    rating_change: float = Field(DEFAULT_THRESHOLDS.rating_change, gt=0, le=5)
+    review_count_jump: int = Field(DEFAULT_THRESHOLDS.review_count_jump, ge=1, le=10_000_000)
+    target_price: float | None = Field(None, gt=0, le=1_000_000)
+    buy_box: bool = True
+    stock: bool = True
+    listing: bool = True
+
+
+class AddProduct(Strict):
+    asin: str | None = Field(None, max_length=20, examples=["B0C33XXS56"])
+    url: str | None = Field(None, max_length=2048,
+                            examples=["https://www.amazon.com/dp/B0C33XXS56"])
+    alias: str | None = Field(None, max_length=120)
+    thresholds: ThresholdsIn | None = None
+
+    @model_validator(mode="after")
+    def one_reference(self) -> AddProduct:
+        if (self.asin is None) == (self.url is None):
+            raise ValueError("give exactly one of 'asin' or 'url'")
+        return self
+
+    def reference(self) -> ProductRef:
+        try:
+            return parse_product_ref(self.asin or self.url or "")
+        except InvalidProductRef as exc:
+            field = "asin" if self.asin is not None else "url"
+            raise ValidationFailed(
+                str(exc), details=[{"field": field, "message": str(exc)}]
+            ) from exc
+
+
+class BulkAdd(Strict):
+    items: list[AddProduct] = Field(min_length=1, max_length=100)
+
+
+class PatchProduct(Strict):
+    alias: str | None = Field(None, max_length=120)
+    thresholds: ThresholdsIn | None = None
+    is_paused: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields this request sets. Thresholds null puts the defaults back; an object
+        sets exactly the thresholds it names."""
+        changes = self.model_dump(exclude_unset=True)
+        if "is_paused" in changes and changes["is_paused"] is None:
+            raise ValidationFailed("'is_paused' must be true or false",
+                                   details=[{"field": "is_paused", "message": "null"}])
+        if "thresholds" in changes:
+            changes["thresholds"] = (self.thresholds.model_dump(exclude_unset=True)
+                                     if self.thresholds is not None else {})
+        return changes
+
+
+# ---------------------------------------------------------------- responses
+
+
+class SubRank(BaseModel):
+    rank: int
+    category: str
+
+
+class Latest(BaseModel):
+    price: float | None = None
+    list_price: float | None = None
+    buy_box_price: float | None = None
+    buy_box_seller: str | None = None
+    currency: str | None = None
+    availability: str = "unknown"
+    in_stock: bool | None = None
+    stock_count: int | None = None
+    rating: float | None = None
+    review_count: int | None = None
+    bsr_rank: int | None = None
+    bsr_category: str | None = None
+    subcategory_bsr: int | None = None
+    subcategory_ranks: list[SubRank] = []
+    image_count: int | None = None
+
+
+class TrackedProduct(BaseModel):
+    id: UUID
+    asin: str
+    marketplace: str
+    url: str
+    alias: str | None
+    title: str | None
+    brand: str | None
+    image_url: str | None
+    is_paused: bool
+    thresholds: dict[str, Any]
+    created_at: datetime
+    latest: Latest | None
+    as_of: datetime | None
+    stale: bool
+    fetch_status: str  # pending | ok | not_found
+    data_source: str | None  # "sandbox" for data from the offline stand-in
+
+
+class MetricChange(BaseModel):
+    old: float | None
+    new: float | None
+    change: float | None
+    change_pct: float | None
+
+
+class ProductDetail(TrackedProduct):
+    changes: dict[str, dict[str, MetricChange] | None]
+    refresh_available_at: datetime | None
+
+
+class ProductPage(BaseModel):
+    items: list[TrackedProduct]
+    total: int
+    limit: int
+    offset: int
+
+
+class BulkResult(BaseModel):
+    index: int
+    status: int
+    product: TrackedProduct | None = None
+    error: dict[str, Any] | None = None
+
+
+class BulkResponse(BaseModel):
+    results: list[BulkResult]
+    created: int
+    failed: int
+
+
+class HistoryPoint(BaseModel):
+    t: datetime
+    v: float | None
+
+
+class History(BaseModel):
+    product_id: UUID
+    metric: str
+    interval: str
+    start: datetime
+    end: datetime
+    count: int
+    points: list[HistoryPoint]
+    data_source: str | None
+
+
+class Alert(BaseModel):
+    id: UUID
+    product_id: UUID
+    asin: str
+    product_title: str | None
+    type: AlertType
+    severity: str
+    metric: str | None
+    old_value: str | None
+    new_value: str | None
+    change_pct: float | None
+    threshold: float | None
+    message: str
+    snapshot_captured_at: datetime
+    created_at: datetime
+    acknowledged_at: datetime | None
+    data_source: str | None
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---------------------------------------------------------------- jobs
+
+
+class FetchPayload(Strict):
+    """A fetch_products job: fetch these shared products for one observation time."""
+
+    product_ids: list[int]
+    trigger: str = "schedule"  # schedule | add | refresh | group | backfill | demo
+    captured_at: datetime  # from the message, never the clock: replays store nothing twice

@@ -1,0 +1,530 @@
+"""Tracking's policy and orchestration: tracking products (plan limits, the refresh
+cooldown, the history cache), fetching them, and storing what came back.
+
+Every seller-facing function is scoped to the seller: another seller's id is a 404.
+Product-level data (shared by every seller tracking an ASIN) is cached in Postgres until
+new data lands for that product; see docs/caching.md.
+
+A fetch job is idempotent twice over: its scrape run is keyed by the job key (a
+replay after success does not start the actor again), and its snapshots are keyed
+by (product, captured_at) where captured_at comes from the message, not the clock.
+Storing an observation moves each product's `latest` and runs change detection
+against every tracking seller's thresholds, for the rows that were really inserted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+from sqlalchemy import Connection
+
+from amazon_pilot.adapters.queues import enqueue_many
+from amazon_pilot.domain.changes import (
+    DEFAULT_THRESHOLDS,
+    AlertDraft,
+    AlertType,
+    LatestValues,
+    Thresholds,
+    detect_changes,
+)
+from amazon_pilot.domain.product_ref import InvalidProductRef, product_url
+from amazon_pilot.domain.snapshot import Snapshot
+from amazon_pilot.platform.cache import cache_put, drop_tagged
+from amazon_pilot.platform.db import reading, transaction
+from amazon_pilot.platform.errors import (
+    ApiError,
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+)
+from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
+from amazon_pilot.platform.settings import settings
+from amazon_pilot.tracking import store
+from amazon_pilot.tracking.schemas import (
+    AddProduct,
+    Alert,
+    AlertPage,
+    BulkAdd,
+    BulkResponse,
+    BulkResult,
+    FetchPayload,
+    History,
+    HistoryPoint,
+    Interval,
+    Latest,
+    MetricChange,
+    PatchProduct,
+    ProductDetail,
+    ProductPage,
+    Severity,
+    TrackedProduct,
+)
+from amazon_pilot.tracking.store import TrackedRow
+
+if TYPE_CHECKING:  # the adapter loads on a worker's first fetch; workers never load FastAPI
+    from amazon_pilot.adapters.apify import ApifyProductFetcher, FetchResult, InputBuilder
+    from amazon_pilot.platform.security import CurrentUser
+
+log = logging.getLogger(__name__)
+
+REFRESH_COOLDOWN_S = 15 * 60
+STALE_AFTER = timedelta(hours=36)
+CACHE_TTL_S = 6 * 3600  # also dropped the moment new data lands for the product
+CHANGE_WINDOWS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+CHANGE_METRICS = ("price", "list_price", "buy_box_price", "bsr_rank", "subcategory_bsr",
+                  "rating", "review_count")
+FETCH_JOB = "fetch_products"
+FRESH_FOR = timedelta(hours=20)  # the daily plan skips products observed more recently
+
+# (previous values, new snapshot, new values) of one product in one run
+Observed = tuple[LatestValues | None, Snapshot, LatestValues | None]
+
+
+@dataclass
+class IngestResult:
+    inserted: int = 0
+    skipped: int = 0  # already stored (a replay)
+    alert_ids: list[str] = field(default_factory=list)
+    product_ids: list[int] = field(default_factory=list)
+
+
+class PlanLimitReached(ApiError):
+    status, code = 403, "PLAN_LIMIT_REACHED"
+
+
+# ---------------------------------------------------------------- tracked products
+
+
+def _stale(as_of: datetime | None) -> bool:
+    return as_of is None or datetime.now(UTC) - as_of > STALE_AFTER
+
+
+def tracked_out(row: TrackedRow) -> TrackedProduct:
+    latest = Latest(**row.latest) if row.latest else None
+    status = row.last_fetch_status or "pending"
+    return TrackedProduct(
+        id=row.id, asin=row.asin, marketplace=row.marketplace,
+        url=product_url(row.asin, row.marketplace), alias=row.alias, title=row.title,
+        brand=row.brand, image_url=row.main_image_url, is_paused=row.is_paused,
+        thresholds={**DEFAULT_THRESHOLDS.to_dict(), **(row.thresholds or {})},
+        created_at=row.created_at, latest=latest, as_of=row.latest_captured_at,
+        stale=_stale(row.latest_captured_at), fetch_status=status, data_source=row.data_source,
+    )
+
+
+def _add(user: CurrentUser, body: AddProduct) -> tuple[TrackedProduct, int | None]:
+    """Track one product; returns it and the product id when a first fetch is needed."""
+    asin, marketplace = body.reference()
+    thresholds = body.thresholds.model_dump(exclude_unset=True) if body.thresholds else {}
+    with transaction() as conn:
+        limit = settings().plan(user.plan).tracked_products
+        if store.count_tracked(conn, user.id) >= limit:
+            raise PlanLimitReached(
+                f"the {user.plan} plan tracks at most {limit} products; stop tracking one or"
+                " ask for a larger plan")
+        product_id, fresh = store.upsert_product(conn, asin, marketplace)
+        tracked_id = store.insert_tracked(conn, user.id, product_id, body.alias, thresholds)
+        if tracked_id is None:
+            raise Conflict(f"you already track {asin} on amazon.{marketplace}")
+        row = store.get_tracked(conn, user.id, tracked_id)
+    assert row is not None  # inserted in this transaction
+    return tracked_out(row), (product_id if fresh else None)
+
+
+def add_product(user: CurrentUser, body: AddProduct) -> TrackedProduct:
+    """Track a product; a product nobody fetched yet gets its first fetch queued."""
+    product, needs_fetch = _add(user, body)
+    if needs_fetch is not None:
+        queue_first_fetch([needs_fetch])
+    return product
+
+
+def add_products(user: CurrentUser, body: BulkAdd) -> BulkResponse:
+    """Track each item on its own (one failing does not stop the others)."""
+    results: list[BulkResult] = []
+    to_fetch: list[int] = []
+    for index, item in enumerate(body.items):
+        try:
+            product, needs_fetch = _add(user, item)
+        except ApiError as exc:
+            results.append(BulkResult(index=index, status=exc.status,
+                                      error={"code": exc.code, "message": exc.message}))
+            continue
+        results.append(BulkResult(index=index, status=202, product=product))
+        if needs_fetch is not None:
+            to_fetch.append(needs_fetch)
+    queue_first_fetch(to_fetch)  # one actor run for every new product of the request
+    created = sum(1 for r in results if r.status == 202)
+    return BulkResponse(results=results, created=created, failed=len(results) - created)
+
+
+def list_products(user: CurrentUser, *, q: str | None, paused: bool | None, sort: str,
+                  limit: int, offset: int) -> ProductPage:
+    with reading() as conn:
+        rows, total = store.list_tracked(conn, user.id, q=q, paused=paused, sort=sort,
+                                         limit=limit, offset=offset)
+    return ProductPage(items=[tracked_out(r) for r in rows], total=total, limit=limit,
+                       offset=offset)
+
+
+def _changes(conn: Connection, row: TrackedRow) -> dict[str, dict[str, MetricChange] | None]:
+    now = datetime.now(UTC)
+    then = store.values_at(conn, row.product_id,
+                           {label: now - ago for label, ago in CHANGE_WINDOWS.items()})
+    latest = row.latest or {}
+    out: dict[str, dict[str, MetricChange] | None] = {}
+    for label, past in then.items():
+        if past is None:
+            out[label] = None
+            continue
+        metrics = {}
+        for name in CHANGE_METRICS:
+            old = None if past[name] is None else float(past[name])
+            new = latest.get(name)
+            change = None if old is None or new is None else round(new - old, 2)
+            pct = None if change is None or not old else round(change / old * 100, 2)
+            metrics[name] = MetricChange(old=old, new=new, change=change, change_pct=pct)
+        out[label] = metrics
+    return out
+
+
+def product_detail(row: TrackedRow) -> ProductDetail:
+    """Latest values, what changed over 1/7/30 days, and when a refresh is allowed again."""
+    with reading() as conn:
+        changes = _changes(conn, row)
+    base = tracked_out(row).model_dump()
+    requested = row.last_refresh_requested_at
+    available = requested + timedelta(seconds=REFRESH_COOLDOWN_S) if requested else None
+    if available is not None and available <= datetime.now(UTC):
+        available = None
+    return ProductDetail(**base, changes=changes, refresh_available_at=available)
+
+
+def update_product(user: CurrentUser, tracked_id: UUID, body: PatchProduct) -> TrackedProduct:
+    changes = body.changes()
+    with transaction() as conn:
+        if not store.update_tracked(conn, user.id, tracked_id, changes):
+            raise NotFound("no such tracked product")
+        row = store.get_tracked(conn, user.id, tracked_id)
+    if row is None:
+        raise NotFound("no such tracked product")
+    return tracked_out(row)
+
+
+def stop_tracking(user: CurrentUser, tracked_id: UUID) -> None:
+    """The seller's tracking goes; the shared product and its history stay."""
+    with transaction() as conn:
+        if not store.delete_tracked(conn, user.id, tracked_id):
+            raise NotFound("no such tracked product")
+
+
+def refresh_product(row: TrackedRow) -> dict[str, Any]:
+    """Fetch now, at most once per cooldown per shared product (whoever asked first)."""
+    with transaction() as conn:
+        wait = store.claim_refresh(conn, row.product_id, REFRESH_COOLDOWN_S)
+    if wait is not None:
+        raise TooManyRequests(
+            f"this product was refreshed less than 15 minutes ago; try again in {int(wait)} s",
+            headers={"Retry-After": str(int(wait))})
+    queue_first_fetch([row.product_id], trigger="refresh")
+    return {"status": "queued", "queue": "critical", "product_id": str(row.id)}
+
+
+def history(user: CurrentUser, tracked_id: UUID, metric: str, start: datetime | None,
+            end: datetime | None, interval: Interval) -> tuple[str, bool]:
+    """One metric's time series as JSON text, and whether it came from the cache."""
+    # Open-ended ranges share one cache entry; new data for the product drops it.
+    key_range = f"{start.isoformat() if start else 'year'}:{end.isoformat() if end else 'now'}"
+    end = end or datetime.now(UTC)
+    start = start or end - timedelta(days=365)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    if start > end:
+        raise ValidationFailed("'from' must be before 'to'",
+                               details=[{"field": "from", "message": "after 'to'"}])
+    if end - start > timedelta(days=3 * 366):
+        raise ValidationFailed("ask for at most 3 years at once",
+                               details=[{"field": "from", "message": "range over 3 years"}])
+    key_of = f"history:{{product}}:{metric}:{interval}:{key_range}"
+    with reading() as conn:  # one round trip when the answer is cached
+        row, cached = store.get_tracked_with_cached(conn, user.id, tracked_id, key_of)
+        if row is None:
+            raise NotFound("no such tracked product")
+        if cached is not None:
+            return cached, True
+        points = store.history(conn, row.product_id, metric, start, end, interval)
+        body = History.model_construct(
+            product_id=tracked_id, metric=metric, interval=interval, start=start, end=end,
+            count=len(points), points=[HistoryPoint.model_construct(t=t, v=v)
+                                       for t, v in points],
+            data_source=row.data_source)
+        answer = body.model_dump_json()
+        cache_put(conn, key_of.replace("{product}", str(row.product_id)), answer,
+                  CACHE_TTL_S, [f"product:{row.product_id}"])
+    return answer, False
+
+
+# ---------------------------------------------------------------- alerts
+
+
+def list_alerts(user: CurrentUser, *, product_id: UUID | None, type: AlertType | None,
+                severity: Severity | None, since: datetime | None, until: datetime | None,
+                acknowledged: bool | None, limit: int, offset: int) -> AlertPage:
+    filters = {"product_id": product_id, "type": type and type.value, "severity": severity,
+               "since": since, "until": until, "acknowledged": acknowledged}
+    with reading() as conn:
+        rows, total = store.list_alerts(conn, user.id, filters, limit, offset)
+    items = [Alert(id=r.id, product_id=r.tracked_product_id, asin=r.asin,
+                   product_title=r.product_title, type=AlertType(r.type), severity=r.severity,
+                   metric=r.metric, old_value=r.old_value, new_value=r.new_value,
+                   change_pct=r.change_pct, threshold=r.threshold, message=r.message,
+                   snapshot_captured_at=r.snapshot_captured_at, created_at=r.created_at,
+                   acknowledged_at=r.acknowledged_at, data_source=r.data_source) for r in rows]
+    return AlertPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def acknowledge_alert(user: CurrentUser, alert_id: UUID) -> dict[str, Any]:
+    with transaction() as conn:
+        row = store.acknowledge_alert(conn, user.id, alert_id)
+    if row is None:
+        raise NotFound("no such alert")
+    return {"id": str(row.id), "acknowledged_at": row.acknowledged_at.isoformat()}
+
+
+# ---------------------------------------------------------------- queueing fetches
+
+
+def fetch_job(product_ids: list[int], trigger: str,
+              captured_at: datetime) -> tuple[str, dict[str, Any], str]:
+    """A queued job that fetches these products for one observation time."""
+    digest = hashlib.blake2s(",".join(map(str, sorted(product_ids))).encode(),
+                             digest_size=6).hexdigest()
+    key = f"fetch:{trigger}:{captured_at.isoformat()}:{digest}"
+    payload = FetchPayload(product_ids=product_ids, trigger=trigger, captured_at=captured_at)
+    return FETCH_JOB, payload.model_dump(mode="json"), key
+
+
+def queue_first_fetch(product_ids: list[int], trigger: str = "add") -> int:
+    """User-triggered fetches go on the critical queue, one actor run for the lot."""
+    if not product_ids:
+        return 0
+    now = datetime.now(UTC).replace(microsecond=0)
+    return enqueue_many("critical", [fetch_job(sorted(set(product_ids)), trigger, now)])
+
+
+def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
+    """One fetch per shared product that any seller tracks (not per seller), in batches."""
+    size = max(1, batch_size or settings().apify_batch_size)
+    captured_at = now.replace(minute=0, second=0, microsecond=0)
+    with transaction() as conn:
+        due = store.due_products(conn, now - FRESH_FOR)
+    batches = [due[i:i + size] for i in range(0, len(due), size)]
+    sent = enqueue_many("default", (fetch_job(b, "schedule", captured_at) for b in batches))
+    return {"job": "daily_refresh", "products": len(due), "batches": sent,
+            "captured_at": captured_at.isoformat()}
+
+
+# ---------------------------------------------------------------- one fetch
+
+
+class Fetcher(Protocol):
+    def fetch(self, refs: Iterable[tuple[str, str]]) -> FetchResult: ...
+
+
+def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetcher:
+    """The configured actor; `input_builder` None is the actor's own input format."""
+    from amazon_pilot.adapters.apify import ApifyProductFetcher
+
+    cfg = settings()
+    if not cfg.apify_token:
+        raise PermanentJobError("APIFY_TOKEN is not set and no stand-in is configured")
+    return ApifyProductFetcher(
+        cfg.apify_token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
+        input_builder=input_builder,
+        max_retries=cfg.apify_max_retries,
+        min_delay_between_retries_millis=cfg.apify_retry_delay_ms,
+    )
+
+
+def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: str, *,
+              fetcher: Fetcher | None = None) -> dict[str, Any]:
+    """Fetch these products in one actor run and store what it found as the observation at
+    `captured_at`. `fetcher` None is the configured actor (the local tools pass their own
+    to observe past days in the stand-in)."""
+    from amazon_pilot.adapters.apify import ApifyError, ApifyRejected, ApifyRunError
+
+    with transaction() as conn:
+        run = store.begin_run(conn, key, trigger, captured_at, len(product_ids))
+        if run.status == "succeeded":
+            return {"scrape_run_id": run.id, "replayed": True}
+        refs = store.product_keys(conn, product_ids)
+    by_ref = {(r.asin, r.marketplace): r.id for r in refs}
+    unusable = _unusable_refs(by_ref)  # one bad row must not sink the other 49
+    for ref in unusable:
+        by_ref.pop(ref)
+    started = time.monotonic()
+    try:
+        result = (fetcher or make_fetcher()).fetch(list(by_ref))
+    except ApifyRejected as exc:
+        _finish_failed(run.id, "failed", str(exc), started, None)
+        raise PermanentJobError(str(exc)) from exc
+    except ApifyRunError as exc:
+        status = "timed_out" if "TIM" in exc.status else "failed"
+        _finish_failed(run.id, status, str(exc), started, exc.record)
+        raise RetryableJobError(str(exc)) from exc
+    except ApifyError as exc:
+        _finish_failed(run.id, "failed", str(exc), started, None)
+        raise RetryableJobError(str(exc)) from exc
+    observations: list[tuple[int, Snapshot]] = []
+    for snap in result.snapshots:
+        pid = by_ref.get((snap.asin, snap.marketplace))
+        if pid is not None:
+            observations.append((pid, snap))
+    missing = [by_ref[ref] for ref in by_ref if ref[0] in set(result.not_found)]
+    missing += list(unusable.values())
+    with transaction() as conn:
+        outcome = ingest(conn, captured_at, run.id, observations)
+        if missing:
+            store.mark_not_found(conn, missing, captured_at)
+        store.finish_run(
+            conn, run.id, apify_run_id=result.run_id, actor_id=result.actor_id,
+            items=result.item_count, not_found=len(result.not_found),
+            malformed=len(result.malformed), cost_usd=result.cost_usd,
+            data_source=result.data_source, duration_ms=_elapsed_ms(started))
+    if outcome.alert_ids:
+        _notify(outcome.alert_ids)
+    return {"scrape_run_id": run.id, "stored": outcome.inserted, "replayed_rows":
+            outcome.skipped, "not_found": len(missing), "malformed": len(result.malformed),
+            "alerts": len(outcome.alert_ids)}
+
+
+def _unusable_refs(by_ref: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Products whose ASIN or marketplace no actor URL can be built for."""
+    bad = {}
+    for ref, product_id in by_ref.items():
+        try:
+            product_url(*ref)
+        except InvalidProductRef:
+            bad[ref] = product_id
+    return bad
+
+
+def _notify(alert_ids: list[str]) -> None:
+    """Hand new alerts to delivery. The snapshots are committed already, so a failure
+    here must not fail the job: the notification sweep picks such alerts up."""
+    from amazon_pilot.notifications.service import fan_out
+
+    try:
+        fan_out(alert_ids)
+    except Exception as exc:
+        log.warning("fan-out failed; the sweep will deliver %d alert(s): %r",
+                    len(alert_ids), exc)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _finish_failed(run_id: str, status: str, error: str, started: float,
+                   record: FetchResult | None) -> None:
+    with transaction() as conn:
+        store.fail_run(conn, run_id, status=status, error=error,
+                       duration_ms=_elapsed_ms(started),
+                       apify_run_id=getattr(record, "run_id", None),
+                       cost_usd=getattr(record, "cost_usd", None))
+
+
+# ---------------------------------------------------------------- storing observations
+
+
+def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
+           observations: list[tuple[int, Snapshot]]) -> IngestResult:
+    """Store one run's observations, move each product's `latest`, raise alerts; in the
+    caller's transaction."""
+    result = IngestResult()
+    rows = [store.snapshot_row(pid, captured_at, run_id, snap) for pid, snap in observations]
+    inserted = set(store.write_snapshots(conn, rows))
+    result.inserted, result.skipped = len(inserted), len(rows) - len(inserted)
+    fresh = [(pid, snap) for pid, snap in observations if pid in inserted]
+    if not fresh:
+        return result
+    ids = [pid for pid, _ in fresh]
+    result.product_ids = ids
+    previous = store.latest_of(conn, ids)
+    moves: list[store.LatestMove] = []
+    drafts_by_product: dict[int, Observed] = {}
+    for pid, snap in fresh:
+        latest, latest_at = previous.get(pid, (None, None))
+        if latest_at is not None and latest_at > captured_at:
+            continue  # a backfill older than what we know: history only, no alerts
+        prior = LatestValues.from_dict(latest)
+        current = LatestValues.of(snap) if snap.found else prior
+        drafts_by_product[pid] = (prior, snap, current)
+        moves.append({
+            "id": pid,
+            "latest": json.dumps(_display_values(snap, current), ensure_ascii=False),
+            "found": snap.found,
+            "title": snap.title,
+            "brand": snap.brand,
+            "image": snap.image_urls[0] if snap.image_urls else None,
+            "source": snap.data_source,
+        })
+    if moves:
+        store.move_latest(conn, captured_at, moves)
+    result.alert_ids = raise_alerts(conn, captured_at, drafts_by_product)
+    drop_tagged(conn, [f"product:{pid}" for pid in ids])
+    return result
+
+
+def _display_values(snap: Snapshot, values: LatestValues | None) -> dict[str, Any]:
+    out = values.to_dict() if values else {}
+    out.update({
+        "currency": snap.currency,
+        "stock_count": snap.stock_count,
+        "in_stock": snap.in_stock,
+        "subcategory_ranks": [{"rank": r.rank, "category": r.category}
+                              for r in snap.subcategory_ranks],
+        "image_count": snap.image_count,
+        "data_source": snap.data_source,
+    })
+    return out
+
+
+def raise_alerts(conn: Connection, captured_at: datetime,
+                 observed: dict[int, Observed]) -> list[str]:
+    """Judge each observation against every tracking seller's thresholds."""
+    if not observed:
+        return []
+    pending: list[store.NewAlert] = []
+    for tracker in store.active_trackers(conn, list(observed)):
+        prior, snap, current = observed[tracker.product_id]
+        drafts: list[AlertDraft] = detect_changes(
+            prior, snap, Thresholds.from_dict(tracker.thresholds),
+            current if snap.found else None)
+        pending.extend(
+            {
+                "user_id": str(tracker.user_id), "tracked": str(tracker.id),
+                "product_id": tracker.product_id, "type": d.type, "severity": d.severity,
+                "metric": d.metric, "old": _text(d.old_value), "new": _text(d.new_value),
+                "pct": d.change_pct, "threshold": d.threshold, "message": d.message,
+            }
+            for d in drafts
+        )
+    if not pending:
+        return []
+    return store.insert_alerts(conn, captured_at, pending)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

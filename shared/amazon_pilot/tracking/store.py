@@ -1,0 +1,523 @@
+"""All SQL of tracking: the shared products and sellers' tracking of them, the snapshots
+(history), alerts, and the scrape runs of fetch jobs.
+
+Snapshots go in by COPY into a staging table, then one INSERT ... ON CONFLICT DO NOTHING:
+COPY is the fastest way into Postgres from Python, and the staging table lets a replayed
+batch write nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any, NamedTuple, TypedDict
+from uuid import UUID
+
+from sqlalchemy import Connection, Row, text
+
+from amazon_pilot.domain.changes import content_hash
+from amazon_pilot.domain.snapshot import Snapshot
+from amazon_pilot.platform.db import reading
+
+HISTORY_COLUMNS = {
+    "price": "price",
+    "list_price": "list_price",
+    "buy_box_price": "buy_box_price",
+    "bsr": "bsr_rank",
+    "subcategory_bsr": "subcategory_bsr",
+    "rating": "rating",
+    "review_count": "review_count",
+}
+SORT_KEYS = {
+    "created_at": "t.created_at",
+    "alias": "coalesce(t.alias, p.title)",
+    "asin": "p.asin",
+    "as_of": "p.latest_captured_at",
+    "price": "(p.latest->>'price')::numeric",
+    "list_price": "(p.latest->>'list_price')::numeric",
+    "buy_box_price": "(p.latest->>'buy_box_price')::numeric",
+    "bsr_rank": "(p.latest->>'bsr_rank')::bigint",
+    "subcategory_bsr": "(p.latest->>'subcategory_bsr')::bigint",
+    "rating": "(p.latest->>'rating')::numeric",
+    "review_count": "(p.latest->>'review_count')::bigint",
+}
+
+
+class TrackedRow(NamedTuple):
+    """A seller's tracked product joined with the shared product it tracks."""
+
+    id: UUID
+    user_id: UUID
+    alias: str | None
+    thresholds: dict[str, Any]
+    is_paused: bool
+    created_at: datetime
+    updated_at: datetime
+    product_id: int
+    asin: str
+    marketplace: str
+    title: str | None
+    brand: str | None
+    main_image_url: str | None
+    latest: dict[str, Any] | None
+    latest_captured_at: datetime | None
+    last_fetch_status: str | None
+    data_source: str | None
+    last_refresh_requested_at: datetime | None
+
+
+class AlertRow(NamedTuple):
+    id: UUID
+    tracked_product_id: UUID
+    asin: str
+    product_title: str | None
+    type: str
+    severity: str
+    metric: str | None
+    old_value: str | None
+    new_value: str | None
+    change_pct: float | None
+    threshold: float | None
+    message: str
+    snapshot_captured_at: datetime
+    created_at: datetime
+    acknowledged_at: datetime | None
+    data_source: str | None
+
+
+class Acknowledged(NamedTuple):
+    id: UUID
+    acknowledged_at: datetime
+
+
+TRACKED_SELECT = (
+    "SELECT t.id, t.user_id, t.alias, t.thresholds, t.is_paused, t.created_at, t.updated_at,"
+    " p.id AS product_id, p.asin, p.marketplace, p.title, p.brand, p.main_image_url,"
+    " p.latest, p.latest_captured_at, p.last_fetch_status, p.data_source,"
+    " p.last_refresh_requested_at"
+    " FROM tracked_products t JOIN products p ON p.id = t.product_id"
+)
+
+
+def _tracked(row: Row[Any]) -> TrackedRow:
+    return TrackedRow._make(row[:len(TrackedRow._fields)])
+
+
+def upsert_product(conn: Connection, asin: str, marketplace: str) -> tuple[int, bool]:
+    """The shared product row; True when it was created now (never fetched)."""
+    row = conn.execute(text(
+        "INSERT INTO products (asin, marketplace) VALUES (:a, :m)"
+        " ON CONFLICT (asin, marketplace) DO UPDATE SET asin = EXCLUDED.asin"
+        " RETURNING id, latest_captured_at IS NULL AND last_fetch_status IS NULL AS fresh"),
+        {"a": asin, "m": marketplace}).one()
+    return int(row.id), bool(row.fresh)
+
+
+def count_tracked(conn: Connection, user_id: UUID) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM tracked_products WHERE user_id = :u"),
+                            {"u": user_id}).scalar_one())
+
+
+def insert_tracked(conn: Connection, user_id: UUID, product_id: int, alias: str | None,
+                   thresholds: dict[str, Any]) -> UUID | None:
+    """None when this user already tracks the product."""
+    row = conn.execute(text(
+        "INSERT INTO tracked_products (user_id, product_id, alias, thresholds)"
+        " VALUES (:u, :p, :a, CAST(:t AS jsonb)) ON CONFLICT (user_id, product_id) DO NOTHING"
+        " RETURNING id"),
+        {"u": user_id, "p": product_id, "a": alias, "t": json.dumps(thresholds)}).first()
+    return None if row is None else row.id
+
+
+def get_tracked(conn: Connection, user_id: UUID, tracked_id: UUID) -> TrackedRow | None:
+    row = conn.execute(text(TRACKED_SELECT + " WHERE t.id = :id AND t.user_id = :u"),
+                       {"id": tracked_id, "u": user_id}).first()
+    return None if row is None else _tracked(row)
+
+
+def load_tracked(user_id: UUID, tracked_id: UUID) -> TrackedRow | None:
+    """The ownership check of the tracked-product routes (platform.ownership.owned)."""
+    with reading() as conn:
+        return get_tracked(conn, user_id, tracked_id)
+
+
+def get_tracked_with_cached(conn: Connection, user_id: UUID, tracked_id: UUID,
+                            key_of: str) -> tuple[TrackedRow | None, str | None]:
+    """The tracked product and, in the same round trip, the cache entry whose key is
+    `key_of` with "{product}" standing for the shared product's id."""
+    prefix, _, suffix = key_of.partition("{product}")
+    row = conn.execute(text(
+        TRACKED_SELECT.replace(" FROM tracked_products t",
+                               ", (SELECT c.value::text FROM cache_entries c WHERE c.key ="
+                               " :prefix || p.id || :suffix AND c.expires_at > now()) AS cached"
+                               " FROM tracked_products t", 1)
+        + " WHERE t.id = :id AND t.user_id = :u"),
+        {"id": tracked_id, "u": user_id, "prefix": prefix, "suffix": suffix}).first()
+    return (None, None) if row is None else (_tracked(row), row.cached)
+
+
+def list_tracked(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | None,
+                 sort: str, limit: int, offset: int) -> tuple[list[TrackedRow], int]:
+    descending = sort.startswith("-")
+    column = SORT_KEYS[sort.lstrip("-")]
+    where = ["t.user_id = :u"]
+    params: dict[str, Any] = {"u": user_id, "limit": limit, "offset": offset}
+    if q:
+        where.append("(p.asin ILIKE :q OR p.title ILIKE :q OR t.alias ILIKE :q)")
+        params["q"] = f"%{q}%"
+    if paused is not None:
+        where.append("t.is_paused = :paused")
+        params["paused"] = paused
+    condition = " AND ".join(where)
+    order = f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, t.id"
+    rows = conn.execute(text(
+        f"{TRACKED_SELECT} WHERE {condition} ORDER BY {order} LIMIT :limit OFFSET :offset"),
+        params).all()
+    total = conn.execute(text(
+        "SELECT count(*) FROM tracked_products t JOIN products p ON p.id = t.product_id"
+        f" WHERE {condition}"), params).scalar_one()
+    return [_tracked(r) for r in rows], int(total)
+
+
+def update_tracked(conn: Connection, user_id: UUID, tracked_id: UUID,
+                   changes: dict[str, Any]) -> bool:
+    sets: list[str] = []
+    params: dict[str, Any] = {"id": tracked_id, "u": user_id}
+    for name in ("alias", "is_paused"):
+        if name in changes:
+            sets.append(f"{name} = :{name}")
+            params[name] = changes[name]
+    if "thresholds" in changes:
+        sets.append("thresholds = CAST(:thresholds AS jsonb)")
+        params["thresholds"] = json.dumps(changes["thresholds"])
+    if not sets:
+        return get_tracked(conn, user_id, tracked_id) is not None
+    result = conn.execute(text(
+        f"UPDATE tracked_products SET {', '.join(sets)}, updated_at = now()"
+        " WHERE id = :id AND user_id = :u"), params)
+    return bool(result.rowcount)
+
+
+def delete_tracked(conn: Connection, user_id: UUID, tracked_id: UUID) -> bool:
+    result = conn.execute(text("DELETE FROM tracked_products WHERE id = :id AND user_id = :u"),
+                          {"id": tracked_id, "u": user_id})
+    return bool(result.rowcount)
+
+
+def claim_refresh(conn: Connection, product_id: int, cooldown_s: int) -> float | None:
+    """Mark a refresh request; returns seconds to wait when one was made too recently."""
+    row = conn.execute(text(
+        "UPDATE products SET last_refresh_requested_at = now() WHERE id = :p AND"
+        " (last_refresh_requested_at IS NULL OR"
+        "  last_refresh_requested_at < now() - make_interval(secs => :cd))"
+        " RETURNING id"), {"p": product_id, "cd": cooldown_s}).first()
+    if row is not None:
+        return None
+    wait = conn.execute(text(
+        "SELECT extract(epoch FROM last_refresh_requested_at"
+        " + make_interval(secs => :cd) - now()) FROM products WHERE id = :p"),
+        {"p": product_id, "cd": cooldown_s}).scalar_one()
+    return max(1.0, float(wait))
+
+
+def values_at(conn: Connection, product_id: int,
+              moments: dict[str, datetime]) -> dict[str, dict[str, Any] | None]:
+    """The last found snapshot at or before each moment (for "change since")."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for label, moment in moments.items():
+        row = conn.execute(text(
+            "SELECT captured_at, price, list_price, buy_box_price, bsr_rank, subcategory_bsr,"
+            " rating, review_count FROM snapshots WHERE product_id = :p AND found"
+            " AND captured_at <= :at ORDER BY captured_at DESC LIMIT 1"),
+            {"p": product_id, "at": moment}).first()
+        out[label] = None if row is None else row._asdict()
+    return out
+
+
+def history(conn: Connection, product_id: int, metric: str, start: datetime, end: datetime,
+            interval: str) -> list[tuple[datetime, float | None]]:
+    column = HISTORY_COLUMNS[metric]
+    if interval == "raw":
+        sql = (f"SELECT captured_at, {column} FROM snapshots WHERE product_id = :p"
+               " AND captured_at BETWEEN :s AND :e AND found ORDER BY captured_at")
+    else:
+        # the last observation of each day / week: what a seller saw that day
+        sql = (f"SELECT DISTINCT ON (date_trunc('{interval}', captured_at))"
+               f" date_trunc('{interval}', captured_at), {column} FROM snapshots"
+               " WHERE product_id = :p AND captured_at BETWEEN :s AND :e AND found"
+               f" ORDER BY date_trunc('{interval}', captured_at), captured_at DESC")
+    rows = conn.execute(text(sql), {"p": product_id, "s": start, "e": end}).all()
+    return [(r[0], None if r[1] is None else float(r[1])) for r in rows]
+
+
+def list_alerts(conn: Connection, user_id: UUID, filters: dict[str, Any], limit: int,
+                offset: int) -> tuple[list[AlertRow], int]:
+    where = ["a.user_id = :u"]
+    params: dict[str, Any] = {"u": user_id, "limit": limit, "offset": offset}
+    for name, clause in (("product_id", "a.tracked_product_id = :product_id"),
+                         ("type", "a.type = :type"), ("severity", "a.severity = :severity"),
+                         ("since", "a.created_at >= :since"), ("until", "a.created_at < :until")):
+        if filters.get(name) is not None:
+            where.append(clause)
+            params[name] = filters[name]
+    if filters.get("acknowledged") is not None:
+        where.append("a.acknowledged_at IS " + ("NOT NULL" if filters["acknowledged"] else "NULL"))
+    condition = " AND ".join(where)
+    rows = conn.execute(text(
+        "SELECT a.id, a.tracked_product_id, p.asin, p.title AS product_title, a.type,"
+        " a.severity, a.metric, a.old_value, a.new_value, a.change_pct, a.threshold,"
+        " a.message, a.snapshot_captured_at, a.created_at, a.acknowledged_at, p.data_source"
+        " FROM alerts a JOIN products p ON p.id = a.product_id"
+        f" WHERE {condition} ORDER BY a.created_at DESC, a.id LIMIT :limit OFFSET :offset"),
+        params).all()
+    total = conn.execute(text(f"SELECT count(*) FROM alerts a WHERE {condition}"),
+                         params).scalar_one()
+    return [AlertRow._make(r) for r in rows], int(total)
+
+
+def acknowledge_alert(conn: Connection, user_id: UUID, alert_id: UUID) -> Acknowledged | None:
+    row = conn.execute(text(
+        "UPDATE alerts SET acknowledged_at = coalesce(acknowledged_at, now())"
+        " WHERE id = :id AND user_id = :u RETURNING id, acknowledged_at"),
+        {"id": alert_id, "u": user_id}).first()
+    return None if row is None else Acknowledged._make(row)
+
+
+# ---------------------------------------------------------------- snapshots
+
+SNAPSHOT_COLUMNS = (
+    "product_id", "captured_at", "scrape_run_id", "found", "price", "list_price", "currency",
+    "buy_box_price", "buy_box_seller", "availability", "stock_count", "rating", "review_count",
+    "bsr_rank", "bsr_category", "subcategory_bsr", "subcategory_ranks", "title", "content_hash",
+    "image_count", "details", "data_source",
+)
+_COLUMN_LIST = ", ".join(SNAPSHOT_COLUMNS)
+
+_known_months: set[date] = set()
+_months_lock = threading.Lock()
+
+
+class LatestMove(TypedDict):
+    """A product's new `latest` after an observation (JSON text: it goes in as a recordset)."""
+
+    id: int
+    latest: str
+    found: bool
+    title: str | None
+    brand: str | None
+    image: str | None
+    source: str | None
+
+
+class Tracker(NamedTuple):
+    """A seller tracking a product, with the thresholds its alerts are judged against."""
+
+    id: UUID
+    user_id: UUID
+    product_id: int
+    thresholds: dict[str, Any]
+
+
+class NewAlert(TypedDict):
+    user_id: str
+    tracked: str
+    product_id: int
+    type: str
+    severity: str
+    metric: str | None
+    old: str | None
+    new: str | None
+    pct: float | None
+    threshold: float | None
+    message: str
+
+
+def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
+                 snap: Snapshot) -> tuple[Any, ...]:
+    sub = snap.subcategory_ranks[0].rank if snap.subcategory_ranks else None
+    details = {
+        "brand": snap.brand,
+        "bullet_points": snap.bullet_points,
+        "description": snap.description,
+        "image_urls": snap.image_urls,
+        "video_count": snap.video_count,
+        "variation_count": snap.variation_count,
+        "buy_box_seller_id": snap.buy_box_seller_id,
+        "fulfilled_by": snap.fulfilled_by,
+        "is_prime": snap.is_prime,
+        "has_deal": snap.has_deal,
+        "past_sales": snap.past_sales,
+        "parse_warnings": snap.parse_warnings,
+    }
+    return (
+        product_id, captured_at, run_id, snap.found, snap.price, snap.list_price, snap.currency,
+        snap.buy_box_price, snap.buy_box_seller, snap.availability.value, snap.stock_count,
+        snap.rating, snap.review_count, snap.bsr_rank, snap.bsr_category, sub,
+        json.dumps([{"rank": r.rank, "category": r.category} for r in snap.subcategory_ranks],
+                   ensure_ascii=False),
+        snap.title, content_hash(snap), snap.image_count,
+        json.dumps(details, ensure_ascii=False), snap.data_source,
+    )
+
+
+def ensure_partitions(conn: Connection, moments: Iterable[datetime]) -> None:
+    months = {m.date().replace(day=1) for m in moments} - _known_months
+    if not months:
+        return
+    conn.execute(text("SELECT ensure_snapshot_partitions(:a, :b)"),
+                 {"a": min(months), "b": max(months)})
+    with _months_lock:
+        _known_months.update(months)
+
+
+def copy_rows(conn: Connection, rows: Iterable[tuple[Any, ...]], table: str) -> None:
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({_COLUMN_LIST}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def write_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
+    """Insert rows that are not stored yet; returns the product ids really inserted."""
+    if not rows:
+        return []
+    ensure_partitions(conn, {row[1] for row in rows})
+    conn.execute(text(
+        "CREATE TEMP TABLE IF NOT EXISTS snapshot_stage"
+        " (LIKE snapshots INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
+    copy_rows(conn, rows, "snapshot_stage")
+    inserted = conn.execute(text(
+        f"INSERT INTO snapshots ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM snapshot_stage"
+        " ON CONFLICT (product_id, captured_at) DO NOTHING RETURNING product_id"
+    )).scalars().all()
+    conn.execute(text("TRUNCATE snapshot_stage"))
+    return list(inserted)
+
+
+def latest_of(conn: Connection,
+              product_ids: list[int]) -> dict[int, tuple[dict[str, Any] | None, datetime | None]]:
+    """Each product's previous observation: (products.latest, when it was captured)."""
+    return {
+        row.id: (row.latest, row.latest_captured_at)
+        for row in conn.execute(
+            text("SELECT id, latest, latest_captured_at FROM products WHERE id = ANY(:ids)"),
+            {"ids": product_ids})
+    }
+
+
+def move_latest(conn: Connection, captured_at: datetime, moves: list[LatestMove]) -> None:
+    """A found product gets its new `latest`; a missing one keeps it and is marked not found."""
+    conn.execute(text(
+        "UPDATE products p SET"
+        " latest = CASE WHEN m.found THEN CAST(m.latest AS jsonb) ELSE p.latest END,"
+        " latest_captured_at = :at,"
+        " last_fetch_status = CASE WHEN m.found THEN 'ok' ELSE 'not_found' END,"
+        " not_found_since = CASE WHEN m.found THEN NULL"
+        "   ELSE coalesce(p.not_found_since, :at) END,"
+        " title = coalesce(m.title, p.title), brand = coalesce(m.brand, p.brand),"
+        " main_image_url = coalesce(m.image, p.main_image_url), data_source = m.source"
+        " FROM jsonb_to_recordset(CAST(:moved AS jsonb)) AS m(id bigint, latest text,"
+        "   found boolean, title text, brand text, image text, source text)"
+        " WHERE p.id = m.id"), {"at": captured_at, "moved": json.dumps(moves)})
+
+
+def active_trackers(conn: Connection, product_ids: list[int]) -> list[Tracker]:
+    """Every seller tracking these products, paused trackings left out."""
+    rows = conn.execute(text(
+        "SELECT id, user_id, product_id, thresholds FROM tracked_products"
+        " WHERE product_id = ANY(:ids) AND NOT is_paused"), {"ids": product_ids}).all()
+    return [Tracker._make(r) for r in rows]
+
+
+def insert_alerts(conn: Connection, captured_at: datetime, alerts: list[NewAlert]) -> list[str]:
+    """The ids of the alerts really inserted (a replayed observation raises nothing twice)."""
+    inserted = conn.execute(text(
+        "INSERT INTO alerts (user_id, tracked_product_id, product_id, type, severity, metric,"
+        " old_value, new_value, change_pct, threshold, message, snapshot_captured_at)"
+        " SELECT a.user_id, a.tracked, a.product_id, a.type, a.severity, a.metric, a.old,"
+        " a.new, a.pct, a.threshold, a.message, :at"
+        " FROM jsonb_to_recordset(CAST(:alerts AS jsonb)) AS a(user_id uuid, tracked uuid,"
+        "   product_id bigint, type text, severity text, metric text, old text, new text,"
+        "   pct double precision, threshold double precision, message text)"
+        " ON CONFLICT (tracked_product_id, type, snapshot_captured_at) DO NOTHING"
+        " RETURNING id"), {"alerts": json.dumps(alerts), "at": captured_at}).scalars().all()
+    return [str(i) for i in inserted]
+
+
+# ---------------------------------------------------------------- fetch runs
+
+
+class RunStart(NamedTuple):
+    id: str
+    status: str  # "succeeded" when this key's run finished before (a replay)
+
+
+class ProductKey(NamedTuple):
+    id: int
+    asin: str
+    marketplace: str
+
+
+def begin_run(conn: Connection, key: str, trigger: str, captured_at: datetime,
+              count: int) -> RunStart:
+    row = conn.execute(text(
+        "INSERT INTO scrape_runs (idempotency_key, trigger, status, product_count, captured_at)"
+        " VALUES (:k, :t, 'running', :n, :at)"
+        " ON CONFLICT (idempotency_key) DO UPDATE SET attempts = scrape_runs.attempts + 1,"
+        "   status = CASE WHEN scrape_runs.status = 'succeeded' THEN 'succeeded'"
+        "   ELSE 'running' END, started_at = now()"
+        " RETURNING id, status"), {"k": key, "t": trigger, "n": count, "at": captured_at}).one()
+    return RunStart(str(row.id), row.status)
+
+
+def product_keys(conn: Connection, product_ids: list[int]) -> list[ProductKey]:
+    rows = conn.execute(text("SELECT id, asin, marketplace FROM products WHERE id = ANY(:ids)"),
+                        {"ids": product_ids}).all()
+    return [ProductKey._make(r) for r in rows]
+
+
+def mark_not_found(conn: Connection, product_ids: list[int], captured_at: datetime) -> None:
+    conn.execute(text(
+        "UPDATE products SET last_fetch_status = 'not_found',"
+        " not_found_since = coalesce(not_found_since, :at) WHERE id = ANY(:ids)"),
+        {"ids": product_ids, "at": captured_at})
+
+
+def finish_run(conn: Connection, run_id: str, *, apify_run_id: str | None, actor_id: str,
+               items: int, not_found: int, malformed: int, cost_usd: float | None,
+               data_source: str, duration_ms: int) -> None:
+    conn.execute(text(
+        "UPDATE scrape_runs SET status = 'succeeded', apify_run_id = :rid, actor_id = :actor,"
+        " item_count = :items, not_found_count = :nf, malformed_count = :bad,"
+        " cost_usd = :cost, data_source = :src, error = NULL, finished_at = now(),"
+        " duration_ms = :ms WHERE id = :id"),
+        {"rid": apify_run_id, "actor": actor_id, "items": items, "nf": not_found,
+         "bad": malformed, "cost": cost_usd, "src": data_source, "ms": duration_ms,
+         "id": run_id})
+
+
+def fail_run(conn: Connection, run_id: str, *, status: str, error: str, duration_ms: int,
+             apify_run_id: str | None, cost_usd: float | None) -> None:
+    conn.execute(text(
+        "UPDATE scrape_runs SET status = :s, error = :e, finished_at = now(),"
+        " duration_ms = :ms, apify_run_id = coalesce(:rid, apify_run_id),"
+        " cost_usd = coalesce(:cost, cost_usd) WHERE id = :id"),
+        {"s": status, "e": error[:2000], "ms": duration_ms, "rid": apify_run_id,
+         "cost": cost_usd, "id": run_id})
+
+
+def due_products(conn: Connection, fetched_before: datetime) -> list[int]:
+    """Shared products some seller tracks (or an active competitor group holds) whose last
+    observation is older than `fetched_before`, or that were never fetched."""
+    return list(conn.execute(text(
+        "SELECT p.id FROM products p WHERE (EXISTS (SELECT 1 FROM tracked_products t"
+        "   WHERE t.product_id = p.id AND NOT t.is_paused)"
+        "  OR EXISTS (SELECT 1 FROM competitor_groups g WHERE g.is_active"
+        "   AND g.main_product_id = p.id)"
+        "  OR EXISTS (SELECT 1 FROM competitor_group_members m JOIN competitor_groups g"
+        "   ON g.id = m.group_id WHERE m.product_id = p.id AND g.is_active))"
+        " AND (p.latest_captured_at IS NULL OR p.latest_captured_at < :fresh)"
+        " ORDER BY p.id"), {"fresh": fetched_before}).scalars().all())
