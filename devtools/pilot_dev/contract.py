@@ -4,7 +4,7 @@
     python -m pilot_dev.contract --check   # exit 1 when the committed file is stale
     python -m pilot_dev.contract           # print it
 
-Every module of amazon_pilot.api with a module-level ``router`` (an APIRouter) is a
+Every capability's `router` module (and the platform's system and web routes) is a
 service; their routers are merged into one FastAPI app whose ``openapi()`` is then
 completed with what the shared middleware adds to every route: the error format on
 every error status, the rate-limit and request-id headers, the bearer scheme.
@@ -67,9 +67,7 @@ def service_modules() -> list[str]:
     names = []
     for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
         leaf = info.name.rsplit(".", 1)[1]
-        serves = leaf == "router" or info.name in PLATFORM_ROUTERS or (
-            info.name.startswith("amazon_pilot.api.") and not info.ispkg)
-        if not serves:
+        if leaf != "router" and info.name not in PLATFORM_ROUTERS:
             continue
         module = importlib.import_module(info.name)
         if isinstance(getattr(module, "router", None), APIRouter):
