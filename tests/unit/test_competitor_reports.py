@@ -22,7 +22,7 @@ from amazon_pilot.competitors.service import (
     overall_source,
     write_report,
 )
-from amazon_pilot.competitors.store import history_point, snapshot_of
+from amazon_pilot.competitors.store import history_point
 from amazon_pilot.domain.comparison import GroupComparison, ProductView, compare_group
 from amazon_pilot.domain.features import (
     FeatureComparison,
@@ -36,6 +36,7 @@ from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot
 from amazon_pilot.platform.errors import NotFound, ValidationFailed
 from amazon_pilot.platform.job_errors import PermanentJobError
 from amazon_pilot.platform.jobs import Delivery
+from amazon_pilot.tracking.store import snapshot_from_row
 
 NOW = datetime(2025, 6, 30, 6, tzinfo=UTC)
 
@@ -132,30 +133,33 @@ def row(**kw: Any) -> SimpleNamespace:
         found=True, price=None, list_price=None, currency=None, buy_box_price=None,
         buy_box_seller=None, availability="in_stock", stock_count=None, rating=None,
         review_count=None, bsr_rank=None, bsr_category=None, subcategory_bsr=None,
-        subcategory_ranks=[], title=None, bullets=None, brand=None, image_count=None,
+        subcategory_ranks=[], title=None, details={}, image_count=None,
         data_source="sandbox", captured_at=NOW,
     )
     base.update(kw)
     return SimpleNamespace(**base)
 
 
-def test_snapshot_of_keeps_unknowns_as_none() -> None:
+def test_the_snapshot_mapper_keeps_unknowns_as_none() -> None:
     from decimal import Decimal
 
-    snap = snapshot_of("B0MAIN0001", "com", row(
+    snap = snapshot_from_row("B0MAIN0001", "com", row(
         price=Decimal("19.99"), rating=Decimal("4.40"), review_count=120,
         subcategory_ranks=[{"rank": 3, "category": "Earbud Headphones"}],
-        bullets=["IPX7 waterproof", 5], availability="weird"))
+        details={"bullet_points": ["IPX7 waterproof", 5], "brand": "Acme"},
+        availability="weird"))
     assert snap.price == 19.99 and isinstance(snap.price, float)
     assert snap.rating == 4.4 and snap.list_price is None and snap.bsr_rank is None
     assert snap.subcategory_ranks[0].rank == 3 and snap.subcategory_bsr == 3
     assert snap.bullet_points == ["IPX7 waterproof"]
     assert snap.availability is Availability.UNKNOWN and snap.data_source == "sandbox"
+    assert snap.brand == "Acme"  # comparison and optimization read the same brand
 
 
-def test_snapshot_of_reads_json_text_columns() -> None:
-    snap = snapshot_of("B0MAIN0001", "com", row(
-        subcategory_ranks='[{"rank": 7, "category": "X"}]', bullets='["a", "b"]'))
+def test_the_snapshot_mapper_reads_json_text_columns() -> None:
+    snap = snapshot_from_row("B0MAIN0001", "com", row(
+        subcategory_ranks='[{"rank": 7, "category": "X"}]',
+        details='{"bullet_points": ["a", "b"]}'))
     assert snap.subcategory_ranks[0].rank == 7 and snap.bullet_points == ["a", "b"]
 
 

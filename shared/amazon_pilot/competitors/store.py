@@ -18,7 +18,8 @@ from uuid import UUID
 from sqlalchemy import Connection, Row, text
 
 from amazon_pilot.domain.comparison import ProductView
-from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot, SubcategoryRank
+from amazon_pilot.domain.snapshot import HistoryPoint
+from amazon_pilot.tracking.store import SNAPSHOT_READ, snapshot_from_row
 
 GROUP_COLUMNS = "g.id, g.user_id, g.name, g.main_product_id, g.is_active, g.created_at," \
                 " g.updated_at"
@@ -197,10 +198,6 @@ def touch(conn: Connection, group_id: UUID) -> None:
 
 # ------------------------------------------------------------------ comparison input
 
-_SNAPSHOT_FIELDS = (
-    "found, price, list_price, currency, buy_box_price, buy_box_seller, availability,"
-    " stock_count, rating, review_count, bsr_rank, bsr_category, subcategory_bsr"
-)
 # Order of the values in each history entry (a JSON array per day).
 HISTORY_FIELDS = ("t", "price", "list_price", "buy_box_price", "buy_box_seller", "bsr_rank",
                   "subcategory_bsr", "rating", "review_count", "availability")
@@ -211,9 +208,7 @@ HISTORY_FIELDS = ("t", "price", "list_price", "buy_box_price", "buy_box_seller",
 # value per product instead of a row object (and Decimals) per day.
 COMPARISON_SQL = f"""
 WITH latest AS (
-    SELECT s.product_id, s.captured_at, {_SNAPSHOT_FIELDS},
-           s.subcategory_ranks, s.title, s.details -> 'bullet_points' AS bullets,
-           s.details ->> 'brand' AS brand, s.image_count, s.data_source
+    SELECT s.product_id, s.captured_at, {SNAPSHOT_READ}
     FROM unnest(CAST(:ids AS bigint[])) AS ids(pid)
     CROSS JOIN LATERAL (
         SELECT * FROM snapshots x WHERE x.product_id = ids.pid
@@ -247,28 +242,6 @@ def _i(value: Any) -> int | None:
 
 def _jsonish(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
-
-
-def snapshot_of(asin: str, marketplace: str, row: Any) -> Snapshot:
-    ranks = _jsonish(row.subcategory_ranks) or []
-    bullets = _jsonish(row.bullets) or []
-    try:
-        availability = Availability(row.availability)
-    except ValueError:
-        availability = Availability.UNKNOWN
-    return Snapshot(
-        asin=asin, marketplace=marketplace, found=bool(row.found), title=row.title,
-        brand=row.brand, price=_f(row.price), list_price=_f(row.list_price),
-        currency=row.currency, buy_box_price=_f(row.buy_box_price),
-        buy_box_seller=row.buy_box_seller, availability=availability,
-        stock_count=_i(row.stock_count), rating=_f(row.rating),
-        review_count=_i(row.review_count), bsr_rank=_i(row.bsr_rank),
-        bsr_category=row.bsr_category,
-        subcategory_ranks=[SubcategoryRank(int(r["rank"]), str(r["category"]))
-                           for r in ranks if isinstance(r, dict) and r.get("rank") is not None],
-        bullet_points=[str(b) for b in bullets if isinstance(b, str)],
-        image_count=int(row.image_count or 0), data_source=row.data_source or "apify",
-    )
 
 
 _IN_STOCK = {"in_stock": True, "low_stock": True, "out_of_stock": False}
@@ -307,7 +280,7 @@ def load_views(conn: Connection, products: Sequence[GroupProductRow],
     as_of: dict[str, datetime | None] = {}
     for p in products:
         last = latest.get(int(p.product_id))
-        snap = None if last is None else snapshot_of(p.asin, p.marketplace, last)
+        snap = None if last is None else snapshot_from_row(p.asin, p.marketplace, last)
         views.append(ProductView(asin=p.asin, title=p.title or (snap.title if snap else None),
                                  snapshot=snap,
                                  history=history.get(int(p.product_id), [])))

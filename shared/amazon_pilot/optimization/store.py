@@ -19,9 +19,10 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Row, text
 
-from amazon_pilot.domain.snapshot import Availability, HistoryPoint, Snapshot, SubcategoryRank
+from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
 from amazon_pilot.domain.suggestions import Level, SuggestionSource, SuggestionType
 from amazon_pilot.platform.db import reading, transaction
+from amazon_pilot.tracking.store import SNAPSHOT_READ, snapshot_from_row
 
 T = TypeVar("T")
 
@@ -139,8 +140,7 @@ _COLUMNS = (
 # [since, until) for every product.
 LISTING_SQL = f"""
 WITH latest AS (
-    SELECT 'l' AS kind, s.product_id, s.captured_at, {_COLUMNS}, s.subcategory_ranks,
-           s.title, s.image_count, s.details, s.data_source
+    SELECT 'l' AS kind, s.product_id, s.captured_at, {SNAPSHOT_READ}
     FROM unnest(CAST(:ids AS bigint[])) AS ids(pid)
     CROSS JOIN LATERAL (
         SELECT * FROM snapshots x WHERE x.product_id = ids.pid AND x.found
@@ -186,46 +186,6 @@ def _i(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _strings(value: Any) -> list[str]:
-    return [str(v) for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-def snapshot_from_row(ref: ProductRef, row: Any) -> Snapshot:
-    """The full Snapshot back from a stored row (columns plus the details document)."""
-    details = _json(row.details) or {}
-    ranks = _json(row.subcategory_ranks) or []
-    try:
-        availability = Availability(row.availability)
-    except ValueError:
-        availability = Availability.UNKNOWN
-    images = _strings(details.get("image_urls"))
-    return Snapshot(
-        asin=ref.asin, marketplace=ref.marketplace, found=bool(row.found), title=row.title,
-        brand=details.get("brand"), price=_f(row.price), list_price=_f(row.list_price),
-        currency=row.currency, buy_box_price=_f(row.buy_box_price),
-        buy_box_seller=row.buy_box_seller, buy_box_seller_id=details.get("buy_box_seller_id"),
-        fulfilled_by=details.get("fulfilled_by"), availability=availability,
-        stock_count=_i(row.stock_count), rating=_f(row.rating),
-        review_count=_i(row.review_count), bsr_rank=_i(row.bsr_rank),
-        bsr_category=row.bsr_category,
-        subcategory_ranks=[SubcategoryRank(int(r["rank"]), str(r.get("category") or ""))
-                           for r in ranks if isinstance(r, dict) and r.get("rank") is not None],
-        bullet_points=_strings(details.get("bullet_points")),
-        description=details.get("description"),
-        image_urls=images,
-        image_count=int(row.image_count if row.image_count is not None else len(images)),
-        video_count=int(details.get("video_count") or 0),
-        variation_count=int(details.get("variation_count") or 0),
-        is_prime=details.get("is_prime"), has_deal=details.get("has_deal"),
-        past_sales=details.get("past_sales"), data_source=row.data_source or "apify",
-        parse_warnings=_strings(details.get("parse_warnings")),
-    )
-
-
 def history_point(row: Any) -> HistoryPoint:
     availability = row.availability
     in_stock = (True if availability in ("in_stock", "low_stock")
@@ -260,7 +220,7 @@ def load_listing(conn: Connection, product: ProductRef, competitors: Sequence[Pr
             history[row.product_id].append(history_point(row))
     for points in history.values():
         points.sort(key=lambda p: p.captured_at)
-    snaps = {r.product_id: snapshot_from_row(r, latest[r.product_id])
+    snaps = {r.product_id: snapshot_from_row(r.asin, r.marketplace, latest[r.product_id])
              for r in refs if r.product_id in latest}
     return ListingData(
         product=snaps.get(product.product_id),
