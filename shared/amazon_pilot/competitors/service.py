@@ -55,7 +55,7 @@ from amazon_pilot.domain.report import (
 from amazon_pilot.domain.spend import LLMSpend
 from amazon_pilot.platform.cache import Cache, DbCache, cache_get, cache_put
 from amazon_pilot.platform.db import reading, transaction
-from amazon_pilot.platform.errors import ApiError, NotFound, ValidationFailed
+from amazon_pilot.platform.errors import NotFound, PlanLimitReached, ValidationFailed
 from amazon_pilot.platform.job_errors import RetryableJobError
 from amazon_pilot.platform.settings import settings
 from amazon_pilot.tracking.store import upsert_product
@@ -66,10 +66,6 @@ COMPARISON_CACHE_TTL_S = 6 * 3600  # also dropped the moment new data lands for 
 WEEKLY_WINDOW_DAYS = 30
 WINDOW_DAYS: dict[Window, int] = {"7d": 7, "30d": 30, "90d": 90}
 GROUP_NOT_FOUND = "competitor group not found"
-
-
-class PlanLimitReached(ApiError):
-    status, code = 403, "PLAN_LIMIT_REACHED"
 
 
 @dataclass(frozen=True, slots=True)

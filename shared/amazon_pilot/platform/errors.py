@@ -43,6 +43,12 @@ class Forbidden(ApiError):
     status, code = 403, "FORBIDDEN"
 
 
+class PlanLimitReached(ApiError):
+    """The caller's plan allows no more of something (products, groups)."""
+
+    status, code = 403, "PLAN_LIMIT_REACHED"
+
+
 class NotFound(ApiError):
     status, code = 404, "NOT_FOUND"
 

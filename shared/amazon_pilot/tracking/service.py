@@ -43,6 +43,7 @@ from amazon_pilot.platform.errors import (
     ApiError,
     Conflict,
     NotFound,
+    PlanLimitReached,
     TooManyRequests,
     ValidationFailed,
 )
@@ -95,10 +96,6 @@ class IngestResult:
     skipped: int = 0  # already stored (a replay)
     alert_ids: list[str] = field(default_factory=list)
     product_ids: list[int] = field(default_factory=list)
-
-
-class PlanLimitReached(ApiError):
-    status, code = 403, "PLAN_LIMIT_REACHED"
 
 
 # ---------------------------------------------------------------- tracked products
