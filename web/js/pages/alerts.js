@@ -1,19 +1,11 @@
 // Alerts: the feed with filters, and acknowledge (one or every one shown).
 
 import * as api from "../api.js";
+import { ALERT_TYPES, alertLabel } from "../alert-types.js";
 import * as endpoints from "../endpoints.js";
 import { badge, empty, errorBox, fmtDateTime, h, link, loading, toast } from "../dom.js";
 
-const TYPES = [
-  "price_change", "target_price_reached", "subcategory_bsr_change", "bsr_change", "buy_box_lost",
-  "buy_box_seller_change", "buy_box_price_change", "out_of_stock", "back_in_stock", "rating_change",
-  "review_count_jump", "title_change", "images_change", "delisted",
-];
 const PAGE = 50;
-
-function label(type) {
-  return type.replace(/_/g, " ").replace(/\bbsr\b/g, "BSR");
-}
 
 function select(name, options, value) {
   const el = h("select", { name, "aria-label": name },
@@ -39,7 +31,7 @@ function alertItem(a, onAck) {
     : null;
   return h("li", { class: "alert-item severity-" + a.severity + (a.acknowledged_at ? " is-acked" : ""), dataset: { alertId: a.id } },
     h("div", { class: "alert-main" },
-      h("div", {}, badge(a.severity, a.severity), " ", badge(label(a.type)),
+      h("div", {}, badge(a.severity, a.severity), " ", badge(alertLabel(a.type)),
         a.data_source === "sandbox" ? badge("sandbox", "sandbox") : null),
       h("p", { class: "alert-message", text: a.message }),
       h("div", { class: "muted small" },
@@ -66,7 +58,7 @@ export async function render(main, params, ctx) {
   const ackAll = h("button", { class: "btn btn-small", type: "button", hidden: true }, "Acknowledge all shown");
 
   const severity = select("severity", [["", "All severities"], ["critical", "Critical"], ["warning", "Warning"], ["info", "Info"]], filters.severity);
-  const type = select("type", [["", "All types"], ...TYPES.map((t) => [t, label(t)])], filters.type);
+  const type = select("type", [["", "All types"], ...ALERT_TYPES.map((t) => [t.type, t.label])], filters.type);
   const acked = select("acknowledged", [["false", "Open"], ["true", "Acknowledged"], ["", "All"]], filters.acknowledged);
   for (const el of [severity, type, acked]) {
     el.addEventListener("change", () => {

@@ -2,6 +2,7 @@
 // alerts marked, thresholds, refresh now (with its cooldown), pause and stop.
 
 import * as api from "../api.js";
+import { alertMetric } from "../alert-types.js";
 import * as endpoints from "../endpoints.js";
 import { timeChart } from "../charts.js";
 import {
@@ -19,13 +20,6 @@ export const METRICS = [
   { key: "review_count", label: "Reviews", kind: "int", latest: "review_count" },
 ];
 export const RANGES = [["7d", 7], ["30d", 30], ["90d", 90], ["1y", 365]];
-
-// which alert types belong on which metric's chart (the others show on every chart)
-const ALERT_METRIC = {
-  price_change: "price", target_price_reached: "price", buy_box_price_change: "buy_box_price",
-  bsr_change: "bsr", subcategory_bsr_change: "subcategory_bsr", rating_change: "rating",
-  review_count_jump: "review_count",
-};
 
 export function formatter(kind, currency) {
   if (kind === "money") return (v) => fmtMoney(v, currency);
@@ -271,7 +265,7 @@ export async function render(main, params, ctx) {
       const since = times[0] || Date.now() / 1000 - days * 86400;
       const relevant = alerts.filter((a) => {
         const t = new Date(a.snapshot_captured_at || a.created_at).getTime() / 1000;
-        const m = ALERT_METRIC[a.type];
+        const m = alertMetric(a.type);
         return t >= since - 86400 && (!m || m === metric.key);
       });
       const markers = relevant.map((a) => {
