@@ -29,7 +29,10 @@ from amazon_pilot.accounts.schemas import (
 from amazon_pilot.platform import ratelimit
 from amazon_pilot.platform.errors import ErrorResponse
 from amazon_pilot.platform.ownership import owned
-from amazon_pilot.platform.security import CurrentUser, current_user, require_admin
+from amazon_pilot.platform.security import (
+    AdminCaller,
+    Caller,
+)
 
 router = APIRouter(tags=["auth"])
 admin_router = APIRouter(tags=["admin"])
@@ -39,8 +42,6 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 _REFUSED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Credentials or token refused"}}
 
-User = Annotated[CurrentUser, Depends(current_user)]
-Admin = Annotated[CurrentUser, Depends(require_admin)]
 OwnedSession = Annotated[uuid.UUID, Depends(owned("session_id", store.owned_session,
                                                   "session not found"))]
 
@@ -140,33 +141,33 @@ async def logout(body: LogoutIn, request: Request) -> Response:
 
 
 @router.get("/v1/auth/me", response_model=UserOut, summary="The caller's account")
-async def me(user: User) -> UserOut:
+async def me(user: Caller) -> UserOut:
     return UserOut.model_validate(service.me(user))
 
 
 @router.patch("/v1/auth/me", response_model=UserOut,
               summary="Change company name and notification preferences")
-async def update_me(body: MeUpdate, user: User) -> UserOut:
+async def update_me(body: MeUpdate, user: Caller) -> UserOut:
     return UserOut.model_validate(service.update_me(user, body))
 
 
 @router.post("/v1/auth/password", response_model=TokenPair,
              summary="Change the password; ends every other session and returns a new pair")
 async def change_password(body: PasswordChangeIn, request: Request, response: Response,
-                          user: User) -> TokenPair:
+                          user: Caller) -> TokenPair:
     grant = service.change_password(user, body, _context(request))
     return _pair(grant, request, response)
 
 
 @router.get("/v1/auth/sessions", response_model=list[SessionOut],
             summary="The caller's live sessions (one per login)")
-async def sessions(user: User) -> list[SessionOut]:
+async def sessions(user: Caller) -> list[SessionOut]:
     return [SessionOut.model_validate(s) for s in service.sessions(user)]
 
 
 @router.delete("/v1/auth/sessions/{session_id}", status_code=204, response_class=Response,
                summary="End one of the caller's sessions")
-async def end_session(session_id: OwnedSession, request: Request, user: User) -> Response:
+async def end_session(session_id: OwnedSession, request: Request, user: Caller) -> Response:
     service.end_session(user, session_id, _context(request))
     return Response(status_code=204)
 
@@ -176,7 +177,7 @@ async def end_session(session_id: OwnedSession, request: Request, user: User) ->
 
 @admin_router.get("/v1/admin/users", response_model=UserPage, summary="Every account, paginated")
 async def admin_list_users(
-    admin: Admin,
+    admin: AdminCaller,
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> UserPage:
@@ -188,7 +189,7 @@ async def admin_list_users(
 @admin_router.patch("/v1/admin/users/{user_id}", response_model=UserOut,
                     summary="Change an account's plan, role or active flag", responses=_CONFLICT)
 async def admin_update_user(user_id: uuid.UUID, body: AdminUserUpdate, request: Request,
-                            admin: Admin) -> UserOut:
+                            admin: AdminCaller) -> UserOut:
     return UserOut.model_validate(
         service.admin_update_user(admin, user_id, body, _context(request)))
 

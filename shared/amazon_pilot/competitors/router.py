@@ -34,11 +34,10 @@ from amazon_pilot.competitors.store import GroupProductRow, GroupRow, ReportRow
 from amazon_pilot.domain.product_ref import product_url
 from amazon_pilot.platform.ownership import owned
 from amazon_pilot.platform.params import Offset
-from amazon_pilot.platform.security import CurrentUser, current_user
+from amazon_pilot.platform.security import Caller
 
 router = APIRouter(tags=["competitors"])
 
-User = Annotated[CurrentUser, Depends(current_user)]
 OwnedGroup = Annotated[GroupRow, Depends(owned("group_id", service.owned_group,
                                                 service.GROUP_NOT_FOUND))]
 
@@ -91,7 +90,7 @@ def _report_detail(row: ReportRow) -> ReportDetail:
 @router.post("/v1/competitor-groups", status_code=201, response_model=Group,
              summary="Compare a main product with 3-5 competitors; unknown products are"
                      " fetched at once, in one run")
-async def create_group(body: CreateGroup, user: User) -> Group:
+async def create_group(body: CreateGroup, user: Caller) -> Group:
     return _group_out(service.create_group(user.id, user.plan, body.name, body.main,
                                            body.competitors))
 
@@ -99,7 +98,7 @@ async def create_group(body: CreateGroup, user: User) -> Group:
 @router.get("/v1/competitor-groups", response_model=GroupPage,
             summary="The seller's competitor groups, newest first")
 async def list_groups(
-    user: User,
+    user: Caller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
 ) -> GroupPage:
@@ -116,26 +115,26 @@ async def get_group(group: OwnedGroup) -> Group:
 
 @router.patch("/v1/competitor-groups/{group_id}", response_model=Group,
               summary="Rename a group, or pause it (no daily fetch, no weekly report)")
-async def patch_group(group: OwnedGroup, body: PatchGroup, user: User) -> Group:
+async def patch_group(group: OwnedGroup, body: PatchGroup, user: Caller) -> Group:
     return _group_out(service.update_group(user.id, group, body.name, body.is_active))
 
 
 @router.delete("/v1/competitor-groups/{group_id}", status_code=204,
                summary="Delete a group and its reports (product history is kept)")
-async def delete_group(group_id: UUID, user: User) -> Response:
+async def delete_group(group_id: UUID, user: Caller) -> Response:
     service.delete_group(user.id, group_id)  # one owner-scoped DELETE: 404 when none
     return Response(status_code=204)
 
 
 @router.post("/v1/competitor-groups/{group_id}/competitors", status_code=201,
              response_model=Group, summary="Add a competitor (a group keeps 3-5)")
-async def add_competitor(group: OwnedGroup, body: AddCompetitor, user: User) -> Group:
+async def add_competitor(group: OwnedGroup, body: AddCompetitor, user: Caller) -> Group:
     return _group_out(service.add_competitor(user.id, group, body.competitor))
 
 
 @router.delete("/v1/competitor-groups/{group_id}/competitors/{asin}", response_model=Group,
                summary="Remove a competitor (a group keeps 3-5)")
-async def remove_competitor(group: OwnedGroup, asin: str, user: User) -> Group:
+async def remove_competitor(group: OwnedGroup, asin: str, user: Caller) -> Group:
     return _group_out(service.remove_competitor(user.id, group, asin))
 
 
@@ -159,7 +158,7 @@ async def comparison(group: OwnedGroup, window: Window = "30d") -> Response:
 @router.post("/v1/competitor-groups/{group_id}/reports", status_code=202,
              response_model=Report,
              summary="Write a positioning report (queued on the low queue); poll its id")
-async def create_report(group: OwnedGroup, user: User, body: NewReport | None = None
+async def create_report(group: OwnedGroup, user: Caller, body: NewReport | None = None
                         ) -> Report:
     return _report_out(service.create_report(user.id, group, (body or NewReport()).window))
 

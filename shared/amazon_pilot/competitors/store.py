@@ -7,7 +7,6 @@ its daily history, in one round trip.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, Row, text
 
 from amazon_pilot.domain.comparison import ProductView
 from amazon_pilot.domain.snapshot import HistoryPoint
+from amazon_pilot.platform.db import as_float, as_int, as_json
 from amazon_pilot.tracking.store import SNAPSHOT_READ, snapshot_from_row
 
 GROUP_COLUMNS = "g.id, g.user_id, g.name, g.main_product_id, g.is_active, g.created_at," \
@@ -232,18 +232,6 @@ FROM latest l
 """
 
 
-def _f(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _i(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _jsonish(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 _IN_STOCK = {"in_stock": True, "low_stock": True, "out_of_stock": False}
 
 
@@ -251,10 +239,10 @@ def history_point(entry: Sequence[Any]) -> HistoryPoint:
     """One day of history from its JSON array (see HISTORY_FIELDS)."""
     t, price, list_price, bb_price, bb_seller, bsr, sub_bsr, rating, reviews, avail = entry
     return HistoryPoint(
-        captured_at=datetime.fromtimestamp(float(t), UTC), price=_f(price),
-        list_price=_f(list_price), buy_box_price=_f(bb_price), buy_box_seller=bb_seller,
-        bsr_rank=_i(bsr), subcategory_bsr=_i(sub_bsr), rating=_f(rating),
-        review_count=_i(reviews), in_stock=_IN_STOCK.get(avail),
+        captured_at=datetime.fromtimestamp(float(t), UTC), price=as_float(price),
+        list_price=as_float(list_price), buy_box_price=as_float(bb_price), buy_box_seller=bb_seller,
+        bsr_rank=as_int(bsr), subcategory_bsr=as_int(sub_bsr), rating=as_float(rating),
+        review_count=as_int(reviews), in_stock=_IN_STOCK.get(avail),
     )
 
 
@@ -273,7 +261,7 @@ def load_views(conn: Connection, products: Sequence[GroupProductRow],
     rows = conn.execute(text(COMPARISON_SQL), {"ids": ids, "days": window_days + 1}).all()
     latest: dict[int, Any] = {row.product_id: row for row in rows}
     history: dict[int, list[HistoryPoint]] = {
-        row.product_id: [history_point(e) for e in _jsonish(row.history) or []] for row in rows
+        row.product_id: [history_point(e) for e in as_json(row.history) or []] for row in rows
     }
     views: list[ProductView] = []
     sources: dict[str, str | None] = {}

@@ -70,24 +70,23 @@ from amazon_pilot.notifications.schemas import (
 )
 from amazon_pilot.notifications.store import Channel
 from amazon_pilot.platform.ownership import owned
-from amazon_pilot.platform.security import CurrentUser, current_user
+from amazon_pilot.platform.security import Caller
 
 router = APIRouter(tags=["notifications"])
 
-User = Annotated[CurrentUser, Depends(current_user)]
 OwnedChannel = Annotated[
     Channel, Depends(owned("channel_id", store.load_channel, "notification channel not found"))]
 
 
 @router.post("/v1/notification-channels", status_code=201, response_model=ChannelCreated,
              summary="Add a webhook or e-mail channel; a webhook's secret is shown only here")
-async def create_channel(body: ChannelIn, user: User) -> ChannelCreated:
+async def create_channel(body: ChannelIn, user: Caller) -> ChannelCreated:
     return service.create_channel(user.id, body)
 
 
 @router.get("/v1/notification-channels", response_model=ChannelList,
             summary="The caller's notification channels (without secrets)")
-async def list_channels(user: User) -> ChannelList:
+async def list_channels(user: Caller) -> ChannelList:
     return service.list_channels(user.id)
 
 

@@ -27,11 +27,10 @@ from amazon_pilot.optimization.schemas import (
 )
 from amazon_pilot.platform.ownership import owned
 from amazon_pilot.platform.params import Offset
-from amazon_pilot.platform.security import CurrentUser, current_user
+from amazon_pilot.platform.security import Caller
 
 router = APIRouter(tags=["optimization"])
 
-User = Annotated[CurrentUser, Depends(current_user)]
 OwnedProduct = Annotated[store.TrackedProduct, Depends(
     owned("product_id", store.owned_tracked, "no such tracked product"))]
 OwnedRun = Annotated[store.RunRow, Depends(
@@ -91,7 +90,7 @@ async def get_summary(product: OwnedProduct) -> Summary:
             summary="Past price, list-price and title changes found in the product's history"
                     " (open an experiment on one with its changed_at)")
 async def experiment_candidates(
-    user: User,
+    user: Caller,
     product_id: UUID,
     days: Annotated[int, Query(ge=7, le=365)] = service.CANDIDATE_DAYS,
 ) -> Candidates:
@@ -100,14 +99,14 @@ async def experiment_candidates(
 
 @router.post("/v1/experiments", status_code=201, response_model=ExperimentDetail,
              summary="Start measuring a change (changed_at may be in the past: retroactive)")
-async def create_experiment(body: NewExperiment, user: User) -> ExperimentDetail:
+async def create_experiment(body: NewExperiment, user: Caller) -> ExperimentDetail:
     return service.create_experiment(user.id, body)
 
 
 @router.get("/v1/experiments", response_model=ExperimentPage,
             summary="The seller's experiments, newest first (verdict as of analyzed_at)")
 async def list_experiments(
-    user: User,
+    user: Caller,
     product_id: UUID | None = None,
     status: Literal["running", "stopped"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

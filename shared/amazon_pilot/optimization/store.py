@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Row, text
 
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
 from amazon_pilot.domain.suggestions import Level, SuggestionSource, SuggestionType
-from amazon_pilot.platform.db import reading, transaction
+from amazon_pilot.platform.db import as_float, as_int, reading, transaction
 from amazon_pilot.tracking.store import SNAPSHOT_READ, snapshot_from_row
 
 T = TypeVar("T")
@@ -178,24 +178,16 @@ class ListingData:
         return "sandbox" if "sandbox" in known else sorted(known)[0]
 
 
-def _f(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _i(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
 def history_point(row: Any) -> HistoryPoint:
     availability = row.availability
     in_stock = (True if availability in ("in_stock", "low_stock")
                 else False if availability == "out_of_stock" else None)
     return HistoryPoint(
-        captured_at=row.captured_at.astimezone(UTC), price=_f(row.price),
-        list_price=_f(row.list_price),
-        buy_box_price=_f(row.buy_box_price), buy_box_seller=row.buy_box_seller,
-        bsr_rank=_i(row.bsr_rank), subcategory_bsr=_i(row.subcategory_bsr),
-        rating=_f(row.rating), review_count=_i(row.review_count), in_stock=in_stock,
+        captured_at=row.captured_at.astimezone(UTC), price=as_float(row.price),
+        list_price=as_float(row.list_price),
+        buy_box_price=as_float(row.buy_box_price), buy_box_seller=row.buy_box_seller,
+        bsr_rank=as_int(row.bsr_rank), subcategory_bsr=as_int(row.subcategory_bsr),
+        rating=as_float(row.rating), review_count=as_int(row.review_count), in_stock=in_stock,
         title=row.title,
     )
 

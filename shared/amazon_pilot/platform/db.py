@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine
 
@@ -93,3 +94,24 @@ def transaction() -> Iterator[Connection]:
     """A connection inside one transaction: committed on success, rolled back on error."""
     with get_engine().begin() as conn:
         yield conn
+
+
+# ---------------------------------------------------------------- column values
+# Readers of nullable columns for the stores: numeric -> float, json/jsonb read as text
+# by some queries -> its value.
+
+def as_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def as_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def as_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def as_strings(value: Any) -> list[str]:
+    """The strings of a JSON list (anything else in it is dropped)."""
+    return [str(v) for v in value if isinstance(v, str)] if isinstance(value, list) else []

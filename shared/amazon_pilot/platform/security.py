@@ -44,7 +44,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -348,3 +348,8 @@ def ensure_owner(owner_id: uuid.UUID | str | None, user: CurrentUser,
     """404 unless the resource exists and belongs to `user` (never 403: ids stay secret)."""
     if not owns(owner_id, user):
         raise NotFound(f"{what} not found")
+
+
+# Route parameters: the signed-in caller, and the signed-in administrator.
+Caller = Annotated[CurrentUser, Depends(current_user)]
+AdminCaller = Annotated[CurrentUser, Depends(require_admin)]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from amazon_pilot.domain.changes import AlertType
 from amazon_pilot.platform.ownership import owned
 from amazon_pilot.platform.params import Offset
-from amazon_pilot.platform.security import CurrentUser, current_user
+from amazon_pilot.platform.security import Caller
 from amazon_pilot.tracking import service, store
 from amazon_pilot.tracking.schemas import (
     AddProduct,
@@ -34,26 +34,25 @@ from amazon_pilot.tracking.store import TrackedRow
 
 router = APIRouter(tags=["products"])
 
-User = Annotated[CurrentUser, Depends(current_user)]
 OwnedTracked = Annotated[
     TrackedRow, Depends(owned("product_id", store.load_tracked, "no such tracked product"))]
 
 
 @router.post("/v1/products", status_code=202, response_model=TrackedProduct,
              summary="Track a product by ASIN or Amazon URL; its first fetch is queued")
-async def add_product(body: AddProduct, user: User) -> TrackedProduct:
+async def add_product(body: AddProduct, user: Caller) -> TrackedProduct:
     return service.add_product(user, body)
 
 
 @router.post("/v1/products/bulk", response_model=BulkResponse,
              summary="Track up to 100 products at once; one result per item")
-async def add_products(body: BulkAdd, user: User) -> BulkResponse:
+async def add_products(body: BulkAdd, user: Caller) -> BulkResponse:
     return service.add_products(user, body)
 
 
 @router.get("/v1/products", response_model=ProductPage, summary="The seller's tracked products")
 async def list_products(
-    user: User,
+    user: Caller,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
     q: Annotated[str | None, Query(max_length=100, description="ASIN, title or alias")] = None,
@@ -73,13 +72,13 @@ async def get_product(tracked: OwnedTracked) -> ProductDetail:
 @router.patch("/v1/products/{product_id}", response_model=TrackedProduct,
               summary="Change alias, thresholds, or pause tracking")
 async def patch_product(tracked: OwnedTracked, body: PatchProduct,
-                        user: User) -> TrackedProduct:
+                        user: Caller) -> TrackedProduct:
     return service.update_product(user, tracked.id, body)
 
 
 @router.delete("/v1/products/{product_id}", status_code=204,
                summary="Stop tracking (the shared product's history is kept)")
-async def delete_product(product_id: UUID, user: User) -> Response:
+async def delete_product(product_id: UUID, user: Caller) -> Response:
     service.stop_tracking(user, product_id)  # the scoped DELETE is the ownership check
     return Response(status_code=204)
 
@@ -94,7 +93,7 @@ async def refresh_product(tracked: OwnedTracked) -> dict[str, Any]:
             summary="Time series of one metric, for charts (a year of daily points at once)")
 async def product_history(
     product_id: UUID,
-    user: User,
+    user: Caller,
     metric: HistoryMetric = "price",
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
@@ -108,7 +107,7 @@ async def product_history(
 
 @router.get("/v1/alerts", response_model=AlertPage, summary="The seller's alerts, newest first")
 async def list_alerts(
-    user: User,
+    user: Caller,
     product_id: UUID | None = None,
     type: AlertType | None = None,  # the public filter name
     severity: Severity | None = None,
@@ -124,5 +123,5 @@ async def list_alerts(
 
 
 @router.post("/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert")
-async def ack_alert(alert_id: UUID, user: User) -> dict[str, Any]:
+async def ack_alert(alert_id: UUID, user: Caller) -> dict[str, Any]:
     return service.acknowledge_alert(user, alert_id)

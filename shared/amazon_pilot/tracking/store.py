@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Row, text
 
 from amazon_pilot.domain.changes import content_hash
 from amazon_pilot.domain.snapshot import Availability, Snapshot, SubcategoryRank
-from amazon_pilot.platform.db import reading
+from amazon_pilot.platform.db import as_float, as_int, as_json, as_strings, reading
 
 HISTORY_COLUMNS = {
     "price": "price",
@@ -334,22 +334,6 @@ class NewAlert(TypedDict):
     message: str
 
 
-def _f(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _i(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _strings(value: Any) -> list[str]:
-    return [str(v) for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
 # What a query selects from a snapshot aliased `s` to read it back with snapshot_from_row.
 SNAPSHOT_READ = (
     "s.found, s.price, s.list_price, s.currency, s.buy_box_price, s.buy_box_seller,"
@@ -361,25 +345,25 @@ SNAPSHOT_READ = (
 def snapshot_from_row(asin: str, marketplace: str, row: Any) -> Snapshot:
     """The Snapshot back from a row that selected SNAPSHOT_READ: the inverse of
     snapshot_row, used by every capability that reads observations."""
-    details = _json(row.details) or {}
-    ranks = _json(row.subcategory_ranks) or []
+    details = as_json(row.details) or {}
+    ranks = as_json(row.subcategory_ranks) or []
     try:
         availability = Availability(row.availability)
     except ValueError:
         availability = Availability.UNKNOWN
-    images = _strings(details.get("image_urls"))
+    images = as_strings(details.get("image_urls"))
     return Snapshot(
         asin=asin, marketplace=marketplace, found=bool(row.found), title=row.title,
-        brand=details.get("brand"), price=_f(row.price), list_price=_f(row.list_price),
-        currency=row.currency, buy_box_price=_f(row.buy_box_price),
+        brand=details.get("brand"), price=as_float(row.price), list_price=as_float(row.list_price),
+        currency=row.currency, buy_box_price=as_float(row.buy_box_price),
         buy_box_seller=row.buy_box_seller, buy_box_seller_id=details.get("buy_box_seller_id"),
         fulfilled_by=details.get("fulfilled_by"), availability=availability,
-        stock_count=_i(row.stock_count), rating=_f(row.rating),
-        review_count=_i(row.review_count), bsr_rank=_i(row.bsr_rank),
+        stock_count=as_int(row.stock_count), rating=as_float(row.rating),
+        review_count=as_int(row.review_count), bsr_rank=as_int(row.bsr_rank),
         bsr_category=row.bsr_category,
         subcategory_ranks=[SubcategoryRank(int(r["rank"]), str(r.get("category") or ""))
                            for r in ranks if isinstance(r, dict) and r.get("rank") is not None],
-        bullet_points=_strings(details.get("bullet_points")),
+        bullet_points=as_strings(details.get("bullet_points")),
         description=details.get("description"),
         image_urls=images,
         image_count=int(row.image_count if row.image_count is not None else len(images)),
@@ -387,7 +371,7 @@ def snapshot_from_row(asin: str, marketplace: str, row: Any) -> Snapshot:
         variation_count=int(details.get("variation_count") or 0),
         is_prime=details.get("is_prime"), has_deal=details.get("has_deal"),
         past_sales=details.get("past_sales"), data_source=row.data_source or "apify",
-        parse_warnings=_strings(details.get("parse_warnings")),
+        parse_warnings=as_strings(details.get("parse_warnings")),
     )
 
 
