@@ -17,6 +17,17 @@ class Availability(StrEnum):
     LOW_STOCK = "low_stock"  # "Only 11 left in stock": stock_count holds the number
     OUT_OF_STOCK = "out_of_stock"
     UNKNOWN = "unknown"
+    # The page was found but shows no featured offer: no price, no seller, no availability
+    # text. The Buy Box is suppressed; stock is unknown (neither in nor out of stock).
+    NO_FEATURED_OFFER = "no_featured_offer"
+
+
+class Fulfilment(StrEnum):
+    """Who sells and ships the featured (Buy Box) offer."""
+
+    AMAZON = "amazon"  # sold by Amazon itself
+    FBA = "fba"  # a merchant's offer, fulfilled by Amazon
+    FBM = "fbm"  # a merchant's offer, shipped by the merchant
 
 
 # Marketplace code (the Amazon domain suffix) -> currency. The actor reports no currency.
@@ -50,6 +61,14 @@ class SubcategoryRank:
     category: str
 
 
+@dataclass(slots=True, frozen=True)
+class OfferSeller:
+    """A seller with an offer on the listing, as the actor listed it (id or name may be missing)."""
+
+    seller_id: str | None
+    name: str | None
+
+
 @dataclass(slots=True)
 class Snapshot:
     """One product as seen at one moment. None always means "unknown", never zero."""
@@ -79,6 +98,13 @@ class Snapshot:
     image_count: int = 0
     video_count: int = 0
     variation_count: int = 0
+    # Shown on the page but not in the numbers above (None: the actor does not say).
+    fulfilment: Fulfilment | None = None
+    offer_count: int | None = None  # offers the actor listed (only actors that list them)
+    seller_count: int | None = None  # distinct sellers among those offers
+    offer_sellers: list[OfferSeller] = field(default_factory=list)
+    has_coupon: bool | None = None
+    bought_past_month: int | None = None  # "10K+ bought in past month" -> 10000
     is_prime: bool | None = None
     has_deal: bool | None = None
     past_sales: str | None = None

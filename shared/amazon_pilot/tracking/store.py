@@ -18,7 +18,13 @@ from uuid import UUID
 from sqlalchemy import Connection, Row, text
 
 from amazon_pilot.domain.changes import content_hash
-from amazon_pilot.domain.snapshot import Availability, Snapshot, SubcategoryRank
+from amazon_pilot.domain.snapshot import (
+    Availability,
+    Fulfilment,
+    OfferSeller,
+    Snapshot,
+    SubcategoryRank,
+)
 from amazon_pilot.platform.db import as_float, as_int, as_json, as_strings, reading
 
 HISTORY_COLUMNS = {
@@ -358,6 +364,13 @@ def snapshot_from_row(asin: str, marketplace: str, row: Any) -> Snapshot:
         currency=row.currency, buy_box_price=as_float(row.buy_box_price),
         buy_box_seller=row.buy_box_seller, buy_box_seller_id=details.get("buy_box_seller_id"),
         fulfilled_by=details.get("fulfilled_by"), availability=availability,
+        fulfilment=next((f for f in Fulfilment if f.value == details.get("fulfilment")), None),
+        offer_count=as_int(details.get("offer_count")),
+        seller_count=as_int(details.get("seller_count")),
+        offer_sellers=[OfferSeller(o.get("id"), o.get("name"))
+                       for o in details.get("offer_sellers") or () if isinstance(o, dict)],
+        has_coupon=details.get("has_coupon"),
+        bought_past_month=as_int(details.get("bought_past_month")),
         stock_count=as_int(row.stock_count), rating=as_float(row.rating),
         review_count=as_int(row.review_count), bsr_rank=as_int(row.bsr_rank),
         bsr_category=row.bsr_category,
@@ -387,6 +400,12 @@ def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
         "variation_count": snap.variation_count,
         "buy_box_seller_id": snap.buy_box_seller_id,
         "fulfilled_by": snap.fulfilled_by,
+        "fulfilment": None if snap.fulfilment is None else snap.fulfilment.value,
+        "offer_count": snap.offer_count,
+        "seller_count": snap.seller_count,
+        "offer_sellers": [{"id": o.seller_id, "name": o.name} for o in snap.offer_sellers],
+        "has_coupon": snap.has_coupon,
+        "bought_past_month": snap.bought_past_month,
         "is_prime": snap.is_prime,
         "has_deal": snap.has_deal,
         "past_sales": snap.past_sales,
