@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from amazon_pilot.domain.normalize import (
     normalize_export,
     normalize_item,
+    read_item,
     snapshot_to_dict,
 )
 from amazon_pilot.domain.snapshot import Availability, Snapshot
@@ -242,12 +243,12 @@ def test_localized_zh_tw_page_is_understood() -> None:
     assert s.currency == "USD"  # a zh-TW page of amazon.com still sells in dollars
 
 
-def test_unavailable_product_has_no_offer_and_is_out_of_stock() -> None:
-    s = normalize_item(UNAVAILABLE_ITEM)
+def test_page_without_an_offer_has_no_featured_offer_not_a_stock_out() -> None:
+    s = normalize_item(UNAVAILABLE_ITEM)  # price 0, nobody selling, no availability text
     assert s.parse_warnings == []
     assert s.found is True
     assert (s.price, s.list_price, s.buy_box_price, s.buy_box_seller) == (None, None, None, None)
-    assert s.availability is Availability.OUT_OF_STOCK and s.in_stock is False
+    assert s.availability is Availability.NO_FEATURED_OFFER and s.in_stock is None
     assert s.brand == "JLab"
     assert (s.bsr_rank, s.subcategory_ranks) == (35077, [])
     assert s.rating == 4.3  # the listing still shows its reviews
@@ -279,7 +280,7 @@ def test_low_stock_keeps_the_count() -> None:
         ("在庫あり。", Availability.IN_STOCK),
         ("Currently unavailable.", Availability.OUT_OF_STOCK),
         ("Temporarily out of stock.", Availability.OUT_OF_STOCK),
-        ("", Availability.OUT_OF_STOCK),
+        ("", Availability.UNKNOWN),  # an offer (price, seller) but no text: unknown
         ("Nur noch 3 auf Lager", Availability.LOW_STOCK),
         ("Usually ships within 3 to 5 weeks.", Availability.UNKNOWN),
     ],
@@ -393,7 +394,7 @@ def test_non_object_item() -> None:
     assert s.found is False and s.parse_warnings
 
 
-def test_junglee_crawler_items_are_understood() -> None:
+def test_junglee_crawler_items_are_understood() -> None:  # more: test_actor_formats.py
     raw = {
         "title": "Anker Nano Charger 20W",
         "url": "https://www.amazon.de/dp/B09C5RG6KV",
@@ -461,7 +462,10 @@ KNOWN_FIELDS = [
     "price", "retailPrice", "soldBy", "fulfilledBy", "sellerId", "warehouseAvailability",
     "features", "imageUrlList", "videoeUrlList", "mainImage", "productDescription",
     "productDetails", "aboutProduct", "variations", "deal", "prime", "pastSales", "sandbox",
-    "stars", "reviewsCount", "bestsellerRanks",
+    "stars", "reviewsCount", "bestsellerRanks", "inStock", "inStockText", "seller", "offers",
+    "listPrice", "monthlyPurchaseVolume", "categoryPageData", "loadedCountryCode", "input",
+    "originalAsin", "highResolutionImages", "variantAsins", "videosCount", "thumbnailImage",
+    "visitStoreLink", "attributes", "body", "error",
 ]  # fmt: skip
 # Values that look almost right: where parsers are most likely to trip.
 near_miss = st.one_of(
@@ -485,6 +489,9 @@ def _check_sane(s: Snapshot) -> None:
     assert all(r.rank >= 1 and r.category for r in s.subcategory_ranks)
     assert s.rating is None or 0 <= s.rating <= 5
     assert s.review_count is None or s.review_count >= 0
+    assert s.stock_count is None or s.stock_count >= 0
+    assert s.bought_past_month is None or s.bought_past_month >= 1
+    assert s.offer_count is None or s.offer_count >= 0
     json.dumps(snapshot_to_dict(s), allow_nan=False)
 
 
@@ -500,3 +507,8 @@ def test_never_raises_on_arbitrary_json(value: Any) -> None:
 def test_never_raises_on_wrong_types_in_known_fields(changes: dict[str, Any]) -> None:
     _check_sane(normalize_item(item(**changes)))
     _check_sane(normalize_item(changes))
+    junglee = {"title": "Bottle", "url": "https://www.amazon.ca/dp/B0CWTR4K2P", "stars": 4.5,
+               "price": {"value": 9.99, "currency": "$"}, "inStock": True} | changes
+    reading = read_item(junglee)
+    assert reading.problem is not None or reading.snapshot is not None
+    _check_sane(normalize_item(junglee))

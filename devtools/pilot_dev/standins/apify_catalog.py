@@ -64,6 +64,7 @@ class _Locale:
     top100: str  # format with {cat}
     in_stock: str
     low_stock: str  # format with {n}
+    unavailable: str  # what a stock-out says (no text at all is a page without an offer)
     store: str  # format with {brand}
     reviews_name: str
     ratings_word: str
@@ -74,22 +75,24 @@ _EN = _Locale(
     lang="en", rating="{r} out of 5 stars", decimal_comma=False, thousands=",",
     bsr_name="Best Sellers Rank", rank="#{rank} in {cat}", top100="(See Top 100 in {cat})",
     in_stock="In Stock", low_stock="Only {n} left in stock - order soon.",
-    store="Visit the {brand} Store", reviews_name="Customer Reviews", ratings_word="ratings",
+    unavailable="Currently unavailable.", store="Visit the {brand} Store",
+    reviews_name="Customer Reviews", ratings_word="ratings",
     past_sales="{k}K+ bought in past month",
 )  # fmt: skip
 _DE = _Locale(
     lang="de", rating="{r} von 5 Sternen", decimal_comma=True, thousands=".",
     bsr_name="Amazon Bestseller-Rang", rank="Nr. {rank} in {cat}",
     top100="(Siehe Top 100 in {cat})", in_stock="Auf Lager", low_stock="Nur noch {n} auf Lager",
-    store="Besuche den {brand}-Store", reviews_name="Kundenrezensionen",
-    ratings_word="Sternebewertungen", past_sales="{k}K+ Mal im letzten Monat gekauft",
+    unavailable="Derzeit nicht verfügbar.", store="Besuche den {brand}-Store",
+    reviews_name="Kundenrezensionen", ratings_word="Sternebewertungen",
+    past_sales="{k}K+ Mal im letzten Monat gekauft",
 )  # fmt: skip
 _JA = _Locale(
     lang="ja", rating="5つ星のうち{r}", decimal_comma=False, thousands=",",
     bsr_name="Amazon 売れ筋ランキング", rank="- {rank}位{cat}",
     top100="({cat}の売れ筋ランキングを見る)", in_stock="在庫あり。",
-    low_stock="残り{n}点 ご注文はお早めに", store="{brand}のストアを表示",
-    reviews_name="カスタマーレビュー", ratings_word="個の評価",
+    low_stock="残り{n}点 ご注文はお早めに", unavailable="現在在庫切れです。",
+    store="{brand}のストアを表示", reviews_name="カスタマーレビュー", ratings_word="個の評価",
     past_sales="過去1か月で{k}000点以上購入されました",
 )  # fmt: skip
 _LOCALES = {"de": _DE, "co.jp": _JA}
@@ -592,10 +595,11 @@ def _offer_fields(
     price: float,
     list_price: float,
 ) -> None:
-    if not state.in_stock:  # the actor's shape of an unavailable product
+    if not state.in_stock:  # the actor's shape of an unavailable product: no offer, says so
         item.update(
             price=0, retailPrice=0, priceSaving=None, soldBy=None, fulfilledBy=None,
-            sellerId=None, warehouseAvailability="", deal=False, prime=False, pastSales=None,
+            sellerId=None, warehouseAvailability=loc.unavailable, deal=False, prime=False,
+            pastSales=None,
         )  # fmt: skip
         return
     sold_by, seller_id, fulfilled_by = _seller(p, state, marketplace)

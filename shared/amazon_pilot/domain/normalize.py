@@ -1,9 +1,25 @@
 """Turn raw Apify dataset items into Snapshots (product references: domain/product_ref.py).
 
-Pure functions, no I/O. `normalize_item` runs once per scraped product on the ingestion hot
-path, so every pattern is compiled once at import and no validation framework is involved.
-It never raises: whatever it cannot read becomes a human-readable entry in `parse_warnings`
-and the corresponding field stays None ("unknown", never zero).
+Pure functions, no I/O. `read_item` runs once per scraped product on the ingestion hot path,
+so every pattern is compiled once at import and no validation framework is involved.
+
+Three actor formats are read (docs/actor-formats.md has the field-by-field mapping):
+
+- `ActorFormat.AXESSO`: `axesso_data/amazon-product-details-scraper`, the default actor;
+  text rating and BSR, 0 for a missing price, no currency field.
+- `ActorFormat.JUNGLEE`: `junglee/amazon-crawler` and `junglee/free-amazon-product-scraper`,
+  which emit one item shape (seen in real exports of both): numbers for rating and ranks,
+  `price{value, currency}` with a currency *symbol*, `seller{}`, `inStock`/`inStockText`.
+- `ActorFormat.JUNGLEE_REDUCED`: a junglee export cut down to its 10 commonest fields
+  (title, asin, brand, stars, reviewsCount, thumbnailImage, breadCrumbs, description,
+  price, url): no stock, seller or rank.
+
+An item is recognised by its field names (`detect_format`), never by the actor it is said
+to come from. It never raises: an item that is no product page (not an object, an HTML
+page, an error item, empty, of an unknown format, naming no product) gets a named
+`ItemProblem` and a reason that says what it was, so the adapter can record it on the run;
+a product item with bad fields still gives a Snapshot, each field it could not read left
+None ("unknown", never zero) with a human-readable entry in `parse_warnings`.
 """
 
 from __future__ import annotations
@@ -11,21 +27,89 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
+from amazon_pilot.domain.product_ref import (
+    SUPPORTED_MARKETPLACES,
+    InvalidProductRef,
+    parse_product_ref,
+)
 from amazon_pilot.domain.snapshot import (
     MARKETPLACE_CURRENCY,
     Availability,
+    Fulfilment,
+    OfferSeller,
     Snapshot,
     SubcategoryRank,
 )
 
 __all__ = [
+    "ACTOR_FORMATS",
+    "ActorFormat",
+    "ItemProblem",
+    "ItemReading",
+    "detect_format",
     "identify_item",
     "normalize_export",
     "normalize_item",
+    "read_item",
     "snapshot_to_dict",
 ]
+
+
+class ActorFormat(StrEnum):
+    """The item shape an actor emits, as recognised from an item's field names."""
+
+    AXESSO = "axesso"
+    JUNGLEE = "junglee"
+    JUNGLEE_REDUCED = "junglee_reduced"
+    UNKNOWN = "unknown"
+
+
+# The actors whose output is read, and the format each emits. (junglee's crawler and its free
+# scraper were compared on real exports: same field names, same nesting.)
+ACTOR_FORMATS: dict[str, ActorFormat] = {
+    "axesso_data/amazon-product-details-scraper": ActorFormat.AXESSO,
+    "junglee/amazon-crawler": ActorFormat.JUNGLEE,
+    "junglee/free-amazon-product-scraper": ActorFormat.JUNGLEE,
+}
+
+_FORMAT_WORDS = {
+    ActorFormat.AXESSO: "axesso (axesso_data/amazon-product-details-scraper)",
+    ActorFormat.JUNGLEE: "junglee (junglee/amazon-crawler, junglee/free-amazon-product-scraper)",
+    ActorFormat.JUNGLEE_REDUCED: "junglee, reduced 10-field export",
+    ActorFormat.UNKNOWN: "unknown",
+}
+
+
+class ItemProblem(StrEnum):
+    """Why an item gave no snapshot. Nothing is stored for it; the run records it."""
+
+    NOT_AN_OBJECT = "not_an_object"  # a number, null, a list, text
+    HTML_PAGE = "html_page"  # an HTML page (CAPTCHA, error page), bare or in a field
+    EMPTY = "empty"  # no field at all, or nothing besides the page's url/asin
+    ACTOR_ERROR = "actor_error"  # the actor's own error item ({error, errorDescription})
+    PAGE_ERROR = "page_error"  # the actor says the page failed to load (not a 404)
+    UNKNOWN_FORMAT = "unknown_format"  # fields of none of the three formats
+    NO_PRODUCT = "no_product"  # a known format, but it names no ASIN nor product URL
+    PARSER_ERROR = "parser_error"  # a bug in this module (reported, never raised)
+
+
+class ItemReading(NamedTuple):
+    """What one dataset item says: a snapshot, or the problem that prevented one."""
+
+    format: ActorFormat
+    snapshot: Snapshot | None  # None exactly when `problem` is set
+    problem: ItemProblem | None = None
+    reason: str | None = None  # for a problem: what the item was, format named
+    # (ASIN, marketplace) of the product page the item says was requested: axesso's `url`;
+    # junglee's `input` (a product URL), else its `originalAsin`, else its `url`. The ASIN
+    # the page itself showed is `page_asin`; they differ when Amazon served another
+    # variation or redirected.
+    url_ref: tuple[str, str] | None = None
+    page_asin: str | None = None
+
 
 # Cheap marketplace lookup on an item's url; no full URL parse on the hot path.
 _ITEM_URL_MP_RE = re.compile(
@@ -35,6 +119,49 @@ _ITEM_URL_ASIN_RE = re.compile(
     r"/(?:dp(?:/product)?|gp/product|gp/aw/d|exec/obidos/ASIN|o/ASIN|o)/([A-Z0-9]{10})(?=$|[/?#])",
     re.IGNORECASE,
 )
+# junglee's `loadedCountryCode` -> marketplace, for items whose url names no Amazon store.
+_COUNTRY_MARKETPLACE = {
+    "US": "com", "CA": "ca", "MX": "com.mx", "BR": "com.br", "GB": "co.uk", "UK": "co.uk",
+    "DE": "de", "FR": "fr", "IT": "it", "ES": "es", "NL": "nl", "SE": "se", "PL": "pl",
+    "TR": "com.tr", "AE": "ae", "SA": "sa", "IN": "in", "JP": "co.jp", "AU": "com.au",
+    "SG": "sg", "TW": "com.tw",
+}  # fmt: skip
+
+# Field names only one format uses (shared names such as title, url, asin, features,
+# description count for neither).
+_AXESSO_FIELDS = frozenset(
+    {"statusCode", "statusMessage", "countReview", "productRating", "warehouseAvailability",
+     "soldBy", "fulfilledBy", "sellerId", "retailPrice", "imageUrlList", "videoeUrlList",
+     "productDetails", "manufacturer", "aboutProduct", "pastSales", "mainImage",
+     "productDescription", "variations", "categoriesExtended", "priceSaving", "buyBoxUsed"}
+)  # fmt: skip
+_JUNGLEE_FIELDS = frozenset({"stars", "reviewsCount", "thumbnailImage", "breadCrumbs", "brand"})
+# Fields of the full junglee item that its reduced export leaves out.
+_JUNGLEE_FULL_FIELDS = frozenset(
+    {"inStock", "inStockText", "originalAsin", "seller", "listPrice", "highResolutionImages",
+     "galleryThumbnails", "bestsellerRanks", "attributes", "productOverview", "variantAsins",
+     "variantDetails", "monthlyPurchaseVolume", "loadedCountryCode", "offers", "starsBreakdown",
+     "videosCount", "visitStoreLink", "reviewsLink", "answeredQuestions", "locationText",
+     "unNormalizedProductUrl", "categoryPageData", "isAmazonChoice"}
+)  # fmt: skip
+_IDENTITY_FIELDS = frozenset({"url", "asin", "input", "sandbox"})
+# Every field a format defines (a product item's HTML error body sits in some other field).
+_KNOWN_FIELDS = _AXESSO_FIELDS | _JUNGLEE_FIELDS | _JUNGLEE_FULL_FIELDS | _IDENTITY_FIELDS | {
+    "title", "price", "features", "description", "reviews", "globalReviews", "reviewInsights",
+    "deal", "prime", "used", "minimalQuantity", "productSpecification", "bookVariations",
+    "deliveryMessage", "importantInformation", "priceRange", "shippingPrice",
+    "priceShippingInformation", "author", "sustainabilityFeatures", "fastestDelivery",
+    "condition", "returnPolicy", "support", "variantAttributes", "manufacturerAttributes",
+    "amazonChoiceText", "bookDescription", "aPlusContent", "brandStory", "productComparison",
+    "aiReviewsSummary", "productPageReviews", "productPageReviewsFromOtherCountries",
+    "delivery", "hasReviews",
+}
+
+_REF_MARKETPLACES = frozenset(SUPPORTED_MARKETPLACES)
+_REF_ASIN_RE = re.compile(r"B0[A-Z0-9]{8}|\d{9}[\dX]")
+_HTML_RE = re.compile(r"\s*(?:<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])", re.IGNORECASE)
+_HTML_TITLE_RE = re.compile(r"<title[^>]*>([^<]{0,200})</title>", re.IGNORECASE)
+_NOT_FOUND_CODES = frozenset({404, 410})
 
 # "4.4 out of 5 stars", "4,5 von 5 Sternen", zh-TW "4.7 顆星...", ja "5つ星のうち4.3".
 _RATING_RE = re.compile(r"5\s*つ星のうち\s*(\d+(?:[.,]\d+)?)|(\d+(?:[.,]\d+)?)")
@@ -82,8 +209,14 @@ _BRAND_ENTRY_NAMES = frozenset(
      "品牌", "ブランド名"}
 )  # fmt: skip
 
+# "Only N left in stock" in the languages Amazon uses: en "Only 3 left", de "Nur noch 4 auf
+# Lager", fr "Il ne reste plus que 3 exemplaire(s)", es "Solo quedan 2 en stock", it "Solo 3
+# rimasti", pt "Apenas 3 em estoque", nl "Nog maar 3 op voorraad", sv "Endast 3 kvar",
+# pl "Zostało tylko 3 szt.", tr "Stokta sadece 3 adet kald\u0131", ja "残り2点", zh "僅剩3件",
+# ar "تبقى 3 فقط". \d also matches full-width and Arabic-Indic digits; int() reads them.
 _LOW_STOCK_RE = re.compile(
-    r"(?:only|nur noch|plus que|solo|sólo quedan|quedan|restano|nog maar|残り|僅剩|仅剩|tylko)"
+    r"(?:only|nur noch|plus que|s[oó]lo(?:\s+quedan?)?|quedan?|restano|rimangono|apenas"
+    r"|restam|nog maar|slechts|endast|bara|tylko|sadece|yaln\u0131zca|残り|僅剩|仅剩|只剩|تبقى)"
     r"\s*(\d{1,6})",
     re.IGNORECASE,
 )
@@ -110,6 +243,30 @@ _AVAILABILITY_TEXTS: dict[str, Availability] = {
     "Currently unavailable.": Availability.OUT_OF_STOCK,
     "Currently unavailable": Availability.OUT_OF_STOCK,
 }  # fmt: skip
+
+# "10K+ bought in past month", "200+ Mal im letzten Monat gekauft", "過去1か月で100点以上購入":
+# every number with its multiplier; the largest is the count (the month's "1" is smaller).
+_PAST_SALES_RE = re.compile(
+    r"(\d+(?:[.,]\d+)*)\s?(?:([kKmM]|mil|Mio)(?![^\W\d_])|([千万]))?"
+)
+_MULTIPLIERS = {"k": 1_000, "m": 1_000_000, "mil": 1_000, "mio": 1_000_000, "千": 1_000,
+                "万": 10_000}  # fmt: skip
+_COUPON_RE = re.compile(r"coupon|cupón|cupom|gutschein|クーポン|优惠券|優惠券|kupon", re.IGNORECASE)
+
+# A seller (or shipper) that is Amazon itself: "Amazon", "Amazon.com", "Amazon.co.uk",
+# "Amazon.com Services LLC", "Amazon EU S.à r.l.".
+_AMAZON_SELLER_RE = re.compile(r"amazon(?:\.[a-z]{2,3}(?:\.[a-z]{2})?)?(?:$|[\s,])", re.IGNORECASE)
+
+# Currency symbols (and codes) -> the currencies they can mean. A symbol that can mean the
+# marketplace's currency means it: "$" on amazon.ca is CAD, on amazon.com.au AUD.
+_CURRENCY_SYMBOLS: dict[str, tuple[str, ...]] = {
+    "$": ("USD", "CAD", "AUD", "MXN", "SGD", "TWD"), "US$": ("USD",), "USD": ("USD",),
+    "C$": ("CAD",), "CA$": ("CAD",), "CDN$": ("CAD",), "A$": ("AUD",), "AU$": ("AUD",),
+    "MX$": ("MXN",), "R$": ("BRL",), "S$": ("SGD",), "NT$": ("TWD",), "€": ("EUR",),
+    "£": ("GBP",), "¥": ("JPY", "CNY"), "￥": ("JPY", "CNY"), "円": ("JPY",), "₹": ("INR",),
+    "Rs.": ("INR",), "zł": ("PLN",), "kr": ("SEK", "NOK", "DKK"), "TL": ("TRY",),
+    "₺": ("TRY",), "د.إ": ("AED",), "ر.س": ("SAR",),
+}  # fmt: skip
 _MAX_REVIEW_COUNT = 10**11  # anything larger is garbage, not a review count
 _MAX_RANK = 10**10
 _MAX_BSR_TEXT = 1000
@@ -119,6 +276,26 @@ _RANK_PREFIXES = (" Nr.", " nº", " Nº", " n°", " No.", " n.", "Nr.", "nº")
 
 def _short(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+
+
+def detect_format(item: dict[str, Any]) -> ActorFormat:
+    """The format an item's field names belong to (UNKNOWN when they belong to none)."""
+    if "statusCode" in item:  # the default actor's every item, found or not
+        return ActorFormat.AXESSO
+    axesso = sum(1 for key in _AXESSO_FIELDS if key in item)
+    junglee = sum(1 for key in _JUNGLEE_FIELDS if key in item)
+    full = sum(1 for key in _JUNGLEE_FULL_FIELDS if key in item)
+    if isinstance(item.get("price"), dict):
+        junglee += 1
+    if axesso == 0 and junglee + full == 0:
+        return ActorFormat.UNKNOWN
+    if axesso > junglee + full:
+        return ActorFormat.AXESSO
+    return ActorFormat.JUNGLEE if full else ActorFormat.JUNGLEE_REDUCED
 
 
 def identify_item(item: object) -> tuple[str | None, str | None]:
@@ -135,6 +312,10 @@ def identify_item(item: object) -> tuple[str | None, str | None]:
             marketplace = mp_match.group(1) if mp_match is not None else None
         if marketplace not in MARKETPLACE_CURRENCY:
             marketplace = None
+    if marketplace is None:
+        country = item.get("loadedCountryCode")
+        if isinstance(country, str):
+            marketplace = _COUNTRY_MARKETPLACE.get(country.strip().upper())
     asin = item.get("asin")
     if isinstance(asin, str) and asin.strip():
         return asin.strip().upper(), marketplace
@@ -145,27 +326,158 @@ def identify_item(item: object) -> tuple[str | None, str | None]:
     return None, marketplace
 
 
-def normalize_item(item: object, *, marketplace: str | None = None) -> Snapshot:
-    """One dataset item (default actor, or junglee/amazon-crawler) -> Snapshot. Never raises."""
+def read_item(item: object, *, marketplace: str | None = None) -> ItemReading:
+    """One dataset item -> its snapshot, or the named problem that prevented one. Never raises.
+
+    `marketplace` is the store the item was requested from, when the caller knows it; it
+    wins over the item's own url.
+    """
+    fmt = ActorFormat.UNKNOWN
     try:
         if not isinstance(item, dict):
-            return Snapshot(
-                asin="",
-                found=False,
-                parse_warnings=[f"item is not a JSON object (got {type(item).__name__})"],
-            )
-        if "statusCode" not in item and _looks_like_junglee(item):
-            return _normalize_junglee(item, marketplace)
-        return _normalize_axesso(item, marketplace)
-    except Exception as exc:  # a bug must cost one field, never the whole batch
-        asin = ""
-        if isinstance(item, dict) and isinstance(item.get("asin"), str):
-            asin = item["asin"].strip().upper()[:32]
-        return Snapshot(
-            asin=asin,
-            found=False,
-            parse_warnings=[f"item could not be parsed ({type(exc).__name__}: {str(exc)[:120]})"],
-        )
+            return _not_an_object(item)
+        html = _html_in(item)
+        fmt = detect_format(item)
+        url_ref = _url_ref(item)
+        if html is not None:
+            return _problem(fmt, ItemProblem.HTML_PAGE, f"an HTML page, not a product item{html}",
+                            url_ref)
+        if fmt is ActorFormat.UNKNOWN:
+            return _unknown(item, url_ref)
+        page_asin = _page_asin(item)
+        if page_asin is None and url_ref is None and identify_item(item)[0] is None:
+            fields = ", ".join(sorted(map(str, item))[:8])
+            return _problem(fmt, ItemProblem.NO_PRODUCT,
+                            f"an item in the {_FORMAT_WORDS[fmt]} format naming no product: "
+                            f"no ASIN, no product url (fields: {fields})", None)
+        if fmt is ActorFormat.AXESSO:
+            code = _status_code(item.get("statusCode"), [])
+            if code is not None and code != 200 and code not in _NOT_FOUND_CODES:
+                message = item.get("statusMessage")
+                said = f" {_short(message)}" if isinstance(message, str) and message else ""
+                return _problem(fmt, ItemProblem.PAGE_ERROR,
+                                f"the actor could not load the page (statusCode {code}{said}); "
+                                "not a missing product", url_ref, page_asin)
+            snap = _normalize_axesso(item, marketplace)
+        else:
+            snap = _normalize_junglee(item, marketplace, fmt is ActorFormat.JUNGLEE_REDUCED)
+        return ItemReading(fmt, snap, url_ref=url_ref, page_asin=page_asin)
+    except Exception as exc:  # a bug must cost one item, never the whole batch
+        return _problem(fmt, ItemProblem.PARSER_ERROR,
+                        f"the item could not be read ({type(exc).__name__}: {str(exc)[:120]})",
+                        None)
+
+
+def normalize_item(item: object, *, marketplace: str | None = None) -> Snapshot:
+    """One dataset item -> Snapshot. Never raises. An item that is no product page gives a
+    not-found placeholder whose only warning is the reason (use `read_item` to tell them
+    apart: the adapter must not store those)."""
+    reading = read_item(item, marketplace=marketplace)
+    if reading.snapshot is not None:
+        return reading.snapshot
+    asin, mp = reading.url_ref or (reading.page_asin or "", marketplace or "com")
+    return Snapshot(asin=asin, marketplace=marketplace or mp, found=False,
+                    parse_warnings=[f"{reading.problem}: {reading.reason}"])
+
+
+def _problem(fmt: ActorFormat, problem: ItemProblem, reason: str,
+             url_ref: tuple[str, str] | None, page_asin: str | None = None) -> ItemReading:
+    return ItemReading(fmt, None, problem, reason, url_ref, page_asin)
+
+
+def _not_an_object(item: object) -> ItemReading:
+    if isinstance(item, str):
+        if _HTML_RE.match(item[:300]):
+            return _problem(ActorFormat.UNKNOWN, ItemProblem.HTML_PAGE,
+                            f"an HTML page, not a product item{_html_title(item)}", None)
+        return _problem(ActorFormat.UNKNOWN, ItemProblem.NOT_AN_OBJECT,
+                        f"text, not a JSON object: {_short(item)}", None)
+    kind = "null" if item is None else type(item).__name__
+    return _problem(ActorFormat.UNKNOWN, ItemProblem.NOT_AN_OBJECT,
+                    f"not a JSON object (got {kind})", None)
+
+
+def _html_in(item: dict[str, Any]) -> str | None:
+    """' in field ... (title ...)' if a top-level field holds an HTML page, else None. Only
+    fields no format defines are looked at, and the title (real items have neither)."""
+    extra = item.keys() - _KNOWN_FIELDS
+    extra.add("title")
+    for key in extra:
+        value = item.get(key)
+        if type(value) is str and value[:1] in "<\n\r\t " and value and _HTML_RE.match(value[:300]):
+            return f" in field {_short(str(key), 20)}{_html_title(value)}"
+    return None
+
+
+def _html_title(page: str) -> str:
+    match = _HTML_TITLE_RE.search(page[:5000])
+    title = match.group(1).strip() if match is not None else ""
+    return f" (title {_short(title, 60)})" if title else ""
+
+
+def _unknown(item: dict[str, Any], url_ref: tuple[str, str] | None) -> ItemReading:
+    error = item.get("error")
+    if error is not None and error != "":
+        detail = item.get("errorDescription") or item.get("message")
+        said = f": {str(detail)[:160]}" if detail else ""
+        return _problem(ActorFormat.UNKNOWN, ItemProblem.ACTOR_ERROR,
+                        f"the actor's error item ({str(error)[:80]}{said})", url_ref)
+    content = sorted(str(k) for k, v in item.items()
+                     if k not in _IDENTITY_FIELDS and v not in (None, "", [], {}))
+    if not content:
+        only = ", ".join(sorted(str(k) for k in item))
+        what = f"nothing besides {only}" if only else "no field at all"
+        return _problem(ActorFormat.UNKNOWN, ItemProblem.EMPTY,
+                        f"an empty item: {what}", url_ref)
+    shown = ", ".join(content[:8]) + (", …" if len(content) > 8 else "")
+    return _problem(ActorFormat.UNKNOWN, ItemProblem.UNKNOWN_FORMAT,
+                    f"an item of an unknown format (fields: {shown}); readable formats: axesso, "
+                    "junglee, junglee reduced", url_ref)
+
+
+def _page_asin(item: dict[str, Any]) -> str | None:
+    asin = item.get("asin")
+    if isinstance(asin, str) and asin.strip():
+        return asin.strip().upper()
+    return None
+
+
+def _ref_of(value: object) -> tuple[str, str] | None:
+    """(ASIN, marketplace) of a product URL, as domain/product_ref.py reads it (the replay
+    and the requests use it too); the actors' own URL form is read without a URL parse."""
+    if not isinstance(value, str) or "amazon." not in value:
+        return None
+    if value.startswith("https://www.amazon."):
+        marketplace = value[19:].split("/", 1)[0]
+        match = _ITEM_URL_ASIN_RE.search(value)
+        if marketplace in _REF_MARKETPLACES and match is not None and match.start() == 19 + len(
+            marketplace
+        ):
+            asin = match.group(1).upper()
+            if _REF_ASIN_RE.fullmatch(asin):
+                return asin, marketplace
+    try:
+        ref = parse_product_ref(value)
+    except InvalidProductRef:
+        return None
+    return ref.asin, ref.marketplace
+
+
+def _url_ref(item: dict[str, Any]) -> tuple[str, str] | None:
+    url_ref = _ref_of(item.get("url"))
+    if "statusCode" in item:  # axesso: the url is the one requested
+        return url_ref
+    # junglee's `url` is the page it ended on; it also echoes the request (`input`, when that
+    # was a product URL) and the ASIN before any redirect (`originalAsin`).
+    ref = _ref_of(item.get("input"))
+    if ref is not None:
+        return ref
+    original = item.get("originalAsin")
+    if isinstance(original, str) and len(original.strip()) == 10:
+        marketplace = url_ref[1] if url_ref is not None else identify_item(item)[1]
+        if marketplace is not None:
+            return original.strip().upper(), marketplace
+    return url_ref
 
 
 def _base_snapshot(item: dict[str, Any], marketplace: str | None, warnings: list[str]) -> Snapshot:
@@ -189,16 +501,19 @@ def _base_snapshot(item: dict[str, Any], marketplace: str | None, warnings: list
     return snap
 
 
+# --------------------------------------------------------------------------------------------
+# axesso_data/amazon-product-details-scraper (field names: shared/reference apify.md)
+
+
 def _normalize_axesso(item: dict[str, Any], marketplace: str | None) -> Snapshot:
     warnings: list[str] = []
     snap = _base_snapshot(item, marketplace, warnings)
-    if _status_code(item.get("statusCode"), warnings) not in (None, 200):
-        snap.found = False
-        snap.title = _text(item.get("title"), "title", warnings)
-        return snap
     snap.title = _text(item.get("title"), "title", warnings)
+    if _status_code(item.get("statusCode"), warnings) in _NOT_FOUND_CODES:
+        snap.found = False
+        return snap
     _offer(item, snap, warnings)
-    _availability(item, snap, warnings)
+    _axesso_availability(item, snap, warnings)
     snap.rating = _rating(item.get("productRating"), warnings)
     snap.review_count = _count(item.get("countReview"), "countReview", warnings)
     _best_sellers_rank(item.get("productDetails"), snap, warnings)
@@ -228,37 +543,26 @@ def _offer(item: dict[str, Any], snap: Snapshot, warnings: list[str]) -> None:
         snap.buy_box_seller = seller
         snap.buy_box_seller_id = _text(item.get("sellerId"), "sellerId", warnings)
         snap.fulfilled_by = _text(item.get("fulfilledBy"), "fulfilledBy", warnings)
+        snap.fulfilment = _fulfilment(seller, snap.fulfilled_by)
 
 
-def _availability(item: dict[str, Any], snap: Snapshot, warnings: list[str]) -> None:
+def _axesso_availability(item: dict[str, Any], snap: Snapshot, warnings: list[str]) -> None:
     raw = item.get("warehouseAvailability")
-    price = item.get("price")
-    if snap.price is None and price == 0 and price is not False and item.get("soldBy") is None:
-        snap.availability = Availability.OUT_OF_STOCK  # no offer and nobody selling it
+    if isinstance(raw, str) and raw.strip():
+        _stock_text(raw.strip(), snap, warnings)
         return
-    if raw is None:
-        return
-    if not isinstance(raw, str):
+    if raw is not None and not isinstance(raw, str):
         warnings.append(f"warehouseAvailability is not text: {_short(repr(raw))}")
         return
-    text = raw.strip()
-    if not text:
-        snap.availability = Availability.OUT_OF_STOCK
-        return
-    known = _AVAILABILITY_TEXTS.get(text)
-    if known is not None:
-        snap.availability = known
-        return
-    low = _LOW_STOCK_RE.search(text)
-    if low is not None:
-        snap.availability = Availability.LOW_STOCK
-        snap.stock_count = int(low.group(1))
-    elif _OUT_OF_STOCK_RE.search(text):
-        snap.availability = Availability.OUT_OF_STOCK
-    elif _IN_STOCK_RE.search(text):
-        snap.availability = Availability.IN_STOCK
-    else:
-        warnings.append(f"unrecognized availability text {_short(text)}")
+    # No availability text. With no price and nobody selling either, the page was found but
+    # shows no featured offer: the Buy Box is suppressed, which says nothing about stock.
+    if (
+        "warehouseAvailability" in item
+        and "price" in item
+        and snap.price is None
+        and item.get("soldBy") in (None, "")
+    ):
+        snap.availability = Availability.NO_FEATURED_OFFER
 
 
 def _content(item: dict[str, Any], snap: Snapshot, warnings: list[str]) -> None:
@@ -276,7 +580,237 @@ def _content(item: dict[str, Any], snap: Snapshot, warnings: list[str]) -> None:
     snap.is_prime = _flag(item.get("prime"), "prime", warnings)
     snap.has_deal = _flag(item.get("deal"), "deal", warnings)
     snap.past_sales = _text(item.get("pastSales"), "pastSales", warnings)
+    snap.bought_past_month = _bought_past_month(snap.past_sales)
     snap.description = _text(item.get("productDescription"), "productDescription", warnings)
+
+
+# --------------------------------------------------------------------------------------------
+# junglee/amazon-crawler and junglee/free-amazon-product-scraper (field names: real exports of
+# both, see tests/fixtures/apify/README.md; `offers` entries: junglee's changelog)
+
+
+def _normalize_junglee(item: dict[str, Any], marketplace: str | None, reduced: bool) -> Snapshot:
+    warnings: list[str] = []
+    snap = _base_snapshot(item, marketplace, warnings)
+    snap.title = _text(item.get("title"), "title", warnings)
+    snap.brand = _text(item.get("brand"), "brand", warnings)
+    store = item.get("visitStoreLink")
+    if snap.brand is None and isinstance(store, dict):  # "Visit the X Store", "Brand: X"
+        overview = item.get("productOverview")
+        about = ([{"name": e.get("key"), "value": e.get("value")}
+                  for e in overview if isinstance(e, dict)] if isinstance(overview, list) else None)
+        snap.brand = _brand(store.get("text"), about, warnings)
+    price = item.get("price")
+    snap.price = _money(_price_value(price), "price", warnings)
+    snap.list_price = _money(_price_value(item.get("listPrice")), "listPrice", warnings)
+    snap.currency = _currency(price, item.get("listPrice"), snap.marketplace, warnings)
+    snap.rating = _rating(item.get("stars"), warnings, "stars")
+    snap.review_count = _count(item.get("reviewsCount"), "reviewsCount", warnings)
+    snap.description = _text(item.get("description"), "description", warnings)
+    if reduced:  # title, asin, brand, stars, reviewsCount, thumbnail, crumbs, description, price
+        thumb = _text(item.get("thumbnailImage"), "thumbnailImage", warnings)
+        snap.image_urls = [thumb] if thumb else []
+        snap.image_count = len(snap.image_urls)
+        return snap
+    seller = item.get("seller")
+    if seller is not None and not isinstance(seller, dict):
+        warnings.append(f"seller is not an object: {_short(repr(seller))}")
+        seller = None
+    seller_name = _text(seller.get("name"), "seller.name", warnings) if seller else None
+    if snap.price is not None:
+        snap.buy_box_price = snap.price
+        snap.buy_box_seller = seller_name
+        snap.buy_box_seller_id = _text(seller.get("id"), "seller.id", warnings) if seller else None
+    _junglee_offers(item.get("offers"), snap, seller_name, warnings)
+    _junglee_availability(item, snap, seller_name, warnings)
+    _junglee_ranks(item, snap, warnings)
+    snap.bullet_points = _str_list(item.get("features"), "features", warnings)
+    images = _str_list(item.get("highResolutionImages"), "highResolutionImages", warnings)
+    if not images:
+        thumb = _text(item.get("thumbnailImage"), "thumbnailImage", warnings)
+        images = [thumb] if thumb else []
+    snap.image_urls = images
+    snap.image_count = len(images)
+    snap.video_count = _count(item.get("videosCount"), "videosCount", warnings) or 0
+    variants = item.get("variantAsins")
+    if not isinstance(variants, list):
+        variants = item.get("variantDetails")
+    snap.variation_count = len(variants) if isinstance(variants, list) else 0
+    snap.past_sales = _text(item.get("monthlyPurchaseVolume"), "monthlyPurchaseVolume", warnings)
+    snap.bought_past_month = _bought_past_month(snap.past_sales)
+    page = item.get("categoryPageData")  # the search card it was found on, if any
+    summary = page.get("saleSummary") if isinstance(page, dict) else None
+    if isinstance(summary, str) and _COUPON_RE.search(summary):
+        snap.has_coupon = True
+    return snap
+
+
+def _price_value(price: object) -> object:
+    return price.get("value") if isinstance(price, dict) else price
+
+
+def _junglee_availability(
+    item: dict[str, Any], snap: Snapshot, seller_name: str | None, warnings: list[str]
+) -> None:
+    raw = item.get("inStockText")
+    if isinstance(raw, str) and raw.strip() and _stock_text(raw.strip(), snap, warnings):
+        return
+    if raw is not None and not isinstance(raw, str):
+        warnings.append(f"inStockText is not text: {_short(repr(raw))}")
+    if (
+        not (isinstance(raw, str) and raw.strip())
+        and "inStockText" in item
+        and snap.price is None
+        and seller_name is None
+    ):
+        # Found, but no price, no seller, no availability text: no featured offer. The
+        # actor's `inStock` false then only echoes the missing text.
+        snap.availability = Availability.NO_FEATURED_OFFER
+        return
+    in_stock = item.get("inStock")
+    if in_stock is True and snap.availability is Availability.UNKNOWN:
+        snap.availability = Availability.IN_STOCK
+    elif in_stock is False and snap.availability is Availability.UNKNOWN:
+        snap.availability = Availability.OUT_OF_STOCK
+
+
+def _junglee_ranks(item: dict[str, Any], snap: Snapshot, warnings: list[str]) -> None:
+    ranks = item.get("bestsellerRanks")
+    if isinstance(ranks, list):
+        parsed = [
+            SubcategoryRank(r["rank"], r["category"].strip())
+            for r in ranks
+            if isinstance(r, dict)
+            and type(r.get("rank")) is int
+            and 0 < r["rank"] <= _MAX_RANK
+            and isinstance(r.get("category"), str)
+            and r["category"].strip()
+        ]
+        if parsed:
+            snap.bsr_rank, snap.bsr_category = parsed[0].rank, parsed[0].category
+            snap.subcategory_ranks = parsed[1:]
+            return
+        if ranks:
+            warnings.append(f"bestsellerRanks not understood: {_short(repr(ranks), 80)}")
+    elif ranks is not None:
+        warnings.append(f"bestsellerRanks is not a list: {_short(repr(ranks))}")
+    attributes = item.get("attributes")  # the same table as text, when the list is missing
+    if isinstance(attributes, list):
+        named = [{"name": a.get("key"), "value": a.get("value")}
+                 for a in attributes if isinstance(a, dict)]
+        _best_sellers_rank(named, snap, warnings)
+
+
+def _junglee_offers(
+    offers: object, snap: Snapshot, seller_name: str | None, warnings: list[str]
+) -> None:
+    pinned: dict[str, Any] | None = None
+    if offers is not None and not isinstance(offers, list):
+        warnings.append(f"offers is not a list: {_short(repr(offers))}")
+    elif offers:  # [] means "not asked for" (maxOffers 0), not "no offers"
+        sellers: list[OfferSeller] = []
+        for offer in offers:
+            if not isinstance(offer, dict):
+                continue
+            seller = offer.get("seller")
+            if isinstance(seller, dict):
+                sid, name = seller.get("id"), seller.get("name")
+                sellers.append(OfferSeller(sid.strip() if isinstance(sid, str) and sid.strip()
+                                           else None,
+                                           name.strip() if isinstance(name, str) and name.strip()
+                                           else None))
+            if offer.get("isPinnedOffer") is True and pinned is None:
+                pinned = offer
+        snap.offer_count = sum(1 for o in offers if isinstance(o, dict))
+        snap.offer_sellers = sellers
+        snap.seller_count = len({s.seller_id or s.name for s in sellers if s.seller_id or s.name})
+    if snap.price is None:
+        return
+    ships_from = pinned.get("shipsFrom") if pinned is not None else None
+    snap.fulfilment = _fulfilment(seller_name, ships_from if isinstance(ships_from, str) else None)
+
+
+# --------------------------------------------------------------------------------------------
+# Meanings shared by the formats
+
+
+def _stock_text(text: str, snap: Snapshot, warnings: list[str]) -> bool:
+    """Availability from a page's availability text; False (and a warning) if not understood."""
+    known = _AVAILABILITY_TEXTS.get(text)
+    if known is not None:
+        snap.availability = known
+        return True
+    low = _LOW_STOCK_RE.search(text)
+    if low is not None:
+        snap.availability = Availability.LOW_STOCK
+        snap.stock_count = int(low.group(1))
+    elif _OUT_OF_STOCK_RE.search(text):
+        snap.availability = Availability.OUT_OF_STOCK
+    elif _IN_STOCK_RE.search(text):
+        snap.availability = Availability.IN_STOCK
+    else:
+        warnings.append(f"unrecognized availability text {_short(text)}")
+        return False
+    return True
+
+
+def _fulfilment(sold_by: str | None, fulfilled_by: str | None) -> Fulfilment | None:
+    """Amazon sells it / a merchant's offer Amazon ships (FBA) / the merchant ships (FBM)."""
+    if sold_by and _AMAZON_SELLER_RE.match(sold_by):
+        return Fulfilment.AMAZON
+    if fulfilled_by:
+        return Fulfilment.FBA if _AMAZON_SELLER_RE.match(fulfilled_by) else Fulfilment.FBM
+    return None
+
+
+def _bought_past_month(text: str | None) -> int | None:
+    """'10K+ bought in past month' -> 10000; '200+ Mal im letzten Monat gekauft' -> 200."""
+    if not text:
+        return None
+    best = 0.0
+    for match in _PAST_SALES_RE.finditer(text[:200]):
+        digits, latin, cjk = match.groups()
+        unit = latin or cjk
+        if unit:
+            number = float(digits.replace(",", ".")) if digits.count(",") + digits.count(
+                ".") == 1 else float(digits.replace(",", "").replace(".", ""))
+            number *= _MULTIPLIERS[unit.lower()]
+        else:
+            number = float(digits.replace(",", "").replace(".", ""))
+        best = max(best, number)
+    return int(best) if 1 <= best < 10**10 else None
+
+
+def _currency(price: object, list_price: object, marketplace: str,
+              warnings: list[str]) -> str | None:
+    """The price's currency: the marketplace's, unless the item names another unambiguously.
+
+    A symbol that can mean the marketplace's currency means it ("$" on amazon.ca is CAD,
+    on amazon.com.au AUD); an ambiguous symbol never overrides the marketplace.
+    """
+    home = MARKETPLACE_CURRENCY.get(marketplace)
+    raw = None
+    for source in (price, list_price):
+        if isinstance(source, dict) and isinstance(source.get("currency"), str):
+            raw = source["currency"].strip()
+            if raw:
+                break
+    if not raw:
+        return home
+    candidates = _CURRENCY_SYMBOLS.get(raw)
+    if candidates is None and len(raw) == 3 and raw.isascii() and raw.isalpha():
+        candidates = (raw.upper(),)
+    if candidates is None:
+        warnings.append(f"unknown currency {_short(raw)}; assumed {home} (amazon.{marketplace})")
+        return home
+    if home in candidates:
+        return home
+    if len(candidates) == 1:
+        warnings.append(f"price in {candidates[0]} on amazon.{marketplace}")
+        return candidates[0]
+    warnings.append(f"currency {_short(raw)} is ambiguous and not amazon.{marketplace}'s "
+                    f"{home}; kept {home}")
+    return home
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,7 +919,7 @@ def _count(value: object, name: str, warnings: list[str]) -> int | None:
     return count
 
 
-def _rating(value: object, warnings: list[str]) -> float | None:
+def _rating(value: object, warnings: list[str], name: str = "productRating") -> float | None:
     if value is None:
         return None
     rating: float | None = None
@@ -403,7 +937,7 @@ def _rating(value: object, warnings: list[str]) -> float | None:
         if match is not None:
             rating = float((match.group(1) or match.group(2)).replace(",", "."))
     if rating is None or not 0 <= rating <= 5:  # NaN fails the range test too
-        warnings.append(f"productRating not understood: {_short(repr(value))}")
+        warnings.append(f"{name} not understood: {_short(repr(value))}")
         return None
     return rating
 
@@ -507,63 +1041,6 @@ def _variation_count(variations: object, warnings: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# junglee/amazon-crawler items: different names, numbers instead of text.
-
-
-def _looks_like_junglee(item: dict[str, Any]) -> bool:
-    return (
-        "stars" in item
-        or "reviewsCount" in item
-        or "bestsellerRanks" in item
-        or isinstance(item.get("price"), dict)
-    )
-
-
-def _normalize_junglee(item: dict[str, Any], marketplace: str | None) -> Snapshot:
-    warnings: list[str] = []
-    snap = _base_snapshot(item, marketplace, warnings)
-    snap.title = _text(item.get("title"), "title", warnings)
-    snap.brand = _text(item.get("brand"), "brand", warnings)
-    snap.price = _money(_price_value(item.get("price")), "price", warnings)
-    snap.list_price = _money(_price_value(item.get("listPrice")), "listPrice", warnings)
-    seller = item.get("seller")
-    seller_name = seller.get("name") if isinstance(seller, dict) else None
-    if snap.price is not None:
-        snap.buy_box_price = snap.price
-        snap.buy_box_seller = _text(seller_name, "seller.name", warnings)
-    in_stock = item.get("inStock")
-    if in_stock is True:
-        snap.availability = Availability.IN_STOCK
-    elif in_stock is False:
-        snap.availability = Availability.OUT_OF_STOCK
-    snap.rating = _rating(item.get("stars"), warnings)
-    snap.review_count = _count(item.get("reviewsCount"), "reviewsCount", warnings)
-    ranks = item.get("bestsellerRanks")
-    if isinstance(ranks, list):
-        parsed = [
-            SubcategoryRank(r["rank"], r["category"].strip())
-            for r in ranks
-            if isinstance(r, dict)
-            and type(r.get("rank")) is int
-            and 0 < r["rank"] <= _MAX_RANK
-            and isinstance(r.get("category"), str)
-        ]
-        if parsed:
-            snap.bsr_rank, snap.bsr_category = parsed[0].rank, parsed[0].category
-            snap.subcategory_ranks = parsed[1:]
-    snap.bullet_points = _str_list(item.get("features"), "features", warnings)
-    images = _str_list(item.get("highResolutionImages"), "highResolutionImages", warnings)
-    snap.image_urls = images
-    snap.image_count = len(images)
-    snap.description = _text(item.get("description"), "description", warnings)
-    return snap
-
-
-def _price_value(price: object) -> object:
-    return price.get("value") if isinstance(price, dict) else price
-
-
-# --------------------------------------------------------------------------------------------
 # Output
 
 
@@ -582,6 +1059,7 @@ def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
         "buy_box_seller": s.buy_box_seller,
         "buy_box_seller_id": s.buy_box_seller_id,
         "fulfilled_by": s.fulfilled_by,
+        "fulfilment": None if s.fulfilment is None else s.fulfilment.value,
         "in_stock": s.in_stock,
         "availability": s.availability.value,
         "stock_count": s.stock_count,
@@ -598,17 +1076,32 @@ def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
         "image_count": s.image_count,
         "video_count": s.video_count,
         "variation_count": s.variation_count,
+        "offer_count": s.offer_count,
+        "seller_count": s.seller_count,
+        "offer_sellers": [{"id": o.seller_id, "name": o.name} for o in s.offer_sellers],
         "is_prime": s.is_prime,
         "has_deal": s.has_deal,
+        "has_coupon": s.has_coupon,
         "past_sales": s.past_sales,
+        "bought_past_month": s.bought_past_month,
         "data_source": s.data_source,
         "parse_warnings": list(s.parse_warnings),
     }
 
 
 def normalize_export(items: Iterable[object]) -> Iterator[dict[str, Any]]:
-    """Normalize a whole dataset export (a JSON array of items) into output dicts, lazily."""
+    """Normalize a whole dataset export (a JSON array of items) into output dicts, lazily:
+    each with the item's `format`, and for an item that gave no snapshot its `problem` and
+    `reason` (the snapshot fields are then the not-found placeholder)."""
     if isinstance(items, dict):  # a single item exported on its own
         items = [items]
     for item in items:
-        yield snapshot_to_dict(normalize_item(item))
+        reading = read_item(item)
+        if reading.snapshot is not None:
+            row = snapshot_to_dict(reading.snapshot)
+        else:
+            row = snapshot_to_dict(normalize_item(item))
+        row["format"] = reading.format.value
+        row["problem"] = None if reading.problem is None else reading.problem.value
+        row["reason"] = reading.reason
+        yield row
