@@ -164,6 +164,8 @@ def pct_change(old: float | None, new: float | None) -> float | None:
 
 
 def _in_stock(availability: str) -> bool | None:
+    # None for unknown and for no_featured_offer (a suppressed Buy Box says nothing about
+    # stock): a change to or from either is never a stock-out nor a restock.
     if availability in (Availability.IN_STOCK.value, Availability.LOW_STOCK.value):
         return True
     if availability == Availability.OUT_OF_STOCK.value:
