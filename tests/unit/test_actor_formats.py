@@ -476,3 +476,14 @@ def test_no_featured_offer_reads_as_unknown_stock_everywhere() -> None:
         assert not {d.type.value for d in drafts} & {"out_of_stock", "back_in_stock"}
     drafts = detect_changes(LatestValues.of(in_stock), gone, Thresholds())
     assert "out_of_stock" in {d.type.value for d in drafts}  # a real stock-out still alerts
+
+
+def test_a_competitor_without_a_featured_offer_is_not_listed_out_of_stock() -> None:
+    from amazon_pilot.domain.comparison import ProductView, compare_group
+
+    main = ProductView("B0CWTR4K2P", "main", snap(AXESSO, 0), [])
+    suppressed = ProductView("B0BZ8MWN4T", "suppressed", snap(AXESSO, 2), [])
+    g = compare_group(main, [suppressed], 30)
+    product = g.competitor("B0BZ8MWN4T").product
+    assert product.availability == "no_featured_offer" and g.group.out_of_stock == ()
+    assert product.price.reason == "no price: no featured offer (Buy Box suppressed)"

@@ -338,6 +338,8 @@ def _price_metric(snap: Snapshot | None, attr: str, label: str) -> Metric:
     if value is None:
         if snap.availability is Availability.OUT_OF_STOCK:
             return missing(f"no {label}: out of stock")
+        if snap.availability is Availability.NO_FEATURED_OFFER:
+            return missing(f"no {label}: no featured offer (Buy Box suppressed)")
         return missing(f"no {label} on page")
     return Metric(round(value, 2), unit=_currency(snap))
 
