@@ -378,7 +378,7 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
         captured_at = captured_at.replace(tzinfo=UTC)
 
     def work() -> int:
-        from amazon_pilot.domain.normalize import read_item
+        from amazon_pilot.domain.normalize import normalize_item
         from amazon_pilot.platform.db import transaction
         from amazon_pilot.tracking.service import ingest
         from amazon_pilot.tracking.store import upsert_product
@@ -386,13 +386,8 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
         observations = []
         skipped = 0
         with transaction() as conn:
-            for index, item in enumerate(items):
-                reading = read_item(item)
-                snap = reading.snapshot
-                if snap is None:  # no product page: say why, store nothing
-                    print(f"item {index}: {reading.problem}: {reading.reason}", file=sys.stderr)
-                    skipped += 1
-                    continue
+            for item in items:
+                snap = normalize_item(item)
                 if not snap.asin or len(snap.asin) != 10:
                     skipped += 1
                     continue
@@ -400,7 +395,7 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
                 observations.append((product_id, snap))
             result = ingest(conn, captured_at, None, observations)
         print(f"stored {result.inserted} snapshot(s) at {captured_at.isoformat()}; "
-              f"{result.skipped} already stored; {skipped} item(s) without a product skipped; "
+              f"{result.skipped} already stored; {skipped} item(s) without an ASIN skipped; "
               f"{len(result.alert_ids)} alert(s)")
         return 0
 

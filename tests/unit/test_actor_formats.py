@@ -374,7 +374,7 @@ def test_bad_items_get_a_named_problem(
     assert r.problem is problem and r.reason
     assert r.url_ref == url_ref
     placeholder = normalize_item(raw(BAD, index))  # the old entry point: never raises either
-    assert placeholder.found is False
+    assert placeholder.found is False and placeholder.asin == ""  # nothing can store it
     assert placeholder.parse_warnings == [f"{problem}: {r.reason}"]
 
 
@@ -427,9 +427,12 @@ def test_pilot_normalize_reads_every_format(capsys: pytest.CaptureFixture[str]) 
         if name == BAD:
             assert [r["problem"] for r in rows][:3] == ["html_page", "html_page", "not_an_object"]
             assert rows[10]["problem"] is None and rows[10]["format"] == "axesso"
+            assert rows[1]["requested"] == ["B0CX5TQ2NB", "com"] and rows[1]["asin"] == ""
         else:
             assert all(r["problem"] is None and r["parse_warnings"] == [] for r in rows)
             assert rows[0]["price"] == 24.99 and rows[0]["asin"] == "B0CWTR4K2P"
+            assert rows[1]["requested"] == ["B0D7FLK3QW", "com"]
+            assert rows[1]["page_asin"] == "B0D7FLJ9XR"
             assert {r["format"] for r in rows} == {
                 AXESSO: {"axesso"}, FULL: {"junglee"}, FREE: {"junglee"},
                 REDUCED: {"junglee_reduced"},

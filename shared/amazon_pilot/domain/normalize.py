@@ -370,13 +370,13 @@ def read_item(item: object, *, marketplace: str | None = None) -> ItemReading:
 
 def normalize_item(item: object, *, marketplace: str | None = None) -> Snapshot:
     """One dataset item -> Snapshot. Never raises. An item that is no product page gives a
-    not-found placeholder whose only warning is the reason (use `read_item` to tell them
-    apart: the adapter must not store those)."""
+    placeholder without an ASIN (so nothing can store it), not found, whose only warning is
+    the reason; `read_item` tells them apart and says which page they concern."""
     reading = read_item(item, marketplace=marketplace)
     if reading.snapshot is not None:
         return reading.snapshot
-    asin, mp = reading.url_ref or (reading.page_asin or "", marketplace or "com")
-    return Snapshot(asin=asin, marketplace=marketplace or mp, found=False,
+    mp = marketplace or (reading.url_ref[1] if reading.url_ref else "com")
+    return Snapshot(asin="", marketplace=mp, found=False,
                     parse_warnings=[f"{reading.problem}: {reading.reason}"])
 
 
@@ -1091,8 +1091,9 @@ def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
 
 def normalize_export(items: Iterable[object]) -> Iterator[dict[str, Any]]:
     """Normalize a whole dataset export (a JSON array of items) into output dicts, lazily:
-    each with the item's `format`, and for an item that gave no snapshot its `problem` and
-    `reason` (the snapshot fields are then the not-found placeholder)."""
+    each with the item's `format`, the page it says was `requested` ([ASIN, marketplace])
+    and the `page_asin` it showed, and for an item that gave no snapshot its `problem` and
+    `reason` (the snapshot fields are then the placeholder's)."""
     if isinstance(items, dict):  # a single item exported on its own
         items = [items]
     for item in items:
@@ -1104,4 +1105,6 @@ def normalize_export(items: Iterable[object]) -> Iterator[dict[str, Any]]:
         row["format"] = reading.format.value
         row["problem"] = None if reading.problem is None else reading.problem.value
         row["reason"] = reading.reason
+        row["requested"] = list(reading.url_ref) if reading.url_ref else None
+        row["page_asin"] = reading.page_asin
         yield row

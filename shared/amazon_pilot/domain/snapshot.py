@@ -22,14 +22,6 @@ class Availability(StrEnum):
     NO_FEATURED_OFFER = "no_featured_offer"
 
 
-class Fulfilment(StrEnum):
-    """Who sells and ships the featured (Buy Box) offer."""
-
-    AMAZON = "amazon"  # sold by Amazon itself
-    FBA = "fba"  # a merchant's offer, fulfilled by Amazon
-    FBM = "fbm"  # a merchant's offer, shipped by the merchant
-
-
 # Marketplace code (the Amazon domain suffix) -> currency. The actor reports no currency.
 MARKETPLACE_CURRENCY: dict[str, str] = {
     "com": "USD",
@@ -59,6 +51,14 @@ MARKETPLACE_CURRENCY: dict[str, str] = {
 class SubcategoryRank:
     rank: int
     category: str
+
+
+class Fulfilment(StrEnum):
+    """Who sells and ships the featured (Buy Box) offer."""
+
+    AMAZON = "amazon"  # sold by Amazon itself
+    FBA = "fba"  # a merchant's offer, fulfilled by Amazon
+    FBM = "fbm"  # a merchant's offer, shipped by the merchant
 
 
 @dataclass(slots=True, frozen=True)

@@ -20,14 +20,6 @@ export const METRICS = [
   { key: "review_count", label: "Reviews", kind: "int", latest: "review_count" },
 ];
 export const RANGES = [["7d", 7], ["30d", 30], ["90d", 90], ["1y", 365]];
-// The snapshot's availability values, in words (no_featured_offer is not a stock-out).
-export const AVAILABILITY_WORDS = {
-  in_stock: "in stock",
-  low_stock: "low stock",
-  out_of_stock: "out of stock",
-  no_featured_offer: "no featured offer (Buy Box suppressed; stock unknown)",
-  unknown: "unknown",
-};
 
 export function formatter(kind, currency) {
   if (kind === "money") return (v) => fmtMoney(v, currency);
@@ -196,7 +188,7 @@ export async function render(main, params, ctx) {
     latest.buy_box_seller || latest.availability
       ? h("p", { class: "muted" },
         latest.buy_box_seller ? `Buy Box: ${latest.buy_box_seller}. ` : "",
-        `Availability: ${AVAILABILITY_WORDS[latest.availability] || latest.availability || "unknown"}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
+        `Availability: ${latest.availability || "unknown"}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
       : null,
   );
 
