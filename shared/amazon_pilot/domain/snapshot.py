@@ -16,6 +16,7 @@ class Availability(StrEnum):
     IN_STOCK = "in_stock"
     LOW_STOCK = "low_stock"  # "Only 11 left in stock": stock_count holds the number
     OUT_OF_STOCK = "out_of_stock"
+    NO_FEATURED_OFFER = "no_featured_offer"
     UNKNOWN = "unknown"
 
 

@@ -95,6 +95,7 @@ class Latest(BaseModel):
     list_price: float | None = None
     buy_box_price: float | None = None
     buy_box_seller: str | None = None
+    buy_box_seller_id: str | None = None
     currency: str | None = None
     availability: str = "unknown"
     in_stock: bool | None = None
@@ -134,9 +135,34 @@ class MetricChange(BaseModel):
     change_pct: float | None
 
 
+class BuyBoxWindow(BaseModel):
+    days: int = Field(description="days with a known Buy Box (a holder, or nobody because "
+                      "no offer was shown), by each day's last observation")
+    held_days: int | None = Field(description="of those, days you held it; null when "
+                                  "ownership is unknown (no seller ids)")
+    share: float | None = Field(description="held_days / days, 0 to 1; null when unknown "
+                                "or no day was observed")
+    unknown_days: int = Field(description="days observed without a reported seller (an "
+                              "actor format that gives none): left out of the share")
+
+
+class BuyBoxStatus(BaseModel):
+    """Who holds the Buy Box now, whether it is the caller, and their share over time."""
+
+    seller: str | None
+    seller_id: str | None
+    held_by_you: bool | None = Field(description="null when ownership is unknown or no "
+                                     "observation says who holds it")
+    ownership: Literal["known", "unknown"] = Field(
+        description="known once the seller has told us their seller ids (PATCH /v1/auth/me)")
+    note: str | None = Field(description="plain words when ownership is unknown")
+    share: dict[str, BuyBoxWindow] = Field(description="windows 7d, 30d and 90d")
+
+
 class ProductDetail(TrackedProduct):
     changes: dict[str, dict[str, MetricChange] | None]
     refresh_available_at: datetime | None
+    buy_box: BuyBoxStatus
 
 
 class ProductPage(BaseModel):

@@ -36,7 +36,13 @@ from amazon_pilot.domain.changes import (
     detect_changes,
 )
 from amazon_pilot.domain.product_ref import InvalidProductRef, product_url
-from amazon_pilot.domain.snapshot import Snapshot
+from amazon_pilot.domain.seller_identity import (
+    BuyBoxDay,
+    SellerIdentity,
+    buy_box_share,
+    ownership_unknown,
+)
+from amazon_pilot.domain.snapshot import Availability, Snapshot
 from amazon_pilot.platform.cache import cache_put, drop_tagged
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import (
@@ -57,6 +63,8 @@ from amazon_pilot.tracking.schemas import (
     BulkAdd,
     BulkResponse,
     BulkResult,
+    BuyBoxStatus,
+    BuyBoxWindow,
     FetchPayload,
     History,
     HistoryPoint,
@@ -195,15 +203,49 @@ def _changes(conn: Connection, row: TrackedRow) -> dict[str, dict[str, MetricCha
 
 
 def product_detail(row: TrackedRow) -> ProductDetail:
-    """Latest values, what changed over 1/7/30 days, and when a refresh is allowed again."""
+    """Latest values, what changed over 1/7/30 days, who holds the Buy Box (and the
+    caller's share of it), and when a refresh is allowed again."""
     with reading() as conn:
         changes = _changes(conn, row)
+        buy_box = _buy_box(conn, row)
     base = tracked_out(row).model_dump()
     requested = row.last_refresh_requested_at
     available = requested + timedelta(seconds=REFRESH_COOLDOWN_S) if requested else None
     if available is not None and available <= datetime.now(UTC):
         available = None
-    return ProductDetail(**base, changes=changes, refresh_available_at=available)
+    return ProductDetail(**base, changes=changes, refresh_available_at=available,
+                         buy_box=buy_box)
+
+
+BUY_BOX_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
+NOBODY_HOLDS = (Availability.OUT_OF_STOCK.value, Availability.NO_FEATURED_OFFER.value)
+
+
+def _buy_box(conn: Connection, row: TrackedRow) -> BuyBoxStatus:
+    """The Buy Box as this seller sees it: judged by their seller ids (per seller, so
+    never cached with the product's shared data)."""
+    mine = SellerIdentity.of(*store.seller_identity(conn, row.user_id))
+    today = datetime.now(UTC).date()
+    longest = max(BUY_BOX_WINDOWS.values())
+    days = [BuyBoxDay(d.day, d.seller_id, d.seller, d.seller is None and d.seller_id is None
+                      and d.availability in NOBODY_HOLDS)
+            for d in store.buy_box_days(conn, row.product_id,
+                                        datetime.now(UTC) - timedelta(days=longest))]
+    windows = {}
+    for label, n in BUY_BOX_WINDOWS.items():
+        share = buy_box_share(days, mine, since=today - timedelta(days=n - 1))
+        windows[label] = BuyBoxWindow(days=share.days, held_days=share.held,
+                                      share=share.share, unknown_days=share.unknown_days)
+    latest = row.latest or {}
+    seller, seller_id = latest.get("buy_box_seller"), latest.get("buy_box_seller_id")
+    held = mine.holds(seller_id, seller)
+    if held is None and mine.known and latest.get("availability") in NOBODY_HOLDS:
+        held = False  # nobody holds it, so neither do you
+    return BuyBoxStatus(
+        seller=seller, seller_id=seller_id, held_by_you=held,
+        ownership="known" if mine.known else "unknown",
+        note=None if mine.known else ownership_unknown("whether you hold the Buy Box"),
+        share=windows)
 
 
 def update_product(user: CurrentUser, tracked_id: UUID, body: PatchProduct) -> TrackedProduct:
@@ -466,7 +508,7 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
         if latest_at is not None and latest_at > captured_at:
             continue  # a backfill older than what we know: history only, no alerts
         prior = LatestValues.from_dict(latest)
-        current = LatestValues.of(snap) if snap.found else prior
+        current = LatestValues.of(snap, prior) if snap.found else prior
         drafts_by_product[pid] = (prior, snap, current)
         moves.append({
             "id": pid,
@@ -508,7 +550,8 @@ def raise_alerts(conn: Connection, captured_at: datetime,
         prior, snap, current = observed[tracker.product_id]
         drafts: list[AlertDraft] = detect_changes(
             prior, snap, Thresholds.from_dict(tracker.thresholds),
-            current if snap.found else None)
+            current if snap.found else None,
+            SellerIdentity.of(tracker.seller_ids, tracker.brands, tracker.company_name))
         pending.extend(
             {
                 "user_id": str(tracker.user_id), "tracked": str(tracker.id),

@@ -236,6 +236,40 @@ def values_at(conn: Connection, product_id: int,
     return out
 
 
+class Identity(NamedTuple):
+    """What a seller told us of who they are on Amazon (accounts owns the columns)."""
+
+    seller_ids: list[str]
+    brands: list[str]
+    company_name: str | None
+
+
+def seller_identity(conn: Connection, user_id: UUID) -> Identity:
+    row = conn.execute(text("SELECT seller_ids, brands, company_name FROM users WHERE id = :u"),
+                       {"u": user_id}).first()
+    return Identity([], [], None) if row is None else Identity._make(row)
+
+
+class BuyBoxDayRow(NamedTuple):
+    day: date
+    seller: str | None
+    seller_id: str | None
+    availability: str
+
+
+def buy_box_days(conn: Connection, product_id: int, since: datetime) -> list[BuyBoxDayRow]:
+    """Who held the Buy Box at each day's last found observation since `since`, oldest
+    first (the history's daily convention: what a seller saw that day)."""
+    rows = conn.execute(text(
+        "SELECT DISTINCT ON (date_trunc('day', captured_at))"
+        " date_trunc('day', captured_at)::date AS day, buy_box_seller,"
+        " details->>'buy_box_seller_id' AS seller_id, availability FROM snapshots"
+        " WHERE product_id = :p AND captured_at >= :s AND found"
+        " ORDER BY date_trunc('day', captured_at), captured_at DESC"),
+        {"p": product_id, "s": since}).all()
+    return [BuyBoxDayRow._make(r) for r in rows]
+
+
 def history(conn: Connection, product_id: int, metric: str, start: datetime, end: datetime,
             interval: str) -> list[tuple[datetime, float | None]]:
     column = HISTORY_COLUMNS[metric]
@@ -312,12 +346,16 @@ class LatestMove(TypedDict):
 
 
 class Tracker(NamedTuple):
-    """A seller tracking a product, with the thresholds its alerts are judged against."""
+    """A seller tracking a product, with the thresholds its alerts are judged against and
+    the seller's identity (seller ids, brands, company name) the Buy Box is judged by."""
 
     id: UUID
     user_id: UUID
     product_id: int
     thresholds: dict[str, Any]
+    seller_ids: list[str]
+    brands: list[str]
+    company_name: str | None
 
 
 class NewAlert(TypedDict):
@@ -468,8 +506,9 @@ def move_latest(conn: Connection, captured_at: datetime, moves: list[LatestMove]
 def active_trackers(conn: Connection, product_ids: list[int]) -> list[Tracker]:
     """Every seller tracking these products, paused trackings left out."""
     rows = conn.execute(text(
-        "SELECT id, user_id, product_id, thresholds FROM tracked_products"
-        " WHERE product_id = ANY(:ids) AND NOT is_paused"), {"ids": product_ids}).all()
+        "SELECT t.id, t.user_id, t.product_id, t.thresholds, u.seller_ids, u.brands,"
+        " u.company_name FROM tracked_products t JOIN users u ON u.id = t.user_id"
+        " WHERE t.product_id = ANY(:ids) AND NOT t.is_paused"), {"ids": product_ids}).all()
     return [Tracker._make(r) for r in rows]
 
 
