@@ -8,6 +8,7 @@ const PAGES = {
   products: () => import("./pages/products.js"),
   product: () => import("./pages/product.js"),
   alerts: () => import("./pages/alerts.js"),
+  settings: () => import("./pages/settings.js"),
   channels: () => import("./pages/channels.js"),
   competitors: () => import("./pages/competitors.js"),
   optimization: () => import("./pages/optimization.js"),
@@ -21,6 +22,7 @@ const ROUTES = [
   ["/products", "products", "render", "products"],
   ["/products/:id", "product", "render", "products"],
   ["/alerts", "alerts", "render", "alerts"],
+  ["/settings", "settings", "render", "settings"],
   ["/channels", "channels", "render", "channels"],
   ["/competitors", "competitors", "renderList", "competitors"],
   ["/competitors/:id", "competitors", "renderGroup", "competitors"],
@@ -36,6 +38,7 @@ const NAV = [
   ["channels", "/channels", "Channels"],
   ["competitors", "/competitors", "Competitors"],
   ["optimization", "/optimization", "Optimization"],
+  ["settings", "/settings", "Settings"],
 ];
 
 const root = document.getElementById("app");

@@ -42,6 +42,45 @@ function statCard(metric, product) {
     h("div", { class: "stat-changes" }, row("1d"), row("7d"), row("30d")));
 }
 
+const AVAILABILITY = {
+  in_stock: "in stock", low_stock: "low stock", out_of_stock: "out of stock",
+  no_featured_offer: "no featured offer (Buy Box suppressed)", unknown: "unknown",
+};
+
+/** Who holds the Buy Box, whether it is the seller, and their share of it over time. */
+function buyBoxPanel(product) {
+  const bb = product.buy_box;
+  if (!bb) return null;
+  const latest = product.latest || {};
+  let holder;
+  if (bb.seller || bb.seller_id) {
+    holder = [h("strong", { id: "buy-box-holder", text: bb.seller || bb.seller_id }),
+      bb.seller && bb.seller_id ? h("span", { class: "muted", text: ` (seller id ${bb.seller_id})` }) : null];
+  } else if (latest.availability === "no_featured_offer") {
+    holder = h("strong", { id: "buy-box-holder", text: "nobody: Amazon shows no featured offer (suppressed)" });
+  } else if (latest.availability === "out_of_stock") {
+    holder = h("strong", { id: "buy-box-holder", text: "nobody: out of stock" });
+  } else {
+    holder = h("span", { id: "buy-box-holder", class: "muted", text: "not reported" });
+  }
+  const mine = bb.held_by_you === true ? badge("that is you", "ok")
+    : bb.held_by_you === false ? badge("not you", "warn") : null;
+  const shares = Object.entries(bb.share || {}).map(([label, w]) =>
+    h("div", { class: "stat", dataset: { window: label } },
+      h("div", { class: "stat-label", text: `Your share, ${label}` }),
+      h("div", { class: "stat-value", text: w.share === null ? "–" : `${Math.round(w.share * 100)}%` }),
+      h("div", { class: "muted small", text: w.held_days === null
+        ? (w.days ? `${w.days} days observed` : "no day observed")
+        : `${w.held_days} of ${w.days} days` })));
+  return h("section", { class: "panel", id: "buy-box", dataset: { ownership: bb.ownership } },
+    h("h2", { class: "panel-title", text: "Buy Box" }),
+    h("p", {}, "Held by ", holder, " ", mine),
+    h("section", { class: "stats" }, shares),
+    bb.ownership === "unknown"
+      ? h("p", { class: "notice small", id: "buy-box-note" }, h("span", { text: bb.note + ". " }), link("/settings", "Add your seller ids"))
+      : h("p", { class: "muted hint", text: "Share of days (each day's last observation) on which one of your seller ids held the Buy Box; days without a reported seller are left out." }));
+}
+
 const THRESHOLD_FIELDS = [
   ["price_change_pct", "Price change (%)", "number", "0.1"],
   ["buy_box_price_change_pct", "Buy Box price change (%)", "number", "0.1"],
@@ -185,11 +224,11 @@ export async function render(main, params, ctx) {
         h("div", { class: "actions" }, refresh.el, pause, stop,
           link(`/optimization/${id}`, "Optimize listing"), link(`/alerts?product_id=${id}`, "Alerts")))),
     h("section", { class: "stats" }, METRICS.map((m) => statCard(m, product))),
-    latest.buy_box_seller || latest.availability
-      ? h("p", { class: "muted" },
-        latest.buy_box_seller ? `Buy Box: ${latest.buy_box_seller}. ` : "",
-        `Availability: ${latest.availability || "unknown"}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
+    latest.availability
+      ? h("p", { class: "muted", id: "availability" },
+        `Availability: ${AVAILABILITY[latest.availability] || latest.availability}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
       : null,
+    buyBoxPanel(product),
   );
 
   // --- chart
