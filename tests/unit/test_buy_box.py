@@ -95,7 +95,8 @@ def test_twenty_distinct_ids_after_deduplication_are_accepted() -> None:
 
 
 def test_brands_are_trimmed_collapsed_and_deduplicated_regardless_of_case() -> None:
-    assert normalize_brands(["  Soundcore ", "soundcore", "Anker   Nebula", "ＡＮＫＥＲ"]) == [
+    full_width = "\uff21\uff2e\uff2b\uff25\uff32"  # ANKER as a Japanese keyboard types it
+    assert normalize_brands(["  Soundcore ", "soundcore", "Anker   Nebula", full_width]) == [
         "Soundcore", "Anker Nebula", "ANKER"]
 
 
