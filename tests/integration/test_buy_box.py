@@ -5,6 +5,7 @@ makes true, with the Buy Box share in the product's detail."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,37 @@ def test_buy_box_lost_to_whom_then_regained_and_the_share(
     assert other["buy_box"]["share"]["7d"]["held_days"] is None
     assert other["buy_box"]["share"]["7d"]["days"] == 3
     assert "you have not told us your Amazon seller ids" in other["buy_box"]["note"]
+
+
+def test_numbers_the_actor_formats_keep_in_details_have_history(
+    api: httpx.Client, stack: Stack, product_id: int
+) -> None:
+    """offer_count, seller_count and bought_past_month are stored in a snapshot's details
+    by the actor formats that report them; their history reads them there, and a value
+    that is not a number is unknown (null), never an error."""
+    from sqlalchemy import text
+
+    today = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
+    times = [today - timedelta(days=n) for n in (12, 11, 10)]  # out of the other test's week
+    for at in times:
+        observe(stack, product_id, at, HELD_BY_ANKER)
+    seller = new_seller(api)
+    tracked = api.post("/v1/products", json={"asin": ASIN}, headers=auth(seller)).json()
+    with transaction() as conn:
+        for at, extra in zip(times, (
+                {"offer_count": 2, "seller_count": 2, "bought_past_month": 10000},
+                {"offer_count": 5, "seller_count": 4, "bought_past_month": 20000},
+                {"offer_count": "many", "bought_past_month": None}), strict=True):
+            conn.execute(text("UPDATE snapshots SET details = details || CAST(:x AS jsonb)"
+                              " WHERE product_id = :p AND captured_at = :at"),
+                         {"x": json.dumps(extra), "p": product_id, "at": at})
+    window = {"interval": "raw", "from": (times[0] - timedelta(minutes=1)).isoformat(),
+              "to": (times[-1] + timedelta(minutes=1)).isoformat()}
+    series = {}
+    for metric in ("offer_count", "seller_count", "bought_past_month"):
+        response = api.get(f"/v1/products/{tracked['id']}/history", headers=auth(seller),
+                           params={"metric": metric, **window})
+        assert response.status_code == 200, response.text
+        series[metric] = [p["v"] for p in response.json()["points"]]
+    assert series == {"offer_count": [2.0, 5.0, None], "seller_count": [2.0, 4.0, None],
+                      "bought_past_month": [10000.0, 20000.0, None]}

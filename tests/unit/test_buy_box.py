@@ -3,7 +3,7 @@ and the Buy Box share. Pure domain: no database, no stack."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
 
 import pytest
@@ -305,6 +305,55 @@ def test_more_offers_on_ones_brand_listing_is_new_seller_on_listing() -> None:
     assert new.message == "More sellers offer your Soundcore listing: 2 → 3 offers"
     fewer = replace(after, offer_count=1)
     assert detect_changes(before, snap(), Thresholds(), fewer, ME) == []
+
+
+@dataclass
+class Listed(Snapshot):
+    """A snapshot of an actor format that lists the offers (Snapshot gains these fields
+    with the actor formats' work; the detection reads them where they are)."""
+
+    offer_count: int | None = None
+    offer_sellers: list[OfferSeller] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OfferSeller:
+    seller_id: str | None
+    name: str | None
+
+
+def listed(*sellers: tuple[str | None, str | None], **overrides: object) -> Listed:
+    base = Listed(**{f.name: getattr(snap(), f.name) for f in fields(Snapshot)})
+    base.offer_sellers = [OfferSeller(*s) for s in sellers]
+    base.offer_count = len(sellers)
+    for key, value in overrides.items():
+        setattr(base, key, value)
+    return base
+
+
+def test_a_new_seller_among_the_listed_offers_is_new_seller_on_listing() -> None:
+    mine, reseller = (MINE, "AnkerDirect"), (RESELLER, "BestValue Store")
+    before = LatestValues.of(listed(mine, reseller))
+    assert before.offer_count == 2
+    assert "id:" + RESELLER in (before.seen_sellers or [])
+    newcomer = (None, "Cheap Earbuds 4U")  # a format that names the seller only
+    alerts = by_type(judge(before, listed(mine, reseller, newcomer)))
+    new = alerts.pop("new_seller_on_listing")
+    assert new.metric == "buy_box_seller" and new.new_value == "Cheap Earbuds 4U"
+    assert new.message == ("A seller not seen before on your Soundcore listing: Cheap Earbuds "
+                           "4U (a reseller, or a hijacker)")
+    assert alerts == {}  # one alert, not a second one for the count
+    # the sellers listed the first time are the baseline, not news
+    first = LatestValues.of(snap())
+    assert first.offer_count is None
+    assert "new_seller_on_listing" not in by_type(judge(first, listed(mine, reseller)))
+    # a hijacker taking the Buy Box among new offers: named first, holding it
+    hijacker = (HIJACKER, "ShadyCo Deals")
+    taken = by_type(judge(before, listed(mine, hijacker, newcomer, **HIJACKED)))
+    assert taken["new_seller_on_listing"].message.startswith(
+        "Sellers not seen before on your Soundcore listing, the first holding the Buy Box: "
+        f"ShadyCo Deals (seller id {HIJACKER}), Cheap Earbuds 4U")
+    assert "buy_box_lost" in taken
 
 
 def test_the_buy_box_setting_silences_every_buy_box_alert() -> None:

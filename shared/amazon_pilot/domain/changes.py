@@ -157,7 +157,8 @@ class LatestValues:
             brand=snap.brand,
             # a Snapshot field of the actor formats' work; absent, the count is unknown
             offer_count=getattr(snap, "offer_count", None),
-            seen_sellers=_remember(previous, snap.buy_box_seller_id, snap.buy_box_seller),
+            seen_sellers=_remember(previous, [(snap.buy_box_seller_id, snap.buy_box_seller),
+                                              *offer_sellers(snap)]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,7 +167,8 @@ class LatestValues:
 
 
 _LATEST_FIELDS = tuple(f for f in LatestValues.__dataclass_fields__ if f != "extra")
-SEEN_SELLERS_KEPT = 50  # a listing's remembered Buy Box holders (the most recent)
+SEEN_SELLERS_KEPT = 50  # a listing's remembered sellers (the most recent)
+Holder = tuple[str | None, str | None]  # (seller id, seller name), either may be missing
 
 
 def seller_keys(seller_id: str | None, seller_name: str | None) -> list[str]:
@@ -186,14 +188,21 @@ def _seen_before(previous: LatestValues) -> list[str]:
     return seller_keys(previous.buy_box_seller_id, previous.buy_box_seller)
 
 
-def _remember(previous: LatestValues | None, seller_id: str | None,
-              seller_name: str | None) -> list[str]:
+def _remember(previous: LatestValues | None, holders: list[Holder]) -> list[str]:
     seen = list(_seen_before(previous)) if previous is not None else []
-    for key in seller_keys(seller_id, seller_name):
-        if key in seen:
-            seen.remove(key)
-        seen.append(key)
+    for holder in holders:
+        for key in seller_keys(*holder):
+            if key in seen:
+                seen.remove(key)
+            seen.append(key)
     return seen[-SEEN_SELLERS_KEPT:]
+
+
+def offer_sellers(snap: Snapshot) -> list[Holder]:
+    """The sellers with an offer on the listing, where the actor lists them (the Snapshot
+    field comes with the actor formats' work; absent, none are known)."""
+    return [(getattr(o, "seller_id", None), getattr(o, "name", None))
+            for o in getattr(snap, "offer_sellers", None) or ()]
 
 
 def image_hash(snap: Snapshot) -> str | None:
@@ -252,7 +261,8 @@ def detect_changes(
     drafts += _price_alerts(previous, current, thresholds)
     drafts += _rank_alerts(previous, current, thresholds)
     if thresholds.buy_box:
-        drafts += _buy_box_alerts(previous, current, thresholds, identity)
+        drafts += _buy_box_alerts(previous, current, thresholds, identity,
+                                  offer_sellers(new))
     if thresholds.stock:
         drafts += _stock_alerts(previous, current, identity)
     drafts += _review_alerts(previous, current, thresholds)
@@ -347,31 +357,31 @@ def _rank_alerts(old: LatestValues, new: LatestValues, t: Thresholds) -> list[Al
 # buy_box_suppressed; with no seller reported otherwise, nothing is known to have moved.
 
 
-def _holder(v: LatestValues) -> tuple[str | None, str | None] | None:
+def _holder(v: LatestValues) -> Holder | None:
     if v.buy_box_seller_id or v.buy_box_seller:
         return v.buy_box_seller_id, v.buy_box_seller
     return None
 
 
-def _same_holder(a: tuple[str | None, str | None], b: tuple[str | None, str | None]) -> bool:
+def _same_holder(a: Holder, b: Holder) -> bool:
     if a[0] and b[0]:
         return a[0].strip().upper() == b[0].strip().upper()
     return bool(a[1] and b[1]) and name_key(a[1] or "") == name_key(b[1] or "")
 
 
-def _who(holder: tuple[str | None, str | None]) -> str:
+def _who(holder: Holder) -> str:
     seller_id, name = holder
     if name and seller_id:
         return f"{name} (seller id {seller_id})"
     return name or f"seller id {seller_id}"
 
 
-def _label(holder: tuple[str | None, str | None]) -> str:
+def _label(holder: Holder) -> str:
     return holder[1] or holder[0] or ""
 
 
 def _buy_box_alerts(old: LatestValues, new: LatestValues, t: Thresholds,
-                    me: SellerIdentity) -> list[AlertDraft]:
+                    me: SellerIdentity, offers: list[Holder]) -> list[AlertDraft]:
     out = []
     was, now = _holder(old), _holder(new)
     suppressed = Availability.NO_FEATURED_OFFER.value
@@ -398,11 +408,11 @@ def _buy_box_alerts(old: LatestValues, new: LatestValues, t: Thresholds,
                 f"Buy Box price changed {change:+.1f}% ({old.buy_box_price} → {new.buy_box_price})",
             )
         )
-    out += _new_sellers(old, new, me)
+    out += _new_sellers(old, new, me, offers)
     return out
 
 
-def _suppressed(before: str, was: tuple[str | None, str | None] | None,
+def _suppressed(before: str, was: Holder | None,
                 me: SellerIdentity) -> AlertDraft:
     mine = me.holds(*was) if was is not None else None
     message = ("Amazon shows no featured offer on this page: the Buy Box is suppressed"
@@ -417,7 +427,7 @@ def _suppressed(before: str, was: tuple[str | None, str | None] | None,
         before, Availability.NO_FEATURED_OFFER.value, None, None, message)
 
 
-def _holder_changed(was: tuple[str | None, str | None], now: tuple[str | None, str | None],
+def _holder_changed(was: Holder, now: Holder,
                     me: SellerIdentity, first_seen: bool) -> list[AlertDraft]:
     old_label, new_label = _label(was), _label(now)
     newcomer = ", a seller not seen on this listing before" if first_seen else ""
@@ -445,33 +455,52 @@ def _holder_changed(was: tuple[str | None, str | None], now: tuple[str | None, s
         " your seller ids")]
 
 
-def _is_new_seller(old: LatestValues, holder: tuple[str | None, str | None]) -> bool:
+def _is_new_seller(old: LatestValues, holder: Holder) -> bool:
     keys = seller_keys(*holder)
     return bool(keys) and not set(keys) & set(_seen_before(old))
 
 
-def _new_sellers(old: LatestValues, new: LatestValues, me: SellerIdentity) -> list[AlertDraft]:
-    """A seller not seen before on a listing of the seller's brand: the Buy Box holder
-    (every actor format names it), or more offers than before (formats that count them)."""
+def _new_sellers(old: LatestValues, new: LatestValues, me: SellerIdentity,
+                 offers: list[Holder]) -> list[AlertDraft]:
+    """Sellers not seen before on a listing of the seller's brand: the Buy Box holder (every
+    actor format names it), the sellers of its offers (formats that list them, once the
+    previous observation listed them too), else more offers than before (formats that only
+    count them)."""
     brand = new.brand or old.brand
     if not me.owns_brand(brand):
         return []
     now = _holder(new)
-    if now is not None and _is_new_seller(old, now) and me.holds(*now) is not True:
-        unknown = (f"; {ownership_unknown('whether this seller is you')}"
-                   if not me.known else "")
+    listed = offers if old.offer_count is not None else []
+    newcomers: list[Holder] = []
+    for holder in ([now] if now is not None else []) + listed:
+        if (seller_keys(*holder) and _is_new_seller(old, holder)
+                and me.holds(*holder) is not True
+                and not any(_same_holder(holder, h) for h in newcomers)):
+            newcomers.append(holder)
+    unknown = (f"; {ownership_unknown('whether this seller is you')}" if not me.known else "")
+    if newcomers:
+        names = ", ".join(_who(h) for h in newcomers[:3])
+        if len(newcomers) > 3:
+            names += f" and {len(newcomers) - 3} more"
+        if now is not None and newcomers[0] is now:
+            message = (f"A seller not seen before holds the Buy Box on your {brand} listing: "
+                       f"{names}" if len(newcomers) == 1 else
+                       f"Sellers not seen before on your {brand} listing, the first holding "
+                       f"the Buy Box: {names}")
+        else:
+            message = (f"{'A seller' if len(newcomers) == 1 else 'Sellers'} not seen before "
+                       f"on your {brand} listing: {names}")
         return [AlertDraft(
-            AlertType.NEW_SELLER_ON_LISTING, "warning", "buy_box_seller", None, _label(now),
-            None, None,
-            f"A seller not seen before holds the Buy Box on your {brand} listing: "
-            f"{_who(now)} (a reseller, or a hijacker){unknown}")]
+            AlertType.NEW_SELLER_ON_LISTING, "warning", "buy_box_seller", None,
+            ", ".join(_label(h) for h in newcomers), None, None,
+            f"{message} (a reseller, or a hijacker){unknown}")]
     if old.offer_count is not None and new.offer_count is not None and (
             new.offer_count > old.offer_count):
         return [AlertDraft(
             AlertType.NEW_SELLER_ON_LISTING, "warning", "offer_count", old.offer_count,
             new.offer_count, pct_change(old.offer_count, new.offer_count), None,
             f"More sellers offer your {brand} listing: {old.offer_count} → "
-            f"{new.offer_count} offers")]
+            f"{new.offer_count} offers{unknown}")]
     return []
 
 

@@ -16,8 +16,10 @@ class Availability(StrEnum):
     IN_STOCK = "in_stock"
     LOW_STOCK = "low_stock"  # "Only 11 left in stock": stock_count holds the number
     OUT_OF_STOCK = "out_of_stock"
-    NO_FEATURED_OFFER = "no_featured_offer"
     UNKNOWN = "unknown"
+    # The page was found but shows no featured offer: no price, no seller, no availability
+    # text. The Buy Box is suppressed; stock is unknown (neither in nor out of stock).
+    NO_FEATURED_OFFER = "no_featured_offer"
 
 
 # Marketplace code (the Amazon domain suffix) -> currency. The actor reports no currency.

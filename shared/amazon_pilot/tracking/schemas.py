@@ -14,7 +14,8 @@ from amazon_pilot.platform.errors import ValidationFailed
 from amazon_pilot.platform.models import Strict
 
 HistoryMetric = Literal["price", "list_price", "buy_box_price", "bsr", "subcategory_bsr",
-                        "rating", "review_count"]
+                        "rating", "review_count", "offer_count", "seller_count",
+                        "bought_past_month"]
 Interval = Literal["raw", "day", "week"]
 Severity = Literal["info", "warning", "critical"]
 

@@ -29,6 +29,10 @@ HISTORY_COLUMNS = {
     "subcategory_bsr": "subcategory_bsr",
     "rating": "rating",
     "review_count": "review_count",
+    # numbers the actor formats keep in details (where the actor reports them)
+    **{name: f"CASE WHEN jsonb_typeof(details->'{name}') = 'number'"
+       f" THEN (details->>'{name}')::numeric END"
+       for name in ("offer_count", "seller_count", "bought_past_month")},
 }
 SORT_KEYS = {
     "created_at": "t.created_at",

@@ -18,6 +18,9 @@ export const METRICS = [
   { key: "subcategory_bsr", label: "Sub-category BSR", kind: "rank", latest: "subcategory_bsr", invert: true },
   { key: "rating", label: "Rating", kind: "rating", latest: "rating" },
   { key: "review_count", label: "Reviews", kind: "int", latest: "review_count" },
+  // charted only: numbers some actor formats report (offers listed, "10K+ bought in past month")
+  { key: "offer_count", label: "Offers", kind: "int", latest: "offer_count", stat: false },
+  { key: "bought_past_month", label: "Bought in past month", kind: "int", latest: "bought_past_month", stat: false },
 ];
 export const RANGES = [["7d", 7], ["30d", 30], ["90d", 90], ["1y", 365]];
 
@@ -223,7 +226,7 @@ export async function render(main, params, ctx) {
           " ", badges),
         h("div", { class: "actions" }, refresh.el, pause, stop,
           link(`/optimization/${id}`, "Optimize listing"), link(`/alerts?product_id=${id}`, "Alerts")))),
-    h("section", { class: "stats" }, METRICS.map((m) => statCard(m, product))),
+    h("section", { class: "stats" }, METRICS.filter((m) => m.stat !== false).map((m) => statCard(m, product))),
     latest.availability
       ? h("p", { class: "muted", id: "availability" },
         `Availability: ${AVAILABILITY[latest.availability] || latest.availability}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
