@@ -546,12 +546,16 @@ def raise_alerts(conn: Connection, captured_at: datetime,
     if not observed:
         return []
     pending: list[store.NewAlert] = []
+    identities: dict[UUID, SellerIdentity] = {}  # a seller tracks many of a run's products
     for tracker in store.active_trackers(conn, list(observed)):
         prior, snap, current = observed[tracker.product_id]
+        identity = identities.get(tracker.user_id)
+        if identity is None:
+            identity = identities[tracker.user_id] = SellerIdentity.of(
+                tracker.seller_ids, tracker.brands, tracker.company_name)
         drafts: list[AlertDraft] = detect_changes(
             prior, snap, Thresholds.from_dict(tracker.thresholds),
-            current if snap.found else None,
-            SellerIdentity.of(tracker.seller_ids, tracker.brands, tracker.company_name))
+            current if snap.found else None, identity)
         pending.extend(
             {
                 "user_id": str(tracker.user_id), "tracked": str(tracker.id),

@@ -262,14 +262,14 @@ class BuyBoxDayRow(NamedTuple):
 
 
 def buy_box_days(conn: Connection, product_id: int, since: datetime) -> list[BuyBoxDayRow]:
-    """Who held the Buy Box at each day's last found observation since `since`, oldest
+    """Who held the Buy Box at each UTC day's last found observation since `since`, oldest
     first (the history's daily convention: what a seller saw that day)."""
     rows = conn.execute(text(
-        "SELECT DISTINCT ON (date_trunc('day', captured_at))"
-        " date_trunc('day', captured_at)::date AS day, buy_box_seller,"
+        "SELECT DISTINCT ON ((captured_at AT TIME ZONE 'UTC')::date)"
+        " (captured_at AT TIME ZONE 'UTC')::date AS day, buy_box_seller,"
         " details->>'buy_box_seller_id' AS seller_id, availability FROM snapshots"
         " WHERE product_id = :p AND captured_at >= :s AND found"
-        " ORDER BY date_trunc('day', captured_at), captured_at DESC"),
+        " ORDER BY (captured_at AT TIME ZONE 'UTC')::date, captured_at DESC"),
         {"p": product_id, "s": since}).all()
     return [BuyBoxDayRow._make(r) for r in rows]
 
