@@ -30,6 +30,7 @@ class AlertType(StrEnum):
     TITLE_CHANGE = "title_change"
     IMAGES_CHANGE = "images_change"
     DELISTED = "delisted"
+    LISTING_REDIRECTED = "listing_redirected"
 
 
 @dataclass(frozen=True)

@@ -371,6 +371,7 @@ def snapshot_from_row(asin: str, marketplace: str, row: Any) -> Snapshot:
         variation_count=int(details.get("variation_count") or 0),
         is_prime=details.get("is_prime"), has_deal=details.get("has_deal"),
         past_sales=details.get("past_sales"), data_source=row.data_source or "apify",
+        served_asin=details.get("served_asin"),
         parse_warnings=as_strings(details.get("parse_warnings")),
     )
 
@@ -390,6 +391,7 @@ def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
         "is_prime": snap.is_prime,
         "has_deal": snap.has_deal,
         "past_sales": snap.past_sales,
+        "served_asin": snap.served_asin,
         "parse_warnings": snap.parse_warnings,
     }
     return (
