@@ -85,7 +85,7 @@ GOVERNED_ALERTS: dict[str, tuple[AlertType, ...]] = {
     "buy_box": (AlertType.BUY_BOX_LOST, AlertType.BUY_BOX_SELLER_CHANGE,
                 AlertType.BUY_BOX_PRICE_CHANGE),
     "stock": (AlertType.OUT_OF_STOCK, AlertType.BACK_IN_STOCK),
-    "listing": (AlertType.TITLE_CHANGE, AlertType.IMAGES_CHANGE),
+    "listing": (AlertType.TITLE_CHANGE, AlertType.IMAGES_CHANGE, AlertType.LISTING_REDIRECTED),
 }
 
 
