@@ -173,6 +173,7 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.moto: Any = None
         self.standins: dict[str, Any] = {}
+        self._recording: Any = None  # APIFY_REPLAY's recorded exports, when set
         self.database_url = ""
         self.endpoint_url = ""
         self.ctx = ResolveContext(
@@ -197,6 +198,7 @@ class Stack:
     def start(self, *, serve_in_thread: bool = True) -> Stack:
         started = time.perf_counter()
         check_port_free(self.config.host, self.config.port)
+        self._recording = self._load_recording()  # an unusable export stops us first
         # Import what the functions and the endpoint need while Postgres starts (that
         # is mostly waiting on a subprocess, so the two overlap).
         threading.Thread(target=_preimport, name="preimport", daemon=True).start()
@@ -358,10 +360,23 @@ class Stack:
             if os.environ.get(key_var, sandbox_key) != sandbox_key:
                 continue  # a real key: the real service
             server_class = getattr(importlib.import_module(f"pilot_dev.standins.{module}"), cls)
-            server = server_class(port=0).start()
+            server = server_class(port=0, **self._standin_options(name)).start()
             self.standins[name] = server
             self.config.extra_env.setdefault(url_var, server.url)
             self.config.extra_env.setdefault(key_var, sandbox_key)
+
+    def _standin_options(self, name: str) -> dict[str, Any]:
+        return {"recording": self._recording} if name == "apify" else {}
+
+    @staticmethod
+    def _load_recording() -> Any:
+        """APIFY_REPLAY=FILE[,FILE...]: real dataset exports answer every actor run."""
+        from pilot_dev.standins.replay import Recording, ReplayError
+
+        try:
+            return Recording.from_setting(os.environ.get("APIFY_REPLAY"))
+        except ReplayError as exc:
+            raise StackError(str(exc)) from None
 
     def _export_environment(self) -> None:
         """The stack-wide variables go into the process environment (every function

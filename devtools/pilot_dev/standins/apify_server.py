@@ -9,7 +9,10 @@ a process.
     ApifyClient("any-token", api_url=standin.url)
     standin.stop()
 
-    python -m pilot_dev.standins.apify_server --port 8765
+    python -m pilot_dev.standins.apify_server --port 8765 [--replay FILE[,FILE...]]
+
+Replay (APIFY_REPLAY, `standin.replay(Recording(files))`): every run, of any actor id, is
+answered from recorded dataset exports instead of the catalog (see `replay.py`).
 
 Endpoints (Bearer token required, any non-empty token is accepted):
     POST /v2/acts/{actorId}/runs, POST /v2/actors/{actorId}/runs   (?waitForFinish<=60, timeout)
@@ -20,6 +23,7 @@ Endpoints (Bearer token required, any non-empty token is accepted):
 Control plane (no auth, for tests and demos):
     POST   /_sandbox/faults  {"mode": ..., "count": N, "delay_s": s}  DELETE /_sandbox/faults
     GET    /_sandbox/runs    runs started, with their URLs          GET /_sandbox/requests
+    GET    /_sandbox/replay  the recording in use, if any
 
 Fault modes. Run faults apply to the next `count` runs started:
     run_failed      run ends FAILED (exit code 1) with the first half of its items
@@ -59,6 +63,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from amazon_pilot.domain.normalize import normalize_item
 from amazon_pilot.domain.product_ref import InvalidProductRef, parse_product_ref
 from pilot_dev.standins.apify_catalog import item_for, not_found_item
+from pilot_dev.standins.replay import Recording
 
 __all__ = ["FAULT_MODES", "ApifyStandIn", "main"]
 
@@ -175,6 +180,7 @@ class _State:
         self.requests: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.cost_per_item = cost_per_item
         self.max_page_size = max_page_size
+        self.recording: Recording | None = None  # APIFY_REPLAY: answer from exports
 
     def inject(self, mode: str, count: int = 1, delay_s: float | None = None) -> None:
         if mode not in FAULT_MODES:
@@ -507,11 +513,14 @@ class _Handler(BaseHTTPRequestHandler):
         return run
 
     def _start_run(self, actor_id: str, query: dict[str, list[str]], body: bytes) -> _Run:
-        if actor_id not in KNOWN_ACTORS:
+        recording = self.state.recording
+        if recording is None and actor_id not in KNOWN_ACTORS:
             raise ApiError(404, "record-not-found", f"Actor {actor_id!r} was not found")
         payload = self._json_body(body)
         urls = _input_urls(payload)
         day = _input_day(payload)
+        items = (recording.items_for(urls) if recording is not None
+                 else _items_for(urls, day, junglee="junglee" in actor_id))
         now = time.time()
         run = _Run(
             id=_new_id(),
@@ -520,7 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
             finish_at=now,
             final_status="SUCCEEDED",
             status_message=f"Finished! Total {len(urls)} requests: {len(urls)} succeeded",
-            items=_items_for(urls, day, junglee="junglee" in actor_id),
+            items=items,
             urls=urls,
             day=day,
             timeout_secs=_int_param(query, "timeout", 3600) or 3600,
@@ -580,6 +589,9 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, {"faults": {}}, {}
         if path == "/_sandbox/faults" and method == "GET":
             return 200, {"faults": self._faults()}, {}
+        if path == "/_sandbox/replay" and method == "GET":
+            recording = self.state.recording
+            return 200, {"replay": None if recording is None else recording.describe()}, {}
         if path == "/_sandbox/runs" and method == "GET":
             return 200, {"runs": _run_summaries(self.state)}, {}
         if path == "/_sandbox/requests" and method == "GET":
@@ -634,8 +646,10 @@ class ApifyStandIn:
         *,
         cost_per_item_usd: float = 0.0005,
         max_page_size: int | None = None,
+        recording: Recording | None = None,
     ) -> None:
         self.state = _State(cost_per_item_usd, max_page_size)
+        self.state.recording = recording
         handler = type("Handler", (_Handler,), {"state": self.state})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -683,6 +697,11 @@ class ApifyStandIn:
     def clear_faults(self) -> None:
         self.state.clear()
 
+    def replay(self, recording: Recording | None) -> None:
+        """Answer every run from these recorded exports (None: the synthetic catalog)."""
+        with self.state.lock:
+            self.state.recording = recording
+
     def runs(self) -> list[dict[str, Any]]:
         """Runs started so far, oldest first (same as GET /_sandbox/runs)."""
         return _run_summaries(self.state)
@@ -697,8 +716,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--max-page-size", type=int, default=None)
+    parser.add_argument("--replay", default=None, metavar="FILE[,FILE...]",
+                        help="answer every run from these dataset exports")
     args = parser.parse_args(argv)
-    standin = ApifyStandIn(args.port, args.host, max_page_size=args.max_page_size)
+    standin = ApifyStandIn(args.port, args.host, max_page_size=args.max_page_size,
+                           recording=Recording.from_setting(args.replay))
 
     def _stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
