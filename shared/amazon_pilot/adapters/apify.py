@@ -384,10 +384,20 @@ def _requested_ref(item: dict[str, Any],
             return key, name, ""
         named.append(f"{name} names {_name(key)}, which this run did not request")
     if not named:
-        reported = _reported_asin(item)
-        also = f" (it reports ASIN {reported})" if reported else ""
-        return None, None, f"the item carries no product URL{also}; it cannot be attributed"
+        return None, None, _unnamed(item)
     return None, None, "; ".join(named)
+
+
+def _unnamed(item: dict[str, Any]) -> str:
+    """Why an object names no requested URL, naming its format when it is none we know."""
+    if not item:
+        return "an empty item"
+    if not _has_actor_fields(item) and "asin" not in item:
+        fields = ", ".join(sorted(str(k) for k in item)[:6])
+        return f"an item of no known actor format (fields: {_clip(fields, 120)})"
+    reported = _reported_asin(item)
+    also = f" (it reports ASIN {reported}, which is never trusted alone)" if reported else ""
+    return f"the item carries no product URL{also}; it cannot be attributed"
 
 
 def _read_page(item: dict[str, Any], ref: Ref) -> Snapshot | str | None:
@@ -398,8 +408,8 @@ def _read_page(item: dict[str, Any], ref: Ref) -> Snapshot | str | None:
             and item["statusMessage"].strip().upper() in _NOT_FOUND_MESSAGES):
         return None
     if not _has_actor_fields(item):
-        reason = item.get("error") or item.get("errorDescription")
-        return (f"the item carries none of the actor's fields ({_clip(str(reason))})" if reason
+        said = ": ".join(str(item[k]) for k in ("error", "errorDescription") if item.get(k))
+        return (f"the actor reported an error instead of the page ({_clip(said)})" if said
                 else "the item carries none of the actor's fields")
     title = item.get("title")
     if isinstance(title, str) and title.strip().lower() in _BLOCK_TITLES:
