@@ -390,10 +390,11 @@ def _requested_ref(item: dict[str, Any],
 
 def _unnamed(item: dict[str, Any]) -> str:
     """Why an object names no requested URL, naming its format when it is none we know."""
-    if not item:
+    keys = sorted(str(k) for k in item if k != "sandbox")  # the stand-in's own label
+    if not keys:
         return "an empty item"
     if not _has_actor_fields(item) and "asin" not in item:
-        fields = ", ".join(sorted(str(k) for k in item)[:6])
+        fields = ", ".join(keys[:6])
         return f"an item of no known actor format (fields: {_clip(fields, 120)})"
     reported = _reported_asin(item)
     also = f" (it reports ASIN {reported}, which is never trusted alone)" if reported else ""
