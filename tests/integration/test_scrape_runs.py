@@ -7,6 +7,8 @@ tests/fixtures/runs/README.md lists what each recorded item exercises."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -265,3 +267,26 @@ def test_a_dataset_of_ten_thousand_items(api: httpx.Client, stack: Stack,
     assert (run["returned"], run["attributed"], run["duplicates"], run["malformed"],
             run["unattributed"], run["no_data"]) == (10_001, 1, 4999, 1, 5000, 1)
     assert run["problem_count"] == 10_001 and len(run["problems"]) == 100
+
+
+def test_pilot_runs_reads_the_runs_from_the_database(world: dict[str, Any],
+                                                      database_url: str) -> None:
+    def pilot(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "pilot_dev.cli", "runs", *args,
+                               "--database-url", database_url],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listing = pilot("--limit", "200")
+    [line] = [row for row in listing.splitlines() if world["run_id"] in row]
+    # started (date, time), trigger, status, requested, returned, attributed, 404, no data,
+    # unattributed, duplicates, malformed, duration, cost, source, id
+    fields = line.split()
+    assert fields[2:12] == ["schedule", "succeeded", "6", "11", "5", "1", "1", "4", "1", "1"]
+    assert fields[13] == "$0.0055" and fields[14] == "sandbox"
+    detail = pilot(world["run_id"])
+    assert "B0RUNVAR02 amazon.com     stored     served B0RUNVAR2X" in detail
+    assert "problems (8):" in detail and "no known actor format" in detail
+    as_json = json.loads(pilot(world["run_id"], "--json"))
+    assert as_json["unattributed"] == 4 and len(as_json["problems"]) == 8

@@ -495,6 +495,8 @@ def _name(ref: Ref) -> str:
 
 
 def _clip(text: str, limit: int = _SHORT) -> str:
+    """One line of at most `limit` characters (item text goes on the run's record)."""
+    text = " ".join(text[:limit * 2].split())
     return text if len(text) <= limit else text[:limit] + "…"
 
 
