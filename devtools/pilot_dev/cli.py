@@ -491,25 +491,31 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
         captured_at = captured_at.replace(tzinfo=UTC)
 
     def work() -> int:
-        from amazon_pilot.domain.normalize import normalize_item
+        from amazon_pilot.adapters.apify import FetchResult, attribute, requested_refs
         from amazon_pilot.platform.db import transaction
         from amazon_pilot.tracking.service import ingest
-        from amazon_pilot.tracking.store import upsert_product
+        from amazon_pilot.tracking.store import mark_not_found, upsert_product
 
-        observations = []
-        skipped = 0
+        # An export has no request: the URL each item was fetched for stands for it, so
+        # items are attributed exactly as in a run (never by the ASIN they report).
+        wanted = requested_refs(items)
+        record = FetchResult(None, "IMPORTED", None, None, None, None, len(items))
+        attribute(items, wanted, record)
         with transaction() as conn:
-            for item in items:
-                snap = normalize_item(item)
-                if not snap.asin or len(snap.asin) != 10:
-                    skipped += 1
-                    continue
-                product_id, _ = upsert_product(conn, snap.asin, snap.marketplace)
-                observations.append((product_id, snap))
+            ids = {ref: upsert_product(conn, *ref)[0] for ref in wanted}
+            observations = [(ids[(s.asin, s.marketplace)], s) for s in record.snapshots]
             result = ingest(conn, captured_at, None, observations)
+            if record.not_found:
+                mark_not_found(conn, [ids[ref] for ref in record.not_found], captured_at)
+        served = sum(1 for s in record.snapshots if s.served_asin)
         print(f"stored {result.inserted} snapshot(s) at {captured_at.isoformat()}; "
-              f"{result.skipped} already stored; {skipped} item(s) without an ASIN skipped; "
-              f"{len(result.alert_ids)} alert(s)")
+              f"{result.skipped} already stored; {len(record.not_found)} not found; "
+              f"{served} showing another ASIN; {record.duplicates} duplicate(s), "
+              f"{record.unusable} without product data and {record.unattributed} naming no "
+              f"product URL skipped; {len(result.alert_ids)} alert(s)")
+        for problem in record.problems:
+            if problem.kind in ("unattributed", "unusable", "duplicate"):
+                print(f"  item {problem.index}: {problem.kind}: {problem.reason}")
         return 0
 
     return _with_database(work)

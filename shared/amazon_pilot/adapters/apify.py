@@ -58,6 +58,7 @@ __all__ = [
     "attribute",
     "axesso_input",
     "junglee_input",
+    "requested_refs",
 ]
 
 log = logging.getLogger(__name__)
@@ -361,6 +362,27 @@ def attribute(items: list[Any], wanted: list[Ref], record: FetchResult) -> None:
             record.problems.append(RunProblem(
                 "no_item", f"{what}; what is stored about the product is unchanged", ref=ref))
     record.data_source = "sandbox" if sandbox else "apify"
+
+
+def requested_refs(items: list[Any]) -> list[Ref]:
+    """The products the URLs of a dataset's items name, in order (for an export imported
+    without its run: each item's own URL stands for the request)."""
+    found: dict[Ref, None] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for name in _REQUEST_FIELDS:
+            value = item.get(name)
+            if isinstance(value, dict):
+                value = value.get("url")
+            if isinstance(value, str):
+                try:
+                    ref = parse_product_ref(value.strip()[:MAX_REF_LENGTH])
+                except InvalidProductRef:
+                    continue
+                found[(ref.asin, ref.marketplace)] = None
+                break
+    return list(found)
 
 
 def _requested_ref(item: dict[str, Any],
