@@ -20,6 +20,7 @@ export const ALERT_TYPES = [
   { type: "title_change", label: "Title change", metric: null },
   { type: "images_change", label: "Images change", metric: null },
   { type: "delisted", label: "Delisted", metric: null },
+  { type: "listing_redirected", label: "Listing redirected", metric: null },
 ];
 
 const BY_TYPE = new Map(ALERT_TYPES.map((entry) => [entry.type, entry]));

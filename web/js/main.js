@@ -12,6 +12,7 @@ const PAGES = {
   channels: () => import("./pages/channels.js"),
   competitors: () => import("./pages/competitors.js"),
   optimization: () => import("./pages/optimization.js"),
+  runs: () => import("./pages/runs.js"),
   admin: () => import("./pages/admin.js"),
 };
 
@@ -29,6 +30,8 @@ const ROUTES = [
   ["/optimization", "optimization", "renderIndex", "optimization"],
   ["/optimization/:id", "optimization", "renderProduct", "optimization"],
   ["/experiments/:id", "optimization", "renderExperiment", "optimization"],
+  ["/runs", "runs", "renderList", "runs"],
+  ["/runs/:id", "runs", "renderRun", "runs"],
   ["/admin", "admin", "render", "admin"],
 ];
 
@@ -38,6 +41,7 @@ const NAV = [
   ["channels", "/channels", "Channels"],
   ["competitors", "/competitors", "Competitors"],
   ["optimization", "/optimization", "Optimization"],
+  ["runs", "/runs", "Runs"],
   ["settings", "/settings", "Settings"],
 ];
 

@@ -39,6 +39,7 @@ class AlertType(StrEnum):
     TITLE_CHANGE = "title_change"
     IMAGES_CHANGE = "images_change"
     DELISTED = "delisted"
+    LISTING_REDIRECTED = "listing_redirected"
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ GOVERNED_ALERTS: dict[str, tuple[AlertType, ...]] = {
                 AlertType.BUY_BOX_PRICE_CHANGE, AlertType.BUY_BOX_REGAINED,
                 AlertType.BUY_BOX_SUPPRESSED, AlertType.NEW_SELLER_ON_LISTING),
     "stock": (AlertType.OUT_OF_STOCK, AlertType.BACK_IN_STOCK),
-    "listing": (AlertType.TITLE_CHANGE, AlertType.IMAGES_CHANGE),
+    "listing": (AlertType.TITLE_CHANGE, AlertType.IMAGES_CHANGE, AlertType.LISTING_REDIRECTED),
 }
 
 
