@@ -301,6 +301,119 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- runs
+
+
+def _database_for_reading(explicit: str | None) -> None:
+    """Point this process at a database to read: --database-url, DATABASE_URL, or the
+    running stack's (as `pilot queues` reads the running stack's queues)."""
+    url = explicit or os.environ.get("DATABASE_URL")
+    if not url:
+        state = running_state()
+        if state is None:
+            raise CliError("no database to read: start `pilot run` in another shell, or set "
+                           "DATABASE_URL (or pass --database-url)")
+        url = state["database_url"]
+    os.environ["DATABASE_URL"] = url
+    from amazon_pilot.platform.settings import reset_settings
+
+    reset_settings()
+
+
+def _run_counts(run: Any) -> str:
+    def n(value: int | None) -> str:
+        return "-" if value is None else str(value)
+
+    duration = ("-" if run.duration_s is None
+                else f"{run.duration_s:.{2 if run.duration_s < 10 else 0}f}s")
+    cost = "-" if run.cost_usd is None else f"${run.cost_usd:.4f}"
+    return (f"{n(run.requested):>5} {n(run.returned):>6} {n(run.attributed):>6}"
+            f" {n(run.not_found):>5} {n(run.no_data):>6} {n(run.unattributed):>6}"
+            f" {n(run.duplicates):>5} {n(run.malformed):>5} {duration:>8} {cost:>9}")
+
+
+def _run_line(run: Any) -> str:
+    return (f"{run.started_at.astimezone(UTC):%Y-%m-%d %H:%M} {run.trigger:<9}"
+            f" {run.status:<10} {_run_counts(run)} {run.data_source or '-':<8} {run.id}")
+
+
+RUNS_HEADER = (f"{'started (UTC)':<16} {'trigger':<9} {'status':<10} {'req':>5} {'ret':>6}"
+               f" {'attr':>6} {'404':>5} {'nodata':>6} {'unattr':>6} {'dup':>5} {'bad':>5}"
+               f" {'duration':>8} {'cost':>9} {'source':<8} id")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    import uuid
+
+    if not 1 <= args.limit <= 1000:
+        raise CliError(f"--limit {args.limit}: give a number from 1 to 1000")
+    _database_for_reading(args.database_url)
+    from sqlalchemy.exc import OperationalError
+
+    from amazon_pilot.platform.db import DatabaseNotConfigured, dispose_engine
+    from amazon_pilot.platform.errors import ApiError
+    from amazon_pilot.tracking import service
+
+    try:
+        if args.run_id:
+            try:
+                run_id = uuid.UUID(args.run_id)
+            except ValueError as exc:
+                raise CliError(f"{args.run_id!r} is not a run id (a UUID from `pilot runs`)") \
+                    from exc
+            try:
+                detail = service.run_detail(None, run_id)
+            except ApiError as exc:
+                raise CliError(f"no scrape run {run_id}") from exc
+            _print_run(detail, args.json)
+            return 0
+        page = service.list_runs(None, limit=args.limit, offset=0)
+    except (OperationalError, DatabaseNotConfigured) as exc:
+        raise CliError(f"cannot read the database: {str(exc).splitlines()[0]}") from exc
+    finally:
+        dispose_engine()
+    if args.json:
+        print(page.model_dump_json())
+        return 0
+    print(RUNS_HEADER)
+    for run in page.items:
+        print(_run_line(run))
+    print(f"{len(page.items)} of {page.total} run(s), newest first;"
+          " `pilot runs ID` shows one with its problems")
+    return 0
+
+
+def _print_run(run: Any, as_json: bool) -> None:
+    if as_json:
+        print(run.model_dump_json())
+        return
+    print(RUNS_HEADER)
+    print(_run_line(run))
+    if run.error:
+        print(f"error: {run.error}")
+    print(f"actor {run.actor_id or '-'}, attempts {run.attempts}, captured at"
+          f" {run.captured_at.isoformat()}, per product ${run.cost_per_product_usd or 0:.5f}")
+    print(f"products ({len(run.products)}):")
+    for product in run.products:
+        extra = [f"served {product.served_asin}"] if product.served_asin else []
+        if product.duplicates:
+            extra.append(f"{product.duplicates} duplicate(s)")
+        if product.reason:
+            extra.append(product.reason)
+        print(f"  {product.asin} amazon.{product.marketplace:<7} {product.outcome:<10}"
+              f" {'; '.join(extra)}")
+    shown = len(run.problems)
+    total = run.problem_count if run.problem_count is not None else shown
+    print(f"problems ({shown} of {total} shown):" if shown < total else f"problems ({total}):")
+    for problem in run.problems:
+        where = [f"item {problem.index}"] if problem.index is not None else []
+        if problem.asin:
+            where.append(f"{problem.asin} amazon.{problem.marketplace}")
+        if problem.url and not problem.asin:
+            where.append(problem.url)
+        print(f"  {problem.kind:<12} {', '.join(where) or '-'}: {problem.reason}")
+
+
 # ---------------------------------------------------------------- migrate / fire
 
 
@@ -378,25 +491,31 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
         captured_at = captured_at.replace(tzinfo=UTC)
 
     def work() -> int:
-        from amazon_pilot.domain.normalize import normalize_item
+        from amazon_pilot.adapters.apify import FetchResult, attribute, requested_refs
         from amazon_pilot.platform.db import transaction
         from amazon_pilot.tracking.service import ingest
-        from amazon_pilot.tracking.store import upsert_product
+        from amazon_pilot.tracking.store import mark_not_found, upsert_product
 
-        observations = []
-        skipped = 0
+        # An export has no request: the URL each item was fetched for stands for it, so
+        # items are attributed exactly as in a run (never by the ASIN they report).
+        wanted = requested_refs(items)
+        record = FetchResult(None, "IMPORTED", None, None, None, None, len(items))
+        attribute(items, wanted, record)
         with transaction() as conn:
-            for item in items:
-                snap = normalize_item(item)
-                if not snap.asin or len(snap.asin) != 10:
-                    skipped += 1
-                    continue
-                product_id, _ = upsert_product(conn, snap.asin, snap.marketplace)
-                observations.append((product_id, snap))
+            ids = {ref: upsert_product(conn, *ref)[0] for ref in wanted}
+            observations = [(ids[(s.asin, s.marketplace)], s) for s in record.snapshots]
             result = ingest(conn, captured_at, None, observations)
+            if record.not_found:
+                mark_not_found(conn, [ids[ref] for ref in record.not_found], captured_at)
+        served = sum(1 for s in record.snapshots if s.served_asin)
         print(f"stored {result.inserted} snapshot(s) at {captured_at.isoformat()}; "
-              f"{result.skipped} already stored; {skipped} item(s) without an ASIN skipped; "
-              f"{len(result.alert_ids)} alert(s)")
+              f"{result.skipped} already stored; {len(record.not_found)} not found; "
+              f"{served} showing another ASIN; {record.duplicates} duplicate(s), "
+              f"{record.unusable} without product data and {record.unattributed} naming no "
+              f"product URL skipped; {len(result.alert_ids)} alert(s)")
+        for problem in record.problems:
+            if problem.kind in ("unattributed", "unusable", "duplicate"):
+                print(f"  item {problem.index}: {problem.kind}: {problem.reason}")
         return 0
 
     return _with_database(work)
@@ -421,6 +540,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "logs": cmd_logs,
     "queues": cmd_queues,
     "redrive": cmd_redrive,
+    "runs": cmd_runs,
     "migrate": cmd_migrate,
     "fire": cmd_fire,
     "normalize": cmd_normalize,
@@ -452,6 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     queues = sub.add_parser("queues", help="depth, in-flight and DLQ depth per queue")
     queues.add_argument("--json", action="store_true")
+
+    runs = sub.add_parser("runs", help="scrape runs, newest first: counts, problems, cost "
+                                       "(or one run with its problems)")
+    runs.add_argument("run_id", nargs="?", help="show this run with its products and problems")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--database-url", help="default: DATABASE_URL, else the running stack's")
 
     redrive_p = sub.add_parser("redrive", help="move a queue's DLQ messages back to it")
     redrive_p.add_argument("queue", help="critical, default or low")

@@ -33,6 +33,7 @@ def create_demo(days: int = 90, products: int = 15) -> str:
 
     user_id = _demo_user_id()
     asins = demo_asins(DEMO_CATEGORY, products)
+    identity = _demo_identity(user_id, asins, days)
     product_ids = []
     with transaction() as conn:
         for index, asin in enumerate(asins):
@@ -51,9 +52,44 @@ def create_demo(days: int = 90, products: int = 15) -> str:
         f"tracked, {stored} snapshots over {days} days, {alerts} alerts (sandbox data).",
         f"  sign in:  {DEMO_EMAIL} / {DEMO_PASSWORD}",
         "  then:     pilot run   and open http://127.0.0.1:3000/ (API docs at /v1/docs)",
+        *([identity] if identity else []),
         *extras,
     ]
     return "\n".join(lines)
+
+
+def _demo_identity(user_id: str, asins: list[str], days: int) -> str | None:
+    """The demo seller is the brand store holding the Buy Box of one of its products (in
+    the stand-in's catalog; the one that loses it most often to resellers), so its Buy Box
+    alerts say who took it and when it came back. Set before the history is observed:
+    alerts are judged as they are raised."""
+    from datetime import timedelta
+    from uuid import UUID
+
+    from amazon_pilot.accounts import store as accounts
+    from pilot_dev.standins.apify_catalog import item_for
+
+    today = datetime.now(UTC).date()
+    best: tuple[int, str, str] | None = None  # (days another seller held it, store, id)
+    for asin in asins:
+        items = [item_for(asin, "com", today - timedelta(days=back)) or {}
+                 for back in range(days, -1, -1)]
+        stores = {(i["soldBy"], i["sellerId"]) for i in items
+                  if str(i.get("soldBy")).endswith(" Official") and i.get("sellerId")}
+        if len(stores) != 1:
+            continue
+        (name, seller_id), = stores
+        others = sum(1 for i in items if i.get("soldBy") not in (None, name))
+        if best is None or others > best[0]:
+            best = (others, name, seller_id)
+    if best is None:
+        return None
+    _, name, seller_id = best
+    brand = name.removesuffix(" Official")
+    accounts.update_profile(UUID(user_id), accounts.ProfileChanges(
+        company_name_given=True, company_name=name, seller_ids=[seller_id], brands=[brand]))
+    return (f"  Buy Box:  you are {name} (seller id {seller_id}), brand {brand}: see"
+            " Settings, and the Buy Box alerts of your products")
 
 
 def _observe_now(product_ids: list[int]) -> int:

@@ -298,3 +298,43 @@ def test_phone_layout_and_admin_users(page: Any, stack: Stack) -> None:
     page.wait_for_selector("table tbody tr")
     assert DEMO_EMAIL in page.inner_text("table")
     assert page.watch.errors == []
+
+
+def test_runs_page_lists_the_runs_of_my_products_and_opens_one(page: Any) -> None:
+    from amazon_pilot.accounts.service import create_user
+
+    sign_in(page)
+    page.click("nav >> text=Runs")
+    page.wait_for_url("**/runs")
+    page.wait_for_selector("#runs-table tbody tr")
+    heads = page.eval_on_selector_all("#runs-table th", "ths => ths.map(t => t.textContent)")
+    assert heads == ["When", "Trigger", "Status", "Requested", "Returned", "Attributed",
+                     "Not found", "Problems", "Duration", "Apify cost", "Data source"]
+    table = page.inner_text("#runs-table")
+    assert "demo" in table and "backfill" in table and "sandbox" in table
+    assert "Counts cover your products only" in page.inner_text("main")
+    shoot(page, "runs")
+    page.click("#runs-table tbody tr:first-child td:first-child a")
+    page.wait_for_selector("#run-summary")
+    summary = page.inner_text("#run-summary").lower()  # the labels are shown in capitals
+    assert "requested" in summary and "apify cost (your share)" in summary
+    assert "trigger" in page.inner_text("#run-meta")
+    assert "unattributed items" not in summary  # a seller sees their products only
+    page.wait_for_selector("#run-products tbody tr")
+    first = page.eval_on_selector("#run-products tbody tr a", "a => a.getAttribute('href')")
+    assert re.fullmatch(r"/products/[0-9a-f-]{36}", first)
+    shoot(page, "run")
+    assert page.watch.errors == []
+    # an administrator sees every run, with the items nobody asked for
+    page.click("#sign-out")
+    page.wait_for_url("**/login")
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    create_user(email, "Admin-pass-2026", role="admin", plan="enterprise")
+    sign_in(page, email, "Admin-pass-2026")
+    page.goto("/runs")
+    page.wait_for_selector("#runs-table tbody tr")
+    assert "Every actor run" in page.inner_text("main")
+    page.click("#runs-table tbody tr:first-child td:first-child a")
+    page.wait_for_selector("#run-summary")
+    assert "unattributed items" in page.inner_text("#run-summary").lower()
+    assert page.watch.errors == []

@@ -77,9 +77,9 @@ def test_batch_gives_snapshots_and_names_the_unknown(standin: ApifyStandIn) -> N
     result = fetcher(standin).fetch(batch)
     assert result.status == "SUCCEEDED" and result.run_id
     assert sorted(s.asin for s in result.snapshots) == sorted(a for a, _ in batch[:4])
-    assert result.not_found == [UNKNOWN]
-    assert result.malformed == []
-    assert result.item_count == 5
+    assert result.not_found == [(UNKNOWN, "com")]
+    assert result.problems == [] and result.no_data == []
+    assert result.item_count == result.attributed == 5
     assert result.cost_usd == pytest.approx(5 * 0.0005)
     assert result.data_source == "sandbox"
     assert all(s.data_source == "sandbox" for s in result.snapshots)
@@ -146,18 +146,25 @@ def test_malformed_items_are_recorded_and_the_rest_kept(standin: ApifyStandIn) -
     standin.inject("malformed_items", count=1)
     batch = refs(5)
     result = fetcher(standin).fetch(batch)
-    assert len(result.malformed) == 2
-    assert result.malformed[0][0] is None and "not a JSON object" in result.malformed[0][1]
-    assert result.malformed[1] == (batch[1][0], "Unexpected page layout")
+    # item 0 is an HTML string (no URL: nobody's), item 1 names its URL but holds no data
+    html, empty, *others = result.problems
+    assert (html.kind, html.index, html.ref) == ("unattributed", 0, None)
+    assert "HTML page" in html.reason
+    assert (empty.kind, empty.index, empty.ref) == ("unusable", 1, batch[1])
+    assert "Unexpected page layout" in empty.reason
+    assert [(p.kind, p.ref) for p in others] == [("no_item", batch[0]), ("no_item", batch[1])]
     assert sorted(s.asin for s in result.snapshots) == sorted(a for a, _ in batch[2:])
-    assert result.not_found == [batch[0][0]]  # its item was garbage: no data for it
+    # garbage is no evidence that a page is gone: neither product is "not found"
+    assert result.not_found == [] and result.no_data == batch[:2]
+    assert (result.unattributed, result.unusable, result.attributed) == (1, 1, 3)
 
 
-def test_missing_items_count_as_not_found(standin: ApifyStandIn) -> None:
+def test_missing_items_are_no_data_not_not_found(standin: ApifyStandIn) -> None:
     standin.inject("missing_items", count=1)
     batch = refs(4)
     result = fetcher(standin).fetch(batch)
-    assert result.not_found == [batch[-1][0]]
+    assert result.not_found == [] and result.no_data == [batch[-1]]
+    assert [(p.kind, p.ref) for p in result.problems] == [("no_item", batch[-1])]
     assert len(result.snapshots) == 3
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +82,19 @@ def test_bad_since_value(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(CliError, match=r"e\.g\. 30s"):
         parse_since("ten minutes")
     assert parse_since("10m").total_seconds() == 600
+
+
+def test_runs_names_what_it_cannot_read() -> None:
+    # in a process of its own: the command points the process at the database it reads
+    def pilot(*args: str) -> tuple[int, str]:
+        env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+        done = subprocess.run([sys.executable, "-m", "pilot_dev.cli", "runs", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stderr
+
+    code, err = pilot()
+    assert code == 2 and err.count("\n") == 1 and "cannot read the database" in err
+    code, err = pilot("nope")
+    assert code == 2 and "'nope' is not a run id" in err
+    code, err = pilot("--limit", "0")
+    assert code == 2 and "--limit 0" in err

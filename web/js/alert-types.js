@@ -10,6 +10,9 @@ export const ALERT_TYPES = [
   { type: "buy_box_lost", label: "Buy Box lost", metric: null },
   { type: "buy_box_seller_change", label: "Buy Box seller change", metric: null },
   { type: "buy_box_price_change", label: "Buy Box price change", metric: "buy_box_price" },
+  { type: "buy_box_regained", label: "Buy Box regained", metric: null },
+  { type: "buy_box_suppressed", label: "Buy Box suppressed", metric: null },
+  { type: "new_seller_on_listing", label: "New seller on listing", metric: null },
   { type: "out_of_stock", label: "Out of stock", metric: null },
   { type: "back_in_stock", label: "Back in stock", metric: null },
   { type: "rating_change", label: "Rating change", metric: "rating" },
@@ -17,6 +20,7 @@ export const ALERT_TYPES = [
   { type: "title_change", label: "Title change", metric: null },
   { type: "images_change", label: "Images change", metric: null },
   { type: "delisted", label: "Delisted", metric: null },
+  { type: "listing_redirected", label: "Listing redirected", metric: null },
 ];
 
 const BY_TYPE = new Map(ALERT_TYPES.map((entry) => [entry.type, entry]));

@@ -43,6 +43,12 @@ export function user() {
   return currentUser;
 }
 
+/** The signed-in account as the API answered a change to it (PATCH /v1/auth/me). */
+export function updateUser(me) {
+  currentUser = me;
+  emit();
+}
+
 function mayHaveSession() {
   try {
     return localStorage.getItem(SESSION_HINT_KEY) === "1";

@@ -39,6 +39,11 @@ export const productOptimizations = (productId) => path("products", productId, "
 export const alerts = () => path("alerts");
 export const alertAck = (alertId) => path("alerts", alertId, "ack");
 
+// ------------------------------------------------------------------ scrape runs
+
+export const scrapeRuns = () => path("scrape-runs");
+export const scrapeRun = (runId) => path("scrape-runs", runId);
+
 // ------------------------------------------------------------------ notification channels
 
 export const notificationChannels = () => path("notification-channels");

@@ -8,9 +8,11 @@ const PAGES = {
   products: () => import("./pages/products.js"),
   product: () => import("./pages/product.js"),
   alerts: () => import("./pages/alerts.js"),
+  settings: () => import("./pages/settings.js"),
   channels: () => import("./pages/channels.js"),
   competitors: () => import("./pages/competitors.js"),
   optimization: () => import("./pages/optimization.js"),
+  runs: () => import("./pages/runs.js"),
   admin: () => import("./pages/admin.js"),
 };
 
@@ -21,12 +23,15 @@ const ROUTES = [
   ["/products", "products", "render", "products"],
   ["/products/:id", "product", "render", "products"],
   ["/alerts", "alerts", "render", "alerts"],
+  ["/settings", "settings", "render", "settings"],
   ["/channels", "channels", "render", "channels"],
   ["/competitors", "competitors", "renderList", "competitors"],
   ["/competitors/:id", "competitors", "renderGroup", "competitors"],
   ["/optimization", "optimization", "renderIndex", "optimization"],
   ["/optimization/:id", "optimization", "renderProduct", "optimization"],
   ["/experiments/:id", "optimization", "renderExperiment", "optimization"],
+  ["/runs", "runs", "renderList", "runs"],
+  ["/runs/:id", "runs", "renderRun", "runs"],
   ["/admin", "admin", "render", "admin"],
 ];
 
@@ -36,6 +41,8 @@ const NAV = [
   ["channels", "/channels", "Channels"],
   ["competitors", "/competitors", "Competitors"],
   ["optimization", "/optimization", "Optimization"],
+  ["runs", "/runs", "Runs"],
+  ["settings", "/settings", "Settings"],
 ];
 
 const root = document.getElementById("app");

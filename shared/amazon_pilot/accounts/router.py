@@ -146,7 +146,8 @@ async def me(user: Caller) -> UserOut:
 
 
 @router.patch("/v1/auth/me", response_model=UserOut,
-              summary="Change company name and notification preferences")
+              summary="Change company name, seller identity (seller ids, brands) and "
+              "notification preferences")
 async def update_me(body: MeUpdate, user: Caller) -> UserOut:
     return UserOut.model_validate(service.update_me(user, body))
 

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from amazon_pilot.domain.plans import PLAN_NAMES
+from amazon_pilot.domain.seller_identity import MAX_BRAND_LENGTH, MAX_BRANDS, MAX_SELLER_IDS
 from amazon_pilot.platform.models import Strict
 
 
@@ -34,6 +35,11 @@ class UserOut(BaseModel):
     plan: Literal["free", "pro", "enterprise"]
     is_active: bool
     notification_prefs: NotificationPrefs
+    seller_ids: list[str] = Field(
+        description="the seller's Amazon seller (merchant) ids: a Buy Box held by one of them "
+        "is theirs. Empty: Buy Box ownership is unknown, and alerts say so")
+    brands: list[str] = Field(description="the seller's brand names: a new seller on a "
+                              "listing of one of them raises new_seller_on_listing")
     created_at: datetime
     updated_at: datetime
 
@@ -72,9 +78,22 @@ class LogoutIn(Strict):
     all_sessions: bool = Field(False, description="end every session of the account")
 
 
+_IDS = (f"up to {MAX_SELLER_IDS} Amazon seller (merchant) ids, 10 to 20 letters and digits "
+        "each, e.g. A294P4X9EWVXLJ (Seller Central: Settings > Account Info > Merchant Token)."
+        " Trimmed, upper-cased and deduplicated; the list replaces the stored one; [] or "
+        "null clears it")
+_BRANDS = (f"up to {MAX_BRANDS} brand names of up to {MAX_BRAND_LENGTH} characters. "
+           "Trimmed and deduplicated regardless of case; the list replaces the stored one; "
+           "[] or null clears it")
+
+
 class MeUpdate(Strict):
     company_name: str | None = Field(None, max_length=200)
     notification_prefs: NotificationPrefsPatch | None = None
+    # lengths are checked by domain.seller_identity, which names the item at fault;
+    # these bounds only keep absurd bodies out
+    seller_ids: list[str] | None = Field(None, max_length=200, description=_IDS)
+    brands: list[str] | None = Field(None, max_length=200, description=_BRANDS)
 
 
 class PasswordChangeIn(Strict):

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from amazon_pilot.accounts import store
 from amazon_pilot.accounts.schemas import AdminUserUpdate, MeUpdate, PasswordChangeIn
 from amazon_pilot.domain import accounts as rules
+from amazon_pilot.domain import seller_identity as identity
 from amazon_pilot.domain.plans import plan as plan_named
 from amazon_pilot.platform import ratelimit
 from amazon_pilot.platform.db import transaction
@@ -263,12 +264,24 @@ def me(user: CurrentUser) -> store.User:
 
 
 def update_me(user: CurrentUser, body: MeUpdate) -> store.User:
-    """company_name is replaced when sent (null clears it); preferences merge key by key."""
+    """company_name is replaced when sent (null clears it); preferences merge key by key;
+    seller_ids and brands are replaced when sent (null or [] clears them), normalized by
+    domain.seller_identity: one bad item refuses the whole request and changes nothing."""
+    sent = body.model_fields_set
+    try:
+        seller_ids = (identity.normalize_seller_ids(body.seller_ids or [])
+                      if "seller_ids" in sent else None)
+        brands = identity.normalize_brands(body.brands or []) if "brands" in sent else None
+    except identity.IdentityRuleError as exc:
+        raise ValidationFailed(str(exc), details=[{"field": exc.field,
+                                                   "message": exc.message}]) from None
     changes = store.ProfileChanges(
-        company_name_given="company_name" in body.model_fields_set,
+        company_name_given="company_name" in sent,
         company_name=body.company_name,
         notification_prefs=(body.notification_prefs.model_dump(exclude_none=True)
                             if body.notification_prefs is not None else {}),
+        seller_ids=seller_ids,
+        brands=brands,
     )
     updated = store.update_profile(user.id, changes)
     if updated is None:

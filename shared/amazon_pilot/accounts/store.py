@@ -19,7 +19,7 @@ from amazon_pilot.domain.accounts import DEFAULT_NOTIFICATION_PREFS
 from amazon_pilot.platform.db import get_engine, transaction
 
 _USER_COLUMNS = ("id, email, company_name, role, plan, is_active, notification_prefs,"
-                 " created_at, updated_at")
+                 " seller_ids, brands, created_at, updated_at")
 ADMIN_COLUMNS = ("plan", "role", "is_active")  # what an admin may change
 
 
@@ -38,6 +38,8 @@ class User:
     plan: str
     is_active: bool
     notification_prefs: dict[str, Any]
+    seller_ids: list[str]  # Amazon seller (merchant) ids, upper-case
+    brands: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -52,6 +54,8 @@ def _user(row: Row[Any]) -> User:
         plan=data["plan"],
         is_active=data["is_active"],
         notification_prefs={**DEFAULT_NOTIFICATION_PREFS, **(data["notification_prefs"] or {})},
+        seller_ids=list(data["seller_ids"] or []),
+        brands=list(data["brands"] or []),
         created_at=data["created_at"],
         updated_at=data["updated_at"],
     )
@@ -131,6 +135,8 @@ class ProfileChanges:
     company_name_given: bool = False  # replace company_name (None clears it)
     company_name: str | None = None
     notification_prefs: dict[str, Any] = field(default_factory=dict)  # merged key by key
+    seller_ids: list[str] | None = None  # replaced when given (normalized already)
+    brands: list[str] | None = None  # replaced when given (normalized already)
 
 
 def update_profile(user_id: uuid.UUID, changes: ProfileChanges) -> User | None:
@@ -142,6 +148,11 @@ def update_profile(user_id: uuid.UUID, changes: ProfileChanges) -> User | None:
     if changes.notification_prefs:
         sets.append("notification_prefs = notification_prefs || CAST(:prefs AS jsonb)")
         params["prefs"] = json.dumps(changes.notification_prefs)
+    for column in ("seller_ids", "brands"):
+        values = getattr(changes, column)
+        if values is not None:
+            sets.append(f"{column} = :{column}")
+            params[column] = values
     with transaction() as conn:
         row = conn.execute(
             text(f"UPDATE users SET {', '.join(sets)} WHERE id = :id RETURNING {_USER_COLUMNS}"),

@@ -34,8 +34,13 @@ from apify_client.errors import (
     ServerError,
 )
 
-from amazon_pilot.domain.normalize import identify_item, normalize_item
-from amazon_pilot.domain.product_ref import product_url
+from amazon_pilot.domain.normalize import normalize_item
+from amazon_pilot.domain.product_ref import (
+    MAX_REF_LENGTH,
+    InvalidProductRef,
+    parse_product_ref,
+    product_url,
+)
 from amazon_pilot.domain.snapshot import Snapshot
 
 __all__ = [
@@ -49,8 +54,11 @@ __all__ = [
     "ApifyUnavailable",
     "FetchResult",
     "InputBuilder",
+    "RunProblem",
+    "attribute",
     "axesso_input",
     "junglee_input",
+    "requested_refs",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,9 +88,39 @@ INPUT_BUILDERS: dict[str, InputBuilder] = {
 }
 
 
+# What happened to one returned item, or to one requested product, that the run's record
+# must show: each kind is documented in docs/architecture.md ("Product fetching").
+PROBLEM_KINDS = (
+    "unattributed",  # the item names no requested URL (no url, another product, not an object)
+    "duplicate",  # a further item for a URL that already had one: the first is kept
+    "unusable",  # attributed, but no product data (robot check, error page, no fields, ...)
+    "redirected",  # the page showed another ASIN; stored on the requested product
+    "no_item",  # a requested URL that got no usable item: nothing stored changes
+    "skipped",  # a product no actor URL can be built for: not sent
+)
+
+
+@dataclass(slots=True)
+class RunProblem:
+    """One entry of a run's record: which item (its position in the dataset, its url and
+    the ASIN it reported) or which requested product, and why."""
+
+    kind: str
+    reason: str
+    index: int | None = None
+    url: str | None = None
+    asin: str | None = None  # the ASIN the item reported
+    ref: Ref | None = None  # the requested product it concerns, when it concerns one
+
+
 @dataclass
 class FetchResult:
-    """One actor run and what came out of it."""
+    """One actor run and what came out of it.
+
+    Every returned item is counted once: attributed (used for a requested product: data or
+    a 404 page), duplicate, unusable or unattributed, so `item_count` is their sum. Every
+    requested product ends in `snapshots` (data), `not_found` (a real 404 page) or
+    `no_data` (no usable item: nothing stored about it changes)."""
 
     run_id: str | None
     status: str
@@ -91,14 +129,25 @@ class FetchResult:
     duration_s: float | None
     cost_usd: float | None
     item_count: int
+    # Found pages, each on the requested product (asin and marketplace of the request;
+    # `served_asin` when the page showed another ASIN).
     snapshots: list[Snapshot] = field(default_factory=list)
-    not_found: list[str] = field(default_factory=list)  # ASINs with no item or a not-found item
-    malformed: list[tuple[str | None, str]] = field(default_factory=list)  # (asin, reason)
+    not_found: list[Ref] = field(default_factory=list)  # real 404 pages
+    no_data: list[Ref] = field(default_factory=list)  # no item, or none with product data
+    problems: list[RunProblem] = field(default_factory=list)
     data_source: str = "apify"  # "sandbox" when the items came from the offline stand-in
     actor_id: str = DEFAULT_ACTOR
     dataset_id: str | None = None
     status_message: str | None = None
     requested: int = 0
+    duplicates: int = 0
+    unusable: int = 0
+    unattributed: int = 0
+
+    @property
+    def attributed(self) -> int:
+        """Items used for a requested product (one per product)."""
+        return len(self.snapshots) + len(self.not_found)
 
 
 class ApifyError(Exception):
@@ -234,46 +283,243 @@ class ApifyProductFetcher:
         return _call(lambda: list(dataset.iterate_items(chunk_size=self.page_size)))
 
     def _classify(self, items: list[Any], wanted: list[Ref], record: FetchResult) -> None:
-        by_key = {ref: ref for ref in wanted}
-        marketplaces_of: dict[str, list[str]] = {}
-        for wanted_asin, wanted_mp in wanted:
-            marketplaces_of.setdefault(wanted_asin, []).append(wanted_mp)
-        seen: set[Ref] = set()
-        sandbox = False
         record.item_count = len(items)
-        for item in items:
-            if not isinstance(item, dict):
-                kind = type(item).__name__
-                record.malformed.append((None, f"item is not a JSON object ({kind})"))
-                continue
-            sandbox = sandbox or item.get("sandbox") is True
-            asin, found_in = identify_item(item)
-            if asin is None:
-                record.malformed.append((None, "item has neither an 'asin' nor a product 'url'"))
-                continue
-            if found_in is None and len(marketplaces_of.get(asin, ())) == 1:
-                found_in = marketplaces_of[asin][0]  # url missing: the batch says where
-            key = (asin, found_in or "com")
-            if not _has_actor_fields(item):
-                reason = item.get("error") or "item carries none of the actor's fields"
-                record.malformed.append((asin, str(reason)[:200]))
-                seen.add(key)
-                continue
-            snapshot = normalize_item(item, marketplace=key[1])
-            seen.add(key)
-            if key not in by_key:
-                log.info("apify returned an item nobody asked for: %s/%s", *key)
-            if snapshot.found:
-                record.snapshots.append(snapshot)
-            else:
-                record.not_found.append(asin)
-        record.not_found.extend(asin for asin, mp in wanted if (asin, mp) not in seen)
-        record.data_source = "sandbox" if sandbox else "apify"
+        attribute(items, wanted, record)
+
+
+# --------------------------------------------------------------------------------------------
+# Attribution: an item belongs to the product whose URL was requested.
+
+# Fields that carry the requested URL back. junglee/amazon-crawler echoes its start URL in
+# `input` (and may put the served page in `url`); the default actor's `url` is the URL it
+# was given (its `asin` is whatever the page showed). Facts from the actors' published
+# output samples; see docs/architecture.md.
+_REQUEST_FIELDS = ("input", "url")
+_NOT_FOUND_CODES = frozenset({404, "404"})
+_NOT_FOUND_MESSAGES = frozenset({"NOT_FOUND", "NOT FOUND", "PAGE NOT FOUND"})
+# Titles of pages Amazon serves instead of a product: never a product's title.
+_BLOCK_TITLES = frozenset({
+    "robot check", "amazon.com", "sorry! something went wrong!", "amazon.com page not found",
+    "503 - service unavailable error", "service unavailable error", "captcha",
+})  # fmt: skip
+_HTML_STARTS = ("<!doctype", "<html")
+_SHORT = 160
+
+
+def attribute(items: list[Any], wanted: list[Ref], record: FetchResult) -> None:
+    """Sort a run's items onto the requested products and record every problem on `record`
+    (pure: no I/O). The first usable item of a URL is kept; later ones are duplicates."""
+    requested = set(wanted)
+    settled: set[Ref] = set()  # products with a kept item (data or a 404 page)
+    unusable_reason: dict[Ref, str] = {}
+    sandbox = False
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            record.unattributed += 1
+            record.problems.append(RunProblem(
+                "unattributed", _not_an_object(item), index=index))
+            continue
+        sandbox = sandbox or item.get("sandbox") is True
+        ref, via, refusal = _requested_ref(item, requested)
+        reported = _reported_asin(item)
+        url = _url_of(item)
+        if ref is None:
+            record.unattributed += 1
+            record.problems.append(RunProblem(
+                "unattributed", refusal, index=index, url=url, asin=reported))
+            continue
+        if ref in settled:
+            record.duplicates += 1
+            record.problems.append(RunProblem(
+                "duplicate", f"another item for {_name(ref)}; the first one is kept",
+                index=index, url=url, asin=reported, ref=ref))
+            continue
+        verdict = _read_page(item, ref)
+        if isinstance(verdict, str):
+            record.unusable += 1
+            unusable_reason[ref] = verdict
+            record.problems.append(RunProblem(
+                "unusable", verdict, index=index, url=url, asin=reported, ref=ref))
+            continue
+        settled.add(ref)
+        if verdict is None:
+            record.not_found.append(ref)
+            continue
+        served = _served_asin(item, ref, via, reported)
+        if served is not None:
+            verdict.served_asin = served
+            note = (f"the page showed ASIN {served}, not the requested {ref[0]} (a variation"
+                    " served instead, a redirect or a merged listing)")
+            verdict.parse_warnings.append(note)
+            record.problems.append(RunProblem(
+                "redirected", note, index=index, url=url, asin=served, ref=ref))
+        record.snapshots.append(verdict)
+    for ref in wanted:
+        if ref not in settled:
+            record.no_data.append(ref)
+            reason = unusable_reason.get(ref)
+            what = f"no usable item ({reason})" if reason else "no item for this URL"
+            record.problems.append(RunProblem(
+                "no_item", f"{what}; what is stored about the product is unchanged", ref=ref))
+    record.data_source = "sandbox" if sandbox else "apify"
+
+
+def requested_refs(items: list[Any]) -> list[Ref]:
+    """The products the URLs of a dataset's items name, in order (for an export imported
+    without its run: each item's own URL stands for the request)."""
+    found: dict[Ref, None] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for name in _REQUEST_FIELDS:
+            value = item.get(name)
+            if isinstance(value, dict):
+                value = value.get("url")
+            if isinstance(value, str):
+                try:
+                    ref = parse_product_ref(value.strip()[:MAX_REF_LENGTH])
+                except InvalidProductRef:
+                    continue
+                found[(ref.asin, ref.marketplace)] = None
+                break
+    return list(found)
+
+
+def _requested_ref(item: dict[str, Any],
+                   requested: set[Ref]) -> tuple[Ref | None, str | None, str]:
+    """The requested product an item's URL fields name, the field that named it, and when
+    none does, why."""
+    named: list[str] = []
+    for name in _REQUEST_FIELDS:
+        value = item.get(name)
+        if isinstance(value, dict):  # {"url": ...} as junglee takes its start URLs
+            value = value.get("url")
+        if not isinstance(value, str) or not value.strip():
+            continue
+        try:
+            ref = parse_product_ref(value.strip()[:MAX_REF_LENGTH])
+        except InvalidProductRef:
+            named.append(f"{name} {_clip(value)} is not an Amazon product URL")
+            continue
+        key = (ref.asin, ref.marketplace)
+        if key in requested:
+            return key, name, ""
+        named.append(f"{name} names {_name(key)}, which this run did not request")
+    if not named:
+        return None, None, _unnamed(item)
+    return None, None, "; ".join(named)
+
+
+def _unnamed(item: dict[str, Any]) -> str:
+    """Why an object names no requested URL, naming its format when it is none we know."""
+    keys = sorted(str(k) for k in item if k != "sandbox")  # the stand-in's own label
+    if not keys:
+        return "an empty item"
+    if not _has_actor_fields(item) and "asin" not in item:
+        fields = ", ".join(keys[:6])
+        return f"an item of no known actor format (fields: {_clip(fields, 120)})"
+    reported = _reported_asin(item)
+    also = f" (it reports ASIN {reported}, which is never trusted alone)" if reported else ""
+    return f"the item carries no product URL{also}; it cannot be attributed"
+
+
+def _read_page(item: dict[str, Any], ref: Ref) -> Snapshot | str | None:
+    """The item as a page of the requested product: a Snapshot (found), None (a real 404
+    page), or why it holds no product data."""
+    if item.get("statusCode") in _NOT_FOUND_CODES or (
+            isinstance(item.get("statusMessage"), str)
+            and item["statusMessage"].strip().upper() in _NOT_FOUND_MESSAGES):
+        return None
+    if not _has_actor_fields(item):
+        said = ": ".join(str(item[k]) for k in ("error", "errorDescription") if item.get(k))
+        return (f"the actor reported an error instead of the page ({_clip(said)})" if said
+                else "the item carries none of the actor's fields")
+    title = item.get("title")
+    if isinstance(title, str) and title.strip().lower() in _BLOCK_TITLES:
+        return f"Amazon served a {_clip(title.strip())!r} page instead of the product"
+    html = _html_field(item)
+    if html is not None:
+        return f"the item holds an HTML page ({html}) instead of product data"
+    snap = normalize_item(item, marketplace=ref[1])
+    if not snap.found:
+        code = item.get("statusCode")
+        message = item.get("statusMessage")
+        said = "; ".join(snap.parse_warnings[:2])
+        return (f"the actor did not get the page (statusCode {_clip(repr(code))}"
+                f"{', ' + _clip(str(message)) if message else ''}){': ' + said if said else ''}")
+    if not _has_product_data(snap):
+        said = "; ".join(snap.parse_warnings[:2])
+        return "the item holds no product data" + (f": {_clip(said)}" if said else "")
+    snap.asin, snap.marketplace = ref
+    return snap
 
 
 def _has_actor_fields(item: dict[str, Any]) -> bool:
     # statusCode/title for the default actor; stars/price for junglee-style crawlers.
     return any(k in item for k in ("statusCode", "title", "stars", "reviewsCount", "price"))
+
+
+def _has_product_data(snap: Snapshot) -> bool:
+    return any(v is not None for v in (snap.title, snap.price, snap.rating, snap.review_count,
+                                        snap.bsr_rank, snap.buy_box_seller)) or bool(
+        snap.image_urls)
+
+
+def _html_field(item: dict[str, Any]) -> str | None:
+    """The name of a text field that holds an HTML document (an error page as an item)."""
+    for name in ("title", "html", "body", "content", "description", "productDescription"):
+        value = item.get(name)
+        if isinstance(value, str) and value.lstrip()[:9].lower().startswith(_HTML_STARTS):
+            return name
+    return None
+
+
+def _reported_asin(item: dict[str, Any]) -> str | None:
+    value = item.get("asin")
+    if isinstance(value, str) and value.strip():
+        return value.strip().upper()[:20]
+    return None
+
+
+def _url_of(item: dict[str, Any]) -> str | None:
+    for name in _REQUEST_FIELDS:
+        value = item.get(name)
+        if isinstance(value, str) and value.strip():
+            return _clip(value.strip(), 300)
+    return None
+
+
+def _served_asin(item: dict[str, Any], ref: Ref, via: str | None,
+                 reported: str | None) -> str | None:
+    """The ASIN the page showed when it is not the requested one: the item's own `asin`,
+    else the page URL when the request came back in another field."""
+    if reported is not None and reported != ref[0] and len(reported) == 10:
+        return reported
+    if via != "url" and isinstance(item.get("url"), str):
+        try:
+            shown = parse_product_ref(item["url"].strip()[:MAX_REF_LENGTH])
+        except InvalidProductRef:
+            return None
+        if shown.asin != ref[0]:
+            return shown.asin
+    return None
+
+
+def _not_an_object(item: object) -> str:
+    kind = type(item).__name__
+    if isinstance(item, str) and "<html" in item[:500].lower():
+        return f"the item is an HTML page, not a JSON object: {_clip(item, 80)}"
+    return f"the item is not a JSON object ({kind}: {_clip(repr(item), 80)})"
+
+
+def _name(ref: Ref) -> str:
+    return f"{ref[0]} on amazon.{ref[1]}"
+
+
+def _clip(text: str, limit: int = _SHORT) -> str:
+    """One line of at most `limit` characters (item text goes on the run's record)."""
+    text = " ".join(text[:limit * 2].split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -109,6 +109,9 @@ class Snapshot:
     has_deal: bool | None = None
     past_sales: str | None = None
     data_source: str = "apify"  # "sandbox" when it came from the offline stand-in
+    # The ASIN the page showed when it is not the one requested (a variation served
+    # instead, a redirect, a merged listing); the snapshot still belongs to the requested one.
+    served_asin: str | None = None
     parse_warnings: list[str] = field(default_factory=list)
 
     @property

@@ -1,4 +1,5 @@
-"""Routes of the products function: tracked products, their history, and alerts.
+"""Routes of the products function: tracked products, their history, alerts, and the
+scrape runs that fetched them.
 
 HTTP only: each route parses its request and calls one function of tracking.service.
 """
@@ -27,6 +28,8 @@ from amazon_pilot.tracking.schemas import (
     PatchProduct,
     ProductDetail,
     ProductPage,
+    ScrapeRunDetail,
+    ScrapeRunPage,
     Severity,
     TrackedProduct,
 )
@@ -125,3 +128,20 @@ async def list_alerts(
 @router.post("/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert")
 async def ack_alert(alert_id: UUID, user: Caller) -> dict[str, Any]:
     return service.acknowledge_alert(user, alert_id)
+
+
+@router.get("/v1/scrape-runs", response_model=ScrapeRunPage, tags=["scrape runs"],
+            summary="Actor runs, newest first: all of them for an administrator, those that"
+                    " fetched your products (counted over your products) for a seller")
+async def list_scrape_runs(
+    user: Caller,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0,
+) -> ScrapeRunPage:
+    return service.list_runs(user, limit=limit, offset=offset)
+
+
+@router.get("/v1/scrape-runs/{run_id}", response_model=ScrapeRunDetail, tags=["scrape runs"],
+            summary="One run: its counts, its problems and what became of each product")
+async def get_scrape_run(run_id: UUID, user: Caller) -> ScrapeRunDetail:
+    return service.run_detail(user, run_id)

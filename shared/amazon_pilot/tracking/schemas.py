@@ -14,7 +14,8 @@ from amazon_pilot.platform.errors import ValidationFailed
 from amazon_pilot.platform.models import Strict
 
 HistoryMetric = Literal["price", "list_price", "buy_box_price", "bsr", "subcategory_bsr",
-                        "rating", "review_count"]
+                        "rating", "review_count", "offer_count", "seller_count",
+                        "bought_past_month"]
 Interval = Literal["raw", "day", "week"]
 Severity = Literal["info", "warning", "critical"]
 
@@ -95,6 +96,7 @@ class Latest(BaseModel):
     list_price: float | None = None
     buy_box_price: float | None = None
     buy_box_seller: str | None = None
+    buy_box_seller_id: str | None = None
     currency: str | None = None
     availability: str = "unknown"
     in_stock: bool | None = None
@@ -134,9 +136,34 @@ class MetricChange(BaseModel):
     change_pct: float | None
 
 
+class BuyBoxWindow(BaseModel):
+    days: int = Field(description="days with a known Buy Box (a holder, or nobody because "
+                      "no offer was shown), by each day's last observation")
+    held_days: int | None = Field(description="of those, days you held it; null when "
+                                  "ownership is unknown (no seller ids)")
+    share: float | None = Field(description="held_days / days, 0 to 1; null when unknown "
+                                "or no day was observed")
+    unknown_days: int = Field(description="days observed without a reported seller (an "
+                              "actor format that gives none): left out of the share")
+
+
+class BuyBoxStatus(BaseModel):
+    """Who holds the Buy Box now, whether it is the caller, and their share over time."""
+
+    seller: str | None
+    seller_id: str | None
+    held_by_you: bool | None = Field(description="null when ownership is unknown or no "
+                                     "observation says who holds it")
+    ownership: Literal["known", "unknown"] = Field(
+        description="known once the seller has told us their seller ids (PATCH /v1/auth/me)")
+    note: str | None = Field(description="plain words when ownership is unknown")
+    share: dict[str, BuyBoxWindow] = Field(description="windows 7d, 30d and 90d")
+
+
 class ProductDetail(TrackedProduct):
     changes: dict[str, dict[str, MetricChange] | None]
     refresh_available_at: datetime | None
+    buy_box: BuyBoxStatus
 
 
 class ProductPage(BaseModel):
@@ -199,6 +226,83 @@ class AlertPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+# ---------------------------------------------------------------- scrape runs
+
+RunProblemKind = Literal["unattributed", "duplicate", "unusable", "redirected", "no_item",
+                         "skipped"]
+RunOutcome = Literal["requested", "stored", "not_found", "unusable", "no_item", "skipped"]
+
+
+class ScrapeRun(BaseModel):
+    """One actor run. An administrator's counts cover the whole run (`scope` "all"); a
+    seller's cover only their own products (`scope` "yours"), and their `cost_usd` is
+    their products' share of the run's cost."""
+
+    id: UUID
+    trigger: str = Field(description="schedule | add | refresh | group | backfill | demo")
+    status: str = Field(description="running | succeeded | failed | timed_out")
+    scope: Literal["all", "yours"]
+    actor_id: str | None
+    data_source: str | None = Field(description='"sandbox" when the offline stand-in answered')
+    attempts: int
+    captured_at: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    cost_usd: float | None = Field(description="Apify's charge (a seller: their share of it)")
+    requested: int = Field(description="product URLs the run requested")
+    returned: int | None = Field(description="items the actor returned")
+    attributed: int | None = Field(description="items used for a requested product")
+    not_found: int | None = Field(description="requested products whose page was a real 404")
+    no_data: int | None = Field(
+        description="requested products without a usable item: nothing stored changed")
+    unattributed: int | None = Field(
+        description="items that named no requested URL (null for a seller)")
+    duplicates: int | None = Field(description="further items for a URL; the first is kept")
+    malformed: int | None = Field(description="items of a requested URL without product data")
+    problem_count: int | None
+    error: str | None
+
+
+class ScrapeRunPage(BaseModel):
+    items: list[ScrapeRun]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunProblem(BaseModel):
+    """One problem on a run's record: an item (its position in the dataset, its url, the
+    ASIN it reported) or a requested product, and why."""
+
+    kind: RunProblemKind
+    reason: str
+    index: int | None = None
+    url: str | None = None
+    asin: str | None = Field(None, description="the requested product's ASIN")
+    marketplace: str | None = None
+    item_asin: str | None = Field(None, description="the ASIN the item reported")
+    product_id: UUID | None = Field(None, description="your tracked product, when it is one")
+
+
+class RunProduct(BaseModel):
+    asin: str
+    marketplace: str
+    title: str | None
+    outcome: RunOutcome
+    served_asin: str | None = Field(description="the ASIN the page showed instead")
+    duplicates: int
+    reason: str | None
+    product_id: UUID | None = Field(description="your tracked product, when it is one")
+
+
+class ScrapeRunDetail(ScrapeRun):
+    problems: list[RunProblem] = Field(
+        description="an administrator's list keeps the first 100 of problem_count")
+    products: list[RunProduct]
+    cost_per_product_usd: float | None
 
 
 # ---------------------------------------------------------------- jobs

@@ -36,7 +36,13 @@ from amazon_pilot.domain.changes import (
     detect_changes,
 )
 from amazon_pilot.domain.product_ref import InvalidProductRef, product_url
-from amazon_pilot.domain.snapshot import Snapshot
+from amazon_pilot.domain.seller_identity import (
+    BuyBoxDay,
+    SellerIdentity,
+    buy_box_share,
+    ownership_unknown,
+)
+from amazon_pilot.domain.snapshot import Availability, Snapshot
 from amazon_pilot.platform.cache import cache_put, drop_tagged
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import (
@@ -57,6 +63,8 @@ from amazon_pilot.tracking.schemas import (
     BulkAdd,
     BulkResponse,
     BulkResult,
+    BuyBoxStatus,
+    BuyBoxWindow,
     FetchPayload,
     History,
     HistoryPoint,
@@ -66,6 +74,11 @@ from amazon_pilot.tracking.schemas import (
     PatchProduct,
     ProductDetail,
     ProductPage,
+    RunProblem,
+    RunProduct,
+    ScrapeRun,
+    ScrapeRunDetail,
+    ScrapeRunPage,
     Severity,
     TrackedProduct,
 )
@@ -73,6 +86,7 @@ from amazon_pilot.tracking.store import TrackedRow
 
 if TYPE_CHECKING:  # the adapter loads on a worker's first fetch; workers never load FastAPI
     from amazon_pilot.adapters.apify import ApifyProductFetcher, FetchResult, InputBuilder
+    from amazon_pilot.adapters.apify import RunProblem as ApifyProblem
     from amazon_pilot.platform.security import CurrentUser
 
 log = logging.getLogger(__name__)
@@ -195,15 +209,49 @@ def _changes(conn: Connection, row: TrackedRow) -> dict[str, dict[str, MetricCha
 
 
 def product_detail(row: TrackedRow) -> ProductDetail:
-    """Latest values, what changed over 1/7/30 days, and when a refresh is allowed again."""
+    """Latest values, what changed over 1/7/30 days, who holds the Buy Box (and the
+    caller's share of it), and when a refresh is allowed again."""
     with reading() as conn:
         changes = _changes(conn, row)
+        buy_box = _buy_box(conn, row)
     base = tracked_out(row).model_dump()
     requested = row.last_refresh_requested_at
     available = requested + timedelta(seconds=REFRESH_COOLDOWN_S) if requested else None
     if available is not None and available <= datetime.now(UTC):
         available = None
-    return ProductDetail(**base, changes=changes, refresh_available_at=available)
+    return ProductDetail(**base, changes=changes, refresh_available_at=available,
+                         buy_box=buy_box)
+
+
+BUY_BOX_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
+NOBODY_HOLDS = (Availability.OUT_OF_STOCK.value, Availability.NO_FEATURED_OFFER.value)
+
+
+def _buy_box(conn: Connection, row: TrackedRow) -> BuyBoxStatus:
+    """The Buy Box as this seller sees it: judged by their seller ids (per seller, so
+    never cached with the product's shared data)."""
+    mine = SellerIdentity.of(*store.seller_identity(conn, row.user_id))
+    today = datetime.now(UTC).date()
+    longest = max(BUY_BOX_WINDOWS.values())
+    days = [BuyBoxDay(d.day, d.seller_id, d.seller, d.seller is None and d.seller_id is None
+                      and d.availability in NOBODY_HOLDS)
+            for d in store.buy_box_days(conn, row.product_id,
+                                        datetime.now(UTC) - timedelta(days=longest))]
+    windows = {}
+    for label, n in BUY_BOX_WINDOWS.items():
+        share = buy_box_share(days, mine, since=today - timedelta(days=n - 1))
+        windows[label] = BuyBoxWindow(days=share.days, held_days=share.held,
+                                      share=share.share, unknown_days=share.unknown_days)
+    latest = row.latest or {}
+    seller, seller_id = latest.get("buy_box_seller"), latest.get("buy_box_seller_id")
+    held = mine.holds(seller_id, seller)
+    if held is None and mine.known and latest.get("availability") in NOBODY_HOLDS:
+        held = False  # nobody holds it, so neither do you
+    return BuyBoxStatus(
+        seller=seller, seller_id=seller_id, held_by_you=held,
+        ownership="known" if mine.known else "unknown",
+        note=None if mine.known else ownership_unknown("whether you hold the Buy Box"),
+        share=windows)
 
 
 def update_product(user: CurrentUser, tracked_id: UUID, body: PatchProduct) -> TrackedProduct:
@@ -299,6 +347,100 @@ def acknowledge_alert(user: CurrentUser, alert_id: UUID) -> dict[str, Any]:
     return {"id": str(row.id), "acknowledged_at": row.acknowledged_at.isoformat()}
 
 
+# ---------------------------------------------------------------- scrape runs
+
+
+def _scope(user: CurrentUser | None) -> UUID | None:
+    """None (every run, whole counts) for an administrator or the operator's CLI; a
+    seller's id otherwise (runs of their products, counts of their products)."""
+    return None if user is None or user.is_admin else user.id
+
+
+def _run_out(row: store.RunRow, scoped: bool) -> dict[str, Any]:
+    done = row.status == "succeeded"
+    return {
+        "id": row.id, "trigger": row.trigger, "status": row.status,
+        "scope": "yours" if scoped else "all", "actor_id": row.actor_id,
+        "data_source": row.data_source, "attempts": row.attempts,
+        "captured_at": row.captured_at, "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "duration_s": None if row.duration_ms is None else round(row.duration_ms / 1000, 3),
+        "cost_usd": row.cost_usd, "requested": row.requested,
+        # what a run returned is known once it succeeded
+        "returned": row.returned if done else None,
+        "attributed": row.attributed if done else None,
+        "not_found": row.not_found if done else None,
+        "no_data": row.no_data if done else None,
+        "unattributed": None if scoped or not done else row.unattributed,
+        "duplicates": row.duplicates if done else None,
+        "malformed": row.malformed if done else None,
+        "problem_count": row.problem_count if done else None,
+        "error": row.error,
+    }
+
+
+def list_runs(user: CurrentUser | None, *, limit: int, offset: int) -> ScrapeRunPage:
+    """Scrape runs, newest first: all of them for an administrator, the runs that
+    fetched a seller's products (counted over those products) for a seller."""
+    scope = _scope(user)
+    with reading() as conn:
+        rows, total = store.list_runs(conn, scope, limit, offset)
+    return ScrapeRunPage(items=[ScrapeRun(**_run_out(r, scope is not None)) for r in rows],
+                         total=total, limit=limit, offset=offset)
+
+
+def run_detail(user: CurrentUser | None, run_id: UUID) -> ScrapeRunDetail:
+    """One run with its problems and what became of each requested product; a seller
+    sees only their products (another seller's run is a 404)."""
+    scope = _scope(user)
+    with reading() as conn:
+        row = store.get_run(conn, run_id, scope)
+        if row is None:
+            raise NotFound("no such scrape run")
+        products = store.run_products(conn, run_id, scope)
+        stored_problems = store.run_problems(conn, run_id) if scope is None else []
+    items = [RunProduct.model_validate({
+        "asin": p.asin, "marketplace": p.marketplace, "title": p.title, "outcome": p.outcome,
+        "served_asin": p.served_asin, "duplicates": p.duplicates, "reason": p.reason,
+        "product_id": p.tracked_id}) for p in products]
+    if scope is None:
+        problems = [RunProblem.model_validate(p) for p in stored_problems
+                    if p.get("kind") in _PROBLEM_KINDS]
+    else:
+        problems = _seller_problems(products)
+    per_product = (None if row.run_cost_usd is None or not row.run_requested
+                   else round(row.run_cost_usd / row.run_requested, 6))
+    return ScrapeRunDetail(**_run_out(row, scope is not None), problems=problems,
+                           products=items, cost_per_product_usd=per_product)
+
+
+_PROBLEM_KINDS = frozenset({"unattributed", "duplicate", "unusable", "redirected", "no_item",
+                            "skipped"})
+
+
+def _seller_problems(products: list[store.RunProductRow]) -> list[RunProblem]:
+    """A seller's problems, from their products' outcomes (the run's own list may name
+    other sellers' products)."""
+    out: list[RunProblem] = []
+    for p in products:
+        def problem(kind: str, reason: str, item_asin: str | None = None,
+                    p: store.RunProductRow = p) -> RunProblem:
+            return RunProblem.model_validate({
+                "kind": kind, "reason": reason, "asin": p.asin, "marketplace": p.marketplace,
+                "product_id": p.tracked_id, "item_asin": item_asin})
+
+        if p.served_asin:
+            out.append(problem("redirected", f"the page showed ASIN {p.served_asin}, not the"
+                               f" requested {p.asin}; stored on {p.asin}", p.served_asin))
+        if p.duplicates:
+            out.append(problem("duplicate", f"{p.duplicates} further item(s) for this URL;"
+                               " the first one was kept"))
+        if p.outcome in ("unusable", "no_item", "skipped"):
+            out.append(problem("skipped" if p.outcome == "skipped" else "no_item",
+                               p.reason or p.outcome))
+    return out
+
+
 # ---------------------------------------------------------------- queueing fetches
 
 
@@ -358,11 +500,16 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
               fetcher: Fetcher | None = None) -> dict[str, Any]:
     """Fetch these products in one actor run and store what it found as the observation at
     `captured_at`. `fetcher` None is the configured actor (the local tools pass their own
-    to observe past days in the stand-in)."""
+    to observe past days in the stand-in).
+
+    Each item is attributed to the product whose URL was requested (adapters/apify.py);
+    only a real 404 page marks a product not found, and a product without a usable item
+    keeps everything stored about it. The run's record keeps the counts, each product's
+    outcome and the problems (docs/architecture.md, "Product fetching")."""
     from amazon_pilot.adapters.apify import ApifyError, ApifyRejected, ApifyRunError
 
     with transaction() as conn:
-        run = store.begin_run(conn, key, trigger, captured_at, len(product_ids))
+        run = store.begin_run(conn, key, trigger, captured_at, product_ids)
         if run.status == "succeeded":
             return {"scrape_run_id": run.id, "replayed": True}
         refs = store.product_keys(conn, product_ids)
@@ -383,27 +530,91 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
     except ApifyError as exc:
         _finish_failed(run.id, "failed", str(exc), started, None)
         raise RetryableJobError(str(exc)) from exc
-    observations: list[tuple[int, Snapshot]] = []
-    for snap in result.snapshots:
-        pid = by_ref.get((snap.asin, snap.marketplace))
-        if pid is not None:
-            observations.append((pid, snap))
-    missing = [by_ref[ref] for ref in by_ref if ref[0] in set(result.not_found)]
+    observations = [(by_ref[(snap.asin, snap.marketplace)], snap) for snap in result.snapshots
+                    if (snap.asin, snap.marketplace) in by_ref]
+    missing = [by_ref[ref] for ref in result.not_found if ref in by_ref]
     missing += list(unusable.values())
+    summary, outcomes = _run_summary(result, by_ref, unusable)
     with transaction() as conn:
         outcome = ingest(conn, captured_at, run.id, observations)
         if missing:
             store.mark_not_found(conn, missing, captured_at)
-        store.finish_run(
-            conn, run.id, apify_run_id=result.run_id, actor_id=result.actor_id,
-            items=result.item_count, not_found=len(result.not_found),
-            malformed=len(result.malformed), cost_usd=result.cost_usd,
-            data_source=result.data_source, duration_ms=_elapsed_ms(started))
+        store.record_outcomes(conn, run.id, outcomes)
+        store.finish_run(conn, run.id, summary, duration_ms=_elapsed_ms(started))
     if outcome.alert_ids:
         _notify(outcome.alert_ids)
     return {"scrape_run_id": run.id, "stored": outcome.inserted, "replayed_rows":
-            outcome.skipped, "not_found": len(missing), "malformed": len(result.malformed),
-            "alerts": len(outcome.alert_ids)}
+            outcome.skipped, "not_found": len(missing), "no_data": len(result.no_data),
+            "unattributed": result.unattributed, "duplicates": result.duplicates,
+            "unusable": result.unusable, "alerts": len(outcome.alert_ids)}
+
+
+MAX_RUN_PROBLEMS = 100  # entries kept on a run's record; the counts are always complete
+
+
+def _run_summary(result: FetchResult, by_ref: dict[tuple[str, str], int],
+                 unusable: dict[tuple[str, str], int]
+                 ) -> tuple[store.RunSummary, list[store.RunOutcome]]:
+    """The run's counts and bounded problem list, and each requested product's outcome."""
+    problems: list[dict[str, Any]] = [
+        {"kind": "skipped", "asin": ref[0], "marketplace": ref[1],
+         "reason": "no actor URL can be built for this ASIN and marketplace; the product"
+                   " is marked not found"}
+        for ref in unusable]
+    problems += [_problem_entry(problem) for problem in result.problems]
+    summary: store.RunSummary = {
+        "apify_run_id": result.run_id, "actor_id": result.actor_id,
+        "requested": len(by_ref), "items": result.item_count,
+        "attributed": result.attributed, "not_found": len(result.not_found),
+        "no_data": len(result.no_data), "unattributed": result.unattributed,
+        "duplicates": result.duplicates, "malformed": result.unusable,
+        "problem_count": len(problems), "problems": problems[:MAX_RUN_PROBLEMS],
+        "cost_usd": result.cost_usd, "data_source": result.data_source,
+    }
+    return summary, _outcomes(result, by_ref, unusable)
+
+
+def _problem_entry(problem: ApifyProblem) -> dict[str, Any]:
+    entry: dict[str, Any] = {"kind": problem.kind, "reason": problem.reason}
+    if problem.index is not None:
+        entry["index"] = problem.index
+    if problem.url is not None:
+        entry["url"] = problem.url
+    if problem.ref is not None:
+        entry["asin"], entry["marketplace"] = problem.ref
+    if problem.asin is not None and (problem.ref is None or problem.asin != problem.ref[0]):
+        entry["item_asin"] = problem.asin
+    return entry
+
+
+def _outcomes(result: FetchResult, by_ref: dict[tuple[str, str], int],
+              unusable: dict[tuple[str, str], int]) -> list[store.RunOutcome]:
+    duplicates: dict[tuple[str, str], int] = {}
+    reasons: dict[tuple[str, str], str] = {}
+    unusable_items: set[tuple[str, str]] = set()
+    for problem in result.problems:
+        if problem.ref is None:
+            continue
+        if problem.kind == "duplicate":
+            duplicates[problem.ref] = duplicates.get(problem.ref, 0) + 1
+        elif problem.kind == "unusable":
+            unusable_items.add(problem.ref)
+        elif problem.kind == "no_item":
+            reasons[problem.ref] = problem.reason
+
+    def outcome(ref: tuple[str, str], kind: str,
+                served: str | None = None) -> store.RunOutcome:
+        return {"product_id": by_ref[ref], "outcome": kind, "served_asin": served,
+                "duplicates": duplicates.get(ref, 0), "reason": reasons.get(ref)}
+
+    out = [outcome((s.asin, s.marketplace), "stored", s.served_asin) for s in result.snapshots
+           if (s.asin, s.marketplace) in by_ref]
+    out += [outcome(ref, "not_found") for ref in result.not_found if ref in by_ref]
+    out += [outcome(ref, "unusable" if ref in unusable_items else "no_item")
+            for ref in result.no_data if ref in by_ref]
+    out += [{"product_id": pid, "outcome": "skipped", "served_asin": None, "duplicates": 0,
+             "reason": "no actor URL can be built"} for pid in unusable.values()]
+    return out
 
 
 def _unusable_refs(by_ref: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
@@ -466,7 +677,7 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
         if latest_at is not None and latest_at > captured_at:
             continue  # a backfill older than what we know: history only, no alerts
         prior = LatestValues.from_dict(latest)
-        current = LatestValues.of(snap) if snap.found else prior
+        current = LatestValues.of(snap, prior) if snap.found else prior
         drafts_by_product[pid] = (prior, snap, current)
         moves.append({
             "id": pid,
@@ -504,11 +715,18 @@ def raise_alerts(conn: Connection, captured_at: datetime,
     if not observed:
         return []
     pending: list[store.NewAlert] = []
+    identities: dict[UUID, SellerIdentity] = {}  # a seller tracks many of a run's products
     for tracker in store.active_trackers(conn, list(observed)):
         prior, snap, current = observed[tracker.product_id]
+        identity = identities.get(tracker.user_id)
+        if identity is None:
+            identity = identities[tracker.user_id] = SellerIdentity.of(
+                tracker.seller_ids, tracker.brands, tracker.company_name)
+        thresholds = Thresholds.from_dict(tracker.thresholds)
         drafts: list[AlertDraft] = detect_changes(
-            prior, snap, Thresholds.from_dict(tracker.thresholds),
-            current if snap.found else None)
+            prior, snap, thresholds, current if snap.found else None, identity)
+        if snap.served_asin and thresholds.listing:  # once per tracked product (the store)
+            drafts.append(redirect_alert(snap))
         pending.extend(
             {
                 "user_id": str(tracker.user_id), "tracked": str(tracker.id),
@@ -521,6 +739,16 @@ def raise_alerts(conn: Connection, captured_at: datetime,
     if not pending:
         return []
     return store.insert_alerts(conn, captured_at, pending)
+
+
+def redirect_alert(snap: Snapshot) -> AlertDraft:
+    """The page of the tracked product showed another ASIN (a first observation too: it
+    is a fact about the page, not a change)."""
+    return AlertDraft(
+        AlertType.LISTING_REDIRECTED, "warning", "asin", snap.asin, snap.served_asin, None,
+        None, f"The page of {snap.asin} on amazon.{snap.marketplace} shows"
+        f" {snap.served_asin}: Amazon served another variation, redirected or merged the"
+        " listing. Its data is stored on the product you track.")
 
 
 def _text(value: Any) -> str | None:

@@ -35,6 +35,10 @@ HISTORY_COLUMNS = {
     "subcategory_bsr": "subcategory_bsr",
     "rating": "rating",
     "review_count": "review_count",
+    # numbers the actor formats keep in details (where the actor reports them)
+    **{name: f"CASE WHEN jsonb_typeof(details->'{name}') = 'number'"
+       f" THEN (details->>'{name}')::numeric END"
+       for name in ("offer_count", "seller_count", "bought_past_month")},
 }
 SORT_KEYS = {
     "created_at": "t.created_at",
@@ -242,6 +246,40 @@ def values_at(conn: Connection, product_id: int,
     return out
 
 
+class Identity(NamedTuple):
+    """What a seller told us of who they are on Amazon (accounts owns the columns)."""
+
+    seller_ids: list[str]
+    brands: list[str]
+    company_name: str | None
+
+
+def seller_identity(conn: Connection, user_id: UUID) -> Identity:
+    row = conn.execute(text("SELECT seller_ids, brands, company_name FROM users WHERE id = :u"),
+                       {"u": user_id}).first()
+    return Identity([], [], None) if row is None else Identity._make(row)
+
+
+class BuyBoxDayRow(NamedTuple):
+    day: date
+    seller: str | None
+    seller_id: str | None
+    availability: str
+
+
+def buy_box_days(conn: Connection, product_id: int, since: datetime) -> list[BuyBoxDayRow]:
+    """Who held the Buy Box at each UTC day's last found observation since `since`, oldest
+    first (the history's daily convention: what a seller saw that day)."""
+    rows = conn.execute(text(
+        "SELECT DISTINCT ON ((captured_at AT TIME ZONE 'UTC')::date)"
+        " (captured_at AT TIME ZONE 'UTC')::date AS day, buy_box_seller,"
+        " details->>'buy_box_seller_id' AS seller_id, availability FROM snapshots"
+        " WHERE product_id = :p AND captured_at >= :s AND found"
+        " ORDER BY (captured_at AT TIME ZONE 'UTC')::date, captured_at DESC"),
+        {"p": product_id, "s": since}).all()
+    return [BuyBoxDayRow._make(r) for r in rows]
+
+
 def history(conn: Connection, product_id: int, metric: str, start: datetime, end: datetime,
             interval: str) -> list[tuple[datetime, float | None]]:
     column = HISTORY_COLUMNS[metric]
@@ -318,12 +356,16 @@ class LatestMove(TypedDict):
 
 
 class Tracker(NamedTuple):
-    """A seller tracking a product, with the thresholds its alerts are judged against."""
+    """A seller tracking a product, with the thresholds its alerts are judged against and
+    the seller's identity (seller ids, brands, company name) the Buy Box is judged by."""
 
     id: UUID
     user_id: UUID
     product_id: int
     thresholds: dict[str, Any]
+    seller_ids: list[str]
+    brands: list[str]
+    company_name: str | None
 
 
 class NewAlert(TypedDict):
@@ -384,6 +426,7 @@ def snapshot_from_row(asin: str, marketplace: str, row: Any) -> Snapshot:
         variation_count=int(details.get("variation_count") or 0),
         is_prime=details.get("is_prime"), has_deal=details.get("has_deal"),
         past_sales=details.get("past_sales"), data_source=row.data_source or "apify",
+        served_asin=details.get("served_asin"),
         parse_warnings=as_strings(details.get("parse_warnings")),
     )
 
@@ -409,6 +452,7 @@ def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
         "is_prime": snap.is_prime,
         "has_deal": snap.has_deal,
         "past_sales": snap.past_sales,
+        "served_asin": snap.served_asin,
         "parse_warnings": snap.parse_warnings,
     }
     return (
@@ -487,8 +531,9 @@ def move_latest(conn: Connection, captured_at: datetime, moves: list[LatestMove]
 def active_trackers(conn: Connection, product_ids: list[int]) -> list[Tracker]:
     """Every seller tracking these products, paused trackings left out."""
     rows = conn.execute(text(
-        "SELECT id, user_id, product_id, thresholds FROM tracked_products"
-        " WHERE product_id = ANY(:ids) AND NOT is_paused"), {"ids": product_ids}).all()
+        "SELECT t.id, t.user_id, t.product_id, t.thresholds, u.seller_ids, u.brands,"
+        " u.company_name FROM tracked_products t JOIN users u ON u.id = t.user_id"
+        " WHERE t.product_id = ANY(:ids) AND NOT t.is_paused"), {"ids": product_ids}).all()
     return [Tracker._make(r) for r in rows]
 
 
@@ -502,7 +547,8 @@ def insert_alerts(conn: Connection, captured_at: datetime, alerts: list[NewAlert
         " FROM jsonb_to_recordset(CAST(:alerts AS jsonb)) AS a(user_id uuid, tracked uuid,"
         "   product_id bigint, type text, severity text, metric text, old text, new text,"
         "   pct double precision, threshold double precision, message text)"
-        " ON CONFLICT (tracked_product_id, type, snapshot_captured_at) DO NOTHING"
+        # any unique index: (tracked product, type, snapshot) and a redirect once per product
+        " ON CONFLICT DO NOTHING"
         " RETURNING id"), {"alerts": json.dumps(alerts), "at": captured_at}).scalars().all()
     return [str(i) for i in inserted]
 
@@ -522,14 +568,22 @@ class ProductKey(NamedTuple):
 
 
 def begin_run(conn: Connection, key: str, trigger: str, captured_at: datetime,
-              count: int) -> RunStart:
+              product_ids: list[int]) -> RunStart:
+    """The run of this job key (a new one, or the earlier attempt's), with a row per
+    requested product so the sellers of those products see it from the start."""
     row = conn.execute(text(
         "INSERT INTO scrape_runs (idempotency_key, trigger, status, product_count, captured_at)"
         " VALUES (:k, :t, 'running', :n, :at)"
         " ON CONFLICT (idempotency_key) DO UPDATE SET attempts = scrape_runs.attempts + 1,"
         "   status = CASE WHEN scrape_runs.status = 'succeeded' THEN 'succeeded'"
         "   ELSE 'running' END, started_at = now()"
-        " RETURNING id, status"), {"k": key, "t": trigger, "n": count, "at": captured_at}).one()
+        " RETURNING id, status"),
+        {"k": key, "t": trigger, "n": len(product_ids), "at": captured_at}).one()
+    if row.status != "succeeded" and product_ids:
+        conn.execute(text(
+            "INSERT INTO scrape_run_products (scrape_run_id, product_id)"
+            " SELECT :r, p.id FROM products p WHERE p.id = ANY(:ids)"
+            " ON CONFLICT DO NOTHING"), {"r": row.id, "ids": product_ids})
     return RunStart(str(row.id), row.status)
 
 
@@ -546,17 +600,63 @@ def mark_not_found(conn: Connection, product_ids: list[int], captured_at: dateti
         {"ids": product_ids, "at": captured_at})
 
 
-def finish_run(conn: Connection, run_id: str, *, apify_run_id: str | None, actor_id: str,
-               items: int, not_found: int, malformed: int, cost_usd: float | None,
-               data_source: str, duration_ms: int) -> None:
+class RunSummary(TypedDict):
+    """What a finished run returned and what became of it (tracking.service._run_summary)."""
+
+    apify_run_id: str | None
+    actor_id: str
+    requested: int
+    items: int
+    attributed: int
+    not_found: int
+    no_data: int
+    unattributed: int
+    duplicates: int
+    malformed: int
+    problem_count: int
+    problems: list[dict[str, Any]]
+    cost_usd: float | None
+    data_source: str
+
+
+class RunOutcome(TypedDict):
+    """What became of one requested product in a run."""
+
+    product_id: int
+    outcome: str
+    served_asin: str | None
+    duplicates: int
+    reason: str | None
+
+
+def finish_run(conn: Connection, run_id: str, summary: RunSummary, *, duration_ms: int) -> None:
     conn.execute(text(
-        "UPDATE scrape_runs SET status = 'succeeded', apify_run_id = :rid, actor_id = :actor,"
-        " item_count = :items, not_found_count = :nf, malformed_count = :bad,"
-        " cost_usd = :cost, data_source = :src, error = NULL, finished_at = now(),"
-        " duration_ms = :ms WHERE id = :id"),
-        {"rid": apify_run_id, "actor": actor_id, "items": items, "nf": not_found,
-         "bad": malformed, "cost": cost_usd, "src": data_source, "ms": duration_ms,
-         "id": run_id})
+        "UPDATE scrape_runs SET status = 'succeeded', apify_run_id = :apify_run_id,"
+        " actor_id = :actor_id, requested_count = :requested, item_count = :items,"
+        " attributed_count = :attributed, not_found_count = :not_found,"
+        " no_data_count = :no_data, unattributed_count = :unattributed,"
+        " duplicate_count = :duplicates, malformed_count = :malformed,"
+        " problem_count = :problem_count, problems = CAST(:problems_json AS jsonb),"
+        " cost_usd = :cost_usd, data_source = :data_source, error = NULL,"
+        " finished_at = now(), duration_ms = :ms WHERE id = :id"),
+        {**summary, "problems_json": json.dumps(summary["problems"], ensure_ascii=False),
+         "ms": duration_ms, "id": run_id})
+
+
+def record_outcomes(conn: Connection, run_id: str, outcomes: list[RunOutcome]) -> None:
+    """Each requested product's outcome on the run's record."""
+    if not outcomes:
+        return
+    conn.execute(text(
+        "INSERT INTO scrape_run_products (scrape_run_id, product_id, outcome, served_asin,"
+        "   duplicates, reason)"
+        " SELECT :r, o.product_id, o.outcome, o.served_asin, o.duplicates, o.reason"
+        " FROM jsonb_to_recordset(CAST(:outcomes AS jsonb)) AS o(product_id bigint,"
+        "   outcome text, served_asin text, duplicates integer, reason text)"
+        " ON CONFLICT (scrape_run_id, product_id) DO UPDATE SET outcome = EXCLUDED.outcome,"
+        "   served_asin = EXCLUDED.served_asin, duplicates = EXCLUDED.duplicates,"
+        "   reason = EXCLUDED.reason"),
+        {"r": run_id, "outcomes": json.dumps(outcomes, ensure_ascii=False)})
 
 
 def fail_run(conn: Connection, run_id: str, *, status: str, error: str, duration_ms: int,
@@ -581,3 +681,149 @@ def due_products(conn: Connection, fetched_before: datetime) -> list[int]:
         "   ON g.id = m.group_id WHERE m.product_id = p.id AND g.is_active))"
         " AND (p.latest_captured_at IS NULL OR p.latest_captured_at < :fresh)"
         " ORDER BY p.id"), {"fresh": fetched_before}).scalars().all())
+
+
+# ---------------------------------------------------------------- reading scrape runs
+
+class RunRow(NamedTuple):
+    """A scrape run as GET /v1/scrape-runs shows it; the counts cover every product
+    (an administrator) or the seller's products only."""
+
+    id: UUID
+    trigger: str
+    status: str
+    actor_id: str | None
+    data_source: str | None
+    attempts: int
+    captured_at: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    cost_usd: float | None
+    run_cost_usd: float | None  # the whole run's cost (the seller's share is cost_usd)
+    error: str | None
+    requested: int
+    returned: int | None
+    attributed: int | None
+    not_found: int | None
+    no_data: int | None
+    unattributed: int | None
+    duplicates: int | None
+    malformed: int | None
+    problem_count: int | None
+    run_requested: int  # products the whole run requested
+
+
+class RunProductRow(NamedTuple):
+    asin: str
+    marketplace: str
+    title: str | None
+    outcome: str
+    served_asin: str | None
+    duplicates: int
+    reason: str | None
+    tracked_id: UUID | None  # the caller's tracking of it, when the caller tracks it
+
+
+_RUN_BASE = (
+    "r.id, r.trigger, r.status, r.actor_id, r.data_source, r.attempts, r.captured_at,"
+    " r.started_at, r.finished_at, r.duration_ms"
+)
+_RUN_REQUESTED = "coalesce(r.requested_count, r.product_count)"
+_ALL_RUNS = (
+    f"SELECT {_RUN_BASE}, r.cost_usd, r.cost_usd AS run_cost_usd, r.error,"
+    f" {_RUN_REQUESTED} AS requested, r.item_count, r.attributed_count, r.not_found_count,"
+    " r.no_data_count, r.unattributed_count, r.duplicate_count, r.malformed_count,"
+    f" r.problem_count, {_RUN_REQUESTED} AS run_requested FROM scrape_runs r"
+)
+# The seller's products: tracked, or in one of their competitor groups.
+_MINE = (
+    "mine AS (SELECT product_id FROM tracked_products WHERE user_id = :u"
+    " UNION SELECT main_product_id FROM competitor_groups WHERE user_id = :u"
+    " UNION SELECT m.product_id FROM competitor_group_members m"
+    "   JOIN competitor_groups g ON g.id = m.group_id WHERE g.user_id = :u)"
+)
+# Counts over the seller's products only, from each product's outcome in the run.
+_THEIRS = (
+    "theirs AS (SELECT rp.scrape_run_id AS run_id, count(*) AS requested,"
+    " count(*) FILTER (WHERE rp.outcome IN ('stored', 'not_found', 'unusable'))"
+    "   + sum(rp.duplicates) AS returned,"
+    " count(*) FILTER (WHERE rp.outcome IN ('stored', 'not_found')) AS attributed,"
+    " count(*) FILTER (WHERE rp.outcome = 'not_found') AS not_found,"
+    " count(*) FILTER (WHERE rp.outcome IN ('unusable', 'no_item')) AS no_data,"
+    " sum(rp.duplicates) AS duplicates,"
+    " count(*) FILTER (WHERE rp.outcome = 'unusable') AS malformed,"
+    " count(*) FILTER (WHERE rp.outcome IN ('unusable', 'no_item', 'skipped'))"
+    "   + count(*) FILTER (WHERE rp.served_asin IS NOT NULL)"
+    "   + count(*) FILTER (WHERE rp.duplicates > 0) AS problem_count"
+    " FROM scrape_run_products rp JOIN mine ON mine.product_id = rp.product_id"
+    " GROUP BY rp.scrape_run_id)"
+)
+_SELLER_RUNS = (
+    f"WITH {_MINE}, {_THEIRS}"
+    f" SELECT {_RUN_BASE},"
+    f" round(r.cost_usd * s.requested / nullif({_RUN_REQUESTED}, 0), 6) AS cost_usd,"
+    " r.cost_usd AS run_cost_usd, r.error, s.requested, s.returned, s.attributed,"
+    " s.not_found, s.no_data, NULL::integer AS unattributed, s.duplicates, s.malformed,"
+    f" s.problem_count, {_RUN_REQUESTED} AS run_requested"
+    " FROM scrape_runs r JOIN theirs s ON s.run_id = r.id"
+)
+
+
+def _run(row: Row[Any]) -> RunRow:
+    values = list(row)
+    for i in (10, 11):
+        values[i] = as_float(values[i])
+    for i in range(14, 22):
+        values[i] = as_int(values[i])
+    return RunRow._make(values)
+
+
+def list_runs(conn: Connection, user_id: UUID | None, limit: int,
+              offset: int) -> tuple[list[RunRow], int]:
+    """Newest first: every run (`user_id` None), or the runs that requested one of the
+    seller's products."""
+    params: dict[str, Any] = {"u": user_id, "limit": limit, "offset": offset}
+    page = " ORDER BY r.started_at DESC, r.id LIMIT :limit OFFSET :offset"
+    if user_id is None:
+        rows = conn.execute(text(_ALL_RUNS + page), params).all()
+        total = conn.execute(text("SELECT count(*) FROM scrape_runs")).scalar_one()
+    else:
+        rows = conn.execute(text(_SELLER_RUNS + page), params).all()
+        total = conn.execute(text(
+            f"WITH {_MINE} SELECT count(DISTINCT rp.scrape_run_id) FROM scrape_run_products rp"
+            " JOIN mine ON mine.product_id = rp.product_id"), params).scalar_one()
+    return [_run(r) for r in rows], int(total)
+
+
+def get_run(conn: Connection, run_id: UUID, user_id: UUID | None) -> RunRow | None:
+    """One run as `list_runs` shows it; None when it does not exist or requested none of
+    the seller's products."""
+    sql = _ALL_RUNS if user_id is None else _SELLER_RUNS
+    row = conn.execute(text(sql + " WHERE r.id = :id"), {"id": run_id, "u": user_id}).first()
+    return None if row is None else _run(row)
+
+
+def run_problems(conn: Connection, run_id: UUID) -> list[dict[str, Any]]:
+    """The run's stored problem list (at most 100 entries, every product's included)."""
+    value = conn.execute(text("SELECT problems FROM scrape_runs WHERE id = :id"),
+                         {"id": run_id}).scalar()
+    problems = as_json(value) or []
+    return [p for p in problems if isinstance(p, dict)]
+
+
+def run_products(conn: Connection, run_id: UUID, user_id: UUID | None,
+                 limit: int = 1000) -> list[RunProductRow]:
+    """What became of each product the run requested (the seller's products only)."""
+    mine = "" if user_id is None else f"WITH {_MINE} "
+    only = "" if user_id is None else " AND rp.product_id IN (SELECT product_id FROM mine)"
+    rows = conn.execute(text(
+        f"{mine}SELECT p.asin, p.marketplace, p.title, rp.outcome, rp.served_asin,"
+        " rp.duplicates, rp.reason, t.id AS tracked_id FROM scrape_run_products rp"
+        " JOIN products p ON p.id = rp.product_id"
+        " LEFT JOIN tracked_products t ON t.product_id = rp.product_id AND t.user_id = :u"
+        f" WHERE rp.scrape_run_id = :id{only}"
+        " ORDER BY (rp.outcome = 'stored' AND rp.served_asin IS NULL AND rp.duplicates = 0),"
+        " p.asin, p.marketplace LIMIT :limit"),
+        {"id": run_id, "u": user_id, "limit": limit}).all()
+    return [RunProductRow._make(r) for r in rows]

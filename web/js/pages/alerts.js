@@ -13,6 +13,17 @@ function select(name, options, value) {
   return el;
 }
 
+// Alerts whose words depend on whose Buy Box it is: without seller ids they say that
+// ownership is unknown, and the seller is shown where to tell us.
+const OWNERSHIP_TYPES = new Set(["buy_box_seller_change", "buy_box_suppressed", "new_seller_on_listing"]);
+
+function ownershipHint(a) {
+  const me = api.user();
+  if (!OWNERSHIP_TYPES.has(a.type) || !me || (me.seller_ids && me.seller_ids.length)) return null;
+  return h("p", { class: "small alert-hint" }, link("/settings", "Add your Amazon seller ids"),
+    " to be told whether you lost or won the Buy Box.");
+}
+
 function alertItem(a, onAck) {
   const ack = h("button", { class: "btn btn-small", type: "button", dataset: { action: "ack" } }, "Acknowledge");
   ack.addEventListener("click", async () => {
@@ -34,6 +45,7 @@ function alertItem(a, onAck) {
       h("div", {}, badge(a.severity, a.severity), " ", badge(alertLabel(a.type)),
         a.data_source === "sandbox" ? badge("sandbox", "sandbox") : null),
       h("p", { class: "alert-message", text: a.message }),
+      ownershipHint(a),
       h("div", { class: "muted small" },
         link(`/products/${a.product_id}`, h("span", { text: a.product_title || a.asin })),
         " · ", h("span", { text: a.asin }), " · ", h("span", { title: "detected " + fmtDateTime(a.created_at), text: fmtDateTime(a.snapshot_captured_at || a.created_at) }), " ", values)),

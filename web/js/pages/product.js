@@ -18,6 +18,9 @@ export const METRICS = [
   { key: "subcategory_bsr", label: "Sub-category BSR", kind: "rank", latest: "subcategory_bsr", invert: true },
   { key: "rating", label: "Rating", kind: "rating", latest: "rating" },
   { key: "review_count", label: "Reviews", kind: "int", latest: "review_count" },
+  // charted only: numbers some actor formats report (offers listed, "10K+ bought in past month")
+  { key: "offer_count", label: "Offers", kind: "int", latest: "offer_count", stat: false },
+  { key: "bought_past_month", label: "Bought in past month", kind: "int", latest: "bought_past_month", stat: false },
 ];
 export const RANGES = [["7d", 7], ["30d", 30], ["90d", 90], ["1y", 365]];
 
@@ -40,6 +43,45 @@ function statCard(metric, product) {
   return h("div", { class: "stat" }, h("div", { class: "stat-label", text: metric.label }),
     h("div", { class: "stat-value", text: fmt(latest[metric.latest]) }),
     h("div", { class: "stat-changes" }, row("1d"), row("7d"), row("30d")));
+}
+
+const AVAILABILITY = {
+  in_stock: "in stock", low_stock: "low stock", out_of_stock: "out of stock",
+  no_featured_offer: "no featured offer (Buy Box suppressed)", unknown: "unknown",
+};
+
+/** Who holds the Buy Box, whether it is the seller, and their share of it over time. */
+function buyBoxPanel(product) {
+  const bb = product.buy_box;
+  if (!bb) return null;
+  const latest = product.latest || {};
+  let holder;
+  if (bb.seller || bb.seller_id) {
+    holder = [h("strong", { id: "buy-box-holder", text: bb.seller || bb.seller_id }),
+      bb.seller && bb.seller_id ? h("span", { class: "muted", text: ` (seller id ${bb.seller_id})` }) : null];
+  } else if (latest.availability === "no_featured_offer") {
+    holder = h("strong", { id: "buy-box-holder", text: "nobody: Amazon shows no featured offer (suppressed)" });
+  } else if (latest.availability === "out_of_stock") {
+    holder = h("strong", { id: "buy-box-holder", text: "nobody: out of stock" });
+  } else {
+    holder = h("span", { id: "buy-box-holder", class: "muted", text: "not reported" });
+  }
+  const mine = bb.held_by_you === true ? badge("that is you", "ok")
+    : bb.held_by_you === false ? badge("not you", "warn") : null;
+  const shares = Object.entries(bb.share || {}).map(([label, w]) =>
+    h("div", { class: "stat", dataset: { window: label } },
+      h("div", { class: "stat-label", text: `Your share, ${label}` }),
+      h("div", { class: "stat-value", text: w.share === null ? "–" : `${Math.round(w.share * 100)}%` }),
+      h("div", { class: "muted small", text: w.held_days === null
+        ? (w.days ? `${w.days} days observed` : "no day observed")
+        : `${w.held_days} of ${w.days} days` })));
+  return h("section", { class: "panel", id: "buy-box", dataset: { ownership: bb.ownership } },
+    h("h2", { class: "panel-title", text: "Buy Box" }),
+    h("p", {}, "Held by ", holder, " ", mine),
+    h("section", { class: "stats" }, shares),
+    bb.ownership === "unknown"
+      ? h("p", { class: "notice small", id: "buy-box-note" }, h("span", { text: bb.note + ". " }), link("/settings", "Add your seller ids"))
+      : h("p", { class: "muted hint", text: "Share of days (each day's last observation) on which one of your seller ids held the Buy Box; days without a reported seller are left out." }));
 }
 
 const THRESHOLD_FIELDS = [
@@ -184,12 +226,12 @@ export async function render(main, params, ctx) {
           " ", badges),
         h("div", { class: "actions" }, refresh.el, pause, stop,
           link(`/optimization/${id}`, "Optimize listing"), link(`/alerts?product_id=${id}`, "Alerts")))),
-    h("section", { class: "stats" }, METRICS.map((m) => statCard(m, product))),
-    latest.buy_box_seller || latest.availability
-      ? h("p", { class: "muted" },
-        latest.buy_box_seller ? `Buy Box: ${latest.buy_box_seller}. ` : "",
-        `Availability: ${latest.availability || "unknown"}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
+    h("section", { class: "stats" }, METRICS.filter((m) => m.stat !== false).map((m) => statCard(m, product))),
+    latest.availability
+      ? h("p", { class: "muted", id: "availability" },
+        `Availability: ${AVAILABILITY[latest.availability] || latest.availability}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
       : null,
+    buyBoxPanel(product),
   );
 
   // --- chart
