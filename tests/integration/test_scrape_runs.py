@@ -165,8 +165,9 @@ def test_an_administrator_sees_the_whole_run_and_every_problem(api: httpx.Client
     # requested URLs, then the ones that name none)
     assert all(0 <= p["index"] < 11 for p in problems if p["kind"] != "no_item")
     unattributed = {p["reason"] for p in problems if p["kind"] == "unattributed"}
-    assert any("no known actor format" in r and "product_url" in r for r in unattributed)
-    assert any("HTML page" in r for r in unattributed) and "an empty item" in unattributed
+    assert any("unknown format" in r and "product_url" in r for r in unattributed)
+    assert any("HTML page" in r for r in unattributed)
+    assert "an empty item: no field at all" in unattributed
     assert any("B0RUNOK001" in r and "no product URL" in r for r in unattributed)
     by_asin = {p["asin"]: p for p in problems if p["kind"] in ("redirected", "unusable")}
     assert by_asin["B0RUNVAR02"]["item_asin"] == "B0RUNVAR2X"
@@ -287,6 +288,6 @@ def test_pilot_runs_reads_the_runs_from_the_database(world: dict[str, Any],
     assert fields[13] == "$0.0055" and fields[14] == "sandbox"
     detail = pilot(world["run_id"])
     assert "B0RUNVAR02 amazon.com     stored     served B0RUNVAR2X" in detail
-    assert "problems (8):" in detail and "no known actor format" in detail
+    assert "problems (8):" in detail and "unknown format" in detail
     as_json = json.loads(pilot(world["run_id"], "--json"))
     assert as_json["unattributed"] == 4 and len(as_json["problems"]) == 8

@@ -54,8 +54,8 @@ def test_the_recorded_harsh_run() -> None:
                      ("unattributed", 10), ("no_item", None)]
     reasons = {p.index: p.reason for p in record.problems}
     assert "HTML page" in reasons[5] and "HTML page" in reasons[7]
-    assert reasons[8] == "an empty item"
-    assert "no known actor format" in reasons[9] and "product_url" in reasons[9]
+    assert reasons[8] == "an empty item: no field at all"
+    assert "unknown format" in reasons[9] and "product_url" in reasons[9]
     assert "B0RUNOK001" in reasons[10] and "no product URL" in reasons[10]
 
 

@@ -34,7 +34,7 @@ from apify_client.errors import (
     ServerError,
 )
 
-from amazon_pilot.domain.normalize import normalize_item
+from amazon_pilot.domain.normalize import ItemReading, read_item
 from amazon_pilot.domain.product_ref import (
     MAX_REF_LENGTH,
     InvalidProductRef,
@@ -290,70 +290,58 @@ class ApifyProductFetcher:
 # --------------------------------------------------------------------------------------------
 # Attribution: an item belongs to the product whose URL was requested.
 
-# Fields that carry the requested URL back. junglee/amazon-crawler echoes its start URL in
-# `input` (and may put the served page in `url`); the default actor's `url` is the URL it
-# was given (its `asin` is whatever the page showed). Facts from the actors' published
-# output samples; see docs/architecture.md.
-_REQUEST_FIELDS = ("input", "url")
-_NOT_FOUND_CODES = frozenset({404, "404"})
-_NOT_FOUND_MESSAGES = frozenset({"NOT_FOUND", "NOT FOUND", "PAGE NOT FOUND"})
-# Titles of pages Amazon serves instead of a product: never a product's title.
-_BLOCK_TITLES = frozenset({
-    "robot check", "amazon.com", "sorry! something went wrong!", "amazon.com page not found",
-    "503 - service unavailable error", "service unavailable error", "captcha",
-})  # fmt: skip
-_HTML_STARTS = ("<!doctype", "<html")
 _SHORT = 160
 
 
 def attribute(items: list[Any], wanted: list[Ref], record: FetchResult) -> None:
     """Sort a run's items onto the requested products and record every problem on `record`
-    (pure: no I/O). The first usable item of a URL is kept; later ones are duplicates."""
+    (pure: no I/O). What an item is, and which requested page it answers, is read by
+    domain.normalize.read_item; here each is kept, counted, or refused with its reason.
+    The first usable item of a URL is kept; later ones are duplicates."""
     requested = set(wanted)
     settled: set[Ref] = set()  # products with a kept item (data or a 404 page)
     unusable_reason: dict[Ref, str] = {}
     sandbox = False
     for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            record.unattributed += 1
-            record.problems.append(RunProblem(
-                "unattributed", _not_an_object(item), index=index))
-            continue
-        sandbox = sandbox or item.get("sandbox") is True
-        ref, via, refusal = _requested_ref(item, requested)
-        reported = _reported_asin(item)
+        reading = read_item(item)
+        if isinstance(item, dict):
+            sandbox = sandbox or item.get("sandbox") is True
         url = _url_of(item)
-        if ref is None:
+        ref = reading.url_ref
+        if ref is None or ref not in requested:
             record.unattributed += 1
             record.problems.append(RunProblem(
-                "unattributed", refusal, index=index, url=url, asin=reported))
+                "unattributed", _unattributed_reason(reading, ref), index=index, url=url,
+                asin=reading.page_asin))
             continue
         if ref in settled:
             record.duplicates += 1
             record.problems.append(RunProblem(
                 "duplicate", f"another item for {_name(ref)}; the first one is kept",
-                index=index, url=url, asin=reported, ref=ref))
+                index=index, url=url, asin=reading.page_asin, ref=ref))
             continue
-        verdict = _read_page(item, ref)
-        if isinstance(verdict, str):
+        if reading.snapshot is None:
+            refusal = reading.reason or str(reading.problem)
             record.unusable += 1
-            unusable_reason[ref] = verdict
+            unusable_reason[ref] = refusal
             record.problems.append(RunProblem(
-                "unusable", verdict, index=index, url=url, asin=reported, ref=ref))
+                "unusable", refusal, index=index, url=url, asin=reading.page_asin, ref=ref))
             continue
         settled.add(ref)
-        if verdict is None:
+        snap = reading.snapshot
+        if not snap.found:  # the actor's 404 page: the one way a product is not found
             record.not_found.append(ref)
             continue
-        served = _served_asin(item, ref, via, reported)
+        served = _served_asin(item, ref, reading.page_asin)
+        snap.asin, snap.marketplace = ref
         if served is not None:
-            verdict.served_asin = served
+            snap.served_asin = served
             note = (f"the page showed ASIN {served}, not the requested {ref[0]} (a variation"
                     " served instead, a redirect or a merged listing)")
-            verdict.parse_warnings.append(note)
+            snap.parse_warnings.append(note)
             record.problems.append(RunProblem(
                 "redirected", note, index=index, url=url, asin=served, ref=ref))
-        record.snapshots.append(verdict)
+        record.snapshots.append(snap)
     for ref in wanted:
         if ref not in settled:
             record.no_data.append(ref)
@@ -365,151 +353,52 @@ def attribute(items: list[Any], wanted: list[Ref], record: FetchResult) -> None:
 
 
 def requested_refs(items: list[Any]) -> list[Ref]:
-    """The products the URLs of a dataset's items name, in order (for an export imported
-    without its run: each item's own URL stands for the request)."""
+    """The products a dataset's items answer, in order (for an export imported without its
+    run: each item's requested URL stands for the request)."""
     found: dict[Ref, None] = {}
     for item in items:
-        if not isinstance(item, dict):
-            continue
-        for name in _REQUEST_FIELDS:
-            value = item.get(name)
-            if isinstance(value, dict):
-                value = value.get("url")
-            if isinstance(value, str):
-                try:
-                    ref = parse_product_ref(value.strip()[:MAX_REF_LENGTH])
-                except InvalidProductRef:
-                    continue
-                found[(ref.asin, ref.marketplace)] = None
-                break
+        ref = read_item(item).url_ref
+        if ref is not None:
+            found[ref] = None
     return list(found)
 
 
-def _requested_ref(item: dict[str, Any],
-                   requested: set[Ref]) -> tuple[Ref | None, str | None, str]:
-    """The requested product an item's URL fields name, the field that named it, and when
-    none does, why."""
-    named: list[str] = []
-    for name in _REQUEST_FIELDS:
-        value = item.get(name)
-        if isinstance(value, dict):  # {"url": ...} as junglee takes its start URLs
-            value = value.get("url")
-        if not isinstance(value, str) or not value.strip():
-            continue
-        try:
-            ref = parse_product_ref(value.strip()[:MAX_REF_LENGTH])
-        except InvalidProductRef:
-            named.append(f"{name} {_clip(value)} is not an Amazon product URL")
-            continue
-        key = (ref.asin, ref.marketplace)
-        if key in requested:
-            return key, name, ""
-        named.append(f"{name} names {_name(key)}, which this run did not request")
-    if not named:
-        return None, None, _unnamed(item)
-    return None, None, "; ".join(named)
-
-
-def _unnamed(item: dict[str, Any]) -> str:
-    """Why an object names no requested URL, naming its format when it is none we know."""
-    keys = sorted(str(k) for k in item if k != "sandbox")  # the stand-in's own label
-    if not keys:
-        return "an empty item"
-    if not _has_actor_fields(item) and "asin" not in item:
-        fields = ", ".join(keys[:6])
-        return f"an item of no known actor format (fields: {_clip(fields, 120)})"
-    reported = _reported_asin(item)
-    also = f" (it reports ASIN {reported}, which is never trusted alone)" if reported else ""
+def _unattributed_reason(reading: ItemReading, ref: Ref | None) -> str:
+    if ref is not None:
+        return f"it names {_name(ref)}, which this run did not request"
+    if reading.problem is not None:
+        return reading.reason or str(reading.problem)
+    also = (f" (it reports ASIN {reading.page_asin}, which is never trusted alone)"
+            if reading.page_asin else "")
     return f"the item carries no product URL{also}; it cannot be attributed"
 
 
-def _read_page(item: dict[str, Any], ref: Ref) -> Snapshot | str | None:
-    """The item as a page of the requested product: a Snapshot (found), None (a real 404
-    page), or why it holds no product data."""
-    if item.get("statusCode") in _NOT_FOUND_CODES or (
-            isinstance(item.get("statusMessage"), str)
-            and item["statusMessage"].strip().upper() in _NOT_FOUND_MESSAGES):
+def _url_of(item: object) -> str | None:
+    if not isinstance(item, dict):
         return None
-    if not _has_actor_fields(item):
-        said = ": ".join(str(item[k]) for k in ("error", "errorDescription") if item.get(k))
-        return (f"the actor reported an error instead of the page ({_clip(said)})" if said
-                else "the item carries none of the actor's fields")
-    title = item.get("title")
-    if isinstance(title, str) and title.strip().lower() in _BLOCK_TITLES:
-        return f"Amazon served a {_clip(title.strip())!r} page instead of the product"
-    html = _html_field(item)
-    if html is not None:
-        return f"the item holds an HTML page ({html}) instead of product data"
-    snap = normalize_item(item, marketplace=ref[1])
-    if not snap.found:
-        code = item.get("statusCode")
-        message = item.get("statusMessage")
-        said = "; ".join(snap.parse_warnings[:2])
-        return (f"the actor did not get the page (statusCode {_clip(repr(code))}"
-                f"{', ' + _clip(str(message)) if message else ''}){': ' + said if said else ''}")
-    if not _has_product_data(snap):
-        said = "; ".join(snap.parse_warnings[:2])
-        return "the item holds no product data" + (f": {_clip(said)}" if said else "")
-    snap.asin, snap.marketplace = ref
-    return snap
-
-
-def _has_actor_fields(item: dict[str, Any]) -> bool:
-    # statusCode/title for the default actor; stars/price for junglee-style crawlers.
-    return any(k in item for k in ("statusCode", "title", "stars", "reviewsCount", "price"))
-
-
-def _has_product_data(snap: Snapshot) -> bool:
-    return any(v is not None for v in (snap.title, snap.price, snap.rating, snap.review_count,
-                                        snap.bsr_rank, snap.buy_box_seller)) or bool(
-        snap.image_urls)
-
-
-def _html_field(item: dict[str, Any]) -> str | None:
-    """The name of a text field that holds an HTML document (an error page as an item)."""
-    for name in ("title", "html", "body", "content", "description", "productDescription"):
+    for name in ("input", "url"):
         value = item.get(name)
-        if isinstance(value, str) and value.lstrip()[:9].lower().startswith(_HTML_STARTS):
-            return name
-    return None
-
-
-def _reported_asin(item: dict[str, Any]) -> str | None:
-    value = item.get("asin")
-    if isinstance(value, str) and value.strip():
-        return value.strip().upper()[:20]
-    return None
-
-
-def _url_of(item: dict[str, Any]) -> str | None:
-    for name in _REQUEST_FIELDS:
-        value = item.get(name)
+        if isinstance(value, dict):  # {"url": ...} as junglee takes its start URLs
+            value = value.get("url")
         if isinstance(value, str) and value.strip():
             return _clip(value.strip(), 300)
     return None
 
 
-def _served_asin(item: dict[str, Any], ref: Ref, via: str | None,
-                 reported: str | None) -> str | None:
+def _served_asin(item: object, ref: Ref, page_asin: str | None) -> str | None:
     """The ASIN the page showed when it is not the requested one: the item's own `asin`,
-    else the page URL when the request came back in another field."""
-    if reported is not None and reported != ref[0] and len(reported) == 10:
-        return reported
-    if via != "url" and isinstance(item.get("url"), str):
+    else the page's `url` when the request came back in another field (junglee)."""
+    if page_asin is not None and page_asin != ref[0] and len(page_asin) == 10:
+        return page_asin
+    page_url = item.get("url") if isinstance(item, dict) else None
+    if isinstance(page_url, str):
         try:
-            shown = parse_product_ref(item["url"].strip()[:MAX_REF_LENGTH])
+            shown = parse_product_ref(page_url.strip()[:MAX_REF_LENGTH])
         except InvalidProductRef:
             return None
         if shown.asin != ref[0]:
             return shown.asin
     return None
-
-
-def _not_an_object(item: object) -> str:
-    kind = type(item).__name__
-    if isinstance(item, str) and "<html" in item[:500].lower():
-        return f"the item is an HTML page, not a JSON object: {_clip(item, 80)}"
-    return f"the item is not a JSON object ({kind}: {_clip(repr(item), 80)})"
 
 
 def _name(ref: Ref) -> str:

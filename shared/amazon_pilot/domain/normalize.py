@@ -92,6 +92,8 @@ class ItemProblem(StrEnum):
     ACTOR_ERROR = "actor_error"  # the actor's own error item ({error, errorDescription})
     PAGE_ERROR = "page_error"  # the actor says the page failed to load (not a 404)
     UNKNOWN_FORMAT = "unknown_format"  # fields of none of the three formats
+    BLOCKED_PAGE = "blocked_page"  # Amazon served a robot check or an error page instead
+    NO_PRODUCT_DATA = "no_product_data"  # a product item without one product value
     NO_PRODUCT = "no_product"  # a known format, but it names no ASIN nor product URL
     PARSER_ERROR = "parser_error"  # a bug in this module (reported, never raised)
 
@@ -162,6 +164,11 @@ _REF_ASIN_RE = re.compile(r"B0[A-Z0-9]{8}|\d{9}[\dX]")
 _HTML_RE = re.compile(r"\s*(?:<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])", re.IGNORECASE)
 _HTML_TITLE_RE = re.compile(r"<title[^>]*>([^<]{0,200})</title>", re.IGNORECASE)
 _NOT_FOUND_CODES = frozenset({404, 410})
+# Titles of the pages Amazon serves instead of a product: never a product's title.
+_BLOCK_TITLES = frozenset({
+    "robot check", "amazon.com", "sorry! something went wrong!", "amazon.com page not found",
+    "503 - service unavailable error", "service unavailable error", "captcha",
+})  # fmt: skip
 
 # "4.4 out of 5 stars", "4,5 von 5 Sternen", zh-TW "4.7 顆星...", ja "5つ星のうち4.3".
 _RATING_RE = re.compile(r"5\s*つ星のうち\s*(\d+(?:[.,]\d+)?)|(\d+(?:[.,]\d+)?)")
@@ -350,6 +357,11 @@ def read_item(item: object, *, marketplace: str | None = None) -> ItemReading:
             return _problem(fmt, ItemProblem.NO_PRODUCT,
                             f"an item in the {_FORMAT_WORDS[fmt]} format naming no product: "
                             f"no ASIN, no product url (fields: {fields})", None)
+        title = item.get("title")
+        if isinstance(title, str) and title.strip().lower() in _BLOCK_TITLES:
+            return _problem(fmt, ItemProblem.BLOCKED_PAGE,
+                            f"Amazon served a {_short(title.strip())!r} page instead of the "
+                            "product", url_ref, page_asin)
         if fmt is ActorFormat.AXESSO:
             code = _status_code(item.get("statusCode"), [])
             if code is not None and code != 200 and code not in _NOT_FOUND_CODES:
@@ -361,11 +373,22 @@ def read_item(item: object, *, marketplace: str | None = None) -> ItemReading:
             snap = _normalize_axesso(item, marketplace)
         else:
             snap = _normalize_junglee(item, marketplace, fmt is ActorFormat.JUNGLEE_REDUCED)
+        if snap.found and not _has_product_data(snap):
+            said = "; ".join(snap.parse_warnings[:2])
+            return _problem(fmt, ItemProblem.NO_PRODUCT_DATA,
+                            "the item holds no product data" + (f": {_short(said)}" if said
+                                                                else ""), url_ref, page_asin)
         return ItemReading(fmt, snap, url_ref=url_ref, page_asin=page_asin)
     except Exception as exc:  # a bug must cost one item, never the whole batch
         return _problem(fmt, ItemProblem.PARSER_ERROR,
                         f"the item could not be read ({type(exc).__name__}: {str(exc)[:120]})",
                         None)
+
+
+def _has_product_data(snap: Snapshot) -> bool:
+    return any(v is not None for v in (snap.title, snap.price, snap.rating, snap.review_count,
+                                        snap.bsr_rank, snap.buy_box_seller)) or bool(
+        snap.image_urls)
 
 
 def normalize_item(item: object, *, marketplace: str | None = None) -> Snapshot:
@@ -425,7 +448,7 @@ def _unknown(item: dict[str, Any], url_ref: tuple[str, str] | None) -> ItemReadi
     content = sorted(str(k) for k, v in item.items()
                      if k not in _IDENTITY_FIELDS and v not in (None, "", [], {}))
     if not content:
-        only = ", ".join(sorted(str(k) for k in item))
+        only = ", ".join(sorted(str(k) for k in item if k != "sandbox"))  # the stand-in's label
         what = f"nothing besides {only}" if only else "no field at all"
         return _problem(ActorFormat.UNKNOWN, ItemProblem.EMPTY,
                         f"an empty item: {what}", url_ref)
