@@ -120,6 +120,7 @@ def test_a_page_without_a_featured_offer_is_no_stock_out(
     assert _latest(api, seller, tracked)["availability"] == "in_stock"
     types = _alert_types(api, seller, tracked)
     assert "out_of_stock" not in types and "back_in_stock" not in types, types
+    assert "buy_box_suppressed" in types, types  # what a suppressed Buy Box is
 
 
 @pytest.mark.parametrize(
