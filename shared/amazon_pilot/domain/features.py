@@ -527,8 +527,10 @@ def _weight(text: str) -> list[_Hit]:
         low = unit.lower()
         near = text[max(0, m.start() - 40) : m.end() + 40]
         # "32 oz water bottle" is a capacity, not a weight.
-        if low.startswith(("oz", "ounce")) and CONTAINER_NEAR_RE.search(near) and not re.search(
-            r"weigh", near, _I
+        if (
+            low.startswith(("oz", "ounce"))
+            and CONTAINER_NEAR_RE.search(near)
+            and not re.search(r"weigh", near, _I)
         ):
             continue
         factor = _OZ_G if low.startswith(("oz", "ounce")) else 1.0
@@ -595,7 +597,6 @@ def _hits_for(text: str) -> list[_Hit]:
     ]
 
 
-
 # --------------------------------------------------------------------------- any category
 
 _FL_OZ_ML = 29.5735
@@ -660,6 +661,7 @@ _MATERIAL_ALIASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bpaper\b", _I), "paper"),
     (re.compile(r"\b(?:copper)\b", _I), "copper"),
     (re.compile(r"\btitanium\b", _I), "titanium"),
+    (re.compile(r"\bmetal\b", _I), "metal"),
 )
 _DIM_UNIT_RE = re.compile(
     r"(?P<unit>inch(?:es)?|in\b|\"|millimet(?:er|re)s?|mm|centimet(?:er|re)s?|cm)", _I
@@ -742,27 +744,42 @@ def _any_category(text: str) -> list[_Hit]:
 # Details-table rows by normalized name. Rows not named here are read with the bullet rules.
 _ROW_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"battery\s+capacity|^capacity$", _I), "capacity"),
-    (re.compile(r"^(?:capacity|volume|liquid\s+volume|item\s+volume|capacity\s*\(.*\))", _I),
-     "capacity"),
-    (re.compile(r"^(?:wattage|output\s+wattage|power|maximum\s+power|power\s+output)$", _I),
-     "wattage"),
+    (
+        re.compile(r"^(?:capacity|volume|liquid\s+volume|item\s+volume|capacity\s*\(.*\))", _I),
+        "capacity",
+    ),
+    (
+        re.compile(r"^(?:wattage|output\s+wattage|power|maximum\s+power|power\s+output)$", _I),
+        "wattage",
+    ),
     (re.compile(r"^(?:item\s+weight|weight|net\s+weight|product\s+weight)$", _I), "weight"),
     (re.compile(r"^(?:product|item)\s+dimensions|^dimensions$|^size\s*\(l\s*x", _I), "dims"),
     (re.compile(r"material|fabric\s+type", _I), "material"),
-    (re.compile(r"^(?:number\s+of\s+items|item\s+package\s+quantity|unit\s+count|"
-                r"number\s+of\s+(?:bottles|units))$", _I), "count"),
+    (
+        re.compile(
+            r"^(?:number\s+of\s+items|item\s+package\s+quantity|unit\s+count|"
+            r"number\s+of\s+(?:bottles|units))$",
+            _I,
+        ),
+        "count",
+    ),
     (re.compile(r"^number\s+of\s+pieces$", _I), "pieces"),
     (re.compile(r"^number\s+of\s+speeds$", _I), "speeds"),
     (re.compile(r"^voltage$", _I), "voltage"),
     (re.compile(r"^(?:maximum\s+)?(?:rotational\s+)?speed$|rotational\s+speed", _I), "rpm"),
     (re.compile(r"^power\s+source$", _I), "power_source"),
-    (re.compile(r"^(?:print\s+length|paperback|hardcover|mass\s+market\s+paperback|"
-                r"board\s+book|spiral-bound)$", _I), "book"),
+    (
+        re.compile(
+            r"^(?:print\s+length|paperback|hardcover|mass\s+market\s+paperback|"
+            r"board\s+book|spiral-bound)$",
+            _I,
+        ),
+        "book",
+    ),
     (re.compile(r"^language$", _I), "language"),
     (re.compile(r"^care\s+instructions$", _I), "care"),
     (re.compile(r"^closure\s+type$", _I), "closure"),
-    (re.compile(r"^battery\s+life$|^(?:average\s+)?battery\s+(?:average\s+)?life", _I),
-     "battery"),
+    (re.compile(r"^battery\s+life$|^(?:average\s+)?battery\s+(?:average\s+)?life", _I), "battery"),
     (re.compile(r"case\s+battery\s+(?:average\s+)?life", _I), "battery_total"),
     (re.compile(r"^bluetooth\s+version$", _I), "bluetooth"),
     (re.compile(r"driver\s+size", _I), "driver"),
