@@ -525,13 +525,8 @@ def _weight(text: str) -> list[_Hit]:
         if unit == "G" and not WEIGHT_NEAR_RE.search(text[max(0, m.start() - 20) : m.end() + 20]):
             continue
         low = unit.lower()
-        near = text[max(0, m.start() - 40) : m.end() + 40]
-        # "32 oz water bottle" is a capacity, not a weight.
-        if (
-            low.startswith(("oz", "ounce"))
-            and CONTAINER_NEAR_RE.search(near)
-            and not re.search(r"weigh", near, _I)
-        ):
+        # "32 oz water bottle" is a capacity, not a weight ("weighs 14 oz" is a weight).
+        if low.startswith(("oz", "ounce")) and _oz_is_volume(text, m.start(), m.end()):
             continue
         factor = _OZ_G if low.startswith(("oz", "ounce")) else 1.0
         factor = _LB_G if low.startswith(("lb", "pound")) else factor
@@ -671,6 +666,16 @@ _DIM_NUMS_RE = re.compile(
 )
 
 
+WEIGHT_BEFORE_RE = re.compile(r"\b(?:weigh\w*|weight|net\s+wt)\b[^.;]{0,12}$", _I)
+
+
+def _oz_is_volume(text: str, start: int, end: int) -> bool:
+    """A bare "oz" next to a container word and not right after a weight word."""
+    if WEIGHT_BEFORE_RE.search(text[max(0, start - 25) : start]):
+        return False
+    return bool(CONTAINER_NEAR_RE.search(text[max(0, start - 40) : end + 40]))
+
+
 def materials(text: str) -> list[str]:
     """A material description as a normalized list ("PC+ABS+TPU" -> ["plastic"])."""
     found: list[tuple[int, str]] = []
@@ -702,9 +707,8 @@ def _volume_hits(text: str, *, table: bool) -> list[_Hit]:
     hits: list[_Hit] = []
     for m in VOLUME_RE.finditer(text):
         unit = m["unit"]
-        near = text[max(0, m.start() - 40) : m.end() + 40]
         # "12 oz" is a weight unless a container is named; "2 cups" needs one too.
-        if not table and not EXPLICIT_VOLUME_RE.match(unit) and not CONTAINER_NEAR_RE.search(near):
+        if not (table or EXPLICIT_VOLUME_RE.match(unit) or _oz_is_volume(text, m.start(), m.end())):
             continue
         ml = volume_ml(m["num"], unit)
         if ml is None or ml <= 0:
