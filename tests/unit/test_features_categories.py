@@ -250,3 +250,17 @@ def test_the_details_table_survives_storage() -> None:
     back = snapshot_from_row(snap.asin, snap.marketplace, row)
     assert back.details_table == snap.details_table
     assert features_from_snapshot(back).to_dict() == features_from_snapshot(snap).to_dict()
+
+
+def test_junk_details_rows_give_no_feature_and_no_error() -> None:
+    rows = [("Capacity", "Large"), ("Item Weight", "Heavy"), ("Product Dimensions", "N/A"),
+            ("Wattage", "0 watts"), ("Material", "Other"), ("Number of Items", "0"),
+            ("Voltage", "see manual"), ("Capacity", "9" * 400 + " Fluid Ounces x" * 20),
+            ("", "x"), ("Language", "")]
+    f = extract_features("B0JUNK0001", [], None, rows)
+    assert set(f.features) <= {"capacity_ml"}
+    item = dict(BOTTLE, productDetails=[{"name": "Capacity"}, {"value": "1 L"}, "row", None,
+                                        {"name": "Material", "value": {"nested": 1}}])
+    snap = normalize_item(item)
+    assert snap.found and snap.details_table == [("Brand", "Owala"),
+                                                 ("Capacity", "709 Milliliters")]

@@ -830,6 +830,8 @@ _TEXT_ROWS: dict[str, str] = {
 def _table_hits(name: str, value: str) -> list[_Hit]:
     """Features of one details-table row; named rows outrank bullet claims (priority 3)."""
     kind = _row_kind(name)
+    if not value.strip():
+        return []
     if kind is None:
         if _SKIP_ROWS_RE.search(name):
             return []
@@ -860,6 +862,8 @@ def _table_hits(name: str, value: str) -> list[_Hit]:
 
 def _measure_row(kind: str, name: str, m: re.Match[str], value: str, rule: str) -> list[_Hit]:
     num, unit, span = m["num"], (m["unit"] or "").strip(), (m.start(), m.end())
+    if _num(num) <= 0:  # "0 watts", "0.0 Pounds": a placeholder, not a spec
+        return []
     if kind == "capacity":
         if re.match(r"milliamp|mah", unit, _I):
             return [_Hit("capacity_mah", int(_num(num)), *span, rule, None, 3)]
