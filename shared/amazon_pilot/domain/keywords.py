@@ -25,7 +25,16 @@ _STOPWORD_TEXT = """
     include includes including included item items product products gift gifts
     men women kids adult adults pack set pcs piece pieces count inch inches color colors
     size sizes one two three four five six seven eight nine ten day days year years
-    keep keeps every time times well even like get way hour hours"""
+    keep keeps every time times well even like get way hour hours
+    through away while when where which what who whom then there here after before during
+    without within around again ever never always still yet already whether because since
+    until enough much many lot lots really simply truly
+    give gives giving go goes going gone got gets getting let lets allow allows allowing
+    help helps helping provide provides providing come comes coming take takes taking
+    ensure ensures enjoy enjoys need needs want wants being does do did doing has have
+    having had was were would should could may might must shall"""
+# The verbs and adverbs in the list break phrases: "charge gives" and "going through"
+# are fragments of sentences, not search terms.
 STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")  # hyphens split: "leak-proof" matches "leak proof"
@@ -128,26 +137,33 @@ def high_value_keywords(
 ) -> list[tuple[str, str, float, int]]:
     """(stem, display, weight, n_competitors), best first.
 
-    A term qualifies when >= 2 competitors use it in their title or bullets. Its weight is
-    the sum of those competitors' strengths (BSR-based), a title mention counting 1 and a
-    bullets-only mention 0.5, because the title is what search indexes most.
+    A term qualifies when >= 2 competitors use it in their titles: a title keyword is a
+    search phrase the market uses, and only those may be added to a title (the grounding
+    rule). Its weight is the sum of the strengths (BSR-based) of the competitors using it,
+    a title mention counting 1 and a bullets-only mention 0.5, because the title is what
+    search indexes most.
     """
     known = [competitor_strength(c.bsr_rank, 0.0) for c in competitors if c.bsr_rank]
     fallback = min(known) if known else 0.2
     weight: dict[str, float] = defaultdict(float)
     users: Counter[str] = Counter()
+    title_users: Counter[str] = Counter()
     surfaces: Counter[tuple[str, str]] = Counter()
     for comp in competitors:
         strength = competitor_strength(comp.bsr_rank, fallback)
         title_terms = phrases(comp.title, exclude_brands)
-        bullet_terms = phrases(" ".join(comp.bullet_points), exclude_brands)
+        # " | " between bullets: no phrase spans two bullets.
+        bullet_terms = phrases(" | ".join(comp.bullet_points), exclude_brands)
         surfaces.update(title_terms)
         surfaces.update(bullet_terms)
         in_title = {s for s, _ in title_terms}
+        title_users.update(in_title)
         for s in in_title.union(s for s, _ in bullet_terms):
             users[s] += 1
             weight[s] += strength * (1.0 if s in in_title else 0.5)
-    qualified = drop_bridges({s for s in weight if users[s] >= KEYWORD_MIN_COMPETITORS}, weight)
+    qualified = drop_bridges(
+        {s for s in weight if title_users[s] >= KEYWORD_MIN_COMPETITORS}, weight
+    )
     # A word that nearly always comes inside a qualifying phrase is covered by the phrase.
     inside: dict[str, int] = defaultdict(int)
     for s in qualified:

@@ -20,8 +20,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from amazon_pilot.domain import grounding
 from amazon_pilot.domain.image_angles import ANGLE_LABELS, image_total
-from amazon_pilot.domain.keywords import brand_tokens, drop_bridges, phrases, stem, terms
+from amazon_pilot.domain.keywords import (
+    STOPWORDS,
+    brand_tokens,
+    drop_bridges,
+    phrases,
+    stem,
+    terms,
+)
 from amazon_pilot.domain.listing_score import (
     ACRONYMS,
     PROMO_RE,
@@ -178,12 +186,58 @@ def _truncate(text: str, limit: int) -> str:
     return cut.rstrip(" ,|-")
 
 
-def rewrite_title(title: str, brand: str | None, add: Sequence[str]) -> tuple[str, list[str]]:
-    """Clean the title, then append missing keywords (best first) while it stays within the
-    length sweet spot; never over TITLE_MAX. Returns (title, keywords actually added)."""
-    t = _truncate(clean_title(title, brand), TITLE_MAX)
+def shorten_title(title: str, limit: int) -> str:
+    """Cut at the last separator (", ", " - ", " | ") that keeps it within `limit`, else at
+    a word: a long title loses its trailing keyword segments first."""
+    if len(title) <= limit:
+        return title
+    head = title[: limit + 1]
+    cuts = [head.rfind(sep) for sep in (", ", " - ", " | ", "; ")]
+    cut = max(cuts)
+    if cut >= limit // 2:
+        return head[:cut].rstrip(" ,|-;")
+    return _truncate(title, limit)
+
+
+_NEXT_WORD_RE = re.compile(r"\s*-?\s*([^\W\d_][^\W_]*)")
+
+
+def own_spec_phrases(product: Snapshot) -> list[tuple[str, str]]:
+    """(spec key, "30H Playtime") for the number-and-unit facts the bullets and details
+    state and the title does not, with the word after the number when it names it."""
+    in_title = grounding.specs(product.title)
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set(in_title)
+    for text in [*product.bullet_points, grounding.details_text(product)]:
+        for m in grounding._SPEC_RE.finditer(text or ""):
+            keys = grounding.specs(m.group(0))
+            if not keys or keys <= seen:
+                continue
+            seen |= keys
+            phrase = m.group(0).strip()
+            nxt = _NEXT_WORD_RE.match(text, m.end())
+            if nxt and nxt.group(1).lower() not in STOPWORDS and len(nxt.group(1)) >= 3:
+                phrase = f"{phrase} {nxt.group(1)}"
+            out.append((sorted(keys)[0], phrase))
+    return out
+
+
+def rewrite_title(
+    title: str, brand: str | None, add: Sequence[str], specs: Sequence[str] = ()
+) -> tuple[str, list[str]]:
+    """Clean the title (brand first, no promo words or banned characters), cut it to the
+    sweet spot when it runs past it, then append the product's own specs the title lacks
+    and the missing keywords (best first) while it stays within the sweet spot; never over
+    TITLE_MAX. Returns (title, terms actually added)."""
+    t = shorten_title(clean_title(title, brand), TITLE_SWEET[1])
     have = {s for s, _ in terms(t)}
     added: list[str] = []
+    for spec in specs:
+        candidate = t + (", " if added else " - ") + _display(spec)
+        if len(candidate) <= TITLE_SWEET[1]:
+            t = candidate
+            added.append(spec)
+            have.update(s for s, _ in terms(spec))
     for kw in _prefer_phrases(add):
         key = [stem(w) for w in kw.split()]
         if all(k in have for k in key):
@@ -197,12 +251,31 @@ def rewrite_title(title: str, brand: str | None, add: Sequence[str]) -> tuple[st
     return t, added
 
 
-def _title_suggestion(product: Snapshot, score: ListingScore) -> Suggestion | None:
+def _title_suggestion(
+    product: Snapshot, competitors: list[Snapshot], score: ListingScore
+) -> Suggestion | None:
     lost = _lost(score, TITLE_RULES)
-    if lost < MIN_POINTS:
-        return None
     title = product.title or ""
-    new_title, added = rewrite_title(title, product.brand, score.missing_keywords)
+    if lost < MIN_POINTS and len(title) <= TITLE_SWEET[1]:
+        return None
+    src = grounding.sources(product, competitors)
+    # Only keywords the grounding rule accepts: a rival's spec or a bullet fragment is not
+    # a search term of ours.
+    grounded, skipped = [], {}
+    for kw in score.missing_keywords:
+        g = grounding.check(kw, src, title)
+        if g.ok:
+            grounded.append(kw)
+        else:
+            skipped[kw] = "; ".join(g.problems())
+    specs = [phrase for _, phrase in own_spec_phrases(product)]
+    new_title, added = rewrite_title(title, product.brand, grounded, specs)
+    check = grounding.check(new_title, src, title)
+    if not check.ok:  # cannot happen with grounded inputs; never ship it if it does
+        new_title = grounding.repair_title(new_title, src, title)
+        check = grounding.check(new_title, src, title)
+    if not new_title.strip() or grounding.same_text(new_title, title):
+        return None
     cov = score.rule("keyword_coverage")
     coverage = cov.evidence.get("coverage")
     parts = [
@@ -218,8 +291,13 @@ def _title_suggestion(product: Snapshot, score: ListingScore) -> Suggestion | No
         r = score.rule(rid)
         if r.score < 1.0:
             parts.append(f"{r.name.lower()}: {r.detail}")
+    if len(title) > TITLE_SWEET[1]:
+        parts.append(
+            f"cut from {len(title)} to {len(new_title)} characters: Amazon allows at most "
+            f"{TITLE_MAX} and most categories recommend {TITLE_SWEET[0]}-{TITLE_SWEET[1]}"
+        )
     change = (
-        f"Add keywords: {', '.join(added)}. " if added else ""
+        f"Add: {', '.join(added)}. " if added else ""
     ) + f'Rewritten title ({len(new_title)} chars): "{new_title}"'
     evidence = {
         "brand": product.brand,
@@ -229,11 +307,14 @@ def _title_suggestion(product: Snapshot, score: ListingScore) -> Suggestion | No
         "suggested_length": len(new_title),
         "keywords_added": added,
         "missing_keywords": list(score.missing_keywords),
+        "keywords_not_grounded": skipped,
+        "term_sources": check.term_sources,
         "keyword_coverage": coverage,
         "points_lost": round(lost, 2),
     }
     # Title edits are a text field in Seller Central: cheap.
-    return _make("title", change, "; ".join(parts) + ".", evidence, lost / IMPACT_FULL_POINTS, 0.2)
+    impact = max(lost, 1.0) / IMPACT_FULL_POINTS
+    return _make("title", change, "; ".join(parts) + ".", evidence, impact, 0.2)
 
 
 # --------------------------------------------------------------------------- pricing
@@ -426,7 +507,7 @@ def bullet_gaps(
     exclude = brand_tokens([product.brand] + [c.brand for c in competitors])
     surface: dict[str, str] = {}
     ours_bullets: Counter[str] = Counter()
-    for k, surf in phrases(" ".join(product.bullet_points), exclude):
+    for k, surf in phrases(" | ".join(product.bullet_points), exclude):
         surface.setdefault(k, surf)
     # "HEADER: body" bullets name their selling point in the header; prose bodies mostly
     # yield incidental words, so read headers when most bullets have one.
@@ -440,7 +521,7 @@ def bullet_gaps(
     mentioned: set[str] = set()
     bullet_users: Counter[str] = Counter()
     for c in competitors:
-        bullet_terms = phrases(" ".join(c.bullet_points), exclude)
+        bullet_terms = phrases(" | ".join(c.bullet_points), exclude)
         for k, surf in bullet_terms:
             surface.setdefault(k, surf)
         bullet_users.update({k for k, _ in bullet_terms})
@@ -574,7 +655,7 @@ def suggest(
     """Every suggestion the data calls for, ranked (priority 1 = do first)."""
     others = [c for c in competitors if c.found and c.asin != product.asin]
     candidates = [
-        _title_suggestion(product, score),
+        _title_suggestion(product, others, score),
         _pricing_suggestion(product, others, history),
         _description_suggestion(product, others, score, feature_gaps),
         _images_suggestion(product, others, score),

@@ -1,0 +1,108 @@
+"""The grounding rule: what a title, bullet or description suggestion may add."""
+
+from __future__ import annotations
+
+from amazon_pilot.domain import grounding
+from amazon_pilot.domain.keywords import high_value_keywords, phrases
+from amazon_pilot.domain.listing_score import score_listing
+from amazon_pilot.domain.snapshot import Snapshot
+from amazon_pilot.domain.suggestions import suggest
+
+OURS = Snapshot(
+    asin="B0SONIX001",
+    brand="Sonix",
+    title="Sonix Wireless Earbuds, Bluetooth 5.3 Headphones",
+    bullet_points=[
+        "30H PLAYTIME: the charging case gives 30 hours of music on one charge.",
+        "IPX7 WATERPROOF: sweat and rain proof for the gym and running.",
+    ],
+    description="Sonix earbuds pair in one step and fit small ears.",
+    bsr_rank=900,
+)
+
+
+def rival(i: int) -> Snapshot:
+    return Snapshot(
+        asin=f"B0RIVAL00{i}",
+        brand=f"Rival{i}",
+        title=f"Rival{i} Wireless Earbuds 48H Playtime, Noise Cancelling Earphones",
+        bullet_points=[
+            "Long battery: the charge gives you hours going through the day.",
+            "Stay connected away from the phone.",
+        ],
+        bsr_rank=100 * i,
+    )
+
+
+RIVALS = [rival(i) for i in range(1, 4)]
+
+
+def test_specs_are_normalised() -> None:
+    got = grounding.specs("30H Playtime, IPX7, Bluetooth 5.3, 2-Pack, 500ml, 18 fl. oz, 48-Hour")
+    assert got == {"30 h", "ipx7", "v 5.3", "2 pack", "500 ml", "18 oz", "48 h"}
+    assert grounding.specs("30 hours") == grounding.specs("30H")
+
+
+def test_a_rivals_spec_is_not_ours() -> None:
+    src = grounding.sources(OURS, RIVALS)
+    g = grounding.check(OURS.title + " - 48H Playtime", src, OURS.title)
+    assert not g.ok and g.foreign_specs == ["48H"]
+    # "cancelling" is fine: three rival titles use it.
+    g = grounding.check(OURS.title + " - Noise Cancelling", src, OURS.title)
+    assert g.ok and g.term_sources["cancelling"] == "competitor titles (3)"
+    own = grounding.check(OURS.title + " - 30H Playtime, IPX7 Waterproof", src, OURS.title)
+    assert own.ok and own.term_sources["waterproof"] == "own bullets"
+
+
+def test_terms_need_the_listing_or_two_competitor_titles() -> None:
+    src = grounding.sources(OURS, RIVALS)
+    g = grounding.check("Sonix Wireless Earbuds, Battery Life, Charging Case", src, "")
+    assert g.ungrounded == ["battery", "life"]  # rivals say it in bullets only
+    assert g.term_sources["charging"] == "own bullets"
+    # A rival's brand never counts, however many titles show it.
+    two = [rival(1), Snapshot(asin="B0X", brand="Other", title="Rival1 fan earbuds")]
+    assert "rival1" in grounding.check("Rival1", grounding.sources(OURS, two), "").ungrounded
+
+
+def test_fragments_are_not_keywords() -> None:
+    keys = {s for s, _ in phrases("The charge gives you hours going through the day")}
+    assert not any(k.endswith(("give", "going", "through")) for k in keys)
+    kws = {disp for _, disp, _, _ in high_value_keywords(RIVALS, frozenset({"rival1"}))}
+    assert not kws & {"charge gives", "going through", "away", "charge"}
+    # No phrase spans two bullets ("day stay").
+    assert "day stay" not in kws
+
+
+def test_title_suggestion_never_gains_a_rivals_spec() -> None:
+    score = score_listing(OURS, RIVALS)
+    title = next(s for s in suggest(OURS, RIVALS, score, []) if s.type == "title")
+    new = title.evidence["suggested_title"]
+    assert "48" not in new
+    assert "30H Playtime" in new  # our own spec, from our bullets
+    assert "48h playtime" in title.evidence["keywords_not_grounded"]
+    src = grounding.sources(OURS, RIVALS)
+    check = grounding.check(new, src, OURS.title)
+    assert check.ok and set(check.term_sources) == set(title.evidence["term_sources"])
+
+
+def test_repair_drops_only_the_ungrounded_segments() -> None:
+    src = grounding.sources(OURS, RIVALS)
+    got = grounding.repair_title(
+        "Sonix Wireless Earbuds - 48H Playtime, IPX7 Waterproof, Hi-Fi Bass", src, OURS.title
+    )
+    assert got == "Sonix Wireless Earbuds - IPX7 Waterproof"
+    prose = grounding.repair_prose(
+        "Sonix earbuds fit small ears. They offer studio grade sound. 30 hours of music.",
+        src, "",
+    )
+    assert prose == "Sonix earbuds fit small ears. 30 hours of music."
+
+
+def test_non_latin_words_are_words() -> None:
+    jp = Snapshot(asin="B0JP", brand="ソニックス", title="ソニックス ワイヤレスイヤホン 30時間")
+    src = grounding.sources(jp, [])
+    assert grounding.check("ソニックス ワイヤレスイヤホン", src, "").ok
+    de = Snapshot(asin="B0DE", brand="Kühl", title="Kühl Kühlbox 24 Liter, Blau")
+    src = grounding.sources(de, [])
+    assert grounding.check("Kühl Kühlbox Blau, 24 Liter", src, "").ok
+    assert not grounding.check("Kühl Kühlbox 30 Liter", src, "").ok
