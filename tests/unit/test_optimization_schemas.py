@@ -107,7 +107,8 @@ def test_suggestions_evidence_reads_back_unchanged() -> None:
     rejected = ListingCopy(title="Best bottle on sale", bullets=[], description="")
     for product, comps, past in cases():
         ranked = suggest(product, comps, score_listing(product, comps), past)
-        for variant in (ranked, apply_llm_copy(ranked, copy), apply_llm_copy(ranked, rejected)):
+        for variant in (ranked, apply_llm_copy(ranked, copy, product, comps),
+                        apply_llm_copy(ranked, rejected, product, comps)):
             for s in variant:
                 stored = as_json({**s.to_dict(), "id": str(uuid.uuid4()), "experiment_id": None})
                 out = schemas.SUGGESTION.validate_python(stored)

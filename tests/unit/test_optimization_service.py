@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from amazon_pilot.adapters.llm import LLMResult, Usage
+from amazon_pilot.domain import grounding
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
-from amazon_pilot.domain.suggestions import ListingCopy, llm_copy_messages
+from amazon_pilot.domain.suggestions import ListingCopy, apply_llm_copy, llm_copy_messages
 from amazon_pilot.optimization.jobs import generate_suggestions, record_experiment_verdicts
 from amazon_pilot.optimization.service import (
     analyse_history,
@@ -96,7 +97,7 @@ def _inputs() -> tuple[Snapshot, list[Snapshot], Any]:
 
 def test_model_copy_is_cached_and_failures_fall_back_to_rules() -> None:
     main, comps, ranked = _inputs()
-    copy = ListingCopy(title="Mine Wireless Earbuds with IPX7 and Bluetooth 5.3",
+    copy = ListingCopy(title="Mine Buds, Wireless Earbuds",
                        bullets=["Eight hours per charge, thirty-two with the case."],
                        description="A longer story. " * 40)
     cache, client = MemoryCache(), FakeClient(copy)
@@ -116,13 +117,20 @@ def test_model_copy_is_cached_and_failures_fall_back_to_rules() -> None:
     assert all(s.source == "rules" for s in broken.suggestions)
     none = word_suggestions(main, comps, ranked, None)
     assert none.generated_by == "rules" and none.spend.cache is None
+    # IPX7 and Bluetooth 5.3 are the rivals' specs, not this product's: the draft is
+    # repaired down to nothing new and the rules' copy stays, with the reason.
+    claims = ListingCopy(title="Mine Buds, IPX7 Waterproof, Bluetooth 5.3", bullets=[],
+                         description="")
+    false = word_suggestions(main, comps, ranked, FakeClient(claims), MemoryCache())
+    assert false.generated_by == "rules"
+    assert "not the product's own" in (false.fallback_reason or "")
     promo = ListingCopy(title="Best Mine earbuds on sale", bullets=[], description="")
     rejected = word_suggestions(main, comps, ranked, FakeClient(promo), MemoryCache())
     assert rejected.generated_by == "rules" and "rejected" in (rejected.fallback_reason or "")
 
 
 def test_the_standin_writes_brand_first_copy_from_the_request() -> None:
-    main, _, ranked = _inputs()
+    main, comps, ranked = _inputs()
     messages = llm_copy_messages(main, ranked)
     user = messages[1]["content"]
     answer = listing_copy(ChatRequest(model="m", messages=messages, body={}, user_text=user))
@@ -130,8 +138,17 @@ def test_the_standin_writes_brand_first_copy_from_the_request() -> None:
     assert parsed.title.startswith("Mine ") and len(parsed.title) <= 200
     title_s = next(s for s in ranked if s.type == "title")
     assert parsed.title == title_s.evidence["suggested_title"]
-    assert parsed.bullets == ["Short bullet."]
-    assert len(parsed.description) >= 500 and "[sandbox copy]" in parsed.description
+    desc_s = next(s for s in ranked if s.type == "description")
+    assert parsed.bullets == (desc_s.evidence["suggested_bullets"] or ["Short bullet."])
+    # Nothing to say beyond the current description: the stand-in invents no story.
+    assert parsed.description == "Short."
+    worded = apply_llm_copy(ranked, parsed, main, comps)
+    assert all(s.evidence.get("term_sources") is not None or s.type not in ("title",)
+               for s in worded)
+    for s in worded:
+        if s.type == "title" and s.source == "llm":
+            assert not grounding.check(s.evidence["llm_title"], grounding.sources(main, comps),
+                                       main.title).problems()
     json.dumps(answer)
 
 

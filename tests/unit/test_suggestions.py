@@ -294,8 +294,11 @@ def test_suggest_returns_ranked_json_ready_output() -> None:
     assert all(d["source"] == "rules" for d in payload)
 
 
+WEAK = product(title="Skillet by EMBERLINE - BEST Frying Pan!!", description="Great.")
+
+
 def _weak_listing_suggestions() -> list[Suggestion]:
-    return run(product(title="Skillet by EMBERLINE - BEST Frying Pan!!", description="Great."))
+    return run(WEAK)
 
 
 def test_llm_copy_messages_carry_listing_and_suggestions() -> None:
@@ -311,17 +314,18 @@ def test_llm_copy_messages_carry_listing_and_suggestions() -> None:
 def test_apply_llm_copy_fills_text_and_keeps_ranking() -> None:
     before = _weak_listing_suggestions()
     title = (
-        "Emberline Cast Iron Skillet 12 Inch, Pre-Seasoned Frying Pan with Helper Handle, Oven "
+        "Emberline Cast Iron Skillet, Pre-Seasoned Frying Pan with Helper Handle, Oven "
         "Safe and Induction Compatible"
     )
-    copy = ListingCopy(title=title, bullets=BULLETS, description=DESCRIPTION)
-    after = apply_llm_copy(before, copy)
+    copy = ListingCopy(title=title, bullets=BULLETS[::-1], description=DESCRIPTION)
+    after = apply_llm_copy(before, copy, WEAK, rivals())
     assert [(s.type, s.priority, s.impact_score, s.effort_score) for s in after] == [
         (s.type, s.priority, s.impact_score, s.effort_score) for s in before
     ]
     got = by_type(after)
     assert got["title"].source == "llm" and title in got["title"].change
     assert got["description"].source == "llm" and BULLETS[0] in got["description"].change
+    assert got["title"].evidence["term_sources"]["iron"] == "own bullets"
     for t in ("pricing", "images"):
         if t in got:
             assert got[t].source == "rules"
@@ -333,11 +337,11 @@ def test_apply_llm_copy_rejects_long_or_brandless_title() -> None:
     too_long = ListingCopy.model_construct(
         title="Emberline " + "Cast Iron Skillet " * 12, bullets=BULLETS, description=DESCRIPTION
     )
-    got = by_type(apply_llm_copy(before, too_long))["title"]
+    got = by_type(apply_llm_copy(before, too_long, WEAK, rivals()))["title"]
     assert got.change == rules_change and got.source == "rules"
     assert "limit 200" in got.evidence["llm_rejected"][0]
     no_brand = ListingCopy(title="Cast Iron Skillet 12 Inch", bullets=[], description="")
-    got = by_type(apply_llm_copy(before, no_brand))["title"]
+    got = by_type(apply_llm_copy(before, no_brand, WEAK, rivals()))["title"]
     assert got.change == rules_change
     assert "brand" in got.evidence["llm_rejected"][0]
 
@@ -351,3 +355,30 @@ def test_listing_copy_schema_is_strict() -> None:
         ListingCopy(title="ok", bullets=["b" * 501], description="")
     with pytest.raises(ValidationError):
         ListingCopy.model_validate({"title": "ok", "bullets": [], "description": "", "score": 99})
+
+
+def test_apply_llm_copy_holds_the_model_to_the_grounding_rule() -> None:
+    before = _weak_listing_suggestions()
+    rules_title = by_type(before)["title"]
+    # "12 Inch" is not stated by this listing; "Lifetime Nonstick Coating" by nobody.
+    drafted = ListingCopy(
+        title="Emberline Cast Iron Skillet, Oven Safe, 12 Inch, Lifetime Nonstick Coating",
+        bullets=[*BULLETS[:2], "Rated 5 stars by chefs. It holds 2 quarts."],
+        description=f"{BULLETS[0]} {BULLETS[1]} {WEAK.title}",
+    )
+    got = by_type(apply_llm_copy(before, drafted, WEAK, rivals()))
+    title = got["title"]
+    assert title.source == "llm"
+    assert title.evidence["llm_title"] == "Emberline Cast Iron Skillet, Oven Safe"
+    assert any("12 Inch" in r for r in title.evidence["llm_repaired"])
+    desc = got["description"]
+    assert "quarts" not in desc.change and "chefs" not in desc.change
+    # The description that only repeats the bullets and title is not used.
+    assert "Description:" not in desc.change
+    assert "model description repeats the title and bullets" in desc.evidence["llm_repaired"]
+    # A draft that is the current listing is no suggestion at all.
+    same = ListingCopy(title=WEAK.title or "", bullets=list(WEAK.bullet_points),
+                       description=WEAK.description or "")
+    got = by_type(apply_llm_copy(before, same, WEAK, rivals()))
+    assert got["title"].change == rules_title.change and got["title"].source == "rules"
+    assert got["description"].source == "rules"

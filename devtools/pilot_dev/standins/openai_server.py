@@ -331,38 +331,50 @@ def _cut(text: str, limit: int) -> str:
     return text[: limit + 1].rsplit(" ", 1)[0].rstrip(" ,;-|")
 
 
+_RULE_BULLETS_RE = re.compile(r"Rewrite the bullets from the listing's own facts:\n"
+                              r"(?P<bullets>(?:- .*(?:\n|$))+)")
+_SENTENCE_RE = re.compile(r"(?<=[.!?。])\s+")
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"[^\W_]+", text.lower())
+    return {tuple(words[i : i + 4]) for i in range(max(0, len(words) - 3))}
+
+
 @register_schema_handler("listing_copy")
 def listing_copy(req: ChatRequest) -> JSON:
-    """Copy written from the request: the title the rules proposed (else the current one),
-    brand first and at most 200 characters; the current bullets tightened to 250
-    characters; a description that tells the story without repeating the bullets."""
+    """Copy written from the request and nothing else, so it obeys the grounding rule: the
+    title the rules proposed (else the current one), brand first and at most 200
+    characters; the bullets the rules built from the listing's own facts (else the current
+    bullets tightened to 250 characters); a description made of the current description's
+    sentences that the bullets do not already say. It invents no term and no number."""
     listing, wanted = _copy_request(req.user_text)
     brand = str(listing.get("brand") or "").strip()
     title = str(listing.get("title") or "").strip()
+    bullets: list[str] = []
     for w in wanted:
-        m = _QUOTED_TITLE_RE.search(str(w.get("change") or ""))
+        change = str(w.get("change") or "")
+        m = _QUOTED_TITLE_RE.search(change)
         if w.get("type") == "title" and m:
             title = m.group("title")
+        b = _RULE_BULLETS_RE.search(change)
+        if w.get("type") == "description" and b:
+            bullets = [line[2:].strip() for line in b.group("bullets").splitlines()
+                       if line.startswith("- ")]
     title = _COPY_PROMO_RE.sub(" ", title)
     if brand and not title.lower().replace(" ", "").startswith(brand.lower().replace(" ", "")):
         title = f"{brand} {title}"
     title = _cut(title, _COPY_TITLE_MAX) or brand or "Untitled"
-    bullets = [_cut(str(b), 250) for b in listing.get("bullets") or [] if str(b).strip()][:5]
     if not bullets:
-        parts = [p.strip() for p in re.split(r"[,|-]", title) if len(p.strip()) > 3]
-        bullets = [f"{p}: see the product details for what this covers." for p in parts[:3]]
-    name = title.split(",")[0].split(" - ")[0]
-    current = _cut(str(listing.get("description") or ""), 1200)
-    description = (
-        f"[sandbox copy] Meet the {name}. " + (f"{current} " if current else "")
-        + f"{brand or 'This product'} is made for everyday use: it is easy to set up, easy to "
-        "look after, and built to keep working the way it did on the first day. Use it at "
-        "home, at work or on the go, and keep it clean with a soft, dry cloth. Every detail "
-        "in this listing describes the product as it ships; check the images for what is in "
-        "the box and the bullets above for the specifications. Questions about fit, size or "
-        "compatibility are answered by our support team, and we are glad to help before and "
-        "after you buy."
-    )
+        bullets = [_cut(str(b), 250) for b in listing.get("bullets") or [] if str(b).strip()]
+    bullets = bullets[:5]
+    said = _shingles(" ".join([title, *bullets]))
+    kept = []
+    for sent in _SENTENCE_RE.split(" ".join(str(listing.get("description") or "").split())):
+        sh = _shingles(sent)
+        if sent and not (sh and len(sh & said) * 2 > len(sh)):
+            kept.append(sent)
+    description = _cut(" ".join(kept), 2000)
     return {"title": title, "bullets": bullets, "description": description}
 
 

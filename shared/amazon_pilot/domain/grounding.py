@@ -38,6 +38,7 @@ _UNITS: dict[str, str] = {
     "piece": "count", "count": "count", "ct": "count", "pairs": "pair", "pair": "pair",
     "stück": "count", "個": "count", "時間": "h",
 }
+UNIT_WORDS = frozenset(_UNITS)
 _UNIT_ALT = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
 _SPEC_RE = re.compile(
     r"(?<![\w.])(?P<ip>ipx?\s?-?\s?\d{1,2})(?!\d)"

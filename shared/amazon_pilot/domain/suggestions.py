@@ -27,11 +27,14 @@ from amazon_pilot.domain.keywords import (
     brand_tokens,
     drop_bridges,
     phrases,
+    shingles,
     stem,
     terms,
 )
 from amazon_pilot.domain.listing_score import (
     ACRONYMS,
+    BULLET_NORM,
+    BULLET_SWEET,
     PROMO_RE,
     TITLE_MAX,
     TITLE_SPECIAL_CHARS,
@@ -160,6 +163,23 @@ def _prefer_phrases(keywords: Sequence[str]) -> list[str]:
     return out
 
 
+def _dedupe_segments(title: str) -> str:
+    """Drop a comma/dash/bar segment that repeats an earlier one (keyword stuffing); the
+    first segment may carry the brand in front of the repeated words."""
+    parts = re.split(r"(\s*,\s*|\s+-\s+|\s*\|\s*)", title)
+    seen: set[str] = set()
+    out: list[str] = []
+    for i in range(0, len(parts), 2):
+        key = " ".join(parts[i].lower().split())
+        if key and any(k == key or k.endswith(" " + key) for k in seen):
+            continue
+        seen.add(key)
+        if out:
+            out.append(parts[i - 1])
+        out.append(parts[i])
+    return "".join(out)
+
+
 def clean_title(title: str, brand: str | None) -> str:
     """The title with promotional wording, banned characters and shouting removed and the
     brand moved to the front."""
@@ -173,6 +193,9 @@ def clean_title(title: str, brand: str | None) -> str:
         t = re.sub(rf"\b{re.escape(brand)}\b", " ", t, flags=re.IGNORECASE)
         t = f"{brand} {t}"
     t = re.sub(r"\s+", " ", t)
+    # "Skillet by EMBERLINE" loses the brand above: drop the "by" it leaves behind.
+    t = re.sub(r"\s+(?:by|from)(?=\s*[,|-]|\s*$)", "", t, flags=re.IGNORECASE)
+    t = _dedupe_segments(t)
     # Separators left dangling by the removals: ", ," / "- ," / trailing " -".
     t = re.sub(r"\s*([,|-])(\s*[,|-])+", r"\1", t)
     t = re.sub(r"\s+,", ",", t)
@@ -232,12 +255,7 @@ def rewrite_title(
     t = shorten_title(clean_title(title, brand), TITLE_SWEET[1])
     have = {s for s, _ in terms(t)}
     added: list[str] = []
-    for spec in specs:
-        candidate = t + (", " if added else " - ") + _display(spec)
-        if len(candidate) <= TITLE_SWEET[1]:
-            t = candidate
-            added.append(spec)
-            have.update(s for s, _ in terms(spec))
+    # The market's search phrases first (they name the product type), then own specs.
     for kw in _prefer_phrases(add):
         key = [stem(w) for w in kw.split()]
         if all(k in have for k in key):
@@ -248,7 +266,26 @@ def rewrite_title(
         t = candidate
         added.append(kw)
         have.update(key)
+    for spec in specs:
+        candidate = t + (", " if added else " - ") + _display_spec(spec)
+        if len(candidate) <= TITLE_SWEET[1]:
+            t = candidate
+            added.append(spec)
+            have.update(s for s, _ in terms(spec))
     return t, added
+
+
+def _display_spec(phrase: str) -> str:
+    """ "30H PLAYTIME" -> "30H Playtime", "5 mm base" -> "5 mm Base": units stay as written."""
+
+    def word(w: str) -> str:
+        if w.upper() in ACRONYMS or any(c.isdigit() for c in w):
+            return w.upper() if w.upper() in ACRONYMS else w
+        if w.lower() in grounding.UNIT_WORDS:
+            return w.lower()
+        return w.capitalize()
+
+    return " ".join(word(w) for w in phrase.split())
 
 
 def _title_suggestion(
@@ -293,7 +330,7 @@ def _title_suggestion(
             parts.append(f"{r.name.lower()}: {r.detail}")
     if len(title) > TITLE_SWEET[1]:
         parts.append(
-            f"cut from {len(title)} to {len(new_title)} characters: Amazon allows at most "
+            f"cut from {len(title.strip())} to {len(new_title)} characters: Amazon allows at most "
             f"{TITLE_MAX} and most categories recommend {TITLE_SWEET[0]}-{TITLE_SWEET[1]}"
         )
     change = (
@@ -536,6 +573,66 @@ def bullet_gaps(
     return {"only_main": [surface[k] for k in only], "missing": [surface[k] for k in missing]}
 
 
+_SENTENCE_RE = re.compile(r"(?<=[.!?。])\s+")
+_HEADER_RE = re.compile(r"^[^:\n]{2,60}:\s")
+
+
+def _clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a sentence end when one is far enough in."""
+    if len(text) <= limit:
+        return text
+    out = ""
+    for sent in _SENTENCE_RE.split(text):
+        if len(out) + len(sent) + 1 > limit:
+            break
+        out = f"{out} {sent}".strip()
+    return out if len(out) >= limit // 2 else _truncate(text, limit)
+
+
+def _with_header(bullet: str) -> str:
+    """A "30H PLAYTIME: ..." header from the bullet's own first spec, when it has none."""
+    if _HEADER_RE.match(bullet):
+        return bullet
+    found = grounding.spec_surfaces(bullet)
+    if not found:
+        return bullet
+    spec = found[0][1]
+    nxt = _NEXT_WORD_RE.match(bullet, bullet.find(spec) + len(spec))
+    if nxt and nxt.group(1).lower() not in STOPWORDS and len(nxt.group(1)) >= 3:
+        spec = f"{spec} {nxt.group(1)}"
+    return f"{spec.upper()}: {bullet[0].upper()}{bullet[1:]}"
+
+
+def rewrite_bullets(product: Snapshot, lead: Sequence[str] = ()) -> list[str]:
+    """Bullets built from the product's own facts only: the current bullets tightened to
+    the length sweet spot and headed by their own spec, then description sentences the
+    bullets do not already say, grouped into bullets, up to 5; the bullets that state a
+    differentiator (`lead`) first. [] when the listing has nothing to build them from."""
+    lo, hi = BULLET_SWEET
+    out = [_with_header(_clip(" ".join(b.split()), hi)) for b in product.bullet_points if b.strip()]
+    said = shingles(" ".join(out))
+    chunk = ""
+    for sent in _SENTENCE_RE.split(" ".join((product.description or "").split())):
+        if len(out) >= BULLET_NORM:
+            break
+        sh = shingles(sent)
+        if not sent or (sh and len(sh & said) * 2 > len(sh)) or len(sent) > hi:
+            continue  # said already, or too long to stand as one bullet
+        chunk = f"{chunk} {sent}".strip() if len(chunk) + len(sent) < hi else chunk
+        if len(chunk) >= lo:
+            out.append(_with_header(chunk))
+            chunk = ""
+    if chunk and len(out) < BULLET_NORM and len(chunk) >= 40:
+        out.append(_with_header(chunk))
+    lead_words = [set(term.lower().split()) for term in lead]
+
+    def leads(b: str) -> bool:
+        low = set(grounding.words(b))
+        return any(w and w <= low for w in lead_words)
+
+    return sorted(out[:BULLET_NORM], key=lambda b: not leads(b))
+
+
 def _description_suggestion(
     product: Snapshot,
     competitors: list[Snapshot],
@@ -562,14 +659,31 @@ def _description_suggestion(
         changes.append(f"Lead the bullets with your differentiators: {', '.join(only)}")
         reasons.append(f"{len(only)} feature(s) no competitor states")
     if missing:
-        changes.append(f"Answer what competitors state and you do not: {', '.join(missing)}")
+        changes.append(
+            "If your product has them, answer what competitors state and you do not: "
+            + ", ".join(missing)
+        )
         reasons.append(f"{len(missing)} feature(s) competitors state that you do not")
     for rid in COPY_RULES:
         r = score.rule(rid)
         if r.applicable and r.score < 1.0:
             changes.append(r.advice.rstrip("."))
             reasons.append(f"{r.name.lower()}: {r.detail} ({r.points:.1f}/{r.weight:.0f} points)")
+    bullets = rewrite_bullets(product, only)
+    current = [b for b in product.bullet_points if b.strip()]
+    src = grounding.sources(product, competitors)
+    checks = [grounding.check(b, src, " | ".join(current)) for b in bullets]
+    bullets = [b for b, g in zip(bullets, checks, strict=True) if g.ok]
+    same = [grounding.norm(b) for b in bullets] == [grounding.norm(b) for b in current]
+    if bullets and not same:
+        changes.append("Rewrite the bullets from the listing's own facts:\n"
+                       + "\n".join(f"- {b}" for b in bullets) + "\n")
+    elif not bullets:
+        reasons.append("no bullets or description to build bullets from: write them from "
+                       "the product's specifications")
     evidence = {
+        "suggested_bullets": bullets if not same else [],
+        "term_sources": grounding.merge_sources(checks),
         "differentiators": only,
         "missing_features": missing,
         "feature_source": "feature_gaps" if feature_gaps is not None else "bullet keywords",
@@ -577,7 +691,8 @@ def _description_suggestion(
         "description_length": len((product.description or "").strip()),
         "points_lost": round(lost, 2),
     }
-    change = ". ".join(changes) + "."
+    change = ". ".join(c.rstrip(".") if not c.endswith("\n") else c.rstrip() for c in changes)
+    change = change if change.endswith((".", ":")) else change + "."
     return _make(
         "description",
         change,
@@ -663,6 +778,29 @@ def suggest(
     return rank([s for s in candidates if s is not None])
 
 
+def unchanged_notes(score: ListingScore, suggestions: Sequence[Suggestion]) -> list[str]:
+    """What the run leaves alone and the score that shows why: a listing without a title
+    or copy suggestion is told so, never handed its own text back."""
+    types = {s.type for s in suggestions}
+    notes = []
+    title_pts = sum(score.rule(r).points for r in TITLE_RULES)
+    title_max = sum(score.rule(r).weight for r in TITLE_RULES if score.rule(r).applicable)
+    if "title" not in types:
+        notes.append(
+            f"title left as it is: it scores {title_pts:.1f}/{title_max:.0f} points and no "
+            "grounded keyword or own spec is missing from it"
+        )
+    if "description" not in types:
+        copy_pts = sum(score.rule(r).points for r in COPY_RULES)
+        copy_max = sum(score.rule(r).weight for r in COPY_RULES if score.rule(r).applicable)
+        notes.append(f"bullets and description left as they are: {copy_pts:.1f}/{copy_max:.0f}"
+                     " points and no competitor claim unanswered")
+    if not suggestions:
+        notes.append(f"nothing worth changing: the listing scores {score.total:.1f}/100 "
+                     f"(grade {score.grade})")
+    return notes
+
+
 class ListingCopy(BaseModel):
     """What the model may return: copy only, no scores."""
 
@@ -720,38 +858,104 @@ def title_problems(title: str, brand: str | None) -> list[str]:
     return problems
 
 
-def apply_llm_copy(suggestions: Sequence[Suggestion], copy: ListingCopy) -> list[Suggestion]:
+def _llm_title(
+    s: Suggestion, title: str, src: grounding.Sources, current: str
+) -> Suggestion:
+    problems = title_problems(title, s.evidence.get("brand"))
+    if problems:
+        return replace(s, evidence={**s.evidence, "llm_rejected": problems})
+    check = grounding.check(title, src, current)
+    repaired: list[str] = []
+    if not check.ok:
+        repaired = check.problems()
+        title = grounding.repair_title(title, src, current)
+        check = grounding.check(title, src, current)
+        again = title_problems(title, s.evidence.get("brand")) if title else ["empty title"]
+        if not check.ok or again:
+            return replace(s, evidence={**s.evidence, "llm_rejected": repaired + again})
+    if grounding.same_text(title, current):
+        why = "model title is the current title"
+        if repaired:
+            why += " once repaired (" + "; ".join(repaired) + ")"
+        return replace(s, evidence={**s.evidence, "llm_rejected": [why]})
+    evidence = {**s.evidence, "llm_title": title, "term_sources": check.term_sources}
+    if repaired:
+        evidence["llm_repaired"] = ["dropped ungrounded title segments: " + p for p in repaired]
+    change = f'Rewritten title ({len(title)} chars): "{title}"'
+    return replace(s, change=change, source="llm", evidence=evidence)
+
+
+def _repeats(text: str, others: Sequence[str]) -> bool:
+    """True when `text` mostly says what `others` already say (4-word shingles)."""
+    sh = shingles(text)
+    said = shingles(" ".join(others))
+    return bool(sh) and len(sh & said) * 2 > len(sh)
+
+
+def _llm_copy(
+    s: Suggestion, copy: ListingCopy, product: Snapshot, src: grounding.Sources
+) -> Suggestion:
+    current = [b.strip() for b in product.bullet_points if b.strip()]
+    notes: list[str] = []
+    bullets: list[str] = []
+    checks: list[grounding.Grounding] = []
+    for b in (b.strip() for b in copy.bullets if b.strip()):
+        g = grounding.check(b, src, "")
+        if not g.ok:
+            fixed = grounding.repair_prose(b, src, "")
+            notes.append(f"bullet repaired ({'; '.join(g.problems())})" if fixed
+                         else f"bullet dropped ({'; '.join(g.problems())})")
+            b = fixed
+            g = grounding.check(b, src, "")
+        if b and len(b) <= 500:
+            bullets.append(b)
+            checks.append(g)
+    if [grounding.norm(b) for b in bullets] == [grounding.norm(b) for b in current]:
+        notes.append("model bullets are the current bullets")
+        bullets = []
+    description = copy.description.strip()
+    if description:
+        g = grounding.check(description, src, "")
+        if not g.ok:
+            notes.append(f"description repaired ({'; '.join(g.problems())})")
+            description = grounding.repair_prose(description, src, "")
+            g = grounding.check(description, src, "")
+        if grounding.same_text(description, product.description):
+            notes.append("model description is the current description")
+            description = ""
+        elif _repeats(description, [product.title or "", *current, *bullets]):
+            notes.append("model description repeats the title and bullets")
+            description = ""
+        else:
+            checks.append(g)
+    if not bullets and not description:
+        return replace(s, evidence={**s.evidence, "llm_rejected": notes or ["no usable copy"]})
+    change = ("Bullets:\n" + "\n".join(f"- {b}" for b in bullets) if bullets else "") + (
+        ("\n" if bullets else "") + f"Description:\n{description}" if description else "")
+    evidence = {**s.evidence, "term_sources": grounding.merge_sources(checks)}
+    if notes:
+        evidence["llm_repaired"] = notes
+    return replace(s, change=change, source="llm", evidence=evidence)
+
+
+def apply_llm_copy(
+    suggestions: Sequence[Suggestion],
+    copy: ListingCopy,
+    product: Snapshot,
+    competitors: Sequence[Snapshot] = (),
+) -> list[Suggestion]:
     """Put the model's copy into the title/description suggestions' `change`; scores, order
-    and priorities stay as ranked. A title that breaks the rules is rejected (the rules text
-    stays, and evidence says why)."""
+    and priorities stay as ranked. The copy is held to the rules' title policy and to the
+    grounding rule: a draft with ungrounded terms or foreign specs is repaired (the
+    offending title segments or sentences dropped) or rejected, so the rules text stays;
+    evidence says which and why. Copy that repeats the current listing is never used."""
+    src = grounding.sources(product, competitors)
     out = []
     for s in suggestions:
         if s.type == "title":
-            problems = title_problems(copy.title, s.evidence.get("brand"))
-            if problems:
-                out.append(replace(s, evidence={**s.evidence, "llm_rejected": problems}))
-                continue
-            change = f'Rewritten title ({len(copy.title)} chars): "{copy.title}"'
-            out.append(
-                replace(
-                    s, change=change, source="llm", evidence={**s.evidence, "llm_title": copy.title}
-                )
-            )
+            out.append(_llm_title(s, copy.title, src, product.title or ""))
         elif s.type == "description":
-            bullets = [b.strip() for b in copy.bullets if b.strip()]
-            if not bullets or len(bullets) > 5 or any(len(b) > 500 for b in bullets):
-                out.append(replace(s, evidence={**s.evidence, "llm_rejected": ["bad bullets"]}))
-                continue
-            change = (
-                "Bullets:\n"
-                + "\n".join(f"- {b}" for b in bullets)
-                + (
-                    f"\nDescription:\n{copy.description.strip()}"
-                    if copy.description.strip()
-                    else ""
-                )
-            )
-            out.append(replace(s, change=change, source="llm"))
+            out.append(_llm_copy(s, copy, product, src))
         else:
             out.append(s)
     return out

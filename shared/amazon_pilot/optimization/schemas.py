@@ -278,8 +278,15 @@ class TitleEvidence(Document):
     missing_keywords: list[str]
     keyword_coverage: float | None
     points_lost: float
+    keywords_not_grounded: dict[str, str] = Field(description="missing keywords left out"
+                                                  " of the title, and why")
+    term_sources: dict[str, str] = Field(description="every term the suggestion adds ->"
+                                         " 'own title' / 'own bullets' / 'own description' /"
+                                         " 'own details' / 'competitor titles (N)'")
     llm_title: str = Field("", description="the model's title (when its copy was used)")
     llm_rejected: list[str] = Field([], description="why the model's copy was refused")
+    llm_repaired: list[str] = Field([], description="what was dropped from the model's"
+                                                    " copy to ground it")
 
 
 class PriceResponseEvent(Document):
@@ -317,7 +324,14 @@ class DescriptionEvidence(Document):
     bullet_count: int
     description_length: int
     points_lost: float
+    suggested_bullets: list[str] = Field(description="bullets built from the listing's own"
+                                                     " facts ([] when they would not change)")
+    term_sources: dict[str, str] = Field(description="every term the suggestion adds ->"
+                                         " 'own title' / 'own bullets' / 'own description' /"
+                                         " 'own details' / 'competitor titles (N)'")
     llm_rejected: list[str] = Field([], description="why the model's copy was refused")
+    llm_repaired: list[str] = Field([], description="what was dropped from the model's"
+                                                    " copy to ground it")
 
 
 class ImagesEvidence(Document):

@@ -43,6 +43,7 @@ from amazon_pilot.domain.suggestions import (
     apply_llm_copy,
     llm_copy_messages,
     suggest,
+    unchanged_notes,
 )
 from amazon_pilot.optimization import store
 from amazon_pilot.optimization.schemas import (
@@ -240,11 +241,18 @@ class CopyOutcome:
 
 
 def _worded(ranked: list[Suggestion], copy: ListingCopy, input_hash: str,
-            spend: LLMSpend) -> CopyOutcome:
-    out = apply_llm_copy(ranked, copy)
-    if any(s.source == "llm" for s in out):
-        return CopyOutcome(out, "llm", input_hash=input_hash, spend=spend)
+            spend: LLMSpend, product: Snapshot, competitors: Sequence[Snapshot]
+            ) -> CopyOutcome:
+    out = apply_llm_copy(ranked, copy, product, competitors)
     rejected = sorted({p for s in out for p in s.evidence.get("llm_rejected", [])})
+    repaired = sorted({p for s in out for p in s.evidence.get("llm_repaired", [])})
+    if any(s.source == "llm" for s in out):
+        # Part of the draft failed the grounding rule: say so though the rest was used.
+        reason = "; ".join(
+            ([f"model copy repaired ({'; '.join(repaired)})"] if repaired else [])
+            + ([f"model copy partly rejected ({'; '.join(rejected)})"] if rejected else [])
+        ) or None
+        return CopyOutcome(out, "llm", reason, input_hash=input_hash, spend=spend)
     return CopyOutcome(out, "rules", f"model copy rejected ({'; '.join(rejected)})",
                        input_hash=input_hash, spend=spend)
 
@@ -270,7 +278,7 @@ def word_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
             pass  # an entry of an older shape: ask again
         else:
             return _worded(ranked, copy, digest, LLMSpend.cache_hit(
-                entry.get("model"), bool(entry.get("sandbox"))))
+                entry.get("model"), bool(entry.get("sandbox"))), product, competitors)
     result = client.complete_json(llm_copy_messages(product, ranked), ListingCopy,
                                   COPY_SCHEMA_NAME)
     spent = result.spend
@@ -278,7 +286,7 @@ def word_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
         reason = result.error or "empty_response: nothing parsed"
         return CopyOutcome(ranked, "rules", f"model unavailable ({reason})", input_hash=digest,
                            spend=spent)
-    outcome = _worded(ranked, result.parsed, digest, spent)
+    outcome = _worded(ranked, result.parsed, digest, spent, product, competitors)
     if outcome.generated_by == "llm":
         cache.put(key, json.dumps({"copy": result.parsed.model_dump(), "model": result.model,
                                    "sandbox": result.sandbox}), LLM_CACHE_TTL_S)
@@ -329,7 +337,8 @@ def run_suggestions(run_id: UUID | str, client: Any = ..., *, max_attempts: int 
                 "competitor_group": inputs.group_dict(),
                 "competitors": competitors_out(inputs),
                 "feature_gaps": rules.gaps, "feature_source": rules.feature_source,
-                "history_days": len(inputs.data.history), "notes": inputs.notes,
+                "history_days": len(inputs.data.history),
+                "notes": [*inputs.notes, *unchanged_notes(rules.score, outcome.suggestions)],
                 "as_of": _iso(inputs.data.as_of.get(product.asin)),
             }),
         }
