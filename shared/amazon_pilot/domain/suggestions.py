@@ -288,6 +288,58 @@ def _display_spec(phrase: str) -> str:
     return " ".join(word(w) for w in phrase.split())
 
 
+def _title_segments(competitors: Sequence[Snapshot]) -> list[list[str]]:
+    """Competitor titles as stemmed word runs between separators."""
+    out = []
+    for c in competitors:
+        for seg in re.split(r"[,;:|/()\[\]]|\s-\s", (c.title or "").lower()):
+            words = [stem(w) for w in grounding.words(seg)]
+            if words:
+                out.append(words)
+    return out
+
+
+def _title_phrases(
+    keywords: Sequence[str], competitors: Sequence[Snapshot]
+) -> tuple[list[str], dict[str, str]]:
+    """Join keywords that competitor titles run together ("noise" + "cancelling earphones"
+    -> "noise cancelling earphones"), and leave out a lone word that competitor titles never
+    end a phrase with: on its own it is a fragment ("noise")."""
+    segs = _title_segments(competitors)
+
+    def runs(words: list[str]) -> int:
+        n = len(words)
+        return sum(1 for seg in segs if any(seg[i : i + n] == words for i in range(len(seg))))
+
+    kws = list(keywords)
+    merged = True
+    while merged:
+        merged = False
+        for a in kws:
+            for b in kws:
+                if a == b:
+                    continue
+                joined = f"{a} {b}"
+                if runs([stem(w) for w in joined.split()]) >= grounding.MIN_COMPETITOR_TITLES:
+                    kws[kws.index(a)] = joined
+                    kws.remove(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    out, fragments = [], {}
+    for kw in kws:
+        if " " not in kw:
+            st = stem(kw)
+            ends = sum(1 for seg in segs for i, w in enumerate(seg) if w == st and (
+                i + 1 == len(seg) or seg[i + 1] in STOPWORDS))
+            if segs and ends == 0 and any(st in seg for seg in segs):
+                fragments[kw] = "a fragment: competitor titles always continue it"
+                continue
+        out.append(kw)
+    return out, fragments
+
+
 def _title_suggestion(
     product: Snapshot, competitors: list[Snapshot], score: ListingScore
 ) -> Suggestion | None:
@@ -305,6 +357,8 @@ def _title_suggestion(
             grounded.append(kw)
         else:
             skipped[kw] = "; ".join(g.problems())
+    grounded, fragments = _title_phrases(grounded, competitors)
+    skipped.update(fragments)
     specs = [phrase for _, phrase in own_spec_phrases(product)]
     new_title, added = rewrite_title(title, product.brand, grounded, specs)
     check = grounding.check(new_title, src, title)
