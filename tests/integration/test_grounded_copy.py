@@ -20,7 +20,7 @@ from amazon_pilot.platform.db import transaction
 from amazon_pilot.tracking.service import ingest
 from amazon_pilot.tracking.store import insert_tracked, upsert_product
 from pilot_dev.runtime.stack import Stack
-from tests.integration.sellers import auth, new_seller
+from tests.integration.sellers import new_seller
 from tests.integration.test_optimization import fresh_asin, request_run
 
 DAYS = 5
