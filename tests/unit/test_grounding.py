@@ -106,3 +106,14 @@ def test_non_latin_words_are_words() -> None:
     src = grounding.sources(de, [])
     assert grounding.check("Kühl Kühlbox Blau, 24 Liter", src, "").ok
     assert not grounding.check("Kühl Kühlbox 30 Liter", src, "").ok
+
+
+def test_the_rules_title_reads_as_a_title() -> None:
+    bare = Snapshot(asin="B0SONIX002", brand="Sonix", title="Sonix Earbuds", bsr_rank=4000)
+    score = score_listing(bare, RIVALS)
+    title = next(s for s in suggest(bare, RIVALS, score, []) if s.type == "title")
+    # The market's phrase joined where it belongs, the loose "noise" joined to its phrase.
+    assert title.evidence["suggested_title"] == (
+        "Sonix Wireless Earbuds, Noise Cancelling Earphones"
+    )
+    assert title.evidence["term_sources"]["noise"] == "competitor titles (3)"

@@ -219,6 +219,8 @@ def test_description_suggestion_falls_back_to_bullet_keywords() -> None:
     assert "pfas free" in s.evidence["missing_features"]
     assert "heat distribution" in s.evidence["missing_features"]
     assert {"flaxseed oil", "pour spouts", "campfire safe"} <= set(s.evidence["differentiators"])
+    # Fragments of "TRUE CAST IRON HEAT" around the shared "cast iron" are no differentiator.
+    assert not {"true cast", "iron heat"} & set(s.evidence["differentiators"])
 
 
 def test_images_suggestion_lists_angles_and_video() -> None:

@@ -261,6 +261,13 @@ def rewrite_title(
         if all(k in have for k in key):
             continue
         candidate = t + (", " if added else " - ") + _display(kw)
+        words = kw.split()
+        if len(words) == 2 and key[0] not in have and key[1] in have:
+            # "wireless earbuds" into "Sonix Earbuds": "Sonix Wireless Earbuds", not a
+            # second "Earbuds" at the end.
+            m = re.search(rf"\b{re.escape(words[1])}", t, flags=re.IGNORECASE)
+            if m:
+                candidate = f"{t[: m.start()]}{_display(words[0])} {t[m.start() :]}"
         if len(candidate) > TITLE_SWEET[1]:
             continue  # a shorter keyword further down may still fit
         t = candidate
@@ -617,7 +624,15 @@ def bullet_gaps(
             surface.setdefault(k, surf)
         bullet_users.update({k for k, _ in bullet_terms})
         mentioned |= {k for k, _ in bullet_terms} | {k for k, _ in phrases(c.title, exclude)}
-    only = _top_phrases(ours_bullets, set(ours_bullets) - mentioned, top)
+    # "TRUE CAST IRON HEAT" holds "cast iron", which rivals say too; "true cast" and
+    # "iron heat" only straddle it and are no differentiator.
+    shared = [k.split() for k in set(ours_bullets) & mentioned if " " in k]
+    only_keys = {
+        k for k in set(ours_bullets) - mentioned
+        if " " not in k
+        or not any(k.split()[-1] == sh[0] or k.split()[0] == sh[-1] for sh in shared)
+    }
+    only = _top_phrases(ours_bullets, only_keys, top)
     missing_keys = {k for k, n in bullet_users.items() if n >= 2 and k not in ours_all}
     # A phrase whose words all appear somewhere in our listing is said, just differently.
     missing_keys = drop_bridges(
