@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import pytest
+
 from amazon_pilot.domain import grounding
 from amazon_pilot.domain.keywords import high_value_keywords, phrases
 from amazon_pilot.domain.listing_score import score_listing
+from amazon_pilot.domain.normalize import normalize_item
 from amazon_pilot.domain.snapshot import Snapshot
-from amazon_pilot.domain.suggestions import suggest
+from amazon_pilot.domain.suggestions import ListingCopy, llm_copy_messages, suggest
+from amazon_pilot.optimization.service import rule_suggestions
+from pilot_dev.standins.apify_catalog import CATEGORIES, demo_asins, item_for
+from pilot_dev.standins.openai_server import ChatRequest, listing_copy
 
 OURS = Snapshot(
     asin="B0SONIX001",
@@ -117,3 +125,40 @@ def test_the_rules_title_reads_as_a_title() -> None:
         "Sonix Wireless Earbuds, Noise Cancelling Earphones"
     )
     assert title.evidence["term_sources"]["noise"] == "competitor titles (3)"
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("marketplace", ["com", "de", "co.jp"])
+def test_catalog_products_get_grounded_copy_that_changes_something(
+    category: str, marketplace: str
+) -> None:
+    """The stand-in catalog's products (the demo's) in every category and locale: no title
+    or bullet suggestion repeats the listing, every added term has a source, and the
+    offline model's copy passes the same rule."""
+    day = date(2026, 11, 30)
+    snaps = [normalize_item(item_for(a, marketplace, day), marketplace=marketplace)
+             for a in demo_asins(category, 5)]
+    for i, product in enumerate(snaps):
+        rivals = snaps[:i] + snaps[i + 1:]
+        ranked = rule_suggestions(product, rivals, []).suggestions
+        src = grounding.sources(product, rivals)
+        for s in ranked:
+            if s.type == "title":
+                new = s.evidence["suggested_title"]
+                assert not grounding.same_text(new, product.title)
+                check = grounding.check(new, src, product.title)
+                assert check.ok, (new, check.problems())
+                assert set(check.term_sources) <= set(s.evidence["term_sources"])
+            if s.type == "description" and s.evidence["suggested_bullets"]:
+                assert [grounding.norm(b) for b in s.evidence["suggested_bullets"]] != [
+                    grounding.norm(b) for b in product.bullet_points]
+                assert all(grounding.check(b, src, "").ok for b in s.evidence["suggested_bullets"])
+        messages = llm_copy_messages(product, ranked)
+        if not any(s.type in ("title", "description") for s in ranked):
+            continue
+        copy = ListingCopy.model_validate(listing_copy(ChatRequest(
+            model="m", messages=messages, body={}, user_text=messages[1]["content"])))
+        assert grounding.check(copy.title, src, "").ok, copy.title
+        for b in copy.bullets:
+            assert grounding.check(b, src, "").ok, b
+        assert grounding.check(copy.description, src, "").ok

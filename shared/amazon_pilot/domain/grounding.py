@@ -162,6 +162,8 @@ def source_of(w: str, src: Sources) -> str | None:
         return src.own[s]
     if w in src.foreign_brands:
         return None  # a rival's brand is never ours to use, however many titles show it
+    if any(c.isdigit() for c in w):
+        return None  # a model number or spec ("a10", "48h") of a rival's is not ours
     n = src.market.get(s, 0)
     return f"competitor titles ({n})" if n >= MIN_COMPETITOR_TITLES else None
 

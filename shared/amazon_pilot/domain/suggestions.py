@@ -226,12 +226,15 @@ _NEXT_WORD_RE = re.compile(r"\s*-?\s*([^\W\d_][^\W_]*)")
 
 
 def own_spec_phrases(product: Snapshot) -> list[tuple[str, str]]:
-    """(spec key, "30H Playtime") for the number-and-unit facts the bullets and details
-    state and the title does not, with the word after the number when it names it."""
+    """(spec key, "30H Playtime") for the number-and-unit facts the bullet headers and the
+    details table state and the title does not, with the word after the number when it
+    names it. Only headers: "a 10-minute charge gives 2 hours" in a bullet's body is a
+    detail, "30H PLAYTIME:" is what the seller sells on."""
     in_title = grounding.specs(product.title)
     out: list[tuple[str, str]] = []
     seen: set[str] = set(in_title)
-    for text in [*product.bullet_points, grounding.details_text(product)]:
+    heads = [b.split(":", 1)[0] for b in product.bullet_points if 0 < b.find(":") <= 60]
+    for text in [*heads, grounding.details_text(product)]:
         for m in grounding._SPEC_RE.finditer(text or ""):
             keys = grounding.specs(m.group(0))
             if not keys or keys <= seen:
