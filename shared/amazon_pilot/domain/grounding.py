@@ -57,12 +57,14 @@ def words(text: str | None) -> list[str]:
 
 def details_text(product: Snapshot) -> str:
     """The product-details table as text, when the snapshot carries one."""
-    table = getattr(product, "details", None) or getattr(product, "product_details", None)
+    table = getattr(product, "details_table", None)  # (name, value) rows in page order
     if isinstance(table, dict):
-        return " | ".join(f"{k}: {v}" for k, v in table.items() if v not in (None, ""))
-    if isinstance(table, (list, tuple)):
-        return " | ".join(str(x) for x in table)
-    return ""
+        table = list(table.items())
+    rows = []
+    for row in table or []:
+        if isinstance(row, (list, tuple)) and len(row) == 2 and row[1] not in (None, ""):
+            rows.append(f"{row[0]}: {row[1]}")
+    return " | ".join(rows)
 
 
 def specs(text: str | None) -> set[str]:
