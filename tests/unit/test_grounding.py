@@ -162,3 +162,15 @@ def test_catalog_products_get_grounded_copy_that_changes_something(
         for b in copy.bullets:
             assert grounding.check(b, src, "").ok, b
         assert grounding.check(copy.description, src, "").ok
+
+
+def test_the_details_table_grounds_terms_and_specs() -> None:
+    bottle = Snapshot(asin="B0BOTTLE01", brand="HydroPeak", title="HydroPeak Water Bottle",
+                      details_table=[("Capacity", "750 ml"), ("Material", "Stainless Steel")])
+    src = grounding.sources(bottle, [])
+    g = grounding.check("HydroPeak Water Bottle, Stainless Steel, 750 ml", src, bottle.title)
+    assert g.ok and g.term_sources == {"stainless": "own details", "steel": "own details"}
+    assert not grounding.check("HydroPeak Water Bottle, 1 l", src, bottle.title).ok
+    score = score_listing(bottle, [])
+    title = next(s for s in suggest(bottle, [], score, []) if s.type == "title")
+    assert "750 ml" in title.evidence["suggested_title"]
