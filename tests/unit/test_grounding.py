@@ -11,7 +11,12 @@ from amazon_pilot.domain.keywords import high_value_keywords, phrases
 from amazon_pilot.domain.listing_score import score_listing
 from amazon_pilot.domain.normalize import normalize_item
 from amazon_pilot.domain.snapshot import Snapshot
-from amazon_pilot.domain.suggestions import ListingCopy, llm_copy_messages, suggest
+from amazon_pilot.domain.suggestions import (
+    ListingCopy,
+    llm_copy_messages,
+    suggest,
+    unchanged_notes,
+)
 from amazon_pilot.optimization.service import rule_suggestions
 from pilot_dev.standins.apify_catalog import CATEGORIES, demo_asins, item_for
 from pilot_dev.standins.openai_server import ChatRequest, listing_copy
@@ -174,3 +179,18 @@ def test_the_details_table_grounds_terms_and_specs() -> None:
     score = score_listing(bottle, [])
     title = next(s for s in suggest(bottle, [], score, []) if s.type == "title")
     assert "750 ml" in title.evidence["suggested_title"]
+
+
+def test_weight_rows_stay_out_of_the_title_and_books_keep_theirs() -> None:
+    bottle = Snapshot(asin="B0BOTTLE02", brand="HydroPeak", title="HydroPeak Water Bottle",
+                      details_table=[("Item Weight", "9.6 ounces"), ("Capacity", "40 oz")])
+    title = next(s for s in suggest(bottle, [], score_listing(bottle, []), [])
+                 if s.type == "title")
+    assert "9.6" not in title.evidence["suggested_title"]
+    assert "40 oz" in title.evidence["suggested_title"]
+    book = Snapshot(asin="0000000001", brand="Harper Perennial", title="Lanterns: A Novel",
+                    details_table=[("Paperback", "316 pages"), ("ISBN-10", "470332890X")])
+    score = score_listing(book, RIVALS)
+    got = suggest(book, RIVALS, score, [])
+    assert "title" not in {s.type for s in got}
+    assert "a book's title is the work's name" in unchanged_notes(book, score, got)[0]

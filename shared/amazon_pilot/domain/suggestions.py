@@ -225,6 +225,19 @@ def shorten_title(title: str, limit: int) -> str:
 _NEXT_WORD_RE = re.compile(r"\s*-?\s*([^\W\d_][^\W_]*)")
 
 
+_NOT_TITLE_ROW_RE = re.compile(
+    r"weight|dimension|size|length|width|height|depth|isbn|model|date|rank|pages|gewicht|"
+    r"abmessung|重量|寸法", re.IGNORECASE)
+_BOOK_ROW_RE = re.compile(r"^(isbn-1[03]|paperback|hardcover|taschenbuch|gebundene ausgabe|"
+                          r"単行本|文庫)$", re.IGNORECASE)
+
+
+def is_book(product: Snapshot) -> bool:
+    """A book's title is the work's name (and its "brand" the publisher): not rewritten."""
+    rows = getattr(product, "details_table", None) or []
+    return any(_BOOK_ROW_RE.match(str(n).strip()) for n, _ in rows)
+
+
 def own_spec_phrases(product: Snapshot) -> list[tuple[str, str]]:
     """(spec key, "30H Playtime") for the number-and-unit facts the bullet headers and the
     details table state and the title does not, with the word after the number when it
@@ -234,7 +247,10 @@ def own_spec_phrases(product: Snapshot) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     seen: set[str] = set(in_title)
     heads = [b.split(":", 1)[0] for b in product.bullet_points if 0 < b.find(":") <= 60]
-    for text in [*heads, grounding.details_text(product)]:
+    # Weight and dimensions rows are facts for the details page, not title specs.
+    rows = [f"{v} {n}" for n, v in getattr(product, "details_table", None) or []
+            if v and not _NOT_TITLE_ROW_RE.search(n)]
+    for text in [*heads, *rows]:
         for m in grounding._SPEC_RE.finditer(text or ""):
             keys = grounding.specs(m.group(0))
             if not keys or keys <= seen:
@@ -355,7 +371,7 @@ def _title_suggestion(
 ) -> Suggestion | None:
     lost = _lost(score, TITLE_RULES)
     title = product.title or ""
-    if lost < MIN_POINTS and len(title) <= TITLE_SWEET[1]:
+    if (lost < MIN_POINTS and len(title) <= TITLE_SWEET[1]) or is_book(product):
         return None
     src = grounding.sources(product, competitors)
     # Only keywords the grounding rule accepts: a rival's spec or a bullet fragment is not
@@ -850,14 +866,19 @@ def suggest(
     return rank([s for s in candidates if s is not None])
 
 
-def unchanged_notes(score: ListingScore, suggestions: Sequence[Suggestion]) -> list[str]:
+def unchanged_notes(
+    product: Snapshot, score: ListingScore, suggestions: Sequence[Suggestion]
+) -> list[str]:
     """What the run leaves alone and the score that shows why: a listing without a title
     or copy suggestion is told so, never handed its own text back."""
     types = {s.type for s in suggestions}
     notes = []
     title_pts = sum(score.rule(r).points for r in TITLE_RULES)
     title_max = sum(score.rule(r).weight for r in TITLE_RULES if score.rule(r).applicable)
-    if "title" not in types:
+    if "title" not in types and is_book(product):
+        notes.append("title left as it is: a book's title is the work's name, and search "
+                     "phrases of other books' titles do not belong in it")
+    elif "title" not in types:
         notes.append(
             f"title left as it is: it scores {title_pts:.1f}/{title_max:.0f} points and no "
             "grounded keyword or own spec is missing from it"

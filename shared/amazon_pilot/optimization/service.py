@@ -338,7 +338,8 @@ def run_suggestions(run_id: UUID | str, client: Any = ..., *, max_attempts: int 
                 "competitors": competitors_out(inputs),
                 "feature_gaps": rules.gaps, "feature_source": rules.feature_source,
                 "history_days": len(inputs.data.history),
-                "notes": [*inputs.notes, *unchanged_notes(rules.score, outcome.suggestions)],
+                "notes": [*inputs.notes,
+                          *unchanged_notes(product, rules.score, outcome.suggestions)],
                 "as_of": _iso(inputs.data.as_of.get(product.asin)),
             }),
         }
