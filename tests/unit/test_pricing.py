@@ -88,6 +88,18 @@ def test_out_of_stock_days_are_excluded() -> None:
     assert e.elasticity == pytest.approx(1.5, abs=0.2)
 
 
+def test_deal_days_are_excluded() -> None:
+    # A deal on the dear days lifts the rank there: read naively, price looks irrelevant.
+    hist = planted(2.0, noise=0.02)
+    dealt = [replace(p, has_deal=True, bsr_rank=150) if p.price and p.price > 42 else p
+             for p in hist]
+    e = estimate(dealt)
+    assert e.excluded["deal"] == 16
+    assert e.elasticity == pytest.approx(2.0, abs=0.2)
+    assert estimate([replace(p, has_deal=None) for p in dealt]).elasticity != pytest.approx(
+        2.0, abs=0.2)
+
+
 def test_sub_bsr_is_the_fallback() -> None:
     e = estimate(planted(1.5, noise=0.05, sub_only=True))
     assert e.status == "estimated" and e.rank_source == "subcategory_bsr"

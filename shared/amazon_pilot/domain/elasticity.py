@@ -11,10 +11,11 @@ same history always gives the same answer), and t from Student's t with one degr
 freedom per price change less two, because a few price changes are a few experiments, not
 one per day (a percentile interval covered ~90% in simulations; this one ~95%).
 
-Days are left out when the product was out of stock (rank then reflects no sales at all) or
-had no price or rank. Deal days are not in the stored history, so they cannot be excluded:
-a limit the answer states. The main-category BSR is used; the sub-category BSR only when the
-main one is missing on too many days.
+Days are left out when the product was out of stock (rank then reflects no sales at all),
+ran a deal (a deal badge moves rank beyond its price: placement, urgency), or had no price
+or rank. Where the history does not say whether a day had a deal, it cannot be excluded.
+The main-category BSR is used; the sub-category BSR only when the main one is missing on
+too many days.
 
 An estimate is given only when it is there: with < 30 days of history, too few usable days,
 or too little price variation there is none, and when the interval includes 0 the answer
@@ -41,7 +42,6 @@ BLOCK_DAYS = 7
 N_BOOT = 400
 LEVEL = 0.95
 MAX_WIDTH = 6.0  # an interval wider than this says nothing usable
-DEAL_NOTE = "deal days are not recorded in the history, so they could not be excluded"
 
 Status = Literal["estimated", "no_response", "implausible", "not_possible"]
 
@@ -165,11 +165,13 @@ def estimate(history: Sequence[HistoryPoint]) -> Elasticity:
     if span < MIN_HISTORY_DAYS:
         return Elasticity("not_possible", f"only {span} days of history; an estimate needs"
                                           f" {MIN_HISTORY_DAYS}", span)
-    excluded = {"out_of_stock": 0, "no_price": 0, "no_rank": 0}
+    excluded = {"out_of_stock": 0, "deal": 0, "no_price": 0, "no_rank": 0}
     usable: list[HistoryPoint] = []
     for p in days:
         if p.in_stock is False:
             excluded["out_of_stock"] += 1
+        elif p.has_deal:
+            excluded["deal"] += 1
         elif p.price is None or p.price <= 0:
             excluded["no_price"] += 1
         else:
@@ -185,7 +187,8 @@ def estimate(history: Sequence[HistoryPoint]) -> Elasticity:
     base = Elasticity("not_possible", "", span, len(chosen), source, excluded=excluded)
     if len(chosen) < MIN_USABLE_DAYS:
         base.reason = (f"only {len(chosen)} of {span} days have a price, a sales rank and stock"
-                       f" (out of stock: {excluded['out_of_stock']}, no price:"
+                       f" (out of stock: {excluded['out_of_stock']}, deal: {excluded['deal']},"
+                       f" no price:"
                        f" {excluded['no_price']}, no rank: {excluded['no_rank']}); an estimate"
                        f" needs {MIN_USABLE_DAYS}")
         return base

@@ -577,8 +577,9 @@ def _price_position(product: Snapshot, competitors: list[Snapshot]) -> RuleResul
         why = (f"not scored: cannot compare prices in different currencies ({cur} vs "
                + ", ".join(f"{x['asin']} {x['currency']}" for x in split.left_out) + ")"
                if split.left_out else "not scored: no competitor price to compare")
-        return _rule("price_position", 0.0, why, "",
-                     {"currency": cur, "left_out": split.left_out}, False)
+        shown: dict[str, Any] = ({"currency": cur, "left_out": split.left_out}
+                                 if split.left_out else {})
+        return _rule("price_position", 0.0, why, "", shown, False)
     prices = [float(c.price or 0.0) for c in split.compared]
     med = statistics.median(prices)
     premium = product.price / med - 1.0
@@ -598,7 +599,7 @@ def _price_position(product: Snapshot, competitors: list[Snapshot]) -> RuleResul
         + (f"; left out: {split.describe_left_out()}" if split.left_out else "")
     )
     advice = f"Without a rating or review lead, price near the median ({money(med, cur)})."
-    evidence = {
+    evidence: dict[str, Any] = {
         "currency": cur,
         "left_out": split.left_out,
         "price": product.price,

@@ -304,7 +304,8 @@ class PriceElasticity(Document):
     interval: list[float] | None = Field(description="bootstrap interval [low, high]")
     interval_level: float
     price_levels: list[float] = Field(description="price levels held 5+ usable days")
-    excluded_days: dict[str, int] = Field(description="out_of_stock, no_price, no_rank")
+    excluded_days: dict[str, int] = Field(description="out_of_stock, deal, no_price,"
+                                                         " no_rank")
 
 
 class PriceAdvantage(Document):
