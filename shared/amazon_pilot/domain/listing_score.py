@@ -479,8 +479,10 @@ def _image_angles(product: Snapshot, competitors: list[Snapshot]) -> RuleResult:
     score = 1.0 - len(missing) / len(ANGLE_ORDER)
     detail = (
         f"{len(ANGLE_ORDER) - len(missing)}/{len(ANGLE_ORDER)} angles covered "
-        f"(named in URLs: {info['detected'] or 'none'}; inferred: {info['inferred'] or 'none'}; "
-        f"competitors average {info['competitor_mean_images']} images)"
+        f"(named in URLs: {info['detected'] or 'none'}; inferred: {info['inferred'] or 'none'}"
+        # Without competitors there is no average to cite ("competitors average 0.0").
+        + (f"; competitors average {info['competitor_mean_images']} images)" if competitors
+           else ")")
     )
     advice = "Add images showing: " + ", ".join(ANGLE_LABELS[a] for a in missing) + "."
     return _rule("image_angles", score, detail, advice, info)
