@@ -209,6 +209,15 @@ def test_without_a_group_and_without_variation_the_reason_is_given() -> None:
 def test_no_price_now_is_said() -> None:
     a = assess_pricing(product(price=None), rivals(), planted(1.0))
     assert a.status == "no_assessment" and "no price" in a.reason
+    mixed = [replace(c, marketplace="de") for c in rivals()]
+    assert "B0FORGE001 (priced in EUR" in assess_pricing(product(price=None), mixed, []).reason
+
+
+def test_a_hold_says_why() -> None:
+    lead = assess_pricing(product(price=47.99), rivals(), [])  # rating 4.7 leads the group
+    assert lead.status == "hold" and "lead justifies the premium" in lead.reason
+    in_line = assess_pricing(product(price=38.5, rating=4.4, review_count=1200), rivals(), [])
+    assert in_line.status == "hold" and "within 10% of the median" in in_line.reason
 
 
 def test_history_can_veto_the_groups_cut() -> None:

@@ -351,6 +351,17 @@ def _market(product: Snapshot, competitors: list[Snapshot]) -> tuple[dict[str, A
     return market, text
 
 
+def _hold_why(market: dict[str, Any] | None) -> str:
+    if market is None or "median" not in market:
+        return "nothing in the data says to move the price"
+    premium = float(market["premium"])
+    if premium > PRICE_BAND:
+        return "the rating or review lead justifies the premium: keep the price"
+    if premium < -PRICE_BAND:
+        return "the price is below the median, but without a rating or review lead to ask more"
+    return f"the price is within {PRICE_BAND:.0%} of the median: keep it"
+
+
 def assess_pricing(
     product: Snapshot, competitors: Sequence[Snapshot], history: Sequence[HistoryPoint]
 ) -> PricingAssessment:
@@ -361,9 +372,12 @@ def assess_pricing(
     ours = product.price
     comps = [c for c in competitors if c.found and c.asin != product.asin]
     if ours is None or ours <= 0:
+        split = split_by_currency(product, comps)
+        left = (f"; left out of any comparison: {split.describe_left_out()}"
+                if split.left_out else "")
         return PricingAssessment("no_assessment", "the listing shows no price now (out of"
-                                 " stock or no featured offer), so there is nothing to price",
-                                 cur, None, el)
+                                 " stock or no featured offer), so there is nothing to price"
+                                 + left, cur, None, el)
     market, market_text = _market(product, comps)
     hist_dir, hist_text = _history_direction(el), _history_view(el)
     comparable = market is not None and "median" in market
@@ -419,9 +433,8 @@ def assess_pricing(
             reason = f"{'; '.join(parts)}; {why}."
             return PricingAssessment("hold", reason, cur, ours, el, market)
         if el.usable or comparable:
-            reason = (f"{'; '.join(parts)}; the price is in line and nothing in the data says"
-                      " to move it.")
-            return PricingAssessment("hold", reason, cur, ours, el, market)
+            return PricingAssessment("hold", f"{'; '.join(parts)}; {_hold_why(market)}.", cur,
+                                     ours, el, market)
         return PricingAssessment("no_assessment", "; ".join(parts) + ".", cur, ours, el, market)
     target = high if low < ours * 0.999 and high < ours else low
     evidence: dict[str, Any] = {
