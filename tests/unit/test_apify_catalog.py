@@ -140,13 +140,15 @@ def test_marketplace_pages(
 
 
 def test_every_item_normalizes_cleanly(asins: list[str]) -> None:
+    books = set(demo_asins("books", 30))  # book pages have no feature bullets, as on Amazon
     for asin in asins[::3]:
         for marketplace in ("com", "de", "co.jp", "fr"):
             for day in DAYS[::7]:
                 snap = normalize_item(item_for(asin, marketplace, day))
                 assert snap.parse_warnings == [], (asin, marketplace, day, snap.parse_warnings)
                 assert snap.found and snap.data_source == "sandbox"
-                assert snap.brand and snap.title and snap.bullet_points and snap.image_count
+                assert snap.brand and snap.title and snap.image_count
+                assert snap.bullet_points or asin in books
                 if snap.in_stock:
                     assert snap.price is not None and snap.buy_box_seller is not None
 

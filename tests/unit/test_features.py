@@ -112,7 +112,7 @@ def test_charger_attributes() -> None:
     assert f.value("ports") == 3
     assert f.value("usb_c") is True and f.value("fast_charge") is True
     assert f.value("weight_grams") == pytest.approx(119.1)
-    assert f.value("dimensions_mm") == "30.5 x 63.5 x 66.0 mm"
+    assert f.value("dimensions_cm") == "3 x 6.3 x 6.6 cm"
     assert f.value("capacity_mah") == 10000
     assert f.value("warranty_months") == 12
     assert f.features["capacity_mah"].evidence.bullet_index == 2

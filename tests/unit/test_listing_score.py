@@ -154,7 +154,8 @@ def test_well_optimized_listing_scores_high_with_every_rule_visible() -> None:
     assert result.grade == "A"
     assert result.total >= 90
     for r in result.rules:
-        assert r.applicable, r.rule_id
+        # Opaque CDN image URLs name no shot type: the angles are unknown, not scored.
+        assert r.applicable or r.rule_id == "image_angles", r.rule_id
         assert r.passed, (r.rule_id, r.detail)
         assert r.detail
         if r.score >= 0.999:
@@ -290,16 +291,46 @@ def test_image_count_rule(count: int, expected: float) -> None:
     assert rule.passed == (count >= 6)
 
 
-def test_image_angles_inferred_from_count_and_competitors() -> None:
+def test_image_angles_unknown_when_the_image_data_names_none() -> None:
     urls = [IMG.format(f"71hp{i}x") for i in range(4)]
     result = score(good_product(image_urls=urls, image_count=4))
     rule = result.rule("image_angles")
-    # 4 images against a competitor average of 7.5: floor(4 * 6 / 7.5) = 3 angles credited.
-    assert rule.evidence["detected"] == []  # opaque Amazon URLs name nothing
-    assert rule.evidence["inferred"] == ["main_white", "lifestyle", "infographic"]
-    assert result.missing_angles == ["in_use", "scale", "packaging"]
-    assert rule.score == pytest.approx(0.5)
-    assert "in use" in rule.advice and "scale" in rule.advice
+    # Opaque Amazon ids say nothing about the shots: no angle is claimed or missing, and
+    # the gallery size is scored once, by image_count.
+    assert not rule.applicable and rule.points == 0 and rule.advice == ""
+    assert rule.evidence["status"] == "unknown" and rule.evidence["detected"] == []
+    assert rule.evidence["unknown_images"] == 4
+    assert result.missing_angles == []
+    assert rule.detail.startswith("angles unknown: 4 of 4 images")
+    eight = score(good_product(image_urls=[IMG.format(f"71hp{i}x") for i in range(8)]))
+    assert not eight.rule("image_angles").applicable
+    # Only image_count moved between 4 and 8 images.
+    moved = {
+        r.rule_id
+        for r, q in zip(result.rules, eight.rules, strict=True)
+        if (r.points, r.applicable) != (q.points, q.applicable)
+    }
+    assert moved == {"image_count"}
+
+
+def test_image_angles_from_amazon_slot_codes_and_partly_named_galleries() -> None:
+    base = "https://m.media-amazon.com/images/I/B0CWTR4K2P.{}._AC_SL1500_.jpg"
+    urls = [base.format("MAIN"), base.format("PT01"), base.format("SWCH")]
+    rule = score(good_product(image_urls=urls, image_count=3)).rule("image_angles")
+    # MAIN names the main image; PT01 is a slot that names no shot; SWCH is a swatch.
+    assert rule.evidence["detected"] == ["main_white"]
+    assert rule.evidence["status"] == "partly_named" and rule.evidence["unknown_images"] == 1
+    assert not rule.applicable and rule.evidence["missing"] == []
+    named = [
+        "https://cdn.example.com/b/main.jpg",
+        "https://cdn.example.com/b/lifestyle-kitchen.jpg",
+        "https://cdn.example.com/b/infographic.jpg",
+        "https://cdn.example.com/b/in-use.jpg",
+        "https://cdn.example.com/b/size-chart.jpg",
+        "https://cdn.example.com/b/whats-in-the-box.jpg",
+    ]
+    full = score(good_product(image_urls=named, image_count=6)).rule("image_angles")
+    assert full.applicable and full.score == 1.0 and full.evidence["status"] == "named"
 
 
 def test_image_angles_read_from_url_tokens() -> None:
@@ -417,13 +448,13 @@ def test_flawed_listing_grades_lower_and_says_why() -> None:
         "bullet_count",
         "description",
         "image_count",
-        "image_angles",
         "video",
         "rating",
         "review_count",
         "price_position",
     }
     assert all(r.advice for r in result.rules if not r.passed)
+    assert not result.rule("image_angles").applicable  # one opaque image: angle unknown
 
 
 @pytest.mark.parametrize(

@@ -178,8 +178,9 @@ def test_description_suggestion_falls_back_to_bullet_keywords() -> None:
 def test_images_suggestion_lists_angles_and_video() -> None:
     p = product(image_urls=[IMG.format(f"a{i}") for i in range(4)], image_count=4, video_count=0)
     s = by_type(run(p))["images"]
-    assert s.evidence["missing_angles"] == ["in_use", "scale", "packaging"]
-    assert "(4 -> 7)" in s.change and "scale / dimensions" in s.change and "video" in s.change
+    # Opaque image URLs: no angle is claimed missing, the advice is about the count.
+    assert s.evidence["missing_angles"] == []
+    assert "(4 -> 7)" in s.change and "showing" not in s.change and "video" in s.change
     assert "4 images vs the competitors' average 7.5" in s.reason
     assert "2 of 4 competitors have one" in s.reason
     assert s.effort == "high"

@@ -200,8 +200,87 @@ _FAMILIES: tuple[_Family, ...] = (
         colors=("Multicolor",),
     ),
 )
-CATEGORIES: tuple[str, ...] = tuple(f.name for f in _FAMILIES)
-_FAMILY_BY_NAME = {f.name: f for f in _FAMILIES}
+# Families added later are reached only through ASINs that carry their code ("B0ZZ" + code
+# letter), so every ASIN keeps the family (and the whole history) it always had.
+_MARKED_FAMILIES: dict[str, _Family] = {
+    "W": _Family(
+        name="drinkware",
+        main={
+            "en": "Sports & Outdoors",
+            "de": "Sport & Freizeit",
+            "ja": "スポーツ\uff06アウトドア",
+        },
+        subs=(
+            {"en": "Insulated Water Bottles", "de": "Isolierflaschen", "ja": "水筒"},
+            {"en": "Sports Water Bottles", "de": "Trinkflaschen", "ja": "スポーツボトル"},
+        ),
+        brands=("HydroPeak", "Owala", "Hydro Flask", "Stanley", "CamelBak", "Nalgene"),
+        noun="Water Bottle",
+        models=("Summit", "FreeSip", "Trail", "IceFlow", "Chute Mag", "Wide Mouth"),
+        price=(12.0, 49.0),
+        rank=(50, 60_000),
+        colors=("Black", "Sage", "Ocean Blue", "White", "Coral"),
+    ),
+    "R": _Family(
+        name="books",
+        main={"en": "Books", "de": "Bücher", "ja": "本"},
+        subs=(
+            {"en": "Literary Fiction", "de": "Romane", "ja": "文学"},
+            {"en": "Cookbooks", "de": "Kochbücher", "ja": "料理本"},
+            {"en": "Self-Help", "de": "Ratgeber", "ja": "自己啓発"},
+        ),
+        brands=("Vintage", "Penguin Books", "Knopf", "Harper Perennial", "Ten Speed Press"),
+        noun="Paperback",
+        models=(
+            "The Quiet Orchard",
+            "Salt and Smoke",
+            "Small Habits",
+            "North of Nowhere",
+            "The Long Table",
+            "Lanterns",
+        ),
+        price=(9.0, 35.0),
+        rank=(100, 900_000),
+        colors=("Paperback",),
+    ),
+    "A": _Family(
+        name="apparel",
+        main={"en": "Clothing, Shoes & Jewelry", "de": "Bekleidung", "ja": "ファッション"},
+        subs=(
+            {"en": "Men's T-Shirts", "de": "T-Shirts für Herren", "ja": "メンズTシャツ"},
+            {"en": "Men's Undershirts", "de": "Unterhemden für Herren", "ja": "メンズ肌着"},
+        ),
+        brands=("Hanes", "Gildan", "Fruit of the Loom", "Amazon Essentials", "Champion"),
+        noun="Men's Crew Neck T-Shirt",
+        models=("Essentials", "ComfortSoft", "Heavyweight", "Active Tee", "Classic Fit"),
+        price=(8.0, 39.0),
+        rank=(30, 120_000),
+        colors=("Black", "White", "Navy", "Heather Grey", "Olive"),
+    ),
+    "T": _Family(
+        name="tools",
+        main={"en": "Tools & Home Improvement", "de": "Baumarkt", "ja": "DIY・工具"},
+        subs=(
+            {"en": "Power Drills", "de": "Akku-Bohrschrauber", "ja": "電動ドリル"},
+            {"en": "Drill Drivers", "de": "Bohrschrauber", "ja": "ドリルドライバー"},
+        ),
+        brands=("DEWALT", "BLACK+DECKER", "Makita", "Bosch", "RYOBI", "WORKPRO"),
+        noun="Cordless Drill Driver Kit",
+        models=("DCD771C2", "LDX120C", "XFD131", "GSR12V", "PCL206K", "W125"),
+        price=(29.0, 199.0),
+        rank=(60, 80_000),
+        colors=("Yellow", "Blue", "Teal", "Orange"),
+    ),
+}
+_MARKER = "B0ZZ"
+_FAMILY_CODE = {f.name: code for code, f in _MARKED_FAMILIES.items()}
+CATEGORIES: tuple[str, ...] = tuple(f.name for f in (*_FAMILIES, *_MARKED_FAMILIES.values()))
+_FAMILY_BY_NAME = {f.name: f for f in (*_FAMILIES, *_MARKED_FAMILIES.values())}
+
+
+def _family_of(asin: str, h: int) -> _Family:
+    marked = _MARKED_FAMILIES.get(asin[4:5]) if asin.startswith(_MARKER) else None
+    return marked or _FAMILIES[h % len(_FAMILIES)]
 
 
 def _features(family: str, p: _Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -255,6 +334,8 @@ def _features(family: str, p: _Profile) -> tuple[tuple[str, ...], tuple[str, ...
             f"PEACE OF MIND: {p.warranty}-month warranty and responsive customer support.",
         )
         return title, bullets
+    if family in _MORE_FEATURES:
+        return _MORE_FEATURES[family](p)
     pieces = (250, 500, 1024, 1500)[p.flags % 4]
     age = (4, 6, 8, 12)[p.flags % 4]
     title = (f"{pieces} Pieces", f"Ages {age}+", "STEM Learning Toy")
@@ -265,6 +346,120 @@ def _features(family: str, p: _Profile) -> tuple[tuple[str, ...], tuple[str, ...
         f"GREAT GIFT: gift-ready box and a {p.warranty}-month replacement guarantee.",
     )
     return title, bullets
+
+
+_Copy = tuple[tuple[str, ...], tuple[str, ...]]
+_BOTTLE_OZ = (18, 24, 32, 40, 64)
+_BOTTLE_MATERIALS = ("Stainless Steel", "Tritan Plastic", "Borosilicate Glass")
+
+
+def _drinkware(p: _Profile) -> _Copy:
+    oz = _BOTTLE_OZ[p.flags % 5]
+    material = _BOTTLE_MATERIALS[(p.flags >> 3) % 3]
+    steel = material == "Stainless Steel"
+    title = (f"{oz} oz", "Vacuum Insulated" if steel else "BPA-Free", "Leak Proof Lid")
+    bullets = (
+        f"RIGHT SIZE: holds {oz} fl oz, enough water for a long day at work or on the trail.",
+        "COLD FOR HOURS: double-wall vacuum insulation keeps water icy from morning to night."
+        if steel
+        else f"LIGHT AND CLEAR: {material.lower()} you can see through; BPA-free and odor-free.",
+        "LEAK PROOF: the locking lid seals tight, so the bottle can ride in any bag.",
+        "EASY CLEAN: the wide mouth fits ice cubes and a sponge; the lid is dishwasher safe.",
+    )
+    return title, bullets
+
+
+def _books(p: _Profile) -> _Copy:
+    return (), ()  # book pages have no feature bullets; the details table is the spec
+
+
+def _apparel(p: _Profile) -> _Copy:
+    pack = (1, 3, 5, 6)[p.flags % 4]
+    fabric = ("100% Cotton", "60% Cotton, 40% Polyester", "Cotton Blend")[(p.flags >> 2) % 3]
+    title = (f"Pack of {pack}" if pack > 1 else "Single", fabric, "Regular Fit")
+    bullets = (
+        f"SOFT FABRIC: {fabric.lower()} jersey that keeps its shape wash after wash.",
+        "TAGLESS: the neck label is printed on, so nothing scratches.",
+        "EASY CARE: machine wash cold, tumble dry low.",
+        f"VALUE PACK: {pack} tee{'s' if pack > 1 else ''} in one order.",
+    )
+    return title, bullets
+
+
+def _tools(p: _Profile) -> _Copy:
+    volts = (12, 18, 20)[p.flags % 3]
+    rpm = (1300, 1500, 1750, 2000)[(p.flags >> 2) % 4]
+    batteries = 1 + (p.flags >> 4) % 2
+    title = (f"{volts}V Max", f"{rpm} RPM", f"{batteries} Batteries and Charger")
+    bullets = (
+        f"POWERFUL: {volts}V motor delivers up to {rpm} RPM for drilling and driving.",
+        "COMPACT: lightweight design fits into tight areas.",
+        "2-SPEED TRANSMISSION: high speed for drilling, low speed for driving screws.",
+        f"KIT: drill, {batteries} lithium-ion batteries, charger and a carrying bag.",
+    )
+    return title, bullets
+
+
+_MORE_FEATURES = {"drinkware": _drinkware, "books": _books, "apparel": _apparel, "tools": _tools}
+
+
+def _spec_rows(p: _Profile) -> list[dict[str, str]]:
+    """The product-details table of the categories that show one, as real pages word it."""
+    f = p.flags
+    weight_lb = 0.6 + (f % 7) * 0.35
+    rows: list[tuple[str, str]]
+    if p.family.name == "kitchen":
+        rows = [
+            ("Capacity", f"{(48, 64, 72)[f % 3]} Fluid Ounces"),
+            ("Wattage", f"{(900, 1200, 1500, 1700)[f % 4]} watts"),
+            ("Material", ("BPA-Free Plastic", "Glass", "Stainless Steel")[(f >> 2) % 3]),
+            ("Number of Speeds", str((3, 5, 10)[(f >> 4) % 3])),
+            ("Item Weight", f"{weight_lb + 6:.1f} Pounds"),
+            ("Product Dimensions", f"{8 + f % 3} x {7 + f % 2} x {16 + f % 3} inches"),
+        ]
+    elif p.family.name == "drinkware":
+        oz = _BOTTLE_OZ[f % 5]
+        rows = [
+            ("Capacity", f"{oz} Fluid Ounces"),
+            ("Material", _BOTTLE_MATERIALS[(f >> 3) % 3]),
+            ("Item Weight", f"{round(weight_lb * 16, 1)} ounces"),
+            ("Product Dimensions", f"{3 + oz // 32} x {3 + oz // 32} x {8 + oz // 8} inches"),
+            ("Special Feature", "Leak Proof, Dishwasher Safe Lid"),
+        ]
+    elif p.family.name == "books":
+        pages = 180 + f * 2
+        isbn = "".join(str(_h(p.asin, "isbn", i) % 10) for i in range(9))
+        rows = [
+            ("Publisher", f"{p.brand} ({p.first_available.strftime('%B %d, %Y')})"),
+            ("Language", "English"),
+            ("Paperback", f"{pages} pages"),
+            ("ISBN-10", isbn + "X"),
+            ("Item Weight", f"{round(pages * 0.035, 1)} ounces"),
+            ("Dimensions", f"5.2 x {round(pages / 400, 1)} x 8 inches"),
+        ]
+    elif p.family.name == "apparel":
+        rows = [
+            (
+                "Fabric Type",
+                ("100% Cotton", "60% Cotton, 40% Polyester", "Cotton Blend")[(f >> 2) % 3],
+            ),
+            ("Care Instructions", "Machine Wash"),
+            ("Origin", "Imported"),
+            ("Closure Type", "Pull On"),
+            ("Number of Items", str((1, 3, 5, 6)[f % 4])),
+        ]
+    elif p.family.name == "tools":
+        rows = [
+            ("Power Source", "Battery Powered"),
+            ("Voltage", f"{(12, 18, 20)[f % 3]} Volts"),
+            ("Maximum Rotational Speed", f"{(1300, 1500, 1750, 2000)[(f >> 2) % 4]} RPM"),
+            ("Item Weight", f"{weight_lb + 2:.1f} Pounds"),
+            ("Product Dimensions", f"{7 + f % 3}.5 x 3 x {8 + f % 2}.5 inches"),
+            ("Material", "Plastic, Metal"),
+        ]
+    else:
+        return []
+    return [{"name": n, "value": v} for n, v in rows]
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,7 +501,7 @@ class _Profile:
 @lru_cache(maxsize=65536)
 def _profile(asin: str) -> _Profile:
     h = _h(asin, "profile")
-    family = _FAMILIES[h % len(_FAMILIES)]
+    family = _family_of(asin, h)
     bits = [(h >> (8 * i)) & 0xFF for i in range(8)]
     h2 = _h(asin, "profile2")
     lo, hi = family.price
@@ -377,8 +572,11 @@ def _static(asin: str) -> _Static:
     p = _profile(asin)
     title_bits, bullets = _features(p.family.name, p)
     n_colors = len(p.colors)
+    title = f"{p.brand} {p.model} {p.family.noun}, " + ", ".join(title_bits)
+    if p.family.name == "books":
+        title = f"{p.model}: A Novel"
     return _Static(
-        title=f"{p.brand} {p.model} {p.family.noun}, " + ", ".join(title_bits),
+        title=title,
         bullets=bullets,
         images=tuple(
             f"{_IMAGE_HOST}/images/I/{_asin_tail(_h(asin, 'img', i), 11)}._AC_SL1500_.jpg"
@@ -500,6 +698,7 @@ def _product_details(p: _Profile, day: _Day, loc: _Locale) -> list[dict[str, str
         return None
     rating = _rating_text(day.rating, loc)
     details = [
+        *_spec_rows(p),
         {"name": "ASIN", "value": p.asin},
         {"name": "Item model number", "value": _static(p.asin).model_number},
         {"name": "Date First Available", "value": _static(p.asin).first_available},
@@ -570,6 +769,7 @@ def item_for(asin: str, marketplace: str, day: date) -> dict[str, Any] | None:
         "aboutProduct": [
             {"name": "Brand", "value": p.brand},
             {"name": "Color", "value": p.colors[0]},
+            *_spec_rows(p)[:2],
         ],
         "categoriesExtended": [
             {"name": p.family.main[loc.lang], "url": f"/b?node={node}", "node": node},
@@ -675,8 +875,13 @@ def demo_asins(category: str, n: int) -> list[str]:
         raise ValueError(f"unknown category {category!r}; known: {', '.join(CATEGORIES)}")
     found: list[str] = []
     i = 0
+    code = _FAMILY_CODE.get(family.name)
     while len(found) < n:
-        asin = "B0" + _asin_tail(_h("demo", family.name, i), 8)
+        asin = (
+            _MARKER + code + _asin_tail(_h("demo", family.name, i), 5)
+            if code
+            else "B0" + _asin_tail(_h("demo", family.name, i), 8)
+        )
         i += 1
         if asin.endswith("0000") or _profile(asin).family is not family:
             continue

@@ -202,11 +202,16 @@ class GroupComparison(BaseModel):
 
 
 class FeatureEvidence(BaseModel):
-    source: Literal["bullet", "title"]
-    bullet_index: int | None = Field(description="0-based; null for the title")
+    source: Literal["details", "bullet", "title"]
+    bullet_index: int | None = Field(
+        description="0-based bullet (or details-table row for source details); null for the title"
+    )
     text: str = Field(description="the matched span exactly as written")
     start: int
     end: int
+    row_name: str | None = Field(
+        default=None, description="the details-table row's name (\"Capacity\"); null otherwise"
+    )
 
 
 class ProductFeature(BaseModel):

@@ -1,12 +1,13 @@
-"""Explainable feature extraction from Amazon bullet points and titles.
+"""Explainable feature extraction from the product-details table, bullet points and titles.
 
-Deterministic regex rules, no model: every feature records which bullet (0-based index,
-or the title) and which exact span of text produced it, plus the rule's name, so a seller
-can see why we think a competitor has "IPX7" or "40 hours". Units are normalised:
-hours, months, grams, millimetres, watts, mAh.
+Deterministic rules, no model: every feature records where it came from (a details-table
+row, a bullet by 0-based index, or the title) and which exact span of text produced it,
+plus the rule's name, so a seller can see why we think a competitor has "IPX7" or "32 fl
+oz". Units are normalised: hours, months, grams, millilitres, centimetres, watts, volts, mAh.
 
-Bullets are read first and the title fills what they left out, because bullets carry the
-qualified claims ("8 hrs (32 with case)") while titles repeat the headline.
+The details table is read first and its named rows win ("Capacity: 32 Fluid Ounces" is the
+page's own structured claim, for any category); bullets come next because they carry the
+qualified claims ("8 hrs (32 with case)"), and the title only fills what both left out.
 """
 
 from __future__ import annotations
@@ -60,17 +61,40 @@ ATTRIBUTES: dict[str, AttributeSpec] = {
     "wattage_w": AttributeSpec("number", "W", "higher", "max"),
     "capacity_mah": AttributeSpec("number", "mAh", "higher", "max"),
     "ports": AttributeSpec("number", "ports", "higher", "max"),
-    "dimensions_mm": AttributeSpec("text", "mm"),
+    "dimensions_cm": AttributeSpec("text", "cm"),
+    # Any category, mostly from the details table.
+    "capacity_ml": AttributeSpec("number", "ml", "higher", "max"),
+    "materials": AttributeSpec("text"),
+    "item_count": AttributeSpec("number", "items"),
+    "pieces": AttributeSpec("number", "pieces"),
+    "speeds": AttributeSpec("number", "speeds", "higher", "max"),
+    "voltage_v": AttributeSpec("number", "V", "higher", "max"),
+    "speed_rpm": AttributeSpec("number", "rpm", "higher", "max"),
+    "power_source": AttributeSpec("text"),
+    "pages": AttributeSpec("number", "pages"),
+    "book_format": AttributeSpec("text"),
+    "language": AttributeSpec("text"),
+    "care_instructions": AttributeSpec("text"),
+    "closure_type": AttributeSpec("text"),
+    "insulated": AttributeSpec("flag"),
+    "dishwasher_safe": AttributeSpec("flag"),
+    "bpa_free": AttributeSpec("flag"),
 }
+
+
+Source = Literal["details", "bullet", "title"]
 
 
 @dataclass(slots=True, frozen=True)
 class Evidence:
-    source: Literal["bullet", "title"]
-    bullet_index: int | None  # 0-based index into bullet_points; None for the title
+    source: Source
+    # 0-based index into bullet_points (or into details_table for a details row); None
+    # for the title.
+    bullet_index: int | None
     text: str  # the matched span exactly as written
     start: int
     end: int
+    row_name: str | None = None  # the details-table row's name ("Capacity")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +103,7 @@ class Evidence:
             "text": self.text,
             "start": self.start,
             "end": self.end,
+            "row_name": self.row_name,
         }
 
 
@@ -500,6 +525,9 @@ def _weight(text: str) -> list[_Hit]:
         if unit == "G" and not WEIGHT_NEAR_RE.search(text[max(0, m.start() - 20) : m.end() + 20]):
             continue
         low = unit.lower()
+        # "32 oz water bottle" is a capacity, not a weight ("weighs 14 oz" is a weight).
+        if low.startswith(("oz", "ounce")) and _oz_is_volume(text, m.start(), m.end()):
+            continue
         factor = _OZ_G if low.startswith(("oz", "ounce")) else 1.0
         factor = _LB_G if low.startswith(("lb", "pound")) else factor
         factor = 1000.0 if low.startswith(("kg", "kilogram")) else factor
@@ -527,11 +555,14 @@ def _numbers(text: str) -> list[_Hit]:
 
 
 def _dimensions(m: re.Match[str]) -> _Hit:
-    unit = m["unit"].lower()
-    factor = 25.4 if unit.startswith(("in", '"')) else (10.0 if unit == "cm" else 1.0)
-    sides = [_clean(_num(m[k]) * factor) for k in ("a", "b", "c")]
-    label = " x ".join(str(s) for s in sides) + " mm"
-    return _Hit("dimensions_mm", label, m.start(), m.end(), "dimensions", label)
+    label = _dimensions_label([m["a"], m["b"], m["c"]], m["unit"])
+    return _Hit("dimensions_cm", label, m.start(), m.end(), "dimensions", label)
+
+
+def _dimensions_label(sides: Sequence[str], unit: str) -> str:
+    unit = unit.lower()
+    factor = 2.54 if unit.startswith(("in", '"')) else (0.1 if unit.startswith("m") else 1.0)
+    return " x ".join(str(_clean(round(_num(x) * factor, 1))) for x in sides) + " cm"
 
 
 def _themes(text: str) -> list[_Hit]:
@@ -556,8 +587,315 @@ def _hits_for(text: str) -> list[_Hit]:
         *_flags(text),
         *_weight(text),
         *_numbers(text),
+        *_any_category(text),
         *_themes(text),
     ]
+
+
+# --------------------------------------------------------------------------- any category
+
+_FL_OZ_ML = 29.5735
+# Volume units -> millilitres. US customary (Amazon .com states "Fluid Ounces", "Cups").
+_VOLUME_ML: tuple[tuple[re.Pattern[str], float], ...] = (
+    (re.compile(r"^(?:fl\.?\s*oz|fluid\s+ounces?|oz|ounces?)$", _I), _FL_OZ_ML),
+    (re.compile(r"^(?:ml|millilit(?:er|re)s?)$", _I), 1.0),
+    (re.compile(r"^(?:cl|centilit(?:er|re)s?)$", _I), 10.0),
+    (re.compile(r"^(?:l|lit(?:er|re)s?)$", _I), 1000.0),
+    (re.compile(r"^cups?$", _I), 236.588),
+    (re.compile(r"^(?:pints?|pt)$", _I), 473.176),
+    (re.compile(r"^(?:quarts?|qt)$", _I), 946.353),
+    (re.compile(r"^(?:gallons?|gal)$", _I), 3785.41),
+)
+_VOLUME_UNITS = (
+    r"fl\.?\s*oz|fluid\s+ounces?|ounces?|oz|millilit(?:er|re)s?|ml|centilit(?:er|re)s?|cl|"
+    r"lit(?:er|re)s?|l|cups?|pints?|pt|quarts?|qt|gallons?|gal"
+)
+VOLUME_RE = re.compile(rf"(?P<num>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{_VOLUME_UNITS})\b(?!/)", _I)
+# In bullets and titles a bare "oz" is a volume only next to a container word.
+CONTAINER_NEAR_RE = re.compile(
+    r"\b(?:bottles?|tumblers?|mugs?|cups?|jars?|pitchers?|blenders?|flasks?|carafes?|"
+    r"capacity|holds?|kettles?|thermos|canteen|jugs?|containers?)\b",
+    _I,
+)
+EXPLICIT_VOLUME_RE = re.compile(r"^(?:fl|fluid|ml|millilit|l$|lit|cl|centilit|gallon|gal)", _I)
+PACK_RE = re.compile(
+    r"\b(?:pack|set|case|box)\s+of\s+(?P<n>\d{1,4})\b|\b(?P<m>\d{1,4})[\s-]*(?:pack|pk|count)\b",
+    _I,
+)
+PIECES_RE = re.compile(r"\b(?P<n>\d{1,4})[\s-]*(?:pieces?|pcs?|piece)\b", _I)
+VOLT_RE = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*-?\s*(?:V|volts?)\b(?!/)", _I)
+RPM_RE = re.compile(r"(?P<num>\d{1,3}(?:,\d{3})+|\d+)\s*(?:RPM|r/min)\b", _I)
+SPEEDS_RE = re.compile(rf"\b{_COUNT}[\s-]*(?:variable\s+)?speeds?\b", _I)
+MADE_OF_RE = re.compile(r"\bmade\s+(?:of|from|with)\s+(?P<m>[^.;,()]{3,40})", _I)
+FLAG_RES: dict[str, re.Pattern[str]] = {
+    "insulated": re.compile(r"\b(?:vacuum[\s-])?insulat(?:ed|ion)\b|\bdouble[\s-]wall", _I),
+    "dishwasher_safe": re.compile(r"\bdishwasher[\s-](?:safe|friendly)\b", _I),
+    "bpa_free": re.compile(r"\bBPA[\s-]?free\b", _I),
+}
+_MATERIAL_ALIASES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(?:18/8|18/10|304|316)?\s*stainless(?:\s+steel)?\b", _I), "stainless steel"),
+    (re.compile(r"\bcarbon\s+steel\b", _I), "carbon steel"),
+    (re.compile(r"\balloy\s+steel\b", _I), "alloy steel"),
+    (re.compile(r"\bcast\s+iron\b", _I), "cast iron"),
+    (re.compile(r"\balumin(?:i)?um\b", _I), "aluminum"),
+    (re.compile(r"\b(?:borosilicate\s+)?glass\b", _I), "glass"),
+    (re.compile(r"\btritan\b", _I), "tritan"),
+    (re.compile(r"\bsilicone\b", _I), "silicone"),
+    (re.compile(r"\bceramic\b", _I), "ceramic"),
+    (re.compile(r"\bbamboo\b", _I), "bamboo"),
+    (re.compile(r"\b(?:wood|wooden)\b", _I), "wood"),
+    (re.compile(r"\bleather\b", _I), "leather"),
+    (re.compile(r"\bcotton\b", _I), "cotton"),
+    (re.compile(r"\bpolyester\b", _I), "polyester"),
+    (re.compile(r"\bnylon\b", _I), "nylon"),
+    (re.compile(r"\b(?:spandex|elastane|lycra)\b", _I), "elastane"),
+    (re.compile(r"\bwool\b", _I), "wool"),
+    (re.compile(r"\brayon|viscose\b", _I), "rayon"),
+    (re.compile(r"\b(?:plastic|polypropylene|PP|ABS|PC|polycarbonate|TPU|PET)\b", _I), "plastic"),
+    (re.compile(r"\brubber\b", _I), "rubber"),
+    (re.compile(r"\bpaper\b", _I), "paper"),
+    (re.compile(r"\b(?:copper)\b", _I), "copper"),
+    (re.compile(r"\btitanium\b", _I), "titanium"),
+    (re.compile(r"\bmetal\b", _I), "metal"),
+)
+_DIM_UNIT_RE = re.compile(
+    r"(?P<unit>inch(?:es)?|in\b|\"|millimet(?:er|re)s?|mm|centimet(?:er|re)s?|cm)", _I
+)
+_DIM_NUMS_RE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(?:\"|in(?:ch(?:es)?)?|cm|mm)?\s*[a-z]?\s*(?:[x\u00d7*]|$)", _I
+)
+
+
+WEIGHT_BEFORE_RE = re.compile(r"\b(?:weigh\w*|weight|net\s+wt)\b[^.;]{0,12}$", _I)
+
+
+def _oz_is_volume(text: str, start: int, end: int) -> bool:
+    """A bare "oz" next to a container word and not right after a weight word."""
+    if WEIGHT_BEFORE_RE.search(text[max(0, start - 25) : start]):
+        return False
+    return bool(CONTAINER_NEAR_RE.search(text[max(0, start - 40) : end + 40]))
+
+
+def materials(text: str) -> list[str]:
+    """A material description as a normalized list ("PC+ABS+TPU" -> ["plastic"])."""
+    found: list[tuple[int, str]] = []
+    for regex, name in _MATERIAL_ALIASES:
+        m = regex.search(text)
+        if m and name not in (n for _, n in found):
+            found.append((m.start(), name))
+    return [n for _, n in sorted(found)]
+
+
+def volume_ml(num: str, unit: str) -> float | None:
+    """A volume in millilitres ("32", "Fluid Ounces" -> 946.4); None for a non-volume unit."""
+    unit = " ".join(unit.split())
+    for regex, factor in _VOLUME_ML:
+        if regex.match(unit):
+            return round(_num(num.replace(",", ".")) * factor, 1)
+    return None
+
+
+def weight_g(num: str, unit: str) -> float | None:
+    low = unit.lower()
+    factor = {"g": 1.0, "k": 1000.0, "o": _OZ_G, "l": _LB_G, "p": _LB_G}.get(low[:1])
+    if low.startswith("mg"):
+        factor = 0.001
+    return None if factor is None else round(_num(num) * factor, 1)
+
+
+def _volume_hits(text: str, *, table: bool) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for m in VOLUME_RE.finditer(text):
+        unit = m["unit"]
+        # "12 oz" is a weight unless a container is named; "2 cups" needs one too.
+        if not (table or EXPLICIT_VOLUME_RE.match(unit) or _oz_is_volume(text, m.start(), m.end())):
+            continue
+        ml = volume_ml(m["num"], unit)
+        if ml is None or ml <= 0:
+            continue
+        label = f"{_clean(ml)} ml ({m.group(0).strip()})"
+        hits.append(_Hit("capacity_ml", _clean(ml), m.start(), m.end(), "capacity.volume", label))
+    return hits
+
+
+def _any_category(text: str) -> list[_Hit]:
+    """Bullet and title patterns that hold for any category."""
+    hits = _volume_hits(text, table=False)
+    for m in PACK_RE.finditer(text):
+        n = int(m["n"] or m["m"])
+        if n > 0:
+            hits.append(_Hit("item_count", n, m.start(), m.end(), "count.pack"))
+    for m in PIECES_RE.finditer(text):
+        hits.append(_Hit("pieces", int(m["n"]), m.start(), m.end(), "count.pieces"))
+    for m in VOLT_RE.finditer(text):
+        hits.append(_Hit("voltage_v", _clean(_num(m["num"])), m.start(), m.end(), "voltage"))
+    for m in RPM_RE.finditer(text):
+        hits.append(_Hit("speed_rpm", int(_num(m["num"])), m.start(), m.end(), "rpm"))
+    for m in SPEEDS_RE.finditer(text):
+        hits.append(_Hit("speeds", _count(m["n"]), m.start(), m.end(), "speeds"))
+    for name, regex in FLAG_RES.items():
+        for m in regex.finditer(text):
+            if not NEGATION_BEFORE_RE.search(text[max(0, m.start() - 12) : m.start()]):
+                hits.append(_Hit(name, True, m.start(), m.end(), name, m.group(0)))
+    for m in MADE_OF_RE.finditer(text):
+        found = materials(m["m"])
+        if found:
+            label = ", ".join(found)
+            hits.append(_Hit("materials", label, m.start(), m.end(), "material.made_of", label))
+    return hits
+
+
+# Details-table rows by normalized name. Rows not named here are read with the bullet rules.
+_ROW_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"battery\s+capacity|^capacity$", _I), "capacity"),
+    (
+        re.compile(r"^(?:capacity|volume|liquid\s+volume|item\s+volume|capacity\s*\(.*\))", _I),
+        "capacity",
+    ),
+    (
+        re.compile(r"^(?:wattage|output\s+wattage|power|maximum\s+power|power\s+output)$", _I),
+        "wattage",
+    ),
+    (re.compile(r"^(?:item\s+weight|weight|net\s+weight|product\s+weight)$", _I), "weight"),
+    (re.compile(r"^(?:product|item)\s+dimensions|^dimensions$|^size\s*\(l\s*x", _I), "dims"),
+    (re.compile(r"material|fabric\s+type", _I), "material"),
+    (
+        re.compile(
+            r"^(?:number\s+of\s+items|item\s+package\s+quantity|unit\s+count|"
+            r"number\s+of\s+(?:bottles|units))$",
+            _I,
+        ),
+        "count",
+    ),
+    (re.compile(r"^number\s+of\s+pieces$", _I), "pieces"),
+    (re.compile(r"^number\s+of\s+speeds$", _I), "speeds"),
+    (re.compile(r"^voltage$", _I), "voltage"),
+    (re.compile(r"^(?:maximum\s+)?(?:rotational\s+)?speed$|rotational\s+speed", _I), "rpm"),
+    (re.compile(r"^power\s+source$", _I), "power_source"),
+    (
+        re.compile(
+            r"^(?:print\s+length|paperback|hardcover|mass\s+market\s+paperback|"
+            r"board\s+book|spiral-bound)$",
+            _I,
+        ),
+        "book",
+    ),
+    (re.compile(r"^language$", _I), "language"),
+    (re.compile(r"^care\s+instructions$", _I), "care"),
+    (re.compile(r"^closure\s+type$", _I), "closure"),
+    (re.compile(r"^battery\s+life$|^(?:average\s+)?battery\s+(?:average\s+)?life", _I), "battery"),
+    (re.compile(r"case\s+battery\s+(?:average\s+)?life", _I), "battery_total"),
+    (re.compile(r"^bluetooth\s+version$", _I), "bluetooth"),
+    (re.compile(r"driver\s+size", _I), "driver"),
+)
+_FIRST_NUM_RE = re.compile(
+    r"(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-z\"]+(?:\s+[A-Za-z]+)?)?"
+)
+_SKIP_ROWS_RE = re.compile(
+    r"^(?:brand|manufacturer|asin|upc|ean|isbn|model|item\s+model|date\s+first|"
+    r"series|part\s+number|global\s+trade|department|country|batteries|color|colour|"
+    r"style|pattern|theme|customer|best\s+sellers|publisher|publication|isbn)",
+    _I,
+)
+
+
+def _row_kind(name: str) -> str | None:
+    if name.lower().startswith("carrying case") and "life" in name.lower():
+        return "battery_total"
+    for regex, kind in _ROW_KINDS:
+        if regex.search(name):
+            return kind
+    return None
+
+
+_NUMBER_ROWS: dict[str, tuple[str, str]] = {  # kind -> (attribute, unit pattern)
+    "count": ("item_count", r""),
+    "pieces": ("pieces", r""),
+    "speeds": ("speeds", r""),
+    "voltage": ("voltage_v", r"(?:v|volts?)?$"),
+    "rpm": ("speed_rpm", r"(?:rpm|revolutions|r/min)?"),
+    "battery": ("battery_hours", r"h(?:ou)?rs?|hours?$"),
+    "battery_total": ("battery_total_hours", r"h(?:ou)?rs?|hours?$"),
+    "bluetooth": ("bluetooth_version", r""),
+    "driver": ("driver_mm", r"mm|millimet"),
+}
+_TEXT_ROWS: dict[str, str] = {
+    "power_source": "power_source",
+    "language": "language",
+    "care": "care_instructions",
+    "closure": "closure_type",
+}
+
+
+def _table_hits(name: str, value: str) -> list[_Hit]:
+    """Features of one details-table row; named rows outrank bullet claims (priority 3)."""
+    kind = _row_kind(name)
+    if not value.strip():
+        return []
+    if kind is None:
+        if _SKIP_ROWS_RE.search(name):
+            return []
+        # Unnamed rows ("Special Feature: IP55 & Sweatproof"): the bullet rules, no themes.
+        return [h for h in _hits_for(value) if not h.name.startswith("theme_")]
+    rule = f"details.{kind}"
+    whole = (0, len(value))
+    if kind in _TEXT_ROWS:
+        text = value.strip()
+        return [_Hit(_TEXT_ROWS[kind], text.lower(), *whole, rule, text, 3)]
+    if kind == "material":
+        found = materials(value)
+        label = ", ".join(found)
+        return [_Hit("materials", label, *whole, rule, label, 3)] if found else []
+    if kind == "dims":
+        main = value.split(";")[0]
+        unit_m = _DIM_UNIT_RE.search(main)
+        sides = _DIM_NUMS_RE.findall(main)
+        if unit_m and 2 <= len(sides) <= 3:
+            label = _dimensions_label(sides, unit_m["unit"])
+            return [_Hit("dimensions_cm", label, 0, len(main), rule, label, 3)]
+        return []
+    m = _FIRST_NUM_RE.search(value)
+    if m is None:
+        return []
+    return _measure_row(kind, name, m, value, rule)
+
+
+def _measure_row(kind: str, name: str, m: re.Match[str], value: str, rule: str) -> list[_Hit]:
+    num, unit, span = m["num"], (m["unit"] or "").strip(), (m.start(), m.end())
+    if _num(num) <= 0:  # "0 watts", "0.0 Pounds": a placeholder, not a spec
+        return []
+    if kind == "capacity":
+        if re.match(r"milliamp|mah", unit, _I):
+            return [_Hit("capacity_mah", int(_num(num)), *span, rule, None, 3)]
+        vols = _volume_hits(value, table=True)
+        return [_Hit(h.name, h.value, h.start, h.end, rule, h.label, 3) for h in vols[:1]]
+    if kind == "wattage":
+        if unit and not re.match(r"w|watts?|kilowatts?|kw", unit, _I):
+            return []
+        factor = 1000.0 if unit.lower().startswith(("kilo", "kw")) else 1.0
+        return [_Hit("wattage_w", _clean(_num(num) * factor), *span, rule, None, 3)]
+    if kind == "weight":
+        grams = weight_g(num, unit) if unit else None
+        label = f"{_clean(grams)} g ({m.group(0)})" if grams else None
+        return [_Hit("weight_grams", _clean(grams), *span, rule, label, 3)] if grams else []
+    if kind == "book":
+        if not re.match(r"pages?", unit, _I):
+            return []
+        hits = [_Hit("pages", int(_num(num)), *span, rule, None, 3)]
+        if not name.lower().startswith("print"):
+            fmt = name.strip().capitalize()
+            hits.append(_Hit("book_format", fmt.lower(), 0, len(value), rule, fmt, 3))
+        return hits
+    attr, unit_re = _NUMBER_ROWS[kind]
+    if unit_re and not re.match(unit_re, unit, _I):
+        return []
+    value_n = _clean(_num(num))
+    if attr in ("item_count", "pieces", "speeds", "speed_rpm"):
+        value_n = int(value_n)
+        # "Unit Count: 1.0 Count" is every single-item listing: not a feature.
+        if value_n <= (1 if attr == "item_count" else 0):
+            return []
+    return [_Hit(attr, value_n, *span, rule, None, 3)]
 
 
 # --------------------------------------------------------------------------- assembly
@@ -591,7 +929,23 @@ DISPLAY_NAMES: dict[str, str] = {
     "wattage_w": "wattage",
     "capacity_mah": "battery capacity",
     "ports": "port count",
-    "dimensions_mm": "dimensions",
+    "dimensions_cm": "dimensions",
+    "capacity_ml": "capacity",
+    "materials": "material",
+    "item_count": "items in the pack",
+    "pieces": "piece count",
+    "speeds": "speed settings",
+    "voltage_v": "voltage",
+    "speed_rpm": "maximum speed",
+    "power_source": "power source",
+    "pages": "page count",
+    "book_format": "format",
+    "language": "language",
+    "care_instructions": "care instructions",
+    "closure_type": "closure",
+    "insulated": "insulated",
+    "dishwasher_safe": "dishwasher safe",
+    "bpa_free": "BPA free",
 }
 
 
@@ -609,7 +963,9 @@ def _spec(name: str) -> AttributeSpec:
 
 
 def _label(hit: _Hit, spec: AttributeSpec, matched: str) -> str:
-    if hit.label is not None and (spec.kind != "number" or hit.name == "water_resistance"):
+    if hit.label is not None and (
+        spec.kind != "number" or hit.name in ("water_resistance", "capacity_ml")
+    ):
         return hit.label
     if spec.kind == "number":
         return f"{hit.value} {spec.unit}" if spec.unit else str(hit.value)
@@ -628,19 +984,24 @@ def _keep(current: _Hit | None, hit: _Hit, spec: AttributeSpec) -> bool:
 
 
 def extract_features(
-    asin: str, bullets: Sequence[str], title: str | None = None
+    asin: str,
+    bullets: Sequence[str],
+    title: str | None = None,
+    details: Sequence[tuple[str, str]] = (),
 ) -> ProductFeatures:
-    """Features of one product from its bullets (then its title for what they lack)."""
+    """Features of one product from its details table, its bullets, then its title."""
     found: dict[str, Feature] = {}
     chosen: dict[str, _Hit] = {}
-    sources: list[tuple[Literal["bullet", "title"], int | None, str]] = [
-        ("bullet", i, b) for i, b in enumerate(bullets)
+    sources: list[tuple[Source, int | None, str, str | None]] = [
+        ("details", i, value, name) for i, (name, value) in enumerate(details)
     ]
+    sources += [("bullet", i, b, None) for i, b in enumerate(bullets)]
     title_start = len(sources)
     if title:
-        sources.append(("title", None, title))
-    for position, (source, index, text) in enumerate(sources):
-        for hit in _hits_for(text):
+        sources.append(("title", None, title, None))
+    for position, (source, index, text, row_name) in enumerate(sources):
+        hits = _table_hits(row_name, text) if row_name is not None else _hits_for(text)
+        for hit in hits:
             if hit.name == "battery_addon":
                 continue
             spec = _spec(hit.name)
@@ -651,7 +1012,7 @@ def extract_features(
             if not _keep(current, hit, spec):
                 continue
             matched = text[hit.start : hit.end]
-            evidence = Evidence(source, index, matched, hit.start, hit.end)
+            evidence = Evidence(source, index, matched, hit.start, hit.end, row_name)
             chosen[hit.name] = hit
             found[hit.name] = Feature(
                 hit.name,
@@ -672,7 +1033,9 @@ def _order_key(name: str) -> tuple[int, str]:
 
 
 def features_from_snapshot(snapshot: Snapshot) -> ProductFeatures:
-    return extract_features(snapshot.asin, snapshot.bullet_points, snapshot.title)
+    return extract_features(
+        snapshot.asin, snapshot.bullet_points, snapshot.title, snapshot.details_table
+    )
 
 
 # --------------------------------------------------------------------------- comparison

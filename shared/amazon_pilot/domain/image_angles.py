@@ -1,9 +1,11 @@
-"""Which shot types (angles) a listing's image gallery probably has and lacks, inferred
-from image file names and gallery size against the competitors'. Pure; no I/O."""
+"""Which shot types (angles) a listing's image gallery shows, read only from what the image
+data says: file names and the gallery slot codes Amazon uses (MAIN, PT01..PT08, SWCH).
+Amazon's CDN URLs are usually opaque ids, and then the angles are unknown: nothing is
+inferred from the image count (the count has its own rule). Pure; no I/O.
+"""
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from typing import Any
@@ -39,49 +41,66 @@ _ANGLE_TOKENS: dict[str, frozenset[str]] = {
 }
 
 
+# Amazon's gallery slot codes, as they appear in seller file names ("B0XXXX.PT01.jpg"):
+# MAIN is the main image (on white, by Amazon's image rules); PT01..PT08 are additional
+# slots that say nothing about the shot; SWCH is a colour swatch, not a gallery image.
+_SLOT_RE = re.compile(r"^(?:main|pt0[1-8]|swch)$")
+# Amazon's CDN names an image by an opaque id ("/images/I/61kQ2vN8TxL._AC_SL1500_.jpg").
+_CDN_ID_RE = re.compile(r"/images/I/[^/.]+")
+
+
 def image_total(snap: Snapshot) -> int:
     return max(snap.image_count, len(snap.image_urls))
 
 
+def _tokens(url: str) -> set[str]:
+    path = _CDN_ID_RE.sub("/", urlparse(url).path.lower())
+    return {t for t in re.split(r"[^a-z0-9]+", path) if t}
+
+
+def url_angle(url: str) -> str | None:
+    """The angle one image's URL names, "swatch" for a swatch, None when it names none."""
+    tokens = _tokens(url)
+    if "swch" in tokens:
+        return "swatch"
+    if "main" in tokens:
+        return "main_white"
+    for angle, words in _ANGLE_TOKENS.items():
+        if tokens & words:
+            return angle
+    return None
+
+
 def url_angles(urls: list[str]) -> set[str]:
     """Angles named in image file names (seller-uploaded names sometimes survive)."""
-    found: set[str] = set()
-    for url in urls:
-        tokens = set(re.split(r"[^a-z0-9]+", urlparse(url).path.lower()))
-        found.update(a for a, words in _ANGLE_TOKENS.items() if tokens & words)
-    return found
+    return {a for u in urls if (a := url_angle(u)) is not None and a != "swatch"}
 
 
 def infer_angles(product: Snapshot, competitors: list[Snapshot]) -> dict[str, Any]:
-    """Which shot types the gallery probably has and lacks.
+    """Which shot types the gallery shows, as far as the image data says.
 
-    Amazon's URLs are usually opaque, so: angles named in file names count as present; the
-    first image is the main image on white (Amazon requires it); a full gallery needs about
-    max(6, competitors' mean count) images to cover the 6 angles (galleries repeat angles),
-    so our n images are credited with floor(n * 6 / that) angles, filled in ANGLE_ORDER.
-    Missing angles that competitors' file names show are listed first.
+    status "named": every gallery image's URL names its shot type, so the missing angles
+    are known; "partly_named" / "unknown": some or all images are opaque, so which angles
+    are missing is not known and nothing is listed as missing. Missing angles that
+    competitors' file names show are listed first.
     """
-    n = image_total(product)
-    detected = url_angles(product.image_urls)
+    named = [url_angle(u) for u in product.image_urls]
+    gallery = [a for a in named if a != "swatch"]
+    n = image_total(product) - (len(named) - len(gallery))
+    detected = {a for a in gallery if a is not None}
+    unknown = max(0, n - sum(1 for a in gallery if a is not None))
+    status = "unknown" if not detected else ("partly_named" if unknown else "named")
     comp_counts = [image_total(c) for c in competitors]
     comp_mean = statistics.fmean(comp_counts) if comp_counts else 0.0
-    expected = max(float(len(ANGLE_ORDER)), comp_mean)
-    credited = min(len(ANGLE_ORDER), math.floor(n * len(ANGLE_ORDER) / expected))
-    present = set(detected)
-    if n >= 1:
-        present.add("main_white")  # Amazon requires the first image on white
-    for angle in ANGLE_ORDER:
-        if len(present) >= credited:
-            break
-        present.add(angle)
     comp_shown: set[str] = set()
     for c in competitors:
         comp_shown |= url_angles(c.image_urls)
-    missing = [a for a in ANGLE_ORDER if a not in present]
+    missing = [a for a in ANGLE_ORDER if a not in detected] if status == "named" else []
     missing.sort(key=lambda a: (a not in comp_shown, ANGLE_ORDER.index(a)))
     return {
+        "status": status,
         "detected": [a for a in ANGLE_ORDER if a in detected],
-        "inferred": [a for a in ANGLE_ORDER if a in present and a not in detected],
+        "unknown_images": unknown,
         "missing": missing,
         "competitor_mean_images": round(comp_mean, 2),
         "competitors_show": [a for a in ANGLE_ORDER if a in comp_shown],

@@ -475,14 +475,22 @@ def _image_count(product: Snapshot, competitors: list[Snapshot]) -> RuleResult:
 
 def _image_angles(product: Snapshot, competitors: list[Snapshot]) -> RuleResult:
     info = infer_angles(product, competitors)
+    named = ", ".join(ANGLE_LABELS[a] for a in info["detected"]) or "none"
+    if info["status"] != "named":
+        # Opaque image URLs say nothing about the shots; the count is scored by image_count.
+        detail = (
+            f"angles unknown: {info['unknown_images']} of {image_total(product)} images name no "
+            f"shot type in their image data (named: {named}); image count is scored on its own"
+        )
+        return _rule("image_angles", 0.0, detail, "", info, applicable=False)
     missing = info["missing"]
     score = 1.0 - len(missing) / len(ANGLE_ORDER)
     detail = (
-        f"{len(ANGLE_ORDER) - len(missing)}/{len(ANGLE_ORDER)} angles covered "
-        f"(named in URLs: {info['detected'] or 'none'}; inferred: {info['inferred'] or 'none'}"
+        f"{len(ANGLE_ORDER) - len(missing)}/{len(ANGLE_ORDER)} angles shown, every image named "
+        f"in its image data ({named})"
         # Without competitors there is no average to cite ("competitors average 0.0").
-        + (f"; competitors average {info['competitor_mean_images']} images)" if competitors
-           else ")")
+        + (f"; competitors average {info['competitor_mean_images']} images" if competitors
+           else "")
     )
     advice = "Add images showing: " + ", ".join(ANGLE_LABELS[a] for a in missing) + "."
     return _rule("image_angles", score, detail, advice, info)

@@ -605,6 +605,10 @@ def _content(item: dict[str, Any], snap: Snapshot, warnings: list[str]) -> None:
     snap.past_sales = _text(item.get("pastSales"), "pastSales", warnings)
     snap.bought_past_month = _bought_past_month(snap.past_sales)
     snap.description = _text(item.get("productDescription"), "productDescription", warnings)
+    snap.details_table = _details_table(
+        [item.get("productDetails"), item.get("aboutProduct"), item.get("productSpecification")],
+        "name",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -648,6 +652,9 @@ def _normalize_junglee(item: dict[str, Any], marketplace: str | None, reduced: b
     _junglee_availability(item, snap, seller_name, warnings)
     _junglee_ranks(item, snap, warnings)
     snap.bullet_points = _str_list(item.get("features"), "features", warnings)
+    snap.details_table = _details_table(
+        [item.get("productOverview"), item.get("attributes"), item.get("productDetails")], "key"
+    )
     images = _str_list(item.get("highResolutionImages"), "highResolutionImages", warnings)
     if not images:
         thumb = _text(item.get("thumbnailImage"), "thumbnailImage", warnings)
@@ -666,6 +673,38 @@ def _normalize_junglee(item: dict[str, Any], marketplace: str | None, reduced: b
     if isinstance(summary, str) and _COUPON_RE.search(summary):
         snap.has_coupon = True
     return snap
+
+
+# Rows that are page furniture, not product attributes (they have their own fields).
+_NOT_DETAILS = frozenset({"best sellers rank", "customer reviews", "asin"})
+_MAX_DETAIL_ROWS = 200
+_MAX_DETAIL_TEXT = 500
+
+
+def _details_table(tables: list[object], key: str) -> list[tuple[str, str]]:
+    """(name, value) rows of the product-details tables, first occurrence of a row kept."""
+    rows: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for table in tables:
+        if not isinstance(table, list):
+            continue
+        for entry in table:
+            if not isinstance(entry, dict):
+                continue
+            name = entry.get(key, entry.get("name"))
+            value = entry.get("value")
+            if not isinstance(name, str) or not isinstance(value, str | int | float):
+                continue
+            # Amazon pads names with invisible marks ("Capacity \u200f : \u200e").
+            name = re.sub(r"[\u200e\u200f:]+", " ", name).strip()
+            text = " ".join(str(value).replace("\u200e", " ").split())[:_MAX_DETAIL_TEXT]
+            if not name or not text or name.lower() in _NOT_DETAILS:
+                continue
+            row = (name[:_MAX_DETAIL_TEXT], text)
+            if row not in seen and len(rows) < _MAX_DETAIL_ROWS:
+                seen.add(row)
+                rows.append(row)
+    return rows
 
 
 def _price_value(price: object) -> object:

@@ -94,6 +94,9 @@ class Snapshot:
     subcategory_ranks: list[SubcategoryRank] = field(default_factory=list)
     bullet_points: list[str] = field(default_factory=list)
     description: str | None = None
+    # The page's product-details / specification table as (name, value) rows, in page order
+    # ("Capacity", "32 Fluid Ounces"); features.py reads attributes of any category from it.
+    details_table: list[tuple[str, str]] = field(default_factory=list)
     image_urls: list[str] = field(default_factory=list)
     image_count: int = 0
     video_count: int = 0

@@ -111,9 +111,14 @@ class DescriptionRuleEvidence(Document):
 
 
 class ImageAnglesEvidence(Document):
-    detected: list[str] = Field(description="angles named in image file names")
-    inferred: list[str] = Field(description="angles credited from the gallery size")
-    missing: list[str] = Field(description="competitors' shown angles first")
+    status: Literal["named", "partly_named", "unknown"] = Field(
+        description="named: every image's data names its shot type; otherwise angles are unknown"
+    )
+    detected: list[str] = Field(description="angles named in the image data (file names, slots)")
+    unknown_images: int = Field(description="images whose data names no shot type")
+    missing: list[str] = Field(
+        description="only when every image is named; competitors' shown angles first"
+    )
     competitor_mean_images: float
     competitors_show: list[str]
 
