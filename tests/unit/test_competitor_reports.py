@@ -79,8 +79,25 @@ def test_main_cannot_be_a_competitor_and_this_is_said_before_the_count() -> None
     assert caught.value.details[0]["field"] == "competitors.1"
 
 
-def test_same_asin_in_another_marketplace_is_another_product() -> None:
-    check_members(MAIN, [], Create([("B0MAIN0001", "de"), COMPS[0], COMPS[1]]))
+def test_same_asin_in_another_marketplace_is_another_product_but_another_currency() -> None:
+    # Not "the main product twice": it is refused for its marketplace (prices in EUR).
+    with pytest.raises(ValidationFailed) as caught:
+        check_members(MAIN, [], Create([COMPS[0], ("B0MAIN0001", "de"), COMPS[1]]))
+    assert caught.value.details == [{"field": "competitors.1", "message": caught.value.message}]
+    assert "competitor B0MAIN0001 is on amazon.de" in caught.value.message
+    assert "main product B0MAIN0001 is on amazon.com" in caught.value.message
+
+
+def test_a_group_is_one_marketplace() -> None:
+    for mk in ("de", "co.uk", "co.jp"):
+        with pytest.raises(ValidationFailed) as caught:
+            check_members(MAIN, [], Create([*COMPS[:3], ("B0OTHER001", mk)]))
+        assert caught.value.details[0]["field"] == "competitors.3"
+        assert f"B0OTHER001 is on amazon.{mk}" in caught.value.message
+        assert "amazon.com" in caught.value.message
+    de_main = ("B0MAIN0001", "de")
+    de = [(a, "de") for a, _ in COMPS[:3]]
+    assert members_after(de_main, [], Create(de)) == de
 
 
 def refusal(current: list[tuple[str, str]], change: Add | Remove) -> MembershipError:
@@ -91,7 +108,8 @@ def refusal(current: list[tuple[str, str]], change: Add | Remove) -> MembershipE
 
 def test_add_keeps_the_same_rules() -> None:
     assert members_after(MAIN, COMPS[:3], Add(COMPS[3])) == COMPS[:4]
-    assert members_after(MAIN, COMPS[:3], Add(("B0MAIN0001", "de")))[-1] == ("B0MAIN0001", "de")
+    other = refusal(COMPS[:3], Add(("B0MAIN0001", "de")))
+    assert other.field == "competitor" and "is on amazon.de" in other.message
     main = refusal(COMPS[:5], Add(MAIN))  # said before the count
     assert (main.field, main.message) == (
         "competitor", "the main product B0MAIN0001 cannot also be a competitor")

@@ -17,7 +17,6 @@ from amazon_pilot.domain.suggestions import (
     Suggestion,
     apply_llm_copy,
     llm_copy_messages,
-    price_response,
     rank,
     rewrite_title,
     suggest,
@@ -152,51 +151,6 @@ def test_rewrite_title_stays_within_limit() -> None:
     title, added = rewrite_title(long_title, "Emberline", ["campfire cookware"])
     assert len(title) <= 200 and title.startswith("Emberline")
     assert added == []  # no room left within the sweet spot
-
-
-def test_pricing_suggestion_uses_market_and_own_elasticity() -> None:
-    hist = history(changes={20: 43.99, 40: 41.99}, bsr_by_day={20: 500, 40: 450})
-    s = by_type(run(product(price=47.99, rating=4.4, review_count=1200), hist))["pricing"]
-    ev = s.evidence
-    assert ev["median"] == pytest.approx(37.25)
-    assert ev["cheapest"] == 34.99 and ev["position"] == 5
-    assert ev["suggested_range"] == [35.39, 37.25]
-    assert "$35.39-$37.25" in s.change
-    assert "+29% vs the competitors' median $37.25" in s.reason
-    # 39.99 -> 43.99 moved BSR 400 -> 500: ln(1.25)/ln(1.1) = 2.34; 43.99 -> 41.99 moved it
-    # 500 -> 450: ln(0.9)/ln(0.9545) = 2.26; the median is 2.30.
-    assert [e["elasticity"] for e in ev["elasticity_events"]] == pytest.approx(
-        [2.3407, 2.2643], abs=1e-3
-    )
-    assert ev["elasticity_changes"] == 2
-    assert "median over 2 price changes" in s.reason
-    assert "+2.30" in s.reason
-    assert ev["expected_bsr_change"] < 0
-
-
-def test_pricing_without_price_history_says_so() -> None:
-    s = by_type(run(product(price=47.99, rating=4.4, review_count=1200), history({}, {})))[
-        "pricing"
-    ]
-    assert s.evidence["elasticity"] is None and s.evidence["elasticity_changes"] == 0
-    assert "no price change > 3%" in s.reason and "60 days" in s.reason
-
-
-def test_pricing_raise_when_cheap_with_a_lead() -> None:
-    s = by_type(run(product(price=29.99)))["pricing"]  # rating 4.7 leads the group
-    assert s.change.startswith("Raise the price to $31.49-$34.49")
-    assert "rating or review lead" in s.reason
-
-
-def test_no_pricing_suggestion_when_in_line() -> None:
-    assert "pricing" not in by_type(run(product(price=38.50, rating=4.4, review_count=1200)))
-
-
-def test_price_response_ignores_small_moves_and_needs_bsr_after() -> None:
-    hist = history(changes={10: 40.50, 30: 44.99}, bsr_by_day={30: 520})
-    resp = price_response(hist)
-    assert resp.n_changes == 1  # the 1.3% move on day 10 is noise
-    assert resp.events[0]["date"] == "2026-03-31"
 
 
 def test_description_suggestion_from_feature_gaps() -> None:

@@ -7,7 +7,10 @@ change (create, add, remove) and returns the competitors after it, or raises
 
 1. the main product is not a competitor (nor can it be removed);
 2. no product twice (and a removed competitor must be in the group);
-3. 3 to 5 competitors after the change.
+3. 3 to 5 competitors after the change;
+4. one marketplace: every competitor is sold on the main product's marketplace, so prices
+   are in one currency (a group made before this rule may still mix them; pricing then
+   compares only same-currency members and names the others).
 
 Plain Python: no web framework, database or AWS imports.
 """
@@ -57,6 +60,7 @@ def members_after(main: Ref, current: Sequence[Ref], change: Change) -> list[Ref
     _main_is_not_a_competitor(main, change)
     after = _each_product_once(current, change)
     _three_to_five(after, change)
+    _one_marketplace(main, change)
     return after
 
 
@@ -111,3 +115,17 @@ def _three_to_five(after: Sequence[Ref], change: Change) -> None:
     if isinstance(change, Create) and not MIN_COMPETITORS <= n <= MAX_COMPETITORS:
         raise MembershipError("competitors", f"a group needs {MIN_COMPETITORS} to"
                                              f" {MAX_COMPETITORS} competitors; got {n}")
+
+
+def _one_marketplace(main: Ref, change: Change) -> None:
+    def message(ref: Ref) -> str:
+        return (f"competitor {ref[0]} is on amazon.{ref[1]} but the main product {main[0]} is"
+                f" on amazon.{main[1]}: a group is one marketplace, so its prices are in one"
+                " currency; add the competitor's listing on the same marketplace instead")
+
+    if isinstance(change, Create):
+        for i, ref in enumerate(change.competitors):
+            if ref[1] != main[1]:
+                raise MembershipError(f"competitors.{i}", message(ref))
+    elif isinstance(change, Add) and change.competitor[1] != main[1]:
+        raise MembershipError("competitor", message(change.competitor))

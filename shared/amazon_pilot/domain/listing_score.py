@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from amazon_pilot.domain.currency import money, split_by_currency
 from amazon_pilot.domain.image_angles import ANGLE_LABELS, ANGLE_ORDER, image_total, infer_angles
 from amazon_pilot.domain.keywords import (
     KEYWORD_MIN_COMPETITORS,
@@ -486,8 +487,10 @@ def _image_angles(product: Snapshot, competitors: list[Snapshot]) -> RuleResult:
     score = 1.0 - len(missing) / len(ANGLE_ORDER)
     detail = (
         f"{len(ANGLE_ORDER) - len(missing)}/{len(ANGLE_ORDER)} angles shown, every image named "
-        f"in its image data ({named}); competitors average {info['competitor_mean_images']} "
-        "images"
+        f"in its image data ({named})"
+        # Without competitors there is no average to cite ("competitors average 0.0").
+        + (f"; competitors average {info['competitor_mean_images']} images" if competitors
+           else "")
     )
     advice = "Add images showing: " + ", ".join(ANGLE_LABELS[a] for a in missing) + "."
     return _rule("image_angles", score, detail, advice, info)
@@ -574,9 +577,20 @@ def _has_lead(product: Snapshot, competitors: list[Snapshot]) -> bool:
 
 
 def _price_position(product: Snapshot, competitors: list[Snapshot]) -> RuleResult:
-    prices = [c.price for c in competitors if c.price is not None and c.price > 0]
-    if product.price is None or not prices:
-        return _rule("price_position", 0.0, "not scored: no price to compare", "", {}, False)
+    # Only same-currency competitors are ranked against; the others are named, not converted.
+    split = split_by_currency(product, competitors)
+    cur = split.currency
+    if product.price is None or product.price <= 0:
+        return _rule("price_position", 0.0, "not scored: the listing shows no price", "", {},
+                     False)
+    if not split.compared:
+        why = (f"not scored: cannot compare prices in different currencies ({cur} vs "
+               + ", ".join(f"{x['asin']} {x['currency']}" for x in split.left_out) + ")"
+               if split.left_out else "not scored: no competitor price to compare")
+        shown: dict[str, Any] = ({"currency": cur, "left_out": split.left_out}
+                                 if split.left_out else {})
+        return _rule("price_position", 0.0, why, "", shown, False)
+    prices = [float(c.price or 0.0) for c in split.compared]
     med = statistics.median(prices)
     premium = product.price / med - 1.0
     highest = product.price > max(prices)
@@ -589,12 +603,15 @@ def _price_position(product: Snapshot, competitors: list[Snapshot]) -> RuleResul
         score = 0.6
     rank = 1 + sum(1 for p in prices if p < product.price)
     detail = (
-        f"price {product.price:.2f} is #{rank} of {len(prices) + 1} from cheapest, "
-        f"{premium:+.0%} vs median {med:.2f}"
+        f"price {money(product.price, cur)} is #{rank} of {len(prices) + 1} from cheapest, "
+        f"{premium:+.0%} vs median {money(med, cur)}"
         + ("; rating or review lead justifies it" if lead else "; no rating or review lead")
+        + (f"; left out: {split.describe_left_out()}" if split.left_out else "")
     )
-    advice = f"Without a rating or review lead, price near the median ({med:.2f})."
-    evidence = {
+    advice = f"Without a rating or review lead, price near the median ({money(med, cur)})."
+    evidence: dict[str, Any] = {
+        "currency": cur,
+        "left_out": split.left_out,
         "price": product.price,
         "median": med,
         "cheapest": min(prices),

@@ -146,6 +146,7 @@ class HistoryPoint:
     review_count: int | None = None
     in_stock: bool | None = None
     title: str | None = None
+    has_deal: bool | None = None  # a deal badge that day (None: not known)
 
 
 def daily_last(history: Sequence[HistoryPoint]) -> list[HistoryPoint]:

@@ -9,18 +9,19 @@ and text that breaks the title rules is rejected.
 from __future__ import annotations
 
 import json
-import math
 import re
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from amazon_pilot.domain import grounding
+from amazon_pilot.domain.currency import currency_of, money, split_by_currency
+from amazon_pilot.domain.elasticity import Elasticity, estimate
+from amazon_pilot.domain.features import display_name, features_from_snapshot
 from amazon_pilot.domain.image_angles import ANGLE_LABELS, image_total
 from amazon_pilot.domain.keywords import (
     STOPWORDS,
@@ -43,7 +44,7 @@ from amazon_pilot.domain.listing_score import (
     caps_words,
     starts_with_brand,
 )
-from amazon_pilot.domain.snapshot import MARKETPLACE_CURRENCY, HistoryPoint, Snapshot, daily_last
+from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
 
 SuggestionType = Literal["title", "pricing", "description", "images"]
 Level = Literal["high", "medium", "low"]
@@ -52,10 +53,7 @@ SuggestionSource = Literal["rules", "llm"]
 # Points (of the 100-point score) a suggestion must win back to count as full impact.
 IMPACT_FULL_POINTS = 15.0
 MIN_POINTS = 0.5  # below this a rule gap is not worth a suggestion
-PRICE_CHANGE_MIN = 0.03  # a price move this large counts as a price change (elasticity)
 PRICE_BAND = 0.10  # within +/-10% of the median the price is "in line"
-ELASTICITY_WINDOW_DAYS = 7  # BSR read over the days after a price change
-ELASTICITY_BASELINE_DAYS = 3  # and over the days before it
 EFFORT_FLOOR = 0.05  # keeps impact/effort finite
 TYPE_ORDER: dict[str, int] = {"pricing": 0, "title": 1, "description": 2, "images": 3}
 
@@ -435,85 +433,15 @@ def _title_suggestion(
 
 
 # --------------------------------------------------------------------------- pricing
+# Pricing reads two sources: the product's own history (domain.elasticity: how its rank
+# answered its own price changes) and, with a group, the same-currency competitors' prices
+# and the features only the product (or it and one rival) has. Every price says its
+# currency; competitors in another currency are listed as left out, never compared.
 
-
-@dataclass(slots=True, frozen=True)
-class PriceResponse:
-    """How the product's BSR answered its own past price changes."""
-
-    elasticity: float | None  # median of dln(BSR) / dln(price); > 0: dearer -> worse rank
-    n_changes: int  # price changes (> 3%) with BSR readable before and after
-    days: int  # days of history looked at
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def describe(self) -> str:
-        if self.elasticity is None:
-            return (
-                f"no price change > {PRICE_CHANGE_MIN:.0%} with readable BSR in {self.days} days "
-                "of history, so the BSR response to price is unknown"
-            )
-        return (
-            f"BSR elasticity to price {self.elasticity:+.2f} (median over {self.n_changes} "
-            f"price change{'s' if self.n_changes != 1 else ''} > {PRICE_CHANGE_MIN:.0%} in "
-            f"{self.days} days; +{ELASTICITY_WINDOW_DAYS}-day BSR median vs the "
-            f"{ELASTICITY_BASELINE_DAYS} days before)"
-        )
-
-
-def _window_median(bsr: dict[date, int], start: date, end: date) -> tuple[float | None, int]:
-    vals = [bsr[d] for d in bsr if start <= d <= end]
-    return (float(statistics.median(vals)) if vals else None), len(vals)
-
-
-def price_response(history: Sequence[HistoryPoint]) -> PriceResponse:
-    """For each day the price moved > 3% from the previous known price: the BSR median over
-    the following 7 days (cut short at the next price change) against the median of the
-    3 days before, as dln(BSR)/dln(price). Needs 2+ BSR readings after the change."""
-    days = daily_last(history)
-    if not days:
-        return PriceResponse(None, 0, 0)
-    bsr = {p.captured_at.date(): p.bsr_rank for p in days if p.bsr_rank and p.bsr_rank > 0}
-    changes: list[tuple[date, float, float]] = []
-    last: float | None = None
-    for p in days:
-        if p.price is None or p.price <= 0:
-            continue
-        if last is not None and abs(p.price / last - 1.0) > PRICE_CHANGE_MIN:
-            changes.append((p.captured_at.date(), last, p.price))
-        last = p.price
-    events: list[dict[str, Any]] = []
-    for i, (day, old, new) in enumerate(changes):
-        end = day + timedelta(days=ELASTICITY_WINDOW_DAYS)
-        if i + 1 < len(changes):
-            end = min(end, changes[i + 1][0] - timedelta(days=1))
-        before, _ = _window_median(
-            bsr, day - timedelta(days=ELASTICITY_BASELINE_DAYS), day - timedelta(days=1)
-        )
-        after, n_after = _window_median(bsr, day + timedelta(days=1), end)
-        if before is None or after is None or n_after < 2:
-            continue
-        ratio = math.log(after / before) / math.log(new / old)
-        events.append(
-            {
-                "date": day.isoformat(),
-                "old_price": old,
-                "new_price": new,
-                "bsr_before": before,
-                "bsr_after": after,
-                "elasticity": round(ratio, 4),
-            }
-        )
-    span = (days[-1].captured_at.date() - days[0].captured_at.date()).days + 1
-    if not events:
-        return PriceResponse(None, 0, span)
-    med = float(statistics.median(e["elasticity"] for e in events))
-    return PriceResponse(med, len(events), span, events)
-
-
-def money(amount: float, currency: str | None) -> str:
-    if currency is None:
-        return f"{amount:.2f}"
-    return f"${amount:.2f}" if currency == "USD" else f"{amount:.2f} {currency}"
+# Revenue direction needs sales, and the history has rank: with the usual approximation
+# that sales scale as 1 / BSR, revenue elasticity to price is about 1 - b (b: BSR elasticity).
+REVENUE_PIVOT = 1.0
+HISTORY_STEP = 0.05  # a history-led move is a test step of about 5%, not a jump
 
 
 def _lead(product: Snapshot, competitors: list[Snapshot]) -> bool:
@@ -525,66 +453,207 @@ def _lead(product: Snapshot, competitors: list[Snapshot]) -> bool:
     )
 
 
-def _pricing_suggestion(
-    product: Snapshot, competitors: list[Snapshot], history: Sequence[HistoryPoint]
-) -> Suggestion | None:
-    prices = sorted(c.price for c in competitors if c.price is not None and c.price > 0)
-    if product.price is None or product.price <= 0 or not prices:
+def feature_advantages(product: Snapshot, competitors: Sequence[Snapshot]) -> list[dict[str, Any]]:
+    """Features (not measurements: stating a weight is no advantage) the product states
+    that at most one of the competitors does."""
+    if not competitors:
+        return []
+    main = features_from_snapshot(product)
+    comps = [features_from_snapshot(c) for c in competitors]
+    out = []
+    for name, feat in main.features.items():
+        if feat.kind == "number":
+            continue
+        rivals = [c.asin for c in comps if c.has(name)]
+        if len(rivals) <= 1:
+            out.append({"feature": display_name(name), "label": feat.label, "rivals": rivals})
+    return out
+
+
+def _history_direction(el: Elasticity) -> str | None:
+    if not el.usable or el.interval is None:
         return None
-    ours = product.price
+    lo, hi = el.interval
+    if hi < REVENUE_PIVOT:
+        return "raise"
+    if lo > REVENUE_PIVOT:
+        return "cut"
+    return None
+
+
+def _history_view(el: Elasticity) -> str:
+    d = _history_direction(el)
+    if d == "raise":
+        return (f"own history: {el.reason}; the rank reacts less than in proportion to price, so"
+                " (if sales scale as 1/BSR) a higher price should raise revenue")
+    if d == "cut":
+        return (f"own history: {el.reason}; the rank reacts more than in proportion to price, so"
+                " (if sales scale as 1/BSR) a lower price should raise revenue")
+    if el.usable:
+        return (f"own history: {el.reason}; the interval straddles the point where revenue is"
+                " flat, so it does not say which way to move")
+    return f"own history: no price elasticity estimate ({el.reason})"
+
+
+@dataclass(slots=True)
+class PricingAssessment:
+    """The pricing verdict for a product: advice (with its suggestion), hold, or none."""
+
+    status: Literal["advice", "hold", "no_assessment"]
+    reason: str
+    currency: str | None
+    price: float | None
+    history: Elasticity
+    market: dict[str, Any] | None = None
+    suggestion: Suggestion | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "currency": self.currency,
+            "price": self.price,
+            "history": self.history.to_dict(),
+            "market": self.market,
+        }
+
+
+def _market(product: Snapshot, competitors: list[Snapshot]) -> tuple[dict[str, Any] | None, str]:
+    """Same-currency comparison (or why there is none) and its sentence."""
+    if not competitors:
+        return None, "no competitor group, so the price is judged from its own history only"
+    split = split_by_currency(product, competitors)
+    cur, ours = split.currency, float(product.price or 0.0)
+    market: dict[str, Any] = {"currency": cur, "compared": [c.asin for c in split.compared],
+                              "left_out": split.left_out}
+    if not split.compared:
+        names = ", ".join(f"{x['asin']} ({x['currency'] or 'unknown'}, amazon.{x['marketplace']})"
+                          for x in split.left_out)
+        return market, (f"cannot compare prices in different currencies: no competitor is"
+                        f" priced in {cur or 'a known currency'} ({names})")
+    prices = sorted(float(c.price or 0.0) for c in split.compared)
     median = float(statistics.median(prices))
-    cheapest = prices[0]
-    premium = ours / median - 1.0
-    lead = _lead(product, competitors)
-    resp = price_response(history)
-    rank_pos = 1 + sum(1 for p in prices if p < ours)
-    cur = product.currency or MARKETPLACE_CURRENCY.get(product.marketplace)
+    position = 1 + sum(1 for p in prices if p < ours)
+    market.update({
+        "median": round(median, 2), "cheapest": prices[0], "highest": prices[-1],
+        "premium": round(ours / median - 1.0, 4), "position": position,
+        "group_size": len(prices) + 1, "lead": _lead(product, competitors),
+        "advantages": feature_advantages(product, split.compared),
+        "rival_prices": {c.asin: c.price for c in split.compared},
+    })
+    text = (f"price {money(ours, cur)} is #{position} of {len(prices) + 1} from cheapest among"
+            f" {cur} listings, {ours / median - 1.0:+.0%} vs their median {money(median, cur)}"
+            f" (cheapest {money(prices[0], cur)})")
+    if split.left_out:
+        text += f"; left out: {split.describe_left_out()}"
+    return market, text
+
+
+def _hold_why(market: dict[str, Any] | None) -> str:
+    if market is None or "median" not in market:
+        return "nothing in the data says to move the price"
+    premium = float(market["premium"])
+    if premium > PRICE_BAND:
+        return "the rating or review lead justifies the premium: keep the price"
+    if premium < -PRICE_BAND:
+        return "the price is below the median, but without a rating or review lead to ask more"
+    return f"the price is within {PRICE_BAND:.0%} of the median: keep it"
+
+
+def assess_pricing(
+    product: Snapshot, competitors: Sequence[Snapshot], history: Sequence[HistoryPoint]
+) -> PricingAssessment:
+    """The pricing assessment: own history (elasticity) plus, with a group, same-currency
+    competitors' prices and feature advantages."""
+    el = estimate(history)
+    cur = currency_of(product)
+    ours = product.price
+    comps = [c for c in competitors if c.found and c.asin != product.asin]
+    if ours is None or ours <= 0:
+        split = split_by_currency(product, comps)
+        left = (f"; left out of any comparison: {split.describe_left_out()}"
+                if split.left_out else "")
+        return PricingAssessment("no_assessment", "the listing shows no price now (out of"
+                                 " stock or no featured offer), so there is nothing to price"
+                                 + left, cur, None, el)
+    market, market_text = _market(product, comps)
+    hist_dir, hist_text = _history_direction(el), _history_view(el)
+    comparable = market is not None and "median" in market
+    parts = [market_text, hist_text]
+    low = high = None
+    action = why = ""
+    impact = 0.4
+    if comparable:
+        assert market is not None
+        median, premium = float(market["median"]), float(market["premium"])
+        adv = market["advantages"]
+        if premium > PRICE_BAND and not market["lead"]:
+            if hist_dir == "raise":
+                why = ("the group's median is lower, but the rank barely answers price, so a cut"
+                       " would give up margin for little rank: hold the price")
+            elif adv:
+                # Keep half the premium, or the price of the one rival with the same feature.
+                sharing = [market["rival_prices"][a["rivals"][0]] for a in adv if a["rivals"]]
+                floor = max([median * (1 + premium / 2), *[p for p in sharing if p]])
+                low, high = round(min(floor, ours * 0.97), 2), round(ours * 0.97, 2)
+                gives = ", ".join(f"{a['feature']} ({a['label']}"
+                                  + (f"; only {a['rivals'][0]} also has it" if a["rivals"]
+                                     else "; no competitor has it") + ")" for a in adv)
+                action = (f"Trim the price to {money(low, cur)}-{money(high, cur)}, not to the"
+                          f" median {money(median, cur)}")
+                why = (f"a {premium:+.0%} premium without a rating or review lead, but the"
+                       f" listing has what the median rivals lack: {gives}; cutting to the"
+                       " median would give that premium up")
+            else:
+                low, high = round(max(market["cheapest"], median * 0.95), 2), round(median, 2)
+                action = (f"Lower the price to {money(low, cur)}-{money(high, cur)}"
+                          " (the same-currency median band)")
+                why = "no rating or review lead and no feature the rivals lack to justify it"
+            impact = min(1.0, premium / 0.3)
+        elif premium < -PRICE_BAND and (market["lead"] or hist_dir == "raise"):
+            if hist_dir == "cut":
+                why = "the price is below the median, but the rank answers price strongly: hold"
+            else:
+                low, high = round(ours * 1.05, 2), round(min(median, ours * 1.15), 2)
+                action = f"Raise the price to {money(low, cur)}-{money(high, cur)}"
+                why = ("a rating or review lead" if market["lead"] else
+                       "a rank that barely reacts to price") + " supports a higher price"
+                impact = min(1.0, -premium / 0.3)
+    if low is None and not why and hist_dir is not None:
+        step = HISTORY_STEP if hist_dir == "raise" else -HISTORY_STEP
+        target = ours * (1 + step)
+        low, high = sorted((round(ours * (1 + step / 2), 2), round(target, 2)))
+        verb = "Raise" if hist_dir == "raise" else "Lower"
+        action = f"{verb} the price to {money(low, cur)}-{money(high, cur)} as a test"
+        why = f"the product's own price history points that way ({money(ours, cur)} now)"
+    if low is None or high is None:
+        if why:
+            reason = f"{'; '.join(parts)}; {why}."
+            return PricingAssessment("hold", reason, cur, ours, el, market)
+        if el.usable or comparable:
+            return PricingAssessment("hold", f"{'; '.join(parts)}; {_hold_why(market)}.", cur,
+                                     ours, el, market)
+        return PricingAssessment("no_assessment", "; ".join(parts) + ".", cur, ours, el, market)
+    target = high if low < ours * 0.999 and high < ours else low
     evidence: dict[str, Any] = {
+        "currency": cur,
         "price": ours,
-        "median": round(median, 2),
-        "cheapest": cheapest,
-        "premium": round(premium, 4),
-        "position": rank_pos,
-        "group_size": len(prices) + 1,
-        "lead": lead,
-        "elasticity": None if resp.elasticity is None else round(resp.elasticity, 4),
-        "elasticity_changes": resp.n_changes,
-        "elasticity_events": resp.events,
+        "suggested_range": [low, high],
+        "history": el.to_dict(),
+        "market": market,
     }
-    market = (
-        f"price {money(ours, cur)} is #{rank_pos} of {len(prices) + 1} from cheapest, "
-        f"{premium:+.0%} vs the competitors' median {money(median, cur)} "
-        f"(cheapest {money(cheapest, cur)})"
-    )
-    e = resp.elasticity
-    if premium > PRICE_BAND and not lead:
-        low, high = max(cheapest, round(median * 0.95, 2)), round(median, 2)
-        target = high
-        sens = 0.6 if e is None else min(1.0, max(0.3, 0.5 + 0.25 * e))
-        action = f"Lower the price to {money(low, cur)}-{money(high, cur)} (the median band)"
-        why = "no rating or review lead to justify the premium"
-    elif premium < -PRICE_BAND and (lead or (e is not None and e < 0.5)):
-        low, high = round(ours * 1.05, 2), round(min(median, ours * 1.15), 2)
-        target = low
-        sens = 0.6 if e is None else min(1.0, max(0.3, 1.0 - 0.25 * e))
-        action = f"Raise the price to {money(low, cur)}-{money(high, cur)}"
-        why = (
-            "rating or review lead" if lead else "rank barely reacted to past price changes"
-        ) + " supports a higher price"
-    else:
-        return None
     forecast = ""
-    if e is not None:
-        dlog = e * math.log(target / ours)
-        forecast = (
-            f"; at that elasticity, {money(target, cur)} moves BSR by about {math.expm1(dlog):+.0%}"
-        )
-        evidence["expected_bsr_change"] = round(math.expm1(dlog), 4)
-    evidence["suggested_range"] = [low, high]
-    reason = f"{market}; {why}; {resp.describe()}{forecast}."
-    impact = min(1.0, abs(premium) / 0.3) * sens
+    moved = el.bsr_change(target / ours) if el.usable else None
+    if moved is not None:
+        central, lo_c, hi_c = moved
+        evidence["expected_bsr_change"] = round(central, 4)
+        evidence["expected_bsr_change_interval"] = [round(lo_c, 4), round(hi_c, 4)]
+        forecast = (f"; at {money(target, cur)} the BSR should move by about {central:+.0%}"
+                    f" ({lo_c:+.0%} to {hi_c:+.0%})")
+    reason = f"{'; '.join(parts)}; {why}{forecast}."
     # A price is one field, but it touches margin: low effort, not zero.
-    return _make("pricing", action + ".", reason, evidence, impact, 0.15)
+    suggestion = _make("pricing", action + ".", reason, evidence, impact, 0.15)
+    return PricingAssessment("advice", reason, cur, ours, el, market, suggestion)
 
 
 # --------------------------------------------------------------------------- description
@@ -854,12 +923,14 @@ def suggest(
     score: ListingScore,
     history: list[HistoryPoint],
     feature_gaps: dict[str, Any] | None = None,
+    pricing: PricingAssessment | None = None,
 ) -> list[Suggestion]:
-    """Every suggestion the data calls for, ranked (priority 1 = do first)."""
+    """Every suggestion the data calls for, ranked (priority 1 = do first); ``pricing`` is
+    ``assess_pricing``'s answer when the caller already has it."""
     others = [c for c in competitors if c.found and c.asin != product.asin]
     candidates = [
         _title_suggestion(product, others, score),
-        _pricing_suggestion(product, others, history),
+        (pricing or assess_pricing(product, others, history)).suggestion,
         _description_suggestion(product, others, score, feature_gaps),
         _images_suggestion(product, others, score),
     ]

@@ -143,9 +143,20 @@ class ReviewCountEvidence(Document):
     competitor_median: int | float = Field(0, description="absent without competitor counts")
 
 
-class PricePositionEvidence(Document):
-    """Empty when there is no price to compare."""
+class LeftOutPrice(Document):
+    asin: str
+    marketplace: str
+    currency: str | None
+    reason: str
 
+
+class PricePositionEvidence(Document):
+    """Empty when there is no price at all; without a same-currency competitor it holds
+    only the currency and the competitors left out."""
+
+    currency: str | None = Field(None, description="the currency of every price here")
+    left_out: list[LeftOutPrice] = Field([], description="competitors in another currency"
+                                                         " or without a price")
     price: float = 0.0
     median: float = 0.0
     cheapest: float = 0.0
@@ -289,32 +300,69 @@ class TitleEvidence(Document):
                                                     " copy to ground it")
 
 
-class PriceResponseEvent(Document):
-    """A past price change and how the BSR answered it."""
+class PriceElasticity(Document):
+    """How the product's sales rank answered its own price changes (domain.elasticity)."""
 
-    date: date
-    old_price: float
-    new_price: float
-    bsr_before: float = Field(description="median of the 3 days before")
-    bsr_after: float = Field(description="median of the (up to) 7 days after")
-    elasticity: float = Field(description="dln(BSR) / dln(price)")
+    status: Literal["estimated", "no_response", "implausible", "not_possible"] = Field(
+        description="estimated: a measured, plausible response; no_response: the interval"
+                    " includes 0; implausible: rank improved as price rose; not_possible:"
+                    " too little history, usable days or price variation")
+    reason: str = Field(description="why, with the numbers")
+    days: int = Field(description="calendar days of history read")
+    usable_days: int = Field(description="days with price, rank and stock")
+    rank_source: Literal["bsr", "subcategory_bsr"] | None
+    elasticity: float | None = Field(description="dln(BSR) / dln(price), trend removed;"
+                                                 " > 0: dearer -> worse rank")
+    interval: list[float] | None = Field(description="bootstrap interval [low, high]")
+    interval_level: float
+    price_levels: list[float] = Field(description="price levels held 5+ usable days")
+    excluded_days: dict[str, int] = Field(description="out_of_stock, deal, no_price,"
+                                                         " no_rank")
+
+
+class PriceAdvantage(Document):
+    feature: str
+    label: str
+    rivals: list[str] = Field(description="the (at most one) competitor that also has it")
+
+
+class PriceMarket(Document):
+    """Same-currency competitors only; the others are in left_out with the reason."""
+
+    currency: str | None
+    compared: list[str]
+    left_out: list[LeftOutPrice]
+    median: float = Field(0.0, description="absent when no competitor shares the currency")
+    cheapest: float = 0.0
+    highest: float = 0.0
+    premium: float = Field(0.0, description="price / median - 1")
+    position: int = Field(0, description="1 = cheapest")
+    group_size: int = 0
+    lead: bool = Field(False, description="a rating or review-count lead over the group")
+    advantages: list[PriceAdvantage] = Field([], description="features at most one rival has")
+    rival_prices: dict[str, float | None] = {}
 
 
 class PricingEvidence(Document):
+    currency: str | None = Field(description="the currency of every price here")
     price: float
-    median: float
-    cheapest: float
-    premium: float = Field(description="price / median - 1")
-    position: int = Field(description="1 = cheapest")
-    group_size: int
-    lead: bool = Field(description="a rating or review-count lead over the group")
-    elasticity: float | None = Field(description="median BSR elasticity to price; null when"
-                                                 " no past price change could be read")
-    elasticity_changes: int
-    elasticity_events: list[PriceResponseEvent]
-    expected_bsr_change: float = Field(0.0, description="at the suggested price (absent"
-                                                        " without an elasticity)")
     suggested_range: list[float] = Field(min_length=2, max_length=2)
+    history: PriceElasticity
+    market: PriceMarket | None = Field(description="null without a competitor group")
+    expected_bsr_change: float = Field(0.0, description="at the suggested price (absent"
+                                                        " without a usable elasticity)")
+    expected_bsr_change_interval: list[float] = Field([], description="from the interval")
+
+
+class PricingAssessmentOut(Document):
+    """Every product gets one: advice (a pricing suggestion), hold, or why none."""
+
+    status: Literal["advice", "hold", "no_assessment"]
+    reason: str
+    currency: str | None
+    price: float | None
+    history: PriceElasticity
+    market: PriceMarket | None
 
 
 class DescriptionEvidence(Document):
@@ -427,6 +475,8 @@ class RunInputs(Document):
     history_days: int
     notes: list[str]
     as_of: IsoDateTime | None
+    pricing: PricingAssessmentOut | None = Field(None, description="absent in runs made"
+                                                                   " before it existed")
 
 
 class RunDetail(Run):

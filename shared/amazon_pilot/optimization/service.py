@@ -39,8 +39,10 @@ from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
 from amazon_pilot.domain.spend import LLMSpend
 from amazon_pilot.domain.suggestions import (
     ListingCopy,
+    PricingAssessment,
     Suggestion,
     apply_llm_copy,
+    assess_pricing,
     llm_copy_messages,
     suggest,
     unchanged_notes,
@@ -90,7 +92,8 @@ SANDBOX_NOTICE = ("sandbox output: written by the offline OpenAI stand-in, not a
 NO_GROUP_NOTE = (
     "this product is the main product of none of your competitor groups, so no competitors "
     "were used: keyword coverage and price position are not scored, feature gaps are empty, "
-    "and experiments have no control group (create one at POST /v1/competitor-groups)"
+    "pricing is judged from the product's own history only, and experiments have no control "
+    "group (create one at POST /v1/competitor-groups)"
 )
 
 
@@ -198,6 +201,7 @@ class RuleOutcome:
     suggestions: list[Suggestion]
     gaps: dict[str, list[str]] | None
     feature_source: str  # "features" | "bullet keywords"
+    pricing: PricingAssessment
 
 
 def rule_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
@@ -206,8 +210,10 @@ def rule_suggestions(product: Snapshot, competitors: Sequence[Snapshot],
     comps = list(competitors)
     score = score_listing(product, comps)
     gaps = feature_gaps(product, comps)
-    ranked = suggest(product, comps, score, history, gaps)
-    return RuleOutcome(score, ranked, gaps, "features" if gaps is not None else "bullet keywords")
+    pricing = assess_pricing(product, comps, history)
+    ranked = suggest(product, comps, score, history, gaps, pricing=pricing)
+    return RuleOutcome(score, ranked, gaps, "features" if gaps is not None else "bullet keywords",
+                       pricing)
 
 
 # ---------------------------------------------------------------- model copy
@@ -340,6 +346,7 @@ def run_suggestions(run_id: UUID | str, client: Any = ..., *, max_attempts: int 
                 "history_days": len(inputs.data.history),
                 "notes": [*inputs.notes,
                           *unchanged_notes(product, rules.score, outcome.suggestions)],
+                "pricing": rules.pricing.to_dict(),
                 "as_of": _iso(inputs.data.as_of.get(product.asin)),
             }),
         }

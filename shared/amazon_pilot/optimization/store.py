@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Row, text
 
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
 from amazon_pilot.domain.suggestions import Level, SuggestionSource, SuggestionType
-from amazon_pilot.platform.db import as_float, as_int, reading, transaction
+from amazon_pilot.platform.db import as_float, as_int, as_json, reading, transaction
 from amazon_pilot.tracking.store import SNAPSHOT_READ, snapshot_from_row
 
 T = TypeVar("T")
@@ -148,7 +148,7 @@ WITH latest AS (
 ), daily AS (
     SELECT DISTINCT ON (product_id, (captured_at AT TIME ZONE 'UTC')::date)
            'h' AS kind, product_id, captured_at, {_COLUMNS}, NULL::jsonb, title,
-           NULL::smallint, NULL::jsonb, data_source
+           NULL::smallint, jsonb_build_object('has_deal', details->'has_deal'), data_source
     FROM snapshots
     WHERE CAST(:with_history AS boolean) AND product_id = ANY(CAST(:ids AS bigint[])) AND found
       AND captured_at >= :since AND captured_at < :until
@@ -188,8 +188,12 @@ def history_point(row: Any) -> HistoryPoint:
         buy_box_price=as_float(row.buy_box_price), buy_box_seller=row.buy_box_seller,
         bsr_rank=as_int(row.bsr_rank), subcategory_bsr=as_int(row.subcategory_bsr),
         rating=as_float(row.rating), review_count=as_int(row.review_count), in_stock=in_stock,
-        title=row.title,
+        title=row.title, has_deal=_flag((as_json(row.details) or {}).get("has_deal")),
     )
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def load_listing(conn: Connection, product: ProductRef, competitors: Sequence[ProductRef],
