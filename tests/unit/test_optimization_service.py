@@ -191,3 +191,11 @@ def test_jobs_refuse_a_payload_that_does_not_fit(job: Any, payload: dict[str, An
                                                  where: str) -> None:
     with pytest.raises(PermanentJobError, match=f"bad payload: {re.escape(where)}:"):
         job(payload, Delivery("k", 1, 3))
+
+
+def test_features_are_named_in_a_sellers_words_once() -> None:
+    from amazon_pilot.optimization.service import _stated
+
+    assert _stated("theme_comfort", ["COMFORT"]) == "comfort"
+    assert _stated("anc", ["active noise cancelling"]) == "active noise cancelling"
+    assert _stated("battery_hours", ["30 h"]) == "battery life per charge: 30 h"

@@ -168,6 +168,16 @@ def score_of(conn: Connection, tracked: TrackedProduct) -> dict[str, Any]:
 # ---------------------------------------------------------------- rules
 
 
+def _stated(name: str, labels: list[str]) -> str:
+    """A feature in a seller's words: "battery life per charge: 30 h"; a theme or a label that only
+    repeats the name is said once ("comfort", not "comfort (theme): COMFORT")."""
+    shown = display_name(name).removesuffix(" (theme)")
+    told = [label for label in labels if label.strip().lower() != shown.lower()]
+    if name.startswith("theme_") or not told:
+        return shown
+    return f"{shown}: {', '.join(told)}"
+
+
 def feature_gaps(product: Snapshot, competitors: Sequence[Snapshot],
                  top: int = 5) -> dict[str, list[str]] | None:
     """Feature comparison (domain.features) in the shape suggest() reads:
@@ -187,11 +197,10 @@ def feature_gaps(product: Snapshot, competitors: Sequence[Snapshot],
         return None
     cmp = compare_features(main, comps)
     need = 2 if len(comps) >= 2 else 1
-    only = [f"{display_name(n)}: {cmp.labels[n]}" for n in cmp.main_only]
+    only = [_stated(n, [cmp.labels[n]]) for n in cmp.main_only]
     lacks = sorted((g for g in cmp.main_lacks if len(g.holders) >= need),
                    key=lambda g: -len(g.holders))  # stable: ties keep the attribute order
-    missing = [f"{display_name(g.name)}: {', '.join(sorted(set(g.labels.values()))[:3])}"
-               for g in lacks]
+    missing = [_stated(g.name, sorted(set(g.labels.values()))[:3]) for g in lacks]
     return {"only_main": only[:top], "missing": missing[:top]}
 
 
