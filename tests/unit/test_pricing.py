@@ -251,3 +251,17 @@ def test_a_feature_only_one_rival_has_is_not_given_away_silently() -> None:
     assert "$74.99" in change  # the one rival with ANC prices the feature
     assert "active noise cancelling" in reason and "only B0ANCRIVAL also has it" in reason
     assert "would give that premium up" in reason
+
+
+def test_a_group_whose_members_are_all_out_of_stock_gets_a_reason_not_a_cut() -> None:
+    from amazon_pilot.domain.snapshot import Availability
+
+    gone = [replace(c, price=None, buy_box_price=None, buy_box_seller=None,
+                    availability=Availability.OUT_OF_STOCK) for c in rivals()]
+    a = assess_pricing(no_lead(), gone, [])
+    assert a.status in ("hold", "no_assessment") and a.suggestion is None
+    assert "no competitor has a price today" in a.reason, a.reason
+    assert "different currencies" not in a.reason
+    got = suggest(no_lead(), gone, score_listing(no_lead(), gone), [])
+    assert "pricing" not in {s.type for s in got}
+    assert all(s.change for s in got)  # every suggestion still says what to change

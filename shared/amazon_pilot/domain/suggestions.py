@@ -527,8 +527,13 @@ def _market(product: Snapshot, competitors: list[Snapshot]) -> tuple[dict[str, A
     market: dict[str, Any] = {"currency": cur, "compared": [c.asin for c in split.compared],
                               "left_out": split.left_out}
     if not split.compared:
+        unpriced = [x["asin"] for x in split.left_out if x["reason"] == "no price"]
+        other = [x for x in split.left_out if x["reason"] != "no price"]
+        if not other:  # every rival out of stock or without a featured offer: nothing to read
+            return market, ("no competitor has a price today (out of stock or no featured"
+                            f" offer: {', '.join(unpriced)}), so there is nothing to compare")
         names = ", ".join(f"{x['asin']} ({x['currency'] or 'unknown'}, amazon.{x['marketplace']})"
-                          for x in split.left_out)
+                          for x in other)
         return market, (f"cannot compare prices in different currencies: no competitor is"
                         f" priced in {cur or 'a known currency'} ({names})")
     prices = sorted(float(c.price or 0.0) for c in split.compared)
