@@ -278,7 +278,9 @@ def test_a_public_name_resolving_to_a_private_address_is_never_contacted(
         raise AssertionError("the adapter tried to connect")
 
     monkeypatch.setattr(notify.socket, "getaddrinfo", resolve)
-    monkeypatch.setattr(notify.httpx, "Client", no_connection)
+    import httpx
+
+    monkeypatch.setattr(httpx, "Client", no_connection)
     result = notify.post_webhook("https://hooks.example.com/x", b"{}", {})
     assert not result.delivered and result.permanent
     assert result.error is not None and "10.1.2.3" in result.error

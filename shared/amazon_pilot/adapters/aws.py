@@ -5,16 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from amazon_pilot.platform.settings import settings
 
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
-_CONFIG = Config(
-    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=25
-)
 
 
 def client(service: str) -> Any:
@@ -24,12 +18,18 @@ def client(service: str) -> Any:
         with _lock:
             cached = _clients.get(service)
             if cached is None:
+                # boto3 loads with the first client, not at import: an API function's cold
+                # start (which may never call AWS) does not pay its ~100 ms
+                import boto3
+                from botocore.config import Config
+
                 cfg = settings()
                 cached = boto3.session.Session().client(
                     service,
                     region_name=cfg.region,
                     endpoint_url=cfg.aws_endpoint_url,
-                    config=_CONFIG,
+                    config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                                  connect_timeout=3, read_timeout=25),
                 )
                 _clients[service] = cached
     return cached

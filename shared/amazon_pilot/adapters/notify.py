@@ -18,9 +18,6 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-from botocore.exceptions import BotoCoreError, ClientError
-
 from amazon_pilot.adapters.aws import client
 from amazon_pilot.domain.notifications import (
     InvalidChannelTarget,
@@ -87,6 +84,8 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str],
         return SendResult(False, error=str(exc), permanent=True)
     except OSError as exc:  # DNS failure: may be temporary
         return SendResult(False, error=f"could not resolve the host: {exc}")
+    import httpx  # at the first delivery, not in every cold start of the API
+
     request_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
     try:
         with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as http, \
@@ -137,6 +136,8 @@ def ensure_sender_verified(sender: str) -> None:
 
 
 def send_email(to: str, subject: str, text: str) -> SendResult:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     sender = sender_address()
     try:
         ensure_sender_verified(sender)
