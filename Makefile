@@ -1,5 +1,5 @@
 # The two commands of the README, and the checks behind them.
-.PHONY: run test demo setup lint jslint typecheck template-check unit integration bench openapi localstack-test
+.PHONY: run test demo setup lint jslint typecheck template-check iac-scan unit integration bench openapi localstack-test deploy
 
 setup:
 	@scripts/setup.sh
@@ -20,6 +20,17 @@ template-check: setup
 	.venv/bin/cfn-lint template.yaml
 	scripts/sam-validate.sh
 	scripts/layer-contents.sh
+	$(MAKE) iac-scan
+
+# checkov on template.yaml (its own venv, scripts/checkov.sh); fails on any finding not
+# justified in docs/deploy.md's table of accepted findings.
+iac-scan: setup
+	.venv/bin/python -m pilot_dev.iac_scan
+
+# sam build + sam deploy, then the dashboard's files to the edge bucket (docs/deploy.md).
+# Arguments: make deploy CONFIG_ENV=dev   (a samconfig.toml environment; default "default")
+deploy: setup
+	scripts/deploy.sh $(CONFIG_ENV)
 
 test: setup lint jslint typecheck template-check
 	scripts/install-browser.sh

@@ -59,6 +59,16 @@ def asset_root() -> Path:
     return (Path(__file__).resolve().parents[3] / "web").resolve()
 
 
+def cache_control(relative: str) -> str:
+    """The Cache-Control of a dashboard file (also what scripts/deploy.sh stores on the
+    edge bucket's copy): the page is revalidated, versioned vendor files never change."""
+    if relative == "index.html":
+        return "no-cache"
+    if relative.startswith(IMMUTABLE_PREFIX):
+        return "public, max-age=31536000, immutable"
+    return "public, max-age=0, must-revalidate"
+
+
 @dataclass(frozen=True)
 class Asset:
     body: bytes
@@ -119,12 +129,7 @@ class AssetStore:
         packed = gzip.compress(body, 9, mtime=0) if len(body) >= MIN_GZIP_BYTES else None
         if packed is not None and len(packed) >= len(body):
             packed = None
-        if relative == "index.html":
-            cache = "no-cache"
-        elif relative.startswith(IMMUTABLE_PREFIX):
-            cache = "public, max-age=31536000, immutable"
-        else:
-            cache = "public, max-age=0, must-revalidate"
+        cache = cache_control(relative)
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
         return Asset(body, packed, etag, kind, cache)
 
