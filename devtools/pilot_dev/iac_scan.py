@@ -128,9 +128,9 @@ def run_checkov(files: dict[str, Path]) -> list[Finding]:
         if report.get("check_type") != "cloudformation":
             continue
         for failed in report["results"]["failed_checks"]:
-            path = str(Path(failed["file_abs_path"]).resolve())
+            scanned = str(Path(failed["file_abs_path"]).resolve())
             findings.add(Finding(failed["check_id"], failed["resource"].rsplit(".", 1)[-1],
-                                 failed["check_name"], by_path.get(path, path)))
+                                 failed["check_name"], by_path.get(scanned, scanned)))
     return sorted(findings, key=lambda f: (f.check_id, f.resource, f.variant))
 
 
