@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -166,3 +167,65 @@ def test_every_accepted_scan_finding_names_a_resource_and_a_reason() -> None:
         assert len(row.reason) > 20, row
         for pattern in row.resources:
             assert fnmatch.filter(RESOURCES, pattern), f"{row.check_id}: {pattern} matches nothing"
+
+
+def test_the_api_gets_the_viewers_address_not_a_forged_one() -> None:
+    node = shutil.which("node")
+    assert node
+    code = RESOURCES["ApiViewerFunction"]["Properties"]["FunctionCode"]
+    script = code + (
+        "\nconst r = handler({viewer: {ip: '198.51.100.7'}, request: {uri: '/v1/products',"
+        " headers: {'x-viewer-ip': {value: '10.0.0.1'}}}});\n"
+        "console.log(JSON.stringify(r.headers));\n"
+    )
+    done = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True,
+                          timeout=30)
+    assert json.loads(done.stdout)["x-viewer-ip"] == {"value": "198.51.100.7"}
+    origin = next(o for o in RESOURCES["Distribution"]["Properties"]["DistributionConfig"][
+        "Origins"] if o["Id"] == "api")
+    assert origin["OriginCustomHeaders"][0]["HeaderName"].lower() == "x-origin-verify"
+    env = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]
+    assert "EdgeOriginSecret" in json.dumps(env["EDGE_ORIGIN_TOKEN"])
+
+
+@pytest.fixture()
+def edge_token(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from amazon_pilot.platform.settings import reset_settings
+
+    monkeypatch.setenv("EDGE_ORIGIN_TOKEN", "edge-token-0123456789")
+    reset_settings()
+    yield "edge-token-0123456789"
+    monkeypatch.delenv("EDGE_ORIGIN_TOKEN")
+    reset_settings()
+
+
+def test_behind_the_edge_a_request_without_the_token_is_refused(edge_token: str) -> None:
+    client = TestClient(create_app("web", [web.router], make_logger("web")),
+                        raise_server_exceptions=False)
+    bare = client.get("/")
+    assert bare.status_code == 403
+    assert "CloudFront" in bare.json()["error"]["message"]
+    assert client.get("/", headers={"x-origin-verify": "wrong"}).status_code == 403
+    assert client.get("/", headers={"x-origin-verify": edge_token}).status_code == 200
+
+
+def test_the_viewer_address_is_believed_only_with_the_edge_token(edge_token: str) -> None:
+    from amazon_pilot.platform.ratelimit import client_ip
+
+    event = {"requestContext": {"http": {"sourceIp": "130.176.1.1"}}}  # a CloudFront address
+    forged = {"aws.event": event, "headers": [(b"x-viewer-ip", b"10.9.9.9")]}
+    assert client_ip(forged) == "130.176.1.1"
+    verified = {"aws.event": event, "headers": [(b"x-origin-verify", edge_token.encode()),
+                                                 (b"x-viewer-ip", b"198.51.100.7")]}
+    assert client_ip(verified) == "198.51.100.7"
+
+
+def test_without_an_edge_the_headers_mean_nothing() -> None:
+    from amazon_pilot.platform.ratelimit import client_ip
+
+    event = {"requestContext": {"http": {"sourceIp": "203.0.113.5"}}}
+    scope = {"aws.event": event, "headers": [(b"x-origin-verify", b""),
+                                             (b"x-viewer-ip", b"10.9.9.9")]}
+    assert client_ip(scope) == "203.0.113.5"
+    client = TestClient(create_app("web", [web.router], make_logger("web")))
+    assert client.get("/").status_code == 200

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from amazon_pilot.platform.edge import from_the_edge
 from amazon_pilot.platform.errors import ApiError, error_body
 from amazon_pilot.platform.settings import settings
 
@@ -73,6 +74,12 @@ class EdgeMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        if settings().edge_origin_token and not from_the_edge(scope):
+            # The execute-api URL stays reachable; behind the edge it would skip the WAF.
+            body = error_body(403, "this API is served through its CloudFront domain; "
+                              "send requests there", rid)
+            await JSONResponse(body, status_code=403)(scope, receive, send_with_headers)
+            return
         length = _content_length(scope)
         if length is None:
             length = _event_body_size(scope)

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from amazon_pilot.platform.db import autocommit_engine
+from amazon_pilot.platform.edge import from_the_edge, header
 from amazon_pilot.platform.settings import settings
 
 EXEMPT_PATHS = frozenset({"/v1/health", "/v1/health/live", "/v1/openapi.json", "/v1/docs"})
@@ -160,7 +161,14 @@ def clear(bucket: str) -> None:
 
 
 def client_ip(scope: MutableMapping[str, Any]) -> str:
-    """The caller's address as API Gateway saw it (requestContext.http.sourceIp)."""
+    """The caller's address as API Gateway saw it (requestContext.http.sourceIp), or,
+    behind the edge, the viewer's address CloudFront put in X-Viewer-Ip: API Gateway
+    only sees CloudFront's. That header is believed only on a request carrying the
+    edge's X-Origin-Verify token (platform.app.EdgeMiddleware refuses the others)."""
+    if from_the_edge(scope):
+        viewer = header(scope, b"x-viewer-ip")
+        if viewer:
+            return viewer
     event = scope.get("aws.event") or {}
     ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
     if ip:

@@ -63,6 +63,9 @@ class Settings:
     jwt_secret_arn: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_048_576
+    # Set when the stack runs behind CloudFront (EnableEdge): the value CloudFront adds
+    # as X-Origin-Verify; requests without it bypassed the WAF and are refused.
+    edge_origin_token: str | None = None
     login_max_failures: int = 5
     login_failure_window_s: int = 900
     rate_limit_window_s: int = 60
@@ -145,6 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_endpoint_url=read.text("AWS_ENDPOINT_URL"),
         database_url=read.text("DATABASE_URL"),
         database_secret_arn=read.text("DATABASE_SECRET_ARN"),
+        edge_origin_token=read.text("EDGE_ORIGIN_TOKEN"),
         queue_urls={p: u for p in PRIORITIES if (u := read.text(f"QUEUE_URL_{p.upper()}"))},
         dlq_urls={p: u for p in PRIORITIES if (u := read.text(f"DLQ_URL_{p.upper()}"))},
         queue_priority=priority,
