@@ -1,5 +1,5 @@
 # The two commands of the README, and the checks behind them.
-.PHONY: run test demo setup lint jslint typecheck template-check iac-scan unit integration bench openapi localstack-test deploy
+.PHONY: run test demo setup lint jslint typecheck template-check iac-scan iac-test unit integration bench openapi localstack-test deploy
 
 setup:
 	@scripts/setup.sh
@@ -26,6 +26,11 @@ template-check: setup
 # justified in docs/deploy.md's table of accepted findings.
 iac-scan: setup
 	.venv/bin/python -m pilot_dev.iac_scan
+
+# The tests marked iac (checkov and the SAM translator on the template; ~20 s once their
+# venvs exist). Plain `pytest` runs them too.
+iac-test: setup
+	.venv/bin/pytest -q -m iac
 
 # sam build + sam deploy, then the dashboard's files to the edge bucket (docs/deploy.md).
 # Arguments: make deploy CONFIG_ENV=dev   (a samconfig.toml environment; default "default")
