@@ -28,6 +28,7 @@ from pilot_dev.runtime.template import (
     evaluate_conditions,
     load_template,
     repo_root,
+    resolve,
 )
 
 TEMPLATE = load_template()
@@ -229,3 +230,54 @@ def test_without_an_edge_the_headers_mean_nothing() -> None:
     assert client_ip(scope) == "203.0.113.5"
     client = TestClient(create_app("web", [web.router], make_logger("web")))
     assert client.get("/").status_code == 200
+
+
+def _edge_properties(logical_id: str) -> dict[str, Any]:
+    """A resource's properties with the intrinsics resolved as CloudFormation would."""
+    ctx = ResolveContext("pilot", "us-east-1", TEMPLATE.parameter_defaults() | {
+        "EnableEdge": "true", "BlockedIpv4Cidrs": "203.0.113.7/32"})
+    evaluate_conditions(TEMPLATE.raw, ctx)
+    for ipset in ("WebIpv4BlockList", "WebIpv6BlockList"):
+        ctx.attrs[(ipset, "Arn")] = f"arn:aws:wafv2:us-east-1:000000000000:global/ipset/{ipset}/1"
+    ctx.attrs[("WebAcl", "Arn")] = "arn:aws:wafv2:us-east-1:000000000000:global/webacl/w/1"
+    props = resolve(RESOURCES[logical_id]["Properties"], ctx)
+    if logical_id == "WebIpv4BlockList":
+        props["Addresses"] = props["Addresses"].split(",")  # a CommaDelimitedList
+    return dict(props)
+
+
+# Where CloudFormation's WAFv2 names differ from the API's (cfn-lint checks the former).
+_CFN_RENAMES = {"IPSetReferenceStatement": {"Arn": "ARN"}}
+
+
+def _cfn_to_api(node: Any, renames: dict[str, str] | None = None) -> Any:
+    if isinstance(node, list):
+        return [_cfn_to_api(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {(renames or {}).get(key, key): _cfn_to_api(value, _CFN_RENAMES.get(key))
+            for key, value in node.items()}
+
+
+@pytest.mark.parametrize(("logical_id", "service", "operation", "wrap"), [
+    ("WebAcl", "wafv2", "CreateWebACL", None),
+    ("WebIpv4BlockList", "wafv2", "CreateIPSet", None),
+    ("WebIpv6BlockList", "wafv2", "CreateIPSet", None),
+    ("WebAclLogging", "wafv2", "PutLoggingConfiguration", "LoggingConfiguration"),
+])
+def test_waf_resources_match_the_published_api(logical_id: str, service: str, operation: str,
+                                               wrap: str | None) -> None:
+    """CloudFormation's WAFv2 properties are the API's shapes: botocore's model of the
+    API (AWS's, not ours) must accept them, names, nesting and types."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    props = _edge_properties(logical_id)
+    for rule in props.get("Rules", []):
+        statement = rule["Statement"].get("RateBasedStatement")
+        if statement:
+            statement["Limit"] = int(statement["Limit"])  # CloudFormation converts the Number
+    params = _cfn_to_api({wrap: props} if wrap else props)
+    model = botocore.session.get_session().get_service_model(service)
+    report = ParamValidator().validate(params, model.operation_model(operation).input_shape)
+    assert not report.has_errors(), report.generate_report()
