@@ -557,7 +557,7 @@ def mfa_status(user: CurrentUser) -> MfaStatus:
     enabled = state is not None and state.confirmed
     return MfaStatus(enabled=enabled, pending=state is not None and not state.confirmed,
                      recovery_codes_left=store.recovery_codes_left(user.id) if enabled else 0,
-                     required=user.is_admin)
+                     required=user.role == "admin")
 
 
 def start_mfa_enrolment(user: CurrentUser, ctx: RequestContext) -> Enrolment:

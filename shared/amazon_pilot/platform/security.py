@@ -16,7 +16,8 @@ Usage in any router::
     async def admin_only(admin: CurrentUser = Depends(require_admin)) -> ...: ...
 
 - ``CurrentUser`` (frozen): ``id: uuid.UUID``, ``email: str``, ``role: str`` ("seller" |
-  "admin"), ``plan: str`` ("free" | "pro" | "enterprise"); ``is_admin`` property.
+  "admin"), ``plan: str`` ("free" | "pro" | "enterprise"), ``session_id``, ``mfa``;
+  ``is_admin`` property (role admin *and* a two-factor session).
   Plan limits: ``settings().plan(user.plan)`` (amazon_pilot.platform.settings).
 - ``current_user``: verifies the ``Authorization: Bearer <access token>`` header (JWT
   HS256, 15 minutes, claim ``type == "access"``) and loads the user; answers 401
@@ -25,7 +26,8 @@ Usage in any router::
   session ended by a password change. The per-user rate limit of the user's plan is
   applied (429 RATE_LIMITED with Retry-After) — in the shared middleware, which does the
   token check, the user lookup and the counter increment in one database round trip.
-- ``require_admin``: ``current_user`` plus role ``admin``, else 403 FORBIDDEN.
+- ``require_admin``: ``current_user`` plus role ``admin``, else 403 FORBIDDEN; an admin
+  whose session was not started with a second factor gets 403 MFA_REQUIRED.
 - ``ensure_owner(owner_id, user, what)``: 404 NOT_FOUND ("<what> not found") when the
   resource does not exist (``owner_id`` None) or belongs to someone else — a seller
   never learns that another user's id exists. Admins get no bypass here; admin routes
@@ -88,7 +90,9 @@ class CurrentUser:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        """An administrator acting as one: role admin and a two-factor session. An admin
+        signed in with a password only is treated as a seller until they enrol."""
+        return self.role == "admin" and self.mfa
 
 
 # ------------------------------------------------------------------ signing key
@@ -399,9 +403,9 @@ ADMIN_NEEDS_MFA = ("administrators must sign in with a second factor: enrol at "
 async def require_admin(user: CurrentUser = Depends(current_user)) -> CurrentUser:
     """An administrator whose session was started (or re-issued on enrolment) with a
     second factor; an admin without one gets 403 MFA_REQUIRED and must enrol first."""
-    if not user.is_admin:
+    if user.role != "admin":
         raise Forbidden("this route is for administrators")
-    if not user.mfa:
+    if not user.is_admin:
         raise MfaRequired(ADMIN_NEEDS_MFA)
     return user
 
