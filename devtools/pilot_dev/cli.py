@@ -560,8 +560,8 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     from amazon_pilot.accounts import service
     from amazon_pilot.platform.errors import ApiError
 
-    password = None if service.account_exists(args.email) else _admin_password(args)
     try:
+        password = None if service.account_exists(args.email) else _admin_password(args)
         done = service.create_admin(args.email, password, via="pilot create-admin")
     except ApiError as exc:
         raise CliError(exc.message) from exc
