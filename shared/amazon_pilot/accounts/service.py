@@ -125,10 +125,11 @@ def register(email: str, password: str, company_name: str | None,
     except rules.AccountRuleError as exc:
         raise _rule_error(exc) from None
     _limit_registrations(ctx)
+    password_hash = rules.hash_password(password)  # on both paths: no timing tell
     try:
-        user = create_user(normalized, password, company_name=company_name)
+        user = store.insert_user(normalized, password_hash, role=rules.DEFAULT_ROLE,
+                                 plan="free", company_name=company_name)
     except store.EmailTaken:
-        rules.hash_password(password)  # the work the new-account path does
         existing = store.user_by_email(normalized)
         _audit(None, "auth.register_existing", ctx,
                user_id=existing.id if existing else None, target=normalized)
