@@ -149,6 +149,7 @@ def test_a_strangers_50_wrong_passwords_do_not_keep_the_owner_out(
           f"{last.headers.get('retry-after')} s")
     assert guesses[401] == 5 and guesses[429] == 45  # 5 free, then waits
     assert owner_ok == 5
+    assert _audit_count(email, "auth.login_throttle_notice") == 1
     assert 0 < int(last.headers["retry-after"]) <= 30  # counting down the first wait
 
 
@@ -169,6 +170,19 @@ def test_guessing_from_many_addresses_slows_but_never_refuses_the_owner(
     # past the account-wide ceiling each new address gets one guess, then waits
     assert guesses[429] >= 10
     assert owner_new.status_code == 200 and owner_home.status_code == 200
+    # the owner is told once, not once per guessing address
+    assert _audit_count(email, "auth.login_throttle_notice") == 1
+
+
+def _audit_count(email: str, action: str) -> int:
+    from sqlalchemy import text
+
+    from amazon_pilot.platform.db import get_engine
+
+    with get_engine().connect() as conn:
+        return int(conn.execute(text(
+            "SELECT count(*) FROM audit_log WHERE action = :a AND user_id ="
+            " (SELECT id FROM users WHERE email = :e)"), {"a": action, "e": email}).scalar_one())
 
 
 # ------------------------------------------------------------------ e-mail discovery

@@ -93,3 +93,12 @@ def test_login_waits_grow_per_address_and_never_exceed_the_cap() -> None:
     assert throttle.free_failures(throttle.ACCOUNT_CEILING - 1) == free
     assert throttle.free_failures(throttle.ACCOUNT_CEILING) == 1
     assert throttle.delay_after(1, 1) == 30
+
+
+def test_a_wait_belongs_to_an_ipv4_address_or_an_ipv6_64() -> None:
+    assert throttle.address_key("203.0.113.7") == "203.0.113.7"
+    assert throttle.address_key("2001:db8:1:2:aaaa::1") == \
+        throttle.address_key("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert throttle.address_key("2001:db8:1:3::1") != throttle.address_key("2001:db8:1:2::1")
+    assert throttle.address_key("::ffff:198.51.100.9") == "198.51.100.9"
+    assert throttle.address_key("unknown") == "unknown"

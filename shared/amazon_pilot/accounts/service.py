@@ -178,7 +178,7 @@ def login(email: str, password: str, ctx: RequestContext) -> Grant | MfaChalleng
     except rules.AccountRuleError:
         normalized = email.strip().lower()
     cfg = settings()
-    ip = ctx.ip or "unknown"
+    ip = throttle.address_key(ctx.ip or "unknown")
     gate = store.claim_login_attempt(normalized, ip, cfg.login_failure_window_s,
                                      _throttle_policy)
     if gate.blocked_for:

@@ -397,15 +397,19 @@ def claim_login_attempt(email: str, ip: str, window_s: int,
                  " notified_at IS NOT NULL AND notified_at > now() - :window AS notified"
                  " FROM login_failures WHERE email = :email AND ip = :ip FOR UPDATE"),
             params).one()
-        account = int(conn.execute(
-            text("SELECT coalesce(sum(failures), 0) FROM login_failures WHERE email = :email"
-                 " AND ip <> :ip AND last_failure_at > now() - :window"), params).scalar_one())
+        others = conn.execute(
+            text("SELECT coalesce(sum(failures), 0) AS failures,"
+                 " coalesce(bool_or(notified_at > now() - :window), false) AS notified"
+                 " FROM login_failures WHERE email = :email AND ip <> :ip"
+                 " AND last_failure_at > now() - :window"), params).one()
+        account = int(others.failures)
         failures = 0 if row.stale else int(row.failures)
         if row.wait > 0 and not row.stale:
             return LoginGate(int(row.wait), failures, account + failures, False)
         failures += 1
         delay, free = policy(failures, account + failures)
-        notify = failures == free and not row.notified
+        # one notice per account per window, however many addresses guess
+        notify = failures == free and not row.notified and not others.notified
         conn.execute(
             text("UPDATE login_failures SET failures = :failures, last_failure_at = now(),"
                  " first_failure_at = CASE WHEN :reset THEN now() ELSE first_failure_at END,"

@@ -9,6 +9,8 @@ See docs/security-accounts.md.
 
 from __future__ import annotations
 
+import ipaddress
+
 FREE_FAILURES = 5  # per (e-mail, address) in the window, before any wait
 FREE_FAILURES_UNDER_ATTACK = 1  # when the account-wide ceiling is passed
 ACCOUNT_CEILING = 20  # failures against one account, all addresses, in the window
@@ -28,3 +30,17 @@ def delay_after(failures: int, free: int) -> int:
         return 0
     exponent = min(failures - free, 20)  # 2**20 s is far past the cap already
     return min(FIRST_DELAY_S * 2 ** exponent, MAX_DELAY_S)
+
+
+def address_key(ip: str) -> str:
+    """The unit a wait belongs to: an IPv4 address, or an IPv6 /64 (one subscriber's
+    network: a host there can take any of its 2**64 addresses)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
