@@ -221,6 +221,7 @@ def test_wrong_codes_are_limited_per_challenge(api: httpx.Client) -> None:
                                                  "code": totp_now(secret, offset_steps=1)})
     _error(right, 429, "RATE_LIMITED")
     assert "auth.mfa_throttled" in _actions(email)
+    assert _actions(email).count("auth.mfa_failed_notice") == 1  # the owner is told
 
 
 def test_admins_must_enrol_before_admin_routes(api: httpx.Client) -> None:

@@ -41,6 +41,11 @@ PASSWORD_CHANGED = Notice(
     "Your Amazon Pilot password was changed",
     "The password of your account was changed (address {ip}) and every other session was "
     "signed out. If this was not you, contact support at once." + _FOOTER)
+MFA_CODES_FAILED = Notice(
+    "Your password was used with wrong two-step codes",
+    "Someone signed in to your account with the right password from the address {ip}, "
+    "then entered several wrong two-step codes and was stopped. If this was not you, your "
+    "password is known to someone: change it now in Settings." + _FOOTER)
 MFA_ENABLED = Notice(
     "Two-step sign-in is on",
     "Two-step sign-in was turned on for your account (address {ip}). Keep your recovery "

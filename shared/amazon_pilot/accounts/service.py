@@ -262,14 +262,25 @@ def login_mfa(mfa_token: str, code: str | None, recovery_code: str | None,
                 _audit(conn, "auth.mfa_recovery_code_used", ctx, user_id=user_id,
                        actor_id=user_id)
     if used is None:
-        ratelimit.hit(f"mfa-fail:{claims['jti']}", MFA_CHALLENGE_ATTEMPTS,
-                      MFA_CHALLENGE_TTL_SECONDS)
+        on_challenge = ratelimit.hit(f"mfa-fail:{claims['jti']}", MFA_CHALLENGE_ATTEMPTS,
+                                     MFA_CHALLENGE_TTL_SECONDS)
         ratelimit.hit(f"mfa-fail-user:{user_id}", MFA_USER_ATTEMPTS,
                       cfg.login_failure_window_s)
         _audit(None, "auth.mfa_failed", ctx, user_id=user_id,
                details={"kind": "recovery_code" if recovery_code else "totp"})
+        if on_challenge.count == MFA_CHALLENGE_ATTEMPTS:
+            _notice_password_known(login_record.email, user_id, ctx)
         raise Unauthorized(MFA_CODE_REFUSED)
     return _grant(user_id, login_record.auth_epoch, session)
+
+
+def _notice_password_known(email: str, user_id: uuid.UUID, ctx: RequestContext) -> None:
+    """Someone with the right password used up a challenge's codes: the owner should
+    change the password. Once per account per window."""
+    window = settings().login_failure_window_s
+    if ratelimit.hit(f"mfa-notice:{user_id}", 1, window).count == 1:
+        _audit(None, "auth.mfa_failed_notice", ctx, user_id=user_id)
+        notices.send(email, notices.MFA_CODES_FAILED, ip=ctx.ip)
 
 
 def _check_second_factor(conn: Connection, user_id: uuid.UUID, state: store.MfaState,
