@@ -153,6 +153,22 @@ def test_a_strangers_50_wrong_passwords_do_not_keep_the_owner_out(
     assert 0 < int(last.headers["retry-after"]) <= 30  # counting down the first wait
 
 
+def test_parallel_guesses_do_not_slip_past_the_wait(
+        api: httpx.Client, from_address: Callable[[str], httpx.Client]) -> None:
+    email, _ = _owner(api)
+    stranger = from_address("127.0.0.68")
+
+    def guess(n: int) -> int:
+        return stranger.post("/v1/auth/login", json={"email": email,
+                                                     "password": f"Race-{n}-2026"}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = Counter(pool.map(guess, range(24)))
+    print(f"[chaos accounts] 24 parallel wrong passwords from one address: {dict(statuses)}")
+    # the count is taken before the password is checked, under the pair's row lock
+    assert statuses == Counter({401: 5, 429: 19})
+
+
 def test_guessing_from_many_addresses_slows_but_never_refuses_the_owner(
         api: httpx.Client, from_address: Callable[[str], httpx.Client]) -> None:
     email, _ = _owner(api)
