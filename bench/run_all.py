@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 ORDER = [
     "bench_runtime.py",      # issue 2: start-up, cold start, HTTP round trip
     "bench_auth.py",         # issue 3: auth + rate-limit overhead
+    "bench_session_check.py",  # issue 14: the per-request session-revocation probe
     "bench_ingest.py",       # issue 4: ingestion, history
     "bench_competitors.py",  # issue 5: comparison, report
     "bench_optimization.py", # issue 6: listing score, suggestions, experiments

@@ -75,6 +75,7 @@ def stack(database_url: str) -> Iterator[Stack]:
             # moment (the stack runs in this process and reads them per request).
             "RATE_LIMIT_IP": "100000",
             "RATE_LIMIT_FREE": "100000",
+            "REGISTER_PER_IP": "100000",
         },
     )
     running = Stack(config).start()

@@ -532,6 +532,55 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _with_database(work, need_standins=True)
 
 
+# ---------------------------------------------------------------- accounts
+
+
+def _admin_password(args: argparse.Namespace) -> str | None:
+    """The new admin's password: from stdin, typed twice at a terminal, or None to have
+    one generated (--generate-password, or no terminal to ask at)."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise CliError("--password-stdin: no password on standard input")
+        return password
+    if args.generate_password or not sys.stdin.isatty():
+        return None
+    import getpass
+
+    first = getpass.getpass("password for the new administrator (empty: generate one): ")
+    if not first:
+        return None
+    if getpass.getpass("again: ") != first:
+        raise CliError("the two passwords differ; nothing was created")
+    return first
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    _database_for_reading(args.database_url)
+    from amazon_pilot.accounts import service
+    from amazon_pilot.platform.errors import ApiError
+
+    try:
+        password = None if service.account_exists(args.email) else _admin_password(args)
+        done = service.create_admin(args.email, password, via="pilot create-admin")
+    except ApiError as exc:
+        raise CliError(exc.message) from exc
+    user = done.user
+    if done.outcome == "created":
+        print(f"created administrator {user.email} (id {user.id})")
+        if done.generated_password:
+            print(f"generated password (shown once, change it after signing in): "
+                  f"{done.generated_password}")
+    elif done.outcome == "promoted":
+        print(f"promoted {user.email} (id {user.id}) to administrator; password unchanged")
+    else:
+        print(f"{user.email} (id {user.id}) is an administrator already; nothing changed")
+    if not user.is_active:
+        print("note: this account is deactivated; it cannot sign in until reactivated")
+    print("next: sign in and enrol two-step sign-in (Settings); admin routes require it")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -546,6 +595,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "normalize": cmd_normalize,
     "import-apify": cmd_import_apify,
     "demo": cmd_demo,
+    "create-admin": cmd_create_admin,
 }
 
 
@@ -599,6 +649,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a demo seller with tracked products and history")
     demo.add_argument("--days", type=int, default=90)
     demo.add_argument("--products", type=int, default=15)
+
+    admin = sub.add_parser("create-admin", help="create the first administrator, or promote "
+                                                "an existing account")
+    admin.add_argument("email")
+    admin.add_argument("--generate-password", action="store_true",
+                       help="do not prompt: generate the new account's password and print it")
+    admin.add_argument("--password-stdin", action="store_true",
+                       help="read the new account's password from standard input")
+    admin.add_argument("--database-url", help="default: DATABASE_URL, else the running stack's")
     return parser
 
 

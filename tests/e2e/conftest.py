@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,11 +86,21 @@ def page(browser: Any, stack: Stack, demo: str) -> Iterator[Any]:
     context.close()
 
 
-def sign_in(page: Any, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> None:
+def sign_in(page: Any, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD,
+            totp_secret: str | None = None) -> None:
+    """Sign in through the login page; with `totp_secret`, also its second step (the
+    code computed by pyotp, as an authenticator app would)."""
     page.goto("/login")
     page.fill("#login-email", email)
     page.fill("#login-password", password)
     page.click("#login-submit")
+    if totp_secret is not None:
+        import pyotp
+
+        page.wait_for_selector("#mfa-code")
+        # the next step's code: the enrolment may have spent this step's
+        page.fill("#mfa-code", pyotp.TOTP(totp_secret).at(int(time.time()) + 30))
+        page.click("#mfa-submit")
     page.wait_for_url("**/products")
     page.wait_for_selector(".products-table tbody tr, .state-empty")
 
@@ -99,3 +111,20 @@ def shoot(page: Any, name: str, *, full_page: bool = True) -> Path:
     page.wait_for_timeout(300)  # let the last frame settle (charts, fonts)
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def new_admin_with_mfa(password: str = "Admin-pass-2026") -> tuple[str, str]:
+    """An administrator enrolled in two-step sign-in (through the accounts service, as
+    the API would); returns (email, TOTP secret)."""
+    import pyotp
+
+    from amazon_pilot.accounts import service
+    from amazon_pilot.platform.security import CurrentUser
+
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    user = service.create_user(email, password, role="admin", plan="enterprise")
+    caller = CurrentUser(id=user.id, email=user.email, role="admin", plan="enterprise")
+    ctx = service.RequestContext(ip="127.0.0.1", request_id=None, user_agent="e2e")
+    secret = service.start_mfa_enrolment(caller, ctx).secret
+    service.confirm_mfa_enrolment(caller, pyotp.TOTP(secret).now(), ctx)
+    return email, secret

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from amazon_pilot.platform.db import transaction
 from pilot_dev.runtime.stack import Stack
 from pilot_dev.standins.apify_catalog import demo_asins
-from tests.e2e.conftest import DEMO_EMAIL, DEMO_PASSWORD, shoot, sign_in
+from tests.e2e.conftest import DEMO_EMAIL, DEMO_PASSWORD, new_admin_with_mfa, shoot, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -278,8 +278,6 @@ def test_a_script_in_a_title_is_shown_as_text_and_never_runs(page: Any, api: htt
 
 
 def test_phone_layout_and_admin_users(page: Any, stack: Stack) -> None:
-    from amazon_pilot.accounts.service import create_user
-
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page)
     display = page.eval_on_selector(".products-table tbody tr", "r => getComputedStyle(r).display")
@@ -290,10 +288,9 @@ def test_phone_layout_and_admin_users(page: Any, stack: Stack) -> None:
     shoot(page, "products-phone", full_page=False)
     page.click("#sign-out")
     page.wait_for_url("**/login")
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    create_user(email, "Admin-pass-2026", role="admin", plan="enterprise")
+    email, secret = new_admin_with_mfa()
     page.set_viewport_size({"width": 1440, "height": 900})
-    sign_in(page, email, "Admin-pass-2026")
+    sign_in(page, email, "Admin-pass-2026", totp_secret=secret)
     page.click("nav >> text=Admin")
     page.wait_for_selector("table tbody tr")
     assert DEMO_EMAIL in page.inner_text("table")
@@ -301,8 +298,6 @@ def test_phone_layout_and_admin_users(page: Any, stack: Stack) -> None:
 
 
 def test_runs_page_lists_the_runs_of_my_products_and_opens_one(page: Any) -> None:
-    from amazon_pilot.accounts.service import create_user
-
     sign_in(page)
     page.click("nav >> text=Runs")
     page.wait_for_url("**/runs")
@@ -328,9 +323,8 @@ def test_runs_page_lists_the_runs_of_my_products_and_opens_one(page: Any) -> Non
     # an administrator sees every run, with the items nobody asked for
     page.click("#sign-out")
     page.wait_for_url("**/login")
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    create_user(email, "Admin-pass-2026", role="admin", plan="enterprise")
-    sign_in(page, email, "Admin-pass-2026")
+    email, secret = new_admin_with_mfa()
+    sign_in(page, email, "Admin-pass-2026", totp_secret=secret)
     page.goto("/runs")
     page.wait_for_selector("#runs-table tbody tr")
     assert "Every actor run" in page.inner_text("main")

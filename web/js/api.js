@@ -199,14 +199,38 @@ export async function restore() {
   }
 }
 
+/** Sign in. With two-step sign-in on, the answer is a challenge instead of a session:
+ * returns { mfaRequired: true, mfaToken } for loginMfa; otherwise the signed-in user. */
 export async function login(email, password) {
-  const pair = await api("POST", endpoints.authLogin(),
+  const answer = await api("POST", endpoints.authLogin(),
     { body: { email, password }, auth: false, session: true });
+  if (answer.mfa_required) return { mfaRequired: true, mfaToken: answer.mfa_token };
+  setTokens(answer);
+  return loadMe();
+}
+
+/** The second step: the challenge and an authenticator code (or a recovery code). */
+export async function loginMfa(mfaToken, { code, recoveryCode }) {
+  const pair = await api("POST", endpoints.authLoginMfa(), {
+    body: { mfa_token: mfaToken, code: code || null, recovery_code: recoveryCode || null },
+    auth: false, session: true,
+  });
   setTokens(pair);
   return loadMe();
 }
 
+/** A session the API re-issued (MFA turned on or off): the cookie is set by the answer. */
+export async function adoptTokens(pair) {
+  setTokens(pair);
+  return loadMe();
+}
+
+/** POST in cookie mode, for answers that re-issue the session (MFA confirm / disable). */
+export const postSession = (path, body) => api("POST", path, { body, session: true });
+
 export async function register(email, password, companyName) {
+  // The answer is the same whether the e-mail had an account (no one learns which do):
+  // signing in tells whether this password opens it.
   await api("POST", endpoints.authRegister(), {
     body: { email, password, company_name: companyName || null },
     auth: false,

@@ -18,6 +18,12 @@ export const authLogin = () => path("auth", "login");
 export const authRefresh = () => path("auth", "refresh");
 export const authLogout = () => path("auth", "logout");
 export const authMe = () => path("auth", "me");
+export const authLoginMfa = () => path("auth", "login", "mfa");
+export const authMfa = () => path("auth", "mfa");
+export const authMfaEnrol = () => path("auth", "mfa", "enrol");
+export const authMfaConfirm = () => path("auth", "mfa", "confirm");
+export const authMfaDisable = () => path("auth", "mfa", "disable");
+export const authMfaRecoveryCodes = () => path("auth", "mfa", "recovery-codes");
 
 // ------------------------------------------------------------------ admin
 

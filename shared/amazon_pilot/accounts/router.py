@@ -16,10 +16,19 @@ from amazon_pilot.accounts import service, store
 from amazon_pilot.accounts.schemas import (
     AdminUserUpdate,
     LoginIn,
+    LoginMfaIn,
     LogoutIn,
     MeUpdate,
+    MfaChallengeOut,
+    MfaCodeIn,
+    MfaConfirmOut,
+    MfaEnrolmentOut,
+    MfaProofIn,
+    MfaStatusOut,
     PasswordChangeIn,
+    RecoveryCodesOut,
     RefreshIn,
+    RegisterAccepted,
     RegisterIn,
     SessionOut,
     TokenPair,
@@ -99,17 +108,37 @@ def _context(request: Request) -> service.RequestContext:
 # ------------------------------------------------------------------ accounts
 
 
-@router.post("/v1/auth/register", status_code=201, response_model=UserOut,
-             summary="Create an account (plan free, role seller)", responses=_CONFLICT)
-async def register(body: RegisterIn, request: Request) -> UserOut:
-    user = service.register(body.email, body.password, body.company_name, _context(request))
-    return UserOut.model_validate(user)
+_THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorResponse, "description": "Too many attempts from this address; "
+          "see Retry-After"}}
 
 
-@router.post("/v1/auth/login", response_model=TokenPair, summary="Exchange credentials for "
-             "an access token (15 min) and a refresh token (30 days)", responses=_REFUSED)
-async def login(body: LoginIn, request: Request, response: Response) -> TokenPair:
-    grant = service.login(body.email, body.password, _context(request))
+@router.post("/v1/auth/register", status_code=202, response_model=RegisterAccepted,
+             summary="Create an account (plan free, role seller); the answer does not say "
+             "whether the e-mail had one already", responses=_THROTTLED)
+async def register(body: RegisterIn, request: Request) -> RegisterAccepted:
+    message = service.register(body.email, body.password, body.company_name,
+                               _context(request))
+    return RegisterAccepted(message=message)
+
+
+@router.post("/v1/auth/login", response_model=TokenPair | MfaChallengeOut,
+             summary="Exchange credentials for an access token (15 min) and a refresh "
+             "token (30 days), or, with two-step sign-in on, for an MFA challenge",
+             responses={**_REFUSED, **_THROTTLED})
+async def login(body: LoginIn, request: Request,
+                response: Response) -> TokenPair | MfaChallengeOut:
+    result = service.login(body.email, body.password, _context(request))
+    if isinstance(result, service.MfaChallenge):
+        return MfaChallengeOut(mfa_token=result.mfa_token, expires_in=result.expires_in)
+    return _pair(result, request, response)
+
+
+@router.post("/v1/auth/login/mfa", response_model=TokenPair,
+             summary="Second step of sign-in: the MFA challenge token and a code",
+             responses={**_REFUSED, **_THROTTLED})
+async def login_mfa(body: LoginMfaIn, request: Request, response: Response) -> TokenPair:
+    grant = service.login_mfa(body.mfa_token, body.code, body.recovery_code, _context(request))
     return _pair(grant, request, response)
 
 
@@ -158,6 +187,46 @@ async def change_password(body: PasswordChangeIn, request: Request, response: Re
                           user: Caller) -> TokenPair:
     grant = service.change_password(user, body, _context(request))
     return _pair(grant, request, response)
+
+
+@router.get("/v1/auth/mfa", response_model=MfaStatusOut,
+            summary="Whether two-step sign-in is on, and recovery codes left")
+async def mfa_status(user: Caller) -> MfaStatusOut:
+    return MfaStatusOut.model_validate(service.mfa_status(user))
+
+
+@router.post("/v1/auth/mfa/enrol", response_model=MfaEnrolmentOut, responses=_CONFLICT,
+             summary="Start enrolling an authenticator app: a new secret and its QR code")
+async def mfa_enrol(request: Request, user: Caller) -> MfaEnrolmentOut:
+    return MfaEnrolmentOut.model_validate(service.start_mfa_enrolment(user, _context(request)))
+
+
+@router.post("/v1/auth/mfa/confirm", response_model=MfaConfirmOut, responses=_CONFLICT,
+             summary="Turn two-step sign-in on with a first code; returns the recovery "
+             "codes (once) and a two-factor session")
+async def mfa_confirm(body: MfaCodeIn, request: Request, response: Response,
+                      user: Caller) -> MfaConfirmOut:
+    done = service.confirm_mfa_enrolment(user, body.code, _context(request))
+    return MfaConfirmOut(recovery_codes=done.recovery_codes,
+                         tokens=_pair(done.grant, request, response))
+
+
+@router.post("/v1/auth/mfa/disable", response_model=TokenPair, responses=_CONFLICT,
+             summary="Turn two-step sign-in off (password and a code); ends every other "
+             "session and returns a new pair")
+async def mfa_disable(body: MfaProofIn, request: Request, response: Response,
+                      user: Caller) -> TokenPair:
+    grant = service.disable_mfa(user, body.password, body.code, _context(request))
+    return _pair(grant, request, response)
+
+
+@router.post("/v1/auth/mfa/recovery-codes", response_model=RecoveryCodesOut,
+             responses=_CONFLICT,
+             summary="Replace the recovery codes (password and a code); shown once")
+async def mfa_recovery_codes(body: MfaProofIn, request: Request,
+                             user: Caller) -> RecoveryCodesOut:
+    return RecoveryCodesOut(recovery_codes=service.new_recovery_codes(
+        user, body.password, body.code, _context(request)))
 
 
 @router.get("/v1/auth/sessions", response_model=list[SessionOut],

@@ -42,6 +42,7 @@ class UserOut(BaseModel):
                               "listing of one of them raises new_seller_on_listing")
     created_at: datetime
     updated_at: datetime
+    mfa_enabled: bool = Field(False, description="two-step sign-in (TOTP) is on")
 
 
 class RegisterIn(Strict):
@@ -49,6 +50,13 @@ class RegisterIn(Strict):
     password: str = Field(max_length=1024, description="at least 10 characters, mixing at "
                           "least two of lower-case, upper-case, digits and symbols")
     company_name: str | None = Field(None, max_length=200)
+
+
+class RegisterAccepted(BaseModel):
+    """The same answer for a new e-mail and for one that has an account already."""
+
+    status: Literal["accepted"] = "accepted"
+    message: str
 
 
 class LoginIn(Strict):
@@ -63,6 +71,59 @@ class TokenPair(BaseModel):
         "(`X-Session-Cookie: 1`): the HttpOnly cookie carries it instead")
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="seconds the access token stays valid")
+
+
+class MfaChallengeOut(BaseModel):
+    """The password was right and the account has two-step sign-in: send a code from the
+    authenticator app (or a recovery code) with this token to POST /v1/auth/login/mfa."""
+
+    mfa_required: Literal[True] = True
+    mfa_token: str
+    expires_in: int = Field(description="seconds the mfa_token stays valid")
+
+
+class LoginMfaIn(Strict):
+    mfa_token: str = Field(max_length=2000)
+    code: str | None = Field(None, max_length=12, description="the 6-digit code of the "
+                             "authenticator app")
+    recovery_code: str | None = Field(None, max_length=40, description="one of the "
+                                      "recovery codes, instead of `code` (each works once)")
+
+
+class MfaStatusOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from service.MfaStatus
+
+    enabled: bool
+    pending: bool = Field(description="an enrolment was started and not confirmed")
+    recovery_codes_left: int
+    required: bool = Field(description="administrators must have it for admin routes")
+
+
+class MfaEnrolmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from service.Enrolment
+
+    secret: str = Field(description="base32, for typing into an app by hand")
+    otpauth_uri: str
+    qr_svg_data_uri: str = Field(description="the QR code of otpauth_uri as an SVG data URI")
+
+
+class MfaCodeIn(Strict):
+    code: str = Field(max_length=12, description="a 6-digit code of the authenticator app")
+
+
+class MfaConfirmOut(BaseModel):
+    recovery_codes: list[str] = Field(description="shown this once: each signs in once "
+                                      "when the app is lost")
+    tokens: TokenPair = Field(description="the session, re-issued as a two-factor one")
+
+
+class MfaProofIn(Strict):
+    password: str = Field(max_length=1024)
+    code: str = Field(max_length=40, description="a current 6-digit code, or a recovery code")
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]
 
 
 _FROM_COOKIE = ("omit it to use the session cookie (with the `X-Session-Cookie: 1` "

@@ -6,6 +6,7 @@ Refresh tokens are stored by hash only; making and hashing them is the service's
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,9 @@ from amazon_pilot.domain.accounts import DEFAULT_NOTIFICATION_PREFS
 from amazon_pilot.platform.db import get_engine, transaction
 
 _USER_COLUMNS = ("id, email, company_name, role, plan, is_active, notification_prefs,"
-                 " seller_ids, brands, created_at, updated_at")
+                 " seller_ids, brands, created_at, updated_at,"
+                 " EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id"
+                 " AND m.confirmed_at IS NOT NULL) AS mfa_enabled")
 ADMIN_COLUMNS = ("plan", "role", "is_active")  # what an admin may change
 
 
@@ -42,6 +45,7 @@ class User:
     brands: list[str]
     created_at: datetime
     updated_at: datetime
+    mfa_enabled: bool = False
 
 
 def _user(row: Row[Any]) -> User:
@@ -58,6 +62,7 @@ def _user(row: Row[Any]) -> User:
         brands=list(data["brands"] or []),
         created_at=data["created_at"],
         updated_at=data["updated_at"],
+        mfa_enabled=bool(data["mfa_enabled"]),
     )
 
 
@@ -106,6 +111,14 @@ def user_for_login(normalized_email: str) -> LoginRecord | None:
     return LoginRecord(*row) if row else None
 
 
+def user_for_login_by_id(user_id: uuid.UUID) -> LoginRecord | None:
+    with get_engine().connect() as conn:
+        row = conn.execute(
+            text("SELECT id, email, password_hash, is_active, auth_epoch FROM users"
+                 " WHERE id = :id"), {"id": str(user_id)}).first()
+    return LoginRecord(*row) if row else None
+
+
 def password_hash_of(user_id: uuid.UUID) -> str | None:
     with get_engine().connect() as conn:
         value = conn.execute(text("SELECT password_hash FROM users WHERE id = :id"),
@@ -118,6 +131,26 @@ def update_password_hash(user_id: uuid.UUID, password_hash: str) -> None:
     with transaction() as conn:
         conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"),
                      {"h": password_hash, "id": str(user_id)})
+
+
+def bump_auth_epoch(conn: Connection, user_id: uuid.UUID) -> int:
+    """Every access token of the user stops working at its next request; the new epoch."""
+    epoch = conn.execute(
+        text("UPDATE users SET auth_epoch = auth_epoch + 1 WHERE id = :id"
+             " RETURNING auth_epoch"), {"id": str(user_id)}).scalar_one()
+    return int(epoch)
+
+
+def current_auth_epoch(conn: Connection, user_id: uuid.UUID) -> int:
+    return int(conn.execute(text("SELECT auth_epoch FROM users WHERE id = :id"),
+                            {"id": str(user_id)}).scalar_one())
+
+
+def user_by_email(normalized_email: str) -> User | None:
+    with get_engine().connect() as conn:
+        row = conn.execute(text(f"SELECT {_USER_COLUMNS} FROM users WHERE lower(email) = :e"),
+                           {"e": normalized_email}).first()
+    return _user(row) if row else None
 
 
 def set_password(conn: Connection, user_id: uuid.UUID, password_hash: str) -> int:
@@ -199,12 +232,13 @@ def update_admin_fields(conn: Connection, user_id: uuid.UUID,
 
 def insert_refresh_token(conn: Connection, user_id: uuid.UUID, family_id: uuid.UUID,
                          token_hash: str, ttl: timedelta, *, ip: str | None,
-                         user_agent: str | None) -> None:
+                         user_agent: str | None, mfa: bool = False) -> None:
     conn.execute(
         text("INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, ip,"
-             " user_agent) VALUES (:user_id, :family, :hash, now() + :ttl, :ip, :ua)"),
+             " user_agent, mfa) VALUES (:user_id, :family, :hash, now() + :ttl, :ip, :ua,"
+             " :mfa)"),
         {"user_id": str(user_id), "family": str(family_id), "hash": token_hash, "ttl": ttl,
-         "ip": ip, "ua": (user_agent or "")[:300] or None},
+         "ip": ip, "ua": (user_agent or "")[:300] or None, "mfa": mfa},
     )
 
 
@@ -218,6 +252,7 @@ class RefreshTokenState:
     expired: bool
     user_active: bool
     auth_epoch: int
+    mfa: bool
 
 
 def lock_refresh_token(conn: Connection, token_hash: str) -> RefreshTokenState | None:
@@ -225,7 +260,7 @@ def lock_refresh_token(conn: Connection, token_hash: str) -> RefreshTokenState |
     row = conn.execute(
         text("SELECT t.id, t.user_id, t.family_id, t.used_at IS NOT NULL AS used,"
              " t.revoked_at IS NOT NULL AS revoked, t.expires_at <= now() AS expired,"
-             " u.is_active, u.auth_epoch"
+             " u.is_active, u.auth_epoch, t.mfa"
              " FROM refresh_tokens t JOIN users u ON u.id = t.user_id"
              " WHERE t.token_hash = :hash FOR UPDATE OF t"),
         {"hash": token_hash},
@@ -333,3 +368,148 @@ def audit(conn: Connection | None, action: str, *, user_id: uuid.UUID | str | No
         return
     with transaction() as own:
         own.execute(statement, params)
+
+
+# ------------------------------------------------------------------ login throttling
+
+
+@dataclass(frozen=True)
+class LoginGate:
+    blocked_for: int  # seconds this (e-mail, address) must still wait; 0: go ahead
+    failures: int  # this attempt included (counted before the password is checked)
+    account_failures: int  # failures against the e-mail from every address, in the window
+    notify_owner: bool  # this attempt starts a wait and the owner was not told yet
+
+
+def claim_login_attempt(email: str, ip: str, window_s: int,
+                        policy: Any) -> LoginGate:
+    """Count an attempt of (email, ip) as a failure before the password is checked, so
+    parallel guesses cannot slip past the wait; a success forgets the pair
+    (`clear_login_failures`). `policy(failures, account_failures) -> (delay_s, free)`.
+    The pair's row stays locked until the count and the new wait are written."""
+    params = {"email": email, "ip": ip, "window": timedelta(seconds=window_s)}
+    with transaction() as conn:
+        conn.execute(text("INSERT INTO login_failures (email, ip) VALUES (:email, :ip)"
+                          " ON CONFLICT (email, ip) DO NOTHING"), params)
+        row = conn.execute(
+            text("SELECT failures, last_failure_at < now() - :window AS stale,"
+                 " greatest(0, ceil(extract(epoch FROM blocked_until - now())))::int AS wait,"
+                 " notified_at IS NOT NULL AND notified_at > now() - :window AS notified"
+                 " FROM login_failures WHERE email = :email AND ip = :ip FOR UPDATE"),
+            params).one()
+        others = conn.execute(
+            text("SELECT coalesce(sum(failures), 0) AS failures,"
+                 " coalesce(bool_or(notified_at > now() - :window), false) AS notified"
+                 " FROM login_failures WHERE email = :email AND ip <> :ip"
+                 " AND last_failure_at > now() - :window"), params).one()
+        account = int(others.failures)
+        failures = 0 if row.stale else int(row.failures)
+        if row.wait > 0 and not row.stale:
+            return LoginGate(int(row.wait), failures, account + failures, False)
+        failures += 1
+        delay, free = policy(failures, account + failures)
+        # one notice per account per window, however many addresses guess
+        notify = failures == free and not row.notified and not others.notified
+        conn.execute(
+            text("UPDATE login_failures SET failures = :failures, last_failure_at = now(),"
+                 " first_failure_at = CASE WHEN :reset THEN now() ELSE first_failure_at END,"
+                 " blocked_until = CASE WHEN :delay > 0"
+                 "   THEN now() + make_interval(secs => :delay) END,"
+                 " notified_at = CASE WHEN :notify THEN now() ELSE notified_at END"
+                 " WHERE email = :email AND ip = :ip"),
+            {**params, "failures": failures, "reset": bool(row.stale) or row.failures == 0,
+             "delay": delay, "notify": notify})
+        if random.random() < 0.01:  # rows are disposable: old ones go now and then
+            conn.execute(text("DELETE FROM login_failures"
+                              " WHERE last_failure_at < now() - interval '1 day'"))
+    return LoginGate(0, failures, account + failures, notify)
+
+
+def clear_login_failures(email: str, ip: str) -> None:
+    with transaction() as conn:
+        conn.execute(text("DELETE FROM login_failures WHERE email = :email AND ip = :ip"),
+                     {"email": email, "ip": ip})
+
+
+# ------------------------------------------------------------------ second factor
+
+
+@dataclass(frozen=True)
+class MfaState:
+    secret: str
+    confirmed: bool
+    last_step: int | None
+
+
+def mfa_of(user_id: uuid.UUID) -> MfaState | None:
+    with get_engine().connect() as conn:
+        row = conn.execute(
+            text("SELECT secret, confirmed_at IS NOT NULL AS confirmed, last_step"
+                 " FROM user_mfa WHERE user_id = :id"), {"id": str(user_id)}).first()
+    return MfaState(row.secret, row.confirmed, row.last_step) if row else None
+
+
+def start_mfa_enrolment(user_id: uuid.UUID, secret: str) -> bool:
+    """A new unconfirmed secret (replacing an unconfirmed one); False when MFA is on."""
+    with transaction() as conn:
+        row = conn.execute(
+            text("INSERT INTO user_mfa (user_id, secret) VALUES (:id, :secret)"
+                 " ON CONFLICT (user_id) DO UPDATE SET secret = :secret, created_at = now(),"
+                 "   last_step = NULL WHERE user_mfa.confirmed_at IS NULL"
+                 " RETURNING user_id"), {"id": str(user_id), "secret": secret}).first()
+    return row is not None
+
+
+def confirm_mfa(conn: Connection, user_id: uuid.UUID, step: int) -> bool:
+    return conn.execute(
+        text("UPDATE user_mfa SET confirmed_at = now(), last_step = :step"
+             " WHERE user_id = :id AND confirmed_at IS NULL"),
+        {"id": str(user_id), "step": step}).rowcount == 1
+
+
+def accept_mfa_step(conn: Connection, user_id: uuid.UUID, step: int) -> bool:
+    """Record `step` as used; False when it (or a later one) was used already: a code
+    works once, even for two requests racing with it."""
+    return conn.execute(
+        text("UPDATE user_mfa SET last_step = :step WHERE user_id = :id"
+             " AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < :step)"),
+        {"id": str(user_id), "step": step}).rowcount == 1
+
+
+def delete_mfa(conn: Connection, user_id: uuid.UUID) -> None:
+    conn.execute(text("DELETE FROM mfa_recovery_codes WHERE user_id = :id"),
+                 {"id": str(user_id)})
+    conn.execute(text("DELETE FROM user_mfa WHERE user_id = :id"), {"id": str(user_id)})
+
+
+def replace_recovery_codes(conn: Connection, user_id: uuid.UUID, hashes: list[str]) -> None:
+    conn.execute(text("DELETE FROM mfa_recovery_codes WHERE user_id = :id"),
+                 {"id": str(user_id)})
+    for code_hash in hashes:
+        conn.execute(text("INSERT INTO mfa_recovery_codes (user_id, code_hash)"
+                          " VALUES (:id, :hash)"), {"id": str(user_id), "hash": code_hash})
+
+
+def use_recovery_code(conn: Connection, user_id: uuid.UUID, code_hash: str) -> bool:
+    """Spend the code; False when it is unknown or spent."""
+    return conn.execute(
+        text("UPDATE mfa_recovery_codes SET used_at = now() WHERE user_id = :id"
+             " AND code_hash = :hash AND used_at IS NULL"),
+        {"id": str(user_id), "hash": code_hash}).rowcount == 1
+
+
+def recovery_codes_left(user_id: uuid.UUID) -> int:
+    with get_engine().connect() as conn:
+        return int(conn.execute(
+            text("SELECT count(*) FROM mfa_recovery_codes WHERE user_id = :id"
+                 " AND used_at IS NULL"), {"id": str(user_id)}).scalar_one())
+
+
+# ------------------------------------------------------------------ administrators
+
+
+def promote_to_admin(conn: Connection, user_id: uuid.UUID) -> User:
+    row = conn.execute(
+        text(f"UPDATE users SET role = 'admin', updated_at = now() WHERE id = :id"
+             f" RETURNING {_USER_COLUMNS}"), {"id": str(user_id)}).one()
+    return _user(row)

@@ -42,10 +42,13 @@ ON CONFLICT (bucket, window_start) DO UPDATE SET count = r.count + 1
 RETURNING r.count
 """
 
-# The authenticated hot path: the counter increment and the user lookup in one round trip.
+# The authenticated hot path: the counter increment, the user lookup and whether the
+# token's session was revoked (a probe of a partial index), in one round trip.
 _HIT_WITH_USER = f"""
 WITH hit AS ({_HIT})
-SELECT hit.count AS hits, u.email, u.role, u.plan, u.is_active, u.auth_epoch
+SELECT hit.count AS hits, u.email, u.role, u.plan, u.is_active, u.auth_epoch,
+       EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = CAST(:session_id AS uuid)
+               AND t.revoked_at IS NOT NULL) AS session_revoked
 FROM hit LEFT JOIN users u ON u.id = :user_id
 """
 
@@ -125,18 +128,21 @@ def hit(bucket: str, limit: int, window: int | None = None, *,
     return RateDecision(limit=limit, count=int(count), reset_at=end)
 
 
-def hit_with_user(user_id: str, window: int | None = None) -> tuple[int, float, Any]:
+def hit_with_user(user_id: str, window: int | None = None, *,
+                  session_id: str | None = None) -> tuple[int, float, Any]:
     """Count one request for the user and fetch the user's row, in one round trip.
 
     Returns (count, window end, row) where row has email, role, plan, is_active and
-    auth_epoch, all None when the user no longer exists.
+    auth_epoch, all None when the user no longer exists, and session_revoked (whether
+    the session `session_id` was ended; False without one).
     """
     window = window or window_seconds()
     start, end = current_window(window)
     with _engine().connect() as conn:
         row = conn.execute(
             text(_HIT_WITH_USER),
-            {"bucket": f"user:{user_id}", "window_start": start, "user_id": user_id},
+            {"bucket": f"user:{user_id}", "window_start": start, "user_id": user_id,
+             "session_id": session_id},
         ).one()
         _maybe_cleanup(conn)
     return int(row.hits), end, row

@@ -16,7 +16,8 @@ Usage in any router::
     async def admin_only(admin: CurrentUser = Depends(require_admin)) -> ...: ...
 
 - ``CurrentUser`` (frozen): ``id: uuid.UUID``, ``email: str``, ``role: str`` ("seller" |
-  "admin"), ``plan: str`` ("free" | "pro" | "enterprise"); ``is_admin`` property.
+  "admin"), ``plan: str`` ("free" | "pro" | "enterprise"), ``session_id``, ``mfa``;
+  ``is_admin`` property (role admin *and* a two-factor session).
   Plan limits: ``settings().plan(user.plan)`` (amazon_pilot.platform.settings).
 - ``current_user``: verifies the ``Authorization: Bearer <access token>`` header (JWT
   HS256, 15 minutes, claim ``type == "access"``) and loads the user; answers 401
@@ -25,7 +26,8 @@ Usage in any router::
   session ended by a password change. The per-user rate limit of the user's plan is
   applied (429 RATE_LIMITED with Retry-After) — in the shared middleware, which does the
   token check, the user lookup and the counter increment in one database round trip.
-- ``require_admin``: ``current_user`` plus role ``admin``, else 403 FORBIDDEN.
+- ``require_admin``: ``current_user`` plus role ``admin``, else 403 FORBIDDEN; an admin
+  whose session was not started with a second factor gets 403 MFA_REQUIRED.
 - ``ensure_owner(owner_id, user, what)``: 404 NOT_FOUND ("<what> not found") when the
   resource does not exist (``owner_id`` None) or belongs to someone else — a seller
   never learns that another user's id exists. Admins get no bypass here; admin routes
@@ -81,10 +83,16 @@ class CurrentUser:
     email: str
     role: str
     plan: str
+    # the session (refresh-token family) the access token belongs to, and whether it
+    # was started with a second factor; None / False for tokens issued before either
+    session_id: uuid.UUID | None = None
+    mfa: bool = False
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        """An administrator acting as one: role admin and a two-factor session. An admin
+        signed in with a password only is treated as a seller until they enrol."""
+        return self.role == "admin" and self.mfa
 
 
 # ------------------------------------------------------------------ signing key
@@ -149,12 +157,15 @@ class TokenRejected(Exception):
 
 
 def issue_access_token(user_id: uuid.UUID | str, auth_epoch: int = 0, *,
+                       session_id: uuid.UUID | str | None = None, mfa: bool = False,
                        now: float | None = None,
                        ttl: int = ACCESS_TOKEN_TTL_SECONDS) -> str:
+    """`ver` is the user's auth epoch and `sid` the session: the per-request lookup
+    refuses the token as soon as either is ended (docs/security-accounts.md)."""
     import jwt
 
     issued = int(time.time() if now is None else now)
-    claims = {
+    claims: dict[str, Any] = {
         "sub": str(user_id),
         "type": "access",
         "ver": auth_epoch,
@@ -163,11 +174,52 @@ def issue_access_token(user_id: uuid.UUID | str, auth_epoch: int = 0, *,
         "iss": TOKEN_ISSUER,
         "aud": TOKEN_AUDIENCE,
     }
+    if session_id is not None:
+        claims["sid"] = str(session_id)
+    if mfa:
+        claims["mfa"] = True
     return jwt.encode(claims, signing_key(), algorithm=ALGORITHM)
+
+
+MFA_CHALLENGE_TTL_SECONDS = 5 * 60
+
+
+def issue_mfa_challenge(user_id: uuid.UUID | str, auth_epoch: int, *,
+                        now: float | None = None,
+                        ttl: int = MFA_CHALLENGE_TTL_SECONDS) -> str:
+    """The short-lived token between the password and the second factor. Its type is
+    not "access": no API route accepts it as a bearer token."""
+    import jwt
+
+    issued = int(time.time() if now is None else now)
+    claims = {"sub": str(user_id), "type": "mfa_challenge", "ver": auth_epoch,
+              "jti": uuid.uuid4().hex, "iat": issued, "exp": issued + ttl,
+              "iss": TOKEN_ISSUER, "aud": TOKEN_AUDIENCE}
+    return jwt.encode(claims, signing_key(), algorithm=ALGORITHM)
+
+
+def verify_mfa_challenge(token: str) -> dict[str, Any]:
+    """The challenge's claims, or TokenRejected."""
+    claims = _decode(token, "mfa challenge")
+    if claims.get("type") != "mfa_challenge" or "jti" not in claims:
+        raise TokenRejected("this is not an MFA challenge token")
+    return claims
 
 
 def verify_access_token(token: str) -> dict[str, Any]:
     """The token's claims, or TokenRejected with a message a client can act on."""
+    claims = _decode(token, "access")
+    if claims.get("type") != "access":
+        raise TokenRejected("this is not an access token")
+    if "sid" in claims:
+        try:
+            claims["sid"] = str(uuid.UUID(str(claims["sid"])))
+        except ValueError:
+            raise TokenRejected("the access token is not valid (session)") from None
+    return claims
+
+
+def _decode(token: str, kind: str) -> dict[str, Any]:
     import jwt
 
     try:
@@ -176,22 +228,23 @@ def verify_access_token(token: str) -> dict[str, Any]:
             issuer=TOKEN_ISSUER, options={"require": ["exp", "iat", "sub", "type"]},
         )
     except jwt.ExpiredSignatureError:
-        raise TokenRejected("the access token has expired; get a new one from "
-                            "POST /v1/auth/refresh") from None
+        if kind == "access":
+            raise TokenRejected("the access token has expired; get a new one from "
+                                "POST /v1/auth/refresh") from None
+        raise TokenRejected(f"the {kind} token has expired; sign in again") from None
     except jwt.InvalidAlgorithmError:
-        raise TokenRejected("the access token is not signed with an accepted algorithm") from None
+        raise TokenRejected(f"the {kind} token is not signed with an accepted "
+                            "algorithm") from None
     except jwt.InvalidSignatureError:
-        raise TokenRejected("the access token signature is not valid") from None
+        raise TokenRejected(f"the {kind} token signature is not valid") from None
     except jwt.DecodeError:
-        raise TokenRejected("the access token is malformed") from None
+        raise TokenRejected(f"the {kind} token is malformed") from None
     except jwt.InvalidTokenError as exc:
-        raise TokenRejected(f"the access token is not valid ({type(exc).__name__})") from None
-    if claims.get("type") != "access":
-        raise TokenRejected("this is not an access token")
+        raise TokenRejected(f"the {kind} token is not valid ({type(exc).__name__})") from None
     try:
         claims["sub"] = str(uuid.UUID(str(claims["sub"])))
     except ValueError:
-        raise TokenRejected("the access token is not valid (subject)") from None
+        raise TokenRejected(f"the {kind} token is not valid (subject)") from None
     return claims
 
 
@@ -238,8 +291,13 @@ def authenticate(scope: Scope) -> AuthState:
     return result
 
 
+SESSION_ENDED = "this session has ended (signed out, or ended from another session); log in again"
+EPOCH_MOVED = ("every session of this account has ended (password changed or all sessions "
+               "signed out); log in again")
+
+
 def _load_user(claims: dict[str, Any], result: AuthState) -> None:
-    count, reset_at, row = ratelimit.hit_with_user(claims["sub"])
+    count, reset_at, row = ratelimit.hit_with_user(claims["sub"], session_id=claims.get("sid"))
     plan = row.plan or DEFAULT_PLAN
     result.decision = ratelimit.RateDecision(
         settings().plan(plan).requests_per_minute, count, reset_at)
@@ -248,10 +306,15 @@ def _load_user(claims: dict[str, Any], result: AuthState) -> None:
     elif not row.is_active:
         result.error = "this account is deactivated"
     elif int(row.auth_epoch) != int(claims.get("ver", 0)):
-        result.error = "this session has ended (the password was changed); log in again"
+        result.error = EPOCH_MOVED
+    elif row.session_revoked:
+        result.error = SESSION_ENDED
     else:
+        sid = claims.get("sid")
         result.user = CurrentUser(id=uuid.UUID(claims["sub"]), email=row.email,
-                                  role=row.role, plan=plan)
+                                  role=row.role, plan=plan,
+                                  session_id=uuid.UUID(sid) if sid else None,
+                                  mfa=claims.get("mfa") is True)
 
 
 def _rate_limited_message(decision: ratelimit.RateDecision) -> str:
@@ -328,9 +391,22 @@ async def current_user(
     return auth.user
 
 
+class MfaRequired(Forbidden):
+    code = "MFA_REQUIRED"
+
+
+ADMIN_NEEDS_MFA = ("administrators must sign in with a second factor: enrol at "
+                   "POST /v1/auth/mfa/enrol (dashboard: Settings), or sign in again "
+                   "with your authenticator code")
+
+
 async def require_admin(user: CurrentUser = Depends(current_user)) -> CurrentUser:
-    if not user.is_admin:
+    """An administrator whose session was started (or re-issued on enrolment) with a
+    second factor; an admin without one gets 403 MFA_REQUIRED and must enrol first."""
+    if user.role != "admin":
         raise Forbidden("this route is for administrators")
+    if not user.is_admin:
+        raise MfaRequired(ADMIN_NEEDS_MFA)
     return user
 
 

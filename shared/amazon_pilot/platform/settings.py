@@ -68,6 +68,8 @@ class Settings:
     edge_origin_token: str | None = None
     login_max_failures: int = 5
     login_failure_window_s: int = 900
+    register_per_ip: int = 5  # sign-ups per caller address per register window
+    register_window_s: int = 3600
     rate_limit_window_s: int = 60
     rate_limit_ip: int = 60
     # plan limits after the *_<PLAN> overrides (domain.plans holds the table)
@@ -178,6 +180,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_max_failures=read.integer("LOGIN_MAX_FAILURES", defaults.login_max_failures),
         login_failure_window_s=read.integer("LOGIN_FAILURE_WINDOW_SECONDS",
                                             defaults.login_failure_window_s),
+        register_per_ip=read.integer("REGISTER_PER_IP", defaults.register_per_ip),
+        register_window_s=read.integer("REGISTER_WINDOW_SECONDS", defaults.register_window_s),
         rate_limit_window_s=read.integer("RATE_LIMIT_WINDOW_SECONDS",
                                          defaults.rate_limit_window_s),
         rate_limit_ip=read.integer("RATE_LIMIT_IP", defaults.rate_limit_ip),

@@ -42,6 +42,12 @@ export async function render(main, params, ctx) {
     try {
       page = await api.get(endpoints.adminUsers(), { limit: PAGE, offset });
     } catch (err) {
+      if (err.code === "MFA_REQUIRED") {  // an admin without a second factor enrols first
+        host.replaceChildren(errorBox(err),
+          h("p", {}, h("a", { href: "/settings", dataset: { link: "" }, class: "btn btn-primary", id: "admin-enrol-mfa" },
+            "Set up two-step sign-in")));
+        return;
+      }
       host.replaceChildren(errorBox(err, load));
       return;
     }

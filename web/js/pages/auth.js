@@ -27,7 +27,12 @@ export function renderLogin(main, params, ctx) {
     errors.replaceChildren();
     submit.disabled = true;
     try {
-      await api.login(email.value.trim(), password.value);
+      const result = await api.login(email.value.trim(), password.value);
+      if (result && result.mfaRequired) {
+        main.replaceChildren();
+        renderSecondStep(main, result.mfaToken, ctx);
+        return;
+      }
       ctx.navigate(safeNext(ctx.query), { replace: true });
     } catch (err) {
       errors.append(errorBox(err));
@@ -38,6 +43,42 @@ export function renderLogin(main, params, ctx) {
   main.append(card("Sign in", form,
     h("p", { class: "muted" }, "No account yet? ", link("/register", "Create one"), ".")));
   email.focus();
+}
+
+/** Sign-in, second step: a code of the authenticator app, or a recovery code. */
+function renderSecondStep(main, mfaToken, ctx) {
+  const code = h("input", { type: "text", name: "code", id: "mfa-code", inputmode: "numeric",
+    autocomplete: "one-time-code", maxlength: 40, required: true });
+  const useRecovery = h("input", { type: "checkbox", id: "mfa-use-recovery" });
+  const errors = h("div", { class: "form-errors", id: "mfa-errors" });
+  const submit = h("button", { class: "btn btn-primary", type: "submit", id: "mfa-submit" }, "Verify");
+  const form = h("form", { class: "form", id: "mfa-form", novalidate: true },
+    field("Code", code, "The 6-digit code your authenticator app shows for Amazon Pilot."),
+    h("label", { class: "checkbox" }, useRecovery, " Use a recovery code instead"),
+    errors, submit);
+  useRecovery.addEventListener("change", () => {
+    code.inputMode = useRecovery.checked ? "text" : "numeric";
+    code.placeholder = useRecovery.checked ? "xxxx-xxxx-xxxx-xxxx" : "";
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errors.replaceChildren();
+    submit.disabled = true;
+    const value = code.value.trim();
+    try {
+      await api.loginMfa(mfaToken, useRecovery.checked ? { recoveryCode: value } : { code: value });
+      ctx.navigate(safeNext(ctx.query), { replace: true });
+    } catch (err) {
+      errors.append(errorBox(err));
+      code.value = "";
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  main.append(card("Two-step sign-in", form,
+    h("p", { class: "muted" }, "Lost your phone? Use one of the recovery codes you saved. ",
+      link("/login", "Start over"), ".")));
+  code.focus();
 }
 
 export function renderRegister(main, params, ctx) {

@@ -81,12 +81,129 @@ function identityForm(me) {
   return form;
 }
 
+// ------------------------------------------------------------------ two-step sign-in
+// Enrol: a QR code (drawn by the API as an SVG data URI: the secret goes to no other
+// service), a first code to confirm, then the recovery codes, shown this once.
+
+function recoveryList(codes) {
+  return h("div", { class: "recovery-codes", id: "mfa-recovery-codes" },
+    h("p", { text: "Recovery codes: each signs you in once if you lose your phone. Save them now; they are not shown again." }),
+    h("ul", {}, codes.map((c) => h("li", {}, h("code", { text: c })))));
+}
+
+function proofForm(id, label, onSubmit) {
+  const password = h("input", { type: "password", id: `${id}-password`, autocomplete: "current-password", required: true });
+  const code = h("input", { type: "text", id: `${id}-code`, autocomplete: "one-time-code", maxlength: 40, required: true });
+  const errors = h("div", { class: "form-errors", id: `${id}-errors` });
+  const submit = h("button", { class: "btn", type: "submit", id: `${id}-submit` }, label);
+  const form = h("form", { class: "form", id, novalidate: true },
+    field("Password", password), field("Code (or a recovery code)", code), errors, h("div", {}, submit));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errors.replaceChildren();
+    submit.disabled = true;
+    try {
+      await onSubmit({ password: password.value, code: code.value.trim() });
+    } catch (err) {
+      errors.append(errorBox(err));
+    } finally {
+      submit.disabled = false;
+      password.value = "";
+      code.value = "";
+    }
+  });
+  return form;
+}
+
+async function mfaPanel(panel) {
+  const status = await api.get(endpoints.authMfa());
+  const body = h("div", { id: "mfa-body" });
+  panel.replaceChildren(h("h2", { class: "panel-title", text: "Two-step sign-in" }), body);
+  const rerender = () => mfaPanel(panel);
+
+  if (!status.enabled) {
+    body.append(h("p", { class: "muted", id: "mfa-status",
+      text: status.required
+        ? "Required for administrators: admin pages answer only after you turn it on."
+        : "Off. Turn it on to ask for a code from an authenticator app at every sign-in." }));
+    const start = h("button", { class: "btn btn-primary", type: "button", id: "mfa-start" }, "Set up an authenticator app");
+    const errors = h("div", { class: "form-errors" });
+    start.addEventListener("click", async () => {
+      errors.replaceChildren();
+      start.disabled = true;
+      try {
+        const enrol = await api.post(endpoints.authMfaEnrol());
+        body.replaceChildren(enrolStep(enrol, rerender, body));
+      } catch (err) {
+        errors.append(errorBox(err));
+        start.disabled = false;
+      }
+    });
+    body.append(errors, start);
+    return;
+  }
+  body.append(h("p", { id: "mfa-status",
+    text: `On. ${status.recovery_codes_left} recovery code${status.recovery_codes_left === 1 ? "" : "s"} left.` }));
+  const codesOut = h("div");
+  body.append(
+    h("h3", { text: "New recovery codes" }),
+    proofForm("mfa-new-codes", "Replace recovery codes", async (proof) => {
+      const out = await api.post(endpoints.authMfaRecoveryCodes(), proof);
+      codesOut.replaceChildren(recoveryList(out.recovery_codes));
+      toast("New recovery codes issued; the old ones no longer work", "ok");
+    }),
+    codesOut,
+    h("h3", { text: "Turn off" }),
+    proofForm("mfa-disable", "Turn off two-step sign-in", async (proof) => {
+      await api.adoptTokens(await api.postSession(endpoints.authMfaDisable(), proof));
+      toast("Two-step sign-in is off; your other sessions were signed out", "ok");
+      await rerender();
+    }));
+}
+
+function enrolStep(enrol, rerender, body) {
+  const code = h("input", { type: "text", id: "mfa-confirm-code", inputmode: "numeric",
+    autocomplete: "one-time-code", maxlength: 12, required: true });
+  const errors = h("div", { class: "form-errors", id: "mfa-confirm-errors" });
+  const submit = h("button", { class: "btn btn-primary", type: "submit", id: "mfa-confirm" }, "Turn on");
+  const form = h("form", { class: "form", id: "mfa-confirm-form", novalidate: true },
+    h("p", { text: "Scan this code with an authenticator app (Google Authenticator, 1Password, Aegis…), then type the 6-digit code it shows." }),
+    h("img", { src: enrol.qr_svg_data_uri, alt: "QR code of the authenticator secret", id: "mfa-qr", width: 200, height: 200 }),
+    h("p", { class: "muted small" }, "Cannot scan? Type this key: ",
+      h("code", { id: "mfa-secret", text: enrol.secret })),
+    field("Code", code), errors, h("div", {}, submit));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errors.replaceChildren();
+    submit.disabled = true;
+    try {
+      const done = await api.postSession(endpoints.authMfaConfirm(), { code: code.value.trim() });
+      await api.adoptTokens(done.tokens);
+      const next = h("button", { class: "btn", type: "button", id: "mfa-codes-saved" }, "I saved them");
+      next.addEventListener("click", rerender);
+      body.replaceChildren(h("p", { text: "Two-step sign-in is on." }), recoveryList(done.recovery_codes), next);
+      toast("Two-step sign-in is on", "ok");
+    } catch (err) {
+      errors.append(errorBox(err));
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
 export async function render(main) {
   const me = await api.get(endpoints.authMe());
+  const mfa = h("section", { class: "panel", id: "mfa" });
   main.append(
     h("div", { class: "page-head" }, h("h1", { text: "Settings" })),
     h("section", { class: "panel", id: "identity" },
       h("h2", { class: "panel-title", text: "Who you are on Amazon" }),
       h("p", { class: "muted", text: `Signed in as ${me.email}.` }),
-      identityForm(me)));
+      identityForm(me)),
+    mfa);
+  try {
+    await mfaPanel(mfa);
+  } catch (err) {
+    mfa.replaceChildren(h("h2", { class: "panel-title", text: "Two-step sign-in" }), errorBox(err));
+  }
 }
