@@ -33,4 +33,10 @@ for dir in "$BUILD_DIR"/*/; do
   find "$dir" -name __pycache__ -prune -exec rm -rf {} +
   "$PY313" -m compileall -q --invalidation-mode unchecked-hash "$dir" >/dev/null
 done
+# What was built, for scripts/check-artifacts.py (not shipped: sam deploy takes the
+# template's CodeUri/ContentUri folders only).
+cat >"$BUILD_DIR/pilot-build.json" <<JSON
+{"architecture": "$ARCH", "runtime": "python3.13",
+ "lock_sha256": "$(sha256sum layers/deps/requirements.lock | cut -d' ' -f1)"}
+JSON
 echo "build: $ARCH artifacts in $BUILD_DIR ($(( $(date +%s) - started )) s, Python $("$PY313" -c 'import platform; print(platform.python_version())'))"
