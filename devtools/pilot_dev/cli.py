@@ -45,6 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if args.template:
         config.template_path = Path(args.template)
+    if args.from_build is not None:
+        config.from_build = Path(args.from_build)
     stack = Stack(config)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -559,6 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--no-workers", action="store_true", help="do not poll the queues")
     run.add_argument("--no-schedules", action="store_true", help="do not fire schedules")
+    run.add_argument("--from-build", nargs="?", const=".aws-sam/build-x86_64", metavar="DIR",
+                     help="run each function from sam build's artifacts in a Python 3.13 "
+                     "process of its own (default DIR: .aws-sam/build-x86_64, made by "
+                     "`make build ARCH=x86_64`)")
 
     invoke = sub.add_parser("invoke", help="invoke one function with an event file")
     invoke.add_argument("function")
