@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devtools"))
+from pilot_dev.runtime.process_invoker import artifact_paths
 from pilot_dev.runtime.template import load_template, repo_root
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function + layers, unzipped
@@ -256,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     for logical_id, resource in template.resources_of_type(
             "AWS::Serverless::LayerVersion").items():
         layers[logical_id] = build / str(resource["Properties"]["ContentUri"]) / "python"
+    declared = template.parameter_defaults().get("Architecture", "?")
     print(f"check-artifacts: {build} — {runtime}, {arch} "
           f"(glibc {GLIBC[0]}.{GLIBC[1]}, {len(template.functions)} functions, "
-          f"{len(layers)} layers)")
+          f"{len(layers)} layers; the template deploys {declared})")
     sizes: dict[Path, int] = {}
     for logical_id, root in layers.items():
         if not root.is_dir():
@@ -272,15 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  layer {logical_id:<18} {mb(sizes[root]):>9}  {elf} ELF files ({arch}), "
               f"{wheels} wheels, {compiled}/{total} modules with 3.13 .pyc")
 
-    global_layers = [str(ref.get("Ref")) for ref in globals_fn.get("Layers") or []
-                     if isinstance(ref, dict)]
+    paths = artifact_paths(build)  # what pilot run --from-build puts on sys.path, too
     timings: list[tuple[str, float, float]] = []
     for logical_id, spec in template.functions.items():
-        code = build / spec.code_uri
-        own = [str(ref.get("Ref")) for ref in spec.properties.get("Layers") or []
-               if isinstance(ref, dict)]
-        fn_layers = [layers[name] for name in (own or global_layers) if name in layers]
-        path = [code, *fn_layers]  # Lambda: /var/task first, then /opt/python
+        path = paths[logical_id]  # Lambda: /var/task first, then /opt/python
+        code, fn_layers = path[0], path[1:]
         size = tree_size(code) + sum(sizes.get(layer, 0) for layer in fn_layers)
         check_elf(code, arch, problems)
         check_pyc(code, magic, problems)
@@ -294,9 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         where = found.relative_to(build) if found else "MISSING"
         print(f"  function {logical_id:<24} {mb(size):>9} with layers  "
               f"{spec.handler} -> {where}")
-        shared_handler = (template_code_uri(logical_id), spec.handler) in {
-            (template_code_uri(f), template.functions[f].handler) for f, *_ in timings}
-        if args.import_times and found is not None and not shared_handler:  # workers share one
+        if args.import_times and found is not None and (  # the workers share one handler
+                template_code_uri(logical_id), spec.handler) not in {
+                (template_code_uri(f), template.functions[f].handler) for f, *_ in timings}:
             module = spec.handler.rpartition(".")[0]
             if arch != {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine()):
                 problems.add(f"--import-times: {arch} artifacts cannot run on "

@@ -4,6 +4,7 @@ ELF binary, published wheel tags (PEP 425/600) and handler modules written here.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -59,3 +60,42 @@ def test_handlers_resolve_by_their_source(tmp_path: Path) -> None:
     assert check.resolve_handler("other.handle", [tmp_path]) == tmp_path / "other.py"
     assert check.resolve_handler("other.handler", [tmp_path]) is None
     assert check.resolve_handler("missing.handler", [tmp_path]) is None
+
+
+def _synthetic_build(root: Path, arch: str) -> Path:
+    """A build folder as scripts/build.sh leaves it, with one function and one layer."""
+    build = root / "build"
+    (build / "Fn").mkdir(parents=True)
+    (build / "Layer" / "python" / "pkg-1.0.dist-info").mkdir(parents=True)
+    (build / "template.yaml").write_text(
+        "Parameters: {Architecture: {Type: String, Default: arm64}}\n"
+        "Globals: {Function: {Runtime: python3.13, Layers: [!Ref Layer]}}\n"
+        "Resources:\n"
+        "  Layer: {Type: AWS::Serverless::LayerVersion, Properties: {ContentUri: Layer}}\n"
+        "  Fn: {Type: AWS::Serverless::Function,\n"
+        "       Properties: {CodeUri: Fn, Handler: app.handler}}\n")
+    (build / "pilot-build.json").write_text(json.dumps({"architecture": arch,
+                                                        "runtime": "python3.13"}))
+    return build
+
+
+def test_a_bad_build_fails_with_each_problem_named(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        check.python313()
+    except Exception:
+        pytest.skip("no Python 3.13 on this machine")
+    other = "arm64" if os.uname().machine == "x86_64" else "x86_64"
+    build = _synthetic_build(tmp_path, other)
+    (build / "Fn" / "app.py").write_text("def handle(event, context):\n    return 1\n")
+    (build / "Fn" / "tests").mkdir()
+    layer = build / "Layer" / "python"
+    (layer / "lib.so").write_bytes(Path(os.path.realpath(sys.executable)).read_bytes()[:64])
+    (layer / "pkg-1.0.dist-info" / "WHEEL").write_text(
+        f"Wheel-Version: 1.0\nTag: cp313-cp313-musllinux_1_2_{check.WHEEL_ARCH[other]}\n")
+    (layer / "pilot_dev").mkdir()
+    assert check.main([str(build)]) == 1
+    err = capsys.readouterr().err
+    for expected in ("ELF machine", "musllinux", "handler app.handler does not resolve",
+                     "no 3.13 .pyc", "Fn/tests: local tooling", "pilot_dev: local tooling"):
+        assert expected in err, (expected, err)
