@@ -20,10 +20,11 @@ UV="$PWD/.venv/bin/uv"
 [ -x "$UV" ] || UV="$(command -v uv)" || { echo "build: uv is needed (make setup)" >&2; exit 2; }
 rm -rf "$BUILD_DIR"; mkdir -p "$(dirname "$BUILD_DIR")"
 started=$(date +%s)
-# The layers' Makefiles read PILOT_*; SAM passes its environment on to make.
-PILOT_ARCH="$ARCH" PILOT_UV="$UV" PILOT_PY313="$PY313" scripts/sam.sh build \
-  --template template.yaml --build-dir "$BUILD_DIR" --cache-dir ".aws-sam/cache-$ARCH" \
-  --parameter-overrides "Architecture=$ARCH" >"$BUILD_DIR.log" 2>&1 || {
+# The layers' Makefiles read PILOT_*; SAM passes its environment on to make. --no-cached:
+# SAM's cache key is the source folder, not PILOT_ARCH; uv's own download cache keeps the
+# rebuild to seconds.
+PILOT_ARCH="$ARCH" PILOT_UV="$UV" PILOT_PY313="$PY313" scripts/sam.sh build --no-cached \
+  --template template.yaml --build-dir "$BUILD_DIR" --parameter-overrides "Architecture=$ARCH" >"$BUILD_DIR.log" 2>&1 || {
   cat "$BUILD_DIR.log" >&2; echo "build: sam build failed (log: $BUILD_DIR.log)" >&2; exit 1; }
 # Function folders (the ones without a layer's python/ root): drop caches a developer's
 # runs left in functions/*/ and compile for the runtime. unchecked-hash: zip keeps only
