@@ -60,6 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  health         {info['api']}/v1/health")
     print(f"  database       {info['database']}")
     print(f"  AWS endpoint   {info['aws_endpoint']}")
+    if config.from_build is not None:
+        print(f"  functions      from {config.from_build} (a Python 3.13 process each)")
     for name, url in info["standins"].items():
         print(f"  {name + ' stand-in':<14} {url}   (sandbox data)")
     for name, url in info["queues"].items():
