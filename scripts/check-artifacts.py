@@ -175,6 +175,28 @@ def check_no_tooling(root: Path, ours: bool, problems: Problems) -> None:
                 problems.add(f"{source}: imports local-only {sorted(hits)}")
 
 
+# ------------------------------------------------------------------ data files
+
+def check_package_data(layer: Path, problems: Problems) -> int:
+    """Every file of our package that is not Python (migrations, the dashboard, JSON data)
+    is in the layer with the same bytes; the source's links (web_assets, migrations) are
+    followed, as the build copies what they point to."""
+    source = repo_root() / "shared" / "amazon_pilot"
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=True):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in filenames:
+            if name.endswith((".py", ".pyc")):
+                continue
+            path = Path(dirpath) / name
+            relative = path.relative_to(source)
+            built = layer / "amazon_pilot" / relative
+            count += 1
+            if not built.is_file() or built.read_bytes() != path.read_bytes():
+                problems.add(f"{built}: missing or not the same as shared/amazon_pilot/{relative}")
+    return count
+
+
 # ------------------------------------------------------------------ handlers
 
 def defines(module: Path, name: str) -> bool:
@@ -270,9 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         elf = check_elf(root, arch, problems)
         wheels = check_wheels(root, arch, problems)
         compiled, total = check_pyc(root, magic, problems)
-        check_no_tooling(root, ours=(logical_id == "SharedLayer"), problems=problems)
+        ours = (root / "amazon_pilot").is_dir()
+        check_no_tooling(root, ours=ours, problems=problems)
+        data = f", {check_package_data(root, problems)} data files" if ours else ""
         print(f"  layer {logical_id:<18} {mb(sizes[root]):>9}  {elf} ELF files ({arch}), "
-              f"{wheels} wheels, {compiled}/{total} modules with 3.13 .pyc")
+              f"{wheels} wheels, {compiled}/{total} modules with 3.13 .pyc{data}")
 
     paths = artifact_paths(build)  # what pilot run --from-build puts on sys.path, too
     timings: list[tuple[str, float, float]] = []

@@ -58,3 +58,19 @@ def test_functions_run_from_the_artifact_alone(api: httpx.Client, stack: Stack) 
     environment = (proc / "environ").read_bytes().decode().split("\0")
     assert "AWS_EXECUTION_ENV=AWS_Lambda_python3.13" in environment
     assert not [e for e in environment if e.startswith(("PYTHONPATH=", "VIRTUAL_ENV="))]
+
+
+@from_build
+def test_the_artifact_holds_the_migrations_the_database_has(stack: Stack) -> None:
+    from sqlalchemy import text
+
+    from amazon_pilot.platform.db import get_engine
+    from amazon_pilot.platform.migrate import discover
+    from pilot_dev.runtime.process_invoker import ProcessFunctionHost
+
+    assert isinstance(stack.host, ProcessFunctionHost)
+    folders = [p / "amazon_pilot" / "migrations" for p in stack.host.paths["SystemFunction"]]
+    packaged = next(folder for folder in folders if folder.is_dir())
+    with get_engine().connect() as conn:
+        applied = sorted(conn.execute(text("SELECT version FROM schema_migrations")).scalars())
+    assert [m.version for m in discover(packaged)] == applied
