@@ -283,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check-artifacts: {build} — {runtime}, {arch} "
           f"(glibc {GLIBC[0]}.{GLIBC[1]}, {len(template.functions)} functions, "
           f"{len(layers)} layers; the template deploys {declared})")
+    if build.resolve() == (repo_root() / ".aws-sam" / "build").resolve() and arch != declared:
+        problems.add(f"{build} is what `sam deploy` ships, but holds {arch} artifacts for a "
+                     f"template that deploys {declared}")
     sizes: dict[Path, int] = {}
     for logical_id, root in layers.items():
         if not root.is_dir():
