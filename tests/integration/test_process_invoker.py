@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pilot_dev.runtime.process_invoker import FunctionError, ProcessFunctionHost, python313
-from pilot_dev.runtime.template import FunctionSpec, load_template
+from pilot_dev.runtime.template import FunctionSpec, TemplateError, load_template
 
 HANDLERS = '''
 import os, sys, time
@@ -126,3 +126,17 @@ def test_concurrent_invocations_get_instances_of_their_own(host: Any) -> None:
     for thread in threads:
         thread.join()
     assert len(set(pids)) == 2
+
+
+def test_artifacts_of_another_architecture_are_refused(build: Path, tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    foreign = tmp_path / "foreign"
+    shutil.copytree(build, foreign)
+    other = "arm64" if os.uname().machine == "x86_64" else "x86_64"
+    (foreign / "pilot-build.json").write_text(json.dumps({"architecture": other}))
+    specs = load_template(foreign / "template.yaml").functions
+    with pytest.raises(TemplateError, match=f"holds {other} artifacts.*make build ARCH="):
+        ProcessFunctionHost(foreign, {"Fn": "f", "Broken": "b"}, {"Fn": {}, "Broken": {}},
+                            specs)

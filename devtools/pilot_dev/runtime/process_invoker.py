@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import selectors
 import subprocess
 import threading
@@ -64,6 +65,20 @@ def artifact_paths(build_dir: Path) -> dict[str, list[Path]]:
     return paths
 
 
+def _check_runnable(build_dir: Path) -> None:
+    """Refuse artifacts this machine cannot execute, with the fix, before any import
+    fails on a foreign .so."""
+    manifest = build_dir / "pilot-build.json"  # written by scripts/build.sh
+    if not manifest.is_file():
+        return
+    built = json.loads(manifest.read_text()).get("architecture")
+    here = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine())
+    if built != here:
+        raise TemplateError(f"{build_dir} holds {built} artifacts, which this {here} machine "
+                            f"cannot run: `make build ARCH={here}` builds a variant from the "
+                            f"same lock (.aws-sam/build-{here}), then use --from-build with it")
+
+
 def python313() -> str:
     script = Path(__file__).resolve().parents[3] / "scripts" / "py313.sh"
     found = subprocess.run([str(script)], capture_output=True, text=True)
@@ -105,6 +120,7 @@ class ProcessFunctionHost:
         if not (self.build_dir / "template.yaml").is_file():
             raise TemplateError(f"{build_dir} holds no built template.yaml: run "
                                 f"`make build ARCH=x86_64` first")
+        _check_runnable(self.build_dir)
         self.paths = artifact_paths(self.build_dir)
         missing = sorted(set(specs) - set(self.paths))
         if missing:
