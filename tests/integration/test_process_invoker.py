@@ -89,7 +89,9 @@ def test_the_function_sees_its_artifact_and_environment_only(host: Any, build: P
     lines = [line for group, batch in host.logs if group == "/aws/lambda/stack-fn"
              for line in batch]
     assert "cold start" in lines and "invoked 1" in lines and "invoked 2" in lines
-    assert any(line.startswith(f"REPORT RequestId: {result['request_id']}") for line in lines)
+    reports = [line for line in lines if line.startswith("REPORT RequestId: ")]
+    assert reports[0].startswith(f"REPORT RequestId: {result['request_id']}")
+    assert "Init Duration: " in reports[0] and "Init Duration" not in reports[1]
     json.dumps(result)  # what came back is plain JSON
 
 

@@ -93,6 +93,7 @@ class _Instance:
     stdin: IO[str]
     stdout: IO[str]
     started: float = field(default_factory=time.monotonic)
+    init_ms: float | None = None  # reported once, on the first invocation's REPORT line
 
     def read(self, timeout_s: float) -> dict[str, Any] | None:
         """The next protocol line, or None on timeout or a dead process."""
@@ -172,7 +173,9 @@ class ProcessFunctionHost:
         group = f"/aws/lambda/{self.names[logical_id]}"
         if ready is not None and self.log_sink is not None and ready.get("logs"):
             self.log_sink(group, list(ready["logs"]))
-        if ready is None or ready.get("type") != "ready":
+        if ready is not None and ready.get("type") == "ready":
+            instance.init_ms = float(ready.get("init_ms") or 0)
+        else:
             instance.kill()
             error = (ready or {}).get("error") or {
                 "errorType": "Runtime.ExitError",
@@ -248,8 +251,9 @@ class ProcessFunctionHost:
                 if reply is None:
                     lines.append(f"{context.aws_request_id} Task timed out after "
                                  f"{spec.timeout} seconds, or its process ended")
+                init_ms, instance.init_ms = instance.init_ms, None
                 self.log_sink(context.log_group_name, partial(
-                    _platform_lines, context, lines, time.perf_counter() - started))
+                    _report_lines, context, lines, time.perf_counter() - started, init_ms))
         if reply is None:
             raise FunctionError(logical_id, {
                 "errorType": "Sandbox.Timedout",
@@ -272,3 +276,12 @@ class ProcessFunctionHost:
             self._changed.notify_all()
         for instance in idle:
             instance.kill()
+
+
+def _report_lines(context: LambdaContext, lines: list[str], seconds: float,
+                  init_ms: float | None) -> list[str]:
+    """Lambda's lines, with "Init Duration" on a cold start's REPORT line, as Lambda has it."""
+    rendered = _platform_lines(context, lines, seconds)
+    if init_ms is not None:
+        rendered[-1] += f"\tInit Duration: {init_ms:.2f} ms"
+    return rendered
