@@ -1,5 +1,6 @@
 # The two commands of the README, and the checks behind them.
-.PHONY: run test demo setup lint jslint typecheck template-check iac-scan iac-test unit integration bench openapi localstack-test deploy
+.PHONY: run test demo setup lint jslint typecheck template-check iac-scan iac-test unit integration bench \
+	openapi localstack-test deploy lock build build-check smoke-from-build
 
 setup:
 	@scripts/setup.sh
@@ -19,7 +20,7 @@ typecheck: setup
 template-check: setup
 	.venv/bin/cfn-lint template.yaml
 	scripts/sam-validate.sh
-	scripts/layer-contents.sh
+	$(MAKE) build-check
 	$(MAKE) iac-scan
 
 # checkov on template.yaml (its own venv, scripts/checkov.sh); fails on any finding not
@@ -55,3 +56,30 @@ openapi: setup
 
 localstack-test: setup
 	scripts/localstack-test.sh
+
+# The DependenciesLayer's lock, resolved for Lambda (Amazon Linux 2023, python3.13, arm64),
+# with hashes. Rerun after editing layers/deps/requirements.txt; commit both files.
+lock: setup
+	.venv/bin/uv pip compile layers/deps/requirements.txt --quiet --no-config \
+	  --python-platform aarch64-manylinux_2_34 --python-version 3.13 --only-binary :all: \
+	  --generate-hashes --custom-compile-command "make lock" -o layers/deps/requirements.lock
+
+# sam build without Docker: ARCH=arm64 (default, what deploys) or ARCH=x86_64 (a variant
+# this host can run: .aws-sam/build-x86_64). See docs/deploy.md, "Build".
+ARCH ?= arm64
+build: setup
+	ARCH=$(ARCH) scripts/build.sh
+
+# Builds both variants and inspects them (architecture, wheel tags, handlers, sizes, .pyc,
+# no tooling), then times cold-start imports from the x86_64 variant.
+build-check: setup
+	ARCH=arm64 scripts/build.sh
+	ARCH=x86_64 scripts/build.sh
+	.venv/bin/python scripts/check-artifacts.py .aws-sam/build
+	.venv/bin/python scripts/check-artifacts.py .aws-sam/build-x86_64 --import-times
+
+# The smoke tests against `pilot run --from-build` (the x86_64 variant, one Python 3.13
+# process per function, nothing of the project tree on their path).
+smoke-from-build: setup
+	ARCH=x86_64 scripts/build.sh
+	PILOT_FROM_BUILD=.aws-sam/build-x86_64 .venv/bin/pytest -q -m smoke

@@ -23,7 +23,7 @@ PY
 )
 region_args=()
 if [ "$region" != "-" ]; then region_args=(--region "$region"); fi
-scripts/sam.sh build
+scripts/build.sh
 # shellcheck disable=SC2086 # SAM_DEPLOY_ARGS is a list of words on purpose
 scripts/sam.sh deploy --config-env "$env_name" ${SAM_DEPLOY_ARGS:-}
 edge=$(aws cloudformation describe-stacks --stack-name "$stack" "${region_args[@]}" \

@@ -68,6 +68,11 @@ def stack(database_url: str) -> Iterator[Stack]:
         # a stack name of its own so queues left by another run never mix in
         stack_name=f"amazon-pilot-test-{os.getpid()}",
         schedules=False,  # tests fire schedules on demand
+        # PILOT_FROM_BUILD=DIR (make smoke-from-build): the functions run from sam build's
+        # artifacts in processes of their own, so tests that change the stack's
+        # environment or patch its code in this process do not apply: run `-m smoke`.
+        from_build=Path(os.environ["PILOT_FROM_BUILD"]) if os.environ.get("PILOT_FROM_BUILD")
+        else None,
         extra_env={
             "RETRY_BASE_SECONDS": "1",
             # Tests make many requests from one address and with free users: keep the

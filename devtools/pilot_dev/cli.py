@@ -45,6 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if args.template:
         config.template_path = Path(args.template)
+    if args.from_build is not None:
+        config.from_build = Path(args.from_build)
     stack = Stack(config)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -58,6 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  health         {info['api']}/v1/health")
     print(f"  database       {info['database']}")
     print(f"  AWS endpoint   {info['aws_endpoint']}")
+    if config.from_build is not None:
+        print(f"  functions      from {config.from_build} (a Python 3.13 process each)")
     for name, url in info["standins"].items():
         print(f"  {name + ' stand-in':<14} {url}   (sandbox data)")
     for name, url in info["queues"].items():
@@ -609,6 +613,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--no-workers", action="store_true", help="do not poll the queues")
     run.add_argument("--no-schedules", action="store_true", help="do not fire schedules")
+    run.add_argument("--from-build", nargs="?", const=".aws-sam/build-x86_64", metavar="DIR",
+                     help="run each function from sam build's artifacts in a Python 3.13 "
+                     "process of its own (default DIR: .aws-sam/build-x86_64, made by "
+                     "`make build ARCH=x86_64`)")
 
     invoke = sub.add_parser("invoke", help="invoke one function with an event file")
     invoke.add_argument("function")

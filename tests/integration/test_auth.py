@@ -94,6 +94,7 @@ def _seller(api: httpx.Client, **extra: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------ register / login cycle
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_register_login_refresh_logout_cycle(api: httpx.Client) -> None:
     email = _email("cycle")
     response = api.post("/v1/auth/register",
@@ -527,6 +528,7 @@ def test_oversized_bodies_get_413_with_or_without_content_length(api: httpx.Clie
     _error(chunked, 413, "PAYLOAD_TOO_LARGE")
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_docs_are_served_offline_with_a_self_only_csp(api: httpx.Client) -> None:
     page = api.get("/v1/docs")
     assert page.status_code == 200

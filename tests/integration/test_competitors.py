@@ -97,6 +97,7 @@ def fetched_group(api: httpx.Client, stack: Stack) -> dict[str, Any]:
     return {"seller": seller, "group": fetched, "asins": asins, "runs": new_runs}
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_group_from_urls_is_fetched_in_one_actor_run(fetched_group: dict[str, Any]) -> None:
     runs, asins = fetched_group["runs"], fetched_group["asins"]
     assert len(runs) == 1, runs
@@ -160,6 +161,7 @@ def cdb_upsert(conn: Any, asin: str) -> int:
     return upsert_product(conn, asin, "com")[0]
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_report_with_the_standin_model_and_its_cache(
     api: httpx.Client, stack: Stack, fetched_group: dict[str, Any]
 ) -> None:

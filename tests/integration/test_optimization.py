@@ -151,6 +151,7 @@ def request_run(api: httpx.Client, seller: dict[str, str], tracked_id: str) -> d
 # ---------------------------------------------------------------- listing score
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_listing_score_shows_every_rule_against_the_group(
     api: httpx.Client, world: dict[str, Any]
 ) -> None:
@@ -192,6 +193,7 @@ def test_listing_score_shows_every_rule_against_the_group(
 # ---------------------------------------------------------------- suggestions
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_suggestions_are_worded_by_the_model_then_served_from_the_cache(
     api: httpx.Client, stack: Stack, world: dict[str, Any]
 ) -> None:

@@ -78,6 +78,7 @@ def test_unknown_route_is_a_404_in_the_error_format(echo_url: str) -> None:
     assert response.json()["error"]["code"] == "NOT_FOUND"
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_health_reports_database_and_every_queue(api: httpx.Client) -> None:
     response = api.get("/v1/health")
     assert response.status_code == 200, response.text
@@ -121,6 +122,7 @@ def test_each_request_has_an_access_line_in_the_template_format(api: httpx.Clien
         assert stack.shipper is not None and stack.shipper.direct is not None
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_invocations_write_lambda_platform_lines_to_the_function_log_group(
     api: httpx.Client, stack: Stack
 ) -> None:
@@ -226,6 +228,7 @@ def test_a_consumer_s_metrics_reach_its_log_group_as_emf(stack: Stack) -> None:
     assert document["JobsProcessed"]
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_unparseable_message_goes_to_the_dlq_at_once_with_its_reason(stack: Stack) -> None:
     marker = f"not json {time.time_ns()}"
     _send(stack, "LowQueue", marker)
@@ -238,6 +241,7 @@ def test_unparseable_message_goes_to_the_dlq_at_once_with_its_reason(stack: Stac
     assert "not JSON" in reason
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_schedule_fires_the_scheduler_which_queues_its_job(api: httpx.Client, stack: Stack) -> None:
     response = api.post("/_pilot/schedules/PartitionMaintenance/fire")
     assert response.status_code == 200, response.text

@@ -51,6 +51,7 @@ def asins() -> list[str]:
     return demo_asins("headphones", 12)
 
 
+@pytest.mark.smoke  # also runs against pilot run --from-build
 def test_add_by_url_queues_a_first_fetch_that_stores_a_snapshot(
     api: httpx.Client, asins: list[str]
 ) -> None:

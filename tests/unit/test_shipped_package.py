@@ -1,7 +1,7 @@
 """What Lambda gets holds no local tooling: the shared layer's folder (template.yaml's
 SharedLayer ContentUri) and the function folders import nothing of devtools/pilot_dev,
 and the shipped package's dependencies leave the local runtime's packages out.
-`scripts/layer-contents.sh` checks the same on the layer `sam build` makes."""
+`scripts/check-artifacts.py` checks the same on the artifacts `sam build` makes."""
 
 from __future__ import annotations
 

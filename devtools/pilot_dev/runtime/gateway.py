@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from pilot_dev.runtime.events import http_api_event
 from pilot_dev.runtime.http_server import HttpRequest, HttpResponse
-from pilot_dev.runtime.invoker import FunctionHost, LogSink
+from pilot_dev.runtime.invoker import Invoker, LogSink
 from pilot_dev.runtime.routes import RouteTable
 
 log = logging.getLogger("pilot.runtime")
@@ -75,7 +75,7 @@ class AccessLog:
 
 
 class Gateway:
-    def __init__(self, host: FunctionHost, routes: RouteTable, *,
+    def __init__(self, host: Invoker, routes: RouteTable, *,
                  control: ControlHandler | None = None,
                  access_log: AccessLog | None = None) -> None:
         self.host = host

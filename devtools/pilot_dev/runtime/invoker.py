@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from amazon_pilot.platform.observability import capture_logs
 from amazon_pilot.platform.settings import environment_view
@@ -99,6 +99,15 @@ def release_thread_loop() -> None:
         _thread_loops.loop = None
         asyncio.set_event_loop(None)
         loop.close()
+
+
+class Invoker(Protocol):
+    """What the gateway, the pollers and the schedule clock call: FunctionHost (in this
+    process) or process_invoker.ProcessFunctionHost (`pilot run --from-build`)."""
+
+    def load(self, logical_id: str) -> object: ...
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any: ...
 
 
 class FunctionHost:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pilot_dev.runtime.gateway import MAX_PAYLOAD, AccessLog, Gateway
 from pilot_dev.runtime.http_server import HttpServer
-from pilot_dev.runtime.invoker import FunctionHost, release_thread_loop
+from pilot_dev.runtime.invoker import FunctionHost, Invoker, release_thread_loop
 from pilot_dev.runtime.logs import CloudWatchShipper, moto_log_writer
 from pilot_dev.runtime.routes import RouteTable
 from pilot_dev.runtime.template import (
@@ -66,6 +66,9 @@ class StackConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     poll_wait_s: int = 5  # SQS long polling: a message wakes the poll at once
+    # `pilot run --from-build DIR`: run each function from sam build's artifacts in a
+    # Python 3.13 process of its own (runtime/process_invoker.py), not in this process
+    from_build: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> StackConfig:
@@ -185,7 +188,7 @@ class Stack:
         self.queue_urls: dict[str, str] = {}  # logical id -> URL
         self.function_names: dict[str, str] = {}
         self.environments: dict[str, dict[str, str]] = {}
-        self.host: FunctionHost | None = None
+        self.host: Invoker | None = None
         self.pollers: list[QueuePoller] = []
         self.clock: ScheduleClock | None = None
         self.shipper: CloudWatchShipper | None = None
@@ -410,11 +413,18 @@ class Stack:
     def _start_functions(self) -> None:
         direct = moto_log_writer(self.config.region) if self.moto is not None else None
         self.shipper = CloudWatchShipper(self.client("logs"), direct).start()
-        self.host = FunctionHost(self.function_names, self.environments,
-                                 self.template.functions, log_sink=self.shipper)
+        if self.config.from_build is not None:
+            from pilot_dev.runtime.process_invoker import ProcessFunctionHost
+
+            self.host = ProcessFunctionHost(self.config.from_build, self.function_names,
+                                            self.environments, self.template.functions,
+                                            log_sink=self.shipper)
+        else:
+            self.host = FunctionHost(self.function_names, self.environments,
+                                     self.template.functions, log_sink=self.shipper)
         for logical_id in self.template.functions:
             spec = self.template.functions[logical_id]
-            if not spec.handler_file.is_file():
+            if self.config.from_build is None and not spec.handler_file.is_file():
                 raise TemplateError(f"{logical_id}: handler file {spec.handler_file} is missing")
         if self.config.pollers:
             sqs = self.client("sqs")
@@ -518,6 +528,9 @@ class Stack:
             poller.join(timeout=60)
         if self.server is not None:
             self.server.stop()
+        stop_host = getattr(self.host, "stop", None)  # the from-build host's processes
+        if stop_host is not None:
+            stop_host()
         if self.shipper is not None:
             self.shipper.stop()  # ships what is pending first
         for standin in self.standins.values():

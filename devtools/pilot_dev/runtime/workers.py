@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pilot_dev.runtime.events import schedule_event, sqs_event
-from pilot_dev.runtime.invoker import FunctionHost
+from pilot_dev.runtime.invoker import Invoker
 from pilot_dev.runtime.schedules import parse_schedule
 from pilot_dev.runtime.template import QueueMapping, ScheduleEvent
 
@@ -31,7 +31,7 @@ class QueuePoller:
     the consumer with up to `batch_size` messages, deleting what succeeded and leaving
     reported failures to the queue's visibility timeout and redrive policy."""
 
-    def __init__(self, sqs: Any, host: FunctionHost, mapping: QueueMapping, queue_url: str,
+    def __init__(self, sqs: Any, host: Invoker, mapping: QueueMapping, queue_url: str,
                  queue_arn: str, region: str, threads: int, wait_s: int = 1) -> None:
         self.sqs = sqs
         self.host = host
@@ -108,7 +108,7 @@ class QueuePoller:
 class ScheduleClock:
     """Fires the template's schedules at their times, and on demand."""
 
-    def __init__(self, host: FunctionHost, schedules: list[ScheduleEvent], region: str,
+    def __init__(self, host: Invoker, schedules: list[ScheduleEvent], region: str,
                  stack_name: str) -> None:
         self.host = host
         self.region = region

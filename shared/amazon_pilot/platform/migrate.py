@@ -29,6 +29,11 @@ def migrations_dir() -> Path:
     override = settings().migrations_dir
     if override:
         return Path(override)
+    # amazon_pilot/migrations links to infra/migrations; the build copies the files, so
+    # the shared layer holds them (Lambda has no project tree to look in)
+    packaged = Path(__file__).resolve().parents[1] / "migrations"
+    if packaged.is_dir():
+        return packaged
     return Path(__file__).resolve().parents[3] / "infra" / "migrations"
 
 
