@@ -8,7 +8,7 @@ run: setup
 	.venv/bin/pilot run
 
 lint: setup
-	.venv/bin/ruff check shared devtools functions tests bench infra
+	.venv/bin/ruff check shared devtools functions tests bench
 
 jslint:
 	@scripts/jslint.sh

@@ -192,11 +192,12 @@ class Stack:
         self.server: HttpServer | None = None
         self.access_log_group: str | None = None  # the HttpApi's, when the template has one
         self.timings: dict[str, float] = {}
+        self._started = 0.0
 
     # ------------------------------------------------------------ start
 
     def start(self, *, serve_in_thread: bool = True) -> Stack:
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
         check_port_free(self.config.host, self.config.port)
         self._recording = self._load_recording()  # an unusable export stops us first
         # Import what the functions and the endpoint need while Postgres starts (that
@@ -224,8 +225,7 @@ class Stack:
         self.timings[step] = round(time.perf_counter() - started, 3)
 
     def _start_database(self) -> None:
-        from amazon_pilot.platform.migrate import apply_migrations
-
+        # The schema comes later, from the migration function (_run_custom_resources).
         if self.config.database_url:
             url = self.config.database_url
             name = _database_of(url) or DATABASE_NAME
@@ -233,12 +233,6 @@ class Stack:
         else:
             self.postgres = EmbeddedPostgres(self.config.data_dir / "postgres")
             self.database_url = ensure_database(self.postgres.start(), DATABASE_NAME)
-        try:
-            applied = apply_migrations(self.database_url)
-        except Exception as exc:
-            raise StackError(f"migrations failed on {_redact(self.database_url)}: {exc}") from exc
-        if applied:
-            log.info("migrations applied: %s", ", ".join(applied))
 
     def _start_aws(self) -> None:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -320,6 +314,8 @@ class Stack:
                 f"{self.config.stack_name}-{logical_id}")
             self.function_names[logical_id] = str(name)
             self.ctx.refs[logical_id] = str(name)
+            self.ctx.attrs[(logical_id, "Arn")] = (
+                f"arn:aws:lambda:{self.config.region}:{ACCOUNT_ID}:function:{name}")
 
     def _provision_secrets(self) -> None:
         secrets_client = self.client("secretsmanager")
@@ -416,6 +412,8 @@ class Stack:
             spec = self.template.functions[logical_id]
             if not spec.handler_file.is_file():
                 raise TemplateError(f"{logical_id}: handler file {spec.handler_file} is missing")
+        self._run_custom_resources()
+        self._mark("custom_resources", self._started)
         if self.config.pollers:
             sqs = self.client("sqs")
             for mapping in self.template.queue_mappings:
@@ -431,6 +429,40 @@ class Stack:
                                    self.config.stack_name)
         if self.config.schedules:
             self.clock.start()
+
+    def _run_custom_resources(self) -> None:
+        """Each custom resource's function, invoked as CloudFormation invokes it on a
+        first deploy, before anything takes traffic: the schema migrations run here,
+        through the same function and protocol as in AWS, on every start."""
+        import uuid
+
+        from pilot_dev.runtime.custom_resources import (
+            ResponseReceiver,
+            create_event,
+            custom_resources,
+        )
+
+        assert self.host is not None
+        resources = custom_resources(self.template)
+        if not resources:
+            return
+        with ResponseReceiver() as receiver:
+            for resource in resources:
+                request_id = str(uuid.uuid4())
+                event = create_event(resource, self.ctx, receiver.url(request_id), request_id)
+                try:
+                    self.host.invoke(resource.function, event)
+                except Exception as exc:
+                    raise StackError(f"{resource.logical_id}: {resource.function} failed "
+                                     f"before answering CloudFormation: {exc!r}") from exc
+                answer = receiver.wait(request_id, timeout_s=5.0)
+                if answer is None:
+                    raise StackError(f"{resource.logical_id}: {resource.function} returned "
+                                     "without answering the ResponseURL")
+                if answer.get("Status") != "SUCCESS":
+                    raise StackError(f"{resource.logical_id} FAILED on "
+                                     f"{_redact(self.database_url)}: {answer.get('Reason')}")
+                log.info("%s: %s", resource.logical_id, answer.get("Reason"))
 
     # ------------------------------------------------------------ HTTP
 

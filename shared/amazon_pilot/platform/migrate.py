@@ -6,6 +6,7 @@ diff would not express: range partitions, partial indexes, advisory locks.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,8 @@ def migrations_dir() -> Path:
     override = settings().migrations_dir
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "infra" / "migrations"
+    # Shipped inside the package (the SharedLayer) so the migration function finds them.
+    return Path(__file__).resolve().parents[1] / "migrations"
 
 
 def discover(directory: Path | None = None) -> list[Migration]:
@@ -44,6 +46,17 @@ def discover(directory: Path | None = None) -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise ValueError(f"two migrations share a version number in {directory}")
     return found
+
+
+def migrations_hash(directory: Path | None = None) -> str:
+    """SHA-256 over every migration's file name and bytes, in order. template.yaml's
+    SchemaMigrations resource carries it, so a change of any migration changes the
+    custom resource and CloudFormation runs the migration function again."""
+    digest = hashlib.sha256()
+    for migration in discover(directory):
+        digest.update(migration.path.name.encode() + b"\0")
+        digest.update(migration.path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def libpq_url(url: str) -> str:
