@@ -68,34 +68,9 @@ def alarm_problems(props: dict[str, Any]) -> list[str]:
         problems.append("DatapointsToAlarm must be between 1 and EvaluationPeriods")
     period: int | None = None
     if has_name:
-        if "Namespace" not in props:
-            problems.append("MetricName needs its Namespace")
-        if ("Statistic" in props) == ("ExtendedStatistic" in props):
-            problems.append("give exactly one of Statistic and ExtendedStatistic")
-        if "Statistic" in props and props["Statistic"] not in STATISTICS:
-            problems.append(f"Statistic {props['Statistic']!r} is not one of {STATISTICS}")
-        if "ExtendedStatistic" in props and not EXTENDED.match(str(props["ExtendedStatistic"])):
-            problems.append(f"ExtendedStatistic {props['ExtendedStatistic']!r} is malformed")
-        if "EvaluateLowSampleCountPercentile" in props and (
-                "ExtendedStatistic" not in props
-                or props["EvaluateLowSampleCountPercentile"] not in ("evaluate", "ignore")):
-            problems.append("EvaluateLowSampleCountPercentile is for percentiles: "
-                            "evaluate or ignore")
-        period = props.get("Period")
-        if not isinstance(period, int) or not _alarm_period_ok(period):
-            problems.append(f"Period {period!r} must be 10, 20, 30 or a multiple of 60")
-            period = None
+        period = _single_metric(props, problems)
     if has_metrics:
-        problems += [f"{key} cannot stand beside Metrics" for key in SINGLE_METRIC_ONLY
-                     if key in props]
-        queries = props["Metrics"] if isinstance(props["Metrics"], list) else []
-        problems += _query_problems(queries)
-        returned = [q for q in queries if q.get("ReturnData", True) is not False]
-        if len(returned) == 1:
-            period = returned[0].get("Period") or (returned[0].get("MetricStat") or {}
-                                                   ).get("Period")
-            if not any("MetricStat" in q for q in queries) and "Period" not in returned[0]:
-                problems.append("no MetricStat: the returned expression needs Period [NULL]")
+        period = _metric_math(props, problems)
     if period:
         # [API] Period: Period x EvaluationPeriods <= 7 days; <= 1 day below 1-hour periods
         limit = 86_400 if period < 3600 else 604_800
@@ -114,6 +89,40 @@ def alarm_problems(props: dict[str, Any]) -> list[str]:
         if len(props.get(key) or []) > 5:  # [API] ResourceList max 5
             problems.append(f"{key} takes at most 5 actions")
     return problems
+
+
+def _single_metric(props: dict[str, Any], problems: list[str]) -> int | None:
+    if "Namespace" not in props:
+        problems.append("MetricName needs its Namespace")
+    if ("Statistic" in props) == ("ExtendedStatistic" in props):
+        problems.append("give exactly one of Statistic and ExtendedStatistic")
+    if "Statistic" in props and props["Statistic"] not in STATISTICS:
+        problems.append(f"Statistic {props['Statistic']!r} is not one of {STATISTICS}")
+    if "ExtendedStatistic" in props and not EXTENDED.match(str(props["ExtendedStatistic"])):
+        problems.append(f"ExtendedStatistic {props['ExtendedStatistic']!r} is malformed")
+    if "EvaluateLowSampleCountPercentile" in props and (
+            "ExtendedStatistic" not in props
+            or props["EvaluateLowSampleCountPercentile"] not in ("evaluate", "ignore")):
+        problems.append("EvaluateLowSampleCountPercentile is for percentiles: evaluate or ignore")
+    period = props.get("Period")
+    if not isinstance(period, int) or not _alarm_period_ok(period):
+        problems.append(f"Period {period!r} must be 10, 20, 30 or a multiple of 60")
+        return None
+    return period
+
+
+def _metric_math(props: dict[str, Any], problems: list[str]) -> int | None:
+    problems += [f"{key} cannot stand beside Metrics" for key in SINGLE_METRIC_ONLY
+                 if key in props]
+    queries = props["Metrics"] if isinstance(props["Metrics"], list) else []
+    problems += _query_problems(queries)
+    returned = [q for q in queries if q.get("ReturnData", True) is not False]
+    if len(returned) != 1:
+        return None
+    if not any("MetricStat" in q for q in queries) and "Period" not in returned[0]:
+        problems.append("no MetricStat: the returned expression needs Period [NULL]")
+    period = returned[0].get("Period") or (returned[0].get("MetricStat") or {}).get("Period")
+    return period if isinstance(period, int) else None
 
 
 def _query_problems(queries: list[dict[str, Any]]) -> list[str]:
