@@ -426,7 +426,7 @@ class Stack:
                 poller.start()
                 self.pollers.append(poller)
         self.clock = ScheduleClock(self.host, self.template.schedules, self.config.region,
-                                   self.config.stack_name)
+                                   self.config.stack_name, dead_letter=self._dead_letter)
         if self.config.schedules:
             self.clock.start()
 
@@ -463,6 +463,24 @@ class Stack:
                     raise StackError(f"{resource.logical_id} FAILED on "
                                      f"{_redact(self.database_url)}: {answer.get('Reason')}")
                 log.info("%s: %s", resource.logical_id, answer.get("Reason"))
+
+    def _dead_letter(self, schedule: Any, exc: Exception) -> None:
+        """The record Lambda sends an asynchronous invocation's OnFailure destination."""
+        from datetime import UTC, datetime
+
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "requestContext": {
+                "functionArn": self.ctx.attrs.get((schedule.function, "Arn"), ""),
+                "condition": "RetriesExhausted", "approximateInvokeCount": 1},
+            "requestPayload": schedule.input,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                                "functionError": "Unhandled"},
+            "responsePayload": {"errorType": type(exc).__name__, "errorMessage": str(exc)},
+        }
+        self.client("sqs").send_message(QueueUrl=self.queue_urls[schedule.dead_letter_queue],
+                                         MessageBody=json.dumps(record))
 
     # ------------------------------------------------------------ HTTP
 
