@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 7_210_001  # pg_advisory_lock key reserved for migrations
@@ -66,7 +67,10 @@ def libpq_url(url: str) -> str:
 def apply_migrations(database_url: str, directory: Path | None = None) -> list[str]:
     """Apply what is missing; returns the names applied. Safe to run concurrently."""
     applied_now: list[str] = []
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+    from amazon_pilot.platform.dbtls import database_tls
+
+    conninfo = make_conninfo(libpq_url(database_url), **database_tls(database_url))
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(

@@ -37,6 +37,13 @@ class Settings:
     aws_endpoint_url: str | None = None
     database_url: str | None = None
     database_secret_arn: str | None = None
+    # TLS to Postgres (platform/dbtls.py): empty = required outside local runs,
+    # verify-full against the RDS CA bundle for RDS hosts
+    database_sslmode: str | None = None
+    database_sslrootcert: str | None = None
+    # connections each process keeps (Lambda: 1 busy at a time; local: many threads)
+    database_pool_size: int = 5
+    database_max_overflow: int = 10
     # queues: the three priorities' URLs and DLQ URLs; which one this consumer drains
     queue_urls: dict[str, str] = field(default_factory=dict)
     dlq_urls: dict[str, str] = field(default_factory=dict)
@@ -145,6 +152,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_endpoint_url=read.text("AWS_ENDPOINT_URL"),
         database_url=read.text("DATABASE_URL"),
         database_secret_arn=read.text("DATABASE_SECRET_ARN"),
+        database_sslmode=read.text("DATABASE_SSLMODE"),
+        database_sslrootcert=read.text("DATABASE_SSLROOTCERT"),
+        database_pool_size=read.integer("DATABASE_POOL_SIZE", defaults.database_pool_size),
+        database_max_overflow=read.integer("DATABASE_MAX_OVERFLOW",
+                                           defaults.database_max_overflow, minimum=0),
         queue_urls={p: u for p in PRIORITIES if (u := read.text(f"QUEUE_URL_{p.upper()}"))},
         dlq_urls={p: u for p in PRIORITIES if (u := read.text(f"DLQ_URL_{p.upper()}"))},
         queue_priority=priority,
