@@ -35,3 +35,24 @@ def test_the_engine_refuses_a_server_without_tls(production: str) -> None:
 def test_migrations_refuse_a_server_without_tls(production: str) -> None:
     with pytest.raises(psycopg.OperationalError, match="SSL"):
         apply_migrations(production)
+
+
+def test_the_proxy_host_is_where_connections_go(monkeypatch: pytest.MonkeyPatch,
+                                               database_url: str) -> None:
+    """A URL whose host does not exist still connects: libpq takes the proxy's host."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(database_url)
+    real_host = parts.hostname or "127.0.0.1"
+    nowhere = parts._replace(netloc=parts.netloc.replace(real_host, "no-such-db.invalid"))
+    monkeypatch.setenv("DATABASE_URL", urlunsplit(nowhere))
+    monkeypatch.setenv("DATABASE_PROXY_HOST", real_host)
+    reset_settings()
+    dispose_engine()
+    try:
+        with get_engine().connect() as conn:
+            assert conn.execute(sqlalchemy.text("SELECT 1")).scalar() == 1
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+        dispose_engine()

@@ -63,3 +63,31 @@ def test_rds_host_names() -> None:
     assert is_rds_host("x.cluster-abc.us-east-1.rds.amazonaws.com.")
     assert not is_rds_host("rds.amazonaws.com.attacker.example")
     assert not is_rds_host("localhost")
+
+
+def test_proxies_are_verified_against_the_amazon_trust_services_roots() -> None:
+    import certifi
+
+    params = tls_parameters(PROXY, stage="prod")
+    assert params == {"sslmode": "verify-full", "sslrootcert": certifi.where()}
+    assert "Amazon Root CA 1" in Path(certifi.where()).read_text()
+    # a plain RDS host beside it still needs the RDS bundle
+    routed = tls_parameters(ELSEWHERE, stage="prod", host="p.proxy-abc.eu-west-1.rds.amazonaws.com")
+    assert routed["sslmode"] == "verify-full"
+
+
+def test_the_proxy_host_replaces_the_urls_and_decides_the_tls(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from amazon_pilot.platform.dbtls import database_tls
+    from amazon_pilot.platform.settings import reset_settings
+
+    monkeypatch.setenv("STAGE", "prod")
+    monkeypatch.setenv("DATABASE_PROXY_HOST", "pilot.proxy-abc123.us-east-1.rds.amazonaws.com")
+    reset_settings()
+    try:
+        params = database_tls(ELSEWHERE)
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert params["host"] == "pilot.proxy-abc123.us-east-1.rds.amazonaws.com"
+    assert params["sslmode"] == "verify-full"

@@ -41,6 +41,7 @@ class Settings:
     # verify-full against the RDS CA bundle for RDS hosts
     database_sslmode: str | None = None
     database_sslrootcert: str | None = None
+    database_proxy_host: str | None = None  # an RDS Proxy endpoint replacing the URL's host
     # connections each process keeps (Lambda: 1 busy at a time; local: many threads)
     database_pool_size: int = 5
     database_max_overflow: int = 10
@@ -154,6 +155,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_secret_arn=read.text("DATABASE_SECRET_ARN"),
         database_sslmode=read.text("DATABASE_SSLMODE"),
         database_sslrootcert=read.text("DATABASE_SSLROOTCERT"),
+        database_proxy_host=read.text("DATABASE_PROXY_HOST"),
         database_pool_size=read.integer("DATABASE_POOL_SIZE", defaults.database_pool_size),
         database_max_overflow=read.integer("DATABASE_MAX_OVERFLOW",
                                            defaults.database_max_overflow, minimum=0),
