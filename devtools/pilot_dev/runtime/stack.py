@@ -381,6 +381,10 @@ class Stack:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
+            # One process here stands for every instance of every function, on many
+            # threads: it keeps a larger pool than a Lambda instance's 1 + 1.
+            "DATABASE_POOL_SIZE": "5",
+            "DATABASE_MAX_OVERFLOW": "10",
             **self.config.extra_env,
         }
         global_keys = set(((self.template.raw.get("Globals") or {}).get("Function") or {})
