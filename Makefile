@@ -18,6 +18,7 @@ typecheck: setup
 
 template-check: setup
 	.venv/bin/cfn-lint template.yaml
+	.venv/bin/python -m pilot_dev.migrations_hash
 	scripts/sam-validate.sh
 	scripts/layer-contents.sh
 
