@@ -49,3 +49,18 @@ def test_workers_are_never_reserved_below_their_queue_concurrency() -> None:
         name = mapping.function.removesuffix("Function")
         for row in BUDGET.values():
             assert row[name] >= mapping.max_concurrency, (name, row[name])
+
+
+def test_conditions_resolve_locally_as_cloudformation_would() -> None:
+    from pilot_dev.runtime.template import ResolveContext, evaluate_conditions
+
+    def conditions(**params: str) -> dict[str, bool]:
+        ctx = ResolveContext("s", "us-east-1", {**TEMPLATE.parameter_defaults(), **params})
+        return evaluate_conditions(TEMPLATE.raw, ctx)
+
+    assert not any(conditions()[c] for c in ("HasVpc", "CreatesProxy", "HasConnectionBudget"))
+    # a proxy is created only inside a VPC
+    assert not conditions(ProxyDatabaseInstanceId="db-1")["CreatesProxy"]
+    both = conditions(ProxyDatabaseInstanceId="db-1", SubnetIds="subnet-1,subnet-2")
+    assert both["HasVpc"] and both["CreatesProxy"]
+    assert conditions(DatabaseMaxConnections="180")["HasConnectionBudget"]

@@ -315,15 +315,27 @@ def resolve(value: Any, ctx: ResolveContext) -> Any:
         if key == "Fn::Join":
             sep, parts = arg
             return str(sep).join(str(p) for p in resolve(parts, ctx))
-        if key == "Fn::Equals":
-            left, right = resolve(arg, ctx)
-            return left == right
-        if key == "Fn::Not":
-            return not resolve(arg[0], ctx)
+        if key in _LOGIC:
+            return _LOGIC[key](arg, ctx)
         if key.startswith("Fn::"):
             raise TemplateError(f"intrinsic {key} is not supported by the local runtime")
     out = {k: resolve(v, ctx) for k, v in value.items()}
     return {k: v for k, v in out.items() if v is not NO_VALUE}
+
+
+def _equals(arg: Any, ctx: ResolveContext) -> bool:
+    left, right = resolve(arg, ctx)
+    return bool(left == right)
+
+
+# The condition functions (and !Condition inside them), as CloudFormation evaluates them.
+_LOGIC: dict[str, Any] = {
+    "Fn::Equals": _equals,
+    "Fn::Not": lambda arg, ctx: not resolve(arg[0], ctx),
+    "Fn::And": lambda arg, ctx: all(resolve(a, ctx) for a in arg),
+    "Fn::Or": lambda arg, ctx: any(resolve(a, ctx) for a in arg),
+    "Condition": lambda arg, ctx: ctx.conditions[str(arg)],
+}
 
 
 def _ref(name: str, ctx: ResolveContext) -> Any:
@@ -361,6 +373,7 @@ def _sub(arg: Any, ctx: ResolveContext) -> str:
 
 def evaluate_conditions(raw: dict[str, Any], ctx: ResolveContext) -> dict[str, bool]:
     conditions: dict[str, bool] = {}
+    ctx.conditions = conditions  # a condition may name an earlier one (!Condition)
     for name, expression in (raw.get("Conditions") or {}).items():
         conditions[name] = bool(resolve(expression, ctx))
     return conditions
