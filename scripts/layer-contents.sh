@@ -27,5 +27,17 @@ if grep -rlE '^\s*(from|import)\s+(pilot_dev|moto|pgserver|httptools|localstack_
     "$root" --include='*.py'; then
   echo "layer-contents: shipped modules import local-only packages (above)" >&2; status=1
 fi
+# The migrations the layer ships are the ones template.yaml's SchemaMigrations names.
+if ! .venv/bin/python - "$root/amazon_pilot/migrations" <<'PY'
+import sys
+from pathlib import Path
+from amazon_pilot.platform.migrate import migrations_hash
+from pilot_dev.migrations_hash import template_hash
+shipped, declared = migrations_hash(Path(sys.argv[1])), template_hash()
+if shipped != declared:
+    sys.exit(f"layer-contents: the layer's migrations hash {shipped[:12]} != template {declared[:12]}")
+print(f"layer-contents: migrations in the layer match MigrationsHash {declared[:12]}")
+PY
+then status=1; fi
 echo "layer-contents: $(wc -l <"$out/files.txt") files, $(grep -c '\.py$' "$out/files.txt") Python modules, top level: $tops"
 exit $status
