@@ -140,3 +140,35 @@ def test_a_failed_migration_stops_the_stack_before_it_serves(
         os.environ.clear()
         os.environ.update(saved)
         reset_settings()
+
+
+BROKEN_LAYER = """
+import json, sys
+sys.modules["aws_lambda_powertools"] = None  # as if the dependencies layer lacked it
+sys.path.insert(0, sys.argv[1])
+import app
+event = json.loads(sys.argv[2])
+print(json.dumps(app.handler(event, None)))
+"""
+
+
+@pytest.mark.parametrize(("request_type", "status"), [("Create", "FAILED"),
+                                                      ("Delete", "SUCCESS")])
+def test_a_function_that_cannot_import_still_answers(request_type: str, status: str) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from pilot_dev.runtime.template import load_template
+
+    folder = load_template().functions["MigrationFunction"].handler_file.parent
+    with ResponseReceiver() as receiver:
+        event = {"RequestType": request_type, "ResponseURL": receiver.url("b1"),
+                 "StackId": "arn:aws:cloudformation:us-east-1:0:stack/t/1", "RequestId": "b1",
+                 "LogicalResourceId": "SchemaMigrations", "ResourceProperties": {}}
+        done = subprocess.run([sys.executable, "-c", BROKEN_LAYER, str(folder),
+                               json.dumps(event)], capture_output=True, text=True, timeout=60)
+        answer = receiver.wait("b1", timeout_s=5)
+    assert done.returncode == 0, done.stderr
+    assert answer is not None and answer["Status"] == status
+    assert "cannot start" in answer["Reason"] and "aws_lambda_powertools" in answer["Reason"]
