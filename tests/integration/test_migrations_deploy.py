@@ -53,7 +53,8 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     reset_settings()
 
 
-def _invoke(request_type: str, wanted_hash: str) -> tuple[dict, dict]:
+def _invoke(request_type: str, wanted_hash: str, old_hash: str | None = None
+            ) -> tuple[dict, dict]:
     with ResponseReceiver() as receiver:
         event = {
             "RequestType": request_type, "ResponseURL": receiver.url("r1"),
@@ -62,6 +63,8 @@ def _invoke(request_type: str, wanted_hash: str) -> tuple[dict, dict]:
             "ResourceType": "Custom::Migrations",
             "ResourceProperties": {"MigrationsHash": wanted_hash},
         }
+        if old_hash is not None:
+            event["OldResourceProperties"] = {"MigrationsHash": old_hash}
         returned = handle_custom_resource(event, log)
         answer = receiver.wait("r1", timeout_s=5)
     assert answer is not None, "no PUT reached the ResponseURL"
@@ -102,6 +105,20 @@ def test_a_stale_hash_fails_without_touching_the_database(
     assert answer["Status"] == "FAILED"
     assert "HashMismatch" in answer["Reason"] and "migrations_hash --write" in answer["Reason"]
     assert not _table_exists(fresh_db, "schema_migrations")
+
+
+def test_a_rollback_to_older_migrations_succeeds_and_changes_nothing(
+        fresh_db: str, env: pytest.MonkeyPatch) -> None:
+    """CloudFormation reverts SchemaMigrations before MigrationFunction: the newer code
+    is asked for the older hash, coming from its own."""
+    env.setenv("DATABASE_URL", fresh_db)
+    reset_settings()
+    answer, _ = _invoke("Update", "0" * 64, old_hash=migrations_hash())
+    assert answer["Status"] == "SUCCESS" and "rollback" in answer["Data"]["Applied"]
+    assert not _table_exists(fresh_db, "schema_migrations")
+    # from any other hash, a mismatch still fails
+    other, _ = _invoke("Update", "0" * 64, old_hash="1" * 64)
+    assert other["Status"] == "FAILED"
 
 
 def test_a_failing_migration_answers_failed_with_the_database_error(

@@ -22,11 +22,19 @@ class HashMismatch(RuntimeError):
     """The template's MigrationsHash is not the hash of the migrations that shipped."""
 
 
-def apply_for_deploy(wanted_hash: str | None) -> dict[str, str]:
+def apply_for_deploy(wanted_hash: str | None, previous_hash: str | None = None
+                     ) -> dict[str, str]:
     from amazon_pilot.platform.db import resolve_database_url
     from amazon_pilot.platform.migrate import apply_migrations, discover, migrations_hash
 
     shipped = migrations_hash()
+    if wanted_hash != shipped and previous_hash == shipped:
+        # A rollback: CloudFormation reverts this resource before it reverts the
+        # function, so this (newer) code is asked for the older set. Migrations only go
+        # forward; the older code runs on the schema as it is. Failing here would leave
+        # the stack in UPDATE_ROLLBACK_FAILED.
+        return {"Applied": "none (rollback: schema kept)", "Latest": "",
+                "MigrationsHash": shipped}
     if wanted_hash != shipped:
         # The template and the package were built from different trees: applying
         # either set would be a guess.
@@ -49,7 +57,8 @@ def handle_custom_resource(event: dict[str, Any], logger: logging.Logger | Any) 
             reason = "schema kept"
         elif request_type in ("Create", "Update"):
             props = event.get("ResourceProperties") or {}
-            data = apply_for_deploy(props.get("MigrationsHash"))
+            previous = event.get("OldResourceProperties") or {}
+            data = apply_for_deploy(props.get("MigrationsHash"), previous.get("MigrationsHash"))
             reason = f"applied: {data['Applied']}"
         else:
             raise ValueError(f"unknown RequestType {request_type!r}")
