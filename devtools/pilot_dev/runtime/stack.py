@@ -464,8 +464,9 @@ class Stack:
                     raise StackError(f"{resource.logical_id}: {resource.function} returned "
                                      "without answering the ResponseURL")
                 if answer.get("Status") != "SUCCESS":
+                    reason = " / ".join(str(answer.get("Reason")).split("\n"))  # one line
                     raise StackError(f"{resource.logical_id} FAILED on "
-                                     f"{_redact(self.database_url)}: {answer.get('Reason')}")
+                                     f"{_redact(self.database_url)}: {reason}")
                 log.info("%s: %s", resource.logical_id, answer.get("Reason"))
 
     def _dead_letter(self, schedule: Any, exc: Exception) -> None:
