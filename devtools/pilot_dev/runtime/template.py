@@ -315,27 +315,31 @@ def resolve(value: Any, ctx: ResolveContext) -> Any:
         if key == "Fn::Join":
             sep, parts = arg
             return str(sep).join(str(p) for p in resolve(parts, ctx))
-        if key in _LOGIC:
-            return _LOGIC[key](arg, ctx)
+        if key in _LOGICAL and (key != "Condition" or isinstance(arg, str)):
+            return _logical(key, arg, ctx)
         if key.startswith("Fn::"):
             raise TemplateError(f"intrinsic {key} is not supported by the local runtime")
     out = {k: resolve(v, ctx) for k, v in value.items()}
     return {k: v for k, v in out.items() if v is not NO_VALUE}
 
 
-def _equals(arg: Any, ctx: ResolveContext) -> bool:
-    left, right = resolve(arg, ctx)
-    return bool(left == right)
+_LOGICAL = ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition")
 
 
-# The condition functions (and !Condition inside them), as CloudFormation evaluates them.
-_LOGIC: dict[str, Any] = {
-    "Fn::Equals": _equals,
-    "Fn::Not": lambda arg, ctx: not resolve(arg[0], ctx),
-    "Fn::And": lambda arg, ctx: all(resolve(a, ctx) for a in arg),
-    "Fn::Or": lambda arg, ctx: any(resolve(a, ctx) for a in arg),
-    "Condition": lambda arg, ctx: ctx.conditions[str(arg)],
-}
+def _logical(key: str, arg: Any, ctx: ResolveContext) -> Any:
+    """The condition functions; "Condition" is !Condition X inside !And/!Or/!Not."""
+    if key == "Fn::Equals":
+        left, right = resolve(arg, ctx)
+        return left == right
+    if key == "Fn::Not":
+        return not resolve(arg[0], ctx)
+    if key == "Fn::And":
+        return all(resolve(item, ctx) for item in arg)
+    if key == "Fn::Or":
+        return any(resolve(item, ctx) for item in arg)
+    if arg not in ctx.conditions:
+        raise TemplateError(f"!Condition {arg}: no such condition (or declared later)")
+    return ctx.conditions[arg]
 
 
 def _ref(name: str, ctx: ResolveContext) -> Any:
@@ -372,8 +376,9 @@ def _sub(arg: Any, ctx: ResolveContext) -> str:
 
 
 def evaluate_conditions(raw: dict[str, Any], ctx: ResolveContext) -> dict[str, bool]:
+    """Each condition in template order; one may name those declared before it."""
     conditions: dict[str, bool] = {}
-    ctx.conditions = conditions  # a condition may name an earlier one (!Condition)
+    ctx.conditions = conditions
     for name, expression in (raw.get("Conditions") or {}).items():
         conditions[name] = bool(resolve(expression, ctx))
     return conditions

@@ -153,12 +153,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         aws_endpoint_url=read.text("AWS_ENDPOINT_URL"),
         database_url=read.text("DATABASE_URL"),
         database_secret_arn=read.text("DATABASE_SECRET_ARN"),
-        database_sslmode=read.text("DATABASE_SSLMODE"),
-        database_sslrootcert=read.text("DATABASE_SSLROOTCERT"),
-        database_proxy_host=read.text("DATABASE_PROXY_HOST"),
-        database_pool_size=read.integer("DATABASE_POOL_SIZE", defaults.database_pool_size),
-        database_max_overflow=read.integer("DATABASE_MAX_OVERFLOW",
-                                           defaults.database_max_overflow, minimum=0),
         queue_urls={p: u for p in PRIORITIES if (u := read.text(f"QUEUE_URL_{p.upper()}"))},
         dlq_urls={p: u for p in PRIORITIES if (u := read.text(f"DLQ_URL_{p.upper()}"))},
         queue_priority=priority,
@@ -194,6 +188,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         plans=_plans(read),
         notify_from_email=read.text("NOTIFY_FROM_EMAIL"),
         migrations_dir=read.text("PILOT_MIGRATIONS_DIR"),
+        database_sslmode=read.text("DATABASE_SSLMODE"),
+        database_sslrootcert=read.text("DATABASE_SSLROOTCERT"),
+        database_proxy_host=read.text("DATABASE_PROXY_HOST"),
+        database_pool_size=read.integer("DATABASE_POOL_SIZE", defaults.database_pool_size),
+        database_max_overflow=read.integer("DATABASE_MAX_OVERFLOW",
+                                           defaults.database_max_overflow, minimum=0),
     )
 
 
