@@ -9,7 +9,7 @@ run: setup
 	.venv/bin/pilot run
 
 lint: setup
-	.venv/bin/ruff check shared devtools functions tests bench infra
+	.venv/bin/ruff check shared devtools functions tests bench
 
 jslint:
 	@scripts/jslint.sh
@@ -19,6 +19,7 @@ typecheck: setup
 
 template-check: setup
 	.venv/bin/cfn-lint template.yaml
+	.venv/bin/python -m pilot_dev.migrations_hash
 	scripts/sam-validate.sh
 	$(MAKE) build-check
 	$(MAKE) iac-scan

@@ -255,3 +255,26 @@ def test_schedule_fires_the_scheduler_which_queues_its_job(api: httpx.Client, st
 
     wait_for(processed, 30, "the maintenance job to run on the low queue")
     assert api.post("/_pilot/schedules/Nope/fire").status_code == 404
+
+
+def test_a_scheduled_run_that_fails_lands_in_the_schedule_dlq(stack: Stack) -> None:
+    from pilot_dev.runtime.template import ScheduleEvent
+    from pilot_dev.runtime.workers import ScheduleClock
+
+    # The real schedules all name known jobs; this one, built like them, does not.
+    real = {s.name: s for s in stack.template.schedules}["DailyRefresh"]
+    broken = ScheduleEvent("Broken", real.function, "rate(1 day)", {"job": "no_such_job"},
+                           dead_letter_queue=real.dead_letter_queue)
+    assert real.dead_letter_queue == "ScheduleDLQ"
+    clock = ScheduleClock(stack.host, [broken], stack.config.region, stack.config.stack_name,
+                          dead_letter=stack._dead_letter)
+    assert clock.fire_on_time("Broken") is None
+
+    def dead() -> list[dict[str, Any]]:
+        return [json.loads(m["Body"]) for m in _dlq_messages(stack, "ScheduleDLQ")
+                if "no_such_job" in m["Body"]]
+
+    (record, *_) = wait_for(dead, 10, "the failed run in the schedule DLQ")
+    assert record["requestPayload"] == {"job": "no_such_job"}
+    assert record["responsePayload"]["errorType"] == "UnknownScheduledJob"
+    assert record["requestContext"]["functionArn"].endswith("-scheduler")

@@ -195,11 +195,12 @@ class Stack:
         self.server: HttpServer | None = None
         self.access_log_group: str | None = None  # the HttpApi's, when the template has one
         self.timings: dict[str, float] = {}
+        self._started = 0.0
 
     # ------------------------------------------------------------ start
 
     def start(self, *, serve_in_thread: bool = True) -> Stack:
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
         check_port_free(self.config.host, self.config.port)
         self._recording = self._load_recording()  # an unusable export stops us first
         # Import what the functions and the endpoint need while Postgres starts (that
@@ -227,8 +228,7 @@ class Stack:
         self.timings[step] = round(time.perf_counter() - started, 3)
 
     def _start_database(self) -> None:
-        from amazon_pilot.platform.migrate import apply_migrations
-
+        # The schema comes later, from the migration function (_run_custom_resources).
         if self.config.database_url:
             url = self.config.database_url
             name = _database_of(url) or DATABASE_NAME
@@ -236,12 +236,6 @@ class Stack:
         else:
             self.postgres = EmbeddedPostgres(self.config.data_dir / "postgres")
             self.database_url = ensure_database(self.postgres.start(), DATABASE_NAME)
-        try:
-            applied = apply_migrations(self.database_url)
-        except Exception as exc:
-            raise StackError(f"migrations failed on {_redact(self.database_url)}: {exc}") from exc
-        if applied:
-            log.info("migrations applied: %s", ", ".join(applied))
 
     def _start_aws(self) -> None:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -323,6 +317,8 @@ class Stack:
                 f"{self.config.stack_name}-{logical_id}")
             self.function_names[logical_id] = str(name)
             self.ctx.refs[logical_id] = str(name)
+            self.ctx.attrs[(logical_id, "Arn")] = (
+                f"arn:aws:lambda:{self.config.region}:{ACCOUNT_ID}:function:{name}")
 
     def _provision_secrets(self) -> None:
         secrets_client = self.client("secretsmanager")
@@ -388,6 +384,10 @@ class Stack:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
+            # One process here stands for every instance of every function, on many
+            # threads: it keeps a larger pool than a Lambda instance's 1 + 1.
+            "DATABASE_POOL_SIZE": "5",
+            "DATABASE_MAX_OVERFLOW": "10",
             **self.config.extra_env,
         }
         global_keys = set(((self.template.raw.get("Globals") or {}).get("Function") or {})
@@ -426,6 +426,8 @@ class Stack:
             spec = self.template.functions[logical_id]
             if self.config.from_build is None and not spec.handler_file.is_file():
                 raise TemplateError(f"{logical_id}: handler file {spec.handler_file} is missing")
+        self._run_custom_resources()
+        self._mark("custom_resources", self._started)
         if self.config.pollers:
             sqs = self.client("sqs")
             for mapping in self.template.queue_mappings:
@@ -438,9 +440,62 @@ class Stack:
                 poller.start()
                 self.pollers.append(poller)
         self.clock = ScheduleClock(self.host, self.template.schedules, self.config.region,
-                                   self.config.stack_name)
+                                   self.config.stack_name, dead_letter=self._dead_letter)
         if self.config.schedules:
             self.clock.start()
+
+    def _run_custom_resources(self) -> None:
+        """Each custom resource's function, invoked as CloudFormation invokes it on a
+        first deploy, before anything takes traffic: the schema migrations run here,
+        through the same function and protocol as in AWS, on every start."""
+        import uuid
+
+        from pilot_dev.runtime.custom_resources import (
+            ResponseReceiver,
+            create_event,
+            custom_resources,
+        )
+
+        assert self.host is not None
+        resources = custom_resources(self.template)
+        if not resources:
+            return
+        with ResponseReceiver() as receiver:
+            for resource in resources:
+                request_id = str(uuid.uuid4())
+                event = create_event(resource, self.ctx, receiver.url(request_id), request_id)
+                try:
+                    self.host.invoke(resource.function, event)
+                except Exception as exc:
+                    raise StackError(f"{resource.logical_id}: {resource.function} failed "
+                                     f"before answering CloudFormation: {exc!r}") from exc
+                answer = receiver.wait(request_id, timeout_s=5.0)
+                if answer is None:
+                    raise StackError(f"{resource.logical_id}: {resource.function} returned "
+                                     "without answering the ResponseURL")
+                if answer.get("Status") != "SUCCESS":
+                    reason = " / ".join(str(answer.get("Reason")).split("\n"))  # one line
+                    raise StackError(f"{resource.logical_id} FAILED on "
+                                     f"{_redact(self.database_url)}: {reason}")
+                log.info("%s: %s", resource.logical_id, answer.get("Reason"))
+
+    def _dead_letter(self, schedule: Any, exc: Exception) -> None:
+        """The record Lambda sends an asynchronous invocation's OnFailure destination."""
+        from datetime import UTC, datetime
+
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "requestContext": {
+                "functionArn": self.ctx.attrs.get((schedule.function, "Arn"), ""),
+                "condition": "RetriesExhausted", "approximateInvokeCount": 1},
+            "requestPayload": schedule.input,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                                "functionError": "Unhandled"},
+            "responsePayload": {"errorType": type(exc).__name__, "errorMessage": str(exc)},
+        }
+        self.client("sqs").send_message(QueueUrl=self.queue_urls[schedule.dead_letter_queue],
+                                         MessageBody=json.dumps(record))
 
     # ------------------------------------------------------------ HTTP
 

@@ -74,6 +74,7 @@ class ScheduleEvent:
     expression: str
     input: dict[str, Any]
     enabled: bool = True
+    dead_letter_queue: str | None = None  # logical id of the queue failed runs go to
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,35 @@ def _interpret(path: Path, raw: dict[str, Any]) -> Template:
                         and eprops.get("State", "ENABLED") != "DISABLED",
                     )
                 )
+    schedules += _scheduler_schedules(raw["Resources"], functions)
     return Template(path, raw, functions, routes, mappings, schedules)
+
+
+def _scheduler_schedules(resources: dict[str, Any],
+                         functions: dict[str, FunctionSpec]) -> list[ScheduleEvent]:
+    """AWS::Scheduler::Schedule resources whose target is one of the template's
+    functions; named by logical id without the "Schedule" suffix (DailyRefresh)."""
+    found = []
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::Scheduler::Schedule":
+            continue
+        props = resource.get("Properties") or {}
+        target = props.get("Target") or {}
+        arn = target.get("Arn")
+        if not (isinstance(arn, dict) and isinstance(arn.get("Fn::GetAtt"), list)
+                and arn["Fn::GetAtt"][0] in functions):
+            raise TemplateError(f"{logical_id}: Target.Arn must be !GetAtt <Function>.Arn "
+                                f"of a function in the template, got {arn!r}")
+        dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
+        found.append(ScheduleEvent(
+            name=logical_id.removesuffix("Schedule") or logical_id,
+            function=str(arn["Fn::GetAtt"][0]),
+            expression=str(props.get("ScheduleExpression")),
+            input=_schedule_input(target.get("Input")),
+            enabled=props.get("State", "ENABLED") != "DISABLED",
+            dead_letter_queue=_ref_target(dlq, logical_id) if dlq else None,
+        ))
+    return found
 
 
 def _ref_target(value: Any, where: str) -> str:

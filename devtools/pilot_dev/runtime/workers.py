@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,8 @@ from pilot_dev.runtime.schedules import parse_schedule
 from pilot_dev.runtime.template import QueueMapping, ScheduleEvent
 
 log = logging.getLogger("pilot.runtime")
+
+DeadLetter = Callable[[ScheduleEvent, Exception], None]
 
 
 @dataclass
@@ -109,8 +112,9 @@ class ScheduleClock:
     """Fires the template's schedules at their times, and on demand."""
 
     def __init__(self, host: Invoker, schedules: list[ScheduleEvent], region: str,
-                 stack_name: str) -> None:
+                 stack_name: str, dead_letter: DeadLetter | None = None) -> None:
         self.host = host
+        self.dead_letter = dead_letter
         self.region = region
         self.stack_name = stack_name
         self.schedules = {s.name: s for s in schedules}
@@ -142,16 +146,25 @@ class ScheduleClock:
         self.fired.append((name, datetime.now(UTC), result))
         return result
 
+    def fire_on_time(self, name: str) -> Any:
+        """A run the clock started: as in AWS nobody waits for it, so a failure goes
+        to the schedule's dead-letter queue (the function's OnFailure destination)."""
+        try:
+            return self.fire(name)
+        except Exception as exc:
+            log.error("schedule %s failed: %r", name, exc)
+            schedule = self.schedules[name]
+            if self.dead_letter is not None and schedule.dead_letter_queue:
+                self.dead_letter(schedule, exc)
+            return None
+
     def _run(self) -> None:
         upcoming = self.next_times()
         while not self._stop.is_set():
             now = datetime.now(UTC)
             due = [name for name, at in upcoming.items() if at <= now]
             for name in due:
-                try:
-                    self.fire(name)
-                except Exception as exc:
-                    log.error("schedule %s failed: %r", name, exc)
+                self.fire_on_time(name)
                 upcoming[name] = self.parsed[name].next_after(now)
             if upcoming:
                 wait = (min(upcoming.values()) - datetime.now(UTC)).total_seconds()

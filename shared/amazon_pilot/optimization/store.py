@@ -26,7 +26,7 @@ from amazon_pilot.tracking.store import SNAPSHOT_READ, snapshot_from_row
 
 T = TypeVar("T")
 
-# The tables' CHECK constraints (infra/migrations/0006_optimization.sql).
+# The tables' CHECK constraints (shared/amazon_pilot/migrations/0006_optimization.sql).
 RunStatus = Literal["queued", "running", "done", "failed"]
 GeneratedBy = Literal["llm", "rules"]
 CacheUse = Literal["hit", "miss"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine
 
+from amazon_pilot.platform.dbtls import database_tls
 from amazon_pilot.platform.settings import settings
 
 _engine: Engine | None = None
@@ -54,11 +55,13 @@ def get_engine() -> Engine:
                 # No pre-ping (a round trip on every checkout): connections are
                 # recycled after a minute, and a connection found dead on use
                 # invalidates the pool (SQLAlchemy's disconnect handling).
+                url, cfg = resolve_database_url(), settings()
                 _engine = create_engine(
-                    sqlalchemy_url(resolve_database_url()),
-                    pool_size=5,
-                    max_overflow=10,
+                    sqlalchemy_url(url),
+                    pool_size=cfg.database_pool_size,
+                    max_overflow=cfg.database_max_overflow,
                     pool_recycle=60,
+                    connect_args=database_tls(url),  # TLS required outside local runs
                 )
     return _engine
 

@@ -6,11 +6,13 @@ diff would not express: range partitions, partial indexes, advisory locks.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 7_210_001  # pg_advisory_lock key reserved for migrations
@@ -29,12 +31,8 @@ def migrations_dir() -> Path:
     override = settings().migrations_dir
     if override:
         return Path(override)
-    # amazon_pilot/migrations links to infra/migrations; the build copies the files, so
-    # the shared layer holds them (Lambda has no project tree to look in)
-    packaged = Path(__file__).resolve().parents[1] / "migrations"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "infra" / "migrations"
+    # Shipped inside the package (the SharedLayer) so the migration function finds them.
+    return Path(__file__).resolve().parents[1] / "migrations"
 
 
 def discover(directory: Path | None = None) -> list[Migration]:
@@ -51,6 +49,17 @@ def discover(directory: Path | None = None) -> list[Migration]:
     return found
 
 
+def migrations_hash(directory: Path | None = None) -> str:
+    """SHA-256 over every migration's file name and bytes, in order. template.yaml's
+    SchemaMigrations resource carries it, so a change of any migration changes the
+    custom resource and CloudFormation runs the migration function again."""
+    digest = hashlib.sha256()
+    for migration in discover(directory):
+        digest.update(migration.path.name.encode() + b"\0")
+        digest.update(migration.path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def libpq_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
@@ -58,7 +67,10 @@ def libpq_url(url: str) -> str:
 def apply_migrations(database_url: str, directory: Path | None = None) -> list[str]:
     """Apply what is missing; returns the names applied. Safe to run concurrently."""
     applied_now: list[str] = []
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+    from amazon_pilot.platform.dbtls import database_tls
+
+    conninfo = make_conninfo(libpq_url(database_url), **database_tls(database_url))
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(

@@ -37,6 +37,14 @@ class Settings:
     aws_endpoint_url: str | None = None
     database_url: str | None = None
     database_secret_arn: str | None = None
+    # TLS to Postgres (platform/dbtls.py): empty = required outside local runs,
+    # verify-full against the RDS CA bundle for RDS hosts
+    database_sslmode: str | None = None
+    database_sslrootcert: str | None = None
+    database_proxy_host: str | None = None  # an RDS Proxy endpoint replacing the URL's host
+    # connections each process keeps (Lambda: 1 busy at a time; local: many threads)
+    database_pool_size: int = 5
+    database_max_overflow: int = 10
     # queues: the three priorities' URLs and DLQ URLs; which one this consumer drains
     queue_urls: dict[str, str] = field(default_factory=dict)
     dlq_urls: dict[str, str] = field(default_factory=dict)
@@ -188,6 +196,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         plans=_plans(read),
         notify_from_email=read.text("NOTIFY_FROM_EMAIL"),
         migrations_dir=read.text("PILOT_MIGRATIONS_DIR"),
+        database_sslmode=read.text("DATABASE_SSLMODE"),
+        database_sslrootcert=read.text("DATABASE_SSLROOTCERT"),
+        database_proxy_host=read.text("DATABASE_PROXY_HOST"),
+        database_pool_size=read.integer("DATABASE_POOL_SIZE", defaults.database_pool_size),
+        database_max_overflow=read.integer("DATABASE_MAX_OVERFLOW",
+                                           defaults.database_max_overflow, minimum=0),
     )
 
 
