@@ -20,7 +20,8 @@ from typing import Any
 
 from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 
-STATE_FILE = repo_root() / ".pilot" / "stack.json"
+# PILOT_STATE_FILE: where a stack records itself (the chaos tests give each stack its own)
+STATE_FILE = Path(os.environ.get("PILOT_STATE_FILE") or repo_root() / ".pilot" / "stack.json")
 
 
 class CliError(Exception):
