@@ -19,6 +19,7 @@ Shape for a new case (see test_crash_recovery.py):
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import shutil
@@ -184,6 +185,52 @@ class PilotProcess:
         response = self.client.post(f"/_pilot/schedules/{schedule}/fire", timeout=300)
         response.raise_for_status()
         return response.json()
+
+    def status(self) -> dict[str, Any]:
+        """The runtime's own description (stand-ins, queues, endpoint)."""
+        response = self.client.get("/_pilot/status")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def state(self) -> dict[str, Any]:
+        """What `pilot run` wrote to its state file (queue URLs, AWS endpoint, pid)."""
+        return dict(json.loads((self.workdir / "stack.json").read_text()))
+
+    def sqs(self) -> Any:
+        import boto3
+
+        state = self.state()
+        return boto3.session.Session().client(
+            "sqs", region_name=state["region"], endpoint_url=state["aws_endpoint_url"],
+            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Every message in the stack's DLQs: {"queue", "body", "reason"} (reason: the
+        failure_reason attribute, None when the redrive policy moved it)."""
+        sqs, found = self.sqs(), []
+        for logical_id, url in self.state()["queues"].items():
+            if not logical_id.endswith("DLQ"):
+                continue
+            seen: set[str] = set()
+            while True:
+                messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                               VisibilityTimeout=60, WaitTimeSeconds=0,
+                                               MessageAttributeNames=["All"]).get("Messages", [])
+                fresh = [m for m in messages if m["MessageId"] not in seen]
+                if not fresh:
+                    break
+                for message in fresh:
+                    seen.add(message["MessageId"])
+                    reason = (message.get("MessageAttributes") or {}).get("failure_reason")
+                    found.append({"queue": logical_id, "body": json.loads(message["Body"]),
+                                  "reason": reason["StringValue"] if reason else None})
+        return found
+
+    def apify_fault(self, mode: str, count: int = 1, delay_s: float | None = None) -> None:
+        """Tell the Apify stand-in to misbehave (e.g. "slow": runs stay RUNNING delay_s)."""
+        url = self.status()["standins"]["apify"]
+        httpx.post(f"{url}/_sandbox/faults", json={"mode": mode, "count": count,
+                                                   "delay_s": delay_s}).raise_for_status()
 
     def db(self) -> psycopg.Connection[Any]:
         """A plain connection to the stack's database, for what a test checks."""
