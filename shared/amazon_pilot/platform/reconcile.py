@@ -137,6 +137,9 @@ def _never_fetched(before: datetime) -> int:
 
 def scheduled_reconcile(event: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The Reconcile schedule's job (platform/scheduler.py PLANNERS)."""
+    from amazon_pilot.platform import idempotency
+
     result = reconcile(now)
     result["outbox_pruned"] = outbox.prune()
+    result["idempotency_keys_pruned"] = idempotency.prune()
     return result
