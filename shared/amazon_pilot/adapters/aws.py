@@ -31,7 +31,7 @@ def client(service: str, *, quick: bool = False) -> Any:
                     region_name=cfg.region,
                     endpoint_url=cfg.aws_endpoint_url,
                     config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                                  connect_timeout=2, read_timeout=5) if quick else
+                                  connect_timeout=2, read_timeout=2) if quick else
                     Config(retries={"max_attempts": 3, "mode": "standard"},
                            connect_timeout=3, read_timeout=25),
                 )

@@ -109,7 +109,7 @@ def _stuck_work(table: str, make_job: Any, before: datetime) -> tuple[int, int]:
 
 def _never_fetched(before: datetime) -> int:
     """Tracked or grouped products with no observation, no fetch attempt on record and
-    no fetch job waiting: one first fetch for all of them."""
+    no unfinished fetch job: first fetches for them, 50 per job."""
     from amazon_pilot.tracking.service import fetch_job
 
     with transaction() as conn:
@@ -122,9 +122,12 @@ def _never_fetched(before: datetime) -> int:
             "                WHERE g.product_id = p.id)"
             "     OR EXISTS (SELECT 1 FROM competitor_groups g WHERE g.main_product_id = p.id))"
             "   AND NOT EXISTS (SELECT 1 FROM scrape_run_products r WHERE r.product_id = p.id)"
-            "   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.sent_at IS NULL"
-            "     AND o.job_type = 'fetch_products'"
-            "     AND o.payload -> 'product_ids' @> to_jsonb(p.id))"
+            # a fetch job for it that no consumer has finished (waiting, queued, running)
+            "   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.job_type = 'fetch_products'"
+            "     AND o.payload -> 'product_ids' @> to_jsonb(p.id)"
+            "     AND NOT EXISTS (SELECT 1 FROM processed_messages m"
+            "       WHERE m.idempotency_key = o.job_key"
+            "         AND coalesce(to_jsonb(m) ->> 'status', 'done') IN ('done', 'failed')))"
             " ORDER BY p.id"), {"before": before}).scalars())
         if not ids:
             return 0
