@@ -204,6 +204,16 @@ class PilotProcess:
             "sqs", region_name=state["region"], endpoint_url=state["aws_endpoint_url"],
             aws_access_key_id="testing", aws_secret_access_key="testing")
 
+    def dlq_depth(self) -> int:
+        """Messages in all DLQs (visible and in flight), without receiving any."""
+        sqs, total = self.sqs(), 0
+        for logical_id, url in self.state()["queues"].items():
+            if logical_id.endswith("DLQ"):
+                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+                total += sum(int(v) for v in attributes["Attributes"].values())
+        return total
+
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every message in the stack's DLQs: {"queue", "body", "reason"} (reason: the
         failure_reason attribute, None when the redrive policy moved it)."""

@@ -7,6 +7,7 @@ in a DLQ with its reason, and each product has exactly one snapshot per run."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -37,11 +38,13 @@ def unfinished_jobs(stack: PilotProcess) -> list[tuple[str, str]]:
             "  AND coalesce(to_jsonb(p) ->> 'status', 'done') = 'done')").fetchall()]
 
 
-def settle(stack: PilotProcess, timeout: float = 240) -> dict[str, int]:
-    """Wait until every job is done, then account for each: done, dead-lettered (with a
-    reason) or lost. Returns the counts; lost must be 0."""
+def settle(stack: PilotProcess, poison: frozenset[str] = frozenset(),
+           timeout: float = 240) -> dict[str, int]:
+    """Wait until every job but the `poison` ones is done, then account for each: done,
+    dead-lettered (with a reason) or lost. Returns the counts; lost must be 0."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and unfinished_jobs(stack):
+    while time.monotonic() < deadline and ({k for k, _ in unfinished_jobs(stack)} - poison
+                                           or stack.dlq_depth() < len(poison)):
         time.sleep(1)
     left = unfinished_jobs(stack)
     dead = stack.dead_letters()
@@ -55,14 +58,30 @@ def settle(stack: PilotProcess, timeout: float = 240) -> dict[str, int]:
             "lost": len(lost)}
 
 
-def wait_running(stack: PilotProcess, trigger: str, at_least: int, timeout: float = 120) -> int:
-    def running() -> int:
+def wait_running(stack: PilotProcess, trigger: str, at_least: int, done: int = 0,
+                 timeout: float = 120) -> int:
+    """Wait for `at_least` runs of this trigger in flight (and `done` finished)."""
+    def counts() -> tuple[int, int]:
         with stack.db() as conn:
-            return int(conn.execute(
-                "SELECT count(*) FROM scrape_runs WHERE status = 'running' AND trigger = %s",
-                (trigger,)).fetchone()[0])
-    return wait_for(lambda: (n := running()) >= at_least and n, timeout,
-                    f"{at_least} {trigger} run(s) in flight")
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'running'),"
+                " count(*) FILTER (WHERE status = 'succeeded')"
+                " FROM scrape_runs WHERE trigger = %s", (trigger,)).fetchone()
+            return int(row[0]), int(row[1])
+    return wait_for(lambda: (c := counts())[0] >= at_least and c[1] >= done and c[0], timeout,
+                    f"{at_least} {trigger} run(s) in flight, {done} done")
+
+
+POISON_KEY = "chaos:poison"
+
+
+def queue_poison(stack: PilotProcess) -> None:
+    """A job that can never succeed, written to the outbox as a service would: it must end
+    in a DLQ with its reason, before and after the crash."""
+    with stack.db() as conn:
+        conn.execute("INSERT INTO outbox (priority, job_type, job_key, payload) VALUES"
+                     " ('low', 'fail', %s, %s)", (POISON_KEY, json.dumps(
+                         {"permanent": True, "reason": "chaos: a job that always fails"})))
 
 
 def test_kill9_during_first_fetches(pilot_stack: Any, seller_login: Any,
@@ -104,10 +123,13 @@ def test_kill9_during_daily_refresh(pilot_stack: Any, seller_login: Any,
     with stack.db() as conn:  # yesterday's observations: every product is due today
         conn.execute("UPDATE products SET latest_captured_at = latest_captured_at"
                      " - interval '2 days'")
-    stack.apify_fault("slow", count=4, delay_s=8)
+    # every actor run takes 6 s: the workers take the 4 batches in turns, so at some
+    # moment some runs are done and others in flight; that is when the process dies
+    stack.apify_fault("slow", count=4, delay_s=6)
+    queue_poison(stack)
     planned = stack.fire("DailyRefresh")["result"]
     assert planned["products"] == PRODUCTS, planned
-    in_flight = wait_running(stack, "schedule", 1)
+    in_flight = wait_running(stack, "schedule", 1, done=1)
     stack.kill9()
     with stack.db() as conn:
         done_before = conn.execute(
@@ -115,7 +137,7 @@ def test_kill9_during_daily_refresh(pilot_stack: Any, seller_login: Any,
             " AND status = 'succeeded'").fetchone()[0]
     stack.start()
 
-    counts = settle(stack)
+    counts = settle(stack, poison=frozenset({POISON_KEY}))
     with stack.db() as conn:
         per_product = conn.execute(
             "SELECT p.id, count(s.product_id) FROM products p LEFT JOIN snapshots s"
@@ -130,7 +152,7 @@ def test_kill9_during_daily_refresh(pilot_stack: Any, seller_login: Any,
     assert len(per_product) == PRODUCTS and snapshot_counts == [1], snapshot_counts
     assert len(runs) == planned["batches"] == run_of_snapshot, runs  # one run per batch
     assert all(status == "succeeded" for status, _, _ in runs), runs
-    assert counts["lost"] == 0
+    assert counts["lost"] == 0 and counts["dead_lettered"] == 1  # the poison job, with reason
     chaos_report("kill -9 during daily refresh", products=PRODUCTS, batches=len(runs),
                  runs_in_flight_at_kill=in_flight, runs_done_before_kill=done_before,
                  **counts, products_with_one_snapshot_for_the_run=len(per_product),
