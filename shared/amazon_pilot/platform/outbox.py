@@ -145,6 +145,13 @@ def requeue_unfinished(within_hours: int = 48) -> int:
             {"h": within_hours}).rowcount)
 
 
+def pending_by_priority() -> dict[str, int]:
+    """Jobs committed but not yet sent, per queue (`pilot queues`)."""
+    with transaction() as conn:
+        return {str(r[0]): int(r[1]) for r in conn.execute(text(
+            "SELECT priority, count(*) FROM outbox WHERE sent_at IS NULL GROUP BY priority"))}
+
+
 def pending_count() -> int:
     with transaction() as conn:
         return int(conn.execute(text(
