@@ -334,13 +334,16 @@ class FaultProxy:
     - "pass": bytes flow both ways;
     - "cut": connections whose client bytes contain `pattern` (any, when None) are closed,
       as when the service is down (e.g. pattern b"AmazonSQS" cuts only SQS calls);
-    - "hang": bytes are held, nothing answers (a hung server)."""
+    - "hang": nothing answers (a hung server): every connection when `pattern` is None,
+      else each connection from the moment its client sends `pattern` (e.g. b"AmazonSQS"
+      hangs only SQS calls); a held connection is closed once the mode is restored."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.mode = "pass"
         self.pattern: bytes | None = None
         self.cuts = 0
+        self.hangs = 0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -353,8 +356,8 @@ class FaultProxy:
     def cut(self, pattern: bytes | None = None) -> None:
         self.mode, self.pattern = "cut", pattern
 
-    def hang(self) -> None:
-        self.mode = "hang"
+    def hang(self, pattern: bytes | None = None) -> None:
+        self.mode, self.pattern = "hang", pattern
 
     def restore(self) -> None:
         self.mode, self.pattern = "pass", None
@@ -375,20 +378,27 @@ class FaultProxy:
             return
         upstream.settimeout(None)
         sockets = [client, upstream]
+        held = False  # this connection met a pattern hang: it never answers again
         try:
             while not self._closed.is_set():
                 readable, _, _ = select.select(sockets, [], [], 0.5)
-                if self.mode == "hang":
+                if held and self.mode != "hang":
+                    return  # restored: the hung call fails now, as after a timeout
+                if self.mode == "hang" and self.pattern is None:
                     continue
                 for sock in readable:
                     data = sock.recv(65536)
                     if not data:
                         return
-                    if (sock is client and self.mode == "cut"
-                            and (self.pattern is None or self.pattern in data)):
+                    matches = self.pattern is None or self.pattern in data
+                    if sock is client and self.mode == "cut" and matches:
                         self.cuts += 1
                         return
-                    (upstream if sock is client else client).sendall(data)
+                    if sock is client and self.mode == "hang" and matches and not held:
+                        held = True
+                        self.hangs += 1
+                    if not held:
+                        (upstream if sock is client else client).sendall(data)
         except OSError:
             return
         finally:

@@ -67,3 +67,37 @@ def test_writes_while_sqs_is_down_are_kept_and_done_when_it_returns(
                  jobs_held_in_outbox=pending, sqs_connections_cut=cuts,
                  products_fetched_after_return=products, scrape_runs_succeeded=runs,
                  report_status="done")
+
+
+def test_writes_answer_promptly_while_sqs_hangs(
+        pilot_stack: Any, moto_behind_proxy: Any, seller_login: Any, chaos_report: Any) -> None:
+    """SQS accepts connections but never answers: the nudge after the commit gives up
+    quickly (one attempt, short timeouts), so the request still answers in a few seconds."""
+    import time
+
+    proxy = moto_behind_proxy
+    stack = pilot_stack(aws_endpoint_url=proxy.url)
+    headers = seller_login(stack)
+    asins = fresh_asins(3)
+    proxy.hang(b"AmazonSQS")
+    timings, statuses = [], []
+    for asin in asins:
+        started = time.monotonic()
+        response = stack.client.post("/v1/products", headers=headers,
+                                     json={"url": f"https://www.amazon.com/dp/{asin}"})
+        timings.append(time.monotonic() - started)
+        statuses.append(response.status_code)
+    assert statuses == [202] * len(asins), (statuses, stack.tail())
+    assert max(timings) < 8, timings  # the nudge's 2 s connect/read timeouts, not 60 s
+    hung = proxy.hangs
+    proxy.restore()
+
+    def fetched() -> Any:
+        with stack.db() as conn:
+            return conn.execute("SELECT count(*) FROM products WHERE latest_captured_at"
+                                " IS NOT NULL").fetchone()[0] == len(asins)
+
+    wait_for(fetched, 120, "every product fetched once SQS answers")
+    chaos_report("SQS hung during writes", requests=len(asins), status_202=statuses.count(202),
+                 slowest_answer_s=round(max(timings), 2), sqs_calls_hung=hung,
+                 products_fetched_after_return=len(asins))
