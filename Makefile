@@ -1,6 +1,6 @@
 # The two commands of the README, and the checks behind them.
 .PHONY: run test demo setup lint jslint typecheck template-check iac-scan iac-test unit integration bench \
-	openapi localstack-test deploy lock build build-check smoke-from-build
+	openapi localstack-test deploy lock build build-check smoke-from-build chaos
 
 setup:
 	@scripts/setup.sh
@@ -84,3 +84,8 @@ build-check: setup
 smoke-from-build: setup
 	ARCH=x86_64 scripts/build.sh
 	PILOT_FROM_BUILD=.aws-sam/build-x86_64 .venv/bin/pytest -q -m smoke
+
+# The fault suite (tests/chaos/): `pilot run` subprocesses killed with -9, endpoints cut.
+# Loopback only, bounded (each test has its own timeout); prints its counts at the end.
+chaos: setup
+	.venv/bin/pytest -q -m chaos tests/chaos --timeout=900

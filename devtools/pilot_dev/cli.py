@@ -20,7 +20,8 @@ from typing import Any
 
 from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 
-STATE_FILE = repo_root() / ".pilot" / "stack.json"
+# PILOT_STATE_FILE: where a stack records itself (the chaos tests give each stack its own)
+STATE_FILE = Path(os.environ.get("PILOT_STATE_FILE") or repo_root() / ".pilot" / "stack.json")
 
 
 class CliError(Exception):
@@ -254,14 +255,22 @@ def _queue_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def cmd_queues(args: argparse.Namespace) -> int:
-    rows = _queue_rows(require_running())
+    state = require_running()
+    rows = _queue_rows(state)
+    # jobs committed but not yet sent (the outbox): SQS refused them, or the relay is due
+    _database_for_reading(state["database_url"])
+    from amazon_pilot.platform.outbox import pending_by_priority
+
+    waiting = pending_by_priority()
+    for row in rows:
+        row["outbox"] = waiting.get(row["queue"], 0)
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"{'queue':<10} {'depth':>7} {'in-flight':>10} {'dlq':>6}")
+    print(f"{'queue':<10} {'outbox':>7} {'depth':>7} {'in-flight':>10} {'dlq':>6}")
     for row in rows:
         print(
-            f"{row['queue']:<10} {row['depth']:>7} {row['in_flight']:>10} "
+            f"{row['queue']:<10} {row['outbox']:>7} {row['depth']:>7} {row['in_flight']:>10} "
             f"{row['dlq_depth']!s:>6}"
         )
     return 0

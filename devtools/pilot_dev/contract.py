@@ -23,6 +23,7 @@ from fastapi import APIRouter, FastAPI
 
 from amazon_pilot.platform import ratelimit
 from amazon_pilot.platform.errors import ErrorResponse
+from amazon_pilot.platform.idempotency import NOT_KEYED
 from amazon_pilot.platform.system import OPENAPI_FILE
 
 PLATFORM_ROUTERS = ("amazon_pilot.platform.system", "amazon_pilot.platform.web")
@@ -124,6 +125,15 @@ def _components(document: dict[str, Any]) -> None:
         "Retry-After": {"description": "Seconds to wait before retrying",
                         "schema": {"type": "integer"}},
     }
+    components.setdefault("parameters", {})["Idempotency-Key"] = {
+        "name": "Idempotency-Key", "in": "header", "required": False,
+        "description": "Makes a retry safe: the same key, caller and request within 24 hours"
+                       " gets the first answer again (with `Idempotent-Replayed: true`) and"
+                       " creates nothing more; the same key with another request is 422"
+                       " IDEMPOTENCY_KEY_REUSED, and 409 IDEMPOTENCY_KEY_IN_PROGRESS while"
+                       " the first is still running (docs/api.md)",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                   "pattern": "^[!-~]{1,255}$"}}
     schemes = components.setdefault("securitySchemes", {})
     schemes.setdefault("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
@@ -156,6 +166,10 @@ def _complete(document: dict[str, Any]) -> None:
             operation = item.get(method)
             if operation is None:
                 continue
+            if method == "post" and operation.get("security") and not path.startswith(
+                    NOT_KEYED):
+                operation.setdefault("parameters", []).append(
+                    {"$ref": "#/components/parameters/Idempotency-Key"})
             responses = operation.setdefault("responses", {})
             for status in _statuses(path, method, operation):
                 existing = responses.get(status)

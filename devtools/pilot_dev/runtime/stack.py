@@ -37,7 +37,7 @@ from pilot_dev.runtime.template import (
     repo_root,
     resolve,
 )
-from pilot_dev.runtime.workers import QueuePoller, ScheduleClock
+from pilot_dev.runtime.workers import OutboxRelayThread, QueuePoller, ScheduleClock
 
 log = logging.getLogger("pilot.runtime")
 
@@ -191,6 +191,7 @@ class Stack:
         self.host: Invoker | None = None
         self.pollers: list[QueuePoller] = []
         self.clock: ScheduleClock | None = None
+        self.relay: OutboxRelayThread | None = None
         self.shipper: CloudWatchShipper | None = None
         self.server: HttpServer | None = None
         self.access_log_group: str | None = None  # the HttpApi's, when the template has one
@@ -215,6 +216,7 @@ class Stack:
             self._mark("provision", started)
             self._start_standins()
             self._export_environment()
+            self._recover()
             self._start_functions()
             if serve_in_thread:
                 self._serve_in_thread()
@@ -410,6 +412,25 @@ class Stack:
         reset_clients()
         dispose_engine()
 
+    def _recover(self) -> None:
+        """What a crash left behind, before any worker runs: with the embedded AWS endpoint
+        (its queues die with this process) the outbox's sent jobs that no consumer finished
+        are sent again; then the reconciler fails abandoned runs and re-queues stuck work
+        (nothing of an earlier process can still be working). Then the relay thread."""
+        from amazon_pilot.platform import outbox
+        from amazon_pilot.platform.reconcile import reconcile
+
+        if self.moto is not None:
+            resent = outbox.requeue_unfinished()
+            if resent:
+                log.info("outbox: %d job(s) sent before a stop and never finished are queued"
+                         " again", resent)
+        summary = reconcile(after_crash=True)
+        fixed = {k: v for k, v in summary.items() if k != "job" and v}
+        if fixed:
+            log.info("reconciled at start: %s", ", ".join(f"{k}={v}" for k, v in fixed.items()))
+        self.relay = OutboxRelayThread().start()
+
     def _start_functions(self) -> None:
         direct = moto_log_writer(self.config.region) if self.moto is not None else None
         self.shipper = CloudWatchShipper(self.client("logs"), direct).start()
@@ -575,6 +596,8 @@ class Stack:
 
     def stop(self) -> None:
         """Stop taking work, finish what is in hand, then close everything."""
+        if self.relay is not None:
+            self.relay.stop()
         for poller in self.pollers:
             poller.stop()
         if self.clock is not None:

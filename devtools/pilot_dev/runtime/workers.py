@@ -171,3 +171,32 @@ class ScheduleClock:
             else:
                 wait = 60.0
             self._stop.wait(max(0.05, min(wait, 30.0)))
+
+
+class OutboxRelayThread:
+    """The outbox relay of `pilot run` (in AWS: the OutboxRelay schedule, every minute):
+    sends pending outbox jobs every `interval_s`, so a job the nudge after its commit could
+    not send (the endpoint was down) leaves as soon as the endpoint answers again."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+
+    def start(self) -> OutboxRelayThread:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from amazon_pilot.platform.outbox import relay
+
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.sent += relay().sent
+            except Exception as exc:  # the database went away for a moment: next tick
+                log.warning("outbox relay: %r", exc)

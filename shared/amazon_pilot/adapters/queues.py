@@ -1,9 +1,12 @@
-"""Sending jobs to the three priority queues. One message = one job, as JSON."""
+"""Sending jobs to the three priority queues. One message = one job, as JSON.
+
+Services never call this: they write jobs to the outbox (platform/outbox.py) in their
+own transaction, and the outbox relay sends them with `send_jobs`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,33 +41,26 @@ def queue_url(priority: str) -> str:
     return url
 
 
-def enqueue(priority: str, job_type: str, payload: dict[str, Any], key: str) -> str:
-    response = client("sqs").send_message(
-        QueueUrl=queue_url(priority), MessageBody=job_message(job_type, payload, key)
-    )
-    return str(response["MessageId"])
-
-
-def enqueue_many(priority: str, jobs: Iterable[tuple[str, dict[str, Any], str]]) -> int:
-    """Send in batches of 10 (the SQS maximum); raises if any entry was refused."""
-    url = queue_url(priority)
-    sent = 0
-    batch: list[dict[str, str]] = []
-
-    def flush() -> None:
-        nonlocal sent
-        if not batch:
-            return
-        result = client("sqs").send_message_batch(QueueUrl=url, Entries=batch)
-        if result.get("Failed"):
-            reasons = "; ".join(f.get("Message", f.get("Code", "?")) for f in result["Failed"])
-            raise RuntimeError(f"SQS refused {len(result['Failed'])} messages: {reasons}")
-        sent += len(batch)
-        batch.clear()
-
-    for job_type, payload, key in jobs:
-        batch.append({"Id": str(len(batch)), "MessageBody": job_message(job_type, payload, key)})
-        if len(batch) == 10:
-            flush()
-    flush()
-    return sent
+def send_jobs(priority: str, jobs: Sequence[tuple[int, tuple[str, dict[str, Any], str]]],
+              *, fast: bool = False) -> dict[int, str]:
+    """Send (id, job) pairs in batches of 10 (the SQS maximum); returns {id: reason} for
+    those not sent. When SQS cannot be reached, the rest of `jobs` is not tried."""
+    # fast: the nudge inside an API request gives up at once; the scheduled relay retries
+    sqs = client("sqs", quick=fast)
+    failed: dict[int, str] = {}
+    try:
+        url = queue_url(priority)
+    except QueueNotConfigured as exc:
+        return {row_id: str(exc) for row_id, _ in jobs}
+    for start in range(0, len(jobs), 10):
+        chunk = jobs[start:start + 10]
+        entries = [{"Id": str(row_id), "MessageBody": job_message(*job)} for row_id, job in chunk]
+        try:
+            result = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        except Exception as exc:  # endpoint down, throttled, refused: all of them wait
+            reason = f"{type(exc).__name__}: {exc}"
+            failed.update({row_id: reason for row_id, _ in jobs[start:]})
+            break
+        for refused in result.get("Failed", []):
+            failed[int(refused["Id"])] = str(refused.get("Message") or refused.get("Code"))
+    return failed

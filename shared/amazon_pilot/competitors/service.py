@@ -53,6 +53,7 @@ from amazon_pilot.domain.report import (
     validate_llm_report,
 )
 from amazon_pilot.domain.spend import LLMSpend
+from amazon_pilot.platform import outbox
 from amazon_pilot.platform.cache import Cache, DbCache, cache_get, cache_put
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import NotFound, PlanLimitReached, ValidationFailed
@@ -141,7 +142,7 @@ def create_group(user_id: UUID, plan: str, name: str, main_text: str,
                 to_fetch.append(product_id)
         group_id = db.insert_group(conn, user_id, name.strip(), ids[0], ids[1:])
         out = _reread(conn, user_id, group_id)
-    queue_first_fetch(to_fetch, trigger="group")  # one actor run for all new products
+        queue_first_fetch(conn, to_fetch, trigger="group")  # one actor run for all new
     return out
 
 
@@ -189,8 +190,8 @@ def add_competitor(user_id: UUID, group: GroupRow, competitor_text: str) -> Grou
         product_id, fresh = upsert_product(conn, *ref)
         db.add_member(conn, group.id, product_id)
         out = _reread(conn, user_id, group.id)
-    if fresh:
-        queue_first_fetch([product_id], trigger="group")
+        if fresh:
+            queue_first_fetch(conn, [product_id], trigger="group")
     return out
 
 
@@ -314,8 +315,8 @@ def create_report(user_id: UUID, group: GroupRow, window: Window) -> ReportRow:
             return pending
         report_id = db.insert_report(conn, group.id, user_id, days)
         row = db.get_report(conn, group.id, report_id, with_body=False)
+        queue_report(conn, report_id)
     assert row is not None
-    queue_report(report_id)
     return row
 
 
@@ -334,11 +335,9 @@ def get_report(group: GroupRow, report_id: UUID) -> ReportRow:
 
 def queue_weekly_reports(period: str, window_days: int) -> int:
     """One report per active group for the period, each sent to the low queue."""
-    from amazon_pilot.adapters.queues import enqueue_many
-
     with transaction() as conn:
         ids = db.queue_weekly_reports(conn, period, window_days)
-    return enqueue_many("low", (report_job(i) for i in ids))
+        return outbox.enqueue_many(conn, "low", (report_job(i) for i in ids))
 
 
 # ---------------------------------------------------------------- the report
@@ -455,8 +454,7 @@ def report_job(report_id: UUID | str) -> tuple[str, dict[str, Any], str]:
     return REPORT_JOB, {"report_id": str(report_id)}, f"report:{report_id}"
 
 
-def queue_report(report_id: UUID | str) -> None:
-    from amazon_pilot.adapters.queues import enqueue
-
+def queue_report(conn: Connection, report_id: UUID | str) -> None:
+    """The report's job, in the outbox in `conn`'s transaction (the one that created it)."""
     job_type, payload, key = report_job(report_id)
-    enqueue("low", job_type, payload, key)
+    outbox.enqueue(conn, "low", job_type, payload, key)

@@ -35,7 +35,6 @@ from uuid import UUID
 from sqlalchemy import Connection
 
 from amazon_pilot.adapters import notify
-from amazon_pilot.adapters.queues import enqueue_many
 from amazon_pilot.domain import notifications as rules
 from amazon_pilot.notifications import store
 from amazon_pilot.notifications.schemas import (
@@ -53,6 +52,7 @@ from amazon_pilot.notifications.schemas import (
     TestQueued,
 )
 from amazon_pilot.notifications.store import AlertRow, Channel, FanOutAlert
+from amazon_pilot.platform import outbox
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import (
     Conflict,
@@ -208,17 +208,11 @@ def send_test(channel: Channel) -> TestQueued:
 def queue_test(channel_id: str, user_id: str) -> str:
     """Record a test delivery for a channel and queue it; returns the delivery id."""
     delivery_id = str(uuid.uuid4())
-    # committed before it is queued, so the job always finds the row
+    # the row and its job commit together (the outbox sends the job after the commit)
     with transaction() as conn:
         store.insert_delivery(conn, delivery_id, channel_id, user_id, channel_test_key(delivery_id))
-    try:
-        enqueue_many("critical", [_deliver_job(delivery_id, channel_id, None,
-                                               f"notify-test:{delivery_id}")])
-    except Exception as exc:
-        with transaction() as conn:
-            store.mark_failed_unsent(conn, delivery_id,
-                                     f"could not be queued: {type(exc).__name__}")
-        raise
+        outbox.enqueue_many(conn, "critical", [_deliver_job(delivery_id, channel_id, None,
+                                                            f"notify-test:{delivery_id}")])
     return delivery_id
 
 
@@ -230,8 +224,7 @@ def fan_out(alert_ids: Sequence[str], *, now: datetime | None = None) -> int:
 
     Idempotent: only alerts not yet notified are considered (and they are locked while
     this runs), so calling it twice, or concurrently, notifies each alert once. The
-    jobs are queued before the transaction commits: if SQS refuses them nothing is
-    marked and the caller may simply call again."""
+    jobs go to the outbox in the transaction that marks the alerts notified."""
     ids = sorted({str(uuid.UUID(str(a))) for a in alert_ids})
     if not ids:
         return 0
@@ -257,7 +250,7 @@ def fan_out(alert_ids: Sequence[str], *, now: datetime | None = None) -> int:
         if handled:
             store.mark_notified(conn, handled)
         if jobs:
-            enqueue_many("critical", jobs)
+            outbox.enqueue_many(conn, "critical", jobs)
     return len(jobs)
 
 
@@ -393,10 +386,11 @@ def queue_digests(day: str | None, now: datetime) -> dict[str, Any]:
         users = store.digest_user_ids(conn)
     jobs = [(DIGEST_JOB, DigestPayload(user_id=u, date=digest_day).model_dump(mode="json"),
              f"digest:{u}:{digest_day}") for u in users]
-    queued = enqueue_many("low", jobs)
     straggler = SweepPayload(before=now - STRAGGLER_AGE).model_dump(mode="json")
-    enqueue_many("default", [(SWEEP_JOB, straggler,
-                              f"sweep-notifications:{now:%Y-%m-%dT%H:%M}")])
+    with transaction() as conn:
+        queued = outbox.enqueue_many(conn, "low", jobs)
+        outbox.enqueue_many(conn, "default", [(SWEEP_JOB, straggler,
+                                               f"sweep-notifications:{now:%Y-%m-%dT%H:%M}")])
     return {"job": "daily_digest", "date": digest_day.isoformat(), "queued_on": "low",
             "digests": queued, "sweep_queued_on": "default"}
 

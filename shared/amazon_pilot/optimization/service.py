@@ -68,9 +68,10 @@ from amazon_pilot.optimization.schemas import (
     Usage,
 )
 from amazon_pilot.optimization.store import ExperimentRow, RunRow, SuggestionRow, TrackedProduct
+from amazon_pilot.platform import outbox
 from amazon_pilot.platform.cache import Cache, DbCache
 from amazon_pilot.platform.db import transaction
-from amazon_pilot.platform.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from amazon_pilot.platform.errors import Conflict, NotFound, ValidationFailed
 from amazon_pilot.platform.job_errors import RetryableJobError
 
 SUGGEST_JOB = "generate_suggestions"
@@ -378,11 +379,9 @@ def suggest_job(run_id: UUID | str) -> tuple[str, dict[str, Any], str]:
     return SUGGEST_JOB, {"run_id": str(run_id)}, f"suggest:{run_id}"
 
 
-def queue_suggestions(run_id: UUID | str) -> None:
-    from amazon_pilot.adapters.queues import enqueue
-
+def queue_suggestions(conn: Connection, run_id: UUID | str) -> None:
     job_type, payload, key = suggest_job(run_id)
-    enqueue("low", job_type, payload, key)
+    outbox.enqueue(conn, "low", job_type, payload, key)
 
 
 # ---------------------------------------------------------------- experiments
@@ -537,7 +536,7 @@ def listing_score(tracked: TrackedProduct) -> ListingScoreOut:
 
 
 def request_suggestions(tracked: TrackedProduct) -> RunDetail:
-    """A new run, queued on the low queue after its row is committed; while a run of the
+    """A new run, queued on the low queue with its row (the outbox); while a run of the
     product is queued or running (within the hour) that one is the answer."""
     if tracked.latest_captured_at is None:
         raise Conflict("no observation of this product yet: wait for its first fetch")
@@ -549,12 +548,8 @@ def request_suggestions(tracked: TrackedProduct) -> RunDetail:
                 return _run_detail(current, [])
         run_id = store.insert_run(conn, tracked.user_id, tracked.id, tracked.product_id)
         row = store.get_run(conn, run_id)
-    try:
-        queue_suggestions(run_id)  # after the commit: the job must find its row
-    except Exception as exc:
-        with transaction() as conn:
-            store.fail_run(conn, run_id, f"could not queue: {type(exc).__name__}", True)
-        raise ServiceUnavailable("could not queue the suggestion run; retry shortly") from exc
+        # the job is in the outbox with its row: sent once both are committed
+        queue_suggestions(conn, run_id)
     assert row is not None  # inserted in the same transaction
     return _run_detail(row, [])
 
@@ -703,16 +698,15 @@ def plan_verdicts(now: datetime) -> dict[str, Any]:
     """Queue the daily re-analysis of running experiments (low queue, batches): the stored
     verdict follows the data that arrived since. Experiments whose after window had closed
     when they were last analysed are left out: their analysis no longer changes."""
-    from amazon_pilot.adapters.queues import enqueue_many
-
     with store.read_only() as conn:
         ids = store.experiments_to_reanalyse(
             conn, timedelta(days=EXPERIMENT_AFTER_DAYS + 1))
     batches = [ids[i:i + VERDICT_BATCH] for i in range(0, len(ids), VERDICT_BATCH)]
     day = now.date().isoformat()
-    sent = enqueue_many("low", (
-        (VERDICTS_JOB, {"experiment_ids": [str(i) for i in batch]}, f"verdicts:{day}:{n}")
-        for n, batch in enumerate(batches)))
+    with transaction() as conn:
+        sent = outbox.enqueue_many(conn, "low", (
+            (VERDICTS_JOB, {"experiment_ids": [str(i) for i in batch]}, f"verdicts:{day}:{n}")
+            for n, batch in enumerate(batches)))
     return {"experiments": len(ids), "batches": sent}
 
 

@@ -217,9 +217,12 @@ def create_app(
     for router in routers:
         app.include_router(router)
     install_error_handlers(app, logger)
-    # innermost: authentication and rate limits (after the edge has set the request id)
+    # innermost: Idempotency-Key replays, inside authentication and rate limits (after
+    # the edge has set the request id)
+    from amazon_pilot.platform.idempotency import IdempotencyMiddleware
     from amazon_pilot.platform.security import AuthRateLimitMiddleware
 
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(AuthRateLimitMiddleware)
     cors = settings().cors_origins
     if cors:
@@ -229,9 +232,9 @@ def create_app(
             CORSMiddleware,
             allow_origins=list(cors),
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["authorization", "content-type"],
+            allow_headers=["authorization", "content-type", "idempotency-key"],
             expose_headers=["x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining",
-                            "x-ratelimit-reset", "retry-after"],
+                            "x-ratelimit-reset", "retry-after", "idempotent-replayed"],
         )
     app.add_middleware(EdgeMiddleware, logger=logger, hooks=response_hooks or [])
     return app

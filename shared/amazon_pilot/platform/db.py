@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -92,11 +92,30 @@ def reading() -> Iterator[Connection]:
         yield conn
 
 
+_AFTER_COMMIT = "amazon_pilot.after_commit"
+
+
 @contextmanager
 def transaction() -> Iterator[Connection]:
-    """A connection inside one transaction: committed on success, rolled back on error."""
+    """A connection inside one transaction: committed on success, rolled back on error.
+    Callbacks registered with `after_commit` run once the commit succeeded."""
+    hooks: list[Callable[[], None]] = []
     with get_engine().begin() as conn:
-        yield conn
+        try:
+            yield conn
+        finally:
+            # conn.info outlives this checkout (it is the pooled connection's): never
+            # leave callbacks there for the next transaction
+            hooks = conn.info.pop(_AFTER_COMMIT, [])
+    for hook in hooks:
+        hook()
+
+
+def after_commit(conn: Connection, hook: Callable[[], None]) -> None:
+    """Run `hook` after `conn`'s transaction commits (never if it rolls back). Only
+    `transaction()` runs them: on another connection a hook runs late or not at all,
+    which the outbox tolerates (its scheduled relay sends what no nudge did)."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
 
 # ---------------------------------------------------------------- column values

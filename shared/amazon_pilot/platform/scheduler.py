@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from amazon_pilot.adapters.queues import enqueue
+from amazon_pilot.platform import outbox
+from amazon_pilot.platform.db import transaction
 
 # schedule job -> (queue priority, job type) for jobs that are simply queued.
 QUEUED_JOBS: dict[str, tuple[str, str]] = {
@@ -16,6 +17,8 @@ PLANNERS: dict[str, str] = {
     "daily_digest": "amazon_pilot.notifications.jobs:plan_digests",
     "daily_refresh": "amazon_pilot.tracking.jobs:plan_daily_refresh",
     "experiment_verdicts": "amazon_pilot.optimization.jobs:plan_experiment_verdicts",
+    "reconcile": "amazon_pilot.platform.reconcile:scheduled_reconcile",
+    "relay_outbox": "amazon_pilot.platform.outbox:scheduled_relay",
     "weekly_reports": "amazon_pilot.competitors.jobs:plan_weekly_reports",
 }
 
@@ -29,7 +32,8 @@ def run_scheduled(job: str, event: dict[str, Any]) -> dict[str, Any]:
     if job in QUEUED_JOBS:
         priority, job_type = QUEUED_JOBS[job]
         key = f"{job}:{now:%Y-%m-%d}"
-        enqueue(priority, job_type, event.get("payload", {}), key)
+        with transaction() as conn:
+            outbox.enqueue(conn, priority, job_type, event.get("payload", {}), key)
         return {"job": job, "queued_on": priority, "key": key}
     if job in PLANNERS:
         import importlib

@@ -26,7 +26,6 @@ from uuid import UUID
 
 from sqlalchemy import Connection
 
-from amazon_pilot.adapters.queues import enqueue_many
 from amazon_pilot.domain.changes import (
     DEFAULT_THRESHOLDS,
     AlertDraft,
@@ -43,6 +42,7 @@ from amazon_pilot.domain.seller_identity import (
     ownership_unknown,
 )
 from amazon_pilot.domain.snapshot import Availability, Snapshot
+from amazon_pilot.platform import outbox
 from amazon_pilot.platform.cache import cache_put, drop_tagged
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import (
@@ -132,48 +132,56 @@ def tracked_out(row: TrackedRow) -> TrackedProduct:
     )
 
 
-def _add(user: CurrentUser, body: AddProduct) -> tuple[TrackedProduct, int | None]:
-    """Track one product; returns it and the product id when a first fetch is needed."""
+def _add(conn: Connection, user: CurrentUser, body: AddProduct
+         ) -> tuple[TrackedProduct, int | None]:
+    """Track one product in `conn`'s transaction; returns it and the product id when a
+    first fetch is needed."""
     asin, marketplace = body.reference()
     thresholds = body.thresholds.model_dump(exclude_unset=True) if body.thresholds else {}
-    with transaction() as conn:
-        limit = settings().plan(user.plan).tracked_products
-        if store.count_tracked(conn, user.id) >= limit:
-            raise PlanLimitReached(
-                f"the {user.plan} plan tracks at most {limit} products; stop tracking one or"
-                " ask for a larger plan")
-        product_id, fresh = store.upsert_product(conn, asin, marketplace)
-        tracked_id = store.insert_tracked(conn, user.id, product_id, body.alias, thresholds)
-        if tracked_id is None:
-            raise Conflict(f"you already track {asin} on amazon.{marketplace}")
-        row = store.get_tracked(conn, user.id, tracked_id)
+    limit = settings().plan(user.plan).tracked_products
+    if store.count_tracked(conn, user.id) >= limit:
+        raise PlanLimitReached(
+            f"the {user.plan} plan tracks at most {limit} products; stop tracking one or"
+            " ask for a larger plan")
+    product_id, fresh = store.upsert_product(conn, asin, marketplace)
+    tracked_id = store.insert_tracked(conn, user.id, product_id, body.alias, thresholds)
+    if tracked_id is None:
+        raise Conflict(f"you already track {asin} on amazon.{marketplace}")
+    row = store.get_tracked(conn, user.id, tracked_id)
     assert row is not None  # inserted in this transaction
     return tracked_out(row), (product_id if fresh else None)
 
 
 def add_product(user: CurrentUser, body: AddProduct) -> TrackedProduct:
-    """Track a product; a product nobody fetched yet gets its first fetch queued."""
-    product, needs_fetch = _add(user, body)
-    if needs_fetch is not None:
-        queue_first_fetch([needs_fetch])
+    """Track a product; a product nobody fetched yet gets its first fetch queued (in the
+    same transaction: no tracked product without its fetch)."""
+    with transaction() as conn:
+        product, needs_fetch = _add(conn, user, body)
+        if needs_fetch is not None:
+            queue_first_fetch(conn, [needs_fetch])
     return product
 
 
 def add_products(user: CurrentUser, body: BulkAdd) -> BulkResponse:
-    """Track each item on its own (one failing does not stop the others)."""
+    """Track each item on its own (one failing does not stop the others: a savepoint
+    each), and queue one first fetch for every new product in the same transaction."""
     results: list[BulkResult] = []
     to_fetch: list[int] = []
-    for index, item in enumerate(body.items):
-        try:
-            product, needs_fetch = _add(user, item)
-        except ApiError as exc:
-            results.append(BulkResult(index=index, status=exc.status,
-                                      error={"code": exc.code, "message": exc.message}))
-            continue
-        results.append(BulkResult(index=index, status=202, product=product))
-        if needs_fetch is not None:
-            to_fetch.append(needs_fetch)
-    queue_first_fetch(to_fetch)  # one actor run for every new product of the request
+    with transaction() as conn:
+        for index, item in enumerate(body.items):
+            savepoint = conn.begin_nested()
+            try:
+                product, needs_fetch = _add(conn, user, item)
+            except ApiError as exc:
+                savepoint.rollback()
+                results.append(BulkResult(index=index, status=exc.status,
+                                          error={"code": exc.code, "message": exc.message}))
+                continue
+            savepoint.commit()
+            results.append(BulkResult(index=index, status=202, product=product))
+            if needs_fetch is not None:
+                to_fetch.append(needs_fetch)
+        queue_first_fetch(conn, to_fetch)  # one actor run for every new product
     created = sum(1 for r in results if r.status == 202)
     return BulkResponse(results=results, created=created, failed=len(results) - created)
 
@@ -276,11 +284,12 @@ def refresh_product(row: TrackedRow) -> dict[str, Any]:
     """Fetch now, at most once per cooldown per shared product (whoever asked first)."""
     with transaction() as conn:
         wait = store.claim_refresh(conn, row.product_id, REFRESH_COOLDOWN_S)
+        if wait is None:  # the cooldown is spent only together with a queued fetch
+            queue_first_fetch(conn, [row.product_id], trigger="refresh")
     if wait is not None:
         raise TooManyRequests(
             f"this product was refreshed less than 15 minutes ago; try again in {int(wait)} s",
             headers={"Retry-After": str(int(wait))})
-    queue_first_fetch([row.product_id], trigger="refresh")
     return {"status": "queued", "queue": "critical", "product_id": str(row.id)}
 
 
@@ -454,12 +463,14 @@ def fetch_job(product_ids: list[int], trigger: str,
     return FETCH_JOB, payload.model_dump(mode="json"), key
 
 
-def queue_first_fetch(product_ids: list[int], trigger: str = "add") -> int:
-    """User-triggered fetches go on the critical queue, one actor run for the lot."""
+def queue_first_fetch(conn: Connection, product_ids: list[int], trigger: str = "add") -> int:
+    """User-triggered fetches go on the critical queue, one actor run for the lot; the
+    job is written to the outbox in `conn`'s transaction."""
     if not product_ids:
         return 0
     now = datetime.now(UTC).replace(microsecond=0)
-    return enqueue_many("critical", [fetch_job(sorted(set(product_ids)), trigger, now)])
+    return outbox.enqueue_many(conn, "critical",
+                               [fetch_job(sorted(set(product_ids)), trigger, now)])
 
 
 def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
@@ -468,8 +479,9 @@ def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
     captured_at = now.replace(minute=0, second=0, microsecond=0)
     with transaction() as conn:
         due = store.due_products(conn, now - FRESH_FOR)
-    batches = [due[i:i + size] for i in range(0, len(due), size)]
-    sent = enqueue_many("default", (fetch_job(b, "schedule", captured_at) for b in batches))
+        batches = [due[i:i + size] for i in range(0, len(due), size)]
+        sent = outbox.enqueue_many(conn, "default",
+                                   (fetch_job(b, "schedule", captured_at) for b in batches))
     return {"job": "daily_refresh", "products": len(due), "batches": sent,
             "captured_at": captured_at.isoformat()}
 
