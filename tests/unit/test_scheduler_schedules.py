@@ -43,8 +43,9 @@ def test_the_scheduler_role_grants_exactly_invoke_and_dead_letter() -> None:
     role = TEMPLATE.resources["SchedulerRole"]["Properties"]
     trust = role["AssumeRolePolicyDocument"]["Statement"]
     assert [s["Principal"] for s in trust] == [{"Service": "scheduler.amazonaws.com"}]
-    grants = {(s["Action"], s["Resource"]["Fn::GetAtt"][0])
-              for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
+    grants = {(s["Action"], r["Fn::GetAtt"][0])
+              for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]
+              for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
     targets = {r["Properties"]["Target"]["Arn"]["Fn::GetAtt"][0] for r in SCHEDULES.values()}
     dlqs = {r["Properties"]["Target"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
             for r in SCHEDULES.values()}
