@@ -74,6 +74,7 @@ def stack(database_url: str) -> Iterator[Stack]:
             # limits out of their way. Tests of the limits themselves lower them for a
             # moment (the stack runs in this process and reads them per request).
             "RATE_LIMIT_IP": "100000",
+            "RATE_LIMIT_IP_AUTHENTICATED": "100000",
             "RATE_LIMIT_FREE": "100000",
         },
     )
@@ -101,4 +102,11 @@ def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def operator(stack: Stack) -> Iterator[httpx.Client]:
+    """A client of the runtime's /_pilot/... surface: it carries the operator token."""
+    with httpx.Client(base_url=stack.url, timeout=120, headers=stack.operator_headers) as client:
         yield client

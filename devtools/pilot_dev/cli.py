@@ -21,6 +21,7 @@ from typing import Any
 from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 
 STATE_FILE = repo_root() / ".pilot" / "stack.json"
+OPERATOR_TOKEN_FILE = repo_root() / ".pilot" / "operator-token"
 
 
 class CliError(Exception):
@@ -50,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stack.start()
+    stack.write_operator_token(OPERATOR_TOKEN_FILE)
     _write_state(stack)
     info = stack.describe()
     print(f"Amazon Pilot is running (ready in {stack.timings.get('http', 0):.2f} s)")
@@ -73,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("stopping: finishing in-flight work ...", flush=True)
     stack.stop()
     STATE_FILE.unlink(missing_ok=True)
+    OPERATOR_TOKEN_FILE.unlink(missing_ok=True)
     print("stopped.")
     return 0
 
@@ -112,6 +115,15 @@ def require_running() -> dict[str, Any]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     return state
+
+
+def operator_headers() -> dict[str, str]:
+    """The header the runtime's /_pilot/... endpoints require (see `pilot run`)."""
+    try:
+        token = OPERATOR_TOKEN_FILE.read_text().strip()
+    except OSError:
+        raise CliError(f"cannot read {OPERATOR_TOKEN_FILE}; restart `pilot run`") from None
+    return {"X-Pilot-Operator-Token": token}
 
 
 def aws_client(state: dict[str, Any], service: str) -> Any:
@@ -441,7 +453,8 @@ def cmd_fire(args: argparse.Namespace) -> int:
     import httpx
 
     state = require_running()
-    response = httpx.post(f"{state['api']}/_pilot/schedules/{args.schedule}/fire", timeout=120)
+    response = httpx.post(f"{state['api']}/_pilot/schedules/{args.schedule}/fire",
+                          headers=operator_headers(), timeout=120)
     print(json.dumps(response.json(), indent=2))
     return 0 if response.status_code == 200 else 1
 

@@ -238,8 +238,10 @@ def test_unparseable_message_goes_to_the_dlq_at_once_with_its_reason(stack: Stac
     assert "not JSON" in reason
 
 
-def test_schedule_fires_the_scheduler_which_queues_its_job(api: httpx.Client, stack: Stack) -> None:
-    response = api.post("/_pilot/schedules/PartitionMaintenance/fire")
+def test_schedule_fires_the_scheduler_which_queues_its_job(
+    api: httpx.Client, stack: Stack, operator: httpx.Client
+) -> None:
+    response = operator.post("/_pilot/schedules/PartitionMaintenance/fire")
     assert response.status_code == 200, response.text
     result = response.json()["result"]
     assert result["queued_on"] == "low"
@@ -250,4 +252,26 @@ def test_schedule_fires_the_scheduler_which_queues_its_job(api: httpx.Client, st
                                           " idempotency_key = :k"), {"k": result["key"]}).first())
 
     wait_for(processed, 30, "the maintenance job to run on the low queue")
-    assert api.post("/_pilot/schedules/Nope/fire").status_code == 404
+    assert operator.post("/_pilot/schedules/Nope/fire").status_code == 404
+
+
+def test_the_control_surface_needs_the_operator_token(api: httpx.Client, stack: Stack) -> None:
+    """A webhook or a web page that reaches the API port cannot fire a schedule."""
+    for headers in ({}, {"X-Pilot-Operator-Token": "guess"},
+                    {"X-Pilot-Operator-Token": stack.operator_token[:-1]}):
+        for method, path in (("POST", "/_pilot/schedules/DailyRefresh/fire"),
+                             ("GET", "/_pilot/status")):
+            response = api.request(method, path, headers=headers)
+            assert response.status_code == 401, (method, path, response.text)
+            assert "X-Pilot-Operator-Token" in response.json()["error"]["message"]
+    assert api.get("/_pilot/status", headers=stack.operator_headers).status_code == 200
+
+
+def test_the_operator_token_file_is_private(stack: Stack, tmp_path: Path) -> None:
+    token_file = tmp_path / "nested" / "operator-token"
+    token_file.parent.mkdir()
+    token_file.write_text("old")
+    token_file.chmod(0o644)
+    stack.write_operator_token(token_file)
+    assert token_file.read_text() == stack.operator_token
+    assert token_file.stat().st_mode & 0o777 == 0o600

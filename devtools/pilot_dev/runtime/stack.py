@@ -192,6 +192,8 @@ class Stack:
         self.server: HttpServer | None = None
         self.access_log_group: str | None = None  # the HttpApi's, when the template has one
         self.timings: dict[str, float] = {}
+        # required by /_pilot/... (see gateway.OPERATOR_TOKEN_HEADER); new every start
+        self.operator_token = secrets.token_urlsafe(32)
 
     # ------------------------------------------------------------ start
 
@@ -437,7 +439,7 @@ class Stack:
     def gateway(self) -> Gateway:
         assert self.host is not None
         return Gateway(self.host, RouteTable(self.template.routes), control=self.control,
-                       access_log=self._access_log())
+                       control_token=self.operator_token, access_log=self._access_log())
 
     def _access_log(self) -> AccessLog | None:
         """The HttpApi's AccessLogSettings: where API Gateway would write its access log."""
@@ -476,6 +478,21 @@ class Stack:
     @property
     def url(self) -> str:
         return f"http://{self.config.host}:{self.config.port}"
+
+    @property
+    def operator_headers(self) -> dict[str, str]:
+        """What a local operator (the CLI, a test) sends to reach /_pilot/..."""
+        return {"X-Pilot-Operator-Token": self.operator_token}
+
+    def write_operator_token(self, path: Path) -> None:
+        """The token for other local processes (`pilot fire`), readable by this user only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # an older file keeps its mode otherwise
+            os.write(fd, self.operator_token.encode())
+        finally:
+            os.close(fd)
 
     def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         """/_pilot/...: the runtime's own surface (status, firing schedules on demand)."""

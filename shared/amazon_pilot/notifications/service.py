@@ -132,7 +132,8 @@ def _target(body: ChannelIn) -> str:
         raise _invalid(wanted, f"a {body.kind} channel needs '{wanted}'")
     try:
         if body.kind == "webhook":
-            return rules.validate_webhook_url(value)
+            # parsed and resolved: a name pointing inside is refused now, not at delivery
+            return notify.check_webhook_target(value)
         return rules.validate_email_address(value)
     except rules.InvalidChannelTarget as exc:
         raise _invalid(exc.field, exc.message) from None
