@@ -90,7 +90,7 @@ def main() -> int:
         claims = security.verify_access_token(token)
         layer_ms = timed(layer, n)
         jwt_ms = timed(lambda: security.verify_access_token(token), n)
-        db_ms = timed(lambda: ratelimit.hit_with_user(claims["sub"]), n)
+        db_ms = timed(lambda: ratelimit.hit_with_user(claims["sub"], "127.0.0.1"), n)
 
         print(f"stack {stack.url}; {n} requests each, one keep-alive connection (http.client),"
               " interleaved; Python", sys.version.split()[0])
