@@ -78,13 +78,10 @@ def test_unknown_route_is_a_404_in_the_error_format(echo_url: str) -> None:
     assert response.json()["error"]["code"] == "NOT_FOUND"
 
 
-def test_health_reports_database_and_every_queue(api: httpx.Client) -> None:
+def test_the_public_health_probe_says_up(api: httpx.Client) -> None:
     response = api.get("/v1/health")
     assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["status"] == "ok"
-    assert body["checks"]["database"]["ok"] is True
-    assert {"queue:critical", "queue:default", "queue:low"} <= set(body["checks"])
+    assert response.json() == {"status": "up"}  # nothing more (details: test_health.py)
     # the request id the gateway put in the event comes back to the client
     assert len(response.headers["x-request-id"]) >= 16
     assert response.headers["x-content-type-options"] == "nosniff"
