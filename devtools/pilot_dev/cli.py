@@ -547,7 +547,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- main
 
+def cmd_secrets(args: argparse.Namespace) -> int:
+    """Seal what is stored in plaintext or under an older key (rotation, migration 0012)."""
+    _database_for_reading(args.database_url)
+    if not os.environ.get("SECRETS_KMS_KEY_ID") and not os.environ.get("SECRETS_KEY_FILE"):
+        local = repo_root() / ".pilot" / "secrets.key"
+        if not local.exists():
+            raise CliError("no key: set SECRETS_KMS_KEY_ID (AWS) or SECRETS_KEY_FILE, or start "
+                           "`pilot run` once to make .pilot/secrets.key")
+        os.environ["SECRETS_KEY_FILE"] = str(local)
+    from amazon_pilot.adapters.crypto import SecretsKeyError, active_key_id
+    from amazon_pilot.notifications.service import seal_stored_secrets
+    from amazon_pilot.platform.settings import reset_settings
+
+    reset_settings()
+    try:
+        counts = seal_stored_secrets()
+        print(f"active key {active_key_id()}: {counts['plaintext_sealed']} plaintext secret(s) "
+              f"sealed, {counts['resealed']} resealed from older keys")
+    except SecretsKeyError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "secrets": cmd_secrets,
     "run": cmd_run,
     "invoke": cmd_invoke,
     "logs": cmd_logs,
@@ -598,6 +622,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply the schema migrations")
     migrate.add_argument("--database-url")
+
+    secrets_p = sub.add_parser("secrets", help="seal stored secrets under the active key "
+                               "(after migration 0012 or a key rotation)")
+    secrets_p.add_argument("action", choices=["reencrypt"])
+    secrets_p.add_argument("--database-url")
 
     fire = sub.add_parser("fire", help="fire a schedule of the running stack now")
     fire.add_argument("schedule")

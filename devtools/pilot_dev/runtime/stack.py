@@ -212,7 +212,9 @@ class Stack:
             self._provision()
             self._mark("provision", started)
             self._start_standins()
+            self._prepare_secrets_key()
             self._export_environment()
+            self._seal_stored_secrets()
             self._start_functions()
             if serve_in_thread:
                 self._serve_in_thread()
@@ -288,6 +290,13 @@ class Stack:
             if kind in ("AWS::Serverless::HttpApi", "AWS::Serverless::LayerVersion",
                         "AWS::SNS::Topic", "AWS::CloudWatch::Alarm"):
                 self.ctx.refs[logical_id] = f"{self.config.stack_name}-{logical_id}"
+            elif kind == "AWS::KMS::Key":
+                # Not made locally: the embedded endpoint forgets its keys at every
+                # restart, Postgres does not forget what they sealed. `pilot run` seals
+                # with the key file instead (_prepare_secrets_key); "" = no KMS key.
+                self.ctx.refs[logical_id] = ""
+                self.ctx.attrs[(logical_id, "Arn")] = (
+                    f"arn:aws:kms:{self.config.region}:{ACCOUNT_ID}:key/{logical_id}-local")
         sqs = self.client("sqs")
         # DLQs first: the source queues' redrive policies name their ARNs.
         queues = self.template.resources_of_type("AWS::SQS::Queue")
@@ -366,6 +375,27 @@ class Stack:
             self.standins[name] = server
             self.config.extra_env.setdefault(url_var, server.url)
             self.config.extra_env.setdefault(key_var, sandbox_key)
+
+    def _prepare_secrets_key(self) -> None:
+        """The local key ring that seals secrets at rest (.pilot/secrets.key, 0600),
+        made once and kept: losing it makes the stored webhook secrets unreadable."""
+        from amazon_pilot.adapters.crypto import create_key_file
+
+        configured = os.environ.get("SECRETS_KEY_FILE")
+        path = Path(configured) if configured else self.config.data_dir / "secrets.key"
+        if create_key_file(path):
+            log.info("made a new key for secrets at rest: %s", path)
+        if not configured:  # (a configured one is in the environment already)
+            self.config.extra_env.setdefault("SECRETS_KEY_FILE", str(path))
+
+    def _seal_stored_secrets(self) -> None:
+        """The data step of migration 0012, and of a key rotation: seal what is still
+        plaintext or under an older key."""
+        from amazon_pilot.notifications.service import seal_stored_secrets
+
+        counts = seal_stored_secrets()
+        if any(counts.values()):
+            log.info("secrets at rest: %s", counts)
 
     def _standin_options(self, name: str) -> dict[str, Any]:
         return {"recording": self._recording} if name == "apify" else {}
