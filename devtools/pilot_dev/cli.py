@@ -21,7 +21,11 @@ from typing import Any
 from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 
 STATE_FILE = repo_root() / ".pilot" / "stack.json"
-OPERATOR_TOKEN_FILE = repo_root() / ".pilot" / "operator-token"
+
+
+def operator_token_file() -> Path:
+    """Next to the state file: each stack that records itself has its own token."""
+    return STATE_FILE.parent / "operator-token"
 
 
 class CliError(Exception):
@@ -51,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stack.start()
-    stack.write_operator_token(OPERATOR_TOKEN_FILE)
+    stack.write_operator_token(operator_token_file())
     _write_state(stack)
     info = stack.describe()
     print(f"Amazon Pilot is running (ready in {stack.timings.get('http', 0):.2f} s)")
@@ -75,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("stopping: finishing in-flight work ...", flush=True)
     stack.stop()
     STATE_FILE.unlink(missing_ok=True)
-    OPERATOR_TOKEN_FILE.unlink(missing_ok=True)
+    operator_token_file().unlink(missing_ok=True)
     print("stopped.")
     return 0
 
@@ -91,6 +95,7 @@ def _write_state(stack: Any) -> None:
         "functions": stack.function_names,
         "queues": stack.queue_urls,
         "api_access_log_group": stack.access_log_group,
+        "operator_token_file": str(operator_token_file()),  # for /_pilot/... (0600)
         "environments": stack.environments,
         "pid": os.getpid(),
     }
@@ -119,10 +124,11 @@ def require_running() -> dict[str, Any]:
 
 def operator_headers() -> dict[str, str]:
     """The header the runtime's /_pilot/... endpoints require (see `pilot run`)."""
+    path = operator_token_file()
     try:
-        token = OPERATOR_TOKEN_FILE.read_text().strip()
+        token = path.read_text().strip()
     except OSError:
-        raise CliError(f"cannot read {OPERATOR_TOKEN_FILE}; restart `pilot run`") from None
+        raise CliError(f"cannot read {path}; restart `pilot run`") from None
     return {"X-Pilot-Operator-Token": token}
 
 

@@ -272,3 +272,19 @@ def test_the_operator_token_file_is_private(stack: Stack, tmp_path: Path) -> Non
     stack.write_operator_token(token_file)
     assert token_file.read_text() == stack.operator_token
     assert token_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_pilot_fire_sends_the_operator_token(stack: Stack, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from pilot_dev import cli
+
+    monkeypatch.setattr(cli, "STATE_FILE", tmp_path / "stack.json")
+    (tmp_path / "stack.json").write_text(json.dumps({"api": stack.url, "pid": os.getpid()}))
+    assert cli.main(["fire", "PartitionMaintenance"]) == 2  # no token file yet: one line
+    assert "operator-token" in capsys.readouterr().err
+    stack.write_operator_token(cli.operator_token_file())
+    assert cli.main(["fire", "PartitionMaintenance"]) == 0
+    assert '"fired": "PartitionMaintenance"' in capsys.readouterr().out
