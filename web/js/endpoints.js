@@ -23,6 +23,7 @@ export const authMe = () => path("auth", "me");
 
 export const adminUsers = () => path("admin", "users");
 export const adminUser = (userId) => path("admin", "users", userId);
+export const adminAudit = () => path("admin", "audit");
 
 // ------------------------------------------------------------------ products
 
