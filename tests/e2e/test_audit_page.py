@@ -26,8 +26,9 @@ def test_an_admin_reads_and_filters_the_audit_log(page: Any) -> None:
     assert "auth.login" in page.inner_text("#audit-table")
     page.fill("input[name=action_prefix]", "admin.audit")
     page.click("#audit-filters button")
-    page.wait_for_function("() => [...document.querySelectorAll('#audit-table tbody tr td:nth-child(2)')]"
-                           ".every(td => td.textContent.startsWith('admin.audit'))")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#audit-table tbody tr td:nth-child(2)')]"
+        ".every(td => td.textContent.startsWith('admin.audit'))")
     assert "admin.audit_read" in page.inner_text("#audit-table")
     assert page.watch.errors == []
 
