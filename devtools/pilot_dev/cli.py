@@ -570,7 +570,8 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     try:
         counts = seal_stored_secrets()
         print(f"active key {active_key_id()}: {counts['plaintext_sealed']} plaintext secret(s) "
-              f"sealed, {counts['resealed']} resealed from older keys")
+              f"sealed, {counts['resealed']} resealed from older keys, "
+              f"{counts['unreadable']} unreadable (their key is not in the ring)")
     except SecretsKeyError as exc:
         raise CliError(str(exc)) from None
     return 0

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from amazon_pilot.adapters import crypto
@@ -101,7 +102,8 @@ def test_a_secret_sealed_under_an_unknown_key_fails_the_delivery_not_the_worker(
     channel = add_channel(api, seller, kind="webhook", url=receiver.url("/lost-key"))
     foreign = "enc:v1:file:gone:" + base64.urlsafe_b64encode(os.urandom(40)).decode()
     with transaction() as conn:
-        conn.execute(text("UPDATE notification_channels SET secret = :s WHERE id = :c"),
+        conn.execute(text("UPDATE notification_channels SET secret = :s,"
+                          " secret_key_id = 'file:gone' WHERE id = :c"),
                      {"s": foreign, "c": channel["id"]})
     assert fan_out([new_alert(new_product(seller))]) == 1
 
@@ -112,4 +114,22 @@ def test_a_secret_sealed_under_an_unknown_key_fails_the_delivery_not_the_worker(
 
     log = wait_for(failed, 60, "the delivery to fail")[0]
     assert "signing secret cannot be opened" in str(log["last_error"])
+    # the data step counts it, leaves it as it is, and seals the rest
+    assert seal_stored_secrets()["unreadable"] >= 1
+    assert stored(channel["id"])[0] == foreign
+
+
+def test_pilot_secrets_reencrypt(api: httpx.Client, receiver: Receiver, database_url: str,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from pilot_dev import cli
+
+    seller = new_user(api, IMMEDIATE)
+    channel = add_channel(api, seller, kind="webhook", url=receiver.url("/cli"))
+    with transaction() as conn:
+        conn.execute(text("UPDATE notification_channels SET secret = 'whsec_plain',"
+                          " secret_key_id = NULL WHERE id = :c"), {"c": channel["id"]})
+    assert cli.main(["secrets", "reencrypt", "--database-url", database_url]) == 0
+    out = capsys.readouterr().out
+    assert "plaintext secret(s) sealed" in out and not out.startswith("active key None")
+    assert stored(channel["id"])[0].startswith("enc:v1:")
     assert receiver.hits("/lost-key") == []  # nothing unsigned or wrongly signed went out

@@ -394,7 +394,12 @@ class Stack:
         from amazon_pilot.notifications.service import seal_stored_secrets
 
         counts = seal_stored_secrets()
-        if any(counts.values()):
+        if counts["unreadable"]:
+            log.warning("secrets at rest: %d stored secret(s) cannot be opened with the key "
+                        "ring (was .pilot/secrets.key replaced?); their webhooks will fail "
+                        "until the old key line is restored (docs/security.md)",
+                        counts["unreadable"])
+        elif any(counts.values()):
             log.info("secrets at rest: %s", counts)
 
     def _standin_options(self, name: str) -> dict[str, Any]:

@@ -320,19 +320,24 @@ def seal_stored_secrets(batch: int = 200) -> dict[str, int]:
     if active is None:
         raise crypto.SecretsKeyError("no key for secrets at rest: set SECRETS_KMS_KEY_ID or "
                                      "SECRETS_KEY_FILE")
-    counts = {"plaintext_sealed": 0, "resealed": 0}
-    done: set[UUID] = set()
+    counts = {"plaintext_sealed": 0, "resealed": 0, "unreadable": 0}
+    done: list[UUID] = []  # handled or unreadable: never selected twice
     while True:
         with transaction() as conn:
-            rows = [r for r in store.secrets_to_seal(conn, active, batch) if r[0] not in done]
+            rows = store.secrets_to_seal(conn, active, batch, done)
             for channel_id, stored in rows:
-                was_plain = not crypto.is_sealed(stored)
-                sealed = crypto.seal(crypto.open_sealed(stored, SECRET_PURPOSE),
-                                     SECRET_PURPOSE)
+                done.append(channel_id)
+                try:
+                    plain = crypto.open_sealed(stored, SECRET_PURPOSE)
+                except crypto.SecretsKeyError:
+                    # its key is gone (a deleted key ring?): left as it is, counted, and
+                    # its deliveries fail saying so; the rest still gets sealed
+                    counts["unreadable"] += 1
+                    continue
+                sealed = crypto.seal(plain, SECRET_PURPOSE)
                 store.store_sealed_secret(conn, channel_id, sealed.value, sealed.key_id)
-                counts["plaintext_sealed" if was_plain else "resealed"] += 1
-                done.add(channel_id)
-        if len(rows) < batch:  # (an id seen twice means the key ids disagree: stop)
+                counts["resealed" if crypto.is_sealed(stored) else "plaintext_sealed"] += 1
+        if len(rows) < batch:
             return counts
 
 

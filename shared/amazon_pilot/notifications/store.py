@@ -183,15 +183,16 @@ def insert_channel(conn: Connection, user_id: UUID | str, kind: str, target: str
     return _channel(row) if row is not None else None
 
 
-def secrets_to_seal(conn: Connection, active_key_id: str | None,
-                    limit: int) -> list[tuple[UUID, str]]:
+def secrets_to_seal(conn: Connection, active_key_id: str | None, limit: int,
+                    skip: Sequence[UUID] = ()) -> list[tuple[UUID, str]]:
     """(channel id, stored secret) of secrets not under the active key (plaintext ones
-    first), locked; other sealers skip them."""
+    first) and not in `skip`, locked; other sealers skip them."""
     rows = conn.execute(text(
         "SELECT id, secret FROM notification_channels WHERE secret IS NOT NULL"
         " AND (secret_key_id IS NULL OR secret_key_id IS DISTINCT FROM :active)"
+        " AND NOT (id = ANY(CAST(:skip AS uuid[])))"
         " ORDER BY secret_key_id NULLS FIRST, id LIMIT :limit FOR UPDATE SKIP LOCKED"),
-        {"active": active_key_id, "limit": limit}).all()
+        {"active": active_key_id, "limit": limit, "skip": [str(i) for i in skip]}).all()
     return [(r.id, str(r.secret)) for r in rows]
 
 
