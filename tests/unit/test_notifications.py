@@ -335,6 +335,9 @@ def test_the_connection_goes_to_the_address_that_was_checked(
     assert asked == ["hooks.example.com"]
     assert target.address == "93.184.216.34" and target.port == 8443
     assert notify._pinned_request_url(target) == "https://93.184.216.34:8443/in?x=1"
+    _fake_dns(monkeypatch, {"v6.example.com": ["2606:2800:220:1::1"]})
+    six = notify.resolve_webhook("https://v6.example.com/in", ())
+    assert notify._pinned_request_url(six) == "https://[2606:2800:220:1::1]/in"
 
 
 def test_unreachable_and_unresolvable_look_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
