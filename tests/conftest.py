@@ -60,7 +60,14 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
 # shared by the integration and end-to-end tests (one stack per process: the functions
 # share the process environment).
 @pytest.fixture(scope="session")
-def stack(database_url: str) -> Iterator[Stack]:
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # A key ring of the session's own for secrets at rest (the stack makes it), so tests
+    # never touch the developer's .pilot/secrets.key; tests may rotate it in place.
+    os.environ.setdefault("SECRETS_KEY_FILE",
+                          str(tmp_path_factory.mktemp("secrets") / "secrets.key"))
+    # The per-address ceiling of signed-in traffic, out of the way like the limits below;
+    # in the process environment, not extra_env, so stack_env can lower it for a test.
+    os.environ.setdefault("RATE_LIMIT_IP_AUTHENTICATED", "100000")
     config = StackConfig.from_env(
         port=0,
         database_url=database_url,
@@ -107,4 +114,11 @@ def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def operator(stack: Stack) -> Iterator[httpx.Client]:
+    """A client of the runtime's /_pilot/... surface: it carries the operator token."""
+    with httpx.Client(base_url=stack.url, timeout=120, headers=stack.operator_headers) as client:
         yield client

@@ -24,6 +24,11 @@ from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 STATE_FILE = Path(os.environ.get("PILOT_STATE_FILE") or repo_root() / ".pilot" / "stack.json")
 
 
+def operator_token_file() -> Path:
+    """Next to the state file: each stack that records itself has its own token."""
+    return STATE_FILE.parent / "operator-token"
+
+
 class CliError(Exception):
     """Printed as one line; exit code 2."""
 
@@ -53,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stack.start()
+    stack.write_operator_token(operator_token_file())
     _write_state(stack)
     info = stack.describe()
     print(f"Amazon Pilot is running (ready in {stack.timings.get('http', 0):.2f} s)")
@@ -78,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("stopping: finishing in-flight work ...", flush=True)
     stack.stop()
     STATE_FILE.unlink(missing_ok=True)
+    operator_token_file().unlink(missing_ok=True)
     print("stopped.")
     return 0
 
@@ -93,6 +100,7 @@ def _write_state(stack: Any) -> None:
         "functions": stack.function_names,
         "queues": stack.queue_urls,
         "api_access_log_group": stack.access_log_group,
+        "operator_token_file": str(operator_token_file()),  # for /_pilot/... (0600)
         "environments": stack.environments,
         "pid": os.getpid(),
     }
@@ -117,6 +125,16 @@ def require_running() -> dict[str, Any]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     return state
+
+
+def operator_headers() -> dict[str, str]:
+    """The header the runtime's /_pilot/... endpoints require (see `pilot run`)."""
+    path = operator_token_file()
+    try:
+        token = path.read_text().strip()
+    except OSError:
+        raise CliError(f"cannot read {path}; restart `pilot run`") from None
+    return {"X-Pilot-Operator-Token": token}
 
 
 def aws_client(state: dict[str, Any], service: str) -> Any:
@@ -454,7 +472,8 @@ def cmd_fire(args: argparse.Namespace) -> int:
     import httpx
 
     state = require_running()
-    response = httpx.post(f"{state['api']}/_pilot/schedules/{args.schedule}/fire", timeout=120)
+    response = httpx.post(f"{state['api']}/_pilot/schedules/{args.schedule}/fire",
+                          headers=operator_headers(), timeout=120)
     print(json.dumps(response.json(), indent=2))
     return 0 if response.status_code == 200 else 1
 
@@ -596,7 +615,32 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- main
 
+def cmd_secrets(args: argparse.Namespace) -> int:
+    """Seal what is stored in plaintext or under an older key (rotation, migration 0012)."""
+    _database_for_reading(args.database_url)
+    if not os.environ.get("SECRETS_KMS_KEY_ID") and not os.environ.get("SECRETS_KEY_FILE"):
+        local = repo_root() / ".pilot" / "secrets.key"
+        if not local.exists():
+            raise CliError("no key: set SECRETS_KMS_KEY_ID (AWS) or SECRETS_KEY_FILE, or start "
+                           "`pilot run` once to make .pilot/secrets.key")
+        os.environ["SECRETS_KEY_FILE"] = str(local)
+    from amazon_pilot.adapters.crypto import SecretsKeyError, active_key_id
+    from amazon_pilot.notifications.service import seal_stored_secrets
+    from amazon_pilot.platform.settings import reset_settings
+
+    reset_settings()
+    try:
+        counts = seal_stored_secrets()
+        print(f"active key {active_key_id()}: {counts['plaintext_sealed']} plaintext secret(s) "
+              f"sealed, {counts['resealed']} resealed from older keys, "
+              f"{counts['unreadable']} unreadable (their key is not in the ring)")
+    except SecretsKeyError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "secrets": cmd_secrets,
     "run": cmd_run,
     "invoke": cmd_invoke,
     "logs": cmd_logs,
@@ -652,6 +696,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply the schema migrations")
     migrate.add_argument("--database-url")
+
+    secrets_p = sub.add_parser("secrets", help="seal stored secrets under the active key "
+                               "(after migration 0012 or a key rotation)")
+    secrets_p.add_argument("action", choices=["reencrypt"])
+    secrets_p.add_argument("--database-url")
 
     fire = sub.add_parser("fire", help="fire a schedule of the running stack now")
     fire.add_argument("schedule")

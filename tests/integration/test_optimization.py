@@ -447,7 +447,7 @@ def test_reads_leave_the_database_unchanged(api: httpx.Client, world: dict[str, 
 
 
 def test_the_daily_schedule_stores_running_experiments_verdicts(
-    api: httpx.Client, world: dict[str, Any]
+    api: httpx.Client, world: dict[str, Any], operator: httpx.Client
 ) -> None:
     seller, tracked = world["seller"], world["tracked"]
     h = auth(seller)
@@ -463,7 +463,7 @@ def test_the_daily_schedule_stores_running_experiments_verdicts(
                           " WHERE id = :e"), {"e": uuid.UUID(exp["id"])})
     frozen = optimization_rows(seller["id"])["experiments"]
 
-    fired = api.post("/_pilot/schedules/ExperimentVerdicts/fire")
+    fired = operator.post("/_pilot/schedules/ExperimentVerdicts/fire")
     assert fired.status_code == 200, fired.text
     assert fired.json()["result"]["experiments"] >= 1
 

@@ -120,7 +120,7 @@ def test_bulk_add_gives_one_result_per_item(api: httpx.Client, asins: list[str])
 
 
 def test_daily_schedule_fetches_each_shared_product_once(
-    api: httpx.Client, stack: Stack, asins: list[str]
+    api: httpx.Client, stack: Stack, asins: list[str], operator: httpx.Client
 ) -> None:
     sellers = [new_seller(api) for _ in range(3)]
     shared = asins[4:7]
@@ -136,7 +136,7 @@ def test_daily_schedule_fetches_each_shared_product_once(
         conn.execute(text("UPDATE products SET latest_captured_at = now() - interval '2 days'"
                           " WHERE asin = ANY(:a)"), {"a": shared})
     before = len(standin.runs())
-    response = api.post("/_pilot/schedules/DailyRefresh/fire")
+    response = operator.post("/_pilot/schedules/DailyRefresh/fire")
     assert response.status_code == 200, response.text
     assert response.json()["result"]["products"] >= len(shared)
 

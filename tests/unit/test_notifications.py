@@ -180,10 +180,6 @@ def test_cap_keeps_the_most_severe_when_only_some_fit() -> None:
     "https://hooks.example.co.uk:8443/a/b?token=abc",
     "https://93.184.216.34/hook",
     "https://[2606:2800:220:1:248:1893:25c8:1946]/hook",
-    "http://127.0.0.1:8080/hook",
-    "http://127.10.20.30/hook",
-    "http://localhost:9000/hook",
-    "http://[::1]:9000/hook",
     "HTTPS://Example.COM/Hook",
     "  https://example.com/padded  ",
 ])
@@ -192,8 +188,20 @@ def test_webhook_urls_that_are_accepted(url: str) -> None:
 
 
 @pytest.mark.parametrize(("url", "message"), [
-    ("http://example.com/hook", "plain http is only allowed to a loopback host"),
-    ("http://93.184.216.34/hook", "plain http is only allowed to a loopback host"),
+    ("http://example.com/hook", "plain http is not allowed"),
+    ("http://93.184.216.34/hook", "plain http is not allowed"),
+    ("http://127.0.0.1:8080/hook", "plain http is not allowed"),
+    ("https://127.0.0.1:3000/_pilot/schedules/DailyRefresh/fire", "loopback"),
+    ("https://127.10.20.30/hook", "loopback"),
+    ("https://localhost:9000/hook", "loopback"),
+    ("https://[::1]:9000/hook", "loopback"),
+    ("https://[::ffff:127.0.0.1]/hook", "loopback"),
+    ("https://[::ffff:169.254.169.254]/hook", "private or reserved address"),
+    ("https://[2002:a00:1::]/hook", "private or reserved address"),  # 6to4 of 10.0.0.1
+    ("https://[64:ff9b::7f00:1]/hook", "private or reserved address"),  # NAT64 127.0.0.1
+    ("https://[ff02::1]/hook", "private or reserved address"),
+    ("https://240.0.0.1/hook", "private or reserved address"),
+    ("https://192.0.2.1/hook", "private or reserved address"),
     ("https://10.0.0.5/hook", "private or reserved address"),
     ("https://192.168.1.10/hook", "private or reserved address"),
     ("https://172.16.0.1/hook", "private or reserved address"),
@@ -206,7 +214,7 @@ def test_webhook_urls_that_are_accepted(url: str) -> None:
     ("https://224.0.0.1/hook", "private or reserved address"),
     ("https://user:pass@example.com/hook", "must not contain credentials"),
     ("https://token@example.com/hook", "must not contain credentials"),
-    ("http://user@127.0.0.1/hook", "must not contain credentials"),
+    ("https://user@127.0.0.1/hook", "must not contain credentials"),
     ("javascript:alert(1)", "scheme 'javascript:' is not allowed"),
     ("ftp://example.com/file", "scheme 'ftp:' is not allowed"),
     ("file:///etc/passwd", "scheme 'file:' is not allowed"),
@@ -230,6 +238,17 @@ def test_webhook_urls_that_are_refused_with_a_specific_message(url: str, message
         rules.validate_webhook_url(url)
     assert message in caught.value.message
     assert caught.value.field == "url"
+
+
+def test_an_operator_allow_list_admits_only_the_named_host_and_port() -> None:
+    allowed = ("127.0.0.1:8787", "sink.internal.test")
+    assert rules.validate_webhook_url("http://127.0.0.1:8787/hook", allowed)
+    assert rules.validate_webhook_url("https://sink.internal.test/x", allowed)
+    for url in ("http://127.0.0.1:3000/_pilot/status", "http://127.0.0.2:8787/hook",
+                "http://localhost:8787/hook"):
+        with pytest.raises(rules.InvalidChannelTarget):
+            rules.validate_webhook_url(url, allowed)
+    assert rules.validate_webhook_url("http://[::1]:9/x", ("[::1]:9",))
 
 
 def test_loopback_hosts() -> None:
@@ -263,26 +282,88 @@ def test_email_addresses_that_are_refused(raw: str) -> None:
 # ------------------------------------------------------------------ the sending adapter
 
 
-def test_a_public_name_resolving_to_a_private_address_is_never_contacted(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> list[str]:
+    """Replace the system resolver (a boundary we cannot steer) with fixed answers;
+    returns the names looked up, in order."""
     import socket
 
     from amazon_pilot.adapters import notify
 
+    asked: list[str] = []
+
     def resolve(host: str, port: int, *args: object, **kwargs: object) -> list[object]:
-        assert host == "hooks.example.com"
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+        asked.append(host)
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, port)) for a in answers[host]]
+
+    monkeypatch.setattr(notify.socket, "getaddrinfo", resolve)
+    return asked
+
+
+def test_a_public_name_resolving_to_a_private_address_is_never_contacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from amazon_pilot.adapters import notify
+
+    _fake_dns(monkeypatch, {"hooks.example.com": ["10.1.2.3"],
+                            "mixed.example.com": ["93.184.216.34", "127.0.0.1"]})
 
     def no_connection(*args: object, **kwargs: object) -> None:
         raise AssertionError("the adapter tried to connect")
 
-    monkeypatch.setattr(notify.socket, "getaddrinfo", resolve)
     import httpx
 
     monkeypatch.setattr(httpx, "Client", no_connection)
-    result = notify.post_webhook("https://hooks.example.com/x", b"{}", {})
-    assert not result.delivered and result.permanent
-    assert result.error is not None and "10.1.2.3" in result.error
+    for url in ("https://hooks.example.com/x", "https://mixed.example.com/x"):
+        result = notify.post_webhook(url, b"{}", {})
+        assert not result.delivered and result.permanent
+        assert result.error == notify.TARGET_REFUSED  # no address, no port: one answer
     refused = notify.post_webhook("http://example.com/x", b"{}", {})
     assert refused.permanent and refused.error is not None and "https" in refused.error
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Resolve once, connect to that IP: a second (rebinding) answer is never used."""
+    from amazon_pilot.adapters import notify
+
+    asked = _fake_dns(monkeypatch, {"hooks.example.com": ["93.184.216.34"]})
+    target = notify.resolve_webhook("https://hooks.example.com:8443/in?x=1", ())
+    assert asked == ["hooks.example.com"]
+    assert target.address == "93.184.216.34" and target.port == 8443
+    assert notify._pinned_request_url(target) == "https://93.184.216.34:8443/in?x=1"
+    _fake_dns(monkeypatch, {"v6.example.com": ["2606:2800:220:1::1"]})
+    six = notify.resolve_webhook("https://v6.example.com/in", ())
+    assert notify._pinned_request_url(six) == "https://[2606:2800:220:1::1]/in"
+
+
+def test_unreachable_and_unresolvable_look_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from amazon_pilot.adapters import notify
+
+    _fake_dns(monkeypatch, {})
+    assert notify.post_webhook("https://nowhere.example.com/", b"{}", {}).error == \
+        notify.TARGET_UNREACHABLE
+    # a closed port on an allowed development host: the same words, no "refused"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setattr(notify, "allowed_hosts", lambda: (f"127.0.0.1:{closed}",))
+    result = notify.post_webhook(f"http://127.0.0.1:{closed}/", b"{}", {})
+    assert result.error == notify.TARGET_UNREACHABLE and not result.permanent
+
+
+def test_channel_creation_check_resolves_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from amazon_pilot.adapters import notify
+
+    _fake_dns(monkeypatch, {"inside.example.com": ["192.168.1.4"],
+                            "ok.example.com": ["93.184.216.34"]})
+    with pytest.raises(rules.InvalidChannelTarget, match="resolves to a private"):
+        notify.check_webhook_target("https://inside.example.com/h")
+    assert notify.check_webhook_target("https://ok.example.com/h") == "https://ok.example.com/h"
+    # not resolvable yet: accepted, every delivery checks again
+    assert notify.check_webhook_target("https://later.example.com/h")

@@ -37,6 +37,16 @@ def test_defaults_work_with_an_empty_environment() -> None:
         5, 60, 1_048_576)
 
 
+def test_the_webhook_allow_list_is_for_development_stages_only() -> None:
+    cfg = load_settings({"WEBHOOK_ALLOW_HOSTS": " 127.0.0.1:8787 , Sink.Test ,"})
+    assert cfg.webhook_allow_hosts == ("127.0.0.1:8787", "sink.test")
+    assert load_settings({}).webhook_allow_hosts == ()
+    for stage in ("prod", "staging"):
+        with pytest.raises(SettingsError, match="WEBHOOK_ALLOW_HOSTS is for development"):
+            load_settings({"STAGE": stage, "WEBHOOK_ALLOW_HOSTS": "127.0.0.1"})
+    assert load_settings({"STAGE": "prod"}).rate_limit_ip_authenticated == 120
+
+
 def test_each_function_reads_its_own_view() -> None:
     """Two functions in one process (the local runtime) see their own variables."""
     critical = {"QUEUE_PRIORITY": "critical", "RETRY_BASE_SECONDS": "5"}

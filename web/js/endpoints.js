@@ -29,6 +29,7 @@ export const authMfaRecoveryCodes = () => path("auth", "mfa", "recovery-codes");
 
 export const adminUsers = () => path("admin", "users");
 export const adminUser = (userId) => path("admin", "users", userId);
+export const adminAudit = () => path("admin", "audit");
 
 // ------------------------------------------------------------------ products
 

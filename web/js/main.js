@@ -14,6 +14,7 @@ const PAGES = {
   optimization: () => import("./pages/optimization.js"),
   runs: () => import("./pages/runs.js"),
   admin: () => import("./pages/admin.js"),
+  audit: () => import("./pages/audit.js"),
 };
 
 // [pattern, page, export, nav section]; ":x" captures one path segment
@@ -33,6 +34,7 @@ const ROUTES = [
   ["/runs", "runs", "renderList", "runs"],
   ["/runs/:id", "runs", "renderRun", "runs"],
   ["/admin", "admin", "render", "admin"],
+  ["/admin/audit", "audit", "render", "admin"],
 ];
 
 const NAV = [

@@ -8,6 +8,7 @@ It knows nothing of sockets: runtime/http_server.py reads requests and calls it.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import logging
 import os
@@ -27,6 +28,10 @@ log = logging.getLogger("pilot.runtime")
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway HTTP APIs refuse larger requests
 
 ControlHandler = Callable[[str, str, bytes], tuple[int, Any]]
+# The runtime's /_pilot/... surface answers only requests carrying the operator token
+# generated at start (written by `pilot run` to .pilot/operator-token, mode 0600), so a
+# webhook or a browser page that reaches the API port cannot drive it.
+OPERATOR_TOKEN_HEADER = "x-pilot-operator-token"
 
 _JSON = [("content-type", "application/json")]
 _UNSAFE = re.compile(r'["\\\x00-\x1f]').search
@@ -77,10 +82,12 @@ class AccessLog:
 class Gateway:
     def __init__(self, host: Invoker, routes: RouteTable, *,
                  control: ControlHandler | None = None,
+                 control_token: str | None = None,
                  access_log: AccessLog | None = None) -> None:
         self.host = host
         self.routes = routes
         self.control = control
+        self.control_token = control_token
         self.access_log = access_log
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -88,8 +95,14 @@ class Gateway:
         request_id = os.urandom(16).hex()
         route_key, invoked, error = "-", 0.0, "-"
         if request.path.startswith("/_pilot/") and self.control is not None:
-            status, result = self.control(request.method, request.path, request.body)
-            response = HttpResponse(status, list(_JSON), json.dumps(result, default=str).encode())
+            if not self._operator(request):
+                response = json_error(
+                    401, "UNAUTHORIZED", "the runtime's control endpoints need the header "
+                    "X-Pilot-Operator-Token (its value is in .pilot/operator-token)", request_id)
+            else:
+                status, result = self.control(request.method, request.path, request.body)
+                response = HttpResponse(status, list(_JSON),
+                                        json.dumps(result, default=str).encode())
         elif (match := self.routes.match(request.method, request.path)) is None:
             response = json_error(404, "NOT_FOUND",
                                   f"no route for {request.method} {request.path}", request_id)
@@ -118,6 +131,12 @@ class Gateway:
                                      route_key, error, received, started, invoked,
                                      time.perf_counter())
         return response
+
+    def _operator(self, request: HttpRequest) -> bool:
+        if not self.control_token:
+            return False  # no token, no control surface
+        sent = next((v for k, v in request.headers if k.lower() == OPERATOR_TOKEN_HEADER), "")
+        return hmac.compare_digest(sent.encode(), self.control_token.encode())
 
     def _log_access(self, request: HttpRequest, status: int, request_id: str, route_key: str,
                     error: str, received: float, started: float, invoked: float,

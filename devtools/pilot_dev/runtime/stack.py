@@ -197,6 +197,8 @@ class Stack:
         self.access_log_group: str | None = None  # the HttpApi's, when the template has one
         self.timings: dict[str, float] = {}
         self._started = 0.0
+        # required by /_pilot/... (see gateway.OPERATOR_TOKEN_HEADER); new every start
+        self.operator_token = secrets.token_urlsafe(32)
 
     # ------------------------------------------------------------ start
 
@@ -215,8 +217,10 @@ class Stack:
             self._provision()
             self._mark("provision", started)
             self._start_standins()
+            self._prepare_secrets_key()
             self._export_environment()
             self._recover()
+            self._seal_stored_secrets()
             self._start_functions()
             if serve_in_thread:
                 self._serve_in_thread()
@@ -285,6 +289,13 @@ class Stack:
             if kind in ("AWS::Serverless::HttpApi", "AWS::Serverless::LayerVersion",
                         "AWS::SNS::Topic", "AWS::CloudWatch::Alarm"):
                 self.ctx.refs[logical_id] = f"{self.config.stack_name}-{logical_id}"
+            elif kind == "AWS::KMS::Key":
+                # Not made locally: the embedded endpoint forgets its keys at every
+                # restart, Postgres does not forget what they sealed. `pilot run` seals
+                # with the key file instead (_prepare_secrets_key); "" = no KMS key.
+                self.ctx.refs[logical_id] = ""
+                self.ctx.attrs[(logical_id, "Arn")] = (
+                    f"arn:aws:kms:{self.config.region}:{ACCOUNT_ID}:key/{logical_id}-local")
         sqs = self.client("sqs")
         # DLQs first: the source queues' redrive policies name their ARNs.
         queues = self.template.resources_of_type("AWS::SQS::Queue")
@@ -365,6 +376,32 @@ class Stack:
             self.standins[name] = server
             self.config.extra_env.setdefault(url_var, server.url)
             self.config.extra_env.setdefault(key_var, sandbox_key)
+
+    def _prepare_secrets_key(self) -> None:
+        """The local key ring that seals secrets at rest (.pilot/secrets.key, 0600),
+        made once and kept: losing it makes the stored webhook secrets unreadable."""
+        from amazon_pilot.adapters.crypto import create_key_file
+
+        configured = os.environ.get("SECRETS_KEY_FILE")
+        path = Path(configured) if configured else self.config.data_dir / "secrets.key"
+        if create_key_file(path):
+            log.info("made a new key for secrets at rest: %s", path)
+        if not configured:  # (a configured one is in the environment already)
+            self.config.extra_env.setdefault("SECRETS_KEY_FILE", str(path))
+
+    def _seal_stored_secrets(self) -> None:
+        """The data step of migration 0012, and of a key rotation: seal what is still
+        plaintext or under an older key."""
+        from amazon_pilot.notifications.service import seal_stored_secrets
+
+        counts = seal_stored_secrets()
+        if counts["unreadable"]:
+            log.warning("secrets at rest: %d stored secret(s) cannot be opened with the key "
+                        "ring (was .pilot/secrets.key replaced?); their webhooks will fail "
+                        "until the old key line is restored (docs/security.md)",
+                        counts["unreadable"])
+        elif any(counts.values()):
+            log.info("secrets at rest: %s", counts)
 
     def _standin_options(self, name: str) -> dict[str, Any]:
         return {"recording": self._recording} if name == "apify" else {}
@@ -523,7 +560,7 @@ class Stack:
     def gateway(self) -> Gateway:
         assert self.host is not None
         return Gateway(self.host, RouteTable(self.template.routes), control=self.control,
-                       access_log=self._access_log())
+                       control_token=self.operator_token, access_log=self._access_log())
 
     def _access_log(self) -> AccessLog | None:
         """The HttpApi's AccessLogSettings: where API Gateway would write its access log."""
@@ -562,6 +599,21 @@ class Stack:
     @property
     def url(self) -> str:
         return f"http://{self.config.host}:{self.config.port}"
+
+    @property
+    def operator_headers(self) -> dict[str, str]:
+        """What a local operator (the CLI, a test) sends to reach /_pilot/..."""
+        return {"X-Pilot-Operator-Token": self.operator_token}
+
+    def write_operator_token(self, path: Path) -> None:
+        """The token for other local processes (`pilot fire`), readable by this user only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # an older file keeps its mode otherwise
+            os.write(fd, self.operator_token.encode())
+        finally:
+            os.close(fd)
 
     def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         """/_pilot/...: the runtime's own surface (status, firing schedules on demand)."""

@@ -315,6 +315,7 @@ class InvalidChannelTarget(ValueError):
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*\.?$")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 
 
@@ -333,7 +334,7 @@ def _ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def is_loopback_host(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1 (the only hosts plain http may go to)."""
+    """localhost, 127.0.0.0/8 or ::1 (also as ::ffff:127.x.y.z)."""
     name = host.lower().strip("[]")
     if name in _LOOPBACK_NAMES:
         return True
@@ -342,8 +343,18 @@ def is_loopback_host(host: str) -> bool:
 
 
 def is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """A globally routable unicast address. Refused: loopback, private (RFC 1918, IPv6
+    ULA fc00::/7), link-local (169.254/16 and the metadata service, fe80::/10), shared
+    (100.64/10), multicast, unspecified, reserved and documentation ranges; an
+    IPv4-mapped (::ffff:a.b.c.d) or NAT64/6to4-embedded address is judged by the IPv4
+    address inside it."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            return is_public_ip(ip.sixtofour)
+        elif ip in _NAT64:
+            return is_public_ip(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return ip.is_global and not ip.is_multicast
 
 
@@ -375,13 +386,37 @@ def _check_hostname(host: str) -> None:
         )
 
 
-def validate_webhook_url(raw: str) -> str:
+def host_key(host: str, port: int | None) -> tuple[str, str]:
+    """How an allow-list entry names a target: ("host", "host:port"), lower-case, an
+    IPv6 address in brackets."""
+    name = host.lower().strip("[]")
+    if ":" in name:
+        name = f"[{name}]"
+    return name, f"{name}:{port}" if port is not None else name
+
+
+def is_dev_allowed(host: str, port: int | None, allowed: Iterable[str]) -> bool:
+    """True when an operator's development allow-list (WEBHOOK_ALLOW_HOSTS) names this
+    host, or this host and port. Empty in every deployed stage."""
+    entries = {entry.strip().lower() for entry in allowed if entry.strip()}
+    if not entries:
+        return False
+    bare, with_port = host_key(host, port)
+    return bare in entries or with_port in entries
+
+
+def default_port(scheme: str) -> int:
+    return 443 if scheme.lower() == "https" else 80
+
+
+def validate_webhook_url(raw: str, allowed: Iterable[str] = ()) -> str:
     """The URL, trimmed, when a webhook may use it; InvalidChannelTarget otherwise.
 
-    https to a public host or address; plain http only to a loopback host (127.0.0.0/8,
-    ::1, localhost), for receivers on the user's own machine. Never private, link-local
-    or other reserved addresses, credentials, other schemes, or more than 2048 chars.
-    The URL is only parsed here: nothing is fetched.
+    https to a public host or address. Never loopback, private, link-local, multicast
+    or other reserved addresses, plain http, credentials, other schemes, or more than
+    2048 chars. The one exception is `allowed`: hosts ("127.0.0.1") or host:port pairs
+    ("127.0.0.1:8080") an operator allowed for development, which may use any address
+    and plain http. The URL is only parsed here: nothing is fetched.
     """
     url = raw.strip()
     if not url:
@@ -402,14 +437,15 @@ def validate_webhook_url(raw: str) -> str:
     host = (parts.hostname or "").lower()
     if not host:
         raise _url_error("the webhook URL has no host")
-    loopback = is_loopback_host(host)
-    if scheme == "http" and not loopback:
-        raise _url_error(
-            "the webhook URL must use https; plain http is only allowed to a loopback host "
-            "(127.0.0.1, ::1, localhost)"
-        )
-    if loopback:
+    if is_dev_allowed(host, parts.port or default_port(scheme), allowed):
         return url
+    if scheme == "http":
+        raise _url_error("the webhook URL must use https (plain http is not allowed)")
+    if is_loopback_host(host):
+        raise _url_error(
+            "the webhook URL points to a loopback address (this server itself); "
+            "use a public host"
+        )
     ip = _ip_of(host)
     if ip is not None:
         if not is_public_ip(ip):
@@ -422,7 +458,7 @@ def validate_webhook_url(raw: str) -> str:
         raise _url_error(f"the webhook URL's host {host!r} is not a valid address")
     _check_hostname(host)
     if host.endswith((".localhost", ".localhost.")):
-        raise _url_error("the webhook URL must not use a *.localhost name; use 127.0.0.1")
+        raise _url_error("the webhook URL must not use a *.localhost name; use a public host")
     return url
 
 

@@ -14,10 +14,11 @@ Routes (all scoped to the caller; another seller's channel id answers 404):
 - ``POST /v1/notification-channels/{id}/test`` → 202 {"delivery_id"}: queues a
   ``notification.test`` message (at most 5 per channel per hour).
 
-Webhook URLs: https, or plain http only to a loopback host (127.0.0.0/8, ::1,
-localhost); never private or reserved addresses, credentials in the URL, other
-schemes, or more than 2048 characters — each refused with its own 422 message. The
-URL is never fetched except to deliver notifications (no validation request).
+Webhook URLs: https to a public host; never loopback, private or reserved addresses
+(also when a host name resolves to one), plain http, credentials in the URL, other
+schemes, or more than 2048 characters — each refused with its own 422 message. Only
+an operator's development allow-list (WEBHOOK_ALLOW_HOSTS, local stages) lifts this.
+The URL is never fetched except to deliver notifications (no validation request).
 
 Payload (JSON, UTF-8, POST)::
 

@@ -34,7 +34,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection
 
-from amazon_pilot.adapters import notify
+from amazon_pilot.adapters import crypto, notify
 from amazon_pilot.domain import notifications as rules
 from amazon_pilot.notifications import store
 from amazon_pilot.notifications.schemas import (
@@ -66,6 +66,7 @@ from amazon_pilot.platform.job_errors import RetryableJobError
 MAX_CHANNELS_PER_USER = 10
 TEST_SENDS_PER_HOUR = 5
 SECRET_PREFIX = "whsec_"
+SECRET_PURPOSE = "notification_channels.secret"  # bound into each sealed value
 DELIVER_JOB = "deliver_notification"
 DIGEST_JOB = "send_digest"
 SWEEP_JOB = "sweep_notifications"
@@ -132,7 +133,8 @@ def _target(body: ChannelIn) -> str:
         raise _invalid(wanted, f"a {body.kind} channel needs '{wanted}'")
     try:
         if body.kind == "webhook":
-            return rules.validate_webhook_url(value)
+            # parsed and resolved: a name pointing inside is refused now, not at delivery
+            return notify.check_webhook_target(value)
         return rules.validate_email_address(value)
     except rules.InvalidChannelTarget as exc:
         raise _invalid(exc.field, exc.message) from None
@@ -149,13 +151,15 @@ def create_channel(user_id: UUID, body: ChannelIn) -> ChannelCreated:
     """A new channel; a webhook gets its signing secret, returned only here."""
     target = _target(body)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32) if body.kind == "webhook" else None
+    sealed = crypto.seal(secret, SECRET_PURPOSE) if secret is not None else None
     with transaction() as conn:
         store.lock_user(conn, user_id)  # one creator at a time per user: the limit holds
         if store.count_channels(conn, user_id) >= MAX_CHANNELS_PER_USER:
             raise Conflict(f"you already have {MAX_CHANNELS_PER_USER} notification "
                            "channels, the most allowed; delete one first")
-        channel = store.insert_channel(conn, user_id, body.kind, target, secret,
-                                       body.min_severity)
+        channel = store.insert_channel(conn, user_id, body.kind, target,
+                                       sealed.value if sealed else None, body.min_severity,
+                                       sealed.key_id if sealed else None)
         if channel is None:
             what = "URL" if body.kind == "webhook" else "address"
             raise Conflict(f"you already have a {body.kind} channel for this {what}")
@@ -296,6 +300,40 @@ def _body(payload: dict[str, Any]) -> bytes:
                       default=str).encode()
 
 
+def signing_secret(channel: Channel) -> str:
+    """The webhook's signing secret, unsealed (stored encrypted at rest)."""
+    return crypto.open_sealed(channel.secret or "", SECRET_PURPOSE)
+
+
+def seal_stored_secrets(batch: int = 200) -> dict[str, int]:
+    """Seal every signing secret not under the active key: plaintext rows from before
+    migration 0012, and rows under a key being rotated out. Idempotent; safe to run
+    concurrently (rows are locked, others skipped). Returns the counts."""
+    active = crypto.active_key_id()
+    if active is None:
+        raise crypto.SecretsKeyError("no key for secrets at rest: set SECRETS_KMS_KEY_ID or "
+                                     "SECRETS_KEY_FILE")
+    counts = {"plaintext_sealed": 0, "resealed": 0, "unreadable": 0}
+    done: list[UUID] = []  # handled or unreadable: never selected twice
+    while True:
+        with transaction() as conn:
+            rows = store.secrets_to_seal(conn, active, batch, done)
+            for channel_id, stored in rows:
+                done.append(channel_id)
+                try:
+                    plain = crypto.open_sealed(stored, SECRET_PURPOSE)
+                except crypto.SecretsKeyError:
+                    # its key is gone (a deleted key ring?): left as it is, counted, and
+                    # its deliveries fail saying so; the rest still gets sealed
+                    counts["unreadable"] += 1
+                    continue
+                sealed = crypto.seal(plain, SECRET_PURPOSE)
+                store.store_sealed_secret(conn, channel_id, sealed.value, sealed.key_id)
+                counts["resealed" if crypto.is_sealed(stored) else "plaintext_sealed"] += 1
+        if len(rows) < batch:
+            return counts
+
+
 def send_to_channel(channel: Channel, delivery_id: str, payload: dict[str, Any],
                     email: tuple[str, str]) -> notify.SendResult:
     """Send one message: `payload` (signed JSON) to a webhook, `email` (subject, text)
@@ -303,8 +341,15 @@ def send_to_channel(channel: Channel, delivery_id: str, payload: dict[str, Any],
     if channel.kind == "webhook":
         body = _body(payload)
         timestamp = str(int(time.time()))
+        try:
+            secret = signing_secret(channel)
+        except crypto.SecretsKeyError as exc:
+            # nothing goes out unsigned; a key that comes back (KMS, a restored key
+            # ring) lets a retry through, else the delivery fails with this reason
+            return notify.SendResult(False, error=f"the signing secret cannot be opened: "
+                                                  f"{exc}"[:500])
         headers = {
-            rules.SIGNATURE_HEADER: rules.sign(body, channel.secret or "", timestamp),
+            rules.SIGNATURE_HEADER: rules.sign(body, secret, timestamp),
             rules.TIMESTAMP_HEADER: timestamp,
             rules.DELIVERY_HEADER: delivery_id,
             rules.EVENT_HEADER: str(payload["event"]),

@@ -37,7 +37,7 @@ class Channel:
     user_id: UUID
     kind: ChannelKind
     target: str  # the URL or the address
-    secret: str | None  # a webhook's signing key
+    secret: str | None  # a webhook's signing key, sealed (adapters.crypto.open_sealed)
     min_severity: Severity
     is_active: bool
     created_at: datetime
@@ -168,16 +168,39 @@ def count_channels(conn: Connection, user_id: UUID | str) -> int:
 
 
 def insert_channel(conn: Connection, user_id: UUID | str, kind: str, target: str,
-                   secret: str | None, min_severity: str) -> Channel | None:
-    """The new channel, or None when the user has one of this kind and target already."""
+                   secret: str | None, min_severity: str,
+                   secret_key_id: str | None = None) -> Channel | None:
+    """The new channel, or None when the user has one of this kind and target already.
+    `secret` is the sealed value (adapters.crypto), `secret_key_id` the key that sealed it."""
     row = conn.execute(text(
-        "INSERT INTO notification_channels (user_id, kind, target, secret, min_severity)"
-        " VALUES (:u, :kind, :target, :secret, :sev)"
+        "INSERT INTO notification_channels"
+        " (user_id, kind, target, secret, secret_key_id, min_severity)"
+        " VALUES (:u, :kind, :target, :secret, :key_id, :sev)"
         " ON CONFLICT (user_id, kind, target) DO NOTHING"
         f" RETURNING {_CHANNEL_COLUMNS}"),
         {"u": user_id, "kind": kind, "target": target, "secret": secret,
-         "sev": min_severity}).first()
+         "key_id": secret_key_id, "sev": min_severity}).first()
     return _channel(row) if row is not None else None
+
+
+def secrets_to_seal(conn: Connection, active_key_id: str | None, limit: int,
+                    skip: Sequence[UUID] = ()) -> list[tuple[UUID, str]]:
+    """(channel id, stored secret) of secrets not under the active key (plaintext ones
+    first) and not in `skip`, locked; other sealers skip them."""
+    rows = conn.execute(text(
+        "SELECT id, secret FROM notification_channels WHERE secret IS NOT NULL"
+        " AND (secret_key_id IS NULL OR secret_key_id IS DISTINCT FROM :active)"
+        " AND NOT (id = ANY(CAST(:skip AS uuid[])))"
+        " ORDER BY secret_key_id NULLS FIRST, id LIMIT :limit FOR UPDATE SKIP LOCKED"),
+        {"active": active_key_id, "limit": limit, "skip": [str(i) for i in skip]}).all()
+    return [(r.id, str(r.secret)) for r in rows]
+
+
+def store_sealed_secret(conn: Connection, channel_id: UUID | str, secret: str,
+                        secret_key_id: str) -> None:
+    conn.execute(text(
+        "UPDATE notification_channels SET secret = :s, secret_key_id = :k WHERE id = :id"),
+        {"s": secret, "k": secret_key_id, "id": channel_id})
 
 
 def delete_channel(conn: Connection, user_id: UUID | str,

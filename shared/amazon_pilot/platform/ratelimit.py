@@ -10,8 +10,12 @@ The row lock taken by ON CONFLICT ... DO UPDATE makes concurrent increments seri
 across any number of processes exactly `limit` requests of a window are allowed.
 
 Buckets: ``user:<uuid>`` (authenticated requests, limit from the user's plan, see
-amazon_pilot.domain.plans) and ``ip:<address>`` (requests without a valid access
-token; ``RATE_LIMIT_IP``, default 60). Window length: ``RATE_LIMIT_WINDOW_SECONDS``
+amazon_pilot.domain.plans), ``ip:<address>`` (requests without a valid access
+token; ``RATE_LIMIT_IP``, default 60) and ``ipauth:<address>``, the ceiling on all
+authenticated requests from one address together (``RATE_LIMIT_IP_AUTHENTICATED``,
+default 120, but never below the caller's own plan limit): accounts opened side by side
+cannot add their allowances up. A request counts in both of its buckets and is refused
+when either is over. Window length: ``RATE_LIMIT_WINDOW_SECONDS``
 (default 60). Exempt: /v1/health, /v1/health/live, /v1/openapi.json, /v1/docs and its assets.
 
 Response headers: ``X-RateLimit-Limit`` (requests per window), ``X-RateLimit-Remaining``,
@@ -42,14 +46,22 @@ ON CONFLICT (bucket, window_start) DO UPDATE SET count = r.count + 1
 RETURNING r.count
 """
 
-# The authenticated hot path: the counter increment, the user lookup and whether the
-# token's session was revoked (a probe of a partial index), in one round trip.
+_HIT_IP = """
+INSERT INTO rate_limit_counters AS r (bucket, window_start, count)
+VALUES (:ip_bucket, to_timestamp(:window_start), 1)
+ON CONFLICT (bucket, window_start) DO UPDATE SET count = r.count + 1
+RETURNING r.count
+"""
+
+# The authenticated hot path: both counter increments (user, address), the user lookup
+# and whether the token's session was revoked (a probe of a partial index), in one round trip.
 _HIT_WITH_USER = f"""
-WITH hit AS ({_HIT})
-SELECT hit.count AS hits, u.email, u.role, u.plan, u.is_active, u.auth_epoch,
+WITH hit AS ({_HIT}), ip_hit AS ({_HIT_IP})
+SELECT hit.count AS hits, ip_hit.count AS ip_hits,
+       u.email, u.role, u.plan, u.is_active, u.auth_epoch,
        EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = CAST(:session_id AS uuid)
                AND t.revoked_at IS NOT NULL) AS session_revoked
-FROM hit LEFT JOIN users u ON u.id = :user_id
+FROM hit CROSS JOIN ip_hit LEFT JOIN users u ON u.id = :user_id
 """
 
 _CLEANUP = "DELETE FROM rate_limit_counters WHERE window_start < now() - interval '1 hour'"
@@ -61,6 +73,12 @@ def window_seconds() -> int:
 
 def ip_limit() -> int:
     return settings().rate_limit_ip
+
+
+def authenticated_ip_limit(plan_limit: int) -> int:
+    """The per-address ceiling for signed-in traffic: the setting, or the caller's own
+    plan limit when that is higher (one paying user is never capped below the plan)."""
+    return max(settings().rate_limit_ip_authenticated, plan_limit)
 
 
 def is_exempt(path: str) -> bool:
@@ -75,6 +93,7 @@ class RateDecision:
     limit: int
     count: int
     reset_at: float  # epoch seconds at which the window ends
+    per_address: bool = False  # the decision is the address's ceiling, not the user's
 
     @property
     def allowed(self) -> bool:
@@ -128,21 +147,23 @@ def hit(bucket: str, limit: int, window: int | None = None, *,
     return RateDecision(limit=limit, count=int(count), reset_at=end)
 
 
-def hit_with_user(user_id: str, window: int | None = None, *,
+def hit_with_user(user_id: str, ip: str, window: int | None = None, *,
                   session_id: str | None = None) -> tuple[int, float, Any]:
-    """Count one request for the user and fetch the user's row, in one round trip.
+    """Count one request for the user and for its address (``ipauth:``), and fetch the
+    user's row, in one round trip.
 
-    Returns (count, window end, row) where row has email, role, plan, is_active and
-    auth_epoch, all None when the user no longer exists, and session_revoked (whether
-    the session `session_id` was ended; False without one).
+    Returns (count, window end, row) where row has ip_hits (the address's count), email,
+    role, plan, is_active and auth_epoch, the user's all None when the user no longer
+    exists, and session_revoked (whether the session `session_id` was ended; False
+    without one).
     """
     window = window or window_seconds()
     start, end = current_window(window)
     with _engine().connect() as conn:
         row = conn.execute(
             text(_HIT_WITH_USER),
-            {"bucket": f"user:{user_id}", "window_start": start, "user_id": user_id,
-             "session_id": session_id},
+            {"bucket": f"user:{user_id}", "ip_bucket": f"ipauth:{ip}",
+             "window_start": start, "user_id": user_id, "session_id": session_id},
         ).one()
         _maybe_cleanup(conn)
     return int(row.hits), end, row

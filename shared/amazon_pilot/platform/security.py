@@ -284,7 +284,7 @@ def authenticate(scope: Scope) -> AuthState:
         except TokenRejected as exc:
             result.error = exc.message
         else:
-            _load_user(claims, result)
+            _load_user(claims, result, ratelimit.client_ip(scope))
     if result.decision is None:
         result.decision = ratelimit.hit(f"ip:{ratelimit.client_ip(scope)}", ratelimit.ip_limit())
     state["auth"] = result
@@ -296,11 +296,16 @@ EPOCH_MOVED = ("every session of this account has ended (password changed or all
                "signed out); log in again")
 
 
-def _load_user(claims: dict[str, Any], result: AuthState) -> None:
-    count, reset_at, row = ratelimit.hit_with_user(claims["sub"], session_id=claims.get("sid"))
+def _load_user(claims: dict[str, Any], result: AuthState, ip: str) -> None:
+    count, reset_at, row = ratelimit.hit_with_user(claims["sub"], ip, session_id=claims.get("sid"))
     plan = row.plan or DEFAULT_PLAN
-    result.decision = ratelimit.RateDecision(
-        settings().plan(plan).requests_per_minute, count, reset_at)
+    plan_limit = settings().plan(plan).requests_per_minute
+    result.decision = ratelimit.RateDecision(plan_limit, count, reset_at)
+    ceiling = ratelimit.authenticated_ip_limit(plan_limit)
+    if int(row.ip_hits) > ceiling and result.decision.allowed:
+        # the user has room, the address has not: the address's ceiling decides
+        result.decision = ratelimit.RateDecision(ceiling, int(row.ip_hits), reset_at,
+                                                 per_address=True)
     if row.email is None:
         result.error = "the account of this access token no longer exists"
     elif not row.is_active:
@@ -318,8 +323,9 @@ def _load_user(claims: dict[str, Any], result: AuthState) -> None:
 
 
 def _rate_limited_message(decision: ratelimit.RateDecision) -> str:
-    return (f"rate limit exceeded: {decision.limit} requests per {ratelimit.window_seconds()} s;"
-            f" retry in {decision.reset_in()} s")
+    who = " from this address for all its accounts" if decision.per_address else ""
+    return (f"rate limit exceeded: {decision.limit} requests per {ratelimit.window_seconds()} s"
+            f"{who}; retry in {decision.reset_in()} s")
 
 
 class AuthRateLimitMiddleware:

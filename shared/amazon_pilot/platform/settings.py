@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from amazon_pilot.domain.plans import OVERRIDABLE_LIMITS, PLANS, Plan, plan_with_overrides
 
 PRIORITIES = ("critical", "default", "low")
+DEVELOPMENT_STAGES = frozenset({"local", "dev", "test"})
 
 
 class SettingsError(RuntimeError):
@@ -80,6 +81,15 @@ class Settings:
     register_window_s: int = 3600
     rate_limit_window_s: int = 60
     rate_limit_ip: int = 60
+    # authenticated traffic from one address, all its accounts together (at least the
+    # caller's own plan limit): five free accounts cannot add up to five allowances
+    rate_limit_ip_authenticated: int = 120
+    # development only: webhook hosts ("127.0.0.1", "127.0.0.1:8080") that may be
+    # loopback/private and plain http; empty (nothing allowed) unless an operator sets it
+    webhook_allow_hosts: tuple[str, ...] = ()
+    # secrets at rest: a KMS key (AWS) or a local key file (pilot run); see crypto.py
+    secrets_kms_key_id: str | None = None
+    secrets_key_file: str | None = None
     # plan limits after the *_<PLAN> overrides (domain.plans holds the table)
     plans: dict[str, Plan] = field(default_factory=lambda: dict(PLANS))
     notify_from_email: str | None = None
@@ -152,8 +162,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if priority not in PRIORITIES:
         raise SettingsError(f"QUEUE_PRIORITY must be one of {', '.join(PRIORITIES)}, "
                             f"got {priority!r}")
+    stage = read.text("STAGE", "local") or "local"
+    if read.text("WEBHOOK_ALLOW_HOSTS") and stage not in DEVELOPMENT_STAGES:
+        raise SettingsError(f"WEBHOOK_ALLOW_HOSTS is for development only; the {stage!r} stage "
+                            "must not allow webhooks to reach internal hosts (unset it)")
     return Settings(
-        stage=read.text("STAGE", "local") or "local",
+        stage=stage,
         region=read.text("AWS_REGION") or read.text("AWS_DEFAULT_REGION") or "us-east-1",
         aws_endpoint_url=read.text("AWS_ENDPOINT_URL"),
         database_url=read.text("DATABASE_URL"),
@@ -193,6 +207,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_window_s=read.integer("RATE_LIMIT_WINDOW_SECONDS",
                                          defaults.rate_limit_window_s),
         rate_limit_ip=read.integer("RATE_LIMIT_IP", defaults.rate_limit_ip),
+        rate_limit_ip_authenticated=read.integer("RATE_LIMIT_IP_AUTHENTICATED",
+                                                 defaults.rate_limit_ip_authenticated),
+        webhook_allow_hosts=tuple(h.strip().lower() for h in
+                                  (read.text("WEBHOOK_ALLOW_HOSTS") or "").split(",")
+                                  if h.strip()),
+        secrets_kms_key_id=read.text("SECRETS_KMS_KEY_ID"),
+        secrets_key_file=read.text("SECRETS_KEY_FILE"),
         plans=_plans(read),
         notify_from_email=read.text("NOTIFY_FROM_EMAIL"),
         migrations_dir=read.text("PILOT_MIGRATIONS_DIR"),

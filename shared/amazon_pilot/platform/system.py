@@ -1,9 +1,22 @@
-"""System routes: health of every dependency, and the merged OpenAPI contract."""
+"""System routes: health, and the merged OpenAPI contract.
+
+- ``GET /v1/health`` (public, not rate-limited): up or down, nothing else. One
+  ``SELECT 1``, its answer kept for PROBE_CACHE_S per instance, so hammering the probe
+  cannot load the database. 200 {"status": "up"} or 503 {"status": "down"}.
+- ``GET /v1/health/details`` (administrators only: 401 without a token, 403 for a
+  seller): the database's schema version and each queue's depth and in-flight count,
+  with latencies. A failed check says what failed in fixed words ("the database did not
+  answer"); the driver's message, which can name hosts, users and SQL, goes to the log
+  only.
+- ``GET /v1/health/live``: the function answers (nothing is checked).
+"""
 
 from __future__ import annotations
 
 import html
 import json
+import logging
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -17,10 +30,17 @@ from sqlalchemy import text
 from amazon_pilot.adapters.aws import client
 from amazon_pilot.platform.db import get_engine
 from amazon_pilot.platform.errors import NotFound
+from amazon_pilot.platform.security import AdminCaller
 from amazon_pilot.platform.settings import settings
 
+log = logging.getLogger("amazon_pilot.health")
 router = APIRouter(tags=["system"])
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+PROBE_CACHE_S = 5.0
+# What a failed check says, whatever the exception: no driver text reaches a client.
+DATABASE_FAILED = "the database did not answer"
+QUEUE_FAILED = "the queue could not be read"
+AWS_FAILED = "the AWS endpoint could not be reached"
 
 
 class CheckResult(BaseModel):
@@ -36,22 +56,18 @@ class HealthResponse(BaseModel):
     checks: dict[str, CheckResult]
 
 
-def _timed(check: Any) -> CheckResult:
+def _timed(check: Any, failure: str) -> CheckResult:
     started = time.perf_counter()
     try:
         detail = check()
         return CheckResult(ok=True, latency_ms=_ms(started), detail=detail)
-    except Exception as exc:  # a health check reports failures, it never raises them
-        return CheckResult(ok=False, latency_ms=_ms(started), error=_short(exc))
+    except Exception:  # a health check reports failures, it never raises them
+        log.warning("health check failed: %s", failure, exc_info=True)
+        return CheckResult(ok=False, latency_ms=_ms(started), error=failure)
 
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
-
-
-def _short(exc: Exception) -> str:
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line[:200]}"
 
 
 def _database() -> dict[str, Any]:
@@ -81,17 +97,61 @@ async def live() -> Liveness:
     return Liveness(status="ok")
 
 
-@router.get("/v1/health", response_model=HealthResponse, summary="Health of every dependency")
+class Probe(BaseModel):
+    status: str  # up | down
+
+
+_probe_lock = threading.Lock()
+_probe_state: dict[str, Any] = {"at": float("-inf"), "up": False}
+
+
+def _database_up() -> bool:
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        log.warning("health probe: %s", DATABASE_FAILED, exc_info=True)
+        return False
+    return True
+
+
+def probe(now: float | None = None) -> bool:
+    """The database answers (at most one check per PROBE_CACHE_S per instance)."""
+    now = time.monotonic() if now is None else now
+    with _probe_lock:
+        if now - _probe_state["at"] < PROBE_CACHE_S:
+            return bool(_probe_state["up"])
+        up = _database_up()
+        _probe_state.update(at=time.monotonic(), up=up)
+        return up
+
+
+def forget_probe() -> None:
+    with _probe_lock:
+        _probe_state.update(at=float("-inf"), up=False)
+
+
+@router.get("/v1/health", response_model=Probe,
+            responses={503: {"model": Probe, "description": "down"}},
+            summary="Public probe: up or down, nothing else (cheap, cached for 5 s)")
 async def health() -> JSONResponse:
+    up = probe()
+    return JSONResponse({"status": "up" if up else "down"}, status_code=200 if up else 503)
+
+
+@router.get("/v1/health/details", response_model=HealthResponse,
+            responses={503: {"model": HealthResponse, "description": "a dependency is down"}},
+            summary="Administrators: each dependency's state (database, queues)")
+async def health_details(admin: AdminCaller) -> JSONResponse:
     cfg = settings()
-    checks = {"database": _timed(_database)}
+    checks = {"database": _timed(_database, DATABASE_FAILED)}
     if cfg.queue_urls:
         for priority, url in cfg.queue_urls.items():
-            checks[f"queue:{priority}"] = _timed(lambda url=url: _queue(url))
+            checks[f"queue:{priority}"] = _timed(lambda url=url: _queue(url), QUEUE_FAILED)
     else:
         checks["aws"] = _timed(
-            lambda: {"queues": len(client("sqs").list_queues().get("QueueUrls", []))}
-        )
+            lambda: {"queues": len(client("sqs").list_queues().get("QueueUrls", []))},
+            AWS_FAILED)
     healthy = all(c.ok for c in checks.values())
     body = HealthResponse(status="ok" if healthy else "degraded", stage=cfg.stage, checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)

@@ -2,7 +2,7 @@
 
 import * as api from "../api.js";
 import * as endpoints from "../endpoints.js";
-import { empty, errorBox, fmtDateTime, h, loading, toast } from "../dom.js";
+import { empty, errorBox, fmtDateTime, h, link, loading, toast } from "../dom.js";
 
 const PAGE = 50;
 
@@ -64,6 +64,6 @@ export async function render(main, params, ctx) {
     next.addEventListener("click", () => { offset += PAGE; load(); });
     pager.replaceChildren(h("span", { class: "muted", text: `${offset + 1}–${offset + page.items.length} of ${page.total}` }), prev, next);
   }
-  main.append(h("div", { class: "page-head" }, h("h1", { text: "Users and plans" })), host, pager);
+  main.append(h("div", { class: "page-head" }, h("h1", { text: "Users and plans" }), link("/admin/audit", "Audit log")), host, pager);
   await load();
 }
