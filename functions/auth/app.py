@@ -4,8 +4,8 @@ operators' direct-invoke tasks (`pilot create-admin` in AWS; docs/security-accou
 from typing import Any
 
 from amazon_pilot.accounts.router import router
-from amazon_pilot.audit.router import router as audit_router
 from amazon_pilot.accounts.service import run_operator_task
+from amazon_pilot.audit.router import router as audit_router
 from amazon_pilot.platform.handler import make_api_handler
 
 _api = make_api_handler("auth", [router, audit_router])

@@ -191,15 +191,21 @@ class PilotProcess:
 
     def fire(self, schedule: str) -> Any:
         """Fire one of the template's schedules now (the runtime's control surface)."""
-        response = self.client.post(f"/_pilot/schedules/{schedule}/fire", timeout=300)
+        response = self.client.post(f"/_pilot/schedules/{schedule}/fire", timeout=300,
+                                    headers=self.operator_headers())
         response.raise_for_status()
         return response.json()
 
     def status(self) -> dict[str, Any]:
         """The runtime's own description (stand-ins, queues, endpoint)."""
-        response = self.client.get("/_pilot/status")
+        response = self.client.get("/_pilot/status", headers=self.operator_headers())
         response.raise_for_status()
         return dict(response.json())
+
+    def operator_headers(self) -> dict[str, str]:
+        """/_pilot/... answers only with the token this run wrote next to its state file."""
+        token = Path(self.state()["operator_token_file"]).read_text().strip()
+        return {"X-Pilot-Operator-Token": token}
 
     def state(self) -> dict[str, Any]:
         """What `pilot run` wrote to its state file (queue URLs, AWS endpoint, pid)."""
@@ -313,7 +319,12 @@ def login(stack: PilotProcess, role: str = "seller", plan: str = "enterprise") -
     email = _create_user(stack.database_url, role, plan)
     response = stack.client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    token = response.json()["access_token"]
+    if role == "admin":  # admin routes refuse a session without a second factor
+        from tests.integration.sellers import enrol_mfa
+
+        token = enrol_mfa(stack.client, token)[1]["tokens"]["access_token"]
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture()

@@ -3,20 +3,16 @@ session's stack: an administrator reads and filters it; a seller gets the API's 
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import new_admin_with_mfa, sign_in
 
 PASSWORD = "Admin-pass-2026"
 
 
 def test_an_admin_reads_and_filters_the_audit_log(page: Any) -> None:
-    from amazon_pilot.accounts.service import create_user
-
-    email = f"audit-admin-{uuid.uuid4().hex[:8]}@example.com"
-    create_user(email, PASSWORD, role="admin", plan="enterprise")
-    sign_in(page, email, PASSWORD)
+    email, secret = new_admin_with_mfa(PASSWORD)  # admin pages need a two-factor session
+    sign_in(page, email, PASSWORD, totp_secret=secret)
     page.click("nav >> text=Admin")
     page.click("main >> text=Audit log")
     page.wait_for_url("**/admin/audit")

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from amazon_pilot.accounts.service import create_user
+from tests.integration.sellers import enrol_mfa
 
 PASSWORD = "Audit-pass-2026!"
 
@@ -19,8 +20,11 @@ def login(api: httpx.Client, role: str) -> dict[str, Any]:
     user = create_user(email, PASSWORD, role=role)
     response = api.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
+    access = response.json()["access_token"]
+    if role == "admin":  # admin routes need a two-factor session
+        access = enrol_mfa(api, access)[1]["tokens"]["access_token"]
     return {"id": str(user.id), "email": email,
-            "headers": {"Authorization": f"Bearer {response.json()['access_token']}"}}
+            "headers": {"Authorization": f"Bearer {access}"}}
 
 
 def read(api: httpx.Client, admin: dict[str, Any], **params: Any) -> httpx.Response:

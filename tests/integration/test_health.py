@@ -8,6 +8,7 @@ import uuid
 import httpx
 
 from amazon_pilot.accounts.service import create_user
+from tests.integration.sellers import enrol_mfa
 
 PASSWORD = "Health-pass-2026!"
 
@@ -17,7 +18,10 @@ def token(api: httpx.Client, role: str) -> dict[str, str]:
     create_user(email, PASSWORD, role=role)
     response = api.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    access = response.json()["access_token"]
+    if role == "admin":  # admin routes need a two-factor session
+        access = enrol_mfa(api, access)[1]["tokens"]["access_token"]
+    return {"Authorization": f"Bearer {access}"}
 
 
 def test_the_public_probe_says_only_up_or_down(api: httpx.Client) -> None:
