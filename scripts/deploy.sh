@@ -23,6 +23,9 @@ PY
 )
 region_args=()
 if [ "$region" != "-" ]; then region_args=(--region "$region"); fi
+# The RDS CA bundle ships in the SharedLayer (verify-full to RDS); fetched from AWS on the
+# deploying machine, the first time only (docs/deploy-template.md, "TLS").
+[ -f shared/amazon_pilot/platform/certs/rds-global-bundle.pem ] || scripts/fetch-rds-ca.sh
 scripts/build.sh
 # shellcheck disable=SC2086 # SAM_DEPLOY_ARGS is a list of words on purpose
 scripts/sam.sh deploy --config-env "$env_name" ${SAM_DEPLOY_ARGS:-}
