@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +147,7 @@ class JobConsumer:
         self.retry_base_s = cfg.retry_base_s
         self.default_lease_s = cfg.job_lease_s
         self._max_receives: int | None = None
-        self._deadline: float | None = None  # this invocation's end (time.monotonic)
+        self._invocation = threading.local()  # .deadline: this invocation's end (monotonic)
 
     def begin_invocation(self, context: Any) -> None:
         """Note when the invocation must end: a claim lasts that long (plus a margin), so
@@ -156,12 +157,13 @@ class JobConsumer:
             millis = int(remaining()) if remaining is not None else None
         except Exception:
             millis = None
-        self._deadline = time.monotonic() + millis / 1000 if millis else None
+        self._invocation.deadline = time.monotonic() + millis / 1000 if millis else None
 
     def lease_seconds(self) -> float:
-        if self._deadline is None:
+        deadline = getattr(self._invocation, "deadline", None)
+        if deadline is None:
             return float(self.default_lease_s)
-        return max(1.0, self._deadline - time.monotonic()) + LEASE_MARGIN_S
+        return max(1.0, deadline - time.monotonic()) + LEASE_MARGIN_S
 
     def max_receives(self, record: SQSRecord) -> int:
         """The source queue's maxReceiveCount, from its RedrivePolicy (template.yaml's,
@@ -298,13 +300,15 @@ def make_consumer_handler(priority: str) -> Any:
     metrics = make_metrics(service)
     tracer = make_tracer(service)
     consumer = JobConsumer(priority, logger, metrics)
-    # The whole batch failing is reported as a list too (not raised), so SQS keeps
-    # the same per-message accounting in every case.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     @lambda_entry(logger, metrics, tracer)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         consumer.begin_invocation(context)
+        # A processor per invocation: it holds the batch's outcomes, and the local runtime
+        # runs several invocations of one function at once (Lambda runs one per process).
+        # The whole batch failing is reported as a list too (not raised), so SQS keeps
+        # the same per-message accounting in every case.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return dict(
             process_partial_response(
                 event=event,
