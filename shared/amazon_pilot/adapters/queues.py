@@ -68,3 +68,13 @@ def enqueue_many(priority: str, jobs: Iterable[tuple[str, dict[str, Any], str]])
             flush()
     flush()
     return sent
+
+
+def enqueue_later(priority: str, job_type: str, payload: dict[str, Any], key: str,
+                  delay_s: int) -> str:
+    """One job, delivered no sooner than `delay_s` seconds from now (SQS allows 0-900)."""
+    response = client("sqs").send_message(
+        QueueUrl=queue_url(priority), MessageBody=job_message(job_type, payload, key),
+        DelaySeconds=max(0, min(900, int(delay_s))),
+    )
+    return str(response["MessageId"])
