@@ -1,5 +1,5 @@
 # The two commands of the README, and the checks behind them.
-.PHONY: run test demo setup lint jslint typecheck template-check unit integration bench openapi localstack-test
+.PHONY: run test demo setup lint jslint typecheck template-check unit integration bench openapi localstack-test chaos
 
 setup:
 	@scripts/setup.sh
@@ -39,3 +39,8 @@ openapi: setup
 
 localstack-test: setup
 	scripts/localstack-test.sh
+
+# The fault suite (tests/chaos/): `pilot run` subprocesses killed with -9, endpoints cut.
+# Loopback only, bounded (each test has its own timeout); prints its counts at the end.
+chaos: setup
+	.venv/bin/pytest -q -m chaos tests/chaos --timeout=900

@@ -37,6 +37,9 @@ class FreezableProxy:
     def freeze(self) -> None:
         self.frozen.set()
 
+    def thaw(self) -> None:
+        self.frozen.clear()
+
     def _accept(self) -> None:
         while not self.closed.is_set():
             try:
