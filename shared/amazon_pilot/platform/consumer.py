@@ -190,6 +190,10 @@ class JobConsumer:
         try:
             claimed = claim(key, job_type, token, self.lease_seconds())
         except Exception as exc:  # the database is unavailable: try again later
+            if delivery.is_last:
+                self.dead_letter(record, f"{job_type}: the job could not be started:"
+                                         f" {describe(exc)} (after {receives} attempts)")
+                return
             self.fail(record, job_type, key, receives, exc)
             raise
         if claimed.state == "done":
