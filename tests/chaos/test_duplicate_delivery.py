@@ -33,6 +33,10 @@ from tests.chaos.delivery_harness import (
 
 pytestmark = pytest.mark.chaos
 SINK_DELAY_S = 3.0  # the receiver takes its time: the first copy is mid-delivery
+# A copy finding its job running comes back after the back-off (RETRY_BASE_SECONDS): here
+# longer than the first copy's side effect takes, as in AWS (30 s), so its next receive
+# finds the job done; a copy finding it running again would wait out the whole lease.
+RETRY_BASE_S = "5"
 
 
 class Sink:
@@ -68,7 +72,8 @@ def world(own_database: str, aws_endpoint: str,  # noqa: F811
     sink = Sink()
     stack = PilotRun(tmp_path, {"DATABASE_URL": own_database, "AWS_ENDPOINT_URL": aws_endpoint,
                                 # not the stack's own stand-in: this one, so runs can be counted
-                                "APIFY_TOKEN": "sandbox-chaos", "APIFY_API_URL": standin.url})
+                                "APIFY_TOKEN": "sandbox-chaos", "APIFY_API_URL": standin.url,
+                                "RETRY_BASE_SECONDS": RETRY_BASE_S})
     try:
         stack.start()
         yield {"stack": stack, "standin": standin, "sink": sink, "db": own_database,
@@ -132,7 +137,7 @@ def test_a_fetch_starts_one_actor_run_when_a_copy_arrives_during_the_run(
         "type": "fetch_products", "key": f"fetch:refresh:{at.isoformat()}:{uuid.uuid4().hex}",
         "payload": {"product_ids": [product_id], "trigger": "refresh",
                     "captured_at": at.isoformat()}})
-    standin.inject("slow", count=1, delay_s=4.0)  # the first copy's run takes a while
+    standin.inject("slow", count=1, delay_s=3.0)  # the first copy's run takes a while
     sqs.send_message(QueueUrl=queue_url(sqs, "critical"), MessageBody=message)
     page = f"https://www.amazon.com/dp/{asin}"
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.domain.product_ref import product_url
-from amazon_pilot.platform.consumer import claim, mark_done, release
+from amazon_pilot.platform.consumer import claim, mark_done, release, release_orphaned_claims
 from amazon_pilot.platform.db import get_engine, transaction
 from amazon_pilot.tracking.service import fetch_job
 from amazon_pilot.tracking.store import upsert_product
@@ -84,10 +84,13 @@ def test_a_claim_is_held_released_and_taken_over_when_its_lease_runs_out(
     assert claim(key, "noop", "c", 0.3).state == "claimed"  # a retry claims at once
     time.sleep(0.5)  # the holder "crashed": its lease runs out
     assert claim(key, "noop", "d", 30).state == "claimed"
+    # a runtime starting after a crash frees what its dead process held
+    assert release_orphaned_claims([key]) == 1
+    assert claim(key, "noop", "d2", 30).state == "claimed"
     mark_done(key, "noop", {"ok": True})
     assert claim(key, "noop", "e", 30).state == "done"
     record = _record(key)
-    assert (record["status"], record["attempts"], record["last_error"]) == ("done", 3, None)
+    assert (record["status"], record["attempts"], record["last_error"]) == ("done", 4, None)
 
 
 def test_two_copies_delivered_at_once_start_one_actor_run(

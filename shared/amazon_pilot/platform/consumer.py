@@ -43,6 +43,7 @@ from amazon_pilot.platform.observability import lambda_entry, make_logger, make_
 from amazon_pilot.platform.settings import settings
 
 MAX_BACKOFF_S = 900
+MAX_VISIBILITY_S = 43_200  # SQS's limit (12 h)
 LEASE_MARGIN_S = 30  # a lease outlasts the invocation that holds it by this much
 MAX_REASON = 1000  # characters of a failure reason kept (SQS attribute, database)
 
@@ -126,6 +127,22 @@ def release(key: str, token: str, status: str, reason: str) -> None:
             " last_error = :e WHERE idempotency_key = :k AND claim_token = :tok"
             " AND status = 'running'"),
             {"s": status, "e": reason[:MAX_REASON], "k": key, "tok": token})
+
+
+def release_orphaned_claims(keys: list[str] | None = None) -> int:
+    """Free every claim still `running` (or those of `keys`): for a runtime starting up
+    that is the only consumer of its database (`pilot run` after a crash), every such
+    claim belongs to a process that is gone, and waiting out its lease would only delay
+    the redelivered work. Never call it where another live consumer may hold claims
+    (AWS): there the leases do this. Returns how many claims were freed."""
+    with transaction() as conn:
+        freed = conn.execute(text(
+            "UPDATE processed_messages SET status = 'retry', lease_until = NULL,"
+            " last_error = coalesce(last_error, 'its consumer stopped while running it')"
+            " WHERE status = 'running'"
+            + ("" if keys is None else " AND idempotency_key = ANY(:keys)")),
+            {"keys": keys}).rowcount
+    return int(freed or 0)
 
 
 def describe(exc: BaseException) -> str:
@@ -226,10 +243,13 @@ class JobConsumer:
 
     def wait_for_holder(self, record: SQSRecord, job_type: str, key: str, delivery: Delivery,
                         claimed: Claim) -> None:
-        """Another delivery is running this job: come back after a back-off (no longer
-        than its lease), when the key is done. On this copy's last receive it is
-        acknowledged instead: the holder's own message is still on the queue (deleted only
-        after success), so the job cannot be lost, and a duplicate is not a failure."""
+        """Another delivery is running this job: this copy comes back later and then finds
+        the key done. Early receives come back after the usual back-off (a duplicate of a
+        short job is settled at once); the second-to-last waits out the holder's whole
+        lease, so the last receive finds the job done, or its holder dead and the key free
+        to claim: a crashed holder's work is never dropped as a "duplicate". A copy still
+        finding the key held on its last receive is acknowledged (a newer holder is alive,
+        and its own message stays queued until it succeeds)."""
         extra = {"job": job_type, "key": key, "receive_count": delivery.receive_count,
                  "lease_left_s": round(claimed.lease_left_s, 1)}
         if delivery.is_last:
@@ -238,8 +258,12 @@ class JobConsumer:
             return
         self.logger.info("job in progress elsewhere; this copy will come back", extra=extra)
         self.metrics.add_metric(name="DuplicatesDeferred", unit=MetricUnit.Count, value=1)
-        delay = min(self.backoff_s(delivery.receive_count), int(claimed.lease_left_s) + 1)
-        self.set_visibility(record, max(1, delay))
+        until_free = int(claimed.lease_left_s) + 1
+        if delivery.receive_count >= delivery.max_receives - 1:
+            delay = until_free
+        else:
+            delay = min(self.backoff_s(delivery.receive_count), until_free)
+        self.set_visibility(record, max(1, min(delay, MAX_VISIBILITY_S)))
         raise InProgress(f"{job_type} {key} is being processed by another delivery")
 
     def fail(self, record: SQSRecord, job_type: str, key: str, receives: int,
