@@ -273,7 +273,7 @@ def redrive(sqs: Any, source_url: str, dlq_url: str, limit: int | None = None) -
             break
         for message in batch:
             attributes = {k: v for k, v in (message.get("MessageAttributes") or {}).items()
-                          if k not in ("failure_reason", "source_message_id")}
+                          if k not in ("failure_reason", "source_message_id", "receive_count")}
             sqs.send_message(QueueUrl=source_url, MessageBody=message["Body"],
                              MessageAttributes=attributes)
             # delete only after the copy is safely in the source queue
