@@ -400,6 +400,10 @@ def _print_run(run: Any, as_json: bool) -> None:
             extra.append(f"{product.duplicates} duplicate(s)")
         if product.reason:
             extra.append(product.reason)
+        if product.attempt > 1:
+            extra.append(f"attempt {product.attempt}")
+        if product.retry_at:
+            extra.append(f"fetched again at {product.retry_at:%H:%M:%S} UTC")
         print(f"  {product.asin} amazon.{product.marketplace:<7} {product.outcome:<10}"
               f" {'; '.join(extra)}")
     shown = len(run.problems)
