@@ -169,3 +169,33 @@ def test_the_last_failure_goes_to_the_dlq_with_its_reason(
     assert attributes["source_message_id"]["StringValue"] == message["MessageId"]
     assert json.loads(dlq_message["Body"]) == json.loads(body)  # the message, unchanged
     assert _record(key)["status"] == "failed"
+
+
+def test_a_copy_finding_its_job_held_waits_longer_as_its_receives_run_out(
+        stack: Stack, own_queue: tuple[str, str]) -> None:
+    """Receive 1: the usual back-off (1 s here). Receive 2 of 3: the holder's whole lease,
+    so the last receive finds the job done or its holder gone. Receive 3: acknowledged."""
+    url, arn = own_queue
+    key = f"held-{time.time_ns()}"
+    assert claim(key, "record", "holder", 20).state == "claimed"  # someone else runs it
+    body = json.dumps({"type": "record", "key": key, "payload": {}})
+    sqs = stack.client("sqs")
+    sqs.send_message(QueueUrl=url, MessageBody=body)
+    (message,) = _receive(stack, url, 1)
+
+    def as_receive(n: int) -> dict[str, Any]:
+        return dict(message, Attributes={**message["Attributes"],
+                                         "ApproximateReceiveCount": str(n)})
+
+    assert _invoke(stack, as_receive(1), arn)["batchItemFailures"]
+    time.sleep(1.5)
+    (message,) = _receive(stack, url, 1)  # back after the short back-off
+    assert _invoke(stack, as_receive(2), arn)["batchItemFailures"]
+    time.sleep(3)
+    hidden = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+    assert hidden == []  # waiting out the 20 s lease, not the 2 s back-off
+    assert _invoke(stack, as_receive(3), arn) == {"batchItemFailures": []}
+    with get_engine().connect() as conn:
+        runs = conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'job.record'"
+                                 " AND target = :k"), {"k": key}).scalar_one()
+    assert runs == 0  # never run by a copy while its holder held it
