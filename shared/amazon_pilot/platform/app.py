@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from amazon_pilot.platform import db
 from amazon_pilot.platform.errors import ApiError, error_body
 from amazon_pilot.platform.settings import settings
 
@@ -142,6 +141,8 @@ def _field_of(loc: Iterable[Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI, logger: Logger) -> None:
+    from amazon_pilot.platform import db  # its timeouts' errors become 503s below
+
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         rid = request_id_of(request.scope)
