@@ -104,13 +104,13 @@ def test_a_webhook_is_sent_once_when_a_copy_arrives_during_the_first_send(
     queued = stack.client.post(f"/v1/notification-channels/{channel_id}/test", headers=headers)
     assert queued.status_code == 202, queued.text
     delivery_id = queued.json()["delivery_id"]
-    wait_for(lambda: sink.received, 30, "the first copy's POST")  # now mid-send
+    wait_for(lambda: sink.received, 120, "the first copy's POST")  # now mid-send
     copy = {"type": "deliver_notification", "key": f"notify-test:{delivery_id}",
             "payload": {"delivery_id": delivery_id, "channel_id": channel_id}}
     sqs.send_message(QueueUrl=queue_url(sqs, "critical"), MessageBody=json.dumps(copy))
     wait_for(lambda: stack.log_lines("in progress elsewhere", delivery_id)
-             or len(sink.received) > 1, 30, "the second copy to arrive")
-    wait_for(lambda: _settled(sqs, "critical"), 60, "both copies to be settled")
+             or len(sink.received) > 1, 60, "the second copy to arrive")
+    wait_for(lambda: _settled(sqs, "critical"), 120, "both copies to be settled")
     time.sleep(1.0)
     deferred = len(stack.log_lines("in progress elsewhere", delivery_id))
     dead = [b for b in dlq_bodies(sqs, queue_url(sqs, "critical-dlq")) if delivery_id in b]
@@ -144,9 +144,9 @@ def test_a_fetch_starts_one_actor_run_when_a_copy_arrives_during_the_run(
     def runs() -> list[dict[str, Any]]:
         return [r for r in standin.runs() if page in r["urls"]]
 
-    wait_for(runs, 30, "the first copy's actor run")  # now mid-run
+    wait_for(runs, 120, "the first copy's actor run")  # now mid-run (a cold worker is slow)
     sqs.send_message(QueueUrl=queue_url(sqs, "critical"), MessageBody=message)
-    wait_for(lambda: _settled(sqs, "critical"), 60, "both copies to be settled")
+    wait_for(lambda: _settled(sqs, "critical"), 120, "both copies to be settled")
     time.sleep(1.0)
     with psycopg.connect(world["db"], autocommit=True) as conn:
         snapshots = conn.execute("SELECT count(*) FROM snapshots WHERE product_id = %s",
