@@ -304,7 +304,7 @@ def redrive(sqs: Any, source_url: str, dlq_url: str, limit: int | None = None) -
             break
         for message in batch:
             attributes = {k: v for k, v in (message.get("MessageAttributes") or {}).items()
-                          if k not in ("failure_reason", "source_message_id")}
+                          if k not in ("failure_reason", "source_message_id", "receive_count")}
             sqs.send_message(QueueUrl=source_url, MessageBody=message["Body"],
                              MessageAttributes=attributes)
             # delete only after the copy is safely in the source queue
@@ -431,6 +431,10 @@ def _print_run(run: Any, as_json: bool) -> None:
             extra.append(f"{product.duplicates} duplicate(s)")
         if product.reason:
             extra.append(product.reason)
+        if product.attempt > 1:
+            extra.append(f"attempt {product.attempt}")
+        if product.retry_at:
+            extra.append(f"fetched again at {product.retry_at:%H:%M:%S} UTC")
         print(f"  {product.asin} amazon.{product.marketplace:<7} {product.outcome:<10}"
               f" {'; '.join(extra)}")
     shown = len(run.problems)

@@ -127,3 +127,31 @@ def test_ten_thousand_items_are_all_accounted_for_quickly() -> None:
     assert time.monotonic() - started < 10
     assert len(record.snapshots) == 50 and record.duplicates == 2500 - 50
     assert record.unattributed == 7500
+
+
+def test_two_items_for_one_product_keep_the_preferred_one_wherever_it_stands() -> None:
+    """docs/actor-formats.md, "Two items for one product": a found page, then the most
+    complete item, then fewer parse warnings, then the earlier one."""
+    full = dict(axesso("B0PREFER01", "B0PREFER01", 44.99), productRating="4.5 out of 5 stars",
+                countReview="1,024")
+    bare = {"statusCode": 200, "url": full["url"], "asin": "B0PREFER01", "title": "Bottle",
+            "price": 0.01}
+    gone = {"statusCode": 404, "statusMessage": "NOT_FOUND", "url": full["url"],
+            "asin": "B0PREFER01"}
+    robot = {"statusCode": 200, "url": full["url"], "asin": "B0PREFER01", "title": "Robot Check"}
+    wanted = [("B0PREFER01", "com")]
+    for items in ([bare, full], [full, bare], [gone, bare, full], [robot, full, gone]):
+        record = run(items, wanted)
+        assert [s.price for s in record.snapshots] == [44.99], items
+        assert not record.not_found
+        left_out = [p.index for p in record.problems if p.kind == "duplicate"]
+        assert full not in [items[i] for i in left_out]
+    # a 404 page alone, or a found page and a 404 page: found wins; a tie keeps the first
+    assert run([gone], wanted).not_found == wanted
+    assert [s.price for s in run([gone, bare], wanted).snapshots] == [0.01]
+    twin = dict(full, price=45.99)
+    assert [s.price for s in run([full, twin], wanted).snapshots] == [44.99]
+    assert [s.price for s in run([twin, full], wanted).snapshots] == [45.99]
+    # an unusable item before any usable one is counted unusable, not a duplicate
+    record = run([robot, full], wanted)
+    assert (record.unusable, record.duplicates) == (1, 0)

@@ -16,12 +16,13 @@ from amazon_pilot.tracking.service import fetch_job
 AT = datetime(2026, 10, 1, 6, tzinfo=UTC)
 
 
-def test_a_queued_fetch_carries_ids_trigger_and_time_only() -> None:
+def test_a_queued_fetch_carries_ids_trigger_time_and_attempt_only() -> None:
     job_type, payload, key = fetch_job([3, 1, 2], "schedule", AT)
     assert job_type == "fetch_products"
-    assert set(payload) == {"product_ids", "trigger", "captured_at"}
+    assert set(payload) == {"product_ids", "trigger", "captured_at", "attempt"}
     parsed = FetchPayload.model_validate(payload)
     assert parsed.product_ids == [3, 1, 2] and parsed.trigger == "schedule"
+    assert parsed.attempt == 1  # a planned fetch; product re-fetches count up
     assert parsed.captured_at == AT
     assert key == fetch_job([1, 2, 3], "schedule", AT)[2]  # the same batch, the same key
 

@@ -221,6 +221,7 @@ class Stack:
             self._export_environment()
             self._recover()
             self._seal_stored_secrets()
+            self._free_orphaned_claims()
             self._start_functions()
             if serve_in_thread:
                 self._serve_in_thread()
@@ -467,6 +468,16 @@ class Stack:
         if fixed:
             log.info("reconciled at start: %s", ", ".join(f"{k}={v}" for k, v in fixed.items()))
         self.relay = OutboxRelayThread().start()
+
+    def _free_orphaned_claims(self) -> None:
+        """Jobs this runtime's previous process was running when it died stay claimed
+        until their lease (the function's timeout) runs out; this process is the only
+        consumer of its database, so it frees them before its pollers start."""
+        from amazon_pilot.platform.consumer import release_orphaned_claims
+
+        freed = release_orphaned_claims()
+        if freed:
+            log.info("freed %d job claim(s) left by a stopped runtime", freed)
 
     def _start_functions(self) -> None:
         direct = moto_log_writer(self.config.region) if self.moto is not None else None

@@ -34,7 +34,7 @@ from apify_client.errors import (
     ServerError,
 )
 
-from amazon_pilot.domain.normalize import ItemReading, read_item
+from amazon_pilot.domain.normalize import ItemReading, item_preference, read_item
 from amazon_pilot.domain.product_ref import (
     MAX_REF_LENGTH,
     InvalidProductRef,
@@ -297,9 +297,10 @@ def attribute(items: list[Any], wanted: list[Ref], record: FetchResult) -> None:
     """Sort a run's items onto the requested products and record every problem on `record`
     (pure: no I/O). What an item is, and which requested page it answers, is read by
     domain.normalize.read_item; here each is kept, counted, or refused with its reason.
-    The first usable item of a URL is kept; later ones are duplicates."""
+    One item per product is kept, chosen by `item_preference` (the earlier on a tie);
+    the others are duplicates. An unusable item counts as one only before any usable one."""
     requested = set(wanted)
-    settled: set[Ref] = set()  # products with a kept item (data or a 404 page)
+    kept: dict[Ref, _Kept] = {}  # the item each product will be stored from, so far
     unusable_reason: dict[Ref, str] = {}
     sandbox = False
     for index, item in enumerate(items):
@@ -314,42 +315,70 @@ def attribute(items: list[Any], wanted: list[Ref], record: FetchResult) -> None:
                 "unattributed", _unattributed_reason(reading, ref), index=index, url=url,
                 asin=reading.page_asin))
             continue
-        if ref in settled:
-            record.duplicates += 1
-            record.problems.append(RunProblem(
-                "duplicate", f"another item for {_name(ref)}; the first one is kept",
-                index=index, url=url, asin=reading.page_asin, ref=ref))
-            continue
-        if reading.snapshot is None:
+        snap = reading.snapshot
+        held = kept.get(ref)
+        if snap is None and held is None:
             refusal = reading.reason or str(reading.problem)
             record.unusable += 1
             unusable_reason[ref] = refusal
             record.problems.append(RunProblem(
                 "unusable", refusal, index=index, url=url, asin=reading.page_asin, ref=ref))
             continue
-        settled.add(ref)
-        snap = reading.snapshot
-        if not snap.found:  # the actor's 404 page: the one way a product is not found
-            record.not_found.append(ref)
-            continue
-        served = _served_asin(item, ref, reading.page_asin)
-        snap.asin, snap.marketplace = ref
-        if served is not None:
-            snap.served_asin = served
-            note = (f"the page showed ASIN {served}, not the requested {ref[0]} (a variation"
-                    " served instead, a redirect or a merged listing)")
-            snap.parse_warnings.append(note)
+        candidate = None if snap is None else _Kept(index, item, url, reading.page_asin, snap,
+                                                     item_preference(snap))
+        if held is not None and (candidate is None or candidate.preference <= held.preference):
+            loser = candidate or _Kept(index, item, url, reading.page_asin, None, (0, 0, 0))
+        else:
+            loser, kept[ref] = held, candidate  # type: ignore[assignment]
+        if loser is not None:
+            record.duplicates += 1
             record.problems.append(RunProblem(
-                "redirected", note, index=index, url=url, asin=served, ref=ref))
-        record.snapshots.append(snap)
+                "duplicate", f"another item for {_name(ref)}; {_KEEP_RULE}",
+                index=loser.index, url=loser.url, asin=loser.page_asin, ref=ref))
+    for ref, chosen in sorted(kept.items(), key=lambda pair: pair[1].index):
+        _keep(ref, chosen, record)
+    # problems in dataset order (the kept items' notes were added after the loop)
+    record.problems.sort(key=lambda p: (p.index is None, p.index or 0))
     for ref in wanted:
-        if ref not in settled:
+        if ref not in kept:
             record.no_data.append(ref)
             reason = unusable_reason.get(ref)
             what = f"no usable item ({reason})" if reason else "no item for this URL"
             record.problems.append(RunProblem(
                 "no_item", f"{what}; what is stored about the product is unchanged", ref=ref))
     record.data_source = "sandbox" if sandbox else "apify"
+
+
+_KEEP_RULE = "the most complete item is kept (the first on a tie; docs/actor-formats.md)"
+
+
+@dataclass(slots=True)
+class _Kept:
+    index: int
+    item: Any
+    url: str | None
+    page_asin: str | None
+    snapshot: Snapshot | None
+    preference: tuple[int, int, int]
+
+
+def _keep(ref: Ref, chosen: _Kept, record: FetchResult) -> None:
+    """The product's one item of the run: its snapshot, or its 404 page."""
+    snap = chosen.snapshot
+    assert snap is not None
+    if not snap.found:  # the actor's 404 page: the one way a product is not found
+        record.not_found.append(ref)
+        return
+    served = _served_asin(chosen.item, ref, chosen.page_asin)
+    snap.asin, snap.marketplace = ref
+    if served is not None:
+        snap.served_asin = served
+        note = (f"the page showed ASIN {served}, not the requested {ref[0]} (a variation"
+                " served instead, a redirect or a merged listing)")
+        snap.parse_warnings.append(note)
+        record.problems.append(RunProblem(
+            "redirected", note, index=chosen.index, url=chosen.url, asin=served, ref=ref))
+    record.snapshots.append(snap)
 
 
 def requested_refs(items: list[Any]) -> list[Ref]:

@@ -51,6 +51,7 @@ __all__ = [
     "ItemReading",
     "detect_format",
     "identify_item",
+    "item_preference",
     "normalize_export",
     "normalize_item",
     "read_item",
@@ -389,6 +390,26 @@ def _has_product_data(snap: Snapshot) -> bool:
     return any(v is not None for v in (snap.title, snap.price, snap.rating, snap.review_count,
                                         snap.bsr_rank, snap.buy_box_seller)) or bool(
         snap.image_urls)
+
+
+def item_preference(snap: Snapshot) -> tuple[int, int, int]:
+    """How strongly an item for one product is preferred over another item for the same
+    product in the same run (actors do emit two: a variation page and the product's, a
+    retry's copy). Larger wins; on a tie the earlier item in the dataset is kept. The
+    rule (docs/actor-formats.md, "Two items for one product"):
+
+    1. a found page beats the actor's 404 page (the product exists);
+    2. then the item that knows more of the values alerts and history use (price, list
+       and Buy Box price, Buy Box seller, rating, reviews, rank, availability, title,
+       brand, images, bullets);
+    3. then the one with fewer parse warnings (fields the page had but we could not read).
+    """
+    known = sum(v is not None for v in (
+        snap.price, snap.list_price, snap.buy_box_price, snap.buy_box_seller, snap.rating,
+        snap.review_count, snap.bsr_rank, snap.title, snap.brand))
+    known += (snap.availability is not Availability.UNKNOWN) + bool(snap.image_urls) + bool(
+        snap.bullet_points)
+    return int(snap.found), known, -len(snap.parse_warnings)
 
 
 def normalize_item(item: object, *, marketplace: str | None = None) -> Snapshot:

@@ -148,6 +148,8 @@ def _field_of(loc: Iterable[Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI, logger: Logger) -> None:
+    from amazon_pilot.platform import db  # its timeouts' errors become 503s below
+
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         rid = request_id_of(request.scope)
@@ -185,7 +187,19 @@ def install_error_handlers(app: FastAPI, logger: Logger) -> None:
                           details=[{"field": "body", "message": message}])
         return JSONResponse(body, status_code=422)
 
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database did not answer in time or could not be reached (platform/db.py's
+        # timeouts): nothing was changed that a retry could duplicate, so say when.
+        logger.warning("database unavailable", extra={"path": request.url.path,
+                                                      "error": type(exc).__name__})
+        body = error_body(503, "the service is temporarily unavailable; retry shortly",
+                          request_id_of(request.scope))
+        return JSONResponse(body, status_code=503,
+                            headers={"retry-after": str(db.RETRY_AFTER_S)})
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if db.is_unavailable(exc):  # raised outside a route (a middleware)
+            return await unavailable(request, exc)
         rid = request_id_of(request.scope)
         logger.exception("unhandled error", extra={"path": request.url.path})
         body = error_body(500, "internal error; quote the request id when reporting it", rid)
@@ -194,9 +208,11 @@ def install_error_handlers(app: FastAPI, logger: Logger) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    from sqlalchemy.exc import DataError
+    from sqlalchemy.exc import DataError, OperationalError, TimeoutError
 
     app.add_exception_handler(DataError, unstorable)
+    app.add_exception_handler(OperationalError, unavailable)
+    app.add_exception_handler(TimeoutError, unavailable)
     app.add_exception_handler(Exception, unexpected)
 
 

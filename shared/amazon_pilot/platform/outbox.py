@@ -39,26 +39,31 @@ KEEP_SENT_DAYS = 7
 
 
 def enqueue(conn: Connection, priority: str, job_type: str, payload: dict[str, Any],
-            key: str) -> int:
-    return enqueue_many(conn, priority, [(job_type, payload, key)])
+            key: str, *, delay_s: int = 0) -> int:
+    return enqueue_many(conn, priority, [(job_type, payload, key)], delay_s=delay_s)
 
 
-def enqueue_many(conn: Connection, priority: str, jobs: Iterable[Job]) -> int:
-    """Write the jobs in `conn`'s transaction; they are relayed after it commits."""
+def enqueue_many(conn: Connection, priority: str, jobs: Iterable[Job], *,
+                 delay_s: int = 0) -> int:
+    """Write the jobs in `conn`'s transaction; they are relayed after it commits, or, with
+    `delay_s`, by the first relay `delay_s` seconds from now (a retry's back-off)."""
     if priority not in PRIORITIES:
         raise ValueError(f"unknown queue priority {priority!r}")
     rows = list(jobs)
     if not rows:
         return 0
     ids = list(conn.execute(text(
-        "INSERT INTO outbox (priority, job_type, job_key, payload)"
-        " SELECT :priority, t, k, p FROM unnest(CAST(:types AS text[]),"
-        "   CAST(:keys AS text[]), CAST(:payloads AS jsonb[])) WITH ORDINALITY AS j(t, k, p, n)"
+        "INSERT INTO outbox (priority, job_type, job_key, payload, next_attempt_at)"
+        " SELECT :priority, t, k, p, now() + make_interval(secs => :delay)"
+        " FROM unnest(CAST(:types AS text[]), CAST(:keys AS text[]),"
+        "   CAST(:payloads AS jsonb[])) WITH ORDINALITY AS j(t, k, p, n)"
         " ORDER BY n RETURNING id"),
-        {"priority": priority, "types": [r[0] for r in rows], "keys": [r[2] for r in rows],
+        {"priority": priority, "delay": max(0, delay_s),
+         "types": [r[0] for r in rows], "keys": [r[2] for r in rows],
          "payloads": [json.dumps(r[1], separators=(",", ":"), default=str) for r in rows]},
     ).scalars())
-    after_commit(conn, lambda: nudge(ids))
+    if delay_s <= 0:  # a delayed job waits for the scheduled relay
+        after_commit(conn, lambda: nudge(ids))
     return len(rows)
 
 

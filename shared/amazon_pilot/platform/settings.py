@@ -46,11 +46,18 @@ class Settings:
     # connections each process keeps (Lambda: 1 busy at a time; local: many threads)
     database_pool_size: int = 5
     database_max_overflow: int = 10
+    # database timeouts (platform/db.py, docs/slos.md): the defaults suit jobs and local
+    # tools; template.yaml gives the API functions shorter ones (an answer within seconds)
+    db_connect_timeout_s: int = 3
+    db_statement_timeout_ms: int = 30_000  # 0: no statement timeout (and no reply deadline)
+    db_lock_timeout_ms: int = 10_000  # 0: wait for locks as long as the statement may
     # queues: the three priorities' URLs and DLQ URLs; which one this consumer drains
     queue_urls: dict[str, str] = field(default_factory=dict)
     dlq_urls: dict[str, str] = field(default_factory=dict)
     queue_priority: str = "default"
     retry_base_s: int = 30
+    job_lease_s: int = 900  # a job's claim when the invocation's own deadline is unknown
+    fetch_retries: int = 2  # re-fetches of a product whose item was unusable (robot check)
     # Apify
     apify_token: str | None = None
     apify_token_secret_arn: str | None = None
@@ -177,6 +184,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dlq_urls={p: u for p in PRIORITIES if (u := read.text(f"DLQ_URL_{p.upper()}"))},
         queue_priority=priority,
         retry_base_s=read.integer("RETRY_BASE_SECONDS", defaults.retry_base_s, minimum=0),
+        job_lease_s=read.integer("JOB_LEASE_SECONDS", defaults.job_lease_s),
+        fetch_retries=read.integer("FETCH_RETRIES", defaults.fetch_retries, minimum=0),
+        # libpq needs at least 2 s: a smaller connect_timeout is raised to 2 by libpq itself
+        db_connect_timeout_s=read.integer("DB_CONNECT_TIMEOUT_SECONDS",
+                                          defaults.db_connect_timeout_s, minimum=2),
+        db_statement_timeout_ms=read.integer("DB_STATEMENT_TIMEOUT_MS",
+                                             defaults.db_statement_timeout_ms, minimum=0),
+        db_lock_timeout_ms=read.integer("DB_LOCK_TIMEOUT_MS", defaults.db_lock_timeout_ms,
+                                        minimum=0),
         apify_token=read.text("APIFY_TOKEN"),
         apify_token_secret_arn=read.text("APIFY_TOKEN_SECRET_ARN"),
         apify_api_url=read.text("APIFY_API_URL"),

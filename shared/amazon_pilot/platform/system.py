@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from amazon_pilot.adapters.aws import client
-from amazon_pilot.platform.db import get_engine
+from amazon_pilot.platform.db import RETRY_AFTER_S, get_engine
 from amazon_pilot.platform.errors import NotFound
 from amazon_pilot.platform.security import AdminCaller
 from amazon_pilot.platform.settings import settings
@@ -154,7 +154,8 @@ async def health_details(admin: AdminCaller) -> JSONResponse:
             AWS_FAILED)
     healthy = all(c.ok for c in checks.values())
     body = HealthResponse(status="ok" if healthy else "degraded", stage=cfg.stage, checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
+    headers = None if healthy else {"retry-after": str(RETRY_AFTER_S)}
+    return JSONResponse(body.model_dump(), status_code=200 if healthy else 503, headers=headers)
 
 
 @lru_cache(maxsize=1)

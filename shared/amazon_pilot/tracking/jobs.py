@@ -13,7 +13,8 @@ from amazon_pilot.tracking.schemas import FetchPayload
 def fetch_products(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """One batch of shared products fetched by one actor run (queue job fetch_products)."""
     job = parse_payload(FetchPayload, payload)
-    return service.run_fetch(job.product_ids, job.trigger, job.captured_at, delivery.key)
+    return service.run_fetch(job.product_ids, job.trigger, job.captured_at, delivery.key,
+                             attempt=job.attempt, final=delivery.is_last, requeue=True)
 
 
 def plan_daily_refresh(event: dict[str, Any], now: datetime) -> dict[str, Any]:

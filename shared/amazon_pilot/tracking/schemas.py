@@ -125,7 +125,12 @@ class TrackedProduct(BaseModel):
     latest: Latest | None
     as_of: datetime | None
     stale: bool
-    fetch_status: str  # pending | ok | not_found
+    fetch_status: str = Field(description="pending (never fetched yet) | ok | not_found (a "
+                              "real 404 page) | failed (never fetched: every attempt failed)")
+    fetch_error: str | None = Field(None, description="why the last fetch failed, after its "
+                                    "retries (a robot check, an actor failure); null once a "
+                                    "fetch succeeds. Stored data is kept")
+    fetch_failed_at: datetime | None = None
     data_source: str | None  # "sandbox" for data from the offline stand-in
 
 
@@ -296,6 +301,10 @@ class RunProduct(BaseModel):
     duplicates: int
     reason: str | None
     product_id: UUID | None = Field(description="your tracked product, when it is one")
+    attempt: int = Field(1, description="which attempt at this product's fetch the run was "
+                         "(1: the first; a fetch without usable data is tried again)")
+    retry_at: datetime | None = Field(None, description="when the product's next attempt "
+                                      "is due; null when this outcome is final")
 
 
 class ScrapeRunDetail(ScrapeRun):
@@ -314,3 +323,6 @@ class FetchPayload(Strict):
     product_ids: list[int]
     trigger: str = "schedule"  # schedule | add | refresh | group | backfill | demo
     captured_at: datetime  # from the message, never the clock: replays store nothing twice
+    # 1 for a fetch as planned; a product re-fetched because its item was unusable (a robot
+    # check, a malformed item, no item) comes back with the next attempt number
+    attempt: int = Field(default=1, ge=1, le=20)

@@ -129,6 +129,7 @@ def tracked_out(row: TrackedRow) -> TrackedProduct:
         thresholds={**DEFAULT_THRESHOLDS.to_dict(), **(row.thresholds or {})},
         created_at=row.created_at, latest=latest, as_of=row.latest_captured_at,
         stale=_stale(row.latest_captured_at), fetch_status=status, data_source=row.data_source,
+        fetch_error=row.last_fetch_error, fetch_failed_at=row.last_fetch_failed_at,
     )
 
 
@@ -411,7 +412,8 @@ def run_detail(user: CurrentUser | None, run_id: UUID) -> ScrapeRunDetail:
     items = [RunProduct.model_validate({
         "asin": p.asin, "marketplace": p.marketplace, "title": p.title, "outcome": p.outcome,
         "served_asin": p.served_asin, "duplicates": p.duplicates, "reason": p.reason,
-        "product_id": p.tracked_id}) for p in products]
+        "product_id": p.tracked_id, "attempt": p.attempt, "retry_at": p.retry_at})
+        for p in products]
     if scope is None:
         problems = [RunProblem.model_validate(p) for p in stored_problems
                     if p.get("kind") in _PROBLEM_KINDS]
@@ -443,7 +445,7 @@ def _seller_problems(products: list[store.RunProductRow]) -> list[RunProblem]:
                                f" requested {p.asin}; stored on {p.asin}", p.served_asin))
         if p.duplicates:
             out.append(problem("duplicate", f"{p.duplicates} further item(s) for this URL;"
-                               " the first one was kept"))
+                               " the most complete one was kept"))
         if p.outcome in ("unusable", "no_item", "skipped"):
             out.append(problem("skipped" if p.outcome == "skipped" else "no_item",
                                p.reason or p.outcome))
@@ -509,7 +511,8 @@ def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetch
 
 
 def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: str, *,
-              fetcher: Fetcher | None = None) -> dict[str, Any]:
+              fetcher: Fetcher | None = None, attempt: int = 1, final: bool = True,
+              requeue: bool = False) -> dict[str, Any]:
     """Fetch these products in one actor run and store what it found as the observation at
     `captured_at`. `fetcher` None is the configured actor (the local tools pass their own
     to observe past days in the stand-in).
@@ -517,7 +520,60 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
     Each item is attributed to the product whose URL was requested (adapters/apify.py);
     only a real 404 page marks a product not found, and a product without a usable item
     keeps everything stored about it. The run's record keeps the counts, each product's
-    outcome and the problems (docs/architecture.md, "Product fetching")."""
+    outcome and the problems (docs/architecture.md, "Product fetching").
+
+    A product without a usable item (a robot check, a malformed item, no item) had a
+    failed fetch: with `requeue` (the queue job) it is fetched again after a back-off,
+    `FETCH_RETRIES` times at most (`attempt` counts them); then, like every product of a
+    job whose last attempt (`final`) failed, it keeps the failure's reason
+    (`last_fetch_error`) and, if it was never fetched, is `failed`, not `pending`."""
+    try:
+        return _fetch_and_store(product_ids, trigger, captured_at, key, fetcher, attempt,
+                                requeue)
+    except Exception as exc:
+        if final or isinstance(exc, PermanentJobError):
+            _give_up(product_ids, _failure_text(exc))
+        raise
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, RetryableJobError | PermanentJobError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"
+
+
+def _give_up(product_ids: list[int], reason: str) -> None:
+    """Best effort: when the database is what failed, the message's DLQ reason remains."""
+    try:
+        with transaction() as conn:
+            store.record_fetch_failure(conn, product_ids, f"the fetch failed: {reason}")
+    except Exception as exc:
+        log.warning("could not record the failed fetch on %d product(s): %r",
+                    len(product_ids), exc)
+
+
+def retry_delay_s(attempt: int) -> int:
+    """Wait before a product's next fetch attempt (SQS delays at most 900 s)."""
+    return int(min(900, max(1, settings().retry_base_s) * 2 ** (attempt - 1)))
+
+
+def queue_fetch_retry(conn: Connection, product_ids: list[int], trigger: str,
+                      captured_at: datetime, key: str, attempt: int, delay_s: int) -> None:
+    """Fetch these products again, later, on the queue this job came from: an outbox row
+    in the run's own transaction, relayed once `delay_s` has passed. The observation time
+    is the original one: the retry fills in the same observation."""
+    from amazon_pilot.platform import outbox
+
+    payload = FetchPayload(product_ids=product_ids, trigger=trigger, captured_at=captured_at,
+                           attempt=attempt).model_dump(mode="json")
+    base = key.split(":retry", 1)[0]
+    outbox.enqueue(conn, settings().queue_priority, FETCH_JOB, payload,
+                   f"{base}:retry{attempt}", delay_s=delay_s)
+
+
+def _fetch_and_store(product_ids: list[int], trigger: str, captured_at: datetime, key: str,
+                     fetcher: Fetcher | None, attempt: int, requeue: bool) -> dict[str, Any]:
     from amazon_pilot.adapters.apify import ApifyError, ApifyRejected, ApifyRunError
 
     with transaction() as conn:
@@ -547,10 +603,27 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
     missing = [by_ref[ref] for ref in result.not_found if ref in by_ref]
     missing += list(unusable.values())
     summary, outcomes = _run_summary(result, by_ref, unusable)
+    failed = {o["product_id"]: o["reason"] or o["outcome"] for o in outcomes
+              if o["outcome"] in ("unusable", "no_item")}
+    retry_at, delay = None, 0
+    if failed and requeue and attempt <= settings().fetch_retries:
+        delay = retry_delay_s(attempt)
+        retry_at = datetime.now(UTC) + timedelta(seconds=delay)
+    for o in outcomes:
+        o["attempt"] = attempt
+        o["retry_at"] = retry_at if o["product_id"] in failed else None
     with transaction() as conn:
         outcome = ingest(conn, captured_at, run.id, observations)
         if missing:
             store.mark_not_found(conn, missing, captured_at)
+        if failed and retry_at is None:  # no attempt left: a failed fetch, with its reason
+            for reason in set(failed.values()):
+                store.record_fetch_failure(
+                    conn, [pid for pid, r in failed.items() if r == reason],
+                    f"no usable data after {attempt} attempt(s): {reason}")
+        if retry_at is not None:  # committed with the run: recorded and queued, or neither
+            queue_fetch_retry(conn, sorted(failed), trigger, captured_at, key, attempt + 1,
+                              delay)
         store.record_outcomes(conn, run.id, outcomes)
         store.finish_run(conn, run.id, summary, duration_ms=_elapsed_ms(started))
     if outcome.alert_ids:
@@ -558,7 +631,8 @@ def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: 
     return {"scrape_run_id": run.id, "stored": outcome.inserted, "replayed_rows":
             outcome.skipped, "not_found": len(missing), "no_data": len(result.no_data),
             "unattributed": result.unattributed, "duplicates": result.duplicates,
-            "unusable": result.unusable, "alerts": len(outcome.alert_ids)}
+            "unusable": result.unusable, "alerts": len(outcome.alert_ids),
+            "retry_queued": len(failed) if retry_at else 0}
 
 
 MAX_RUN_PROBLEMS = 100  # entries kept on a run's record; the counts are always complete
@@ -671,8 +745,17 @@ def _finish_failed(run_id: str, status: str, error: str, started: float,
 def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
            observations: list[tuple[int, Snapshot]]) -> IngestResult:
     """Store one run's observations, move each product's `latest`, raise alerts; in the
-    caller's transaction."""
+    caller's transaction. One observation per product: history, `latest` and the alerts
+    all come from the same snapshot (the attribution already chose one item per product;
+    should a caller pass two, the first is the one stored and judged)."""
     result = IngestResult()
+    one_each: dict[int, Snapshot] = {}
+    for pid, snap in observations:
+        one_each.setdefault(pid, snap)
+    if len(one_each) < len(observations):
+        log.warning("ingest: %d observation(s) for products already observed in this run"
+                    " were left out", len(observations) - len(one_each))
+        observations = list(one_each.items())
     rows = [store.snapshot_row(pid, captured_at, run_id, snap) for pid, snap in observations]
     inserted = set(store.write_snapshots(conn, rows))
     result.inserted, result.skipped = len(inserted), len(rows) - len(inserted)

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple, NotRequired, TypedDict
 from uuid import UUID
 
 from sqlalchemy import Connection, Row, text
@@ -76,6 +76,8 @@ class TrackedRow(NamedTuple):
     last_fetch_status: str | None
     data_source: str | None
     last_refresh_requested_at: datetime | None
+    last_fetch_error: str | None  # why the last fetch failed (cleared by a good one)
+    last_fetch_failed_at: datetime | None
 
 
 class AlertRow(NamedTuple):
@@ -106,7 +108,7 @@ TRACKED_SELECT = (
     "SELECT t.id, t.user_id, t.alias, t.thresholds, t.is_paused, t.created_at, t.updated_at,"
     " p.id AS product_id, p.asin, p.marketplace, p.title, p.brand, p.main_image_url,"
     " p.latest, p.latest_captured_at, p.last_fetch_status, p.data_source,"
-    " p.last_refresh_requested_at"
+    " p.last_refresh_requested_at, p.last_fetch_error, p.last_fetch_failed_at"
     " FROM tracked_products t JOIN products p ON p.id = t.product_id"
 )
 
@@ -525,7 +527,8 @@ def move_latest(conn: Connection, captured_at: datetime, moves: list[LatestMove]
         " not_found_since = CASE WHEN m.found THEN NULL"
         "   ELSE coalesce(p.not_found_since, :at) END,"
         " title = coalesce(m.title, p.title), brand = coalesce(m.brand, p.brand),"
-        " main_image_url = coalesce(m.image, p.main_image_url), data_source = m.source"
+        " main_image_url = coalesce(m.image, p.main_image_url), data_source = m.source,"
+        " last_fetch_error = NULL, last_fetch_failed_at = NULL"
         " FROM jsonb_to_recordset(CAST(:moved AS jsonb)) AS m(id bigint, latest text,"
         "   found boolean, title text, brand text, image text, source text)"
         " WHERE p.id = m.id"), {"at": captured_at, "moved": json.dumps(moves)})
@@ -599,7 +602,8 @@ def product_keys(conn: Connection, product_ids: list[int]) -> list[ProductKey]:
 def mark_not_found(conn: Connection, product_ids: list[int], captured_at: datetime) -> None:
     conn.execute(text(
         "UPDATE products SET last_fetch_status = 'not_found',"
-        " not_found_since = coalesce(not_found_since, :at) WHERE id = ANY(:ids)"),
+        " not_found_since = coalesce(not_found_since, :at), last_fetch_error = NULL,"
+        " last_fetch_failed_at = NULL WHERE id = ANY(:ids)"),
         {"ids": product_ids, "at": captured_at})
 
 
@@ -630,6 +634,8 @@ class RunOutcome(TypedDict):
     served_asin: str | None
     duplicates: int
     reason: str | None
+    attempt: NotRequired[int]  # which attempt at this product's fetch (1: the first)
+    retry_at: NotRequired[datetime | None]  # its next attempt is due then (None: final)
 
 
 def finish_run(conn: Connection, run_id: str, summary: RunSummary, *, duration_ms: int) -> None:
@@ -652,14 +658,29 @@ def record_outcomes(conn: Connection, run_id: str, outcomes: list[RunOutcome]) -
         return
     conn.execute(text(
         "INSERT INTO scrape_run_products (scrape_run_id, product_id, outcome, served_asin,"
-        "   duplicates, reason)"
-        " SELECT :r, o.product_id, o.outcome, o.served_asin, o.duplicates, o.reason"
+        "   duplicates, reason, attempt, retry_at)"
+        " SELECT :r, o.product_id, o.outcome, o.served_asin, o.duplicates, o.reason,"
+        "   coalesce(o.attempt, 1), o.retry_at"
         " FROM jsonb_to_recordset(CAST(:outcomes AS jsonb)) AS o(product_id bigint,"
-        "   outcome text, served_asin text, duplicates integer, reason text)"
+        "   outcome text, served_asin text, duplicates integer, reason text, attempt integer,"
+        "   retry_at timestamptz)"
         " ON CONFLICT (scrape_run_id, product_id) DO UPDATE SET outcome = EXCLUDED.outcome,"
         "   served_asin = EXCLUDED.served_asin, duplicates = EXCLUDED.duplicates,"
-        "   reason = EXCLUDED.reason"),
-        {"r": run_id, "outcomes": json.dumps(outcomes, ensure_ascii=False)})
+        "   reason = EXCLUDED.reason, attempt = EXCLUDED.attempt,"
+        "   retry_at = EXCLUDED.retry_at"),
+        {"r": run_id, "outcomes": json.dumps(outcomes, ensure_ascii=False, default=str)})
+
+
+def record_fetch_failure(conn: Connection, product_ids: list[int], reason: str) -> None:
+    """A fetch that gave these products nothing usable, for good (retries spent): the
+    reason stays on the product until a fetch succeeds; a product never fetched is
+    `failed` rather than forever `pending`. Stored data is not touched."""
+    if not product_ids:
+        return
+    conn.execute(text(
+        "UPDATE products SET last_fetch_error = :e, last_fetch_failed_at = now(),"
+        " last_fetch_status = coalesce(last_fetch_status, 'failed') WHERE id = ANY(:ids)"),
+        {"ids": product_ids, "e": reason[:1000]})
 
 
 def fail_run(conn: Connection, run_id: str, *, status: str, error: str, duration_ms: int,
@@ -726,6 +747,8 @@ class RunProductRow(NamedTuple):
     duplicates: int
     reason: str | None
     tracked_id: UUID | None  # the caller's tracking of it, when the caller tracks it
+    attempt: int
+    retry_at: datetime | None
 
 
 _RUN_BASE = (
@@ -822,7 +845,8 @@ def run_products(conn: Connection, run_id: UUID, user_id: UUID | None,
     only = "" if user_id is None else " AND rp.product_id IN (SELECT product_id FROM mine)"
     rows = conn.execute(text(
         f"{mine}SELECT p.asin, p.marketplace, p.title, rp.outcome, rp.served_asin,"
-        " rp.duplicates, rp.reason, t.id AS tracked_id FROM scrape_run_products rp"
+        " rp.duplicates, rp.reason, t.id AS tracked_id, rp.attempt, rp.retry_at"
+        " FROM scrape_run_products rp"
         " JOIN products p ON p.id = rp.product_id"
         " LEFT JOIN tracked_products t ON t.product_id = rp.product_id AND t.user_id = :u"
         f" WHERE rp.scrape_run_id = :id{only}"

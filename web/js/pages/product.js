@@ -209,6 +209,11 @@ export async function render(main, params, ctx) {
   if (product.is_paused) badges.push(badge("paused", "muted"));
   if (product.fetch_status === "pending") badges.push(badge("first fetch pending", "info"));
   if (product.fetch_status === "not_found") badges.push(badge("not found on Amazon", "danger"));
+  if (product.fetch_error) {
+    const failed = badge(product.fetch_status === "failed" ? "fetch failed" : "last fetch failed", "danger");
+    failed.title = product.fetch_error;  // why, in the fetcher's words
+    badges.push(failed);
+  }
   if (product.stale) badges.push(badge("stale", "warn"));
 
   const image = product.image_url && /^https:\/\//i.test(product.image_url)

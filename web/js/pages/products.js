@@ -103,6 +103,13 @@ function fill(cells, trend) {
   cells.spark.replaceChildren(sparkline(trend.values, { label: `price over ${TREND_DAYS} days` }));
 }
 
+/** A failed fetch says why on hover (the reason is the API's `fetch_error`). */
+function failedBadge(text, reason) {
+  const b = badge(text, "danger");
+  b.title = reason;
+  return b;
+}
+
 function statusBadges(p) {
   const out = [];
   if (p.data_source === "sandbox") out.push(badge("sandbox", "sandbox"));
@@ -110,6 +117,7 @@ function statusBadges(p) {
   if (p.fetch_status === "pending") out.push(badge("fetching…", "info"));
   else if (p.fetch_status === "not_found") out.push(badge("not found", "danger"));
   else if (p.stale) out.push(badge("stale", "warn"));
+  if (p.fetch_error) out.push(failedBadge(p.fetch_status === "failed" ? "fetch failed" : "last fetch failed", p.fetch_error));
   return out;
 }
 
