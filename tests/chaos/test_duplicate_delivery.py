@@ -73,7 +73,10 @@ def world(own_database: str, aws_endpoint: str,  # noqa: F811
     stack = PilotRun(tmp_path, {"DATABASE_URL": own_database, "AWS_ENDPOINT_URL": aws_endpoint,
                                 # not the stack's own stand-in: this one, so runs can be counted
                                 "APIFY_TOKEN": "sandbox-chaos", "APIFY_API_URL": standin.url,
-                                "RETRY_BASE_SECONDS": RETRY_BASE_S})
+                                "RETRY_BASE_SECONDS": RETRY_BASE_S,
+                                # webhooks reach no loopback address unless an operator
+                                # names it (development only): this sink, and only it
+                                "WEBHOOK_ALLOW_HOSTS": sink.url.split("/")[2]})
     try:
         stack.start()
         yield {"stack": stack, "standin": standin, "sink": sink, "db": own_database,
