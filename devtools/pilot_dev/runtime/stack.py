@@ -24,7 +24,7 @@ from typing import Any
 
 from pilot_dev.runtime.gateway import MAX_PAYLOAD, AccessLog, Gateway
 from pilot_dev.runtime.http_server import HttpServer
-from pilot_dev.runtime.invoker import FunctionHost, release_thread_loop
+from pilot_dev.runtime.invoker import CREDENTIALS, FunctionHost, release_thread_loop
 from pilot_dev.runtime.logs import CloudWatchShipper, moto_log_writer
 from pilot_dev.runtime.routes import RouteTable
 from pilot_dev.runtime.template import (
@@ -44,6 +44,9 @@ log = logging.getLogger("pilot.runtime")
 DEFAULT_PORT = 3000
 DEFAULT_STACK = "amazon-pilot-local"
 DATABASE_NAME = "amazon_pilot"
+# Settings the production configuration reads only from secrets: never in a function's
+# environment when StackConfig.secrets_only (the default).
+PLAINTEXT_SETTINGS = frozenset({"DATABASE_URL", "APIFY_TOKEN", "OPENAI_API_KEY", "JWT_SECRET"})
 
 
 class StackError(RuntimeError):
@@ -66,6 +69,10 @@ class StackConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     poll_wait_s: int = 5  # SQS long polling: a message wakes the poll at once
+    # The production configuration (docs/iam.md): settings only from secrets by ARN,
+    # and each function as its own role with IAM enforced by the embedded endpoint.
+    secrets_only: bool = True
+    enforce_iam: bool = True
 
     @classmethod
     def from_env(cls, **overrides: Any) -> StackConfig:
@@ -192,6 +199,8 @@ class Stack:
         self.server: HttpServer | None = None
         self.access_log_group: str | None = None  # the HttpApi's, when the template has one
         self.timings: dict[str, float] = {}
+        self.iam: Any = None  # LocalIam, when the endpoint enforces IAM
+        self.hidden: frozenset[str] = frozenset()  # process variables no function sees
 
     # ------------------------------------------------------------ start
 
@@ -210,7 +219,10 @@ class Stack:
             self._provision()
             self._mark("provision", started)
             self._start_standins()
+            self._provision_configuration_secrets()
             self._export_environment()
+            self._provision_iam()
+            self._mark("iam", started)
             self._start_functions()
             if serve_in_thread:
                 self._serve_in_thread()
@@ -279,6 +291,8 @@ class Stack:
 
     def _provision(self) -> None:
         """Create what the template declares, from its own resource properties."""
+        # ARNs the grants name carry the endpoint's account
+        self.ctx.account_id = str(self.client("sts").get_caller_identity()["Account"])
         resources = self.template.resources
         self.ctx.conditions = evaluate_conditions(self.template.raw, self.ctx)
         for logical_id, resource in resources.items():
@@ -391,8 +405,11 @@ class Stack:
                           .get("Environment", {}).get("Variables", {}))
         for logical_id, spec in self.template.functions.items():
             env = {k: str(v) for k, v in resolve(spec.environment, self.ctx).items()}
-            env["DATABASE_URL"] = self.database_url
+            if not self.config.secrets_only:
+                env["DATABASE_URL"] = self.database_url
             env.update(stack_env)
+            for key in self.hidden:
+                env.pop(key, None)
             env["AWS_LAMBDA_FUNCTION_NAME"] = self.function_names[logical_id]
             self.environments[logical_id] = env
         first = next(iter(self.environments.values()), {})
@@ -411,7 +428,8 @@ class Stack:
         direct = moto_log_writer(self.config.region) if self.moto is not None else None
         self.shipper = CloudWatchShipper(self.client("logs"), direct).start()
         self.host = FunctionHost(self.function_names, self.environments,
-                                 self.template.functions, log_sink=self.shipper)
+                                 self.template.functions, log_sink=self.shipper,
+                                 hidden=self.hidden)
         for logical_id in self.template.functions:
             spec = self.template.functions[logical_id]
             if not spec.handler_file.is_file():
@@ -431,6 +449,74 @@ class Stack:
                                    self.config.stack_name)
         if self.config.schedules:
             self.clock.start()
+
+    # ------------------------------------------------------------ production configuration
+
+    def _provision_configuration_secrets(self) -> None:
+        """Settings only from secrets by ARN: the database URL, the Apify token and the
+        OpenAI key go into Secrets Manager and the functions get the parameters'
+        ARNs, as an operator deploys them; none of the values is in a function's
+        environment. (The JWT key is a secret the template itself declares.)"""
+        if not self.config.secrets_only:
+            return
+        plaintext = {
+            "DatabaseSecretArn": ("database", json.dumps({"url": self.database_url})),
+            "ApifyTokenSecretArn": ("apify-token", self._plaintext("APIFY_TOKEN")),
+            "OpenAISecretArn": ("openai-api-key", self._plaintext("OPENAI_API_KEY")),
+        }
+        declared = self.template.raw.get("Parameters") or {}
+        client = self.client("secretsmanager")
+        for parameter, (suffix, value) in plaintext.items():
+            if parameter not in declared or self.config.parameters.get(parameter) or not value:
+                continue  # not in the template, given by the operator, or nothing to keep
+            name = f"{self.config.stack_name}/config/{suffix}"
+            try:
+                arn = client.describe_secret(SecretId=name)["ARN"]
+                client.put_secret_value(SecretId=name, SecretString=value)
+            except client.exceptions.ResourceNotFoundException:
+                arn = client.create_secret(Name=name, SecretString=value)["ARN"]
+            self.ctx.parameters[parameter] = arn
+        self.hidden = PLAINTEXT_SETTINGS | CREDENTIALS
+        self.ctx.conditions = evaluate_conditions(self.template.raw, self.ctx)
+
+    def _plaintext(self, name: str) -> str:
+        return self.config.extra_env.get(name) or os.environ.get(name) or ""
+
+    def _provision_iam(self) -> None:
+        """Each function as its own role, built from the template's policies, with the
+        embedded endpoint enforcing IAM (runtime/iam.py)."""
+        if not self.config.enforce_iam:
+            return
+        if self.moto is None:
+            log.warning("IAM is not enforced: %s is not the embedded moto endpoint; the "
+                        "functions run with the process's credentials", self.endpoint_url)
+            return
+        from pilot_dev.runtime.iam import (
+            LocalIam,
+            expand_template,
+            function_roles,
+            resolved_policies,
+            teach_moto_resources,
+        )
+
+        teach_moto_resources()
+        local = LocalIam(self.client, self.endpoint_url, self.config.stack_name)
+        expanded = expand_template(self.template, self.ctx.parameters, self.config.region)
+        for logical_id, role in function_roles(self.template, expanded).items():
+            creds = local.create_role(logical_id, resolved_policies(role, self.ctx))
+            self.environments[logical_id].update(creds.environment())
+        operator = local.create_operator()
+        self._log_groups.join()  # created with the setup credentials, before enforcement
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(operator.environment())
+        self.hidden = self.hidden | CREDENTIALS
+        from amazon_pilot.adapters.aws import reset_clients
+        from amazon_pilot.platform.settings import reset_settings
+
+        reset_settings()
+        reset_clients()
+        local.enforce()
+        self.iam = local
 
     # ------------------------------------------------------------ HTTP
 
@@ -528,6 +614,10 @@ class Stack:
         from amazon_pilot.platform.db import dispose_engine
 
         dispose_engine()
+        if self.iam is not None:
+            with contextlib.suppress(Exception):
+                self.iam.enforce(False)  # moto's switch is process-wide
+            self.iam = None
         if self.moto is not None:
             self.moto.stop()
             self.moto = None

@@ -1,29 +1,49 @@
-"""Secrets Manager values, read once per process (cold start) and kept in memory.
+"""Secrets Manager values, read on first use and kept in memory for the container's
+life (a cold start pays one call per secret; nothing is read at import).
 
 Never log what this returns.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 
 from amazon_pilot.adapters.aws import client
+from amazon_pilot.platform.settings import credential_scope
 
-_cache: dict[str, str] = {}
+# keyed by identity too: the local runtime runs every function in one process, and a
+# function whose role may not read a secret must not get it from another's cache
+_cache: dict[tuple[str, str], str] = {}
 _lock = threading.Lock()
 
 
 def get_secret_string(secret_id: str) -> str:
-    cached = _cache.get(secret_id)
+    key = (credential_scope(), secret_id)
+    cached = _cache.get(key)
     if cached is not None:
         return cached
     with _lock:
-        cached = _cache.get(secret_id)
+        cached = _cache.get(key)
         if cached is None:
             response = client("secretsmanager").get_secret_value(SecretId=secret_id)
             cached = str(response["SecretString"])
-            _cache[secret_id] = cached
+            _cache[key] = cached
     return cached
+
+
+def secret_field(secret_id: str, *names: str) -> str:
+    """A secret's value: the first of `names` that is set when it holds a JSON object
+    (as RDS-style secrets do), else the whole string."""
+    raw = get_secret_string(secret_id).strip()
+    if not raw.startswith("{"):
+        return raw
+    data = json.loads(raw)
+    for name in names:
+        if data.get(name):
+            return str(data[name])
+    raise RuntimeError(f"secret {secret_id.rsplit(':', 1)[-1]} is JSON without any of "
+                       f"the fields {', '.join(names)}")
 
 
 def forget_secrets() -> None:

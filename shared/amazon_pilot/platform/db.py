@@ -18,6 +18,7 @@ from amazon_pilot.platform.settings import settings
 
 _engine: Engine | None = None
 _autocommit: Engine | None = None
+_engine_url: str | None = None
 _lock = threading.Lock()
 
 
@@ -34,33 +35,41 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def resolve_database_url() -> str:
+    """DATABASE_URL when set (local tooling), else the secret DATABASE_SECRET_ARN names
+    (how it is deployed): read on first use, once per container."""
     cfg = settings()
     if cfg.database_url:
         return cfg.database_url
     if cfg.database_secret_arn:
-        from amazon_pilot.adapters.aws import client
+        from amazon_pilot.adapters.secrets import secret_field
 
-        secret = client("secretsmanager").get_secret_value(SecretId=cfg.database_secret_arn)
-        raw = secret["SecretString"]
-        return str(json.loads(raw)["url"]) if raw.lstrip().startswith("{") else raw
-    raise DatabaseNotConfigured("set DATABASE_URL or DATABASE_SECRET_ARN")
+        return secret_field(cfg.database_secret_arn, "url")
+    raise DatabaseNotConfigured("set DATABASE_SECRET_ARN (or DATABASE_URL)")
 
 
 def get_engine() -> Engine:
-    global _engine
-    if _engine is None:
+    global _engine, _engine_url
+    # Resolved on every call (a cached lookup): each function of the local runtime must
+    # be able to read the URL itself, as it must in Lambda; one URL shares one pool.
+    url = resolve_database_url()
+    engine = _engine
+    if engine is None or _engine_url != url:
         with _lock:
-            if _engine is None:
+            if _engine is None or _engine_url != url:
+                if _engine is not None:
+                    _engine.dispose()
                 # No pre-ping (a round trip on every checkout): connections are
                 # recycled after a minute, and a connection found dead on use
                 # invalidates the pool (SQLAlchemy's disconnect handling).
                 _engine = create_engine(
-                    sqlalchemy_url(resolve_database_url()),
+                    sqlalchemy_url(url),
                     pool_size=5,
                     max_overflow=10,
                     pool_recycle=60,
                 )
-    return _engine
+                _engine_url = url
+            engine = _engine
+    return engine
 
 
 def autocommit_engine() -> Engine:
