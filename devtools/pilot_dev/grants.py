@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from pilot_dev.runtime.template import FunctionSpec, repo_root
@@ -45,16 +46,21 @@ class AwsCall:
         return f"{prefix}:{operation}"
 
 
-def _operation(service: str, method: str) -> str:
+@cache
+def _operations(service: str) -> dict[str, str]:
+    """boto3 method name -> operation name, from botocore's model of the service."""
     import botocore.session
-
-    model = botocore.session.get_session().get_service_model(service)
     from botocore import xform_name
 
-    for name in model.operation_names:
-        if xform_name(name) == method:
-            return str(name)
-    raise LookupError(f"{service}.{method} is not an operation of {service}")
+    model = botocore.session.get_session().get_service_model(service)
+    return {xform_name(name): str(name) for name in model.operation_names}
+
+
+def _operation(service: str, method: str) -> str:
+    try:
+        return _operations(service)[method]
+    except KeyError:
+        raise LookupError(f"{service}.{method} is not an operation of {service}") from None
 
 
 @dataclass
