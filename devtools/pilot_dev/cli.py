@@ -42,6 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = StackConfig.from_env(
         port=args.port, host=args.host, pollers=not args.no_workers,
         schedules=not args.no_schedules,
+        secrets_only=not args.plain_settings,
+        enforce_iam=not (args.no_iam or args.plain_settings),
     )
     if args.template:
         config.template_path = Path(args.template)
@@ -559,6 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--no-workers", action="store_true", help="do not poll the queues")
     run.add_argument("--no-schedules", action="store_true", help="do not fire schedules")
+    run.add_argument("--no-iam", action="store_true",
+                     help="run every function with the process's AWS credentials instead of "
+                          "its own role (IAM not enforced)")
+    run.add_argument("--plain-settings", action="store_true",
+                     help="give the functions DATABASE_URL and the keys as plaintext variables "
+                          "instead of secrets by ARN (implies --no-iam)")
 
     invoke = sub.add_parser("invoke", help="invoke one function with an event file")
     invoke.add_argument("function")

@@ -487,6 +487,10 @@ class Stack:
         embedded endpoint enforcing IAM (runtime/iam.py)."""
         if not self.config.enforce_iam:
             return
+        if not self.config.secrets_only:
+            # the roles name the secrets' ARNs: without the secrets there is nothing to grant
+            log.warning("IAM is not enforced: the settings are plaintext (secrets_only off)")
+            return
         if self.moto is None:
             log.warning("IAM is not enforced: %s is not the embedded moto endpoint; the "
                         "functions run with the process's credentials", self.endpoint_url)
