@@ -15,6 +15,7 @@ from amazon_pilot.platform.settings import credential_scope
 # keyed by identity too: the local runtime runs every function in one process, and a
 # function whose role may not read a secret must not get it from another's cache
 _cache: dict[tuple[str, str], str] = {}
+_fields: dict[tuple[str, ...], str] = {}
 _lock = threading.Lock()
 
 
@@ -34,18 +35,26 @@ def get_secret_string(secret_id: str) -> str:
 
 def secret_field(secret_id: str, *names: str) -> str:
     """A secret's value: the first of `names` that is set when it holds a JSON object
-    (as RDS-style secrets do), else the whole string."""
+    (as RDS-style secrets do), else the whole string. Cached: callers on hot paths (the
+    database URL on every connection) pay a dict lookup."""
+    key = (credential_scope(), secret_id, *names)
+    cached = _fields.get(key)
+    if cached is not None:
+        return cached
     raw = get_secret_string(secret_id).strip()
-    if not raw.startswith("{"):
-        return raw
-    data = json.loads(raw)
-    for name in names:
-        if data.get(name):
-            return str(data[name])
-    raise RuntimeError(f"secret {secret_id.rsplit(':', 1)[-1]} is JSON without any of "
-                       f"the fields {', '.join(names)}")
+    value = raw
+    if raw.startswith("{"):
+        data = json.loads(raw)
+        found = [str(data[name]) for name in names if data.get(name)]
+        if not found:
+            raise RuntimeError(f"secret {secret_id.rsplit(':', 1)[-1]} is JSON without any "
+                               f"of the fields {', '.join(names)}")
+        value = found[0]
+    _fields[key] = value
+    return value
 
 
 def forget_secrets() -> None:
     with _lock:
         _cache.clear()
+        _fields.clear()
