@@ -91,6 +91,9 @@ def _write_state(stack: Any) -> None:
         "queues": stack.queue_urls,
         "api_access_log_group": stack.access_log_group,
         "environments": stack.environments,
+        # the local endpoint's operator identity: with IAM enforced, the commands below
+        # (queues, logs, redrive) must sign as it (local, throwaway credentials)
+        "operator": stack.operator_env,
         "pid": os.getpid(),
     }
     STATE_FILE.write_text(json.dumps(state, indent=2))
@@ -119,7 +122,11 @@ def require_running() -> dict[str, Any]:
 def aws_client(state: dict[str, Any], service: str) -> Any:
     import boto3
 
-    return boto3.session.Session().client(
+    operator = state.get("operator") or {}
+    return boto3.session.Session(
+        aws_access_key_id=operator.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=operator.get("AWS_SECRET_ACCESS_KEY"),
+    ).client(
         service,
         region_name=state["region"],
         endpoint_url=state["aws_endpoint_url"],

@@ -200,6 +200,7 @@ class Stack:
         self.access_log_group: str | None = None  # the HttpApi's, when the template has one
         self.timings: dict[str, float] = {}
         self.iam: Any = None  # LocalIam, when the endpoint enforces IAM
+        self.operator_env: dict[str, str] = {}  # the runtime's own identity, then
         self.hidden: frozenset[str] = frozenset()  # process variables no function sees
 
     # ------------------------------------------------------------ start
@@ -512,7 +513,8 @@ class Stack:
         operator = local.create_operator()
         self._log_groups.join()  # created with the setup credentials, before enforcement
         os.environ.pop("AWS_SESSION_TOKEN", None)
-        os.environ.update(operator.environment())
+        self.operator_env = operator.environment()
+        os.environ.update(self.operator_env)
         self.hidden = self.hidden | CREDENTIALS
         from amazon_pilot.adapters.aws import reset_clients
         from amazon_pilot.platform.settings import reset_settings
