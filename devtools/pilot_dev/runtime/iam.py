@@ -24,6 +24,7 @@ import contextlib
 import copy
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,7 +186,20 @@ class LocalIam:
         key = iam.create_access_key(UserName=name)["AccessKey"]
         return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
 
+    # moto's switch is process-wide (and endpoint-wide): it goes off only when the last
+    # stack that turned it on stops, so a second stack in a test session cannot turn
+    # it off under the first.
+    _enforcing = 0
+    _enforcing_lock = threading.Lock()
+
     def enforce(self, enabled: bool = True) -> None:
+        with LocalIam._enforcing_lock:
+            LocalIam._enforcing += 1 if enabled else -1
+            if not enabled and LocalIam._enforcing > 0:
+                return
+            self._switch(enabled)
+
+    def _switch(self, enabled: bool) -> None:
         import httpx
 
         count = "0" if enabled else "inf"
