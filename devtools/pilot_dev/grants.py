@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from pilot_dev.runtime.template import FunctionSpec, repo_root
 
@@ -240,12 +241,14 @@ class Graph:
 
     # ------------------------------------------------------------ reading
 
-    def reachable(self, starts: list[str]) -> set[str]:
+    def reachable(self, starts: list[str], exclude: frozenset[str] = frozenset()) -> set[str]:
+        """What `starts` can run; `exclude` are nodes known not to run from there (the
+        jobs a consumer refuses)."""
         seen: set[str] = set()
         todo = list(starts)
         while todo:
             name = todo.pop()
-            if name in seen or name not in self.nodes:
+            if name in seen or name not in self.nodes or name in exclude:
                 continue
             seen.add(name)
             todo.extend(self.nodes[name].refs)
@@ -264,6 +267,36 @@ def package_graph(functions: dict[str, FunctionSpec]) -> Graph:
     for logical_id, spec in functions.items():
         graph.add_file(handler_module(logical_id), spec.handler_file)
     return graph
+
+
+def refused_jobs(priority: str) -> frozenset[str]:
+    """The job functions a consumer of `priority` never runs (platform/jobs.py's QUEUES:
+    it dead-letters them), read from the module's tables."""
+    tree = ast.parse((repo_root() / "shared" / PACKAGE / "platform" / "jobs.py").read_text())
+    tables: dict[str, Any] = {}
+    for stmt in tree.body:
+        if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or stmt.value is None:
+            continue
+        target = stmt.target if isinstance(stmt, ast.AnnAssign) else stmt.targets[0]
+        if isinstance(target, ast.Name) and target.id in ("JOBS", "QUEUES", "ANY_QUEUE"):
+            value = stmt.value
+            if target.id == "QUEUES":  # ANY_QUEUE is a name in it
+                value = _inline(value, tables.get("ANY_QUEUE", ()))
+            tables[target.id] = ast.literal_eval(value)
+    jobs: dict[str, str] = tables["JOBS"]
+    queues: dict[str, tuple[str, ...]] = tables["QUEUES"]
+    return frozenset(target for job, target in jobs.items()
+                     if priority not in queues.get(job, ()))
+
+
+def _inline(value: ast.expr, any_queue: tuple[str, ...]) -> ast.expr:
+    class Inline(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            if node.id == "ANY_QUEUE":
+                return ast.Tuple([ast.Constant(q) for q in any_queue], ast.Load())
+            return node
+
+    return Inline().visit(value)
 
 
 def handler_module(logical_id: str) -> str:

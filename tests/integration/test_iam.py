@@ -6,6 +6,7 @@ did not write."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,3 +117,24 @@ def test_a_removed_grant_is_refused_by_the_endpoint(api: httpx.Client,
 
 def test_the_grant_put_back_works_again(api: httpx.Client) -> None:
     assert api.get("/v1/health").status_code == 200
+
+
+def test_a_job_on_a_queue_that_does_not_run_it_is_dead_lettered(stack: Stack) -> None:
+    """Each worker's role covers its own queue's jobs only (platform/jobs.py QUEUES), so
+    a job sent to another queue ends in that queue's DLQ, with the reason, untried."""
+    from tests.integration.test_runtime import _dlq_messages, wait_for
+
+    key = f"wrong-queue-{time.time_ns()}"
+    body = json.dumps({"type": "generate_suggestions", "key": key, "payload": {}})
+    stack.client("sqs").send_message(QueueUrl=stack.queue_urls["CriticalQueue"],
+                                     MessageBody=body)
+
+    def dead() -> str | None:
+        for message in _dlq_messages(stack, "CriticalDLQ"):
+            if json.loads(message["Body"]).get("key") == key:
+                return str(message["MessageAttributes"]["failure_reason"]["StringValue"])
+        return None
+
+    reason = wait_for(dead, 30, "the misrouted job in the critical DLQ")
+    assert "generate_suggestions is not run from the critical queue" in reason
+    assert "low" in reason

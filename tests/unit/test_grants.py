@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pilot_dev.grants import AwsCall, Graph, handler_module, package_graph
+from pilot_dev.grants import AwsCall, Graph, handler_module, package_graph, refused_jobs
 from pilot_dev.runtime.iam import expand_template, function_roles, resolved_policies
 from pilot_dev.runtime.template import (
     ResolveContext,
@@ -108,7 +108,10 @@ def needed(template: Template, logical_id: str, ctx: ResolveContext) -> set[tupl
     """(action, resource) pairs the function's code can call."""
     env = {k: str(v) for k, v in resolve(template.functions[logical_id].environment,
                                           ctx).items()}
-    reached = GRAPH.reachable([handler_module(logical_id)])
+    # a consumer runs only its queue's jobs (platform/jobs.py QUEUES)
+    consumer = any(m.function == logical_id for m in template.queue_mappings)
+    refused = refused_jobs(env["QUEUE_PRIORITY"]) if consumer else frozenset()
+    reached = GRAPH.reachable([handler_module(logical_id)], refused)
     read = {attr for name in reached for attr in GRAPH.nodes[name].attributes}
     pairs: set[tuple[str, str]] = set()
     for call in GRAPH.aws_calls(reached):
@@ -204,10 +207,15 @@ def test_the_analysis_sees_the_calls_the_issue_found_missing() -> None:
     worker = {a for a, _ in needed(TEMPLATE, "CriticalWorkerFunction", ctx)}
     assert {"sqs:ChangeMessageVisibility", "ses:SendEmail", "ses:VerifyEmailIdentity",
             "secretsmanager:GetSecretValue"} <= worker
-    secrets = {r for a, r in needed(TEMPLATE, "LowWorkerFunction", ctx)
-               if a == "secretsmanager:GetSecretValue"}
-    assert any("OpenAISecretArn" in r for r in secrets)
-    assert any("ApifyTokenSecretArn" in r for r in secrets)
+    def secrets(logical_id: str) -> str:
+        return " ".join(r for a, r in needed(TEMPLATE, logical_id, ctx)
+                        if a == "secretsmanager:GetSecretValue")
+
+    # each worker needs the secrets of its own queue's jobs only
+    assert "OpenAISecretArn" in secrets("LowWorkerFunction")  # suggestions
+    assert "ApifyTokenSecretArn" not in secrets("LowWorkerFunction")
+    assert "ApifyTokenSecretArn" in secrets("DefaultWorkerFunction")  # daily fetches
+    assert "OpenAISecretArn" not in secrets("CriticalWorkerFunction")
     for logical_id in TEMPLATE.functions:
         database = ctx.parameters["DatabaseSecretArn"]
         assert ("secretsmanager:GetSecretValue", database) in needed(TEMPLATE, logical_id, ctx)
