@@ -477,7 +477,7 @@ class Stack:
             except client.exceptions.ResourceNotFoundException:
                 arn = client.create_secret(Name=name, SecretString=value)["ARN"]
             self.ctx.parameters[parameter] = arn
-        self.hidden = PLAINTEXT_SETTINGS | CREDENTIALS
+        self.hidden = PLAINTEXT_SETTINGS  # and the credentials, once each has its role's
         self.ctx.conditions = evaluate_conditions(self.template.raw, self.ctx)
 
     def _plaintext(self, name: str) -> str:
