@@ -139,3 +139,36 @@ def test_a_job_on_a_queue_that_does_not_run_it_is_dead_lettered(stack: Stack) ->
     reason = wait_for(dead, 30, "the misrouted job in the critical DLQ")
     assert "generate_suggestions is not run from the critical queue" in reason
     assert "low" in reason
+
+
+def test_the_queue_is_polled_as_the_consumer_role(enforced: Stack) -> None:
+    """Lambda's event source mapping receives and deletes with the function's role (the
+    AWSLambdaSQSQueueExecutionRole policy SAM attaches): without it, nothing is taken."""
+    from tests.integration.test_runtime import wait_for
+
+    iam = enforced.client("iam")
+    role = enforced.iam.role_name("LowWorkerFunction")
+    attached = [p["PolicyArn"] for p in
+                iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+                if p["PolicyName"].endswith("AWSLambdaSQSQueueExecutionRole")]
+    assert attached, "SAM's SQS execution policy is attached to the consumer's role"
+    sqs = enforced.client("sqs")
+    url = enforced.queue_urls["LowQueue"]
+
+    def waiting() -> int:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
+                                          "ApproximateNumberOfMessagesNotVisible"])
+        return sum(int(v) for v in attributes["Attributes"].values())
+
+    iam.detach_role_policy(RoleName=role, PolicyArn=attached[0])
+    try:
+        time.sleep(enforced.config.poll_wait_s + 1)  # polls already let in have ended
+        key = f"polled-as-role-{time.time_ns()}"
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
+            {"type": "noop", "key": key, "payload": {}}))
+        time.sleep(3)  # several polls, each refused
+        assert waiting() >= 1
+    finally:
+        iam.attach_role_policy(RoleName=role, PolicyArn=attached[0])
+    wait_for(lambda: waiting() == 0, 30, "the poller to take the message once allowed")

@@ -13,9 +13,9 @@ be signed by a known identity and be allowed by its policies, so a missing grant
 as AccessDenied. The runtime itself (provisioning, pollers, log shipping, tests) works
 as an operator user with full rights.
 
-Only the function's own `Policies` are created. The managed policies SAM attaches for
-the platform (basic execution, X-Ray, the SQS poller's) are used by Lambda's own
-machinery, which the runtime plays with operator credentials.
+The managed policies SAM attaches (basic execution, X-Ray, the SQS event source's) are
+attached too, with AWS's published documents: the SQS pollers receive and delete as the
+consumer's role, as Lambda's event source mapping does.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ OPERATOR_USER = "pilot-operator"
 # Lambda's credentials last as long as the execution environment; a local stack runs
 # for hours, so ask for the longest session STS allows.
 SESSION_SECONDS = 43200
+SQS_BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                     "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
@@ -152,7 +154,31 @@ class LocalIam:
     def role_name(self, logical_id: str) -> str:
         return f"{self.stack_name}-{logical_id}"[:64]
 
-    def create_role(self, logical_id: str, policies: dict[str, dict[str, Any]]) -> Credentials:
+    def attach_aws_managed(self, role: str, arns: list[Any]) -> None:
+        """The AWS managed policies SAM attaches (basic execution, X-Ray, the SQS event
+        source's), with AWS's own documents as moto ships them, created under this
+        account (the aws-owned ARNs cannot be created through the API)."""
+        from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+        published = json.loads(aws_managed_policies_data)
+        iam = self.client("iam")
+        for arn in arns:
+            name = str(arn).rsplit("/", 1)[-1]
+            if not isinstance(arn, str) or name not in published:
+                log.warning("%s: managed policy %r left out (no published document)", role, arn)
+                continue
+            local_name = f"aws-managed-{name}"
+            try:
+                local_arn = iam.create_policy(
+                    PolicyName=local_name,
+                    PolicyDocument=json.dumps(published[name]["Document"]))["Policy"]["Arn"]
+            except iam.exceptions.EntityAlreadyExistsException:
+                account = self.client("sts").get_caller_identity()["Account"]
+                local_arn = f"arn:aws:iam::{account}:policy/{local_name}"
+            iam.attach_role_policy(RoleName=role, PolicyArn=local_arn)
+
+    def create_role(self, logical_id: str, policies: dict[str, dict[str, Any]],
+                    managed: list[Any] | None = None) -> Credentials:
         iam = self.client("iam")
         name = self.role_name(logical_id)
         try:
@@ -168,6 +194,7 @@ class LocalIam:
             document = {"Version": "2012-10-17", **document}
             iam.put_role_policy(RoleName=name, PolicyName=policy_name,
                                 PolicyDocument=json.dumps(document))
+        self.attach_aws_managed(name, managed or [])
         self.role_arns[logical_id] = arn
         creds = self.client("sts").assume_role(
             RoleArn=arn, RoleSessionName=name[:64], DurationSeconds=SESSION_SECONDS,
@@ -248,6 +275,21 @@ def teach_moto_resources() -> None:
         address = source.rsplit("<", 1)[-1].rstrip(">").strip()
         return f"arn:aws:ses:{self.region}:{self.current_account}:identity/{address}"
 
+    from moto.iam.access_control import IAMRequest
+
+    class BatchAsSingle(IAMRequest):
+        """AWS authorizes SQS's batch calls as their single-message actions
+        (SendMessageBatch needs sqs:SendMessage); moto asks for the batch name."""
+
+        def __init__(self, account_id: str, method: str, path: str, data: dict[str, str],
+                     body: bytes, headers: dict[str, str], action: str) -> None:
+            super().__init__(account_id, method, path, data, body, headers,
+                             SQS_BATCH_ACTIONS.get(action, action))
+
+    def sqs_authorize(self: Any, resource: str = "*") -> None:
+        self._authenticate_and_authorize_action(BatchAsSingle, resource)
+
+    SQSResponse._authenticate_and_authorize_normal_action = sqs_authorize  # type: ignore[method-assign]
     SQSResponse._pilot_original = queue_resource  # type: ignore[attr-defined]
     SQSResponse._determine_resource = sqs_queue  # type: ignore[method-assign]
     SecretsManagerResponse._determine_resource = secret_arn  # type: ignore[attr-defined]

@@ -290,6 +290,20 @@ class Stack:
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
         )
 
+    def function_client(self, logical_id: str, service: str) -> Any:
+        """A client as the function's role (what Lambda's event source mapping polls
+        with); the process's credentials when IAM is not enforced."""
+        env = self.environments.get(logical_id, {})
+        if self.iam is None or "AWS_ACCESS_KEY_ID" not in env:
+            return self.client(service)
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        ).client(service, region_name=self.config.region, endpoint_url=self.endpoint_url)
+
     def _provision(self) -> None:
         """Create what the template declares, from its own resource properties."""
         # ARNs the grants name carry the endpoint's account
@@ -436,11 +450,11 @@ class Stack:
             if not spec.handler_file.is_file():
                 raise TemplateError(f"{logical_id}: handler file {spec.handler_file} is missing")
         if self.config.pollers:
-            sqs = self.client("sqs")
             for mapping in self.template.queue_mappings:
                 url = self.queue_urls[mapping.queue]
                 poller = QueuePoller(
-                    sqs, self.host, mapping, url, self.ctx.attrs[(mapping.queue, "Arn")],
+                    self.function_client(mapping.function, "sqs"), self.host, mapping, url,
+                    self.ctx.attrs[(mapping.queue, "Arn")],
                     self.config.region, threads=max(1, mapping.max_concurrency // 2),
                     wait_s=self.config.poll_wait_s,
                 )
@@ -508,7 +522,8 @@ class Stack:
         local = LocalIam(self.client, self.endpoint_url, self.config.stack_name)
         expanded = expand_template(self.template, self.ctx.parameters, self.config.region)
         for logical_id, role in function_roles(self.template, expanded).items():
-            creds = local.create_role(logical_id, resolved_policies(role, self.ctx))
+            creds = local.create_role(logical_id, resolved_policies(role, self.ctx),
+                                      role.managed_arns)
             self.environments[logical_id].update(creds.environment())
         operator = local.create_operator()
         self._log_groups.join()  # created with the setup credentials, before enforcement
