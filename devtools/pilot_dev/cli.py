@@ -59,7 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  API            {info['api']}/v1   (docs: {info['api']}/v1/docs)")
     print(f"  health         {info['api']}/v1/health")
     print(f"  database       {info['database']}")
-    print(f"  AWS endpoint   {info['aws_endpoint']}")
+    print(f"  AWS endpoint   {info['aws_endpoint']}   (IAM {info['iam']}; settings: "
+          f"{info['settings']})")
     for name, url in info["standins"].items():
         print(f"  {name + ' stand-in':<14} {url}   (sandbox data)")
     for name, url in info["queues"].items():

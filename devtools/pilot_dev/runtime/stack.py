@@ -602,6 +602,9 @@ class Stack:
             "api": self.url,
             "database": _redact(self.database_url),
             "aws_endpoint": self.endpoint_url,
+            "iam": "enforced: each function as its own role" if self.iam is not None
+            else "not enforced",
+            "settings": "secrets by ARN" if self.config.secrets_only else "plaintext",
             "stack": self.config.stack_name,
             "functions": self.function_names,
             "queues": {k: v for k, v in self.queue_urls.items()},
