@@ -48,6 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = StackConfig.from_env(
         port=args.port, host=args.host, pollers=not args.no_workers,
         schedules=not args.no_schedules,
+        secrets_only=not args.plain_settings,
+        enforce_iam=not (args.no_iam or args.plain_settings),
     )
     if args.template:
         config.template_path = Path(args.template)
@@ -66,7 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  API            {info['api']}/v1   (docs: {info['api']}/v1/docs)")
     print(f"  health         {info['api']}/v1/health")
     print(f"  database       {info['database']}")
-    print(f"  AWS endpoint   {info['aws_endpoint']}")
+    print(f"  AWS endpoint   {info['aws_endpoint']}   (IAM {info['iam']}; settings: "
+          f"{info['settings']})")
     if config.from_build is not None:
         print(f"  functions      from {config.from_build} (a Python 3.13 process each)")
     for name, url in info["standins"].items():
@@ -102,6 +105,9 @@ def _write_state(stack: Any) -> None:
         "api_access_log_group": stack.access_log_group,
         "operator_token_file": str(operator_token_file()),  # for /_pilot/... (0600)
         "environments": stack.environments,
+        # the local endpoint's operator identity: with IAM enforced, the commands below
+        # (queues, logs, redrive) must sign as it (local, throwaway credentials)
+        "operator": stack.operator_env,
         "pid": os.getpid(),
     }
     STATE_FILE.write_text(json.dumps(state, indent=2))
@@ -140,7 +146,11 @@ def operator_headers() -> dict[str, str]:
 def aws_client(state: dict[str, Any], service: str) -> Any:
     import boto3
 
-    return boto3.session.Session().client(
+    operator = state.get("operator") or {}
+    return boto3.session.Session(
+        aws_access_key_id=operator.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=operator.get("AWS_SECRET_ACCESS_KEY"),
+    ).client(
         service,
         region_name=state["region"],
         endpoint_url=state["aws_endpoint_url"],
@@ -674,6 +684,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run each function from sam build's artifacts in a Python 3.13 "
                      "process of its own (default DIR: .aws-sam/build-x86_64, made by "
                      "`make build ARCH=x86_64`)")
+    run.add_argument("--no-iam", action="store_true",
+                     help="run every function with the process's AWS credentials instead of "
+                          "its own role (IAM not enforced)")
+    run.add_argument("--plain-settings", action="store_true",
+                     help="give the functions DATABASE_URL and the keys as plaintext variables "
+                          "instead of secrets by ARN (implies --no-iam)")
 
     invoke = sub.add_parser("invoke", help="invoke one function with an event file")
     invoke.add_argument("function")

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from amazon_pilot.platform.observability import capture_logs
 from amazon_pilot.platform.settings import environment_view
@@ -70,6 +70,32 @@ class LoadedFunction:
         self.arn = f"arn:aws:lambda:local:{ACCOUNT_ID}:function:{self.name}"
 
 
+# What a function never inherits from the runtime's own process: Lambda gives a
+# function its role's credentials and nothing the template does not set. Plaintext
+# settings the production configuration reads from secrets stay with the operator.
+CREDENTIALS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                         "AWS_PROFILE"})
+
+
+class _Without(Mapping[str, str]):
+    """A live view of a mapping (the process environment) without some keys."""
+
+    def __init__(self, base: Mapping[str, str], hidden: frozenset[str]) -> None:
+        self.base = base
+        self.hidden = hidden
+
+    def __getitem__(self, key: str) -> str:
+        if key in self.hidden:
+            raise KeyError(key)
+        return self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self.base if k not in self.hidden)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @contextmanager
 def _patched_env(extra: dict[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in extra}
@@ -114,8 +140,10 @@ class FunctionHost:
     """Holds the loaded functions of one stack; loads each on first use (cold start)."""
 
     def __init__(self, names: dict[str, str], environments: dict[str, dict[str, str]],
-                 specs: dict[str, FunctionSpec], log_sink: LogSink | None = None) -> None:
+                 specs: dict[str, FunctionSpec], log_sink: LogSink | None = None,
+                 hidden: frozenset[str] = frozenset()) -> None:
         self.names = names
+        self.hidden = hidden  # process variables no function sees
         self.environments = environments
         self.specs = specs
         self.log_sink = log_sink
@@ -148,8 +176,10 @@ class FunctionHost:
         # the project's code reads them through settings(), which reads this view
         # whenever the function runs. Third-party libraries that read os.environ at
         # import (Powertools) also see them while the module initialises.
-        view = ChainMap(env, os.environ)
-        with _env_lock, _patched_env(env), environment_view(view):
+        view = ChainMap(env, cast(dict[str, str], _Without(os.environ, self.hidden)))
+        # credentials stay out of the shared process environment even for a moment
+        visible = {k: v for k, v in env.items() if k not in CREDENTIALS}
+        with _env_lock, _patched_env(visible), environment_view(view):
             sys.modules[module_name] = module
             module_spec.loader.exec_module(module)
         handler = getattr(module, spec.handler_attr, None)

@@ -24,7 +24,7 @@ from typing import Any
 
 from pilot_dev.runtime.gateway import MAX_PAYLOAD, AccessLog, Gateway
 from pilot_dev.runtime.http_server import HttpServer
-from pilot_dev.runtime.invoker import FunctionHost, Invoker, release_thread_loop
+from pilot_dev.runtime.invoker import CREDENTIALS, FunctionHost, Invoker, release_thread_loop
 from pilot_dev.runtime.logs import CloudWatchShipper, moto_log_writer
 from pilot_dev.runtime.routes import RouteTable
 from pilot_dev.runtime.template import (
@@ -44,6 +44,9 @@ log = logging.getLogger("pilot.runtime")
 DEFAULT_PORT = 3000
 DEFAULT_STACK = "amazon-pilot-local"
 DATABASE_NAME = "amazon_pilot"
+# Settings the production configuration reads only from secrets: never in a function's
+# environment when StackConfig.secrets_only (the default).
+PLAINTEXT_SETTINGS = frozenset({"DATABASE_URL", "APIFY_TOKEN", "OPENAI_API_KEY", "JWT_SECRET"})
 
 
 class StackError(RuntimeError):
@@ -69,6 +72,10 @@ class StackConfig:
     # `pilot run --from-build DIR`: run each function from sam build's artifacts in a
     # Python 3.13 process of its own (runtime/process_invoker.py), not in this process
     from_build: Path | None = None
+    # The production configuration (docs/iam.md): settings only from secrets by ARN,
+    # and each function as its own role with IAM enforced by the embedded endpoint.
+    secrets_only: bool = True
+    enforce_iam: bool = True
 
     @classmethod
     def from_env(cls, **overrides: Any) -> StackConfig:
@@ -199,6 +206,9 @@ class Stack:
         self._started = 0.0
         # required by /_pilot/... (see gateway.OPERATOR_TOKEN_HEADER); new every start
         self.operator_token = secrets.token_urlsafe(32)
+        self.iam: Any = None  # LocalIam, when the endpoint enforces IAM
+        self.operator_env: dict[str, str] = {}  # the runtime's own identity, then
+        self.hidden: frozenset[str] = frozenset()  # process variables no function sees
 
     # ------------------------------------------------------------ start
 
@@ -218,10 +228,10 @@ class Stack:
             self._mark("provision", started)
             self._start_standins()
             self._prepare_secrets_key()
+            self._provision_configuration_secrets()
             self._export_environment()
-            self._recover()
-            self._seal_stored_secrets()
-            self._free_orphaned_claims()
+            self._provision_iam()
+            self._mark("iam", started)
             self._start_functions()
             if serve_in_thread:
                 self._serve_in_thread()
@@ -281,8 +291,24 @@ class Stack:
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
         )
 
+    def function_client(self, logical_id: str, service: str) -> Any:
+        """A client as the function's role (what Lambda's event source mapping polls
+        with); the process's credentials when IAM is not enforced."""
+        env = self.environments.get(logical_id, {})
+        if self.iam is None or "AWS_ACCESS_KEY_ID" not in env:
+            return self.client(service)
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        ).client(service, region_name=self.config.region, endpoint_url=self.endpoint_url)
+
     def _provision(self) -> None:
         """Create what the template declares, from its own resource properties."""
+        # ARNs the grants name carry the endpoint's account
+        self.ctx.account_id = str(self.client("sts").get_caller_identity()["Account"])
         resources = self.template.resources
         self.ctx.conditions = evaluate_conditions(self.template.raw, self.ctx)
         for logical_id, resource in resources.items():
@@ -434,8 +460,11 @@ class Stack:
                           .get("Environment", {}).get("Variables", {}))
         for logical_id, spec in self.template.functions.items():
             env = {k: str(v) for k, v in resolve(spec.environment, self.ctx).items()}
-            env["DATABASE_URL"] = self.database_url
+            if not self.config.secrets_only:
+                env["DATABASE_URL"] = self.database_url
             env.update(stack_env)
+            for key in self.hidden:
+                env.pop(key, None)
             env["AWS_LAMBDA_FUNCTION_NAME"] = self.function_names[logical_id]
             self.environments[logical_id] = env
         first = next(iter(self.environments.values()), {})
@@ -490,19 +519,24 @@ class Stack:
                                             log_sink=self.shipper)
         else:
             self.host = FunctionHost(self.function_names, self.environments,
-                                     self.template.functions, log_sink=self.shipper)
+                                     self.template.functions, log_sink=self.shipper,
+                                     hidden=self.hidden)
         for logical_id in self.template.functions:
             spec = self.template.functions[logical_id]
             if self.config.from_build is None and not spec.handler_file.is_file():
                 raise TemplateError(f"{logical_id}: handler file {spec.handler_file} is missing")
         self._run_custom_resources()
         self._mark("custom_resources", self._started)
+        # What a crash left behind, once the schema is there and before any poller runs
+        self._recover()
+        self._seal_stored_secrets()
+        self._free_orphaned_claims()
         if self.config.pollers:
-            sqs = self.client("sqs")
             for mapping in self.template.queue_mappings:
                 url = self.queue_urls[mapping.queue]
                 poller = QueuePoller(
-                    sqs, self.host, mapping, url, self.ctx.attrs[(mapping.queue, "Arn")],
+                    self.function_client(mapping.function, "sqs"), self.host, mapping, url,
+                    self.ctx.attrs[(mapping.queue, "Arn")],
                     self.config.region, threads=max(1, mapping.max_concurrency // 2),
                     wait_s=self.config.poll_wait_s,
                 )
@@ -565,6 +599,80 @@ class Stack:
         }
         self.client("sqs").send_message(QueueUrl=self.queue_urls[schedule.dead_letter_queue],
                                          MessageBody=json.dumps(record))
+
+    # ------------------------------------------------------------ production configuration
+
+    def _provision_configuration_secrets(self) -> None:
+        """Settings only from secrets by ARN: the database URL, the Apify token and the
+        OpenAI key go into Secrets Manager and the functions get the parameters'
+        ARNs, as an operator deploys them; none of the values is in a function's
+        environment. (The JWT key is a secret the template itself declares.)"""
+        if not self.config.secrets_only:
+            return
+        plaintext = {
+            "DatabaseSecretArn": ("database", json.dumps({"url": self.database_url})),
+            "ApifyTokenSecretArn": ("apify-token", self._plaintext("APIFY_TOKEN")),
+            "OpenAISecretArn": ("openai-api-key", self._plaintext("OPENAI_API_KEY")),
+        }
+        declared = self.template.raw.get("Parameters") or {}
+        client = self.client("secretsmanager")
+        for parameter, (suffix, value) in plaintext.items():
+            if parameter not in declared or self.config.parameters.get(parameter) or not value:
+                continue  # not in the template, given by the operator, or nothing to keep
+            name = f"{self.config.stack_name}/config/{suffix}"
+            try:
+                arn = client.describe_secret(SecretId=name)["ARN"]
+                client.put_secret_value(SecretId=name, SecretString=value)
+            except client.exceptions.ResourceNotFoundException:
+                arn = client.create_secret(Name=name, SecretString=value)["ARN"]
+            self.ctx.parameters[parameter] = arn
+        self.hidden = PLAINTEXT_SETTINGS  # and the credentials, once each has its role's
+        self.ctx.conditions = evaluate_conditions(self.template.raw, self.ctx)
+
+    def _plaintext(self, name: str) -> str:
+        return self.config.extra_env.get(name) or os.environ.get(name) or ""
+
+    def _provision_iam(self) -> None:
+        """Each function as its own role, built from the template's policies, with the
+        embedded endpoint enforcing IAM (runtime/iam.py)."""
+        if not self.config.enforce_iam:
+            return
+        if not self.config.secrets_only:
+            # the roles name the secrets' ARNs: without the secrets there is nothing to grant
+            log.warning("IAM is not enforced: the settings are plaintext (secrets_only off)")
+            return
+        if self.moto is None:
+            log.warning("IAM is not enforced: %s is not the embedded moto endpoint; the "
+                        "functions run with the process's credentials", self.endpoint_url)
+            return
+        from pilot_dev.runtime.iam import (
+            LocalIam,
+            expand_template,
+            function_roles,
+            resolved_policies,
+            teach_moto_resources,
+        )
+
+        teach_moto_resources()
+        local = LocalIam(self.client, self.endpoint_url, self.config.stack_name)
+        expanded = expand_template(self.template, self.ctx.parameters, self.config.region)
+        for logical_id, role in function_roles(self.template, expanded).items():
+            creds = local.create_role(logical_id, resolved_policies(role, self.ctx),
+                                      role.managed_arns)
+            self.environments[logical_id].update(creds.environment())
+        operator = local.create_operator()
+        self._log_groups.join()  # created with the setup credentials, before enforcement
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        self.operator_env = operator.environment()
+        os.environ.update(self.operator_env)
+        self.hidden = self.hidden | CREDENTIALS
+        from amazon_pilot.adapters.aws import reset_clients
+        from amazon_pilot.platform.settings import reset_settings
+
+        reset_settings()
+        reset_clients()
+        local.enforce()
+        self.iam = local
 
     # ------------------------------------------------------------ HTTP
 
@@ -644,6 +752,9 @@ class Stack:
             "api": self.url,
             "database": _redact(self.database_url),
             "aws_endpoint": self.endpoint_url,
+            "iam": "enforced: each function as its own role" if self.iam is not None
+            else "not enforced",
+            "settings": "secrets by ARN" if self.config.secrets_only else "plaintext",
             "stack": self.config.stack_name,
             "functions": self.function_names,
             "queues": {k: v for k, v in self.queue_urls.items()},
@@ -682,6 +793,10 @@ class Stack:
         from amazon_pilot.platform.db import dispose_engine
 
         dispose_engine()
+        if self.iam is not None:
+            with contextlib.suppress(Exception):
+                self.iam.enforce(False)  # moto's switch is process-wide
+            self.iam = None
         if self.moto is not None:
             self.moto.stop()
             self.moto = None

@@ -273,12 +273,13 @@ class ResolveContext:
     refs: dict[str, str] = field(default_factory=dict)  # logical id -> Ref value
     attrs: dict[tuple[str, str], str] = field(default_factory=dict)  # (id, attr) -> value
     conditions: dict[str, bool] = field(default_factory=dict)
+    account_id: str = ACCOUNT_ID  # the AWS endpoint's account, once it is known
 
     def pseudo(self, name: str) -> str | None:
         return {
             "AWS::StackName": self.stack_name,
             "AWS::Region": self.region,
-            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::AccountId": self.account_id,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
         }.get(name)

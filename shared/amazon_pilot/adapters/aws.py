@@ -7,26 +7,36 @@ from typing import Any
 
 from amazon_pilot.platform.settings import settings
 
-_clients: dict[str, Any] = {}
+# (service, access key id) -> client. In Lambda there is one identity per process; the
+# local runtime runs every function, each with its role's credentials, in one process,
+# so a client must never serve another identity's calls.
+_clients: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 
 
 def client(service: str, *, quick: bool = False) -> Any:
-    """A cached client per service; boto3 clients are safe to share between threads.
-    `quick`: one attempt and short timeouts, for best-effort calls inside a request."""
-    name = f"{service}:quick" if quick else service
-    cached = _clients.get(name)
+    """A cached client per service and identity; boto3 clients are safe to share between
+    threads. `quick`: one attempt and short timeouts, for best-effort calls inside a
+    request."""
+    cfg = settings()
+    creds = cfg.aws_credentials
+    key = (f"{service}:quick" if quick else service, creds[0] if creds else "")
+    cached = _clients.get(key)
     if cached is None:
         with _lock:
-            cached = _clients.get(name)
+            cached = _clients.get(key)
             if cached is None:
                 # boto3 loads with the first client, not at import: an API function's cold
                 # start (which may never call AWS) does not pay its ~100 ms
                 import boto3
                 from botocore.config import Config
 
-                cfg = settings()
-                cached = boto3.session.Session().client(
+                explicit: dict[str, Any] = {}
+                if creds is not None:
+                    explicit = {"aws_access_key_id": creds[0],
+                                "aws_secret_access_key": creds[1],
+                                "aws_session_token": creds[2]}
+                cached = boto3.session.Session(**explicit).client(
                     service,
                     region_name=cfg.region,
                     endpoint_url=cfg.aws_endpoint_url,
@@ -35,7 +45,7 @@ def client(service: str, *, quick: bool = False) -> Any:
                     Config(retries={"max_attempts": 3, "mode": "standard"},
                            connect_timeout=3, read_timeout=25),
                 )
-                _clients[name] = cached
+                _clients[key] = cached
     return cached
 
 

@@ -27,6 +27,9 @@ def record(payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """Writes one audit row per key: the smallest job that shows idempotency."""
     key = delivery.key
     with transaction() as conn:
+        # SQS may deliver a duplicate to a second consumer at the same moment; the lock
+        # makes the second wait and then see the first's row (NOT EXISTS alone races)
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
         conn.execute(
             text(
                 "INSERT INTO audit_log (action, target, details)"

@@ -38,7 +38,7 @@ from sqlalchemy import text
 from amazon_pilot.adapters.aws import client
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import PermanentJobError
-from amazon_pilot.platform.jobs import Delivery, UnknownJob, resolve
+from amazon_pilot.platform.jobs import Delivery, UnknownJob, WrongQueue, check_queue, resolve
 from amazon_pilot.platform.observability import lambda_entry, make_logger, make_metrics, make_tracer
 from amazon_pilot.platform.settings import settings
 
@@ -198,7 +198,8 @@ class JobConsumer:
         try:
             job_type, key, payload = parse_job(record.body)
             job = resolve(job_type)
-        except (Poison, UnknownJob) as exc:
+            check_queue(job_type, self.priority)
+        except (Poison, UnknownJob, WrongQueue) as exc:
             self.dead_letter(record, str(exc))
             return
         receives = int(record.attributes.approximate_receive_count or 1)

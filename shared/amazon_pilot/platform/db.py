@@ -82,16 +82,16 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def resolve_database_url() -> str:
+    """DATABASE_URL when set (local tooling), else the secret DATABASE_SECRET_ARN names
+    (how it is deployed): read on first use, once per container."""
     cfg = settings()
     if cfg.database_url:
         return cfg.database_url
     if cfg.database_secret_arn:
-        from amazon_pilot.adapters.aws import client
+        from amazon_pilot.adapters.secrets import secret_field
 
-        secret = client("secretsmanager").get_secret_value(SecretId=cfg.database_secret_arn)
-        raw = secret["SecretString"]
-        return str(json.loads(raw)["url"]) if raw.lstrip().startswith("{") else raw
-    raise DatabaseNotConfigured("set DATABASE_URL or DATABASE_SECRET_ARN")
+        return secret_field(cfg.database_secret_arn, "url")
+    raise DatabaseNotConfigured("set DATABASE_SECRET_ARN (or DATABASE_URL)")
 
 
 def connect_arguments(cfg: Settings) -> dict[str, Any]:
@@ -108,16 +108,14 @@ def reply_deadline(cfg: Settings) -> float | None:
     return cfg.db_statement_timeout_ms / 1000 + REPLY_GRACE_S
 
 
-def _engine_key(cfg: Settings) -> tuple[Any, ...]:
-    return (cfg.database_url, cfg.database_secret_arn, cfg.db_connect_timeout_s,
-            cfg.db_statement_timeout_ms, cfg.db_lock_timeout_ms)
+def _engine_key(cfg: Settings, url: str) -> tuple[Any, ...]:
+    return (url, cfg.db_connect_timeout_s, cfg.db_statement_timeout_ms, cfg.db_lock_timeout_ms)
 
 
-def _new_engine(cfg: Settings) -> Engine:
+def _new_engine(cfg: Settings, url: str) -> Engine:
     # No pre-ping (a round trip on every checkout): connections are recycled after a
     # minute, and a connection found dead on use invalidates the pool (SQLAlchemy's
     # disconnect handling). Waiting for a pooled connection is bounded like connecting.
-    url = resolve_database_url()
     engine = create_engine(
         sqlalchemy_url(url),
         pool_size=cfg.database_pool_size,
@@ -140,13 +138,16 @@ def _new_engine(cfg: Settings) -> Engine:
 
 def get_engine() -> Engine:
     cfg = settings()
-    key = _engine_key(cfg)
+    # The URL is resolved on every call (a cached lookup): each function of the local
+    # runtime must be able to read it itself, as it must in Lambda.
+    url = resolve_database_url()
+    key = _engine_key(cfg, url)
     engine = _engines.get(key)
     if engine is None:
         with _lock:
             engine = _engines.get(key)
             if engine is None:
-                engine = _engines[key] = _new_engine(cfg)
+                engine = _engines[key] = _new_engine(cfg, url)
     return engine
 
 
@@ -154,7 +155,7 @@ def autocommit_engine() -> Engine:
     """The same pool with each statement on its own: no BEGIN/COMMIT round trips.
     For reads and single-statement writes on hot paths."""
     base = get_engine()
-    key = _engine_key(settings())
+    key = _engine_key(settings(), resolve_database_url())
     found = _autocommit.get(key)
     if found is None or found.pool is not base.pool:
         found = _autocommit[key] = base.execution_options(isolation_level="AUTOCOMMIT")

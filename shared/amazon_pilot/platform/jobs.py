@@ -50,8 +50,38 @@ JOBS: dict[str, str] = {
 }
 
 
+# job type -> the queues its senders put it on. A consumer runs only the jobs of its
+# own queue, so each worker's role needs only what those jobs call (docs/iam.md,
+# tests/unit/test_grants.py); a job found on another queue is dead-lettered.
+ANY_QUEUE = ("critical", "default", "low")
+QUEUES: dict[str, tuple[str, ...]] = {
+    "noop": ANY_QUEUE,
+    "fail": ANY_QUEUE,
+    "record": ANY_QUEUE,
+    "maintain_partitions": ("low",),
+    "deliver_notification": ("critical",),
+    "send_digest": ("low",),
+    "sweep_notifications": ("default",),
+    "fetch_products": ("critical", "default"),  # refresh now / the daily batches
+    "generate_report": ("low",),
+    "generate_suggestions": ("low",),
+    "record_experiment_verdicts": ("low",),
+}
+
+
 class UnknownJob(LookupError):
     pass
+
+
+class WrongQueue(LookupError):
+    """A known job on a queue whose consumer does not run it (its role may lack the
+    grants the job needs)."""
+
+
+def check_queue(job_type: str, priority: str) -> None:
+    if priority not in QUEUES.get(job_type, ()):
+        raise WrongQueue(f"{job_type} is not run from the {priority} queue "
+                         f"(it belongs on: {', '.join(QUEUES.get(job_type, ())) or 'none'})")
 
 
 def resolve(job_type: str) -> JobFunction:

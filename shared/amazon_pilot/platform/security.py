@@ -40,9 +40,7 @@ with a warning (and never outside the local/dev/test stages). The key is never l
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -97,19 +95,7 @@ class CurrentUser:
 
 # ------------------------------------------------------------------ signing key
 
-_key: str | None = None
-_key_lock = threading.Lock()
-
-
-def _secret_from_value(raw: str) -> str:
-    raw = raw.strip()
-    if raw.startswith("{"):
-        data = json.loads(raw)
-        for name in ("key", "secret", "value", "jwt_secret"):
-            if data.get(name):
-                return str(data[name])
-        raise RuntimeError("the JWT secret is JSON without a 'key' field")
-    return raw
+_warned = False
 
 
 def _load_key() -> str:
@@ -118,33 +104,25 @@ def _load_key() -> str:
         return cfg.jwt_secret
     arn = cfg.jwt_secret_arn
     if arn:
-        from amazon_pilot.adapters.secrets import get_secret_string
+        from amazon_pilot.adapters.secrets import secret_field
 
-        return _secret_from_value(get_secret_string(arn))
+        # read through the per-identity secret cache on every call (a dict lookup)
+        return secret_field(arn, "key", "secret", "value", "jwt_secret")
     stage = cfg.stage
     if stage not in _DEV_STAGES:
         raise RuntimeError(f"no JWT signing key configured for stage {stage!r}: set "
                            "JWT_SECRET_ARN (or JWT_SECRET)")
-    log.warning("neither JWT_SECRET nor JWT_SECRET_ARN is set: signing tokens with the "
-                "built-in development key; never use this outside local development")
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning("neither JWT_SECRET nor JWT_SECRET_ARN is set: signing tokens with "
+                    "the built-in development key; never use this outside local "
+                    "development")
     return _DEV_KEY
 
 
 def signing_key() -> str:
-    global _key
-    key = _key
-    if key is None:
-        with _key_lock:
-            if _key is None:
-                _key = _load_key()
-            key = _key
-    return key
-
-
-def reset_signing_key() -> None:
-    global _key
-    with _key_lock:
-        _key = None
+    return _load_key()
 
 
 # ------------------------------------------------------------------ access tokens

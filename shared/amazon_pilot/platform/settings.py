@@ -36,6 +36,10 @@ class Settings:
     stage: str = "local"
     region: str = "us-east-1"
     aws_endpoint_url: str | None = None
+    # The credentials in the environment (Lambda puts the function role's there). Kept
+    # so clients and cached secrets belong to one identity: the local runtime runs every
+    # function, each with its own role, in one process.
+    aws_credentials: tuple[str, str, str | None] | None = field(default=None, repr=False)
     database_url: str | None = None
     database_secret_arn: str | None = None
     # TLS to Postgres (platform/dbtls.py): empty = required outside local runs,
@@ -162,6 +166,20 @@ def _plans(read: _Reader) -> dict[str, Plan]:
             for name, plan in PLANS.items()}
 
 
+def _credentials(read: _Reader) -> tuple[str, str, str | None] | None:
+    key_id, secret = read.text("AWS_ACCESS_KEY_ID"), read.text("AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        return None  # boto3's own chain (instance roles, profiles) decides
+    return key_id, secret, read.text("AWS_SESSION_TOKEN")
+
+
+def credential_scope() -> str:
+    """Who the AWS calls of this environment are made as (the access key id; "" when
+    boto3's default chain decides): what per-identity caches are keyed on."""
+    creds = settings().aws_credentials
+    return creds[0] if creds else ""
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     read = _Reader(os.environ if env is None else env)
     defaults = Settings()
@@ -177,6 +195,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stage=stage,
         region=read.text("AWS_REGION") or read.text("AWS_DEFAULT_REGION") or "us-east-1",
         aws_endpoint_url=read.text("AWS_ENDPOINT_URL"),
+        aws_credentials=_credentials(read),
         database_url=read.text("DATABASE_URL"),
         database_secret_arn=read.text("DATABASE_SECRET_ARN"),
         edge_origin_token=read.text("EDGE_ORIGIN_TOKEN"),

@@ -500,10 +500,15 @@ def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetch
     from amazon_pilot.adapters.apify import ApifyProductFetcher
 
     cfg = settings()
-    if not cfg.apify_token:
-        raise PermanentJobError("APIFY_TOKEN is not set and no stand-in is configured")
+    token = cfg.apify_token
+    if not token and cfg.apify_token_secret_arn:
+        from amazon_pilot.adapters.secrets import secret_field
+
+        token = secret_field(cfg.apify_token_secret_arn, "token", "key") or None
+    if not token:
+        raise PermanentJobError("neither APIFY_TOKEN_SECRET_ARN nor APIFY_TOKEN is set")
     return ApifyProductFetcher(
-        cfg.apify_token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
+        token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
         input_builder=input_builder,
         max_retries=cfg.apify_max_retries,
         min_delay_between_retries_millis=cfg.apify_retry_delay_ms,
