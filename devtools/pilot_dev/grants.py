@@ -226,9 +226,14 @@ class Graph:
                         node.aws.append(AwsCall(node.name, service, method))
             if isinstance(sub, ast.Call):
                 target = self._resolve(sub.func, scope)
-                if target in (f"{PACKAGE}.adapters.queues:enqueue",
-                              f"{PACKAGE}.adapters.queues:enqueue_many"):
-                    first = sub.args[0] if sub.args else None
+                # platform.outbox writes the job in the caller's transaction (its first
+                # argument is the connection); the relay then sends what that code wrote
+                position = {f"{PACKAGE}.adapters.queues:enqueue": 0,
+                            f"{PACKAGE}.adapters.queues:enqueue_many": 0,
+                            f"{PACKAGE}.platform.outbox:enqueue": 1,
+                            f"{PACKAGE}.platform.outbox:enqueue_many": 1}.get(target or "")
+                if position is not None:
+                    first = sub.args[position] if len(sub.args) > position else None
                     node.enqueue_priorities.add(
                         first.value if isinstance(first, ast.Constant)
                         and isinstance(first.value, str) else None)

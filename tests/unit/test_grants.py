@@ -131,8 +131,11 @@ def _resources(call: AwsCall, template: Template, logical_id: str, env: dict[str
                 if field.endswith("secret_arn")]
         return [arn for arn in arns if arn]
     if module.endswith("adapters.queues"):
-        return [_queue_arn(ctx, env[f"QUEUE_URL_{p.upper()}"])
-                for p in sorted(_priorities(GRAPH, reached))]
+        # the scheduled relay sends every pending row, whoever wrote it; elsewhere the
+        # nudge after a commit sends just the rows that code wrote
+        relays_all = "amazon_pilot.platform.outbox:scheduled_relay" in reached
+        priorities = set(PRIORITIES) if relays_all else _priorities(GRAPH, reached)
+        return [_queue_arn(ctx, env[f"QUEUE_URL_{p.upper()}"]) for p in sorted(priorities)]
     if module.endswith("platform.consumer"):
         # a consumer works on the queue its event source mapping names, and its DLQ
         own = next(m.queue for m in template.queue_mappings if m.function == logical_id)
@@ -143,6 +146,8 @@ def _resources(call: AwsCall, template: Template, logical_id: str, env: dict[str
         return [_queue_arn(ctx, env[f"QUEUE_URL_{p.upper()}"]) for p in PRIORITIES]
     if call.action in STAR_ONLY:
         return ["*"]
+    if call.action.startswith("kms:") and module.endswith("adapters.crypto"):
+        return [ctx.attrs[("SecretsKey", "Arn")]]  # SECRETS_KMS_KEY_ID: the stack's key
     if call.action == "ses:SendEmail":
         return [f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{env['NOTIFY_FROM_EMAIL']}"]
     raise AssertionError(f"{call.node} calls {call.action}: add the rule for its resource "
@@ -177,9 +182,20 @@ def granted(template: Template, logical_id: str,
     return pairs
 
 
+def _destinations(template: Template, logical_id: str, ctx: ResolveContext) -> set[tuple[str, str]]:
+    """Lambda itself sends an asynchronous invocation's failure record to the function's
+    OnFailure destination, with the function's role (SAM adds that grant): needed, though
+    no code of ours calls it."""
+    config = template.functions[logical_id].properties.get("EventInvokeConfig") or {}
+    on_failure = (config.get("DestinationConfig") or {}).get("OnFailure") or {}
+    if on_failure.get("Type") != "SQS":
+        return set()
+    return {("sqs:SendMessage", str(resolve(on_failure["Destination"], ctx)))}
+
+
 def grant_problems(template: Template, logical_id: str) -> list[str]:
     ctx = _context(template)
-    need = needed(template, logical_id, ctx)
+    need = needed(template, logical_id, ctx) | _destinations(template, logical_id, ctx)
     grant = granted(template, logical_id, ctx)
     problems = []
     for action, resource in sorted(need):
