@@ -134,6 +134,11 @@ def test_mfa_enrol_sign_in_replay_recovery_and_disable(api: httpx.Client) -> Non
     secret = started["secret"]
     assert pyotp.parse_uri(started["otpauth_uri"]).secret == secret
     assert started["qr_svg_data_uri"].startswith("data:image/svg+xml")
+    with get_engine().connect() as conn:  # the seed is sealed at rest, not stored as is
+        stored = conn.execute(text("SELECT m.secret FROM user_mfa m JOIN users u"
+                                   " ON u.id = m.user_id WHERE u.email = :e"),
+                              {"e": email}).scalar_one()
+    assert stored.startswith("enc:v1:") and secret not in stored
     wrong = "000000" if totp_now(secret) != "000000" else "111111"
     _error(api.post("/v1/auth/mfa/confirm", headers=auth, json={"code": wrong}), 422,
            "VALIDATION_ERROR")

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from amazon_pilot.accounts import notices, store
 from amazon_pilot.accounts.schemas import AdminUserUpdate, MeUpdate, PasswordChangeIn
+from amazon_pilot.adapters import crypto
 from amazon_pilot.domain import accounts as rules
 from amazon_pilot.domain import login_throttle as throttle
 from amazon_pilot.domain import mfa
@@ -209,7 +210,7 @@ def login(email: str, password: str, ctx: RequestContext) -> Grant | MfaChalleng
         raise Unauthorized("this account is deactivated")
     if rules.needs_rehash(record.password_hash):
         store.update_password_hash(record.id, rules.hash_password(password))
-    state = store.mfa_of(record.id)
+    state = _mfa_of(record.id)
     if state is not None and state.confirmed:
         _audit(None, "auth.login_password_ok", ctx, user_id=record.id, actor_id=record.id,
                target=normalized, details={"next": "mfa"})
@@ -249,7 +250,7 @@ def login_mfa(mfa_token: str, code: str | None, recovery_code: str | None,
     if login_record is None or not login_record.is_active \
             or login_record.auth_epoch != int(claims.get("ver", 0)):
         raise Unauthorized("this sign-in is no longer valid; sign in again")
-    state = store.mfa_of(user_id)
+    state = _mfa_of(user_id)
     if state is None or not state.confirmed:
         raise Unauthorized("this sign-in is no longer valid; sign in again")
     with transaction() as conn:
@@ -565,17 +566,30 @@ def _bad_code(field: str = "code") -> ValidationFailed:
 
 
 def mfa_status(user: CurrentUser) -> MfaStatus:
-    state = store.mfa_of(user.id)
+    state = _mfa_of(user.id)
     enabled = state is not None and state.confirmed
     return MfaStatus(enabled=enabled, pending=state is not None and not state.confirmed,
                      recovery_codes_left=store.recovery_codes_left(user.id) if enabled else 0,
                      required=user.role == "admin")
 
 
+# A TOTP seed is a shared secret: stored sealed like webhook secrets (docs/security.md,
+# "Secrets at rest"); a seed stored before sealing reads as it is.
+MFA_SECRET_PURPOSE = "user_mfa.secret"
+
+
+def _mfa_of(user_id: uuid.UUID) -> store.MfaState | None:
+    state = store.mfa_of(user_id)
+    if state is None or not crypto.is_sealed(state.secret):
+        return state
+    return store.MfaState(crypto.open_sealed(state.secret, MFA_SECRET_PURPOSE),
+                          state.confirmed, state.last_step)
+
+
 def start_mfa_enrolment(user: CurrentUser, ctx: RequestContext) -> Enrolment:
     """A fresh secret (replacing an unconfirmed one); 409 when MFA is on already."""
     secret = mfa.new_secret()
-    if not store.start_mfa_enrolment(user.id, secret):
+    if not store.start_mfa_enrolment(user.id, crypto.seal(secret, MFA_SECRET_PURPOSE).value):
         raise Conflict("two-step sign-in is on already; turn it off first to enrol again")
     _audit(None, "auth.mfa_enrolment_started", ctx, user_id=user.id, actor_id=user.id)
     uri = mfa.provisioning_uri(secret, user.email)
@@ -585,7 +599,7 @@ def start_mfa_enrolment(user: CurrentUser, ctx: RequestContext) -> Enrolment:
 def confirm_mfa_enrolment(user: CurrentUser, code: str, ctx: RequestContext) -> MfaOn:
     """The first code proves the app has the secret: MFA is on. The caller's session is
     replaced by a two-factor one (admin routes need it) and recovery codes issued."""
-    state = store.mfa_of(user.id)
+    state = _mfa_of(user.id)
     if state is None:
         raise Conflict("no enrolment in progress: start one with POST /v1/auth/mfa/enrol")
     if state.confirmed:
@@ -612,7 +626,7 @@ def _verify_password_and_code(user: CurrentUser, password: str, code: str,
                               ctx: RequestContext, action: str) -> store.MfaState:
     """Both factors, for turning MFA off or issuing new recovery codes. `code` is a
     current TOTP code or an unused recovery code (spent)."""
-    state = store.mfa_of(user.id)
+    state = _mfa_of(user.id)
     if state is None or not state.confirmed:
         raise Conflict("two-step sign-in is not on")
     current_hash = store.password_hash_of(user.id)
