@@ -20,24 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
 
-from pilot_dev.runtime.stack import ensure_database, free_port
+from pilot_dev.runtime.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Chaos-delivery-2026-long"
 
 
 @pytest.fixture()
-def own_database(pg_admin_url: str) -> Iterator[str]:
-    name = f"pilot_delivery_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    url = ensure_database(pg_admin_url, name)
-    yield url
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+def own_database(fresh_database: str) -> str:
+    """An empty database of this test's own (conftest.fresh_database)."""
+    return fresh_database
 
 
 @pytest.fixture()
@@ -141,13 +135,3 @@ def dlq_bodies(sqs: Any, url: str) -> list[str]:
                                      VisibilityTimeout=1).get("Messages", []):
             seen[m["MessageId"]] = m["Body"]
     return list(seen.values())
-
-
-def wait_for(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")

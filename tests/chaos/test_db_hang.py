@@ -23,8 +23,8 @@ from tests.chaos.delivery_harness import (
     own_database,  # noqa: F401  (fixture)
     queue_url,
     sqs_client,
-    wait_for,
 )
+from tests.chaos.helpers import wait_for
 from tests.integration.test_db_timeouts import FreezableProxy
 
 pytestmark = pytest.mark.chaos

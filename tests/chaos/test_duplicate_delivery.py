@@ -28,8 +28,8 @@ from tests.chaos.delivery_harness import (
     own_database,  # noqa: F401  (fixture)
     queue_url,
     sqs_client,
-    wait_for,
 )
+from tests.chaos.helpers import wait_for
 
 pytestmark = pytest.mark.chaos
 SINK_DELAY_S = 3.0  # the receiver takes its time: the first copy is mid-delivery

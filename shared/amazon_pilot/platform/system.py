@@ -135,7 +135,11 @@ def forget_probe() -> None:
             summary="Public probe: up or down, nothing else (cheap, cached for 5 s)")
 async def health() -> JSONResponse:
     up = probe()
-    return JSONResponse({"status": "up" if up else "down"}, status_code=200 if up else 503)
+    if up:
+        return JSONResponse({"status": "up"})
+    # load balancers and monitors back off as any client of a 503 should
+    return JSONResponse({"status": "down"}, status_code=503,
+                        headers={"retry-after": str(RETRY_AFTER_S)})
 
 
 @router.get("/v1/health/details", response_model=HealthResponse,
