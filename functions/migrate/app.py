@@ -13,6 +13,7 @@ from typing import Any
 from amazon_pilot.platform.custom_resource import send_response
 
 try:
+    from amazon_pilot.notifications.service import seal_stored_secrets
     from amazon_pilot.platform.observability import (
         lambda_entry,
         make_logger,
@@ -25,7 +26,9 @@ try:
 
     @lambda_entry(logger, make_metrics("migrate"), make_tracer("migrate"))
     def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return handle_custom_resource(event, logger)
+        # the data step of migration 0012 and of a key rotation: webhook secrets still
+        # plaintext or under an older key are sealed with the active one (docs/security.md)
+        return handle_custom_resource(event, logger, data_step=seal_stored_secrets)
 
     _broken: Exception | None = None
 except Exception as exc:  # any import failure must still reach CloudFormation

@@ -416,20 +416,6 @@ class Stack:
         if not configured:  # (a configured one is in the environment already)
             self.config.extra_env.setdefault("SECRETS_KEY_FILE", str(path))
 
-    def _seal_stored_secrets(self) -> None:
-        """The data step of migration 0012, and of a key rotation: seal what is still
-        plaintext or under an older key."""
-        from amazon_pilot.notifications.service import seal_stored_secrets
-
-        counts = seal_stored_secrets()
-        if counts["unreadable"]:
-            log.warning("secrets at rest: %d stored secret(s) cannot be opened with the key "
-                        "ring (was .pilot/secrets.key replaced?); their webhooks will fail "
-                        "until the old key line is restored (docs/security.md)",
-                        counts["unreadable"])
-        elif any(counts.values()):
-            log.info("secrets at rest: %s", counts)
-
     def _standin_options(self, name: str) -> dict[str, Any]:
         return {"recording": self._recording} if name == "apify" else {}
 
@@ -529,7 +515,6 @@ class Stack:
         self._mark("custom_resources", self._started)
         # What a crash left behind, once the schema is there and before any poller runs
         self._recover()
-        self._seal_stored_secrets()
         self._free_orphaned_claims()
         if self.config.pollers:
             for mapping in self.template.queue_mappings:

@@ -11,6 +11,7 @@ previous code keeps serving while CloudFormation rolls back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from amazon_pilot.platform.custom_resource import send_response
@@ -47,7 +48,13 @@ def apply_for_deploy(wanted_hash: str | None, previous_hash: str | None = None
     return {"Applied": ",".join(applied) or "none", "Latest": latest, "MigrationsHash": shipped}
 
 
-def handle_custom_resource(event: dict[str, Any], logger: logging.Logger | Any) -> dict[str, Any]:
+def handle_custom_resource(event: dict[str, Any], logger: logging.Logger | Any,
+                           data_step: Callable[[], dict[str, int]] | None = None
+                           ) -> dict[str, Any]:
+    """Apply the migrations for a Create or Update, then `data_step` (the data half of a
+    migration, e.g. sealing secrets a new column made sealable). A failed data step does
+    not fail the deploy: the schema is right, and the step is retried by the next deploy
+    or by hand; its error is in the answer's Reason and the log."""
     request_type = str(event.get("RequestType", ""))
     physical_id = str(event.get("PhysicalResourceId") or PHYSICAL_ID)
     status, reason, data = "SUCCESS", "", {}
@@ -60,6 +67,8 @@ def handle_custom_resource(event: dict[str, Any], logger: logging.Logger | Any) 
             previous = event.get("OldResourceProperties") or {}
             data = apply_for_deploy(props.get("MigrationsHash"), previous.get("MigrationsHash"))
             reason = f"applied: {data['Applied']}"
+            if data_step is not None:
+                reason += "; " + _run_data_step(data_step, logger)
         else:
             raise ValueError(f"unknown RequestType {request_type!r}")
     except Exception as exc:
@@ -69,3 +78,15 @@ def handle_custom_resource(event: dict[str, Any], logger: logging.Logger | Any) 
         logger.info("migrations done", extra={"request_type": request_type, **data})
     send_response(event, status, physical_id=physical_id, reason=reason, data=data)
     return {"Status": status, "Reason": reason, "Data": data}
+
+
+def _run_data_step(step: Callable[[], dict[str, int]], logger: logging.Logger | Any) -> str:
+    try:
+        counts = step()
+    except Exception as exc:
+        logger.warning("the data step failed; the schema is applied",
+                       extra={"error": repr(exc)})
+        return f"data step failed ({type(exc).__name__}: {exc})"
+    if counts.get("unreadable"):
+        logger.warning("stored secrets that no key in the ring opens", extra=counts)
+    return "data step: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
