@@ -23,6 +23,7 @@ from pilot_dev.runtime.stack import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+_running: list[Stack] = []  # the session's stack, once a test has started it
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +92,7 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         },
     )
     running = Stack(config).start()
+    _running.append(running)
     yield running
     running.stop()
 
@@ -122,3 +124,29 @@ def operator(stack: Stack) -> Iterator[httpx.Client]:
     """A client of the runtime's /_pilot/... surface: it carries the operator token."""
     with httpx.Client(base_url=stack.url, timeout=120, headers=stack.operator_headers) as client:
         yield client
+
+
+@pytest.fixture()
+def open_aws() -> Iterator[None]:
+    """moto's IAM enforcement is process-wide: a test that talks to moto as itself
+    (a moto server of its own) turns it off for its duration when the session's
+    stack has it on, and back on after."""
+    iam = _running[0].iam if _running else None
+    if iam is not None:
+        iam.enforce(False)
+    try:
+        yield
+    finally:
+        if iam is not None:
+            iam.enforce(True)
+
+
+def on_unix_socket(url: str) -> bool:
+    """The embedded Postgres listens on a Unix socket (`?host=/dir`): no TCP path to put
+    a proxy in, and libpq ignores sslmode there. Tests of those skip on it; CI gives
+    them a TCP server (TEST_DATABASE_URL, .ci/run)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
+    return not host or host.startswith("/")

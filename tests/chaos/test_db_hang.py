@@ -25,6 +25,7 @@ from tests.chaos.delivery_harness import (
     sqs_client,
 )
 from tests.chaos.helpers import wait_for
+from tests.conftest import on_unix_socket
 from tests.integration.test_db_timeouts import FreezableProxy
 
 pytestmark = pytest.mark.chaos
@@ -39,6 +40,8 @@ def _through(proxy: FreezableProxy, url: str) -> str:
 
 def test_with_postgres_hung_the_api_says_503_within_5_s_and_jobs_wait(
         own_database: str, aws_endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+    if on_unix_socket(own_database):
+        pytest.skip("the test database is on a Unix socket; no TCP path to freeze")
     parts = urlsplit(own_database)
     proxy = FreezableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     stack = PilotRun(tmp_path, {"DATABASE_URL": _through(proxy, own_database),

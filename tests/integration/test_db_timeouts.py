@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from amazon_pilot.platform.db import dispose_engine, get_engine, is_unavailable
 from amazon_pilot.platform.settings import environment_view
+from tests.conftest import on_unix_socket
 
 
 class FreezableProxy:
@@ -79,9 +80,9 @@ def _tcp_target(url: str) -> tuple[str, int]:
 
 @pytest.fixture()
 def proxied(database_url: str) -> Iterator[tuple[FreezableProxy, str]]:
-    host, port = _tcp_target(database_url)
-    if host.startswith("/"):
+    if on_unix_socket(database_url):
         pytest.skip("the test database is on a Unix socket; no TCP path to freeze")
+    host, port = _tcp_target(database_url)
     proxy = FreezableProxy(host, port)
     parts = urlsplit(database_url)
     netloc = parts.netloc.rsplit("@", 1)

@@ -10,10 +10,13 @@ import sqlalchemy
 from amazon_pilot.platform.db import dispose_engine, get_engine
 from amazon_pilot.platform.migrate import apply_migrations
 from amazon_pilot.platform.settings import reset_settings
+from tests.conftest import on_unix_socket
 
 
 @pytest.fixture()
 def production(monkeypatch: pytest.MonkeyPatch, database_url: str):  # type: ignore[no-untyped-def]
+    if on_unix_socket(database_url):
+        pytest.skip("the test database is on a Unix socket, where libpq ignores sslmode")
     with psycopg.connect(database_url) as conn:
         if conn.execute("SHOW ssl").fetchone() != ("off",):
             pytest.skip("the test server speaks TLS: nothing to refuse")
@@ -41,6 +44,9 @@ def test_the_proxy_host_is_where_connections_go(monkeypatch: pytest.MonkeyPatch,
                                                database_url: str) -> None:
     """A URL whose host does not exist still connects: libpq takes the proxy's host."""
     from urllib.parse import urlsplit, urlunsplit
+
+    if on_unix_socket(database_url):
+        pytest.skip("the test database is on a Unix socket: no host to stand in for")
 
     parts = urlsplit(database_url)
     real_host = parts.hostname or "127.0.0.1"

@@ -39,8 +39,10 @@ def _record(key: str) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def own_queue(stack: Stack) -> tuple[str, str]:
-    """A queue with a redrive policy like the template's (maxReceiveCount 3)."""
+def own_queue(stack: Stack, open_aws: None) -> tuple[str, str]:
+    """A queue with a redrive policy like the template's (maxReceiveCount 3). It is not a
+    worker's own queue, so its role may not change its messages' visibility: IAM stays
+    open while a test uses it (test_iam.py covers the roles)."""
     sqs = stack.client("sqs")
     stamp = time.time_ns()
     dlq = sqs.create_queue(QueueName=f"delivery-test-{stamp}-dlq")["QueueUrl"]

@@ -48,8 +48,8 @@ def _distribution(cloudfront: Any) -> str:
     return str(cloudfront.create_distribution(DistributionConfig=config)["Distribution"]["Id"])
 
 
-def test_publishes_what_the_web_function_serves_then_only_changes(endpoint: str,
-                                                                  tmp_path: Path) -> None:
+def test_publishes_what_the_web_function_serves_then_only_changes(
+        endpoint: str, tmp_path: Path, open_aws: None) -> None:
     s3, cloudfront = _client(endpoint, "s3"), _client(endpoint, "cloudfront")
     s3.create_bucket(Bucket="edge-web")
     distribution = _distribution(cloudfront)
@@ -89,7 +89,7 @@ def test_publishes_what_the_web_function_serves_then_only_changes(endpoint: str,
 
 
 def test_finds_the_bucket_in_the_stack_outputs_or_says_there_is_no_edge(
-        endpoint: str) -> None:
+        endpoint: str, open_aws: None) -> None:
     cloudformation = _client(endpoint, "cloudformation")
     with_edge = {"Resources": {"WebBucket": {"Type": "AWS::S3::Bucket"}},
                  "Outputs": {"WebBucketName": {"Value": {"Ref": "WebBucket"}},

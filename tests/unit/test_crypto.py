@@ -79,16 +79,21 @@ def test_no_key_is_a_clear_error(env: Callable[[str, str], None], tmp_path: Path
         crypto.seal("x", PURPOSE)
 
 
-def test_kms_envelope_encryption(env: Callable[[str, str], None]) -> None:
-    from moto import mock_aws
+def test_kms_envelope_encryption(env: Callable[[str, str], None], open_aws: None) -> None:
+    # moto's server rather than mock_aws: leaving mock_aws resets every in-process moto
+    # backend, the running session stack's queues and roles included
+    from moto.server import ThreadedMotoServer
 
     from amazon_pilot.adapters.aws import client, reset_clients
 
     env("AWS_ACCESS_KEY_ID", "testing")
     env("AWS_SECRET_ACCESS_KEY", "testing")
     env("AWS_DEFAULT_REGION", "us-east-1")
-    env("AWS_ENDPOINT_URL", "")
-    with mock_aws():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+    try:
         reset_clients()
         first = client("kms").create_key(Description="old")["KeyMetadata"]
         env("SECRETS_KMS_KEY_ID", first["KeyId"])
@@ -109,4 +114,6 @@ def test_kms_envelope_encryption(env: Callable[[str, str], None]) -> None:
         forged = crypto._b64(b"\x01" * 20 + crypto._unb64(wrapped)[20:])
         with pytest.raises(crypto.SecretsKeyError, match="KMS could not unwrap"):
             crypto.open_sealed(f"{head}:{forged}:{body}", PURPOSE)
-    reset_clients()
+    finally:
+        server.stop()
+        reset_clients()

@@ -189,8 +189,9 @@ class Stack:
         self.ctx = ResolveContext(
             stack_name=config.stack_name,
             region=config.region,
+            # a sender address, so the SES grant names an identity as a deploy's does
             parameters={**self.template.parameter_defaults(), "Stage": "local",
-                        **config.parameters},
+                        "NotifyFromEmail": "alerts@amazon-pilot.local", **config.parameters},
         )
         self.queue_urls: dict[str, str] = {}  # logical id -> URL
         self.function_names: dict[str, str] = {}
