@@ -212,12 +212,11 @@ class PilotProcess:
         return dict(json.loads((self.workdir / "stack.json").read_text()))
 
     def sqs(self) -> Any:
-        import boto3
+        """The stack's SQS as its operator (the runtime's own identity: its endpoint
+        enforces IAM, so an unknown key is refused), as `pilot queues` reaches it."""
+        from pilot_dev.cli import aws_client
 
-        state = self.state()
-        return boto3.session.Session().client(
-            "sqs", region_name=state["region"], endpoint_url=state["aws_endpoint_url"],
-            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return aws_client(self.state(), "sqs")
 
     def dlq_depth(self) -> int:
         """Messages in all DLQs (visible and in flight), without receiving any."""
@@ -423,7 +422,7 @@ class FaultProxy:
 
 
 @pytest.fixture()
-def moto_behind_proxy() -> Iterator[FaultProxy]:
+def moto_behind_proxy(open_aws: None) -> Iterator[FaultProxy]:
     """An AWS endpoint (moto's server, in this process) reached through a FaultProxy:
     pass its `.url` as the stack's aws_endpoint_url, then `.cut(b"AmazonSQS")` / `.restore()`.
     Its state outlives the stack's process (unlike the embedded one)."""

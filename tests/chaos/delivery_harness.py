@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pilot_dev.runtime.stack import free_port
+from pilot_dev.runtime.stack import DEFAULT_STACK, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Chaos-delivery-2026-long"
@@ -35,7 +35,8 @@ def own_database(fresh_database: str) -> str:
 
 
 @pytest.fixture()
-def aws_endpoint() -> Iterator[str]:
+def aws_endpoint(open_aws: None) -> Iterator[str]:
+    # (open_aws: a session stack of this process may have moto's process-wide IAM on)
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -120,10 +121,11 @@ def sqs_client(endpoint: str) -> Any:
 
 
 def queue_url(sqs: Any, name: str) -> str:
-    """The stack's queue whose template QueueName ends with `-name` (critical,
-    critical-dlq, ...)."""
+    """The `pilot run` stack's queue `<stack>-name` (critical, critical-dlq, ...). The
+    endpoint lives in this process, whose own session stack (if a test started one)
+    keeps its queues there too."""
     urls = sqs.list_queues().get("QueueUrls", [])
-    found = [u for u in urls if u.endswith(f"-{name}")]
+    found = [u for u in urls if u.endswith(f"/{DEFAULT_STACK}-{name}")]
     assert len(found) == 1, urls
     return str(found[0])
 

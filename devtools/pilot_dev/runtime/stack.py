@@ -371,9 +371,25 @@ class Stack:
             try:
                 arn = secrets_client.describe_secret(SecretId=name)["ARN"]
             except secrets_client.exceptions.ResourceNotFoundException:
-                value = props.get("SecretString") or secrets.token_urlsafe(48)
+                value = props.get("SecretString") or self._generated_secret(logical_id)
                 arn = secrets_client.create_secret(Name=name, SecretString=value)["ARN"]
             self.ctx.refs[logical_id] = arn
+
+    def _generated_secret(self, logical_id: str) -> str:
+        """A generated secret's value (GenerateSecretString in AWS). The embedded endpoint
+        forgets it at every stop, so it is kept under the data folder (0600): the JWT key
+        must outlive a restart or a crash, or every sign-in ends with it. JWT_SECRET, when
+        given, is the JWT key's value (it then reaches the functions only as the secret)."""
+        if logical_id == "JwtSigningSecret" and self._plaintext("JWT_SECRET"):
+            return self._plaintext("JWT_SECRET")
+        path = self.config.data_dir / "generated-secrets.json"
+        kept: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
+        if logical_id not in kept:
+            kept[logical_id] = secrets.token_urlsafe(48)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(kept))
+        return kept[logical_id]
 
     def _provision_log_groups(self) -> None:
         logs = self.client("logs")

@@ -135,8 +135,10 @@ def relay(ids: Sequence[int] | None = None, limit: int = 5000, *,
 def requeue_unfinished(within_hours: int = 48) -> int:
     """Make sent rows pending again when no consumer finished their job: for a queue
     endpoint that lost its messages (the local runtime's embedded one, after a crash).
-    A job counts as finished when its key is recorded done or dead-lettered; the relay
-    then sends the rest again under the same keys (one result per key)."""
+    A job counts as finished when its key is recorded done; the relay then sends the
+    rest again under the same keys (one result per key). A dead-lettered job (`failed`)
+    is sent again too: its DLQ died with that endpoint, and it lands in the new one with
+    its reason (a claim of a failed key may be taken again, as a redrive does)."""
     with transaction() as conn:
         # processed_messages.status (done / failed / running / retry) where the schema has
         # it; a row without the column is a finished job.
@@ -146,7 +148,7 @@ def requeue_unfinished(within_hours: int = 48) -> int:
             "   AND o.sent_at > now() - make_interval(hours => :h)"
             "   AND NOT EXISTS (SELECT 1 FROM processed_messages p"
             "     WHERE p.idempotency_key = o.job_key"
-            "       AND coalesce(to_jsonb(p) ->> 'status', 'done') IN ('done', 'failed'))"),
+            "       AND coalesce(to_jsonb(p) ->> 'status', 'done') = 'done')"),
             {"h": within_hours}).rowcount)
 
 
