@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -31,9 +32,11 @@ def test_database_down_is_reported_and_nothing_is_left_running() -> None:
     assert not {n for n in leftovers if n.startswith(("poll-", "http", "schedules"))}
 
 
-def test_cli_prints_one_line_and_exits_non_zero(capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", "postgresql://pilot@127.0.0.1:1/pilot")
+def test_cli_prints_one_line_and_exits_non_zero(
+        capsys: pytest.CaptureFixture[str], stack_env: Callable[[str, str], None]) -> None:
+    # stack_env forgets the settings loaded from it afterwards: later tests of this
+    # process must not keep this test's unreachable database
+    stack_env("DATABASE_URL", "postgresql://pilot@127.0.0.1:1/pilot")
     code = main(["run", "--port", str(free_port())])
     err = capsys.readouterr().err
     assert code == 2
