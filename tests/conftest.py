@@ -150,3 +150,20 @@ def on_unix_socket(url: str) -> bool:
     parts = urlsplit(url)
     host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
     return not host or host.startswith("/")
+
+
+@pytest.fixture()
+def from_address(stack: Stack) -> Iterator[Callable[[str], httpx.Client]]:
+    """Clients of the stack's API calling from other loopback addresses (127.0.0.N): the
+    API sees each as a caller of its own."""
+    clients: list[httpx.Client] = []
+
+    def make(address: str) -> httpx.Client:
+        client = httpx.Client(base_url=stack.url, timeout=60,
+                              transport=httpx.HTTPTransport(local_address=address))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -12,7 +12,7 @@ import statistics
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -35,21 +35,6 @@ def _email(tag: str) -> str:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture()
-def from_address(stack: Stack) -> Iterator[Callable[[str], httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def make(address: str) -> httpx.Client:
-        client = httpx.Client(base_url=stack.url, timeout=60,
-                              transport=httpx.HTTPTransport(local_address=address))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 def _owner(api: httpx.Client) -> tuple[str, dict[str, Any]]:

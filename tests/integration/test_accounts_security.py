@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -56,22 +56,6 @@ def _actions(email: str) -> list[str]:
         return list(conn.execute(text(
             "SELECT action FROM audit_log WHERE user_id = (SELECT id FROM users"
             " WHERE email = :e) ORDER BY id"), {"e": email}).scalars())
-
-
-@pytest.fixture()
-def elsewhere(stack: Stack) -> Iterator[Callable[[str], httpx.Client]]:
-    """Clients calling from other loopback addresses (the API sees 127.0.0.N)."""
-    clients: list[httpx.Client] = []
-
-    def make(address: str) -> httpx.Client:
-        client = httpx.Client(base_url=stack.url, timeout=30,
-                              transport=httpx.HTTPTransport(local_address=address))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 # ------------------------------------------------------------------ sessions end at once
@@ -253,14 +237,14 @@ def test_admins_must_enrol_before_admin_routes(api: httpx.Client) -> None:
 
 
 def test_registration_is_limited_per_address(
-        stack: Stack, elsewhere: Callable[[str], httpx.Client],
+        stack: Stack, from_address: Callable[[str], httpx.Client],
         monkeypatch: pytest.MonkeyPatch) -> None:
     from amazon_pilot.platform.settings import reset_settings
 
     # the stack's own value (tests/conftest.py) is in the function's environment
     monkeypatch.setitem(stack.host.environments["AuthFunction"], "REGISTER_PER_IP", "3")
     reset_settings()
-    crowd = elsewhere("127.0.0.3")
+    crowd = from_address("127.0.0.3")
     statuses = [crowd.post("/v1/auth/register",
                            json={"email": _email("bulk"), "password": PASSWORD}).status_code
                 for _ in range(5)]
@@ -268,7 +252,7 @@ def test_registration_is_limited_per_address(
     refused = crowd.post("/v1/auth/register", json={"email": _email("bulk"),
                                                    "password": PASSWORD})
     assert int(refused.headers["retry-after"]) > 0
-    other = elsewhere("127.0.0.4")
+    other = from_address("127.0.0.4")
     assert other.post("/v1/auth/register", json={"email": _email("other"),
                                                  "password": PASSWORD}).status_code == 202
     monkeypatch.undo()
