@@ -42,7 +42,14 @@ def aws_endpoint(open_aws: None) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    endpoint = f"http://{host}:{port}"
+    # moto's backends are shared by every server of this process: a previous test's
+    # stack left queues of the same names, and a long-poll receive of its killed process
+    # may still be waiting on them (it would take this test's message). New queues.
+    sqs = sqs_client(endpoint)
+    for url in sqs.list_queues(QueueNamePrefix=f"{DEFAULT_STACK}-").get("QueueUrls", []):
+        sqs.delete_queue(QueueUrl=url)
+    yield endpoint
     server.stop()
 
 
