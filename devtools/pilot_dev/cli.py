@@ -20,8 +20,21 @@ from typing import Any
 
 from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 
-# PILOT_STATE_FILE: where a stack records itself (the chaos tests give each stack its own)
-STATE_FILE = Path(os.environ.get("PILOT_STATE_FILE") or repo_root() / ".pilot" / "stack.json")
+
+
+def data_dir() -> Path:
+    """Where a stack keeps its database, keys and state: `--data-dir`, PILOT_DATA_DIR, or
+    .pilot in the checkout. Two stacks run from one checkout with two data folders."""
+    configured = os.environ.get("PILOT_DATA_DIR")
+    return Path(configured).resolve() if configured else repo_root() / ".pilot"
+
+
+def _state_file() -> Path:
+    # PILOT_STATE_FILE: the chaos tests give each stack its own, inside their work folder
+    return Path(os.environ.get("PILOT_STATE_FILE") or data_dir() / "stack.json")
+
+
+STATE_FILE = _state_file()  # recomputed by main() once --data-dir is known
 
 
 def operator_token_file() -> Path:
@@ -568,14 +581,45 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    def work() -> int:
-        from pilot_dev.demo import create_demo
+    from pilot_dev.demo import create_demo
 
-        summary = create_demo(days=args.days, products=args.products)
-        print(summary)
+    state = running_state()
+    if state is not None:
+        # Into the running stack: with its database, stand-ins and secrets, as one of its
+        # workers (a second stack on the same database would relay its outbox into queues
+        # nobody reads). The running stack delivers what the demo raises.
+        _act_as_worker(state)
+        print(create_demo(days=args.days, products=args.products, serving_url=state["api"]))
+        return 0
+
+    def work() -> int:
+        print(create_demo(days=args.days, products=args.products))
         return 0
 
     return _with_database(work, need_standins=True)
+
+
+def _act_as_worker(state: dict[str, Any]) -> None:
+    """This process takes the configuration of the running stack's worker (secrets by ARN,
+    stand-in URLs, queues) as the stack's operator: the demo does the work of several
+    functions, more than any one role is granted."""
+    environments: dict[str, dict[str, str]] = state.get("environments") or {}
+    needed = ("DATABASE_SECRET_ARN", "APIFY_TOKEN_SECRET_ARN", "OPENAI_SECRET_ARN")
+    candidates = [name for name, env in environments.items()
+                  if all(k in env for k in needed) or "DATABASE_URL" in env]
+    if not candidates:
+        raise CliError("the running stack records no worker environment; restart `pilot run`")
+    name = "LowWorkerFunction" if "LowWorkerFunction" in candidates else sorted(candidates)[0]
+    env = {k: v for k, v in environments[name].items() if k != "AWS_SESSION_TOKEN"}
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.update({**env, **(state.get("operator") or {})})
+    from amazon_pilot.adapters.aws import reset_clients
+    from amazon_pilot.platform.db import dispose_engine
+    from amazon_pilot.platform.settings import reset_settings
+
+    reset_settings()
+    reset_clients()
+    dispose_engine()
 
 
 # ---------------------------------------------------------------- accounts
@@ -633,10 +677,10 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     """Seal what is stored in plaintext or under an older key (rotation, migration 0012)."""
     _database_for_reading(args.database_url)
     if not os.environ.get("SECRETS_KMS_KEY_ID") and not os.environ.get("SECRETS_KEY_FILE"):
-        local = repo_root() / ".pilot" / "secrets.key"
+        local = data_dir() / "secrets.key"
         if not local.exists():
             raise CliError("no key: set SECRETS_KMS_KEY_ID (AWS) or SECRETS_KEY_FILE, or start "
-                           "`pilot run` once to make .pilot/secrets.key")
+                           f"`pilot run` once to make {local}")
         os.environ["SECRETS_KEY_FILE"] = str(local)
     from amazon_pilot.adapters.crypto import SecretsKeyError, active_key_id
     from amazon_pilot.notifications.service import seal_stored_secrets
@@ -673,11 +717,15 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pilot", description=__doc__.splitlines()[0])
     parser.add_argument("--template", help="path to template.yaml (default: the repository's)")
+    data_dir_help = ("the stack's data folder: database, keys, state (default: PILOT_DATA_DIR, "
+                     "else .pilot in the checkout); give each of two stacks its own")
+    parser.add_argument("--data-dir", metavar="DIR", help=data_dir_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the whole stack locally")
     run.add_argument("--port", type=int, default=3000)
     run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help=data_dir_help)
     run.add_argument("--no-workers", action="store_true", help="do not poll the queues")
     run.add_argument("--no-schedules", action="store_true", help="do not fire schedules")
     run.add_argument("--from-build", nargs="?", const=".aws-sam/build-x86_64", metavar="DIR",
@@ -750,7 +798,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from pilot_dev.runtime.stack import StackError
 
+    global STATE_FILE
     args = build_parser().parse_args(argv)
+    if args.data_dir:
+        os.environ["PILOT_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    STATE_FILE = _state_file()
     try:
         return COMMANDS[args.command](args)
     except (CliError, TemplateError, StackError) as exc:

@@ -81,6 +81,9 @@ class StackConfig:
     def from_env(cls, **overrides: Any) -> StackConfig:
         cfg = cls(
             database_url=os.environ.get("DATABASE_URL") or None,
+            # PILOT_DATA_DIR (`pilot --data-dir`): a second stack from the same checkout
+            data_dir=Path(os.environ["PILOT_DATA_DIR"]) if os.environ.get("PILOT_DATA_DIR")
+            else repo_root() / ".pilot",
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
             region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
             or "us-east-1",
