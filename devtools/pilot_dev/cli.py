@@ -21,7 +21,6 @@ from typing import Any
 from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 
 
-
 def data_dir() -> Path:
     """Where a stack keeps its database, keys and state: `--data-dir`, PILOT_DATA_DIR, or
     .pilot in the checkout. Two stacks run from one checkout with two data folders."""

@@ -49,7 +49,8 @@ def create_demo(days: int = 90, products: int = 15, serving_url: str | None = No
     alerts, _ = _alerts_and_history(user_id, product_ids)
     extras = _demo_extras(user_id, product_ids)
     open_hint = (f"  open:     {serving_url}/ (API docs at {serving_url}/v1/docs)" if serving_url
-                 else "  then:     pilot run   and open http://127.0.0.1:3000/ (API docs at /v1/docs)")
+                 else "  then:     pilot run   and open http://127.0.0.1:3000/"
+                      " (API docs at /v1/docs)")
     lines = [
         f"Demo ready ({datetime.now(UTC):%Y-%m-%d}): {len(product_ids)} {DEMO_CATEGORY} "
         f"tracked, {stored} snapshots over {days} days, {alerts} alerts (sandbox data).",
