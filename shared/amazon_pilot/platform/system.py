@@ -186,7 +186,8 @@ _ASSETS = ("swagger-ui.css", "index.css", "swagger-ui-bundle.js", "favicon-32x32
 
 @lru_cache(maxsize=1)
 def _swagger_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "web_assets" / "vendor" / f"swagger-ui-{SWAGGER_UI_VERSION}"
+    vendored = Path(__file__).resolve().parents[1] / "web_assets" / "vendor"
+    return vendored / f"swagger-ui-{SWAGGER_UI_VERSION}"
 
 
 @router.get("/v1/docs", include_in_schema=False)
