@@ -670,6 +670,63 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- backup / restore
+
+
+def _backup_s3(args: argparse.Namespace, from_stack: dict[str, Any] | None) -> Any:
+    """boto3's S3 client: --endpoint-url, else the running stack's endpoint when the
+    database is the stack's (its embedded moto), else AWS as configured."""
+    import boto3
+
+    if args.endpoint_url:
+        return boto3.client("s3", endpoint_url=args.endpoint_url)
+    if from_stack is not None:
+        return aws_client(from_stack, "s3")
+    return boto3.client("s3")
+
+
+def _backup_database(explicit: str | None) -> tuple[str, dict[str, Any] | None]:
+    url = explicit or os.environ.get("DATABASE_URL")
+    if url:
+        return url, None
+    state = running_state()
+    if state is None:
+        raise CliError("no database: start `pilot run` in another shell, or set DATABASE_URL "
+                       "(or pass --database-url)")
+    return str(state["database_url"]), state
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pilot_dev import backup
+
+    url, state = _backup_database(args.database_url)
+    target = args.to or datetime.now(UTC).strftime("pilot-backup-%Y%m%dT%H%M%SZ.tar.gz")
+    s3 = _backup_s3(args, state) if target.startswith("s3://") else None
+    try:
+        manifest = backup.backup(url, target, s3=s3)
+    except backup.BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(f"backup written to {target}: {backup.summary(manifest)}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pilot_dev import backup
+
+    if not args.database_url and not os.environ.get("DATABASE_URL"):
+        raise CliError("pass --database-url (or set DATABASE_URL) of an EMPTY database to "
+                       "restore into; restore never picks a running stack's database itself")
+    url = args.database_url or os.environ["DATABASE_URL"]
+    state = running_state()
+    s3 = _backup_s3(args, state) if args.file.startswith("s3://") else None
+    try:
+        manifest = backup.restore(args.file, url, s3=s3)
+    except backup.BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(f"restored {args.file}: {backup.summary(manifest)}; row counts verified")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def cmd_secrets(args: argparse.Namespace) -> int:
@@ -710,6 +767,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "import-apify": cmd_import_apify,
     "demo": cmd_demo,
     "create-admin": cmd_create_admin,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
 }
 
 
@@ -791,6 +850,22 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--password-stdin", action="store_true",
                        help="read the new account's password from standard input")
     admin.add_argument("--database-url", help="default: DATABASE_URL, else the running stack's")
+
+    backup_p = sub.add_parser("backup", help="a consistent dump of the database with a "
+                                             "manifest (file or s3://bucket/key)")
+    backup_p.add_argument("--to", help="FILE or s3://BUCKET/KEY (default: "
+                                       "pilot-backup-<time>.tar.gz here)")
+    backup_p.add_argument("--database-url", help="default: DATABASE_URL, else the running "
+                                                 "stack's")
+    backup_p.add_argument("--endpoint-url", help="S3 endpoint (default: the running stack's "
+                                                 "for its database, else AWS)")
+
+    restore_p = sub.add_parser("restore", help="restore a backup into an EMPTY database, "
+                                               "verifying its checksums and row counts")
+    restore_p.add_argument("file", help="FILE or s3://BUCKET/KEY")
+    restore_p.add_argument("--database-url", help="the empty target (default: DATABASE_URL)")
+    restore_p.add_argument("--endpoint-url", help="S3 endpoint (default: the running stack's "
+                                                  "when one runs, else AWS)")
     return parser
 
 
