@@ -356,8 +356,13 @@ def restore(source: str, database_url: str, s3: Any = None) -> dict[str, Any]:
             _refuse_non_empty(conn, database_url)
             conn.commit()
         apply_migrations(database_url, schema)
-        with _connect(database_url) as conn, conn.transaction():
-            _load(conn, manifest, data)
+        try:
+            with _connect(database_url) as conn, conn.transaction():
+                _load(conn, manifest, data)
+        except (BackupError, psycopg.Error) as exc:
+            raise BackupError(
+                f"{exc}; the data was rolled back but the target now holds the schema: drop "
+                "and create the database again before retrying") from None
     return manifest
 
 
