@@ -219,6 +219,9 @@ def dump(database_url: str, out: Path, now: Callable[[], datetime] | None = None
                 }
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")
+        # the archive holds password hashes and sealed secrets: readable by its owner only
+        partial.touch(mode=0o600)
+        partial.chmod(0o600)
         with tarfile.open(partial, "w:gz") as tar:
             body = json.dumps(manifest, indent=2, sort_keys=True).encode()
             info = tarfile.TarInfo(MANIFEST)

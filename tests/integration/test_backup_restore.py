@@ -80,6 +80,7 @@ def test_restore_drill_brings_back_every_row_of_the_demo(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     manifest = manifest_of(archive)
+    assert archive.stat().st_mode & 0o777 == 0o600  # password hashes, sealed secrets
     applied = rows(database_url, "SELECT max(version) FROM schema_migrations")[0][0]
     assert manifest["schema_version"] == applied
     assert manifest["tables"]["snapshots"]["rows"] > 0 and manifest["tables"]["alerts"]["rows"] > 0
