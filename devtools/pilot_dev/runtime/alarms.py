@@ -97,9 +97,12 @@ class MetricStore:
                 found.append(values)
         return found
 
-    def names(self) -> list[tuple[str, str, dict[str, str]]]:
+    def window(self, start: float, end: float) -> dict[tuple[str, str, Dims], list[float]]:
+        """Every series' values in [start, end)."""
         with self._lock:
-            return [(ns, n, dict(d)) for ns, n, d in self._series]
+            copied = {k: list(v) for k, v in self._series.items()}
+        out = {k: [v for t, v in series if start <= t < end] for k, series in copied.items()}
+        return {k: v for k, v in out.items() if v}
 
 
 def statistic(values: list[float], stat: str) -> float | None:
@@ -540,25 +543,28 @@ def _evaluate(node: ast.AST, names: dict[str, Any]) -> Any:
             return None
         return 1.0 if _BINARY[type(node.ops[0])](left, right) else 0.0
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        fn = node.func.id.upper()
-        args = [_evaluate(a, names) for a in node.args]
-        if fn == "IF" and len(args) in (2, 3):
-            if args[0] is None:
-                return None
-            return args[1] if args[0] else (args[2] if len(args) == 3 else None)
-        if fn in ("SUM", "MAX", "MIN", "AVG") and len(args) == 1:
-            series = args[0] if isinstance(args[0], list) else [args[0]]
-            series = [v for v in series if v is not None]
-            if not series:
-                return None
-            if fn == "SUM":
-                return float(sum(series))
-            if fn == "MAX":
-                return float(max(series))
-            if fn == "MIN":
-                return float(min(series))
-            return float(sum(series) / len(series))
+        return _call(node.func.id.upper(), [_evaluate(a, names) for a in node.args])
     raise ValueError(f"unsupported metric math: {ast.dump(node)[:80]}")
+
+
+def _call(fn: str, args: list[Any]) -> Any:
+    if fn == "IF" and len(args) in (2, 3):
+        if args[0] is None:
+            return None
+        return args[1] if args[0] else (args[2] if len(args) == 3 else None)
+    if fn in ("SUM", "MAX", "MIN", "AVG") and len(args) == 1:
+        series = args[0] if isinstance(args[0], list) else [args[0]]
+        series = [v for v in series if v is not None]
+        if not series:
+            return None
+        if fn == "SUM":
+            return float(sum(series))
+        if fn == "MAX":
+            return float(max(series))
+        if fn == "MIN":
+            return float(min(series))
+        return float(sum(series) / len(series))
+    raise ValueError(f"unsupported metric math function {fn}")
 
 
 # ---------------------------------------------------------------- the runtime's part
@@ -591,14 +597,37 @@ class CloudWatchMirror:
         self.cloudwatch.set_alarm_state(AlarmName=alarm.name, StateValue=state.value,
                                         StateReason=state.reason[:1023])
 
+    def publish(self, store: MetricStore, start: float, end: float) -> int:
+        """The local metrics of [start, end) as CloudWatch datapoints (one statistic set
+        per series), so get_metric_data answers the console as in AWS."""
+        by_namespace: dict[str, list[dict[str, Any]]] = {}
+        stamp = datetime.fromtimestamp(end, UTC)
+        for (namespace, name, dims), values in store.window(start, end).items():
+            by_namespace.setdefault(namespace, []).append({
+                "MetricName": name, "Timestamp": stamp,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(dims)],
+                "StatisticValues": {"SampleCount": float(len(values)), "Sum": sum(values),
+                                    "Minimum": min(values), "Maximum": max(values)}})
+        sent = 0
+        for namespace, data in by_namespace.items():
+            # (AWS/ namespaces are reserved in AWS; only the local endpoint gets these)
+            for first in range(0, len(data), 500):
+                self.cloudwatch.put_metric_data(Namespace=namespace,
+                                                MetricData=data[first:first + 500])
+                sent += len(data[first:first + 500])
+        return sent
+
 
 class LocalAlarms:
     """What `pilot run` starts: the metric store, the queue sampler, the evaluator
     thread and the CloudWatch mirror."""
 
+    PUBLISH_S = 10.0  # how often the local metrics go to the endpoint's CloudWatch
+
     def __init__(self, definitions: list[AlarmDefinition], store: MetricStore,
                  cloudwatch: Any | None, interval_s: float = 2.0) -> None:
         self.store = store
+        self._published = time.time()
         self.mirror = CloudWatchMirror(cloudwatch) if cloudwatch is not None else None
         self.evaluator = Evaluator(definitions, store, on_transition=self._mirror)
         self.interval_s = interval_s
@@ -626,12 +655,25 @@ class LocalAlarms:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.evaluator.evaluate()
+            if time.time() - self._published >= self.PUBLISH_S:
+                self.publish()
+
+    def publish(self) -> None:
+        now = time.time()
+        if self.mirror is not None:
+            try:
+                self.mirror.publish(self.store, self._published, now)
+            except Exception as exc:  # the endpoint is down: the next round tries again
+                log.debug("metrics not published: %r", exc)
+                return
+        self._published = now
 
     def evaluate_now(self) -> None:
         """Sample the queues and evaluate at once (tests, `pilot alarms --now`)."""
         if self.sampler is not None:
             self.sampler.sample()
         self.evaluator.evaluate()
+        self.publish()
 
     def stop(self) -> None:
         self._stop.set()

@@ -25,8 +25,8 @@ from typing import Any
 from pilot_dev.runtime.alarms import (
     LocalAlarms,
     MeteredHost,
-    MetricStore,
     MetricsTap,
+    MetricStore,
     QueueSampler,
     alarm_definitions,
 )
