@@ -4,6 +4,7 @@ every alarm of the template can be read and evaluated locally."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -133,9 +134,10 @@ def test_access_log_and_emf_lines_become_metrics() -> None:
     tap = MetricsTap(lambda group, lines: shipped.append((group, lines)), store,
                      access_group="/api", api_id="api")
     tap("/api", ['{"status":"503","latency":"12"}', '{"status":"200","latency":"30"}'])
-    tap("/aws/lambda/f", ['{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"AP",'
-                          '"Dimensions":[["service"]],"Metrics":[{"Name":"JobsProcessed"}]}]},'
-                          '"service":"worker","JobsProcessed":2}' % int(NOW * 1000), "plain"])
+    emf = {"_aws": {"Timestamp": int(NOW * 1000), "CloudWatchMetrics": [
+        {"Namespace": "AP", "Dimensions": [["service"]],
+         "Metrics": [{"Name": "JobsProcessed"}]}]}, "service": "worker", "JobsProcessed": 2}
+    tap("/aws/lambda/f", [json.dumps(emf), "plain"])
     assert [len(lines()) for _, lines in shipped] == [2, 2]  # shipping renders, unchanged
     assert store.samples("AWS/ApiGateway", "5xx", {"ApiId": "api"}, 0, 2e10) == [1, 0]
     assert store.samples("AWS/ApiGateway", "Latency", {"ApiId": "api"}, 0, 2e10) == [12, 30]
