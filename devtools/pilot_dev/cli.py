@@ -80,6 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  schedule       {name:<20} next {at}")
     print("  logs           pilot logs FUNCTION --follow   access log: pilot logs api"
           "   queues: pilot queues")
+    print(f"  alarms         {info['alarms']} of the template's, evaluated on the local metrics:"
+          " pilot alarms   dashboard: /admin/operations")
     print("Ctrl-C stops; work in hand is finished first.", flush=True)
     threading.Thread(target=stack.warm, name="warm", daemon=True).start()
     while not stop.is_set():

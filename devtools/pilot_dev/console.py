@@ -260,7 +260,11 @@ def redrive(target: Target, queue: str, ids: list[str] | None = None) -> dict[st
 
 def unsupported(exc: Exception) -> bool:
     """The endpoint has no message-move task (moto; some LocalStack editions)."""
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    response = getattr(exc, "response", {}) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    if response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (500, 501) and (
+            not code or code in ("500", "501")):
+        return True  # an endpoint that failed on the action itself (moto: NotImplementedError)
     text = f"{code} {exc}".lower()
     return any(word in text for word in ("notimplemented", "not implemented", "unsupported",
                                          "invalidaction", "unknownoperation",

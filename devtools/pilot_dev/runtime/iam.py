@@ -255,6 +255,9 @@ def teach_moto_resources() -> None:
 
     def sqs_queue(self: Any) -> str:
         # moto finds the queue from QueueUrl; GetQueueUrl names it by QueueName
+        if self._get_action() in ("StartMessageMoveTask", "ListMessageMoveTasks"):
+            # named by the source queue's ARN, as AWS authorizes them
+            return str(self._get_param("SourceArn") or "*")
         if self._get_action() == "GetQueueUrl":
             name = self._get_param("QueueName")
             queue = self.sqs_backend.queues.get(name) if name else None
