@@ -202,3 +202,54 @@ def test_redrive_all_says_how_it_moved_them_and_they_run(
     assert moved.json()["method"] == "receive-send-delete"
     assert moved.json()["moved"] >= len(keys)
     wait_for(lambda: all(audit_count(k) == 1 for k in keys), 30, "the redriven jobs")
+
+
+def test_stage_console_finds_the_stack_queues_from_cloudformation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, open_aws: None) -> None:
+    """`--stage NAME`: the stack samconfig names, its queues from CloudFormation, the
+    calls by the AWS APIs (here a moto server of its own stands for AWS)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from pilot_dev import console
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        stack_name = f"pilot-stage-{uuid.uuid4().hex[:8]}"
+        samconfig = tmp_path / "samconfig.toml"
+        samconfig.write_text(f'version = 0.1\n[qa.deploy.parameters]\nstack_name = "{stack_name}"\n'
+                             'region = "eu-west-1"\n')
+        body = {"Resources": {
+            "LowDLQ": {"Type": "AWS::SQS::Queue",
+                       "Properties": {"QueueName": f"{stack_name}-low-dlq"}},
+            "LowQueue": {"Type": "AWS::SQS::Queue", "Properties": {
+                "QueueName": f"{stack_name}-low",
+                "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["LowDLQ", "Arn"]},
+                                  "maxReceiveCount": 3}}}}}
+        cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+        cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(body))
+        target = console.stage_target("qa", samconfig)
+        assert target.stack_name == stack_name and set(target.queues) == {"LowDLQ", "LowQueue"}
+        sqs = target.client("sqs")
+        sqs.send_message(QueueUrl=target.queues["LowDLQ"], MessageBody=json.dumps(
+            {"type": "suggest", "key": "k1", "payload": {"product_id": "p-1"}}))
+        assert console.queue_rows(target) == [
+            {"queue": "low", "depth": 0, "in_flight": 0, "dlq_depth": 1}]
+        [letter] = console.dead_letters(target, "low")
+        assert letter["job_type"] == "suggest" and letter["concerns"] == {"product_id": "p-1"}
+        assert "no reason recorded" in letter["failure_reason"]
+        result = console.redrive(target, "low")
+        assert result == {"queue": "low", "method": "receive-send-delete", "moved": 1,
+                          "not_found": []}
+        assert console.queue_rows(target)[0]["depth"] == 1
+        with pytest.raises(console.ConsoleError, match="no stage 'prod'"):
+            console.stage_target("prod", samconfig)
+        with pytest.raises(console.ConsoleError, match="no queue 'urgent'"):
+            console.dead_letters(target, "urgent")
+    finally:
+        server.stop()
