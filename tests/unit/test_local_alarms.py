@@ -173,3 +173,24 @@ def test_every_template_alarm_is_read_and_evaluated() -> None:
     assert {s.value for s in evaluator.states.values()} <= {OK, INSUFFICIENT}
     assert all(evaluator.states[d.name].history for d in definitions
                if d.treat_missing != "ignore")
+
+
+def test_a_composite_alarm_follows_its_rule() -> None:
+    store = MetricStore()
+    errors = alarm(EvaluationPeriods=1, DatapointsToAlarm=1)
+    latency = alarm(MetricName="Duration", Threshold=1000, EvaluationPeriods=1,
+                    DatapointsToAlarm=1)
+    latency.name = "stack-AuthFunctionLatencyAlarm"
+    incident = AlarmDefinition("ApiIncident", "stack-ApiIncident", "", "page", {
+        "AlarmRule": 'ALARM("stack-AuthFunctionErrorsAlarm") OR (ALARM(arn:aws:cloudwatch:'
+                     'us-east-1:1:alarm:stack-AuthFunctionLatencyAlarm) AND NOT OK(x))'},
+        composite=True)
+    evaluator = Evaluator([incident, errors, latency], store, clock=lambda: NOW + 1)
+    evaluator.definitions.sort(key=lambda d: d.composite)  # as alarm_definitions orders them
+    evaluator.evaluate()
+    assert evaluator.states["stack-ApiIncident"].value == OK
+    store.put("AWS/Lambda", "Duration", DIMS, 5000, at=NOW + 1)
+    evaluator.evaluate()
+    assert evaluator.states["stack-AuthFunctionLatencyAlarm"].value == ALARM
+    assert evaluator.states["stack-ApiIncident"].value == ALARM
+    assert "the rule holds" in evaluator.states["stack-ApiIncident"].reason
