@@ -92,6 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  schedule       {name:<20} next {at}")
     print("  logs           pilot logs FUNCTION --follow   access log: pilot logs api"
           "   queues: pilot queues")
+    print(f"  alarms         {info['alarms']} of the template's, evaluated on the local metrics:"
+          " pilot alarms   dashboard: /admin/operations")
     print("Ctrl-C stops; work in hand is finished first.", flush=True)
     threading.Thread(target=stack.warm, name="warm", daemon=True).start()
     while not stop.is_set():
@@ -295,6 +297,8 @@ def _queue_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def cmd_queues(args: argparse.Namespace) -> int:
+    if getattr(args, "stage", None):
+        return _stage_queues(args)
     state = require_running()
     rows = _queue_rows(state)
     # jobs committed but not yet sent (the outbox): SQS refused them, or the relay is due
@@ -336,6 +340,8 @@ def redrive(sqs: Any, source_url: str, dlq_url: str, limit: int | None = None) -
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
+    if getattr(args, "stage", None) or getattr(args, "ids", None):
+        return _console_redrive(args)
     state = require_running()
     wanted = args.queue.lower()
     source_id = next((k for k in state["queues"]
@@ -352,6 +358,94 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     moved = redrive(sqs, source_url, sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"])
     print(f"moved {moved} message(s) from {dlq_name} back to {source_id}")
     return 0
+
+
+# ---------------------------------------------------------------- operator console
+# (pilot_dev/console.py): the local stack, or a deployed stage with --stage NAME
+
+
+def console_target(args: argparse.Namespace) -> Any:
+    from pilot_dev import console
+
+    try:
+        if getattr(args, "stage", None):
+            return console.stage_target(args.stage)
+        return console.local_target(require_running())
+    except console.ConsoleError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_alarms(args: argparse.Namespace) -> int:
+    """The stack's alarms: state, since when, why (`pilot run` evaluates the template's
+    alarms on the local metrics; a stage's are CloudWatch's)."""
+    from pilot_dev import console
+
+    target = console_target(args)
+    rows = console.alarms(target, firing_only=args.firing)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        console.print_alarms(rows, target.stack_name)
+    return 0
+
+
+def _stage_queues(args: argparse.Namespace) -> int:
+    from pilot_dev import console
+
+    target = console_target(args)
+    try:
+        rows = console.queue_rows(target)
+    except console.ConsoleError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'queue':<10} {'depth':>7} {'in-flight':>10} {'dlq':>6}   ({target.label}: "
+          f"{target.stack_name})")
+    for row in rows:
+        print(f"{row['queue']:<10} {row['depth']:>7} {row['in_flight']:>10} "
+              f"{row['dlq_depth']:>6}")
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """A queue's dead letters: why each failed, its job, what it concerns."""
+    from pilot_dev import console
+
+    target = console_target(args)
+    try:
+        rows = console.dead_letters(target, args.queue, limit=args.limit)
+    except console.ConsoleError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print(f"the {args.queue} DLQ is empty")
+    for row in rows:
+        concerns = " ".join(f"{k}={v}" for k, v in row["concerns"].items())
+        print(f"{row['message_id']}  {row['sent_at'] or '?'}  {row['job_type'] or '?'}"
+              f"  {concerns}\n    {row['failure_reason']}")
+    return 0
+
+
+def _console_redrive(args: argparse.Namespace) -> int:
+    from pilot_dev import console
+
+    target = console_target(args)
+    try:
+        result = console.redrive(target, args.queue, ids=args.ids or None)
+    except console.ConsoleError as exc:
+        raise CliError(str(exc)) from None
+    if result["method"] == "message-move-task":
+        print(f"started a message-move task from the {result['queue']} DLQ back to its queue"
+              f" ({target.label}; task {result['task_handle']})")
+    else:
+        print(f"moved {result['moved']} message(s) from the {result['queue']} DLQ back to its"
+              f" queue by receive/send/delete ({target.label})")
+        if result.get("not_found"):
+            print("not in the DLQ: " + ", ".join(result["not_found"]))
+    return 0 if not result.get("not_found") else 1
 
 
 # ---------------------------------------------------------------- runs
@@ -769,6 +863,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "create-admin": cmd_create_admin,
     "backup": cmd_backup,
     "restore": cmd_restore,
+    "alarms": cmd_alarms,
+    "dlq": cmd_dlq,
 }
 
 
@@ -809,6 +905,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     queues = sub.add_parser("queues", help="depth, in-flight and DLQ depth per queue")
     queues.add_argument("--json", action="store_true")
+    queues.add_argument("--stage", help="a deployed stage (samconfig config env), by the AWS APIs")
 
     runs = sub.add_parser("runs", help="scrape runs, newest first: counts, problems, cost "
                                        "(or one run with its problems)")
@@ -819,6 +916,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     redrive_p = sub.add_parser("redrive", help="move a queue's DLQ messages back to it")
     redrive_p.add_argument("queue", help="critical, default or low")
+    redrive_p.add_argument("--stage", help="a deployed stage (samconfig config env); all "
+                                           "messages by SQS's message-move task")
+    redrive_p.add_argument("--id", dest="ids", action="append", metavar="MESSAGE_ID",
+                           help="move just this message (repeatable; ids from `pilot dlq`)")
+
+    alarms_p = sub.add_parser("alarms", help="the stack's alarms: state, since, reason")
+    alarms_p.add_argument("--firing", action="store_true", help="only those in ALARM")
+    alarms_p.add_argument("--json", action="store_true")
+    alarms_p.add_argument("--stage", help="a deployed stage (samconfig config env)")
+
+    dlq_p = sub.add_parser("dlq", help="a queue's dead letters: reason, job, what they concern")
+    dlq_p.add_argument("queue", help="critical, default or low")
+    dlq_p.add_argument("--limit", type=int, default=50)
+    dlq_p.add_argument("--json", action="store_true")
+    dlq_p.add_argument("--stage", help="a deployed stage (samconfig config env)")
 
     migrate = sub.add_parser("migrate", help="apply the schema migrations")
     migrate.add_argument("--database-url")

@@ -73,3 +73,13 @@ export const experiments = () => path("experiments");
 export const experimentCandidates = () => path("experiments", "candidates");
 export const experiment = (experimentId) => path("experiments", experimentId);
 export const experimentStop = (experimentId) => path("experiments", experimentId, "stop");
+
+// ------------------------------------------------------------------ operator console (admins)
+
+export const opsAlarms = () => path("admin", "operations", "alarms");
+export const opsQueues = () => path("admin", "operations", "queues");
+export const opsDeadLetters = (queue) => path("admin", "operations", "dlq", queue);
+export const opsRedrive = (queue) => path("admin", "operations", "dlq", queue, "redrive");
+export const opsJobs = () => path("admin", "operations", "jobs");
+export const opsOutbox = () => path("admin", "operations", "outbox");
+export const opsMetrics = () => path("admin", "operations", "metrics");

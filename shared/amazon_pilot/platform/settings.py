@@ -59,6 +59,10 @@ class Settings:
     queue_urls: dict[str, str] = field(default_factory=dict)
     dlq_urls: dict[str, str] = field(default_factory=dict)
     queue_priority: str = "default"
+    # the operator console (operations/): the stack's name (its alarms and functions are
+    # named "<stack>-...") and the HTTP API's id (its CloudWatch metrics)
+    stack_name: str | None = None
+    api_id: str | None = None
     retry_base_s: int = 30
     job_lease_s: int = 900  # a job's claim when the invocation's own deadline is unknown
     fetch_retries: int = 2  # re-fetches of a product whose item was unusable (robot check)
@@ -202,6 +206,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         queue_urls={p: u for p in PRIORITIES if (u := read.text(f"QUEUE_URL_{p.upper()}"))},
         dlq_urls={p: u for p in PRIORITIES if (u := read.text(f"DLQ_URL_{p.upper()}"))},
         queue_priority=priority,
+        stack_name=read.text("STACK_NAME"),
+        api_id=read.text("API_ID"),
         retry_base_s=read.integer("RETRY_BASE_SECONDS", defaults.retry_base_s, minimum=0),
         job_lease_s=read.integer("JOB_LEASE_SECONDS", defaults.job_lease_s),
         fetch_retries=read.integer("FETCH_RETRIES", defaults.fetch_retries, minimum=0),
