@@ -73,3 +73,8 @@ export const experiments = () => path("experiments");
 export const experimentCandidates = () => path("experiments", "candidates");
 export const experiment = (experimentId) => path("experiments", experimentId);
 export const experimentStop = (experimentId) => path("experiments", experimentId, "stop");
+
+// ------------------------------------------------------------------ organisation (tags, bulk actions)
+
+export const productsBulkActions = () => path("products", "bulk-actions");
+export const productTags = () => path("products", "tags");
