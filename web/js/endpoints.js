@@ -78,3 +78,5 @@ export const experimentStop = (experimentId) => path("experiments", experimentId
 
 export const productsBulkActions = () => path("products", "bulk-actions");
 export const productTags = () => path("products", "tags");
+export const competitorGroupCompetitors = (groupId) => path("competitor-groups", groupId, "competitors");
+export const competitorGroupCompetitor = (groupId, asin) => path("competitor-groups", groupId, "competitors", asin);
