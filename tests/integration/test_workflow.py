@@ -228,7 +228,7 @@ class ShortLinkServer(BaseHTTPRequestHandler):
 
     routes: dict[str, str] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+    def do_GET(self) -> None:
         key = f"{self.headers.get('Host')}{self.path}"
         target = self.routes.get(key)
         if target is None:

@@ -96,7 +96,8 @@ def comparison_rows(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     product first, then each competitor with its gaps (main minus competitor)."""
     compared = body["comparison"]
     as_of = {p["asin"]: p.get("as_of") for p in body.get("products", [])}
-    entries = [("main", compared["main"], {})]
+    entries: list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] = [
+        ("main", compared["main"], {})]
     entries += [("competitor", c["product"], c["gaps"]) for c in compared["competitors"]]
     rows = []
     for role, product, gaps in entries:

@@ -403,6 +403,7 @@ export async function render(main, params, ctx) {
       }
       chartHost.dataset.state = "ready";
       chartHost.dataset.points = String(times.length);
+      chartHost.dataset.gaps = String(values.filter((v, i) => v === null && i > 0 && i < values.length - 1).length);
       chartHost.dataset.markers = String(markers.length);
       if (relevant.length) {
         alertList.append(h("h3", { text: `Alerts marked on the chart (${relevant.length})` }),

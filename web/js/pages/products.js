@@ -390,7 +390,7 @@ export async function render(main, params, ctx) {
       const names = tags.items.map((t) => t.tag);
       if (state.tag && !names.includes(state.tag)) names.unshift(state.tag);
       tagFilter.replaceChildren(h("option", { value: "" }, "All tags"),
-        names.map((t) => {
+        ...names.map((t) => {
           const n = tags.items.find((x) => x.tag === t);
           return h("option", { value: t, selected: t === state.tag }, n ? `${t} (${n.products})` : t);
         }));
