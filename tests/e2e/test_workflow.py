@@ -190,4 +190,5 @@ def test_out_of_stock_days_are_gaps_in_the_price_chart(page: Any, seller: str) -
     page.goto(f"/products/{tracked_id}?metric=price&range=7d")
     page.wait_for_selector("#chart[data-state='ready']")
     assert int(page.get_attribute("#chart", "data-gaps") or "0") == 2
+    page.locator("#chart").scroll_into_view_if_needed()
     shoot(page, "chart-gaps", full_page=False)

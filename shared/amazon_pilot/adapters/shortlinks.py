@@ -42,8 +42,8 @@ def _target(url: str) -> tuple[str, str, int, str]:
     via = settings().short_link_via.get(host) or settings().short_link_via.get(
         host.removeprefix("www."))
     if via:  # development: a local stand-in answers for this shortener
-        address, _, port = via.rpartition(":")
-        return "http", host, int(port), address
+        address, _, via_port = via.rpartition(":")
+        return "http", host, int(via_port), address
     scheme = parts.scheme.lower()
     port = parts.port or default_port(scheme)
     try:

@@ -71,8 +71,9 @@ class Group(BaseModel):
     created_at: datetime
     updated_at: datetime
     data_source: str | None  # "sandbox" when any product's data came from the stand-in
-    min_competitors: int = Field(MIN_COMPETITORS, description="a group keeps at least this many")
-    max_competitors: int = Field(MAX_COMPETITORS, description="and at most this many")
+    min_competitors: int = Field(default=MIN_COMPETITORS,
+                                 description="a group keeps at least this many")
+    max_competitors: int = Field(default=MAX_COMPETITORS, description="and at most this many")
 
 
 class GroupPage(BaseModel):

@@ -1,6 +1,6 @@
 """Query parameters shared by the list routes (each route keeps its own page-size bound)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 
@@ -11,7 +11,7 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 ExportFormat = Annotated[str | None, Query(pattern="^(json|csv)$",
                                            description="csv: the export (or Accept: text/csv)")]
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-CSV_RESPONSE = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                       "description": "JSON, or CSV with `format=csv` / `Accept: text/csv`"}}
 
 

@@ -202,14 +202,14 @@ def add_products(user: CurrentUser, body: BulkAdd) -> BulkResponse:
         except ApiError as exc:
             items.append(exc)
     with transaction() as conn:
-        for index, item in enumerate(items):
-            if isinstance(item, ApiError):
-                results.append(BulkResult(index=index, status=item.status,
-                                          error={"code": item.code, "message": item.message}))
+        for index, expanded in enumerate(items):
+            if isinstance(expanded, ApiError):
+                results.append(BulkResult(index=index, status=expanded.status, error={
+                    "code": expanded.code, "message": expanded.message}))
                 continue
             savepoint = conn.begin_nested()
             try:
-                product, needs_fetch = _add(conn, user, item)
+                product, needs_fetch = _add(conn, user, expanded)
             except ApiError as exc:
                 savepoint.rollback()
                 results.append(BulkResult(index=index, status=exc.status,
