@@ -11,8 +11,9 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 ExportFormat = Annotated[str | None, Query(pattern="^(json|csv)$",
                                            description="csv: the export (or Accept: text/csv)")]
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-                      "description": "JSON, or CSV with `format=csv` / `Accept: text/csv`"}}
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+          "description": "JSON, or CSV with `format=csv` / `Accept: text/csv`"}}
 
 
 def wants_csv(format: str | None, accept: str | None) -> bool:
