@@ -220,7 +220,7 @@ function row(p, { onChanged, loader, shown, selection, onSelect, onTag }) {
 }
 
 function addForm(onAdded) {
-  const input = h("textarea", { id: "add-refs", rows: 2, placeholder: "ASIN or Amazon URL — paste many, one per line", "aria-label": "ASINs or Amazon URLs" });
+  const input = h("textarea", { id: "add-refs", rows: 2, placeholder: "ASIN, Amazon URL or short link (a.co/…) — paste many, one per line", "aria-label": "ASINs, Amazon URLs or short links" });
   const submit = h("button", { class: "btn btn-primary", type: "submit", id: "add-submit" }, "Track");
   const result = h("div", { class: "add-result", id: "add-result" });
   const form = h("form", { class: "add-form" }, input, submit);
