@@ -402,11 +402,12 @@ export async function renderGroup(main, params, ctx) {
       group.data_source === "sandbox" ? badge("sandbox data", "sandbox") : null, group.is_active ? null : badge("paused", "muted"),
       h("div", { class: "grow" }), windowTabs, exportButton, remove),
     status,
+    h("details", { class: "panel-fold", id: "group-edit-fold", open: true }, h("summary", { class: "btn btn-small" }, "Edit group"), editHost),
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Side by side" }), table),
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "How they compare" }), chartHost),
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Features present and missing" }), featureHost),
     h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", { class: "panel-title", text: "Reports" }), writeBtn), reportsHost),
-    reportHost, editHost);
+    reportHost);
   drawEdit(group);
 
   if (!drawStatus(group)) {
