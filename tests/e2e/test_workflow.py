@@ -129,8 +129,10 @@ def test_build_a_group_and_edit_it(page: Any, seller: str) -> None:
     page.wait_for_selector(f"#group-members >> text={asins[4]}")
     page.wait_for_function(
         f"() => !document.querySelector(\"[data-remove-asin='{asins[1]}']\")")
+    page.wait_for_selector("#competitor-usage >> text=3 of 5 competitors")
     page.fill("#competitor-add", asins[5])
     page.click("#competitor-add-submit")
+    page.wait_for_selector("#competitor-usage >> text=4 of 5 competitors")
     page.fill("#competitor-add", asins[1])
     page.click("#competitor-add-submit")
     page.wait_for_selector("#competitor-usage >> text=5 of 5 competitors: remove one")
