@@ -284,6 +284,7 @@ export async function render(main, params, ctx) {
   let alive = true;
 
   const count = h("span", { class: "muted", id: "product-count" });
+  const planUsage = h("span", { class: "muted small", id: "plan-usage" });
   const search = h("input", { type: "search", placeholder: "Search ASIN, title or alias", value: state.q, "aria-label": "Search products" });
   const body = h("div", { class: "table-host", id: "products" }, loading("Loading your products…"));
   const pager = h("div", { class: "pager" });
@@ -314,6 +315,12 @@ export async function render(main, params, ctx) {
     loader.stop();
     loader = new TrendLoader();
     count.textContent = `${page.total} tracked`;
+    if (page.plan_products) {
+      const used = page.tracked ?? page.total;
+      planUsage.textContent = `${fmtInt(used)} of ${fmtInt(page.plan_products)} on your plan`;
+      planUsage.className = used >= page.plan_products ? "badge badge-warn" : "muted small";
+      planUsage.title = used >= page.plan_products ? "Your plan's limit is reached: stop tracking a product to add another." : "";
+    }
     for (const id of [...selection]) if (!page.items.some((p) => p.id === id)) selection.delete(id);
     renderBulkBar();
     loadTags();
@@ -487,7 +494,7 @@ export async function render(main, params, ctx) {
   });
 
   main.append(
-    h("div", { class: "page-head" }, h("h1", { text: "Products" }), count, h("div", { class: "grow" }), search),
+    h("div", { class: "page-head" }, h("h1", { text: "Products" }), count, planUsage, h("div", { class: "grow" }), search),
     addForm(() => { polls = 0; load({ quiet: true }); }),
     h("div", { class: "toolbar" }, tagFilter, sortSelect, chooser, h("div", { class: "grow" }), exportButton),
     bulkBar, body, pager);
