@@ -83,3 +83,10 @@ export const opsRedrive = (queue) => path("admin", "operations", "dlq", queue, "
 export const opsJobs = () => path("admin", "operations", "jobs");
 export const opsOutbox = () => path("admin", "operations", "outbox");
 export const opsMetrics = () => path("admin", "operations", "metrics");
+
+// ------------------------------------------------------------------ organisation (tags, bulk actions)
+
+export const productsBulkActions = () => path("products", "bulk-actions");
+export const productTags = () => path("products", "tags");
+export const competitorGroupCompetitors = (groupId) => path("competitor-groups", groupId, "competitors");
+export const competitorGroupCompetitor = (groupId, asin) => path("competitor-groups", groupId, "competitors", asin);

@@ -109,6 +109,12 @@ class Settings:
     plans: dict[str, Plan] = field(default_factory=lambda: dict(PLANS))
     notify_from_email: str | None = None
     migrations_dir: str | None = None
+    # Short links (a.co, amzn.to): resolved by following their redirects (SHORT_LINKS
+    # on|off; unset: on unless the Apify stand-in serves data, i.e. an offline stack).
+    # SHORT_LINK_VIA (development only): "a.co=127.0.0.1:8123,…" sends a shortener's
+    # requests to a local stand-in instead of the host's public address.
+    short_links: bool | None = None
+    short_link_via: dict[str, str] = field(default_factory=dict)
 
     @property
     def sandbox_apify(self) -> bool:
@@ -117,6 +123,10 @@ class Settings:
     @property
     def sandbox_openai(self) -> bool:
         return not self.openai_api_key or self.openai_api_key.startswith("sandbox")
+
+    @property
+    def resolve_short_links(self) -> bool:
+        return self.short_links if self.short_links is not None else not self.sandbox_apify
 
     def plan(self, name: str) -> Plan:
         """The limits of a plan (an unknown name gets the free plan's: never more)."""
@@ -195,8 +205,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if read.text("WEBHOOK_ALLOW_HOSTS") and stage not in DEVELOPMENT_STAGES:
         raise SettingsError(f"WEBHOOK_ALLOW_HOSTS is for development only; the {stage!r} stage "
                             "must not allow webhooks to reach internal hosts (unset it)")
+    if read.text("SHORT_LINK_VIA") and stage not in DEVELOPMENT_STAGES:
+        raise SettingsError(f"SHORT_LINK_VIA is for development only; the {stage!r} stage "
+                            "must resolve short links at their public addresses (unset it)")
+    short_links = (read.text("SHORT_LINKS") or "").strip().lower()
+    if short_links not in ("", "on", "off"):
+        raise SettingsError(f"SHORT_LINKS must be on or off, got {short_links!r}")
     return Settings(
         stage=stage,
+        short_links=None if not short_links else short_links == "on",
+        short_link_via=dict(
+            (k.strip().lower(), v.strip()) for k, _, v in
+            (entry.partition("=") for entry in (read.text("SHORT_LINK_VIA") or "").split(","))
+            if k.strip() and v.strip()),
         region=read.text("AWS_REGION") or read.text("AWS_DEFAULT_REGION") or "us-east-1",
         aws_endpoint_url=read.text("AWS_ENDPOINT_URL"),
         aws_credentials=_credentials(read),
