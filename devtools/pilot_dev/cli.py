@@ -51,6 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         secrets_only=not args.plain_settings,
         enforce_iam=not (args.no_iam or args.plain_settings),
     )
+    if args.workers is not None:
+        config.workers = max(0, args.workers)
     if args.template:
         config.template_path = Path(args.template)
     if args.from_build is not None:
@@ -680,6 +682,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--no-workers", action="store_true", help="do not poll the queues")
     run.add_argument("--no-schedules", action="store_true", help="do not fire schedules")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="run the queue consumers in N processes of their own, apart from "
+                          "the HTTP server (default: the number of cores; 0: in this process)")
     run.add_argument("--from-build", nargs="?", const=".aws-sam/build-x86_64", metavar="DIR",
                      help="run each function from sam build's artifacts in a Python 3.13 "
                      "process of its own (default DIR: .aws-sam/build-x86_64, made by "

@@ -69,6 +69,9 @@ class StackConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     poll_wait_s: int = 5  # SQS long polling: a message wakes the poll at once
+    # `pilot run --workers N`: the queue consumers run in N worker processes (0: in this
+    # process, as before); None is the number of cores
+    workers: int | None = 0
     # `pilot run --from-build DIR`: run each function from sam build's artifacts in a
     # Python 3.13 process of its own (runtime/process_invoker.py), not in this process
     from_build: Path | None = None
@@ -265,7 +268,10 @@ class Stack:
         else:
             from moto.server import ThreadedMotoServer
 
+            from pilot_dev.runtime.moto_sqs import install as flat_sqs_costs
+
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call
+            flat_sqs_costs()  # a send's cost must not grow with the queue's depth
 
             self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self.moto.start()
