@@ -51,8 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         secrets_only=not args.plain_settings,
         enforce_iam=not (args.no_iam or args.plain_settings),
     )
-    if args.workers is not None:
-        config.workers = max(0, args.workers)
+    config.workers = None if args.workers is None else max(0, args.workers)  # None: cores
     if args.template:
         config.template_path = Path(args.template)
     if args.from_build is not None:
@@ -74,6 +73,9 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{info['settings']})")
     if config.from_build is not None:
         print(f"  functions      from {config.from_build} (a Python 3.13 process each)")
+    if info.get("worker_processes"):
+        print(f"  queue workers  {len(info['worker_processes'])} process(es), pids "
+              f"{', '.join(map(str, info['worker_processes']))}   (--workers N)")
     for name, url in info["standins"].items():
         print(f"  {name + ' stand-in':<14} {url}   (sandbox data)")
     for name, url in info["queues"].items():
