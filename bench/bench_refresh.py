@@ -26,7 +26,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from common import ROOT, VENV_BIN, bench_database, free_port
 
