@@ -111,7 +111,10 @@ class WorkerProcesses:
 
 
 def _die_with_parent(pipe: IO[bytes]) -> None:
-    """Exit the moment the parent's end of the pipe closes (it died, or stopped)."""
+    """Exit the moment the parent's end of the pipe closes (it died, or stopped).
+
+    PR_SET_PDEATHSIG fires when the *thread* that started this process ends: `pilot run`
+    starts its workers on its main thread, which lives as long as the runtime does."""
     with contextlib.suppress(Exception):
         import ctypes
 
