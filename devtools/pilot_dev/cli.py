@@ -63,6 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         secrets_only=not args.plain_settings,
         enforce_iam=not (args.no_iam or args.plain_settings),
     )
+    config.workers = None if args.workers is None else max(0, args.workers)  # None: cores
     if args.template:
         config.template_path = Path(args.template)
     if args.from_build is not None:
@@ -84,6 +85,9 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{info['settings']})")
     if config.from_build is not None:
         print(f"  functions      from {config.from_build} (a Python 3.13 process each)")
+    if info.get("worker_processes"):
+        print(f"  queue workers  {len(info['worker_processes'])} process(es), pids "
+              f"{', '.join(map(str, info['worker_processes']))}   (--workers N)")
     for name, url in info["standins"].items():
         print(f"  {name + ' stand-in':<14} {url}   (sandbox data)")
     for name, url in info["queues"].items():
@@ -882,6 +886,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help=data_dir_help)
     run.add_argument("--no-workers", action="store_true", help="do not poll the queues")
     run.add_argument("--no-schedules", action="store_true", help="do not fire schedules")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="run the queue consumers in N processes of their own, apart from "
+                          "the HTTP server (default: the number of cores; 0: in this process)")
     run.add_argument("--from-build", nargs="?", const=".aws-sam/build-x86_64", metavar="DIR",
                      help="run each function from sam build's artifacts in a Python 3.13 "
                      "process of its own (default DIR: .aws-sam/build-x86_64, made by "

@@ -77,6 +77,9 @@ class StackConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     poll_wait_s: int = 5  # SQS long polling: a message wakes the poll at once
+    # `pilot run --workers N`: the queue consumers run in N worker processes (0: in this
+    # process, as before); None is the number of cores
+    workers: int | None = 0
     # `pilot run --from-build DIR`: run each function from sam build's artifacts in a
     # Python 3.13 process of its own (runtime/process_invoker.py), not in this process
     from_build: Path | None = None
@@ -210,6 +213,7 @@ class Stack:
         self.host: Invoker | None = None
         self.invoker: Invoker | None = None
         self.pollers: list[QueuePoller] = []
+        self.worker_processes: Any = None  # `--workers N`: runtime/worker_processes.py
         self.clock: ScheduleClock | None = None
         self.relay: OutboxRelayThread | None = None
         self.shipper: CloudWatchShipper | None = None
@@ -282,7 +286,10 @@ class Stack:
         else:
             from moto.server import ThreadedMotoServer
 
+            from pilot_dev.runtime.moto_sqs import install as flat_sqs_costs
+
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call
+            flat_sqs_costs()  # a send's cost must not grow with the queue's depth
 
             self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self.moto.start()
@@ -554,7 +561,10 @@ class Stack:
         # What a crash left behind, once the schema is there and before any poller runs
         self._recover()
         self._free_orphaned_claims()
-        if self.config.pollers:
+        workers = self.worker_count()
+        if self.config.pollers and workers:
+            self.worker_processes = self._start_worker_processes(workers)
+        elif self.config.pollers:
             for mapping in self.template.queue_mappings:
                 url = self.queue_urls[mapping.queue]
                 poller = QueuePoller(
@@ -578,6 +588,34 @@ class Stack:
         sampler = QueueSampler(self.client("sqs"), self.queue_urls, self.metrics)
         self.alarms = LocalAlarms(definitions, self.metrics, self.client("cloudwatch"))
         self.alarms.start(sampler)
+
+    def worker_count(self) -> int:
+        """Worker processes for the queue consumers: 0 runs them in this process (and
+        always with --from-build, whose functions have processes of their own)."""
+        if self.config.from_build is not None:
+            return 0
+        workers = self.config.workers
+        return max(0, os.cpu_count() or 1) if workers is None else max(0, workers)
+
+    def _start_worker_processes(self, count: int) -> Any:
+        """`pilot run --workers N`: every queue's poller runs in each of N processes,
+        sharing the mapping's concurrency (runtime/worker_processes.py)."""
+        from pilot_dev.runtime.worker_processes import WorkerProcesses, WorkerQueue, WorkerSpec
+
+        queues = [WorkerQueue(
+            function=m.function, queue=m.queue, batch_size=m.batch_size,
+            max_concurrency=m.max_concurrency, report_failures=m.report_failures,
+            url=self.queue_urls[m.queue], arn=str(self.ctx.attrs[(m.queue, "Arn")]),
+            threads=max(1, -(-max(1, m.max_concurrency // 2) // count)))
+            for m in self.template.queue_mappings]
+        consumers = {m.function for m in self.template.queue_mappings}
+        spec = WorkerSpec(
+            template=str(self.template.path), names=dict(self.function_names),
+            environments={k: v for k, v in self.environments.items() if k in consumers},
+            hidden=sorted(self.hidden), region=self.config.region,
+            endpoint_url=str(self.endpoint_url), wait_s=self.config.poll_wait_s,
+            queues=queues)
+        return WorkerProcesses(spec, count).start()
 
     def _run_custom_resources(self) -> None:
         """Each custom resource's function, invoked as CloudFormation invokes it on a
@@ -806,6 +844,8 @@ class Stack:
             "standins": {name: s.url for name, s in self.standins.items()},
             "alarms": len(self.alarms.evaluator.definitions) if self.alarms else 0,
             "startup_s": self.timings,
+            "worker_processes": (self.worker_processes.pids if self.worker_processes
+                                 is not None else []),
         }
 
     # ------------------------------------------------------------ stop
@@ -822,6 +862,9 @@ class Stack:
             self.clock.stop()
         for poller in self.pollers:
             poller.join(timeout=60)
+        if self.worker_processes is not None:
+            self.worker_processes.stop()
+            self.worker_processes = None
         if self.server is not None:
             self.server.stop()
         stop_host = getattr(self.host, "stop", None)  # the from-build host's processes

@@ -71,7 +71,7 @@ class Settings:
     apify_token_secret_arn: str | None = None
     apify_api_url: str | None = None
     apify_actor_id: str = "axesso_data/amazon-product-details-scraper"
-    apify_batch_size: int = 50
+    apify_batch_size: int = 200  # URLs per actor run: docs/architecture.md, "Daily refresh"
     apify_max_retries: int = 4
     apify_retry_delay_ms: int = 500
     # OpenAI

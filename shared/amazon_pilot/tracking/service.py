@@ -585,16 +585,35 @@ def queue_first_fetch(conn: Connection, product_ids: list[int], trigger: str = "
                                [fetch_job(sorted(set(product_ids)), trigger, now)])
 
 
+PLAN_PAGE = 10_000  # due products read per query while planning (a multiple of any batch)
+
+
 def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
-    """One fetch per shared product that any seller tracks (not per seller), in batches."""
+    """One fetch per shared product that any seller tracks (not per seller), in batches.
+
+    The due products are read a page at a time by key (flat cost per page, flat memory),
+    each page's batches written to the outbox with one INSERT, all in one transaction:
+    the plan is queued whole or not at all. After the commit the relay sends the rows
+    with SendMessageBatch (10 a call); what it cannot send, the scheduled relay does."""
     size = max(1, batch_size or settings().apify_batch_size)
+    page = max(size, PLAN_PAGE - PLAN_PAGE % size)  # whole batches per page
     captured_at = now.replace(minute=0, second=0, microsecond=0)
+    products = sent = 0
+    after = 0
     with transaction() as conn:
-        due = store.due_products(conn, now - FRESH_FOR)
-        batches = [due[i:i + size] for i in range(0, len(due), size)]
-        sent = outbox.enqueue_many(conn, "default",
-                                   (fetch_job(b, "schedule", captured_at) for b in batches))
-    return {"job": "daily_refresh", "products": len(due), "batches": sent,
+        while True:
+            due = store.due_products(conn, now - FRESH_FOR, after=after, limit=page)
+            if not due:
+                break
+            products += len(due)
+            after = due[-1]
+            sent += outbox.enqueue_many(
+                conn, "default",
+                (fetch_job(due[i:i + size], "schedule", captured_at)
+                 for i in range(0, len(due), size)))
+            if len(due) < page:
+                break
+    return {"job": "daily_refresh", "products": products, "batches": sent,
             "captured_at": captured_at.isoformat()}
 
 

@@ -738,18 +738,22 @@ def fail_run(conn: Connection, run_id: str, *, status: str, error: str, duration
          "cost": cost_usd, "id": run_id})
 
 
-def due_products(conn: Connection, fetched_before: datetime) -> list[int]:
+def due_products(conn: Connection, fetched_before: datetime, *, after: int = 0,
+                 limit: int | None = None) -> list[int]:
     """Shared products some seller tracks (or an active competitor group holds) whose last
-    observation is older than `fetched_before`, or that were never fetched."""
+    observation is older than `fetched_before`, or that were never fetched; in id order,
+    from the first id above `after`, at most `limit` (a page read by key: each page costs
+    the same however far into the products it starts)."""
     return list(conn.execute(text(
-        "SELECT p.id FROM products p WHERE (EXISTS (SELECT 1 FROM tracked_products t"
-        "   WHERE t.product_id = p.id AND NOT t.is_paused)"
+        "SELECT p.id FROM products p WHERE p.id > :after AND (EXISTS (SELECT 1"
+        "   FROM tracked_products t WHERE t.product_id = p.id AND NOT t.is_paused)"
         "  OR EXISTS (SELECT 1 FROM competitor_groups g WHERE g.is_active"
         "   AND g.main_product_id = p.id)"
         "  OR EXISTS (SELECT 1 FROM competitor_group_members m JOIN competitor_groups g"
         "   ON g.id = m.group_id WHERE m.product_id = p.id AND g.is_active))"
         " AND (p.latest_captured_at IS NULL OR p.latest_captured_at < :fresh)"
-        " ORDER BY p.id"), {"fresh": fetched_before}).scalars().all())
+        " ORDER BY p.id" + (" LIMIT :limit" if limit is not None else "")),
+        {"fresh": fetched_before, "after": after, "limit": limit}).scalars().all())
 
 
 # ---------------------------------------------------------------- reading scrape runs
