@@ -61,9 +61,12 @@ async def list_products(
     q: Annotated[str | None, Query(max_length=100, description="ASIN, title or alias")] = None,
     paused: bool | None = None,
     sort: Annotated[str, Query(pattern="^-?(" + "|".join(store.SORT_KEYS) + ")$")] = "created_at",
+    cursor: Annotated[str | None, Query(
+        max_length=200, description="next_cursor of the previous page (created_at order);"
+        " the page starts after it (offset is added on top)")] = None,
 ) -> ProductPage:
     return service.list_products(user, q=q, paused=paused, sort=sort, limit=limit,
-                                 offset=offset)
+                                 offset=offset, cursor=cursor)
 
 
 @router.get("/v1/products/{product_id}", response_model=ProductDetail,

@@ -176,6 +176,9 @@ class ProductPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        None, description="in the created_at order: pass as `cursor` for the next page"
+        " (null on the last page and in other orders)")
 
 
 class BulkResult(BaseModel):
