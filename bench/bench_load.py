@@ -153,7 +153,7 @@ def seed_seller(url: str, products: int) -> tuple[str, str]:
         conn.execute(
             "INSERT INTO products (asin, marketplace, title, latest, latest_captured_at,"
             " last_fetch_status) SELECT 'B0L' || lpad(i::text, 7, '0'), 'com', 'Product ' || i,"
-            " jsonb_build_object('price', 10 + i % 50, 'bsr_rank', 1000 + i, 'rating', 4.1,"
+            " jsonb_build_object('price', 10 + i %% 50, 'bsr_rank', 1000 + i, 'rating', 4.1,"
             " 'review_count', i), now(), 'ok' FROM generate_series(1, %s) i", (products,))
         conn.execute(
             "INSERT INTO tracked_products (user_id, product_id, created_at)"
