@@ -32,8 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from amazon_pilot.domain.snapshot import HistoryPoint, daily_last
 
 MIN_HISTORY_DAYS = 30
@@ -128,6 +126,8 @@ def _bootstrap(rows: list[tuple[float, float, float]]) -> tuple[list[float], int
     products) are sums of block sums, read from prefix sums: _slope's two-step regression
     for all N_BOOT resamples from those sums, without building one (a Python loop over
     400 x 90 values was ~70% of a suggestion run)."""
+    import numpy as np  # on first use: the API's cold start does without it (issue 2)
+
     n = len(rows)
     block = min(BLOCK_DAYS, n)
     starts = n - block + 1
