@@ -1,7 +1,7 @@
 # The two commands of the README, and the checks behind them.
 .PHONY: run test demo setup lint jslint typecheck template-check iac-scan iac-test unit integration bench \
 	openapi localstack-test deploy lock build build-check smoke-from-build chaos \
-	workflow-lint pipeline-dry-run
+	workflow-lint pipeline-dry-run bench-quick
 
 setup:
 	@scripts/setup.sh
@@ -52,6 +52,10 @@ unit: setup
 
 bench: setup
 	.venv/bin/python bench/run_all.py
+
+# Every bench at small sizes (a few minutes): CI runs it so no bench rots unnoticed.
+bench-quick: setup
+	.venv/bin/python bench/run_all.py --quick
 
 openapi: setup
 	.venv/bin/python -m pilot_dev.contract --write

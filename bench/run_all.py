@@ -1,13 +1,22 @@
 """`make bench`: every benchmark in turn, each printing its own figures.
 
+    .venv/bin/python bench/run_all.py            # the full figures (make bench)
+    .venv/bin/python bench/run_all.py --quick    # small sizes, a few minutes (make bench-quick, CI)
+
 Run one alone with `.venv/bin/python bench/<name>.py`. Figures are only comparable
-within one run (each script measures its own reference next to its figures).
+within one run (each script measures its own reference next to its figures). The quick
+mode exists so that CI runs every bench on every change: a bench that cannot run
+measures nothing. Its figures are noisier; read the full run's.
+
+Exits 1 when a bench fails (a non-zero exit), naming it.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -17,23 +26,50 @@ ORDER = [
     "bench_session_check.py",  # issue 14: the per-request session-revocation probe
     "bench_ingest.py",       # issue 4: ingestion, history
     "bench_refresh.py",      # issue 18: daily refresh end to end, 1 and 2 workers
+    "bench_history.py",      # issue 18: history latency flat in the table's size
+    "bench_load.py",         # issue 18: 32 connections against bare uvicorn; product list
     "bench_competitors.py",  # issue 5: comparison, report
-    "bench_optimization.py", # issue 6: listing score, suggestions, experiments
+    "bench_optimization.py", # issue 6 / 18: listing score, suggestions, experiments
     "bench_web.py",          # issue 7: page load
 ]
 
+# Quick mode: (arguments, environment) per bench; the sizes are small, the code paths
+# the same.
+QUICK: dict[str, tuple[list[str], dict[str, str]]] = {
+    "bench_runtime.py": ([], {"BENCH_ROUNDS": "2", "BENCH_REQUESTS": "300"}),
+    "bench_auth.py": (["--requests", "300"], {}),
+    "bench_session_check.py": (["--n", "300", "--users", "2000"], {}),
+    "bench_ingest.py": ([], {"BENCH_PRODUCTS": "1000", "BENCH_DAYS": "3",
+                             "BENCH_REQUESTS": "300"}),
+    "bench_refresh.py": (["--products", "300", "--workers", "1"], {}),
+    "bench_history.py": (["--quick"], {}),
+    "bench_load.py": (["--quick"], {}),
+    "bench_competitors.py": (["--days", "90", "--n", "50", "--reports", "2"], {}),
+    "bench_optimization.py": (["--quick"], {}),
+    "bench_web.py": ([], {"BENCH_ROUNDS": "1", "BENCH_PRODUCTS": "100"}),
+}
+
 
 def main() -> int:
+    quick = "--quick" in sys.argv[1:]
     failed = []
+    started = time.perf_counter()
     for name in ORDER:
         path = HERE / name
         if not path.exists():
             continue
-        print(f"\n==================== {name}", flush=True)
-        if subprocess.run([sys.executable, str(path)], cwd=HERE).returncode != 0:
+        args, env = QUICK.get(name, ([], {})) if quick else ([], {})
+        print(f"\n==================== {name}{' (quick)' if quick else ''}", flush=True)
+        t0 = time.perf_counter()
+        code = subprocess.run([sys.executable, str(path), *args], cwd=HERE,
+                              env={**os.environ, **env}).returncode
+        print(f"-------------------- {name}: {time.perf_counter() - t0:.0f} s"
+              f"{'' if code == 0 else f', FAILED (exit {code})'}", flush=True)
+        if code != 0:
             failed.append(name)
+    print(f"\nall benches: {time.perf_counter() - started:.0f} s")
     if failed:
-        print(f"\nfailed: {', '.join(failed)}")
+        print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
 
 

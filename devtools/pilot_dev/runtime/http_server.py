@@ -6,6 +6,13 @@ have to hand every request to a worker thread and back, two cross-thread wake-up
 that cost more than the whole translation to an API Gateway event. Here the only
 wake-up is the one the kernel does when the request's bytes arrive.
 
+Threads read, parse and answer their connections freely, but at most `app_slots`
+of them run the app at a time; the others wait their turn in order of arrival. One
+interpreter has one core's worth of Python: 32 threads all running the app
+contended for the GIL in 5 ms slices, which tripled nobody's throughput and made the
+slowest of them wait half a second (issue 18: p99 35x a bare uvicorn app). A few
+slots keep a handler that waits on Postgres from holding the others up.
+
 What it implements, and nothing more: keep-alive and pipelining, Content-Length and
 chunked request bodies (httptools decodes them), `Expect: 100-continue`, a body-size
 limit answered with 413 before the body is read, 400 for what does not parse, an
@@ -50,8 +57,37 @@ class HttpResponse:
 App = Callable[[HttpRequest], HttpResponse]
 TooLarge = Callable[[], HttpResponse]
 
+APP_SLOTS = 3  # requests in the app at once (see the module's docstring)
+
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class _Turns:
+    """A counting semaphore that grants in order of arrival (threading.Semaphore lets
+    a newcomer overtake a thread it just woke, which is what makes a long tail)."""
+
+    def __init__(self, slots: int) -> None:
+        self._lock = threading.Lock()
+        self._free = max(1, slots)
+        self._waiting: deque[threading.Lock] = deque()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiting.append(turn)
+        turn.acquire()  # released by the thread that hands its slot over
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().release()  # the slot passes on, still taken
+            else:
+                self._free += 1
 
 
 class _Date:
@@ -195,7 +231,8 @@ class _Connection:
         while self.ready:
             request, keep_alive = self.ready.popleft()
             try:
-                response = self.server.app(request)
+                with self.server.slots:
+                    response = self.server.app(request)
             except Exception:  # the app answers errors itself; this is the last resort
                 response = HttpResponse(500, [("content-type", "text/plain")],
                                         b"internal error in the local gateway")
@@ -237,8 +274,10 @@ class _Connection:
 class HttpServer:
     def __init__(self, app: App, *, host: str, port: int, max_body: int,
                  too_large: TooLarge, idle_timeout: float = 75.0,
-                 on_thread_exit: Callable[[], None] | None = None) -> None:
+                 on_thread_exit: Callable[[], None] | None = None,
+                 app_slots: int = APP_SLOTS) -> None:
         self.app = app
+        self.slots = _Turns(app_slots)
         self.on_thread_exit = on_thread_exit  # frees what the app kept per thread
         self.host = host
         self.requested_port = port

@@ -12,6 +12,7 @@ qualified claims ("8 hrs (32 with case)"), and the title only fills what both le
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -1033,9 +1034,19 @@ def _order_key(name: str) -> tuple[int, str]:
 
 
 def features_from_snapshot(snapshot: Snapshot) -> ProductFeatures:
-    return extract_features(
-        snapshot.asin, snapshot.bullet_points, snapshot.title, snapshot.details_table
-    )
+    """The snapshot's features, extracted once per listing text: a suggestion run reads
+    each competitor's features for the gaps and again for the advantages, and a group's
+    products share their competitors (cached by content; a copy each call, so a caller
+    may change what it gets)."""
+    found = _features_of(snapshot.asin, tuple(snapshot.bullet_points), snapshot.title,
+                         tuple(snapshot.details_table))
+    return ProductFeatures(found.asin, dict(found.features))
+
+
+@functools.lru_cache(maxsize=4096)
+def _features_of(asin: str, bullets: tuple[str, ...], title: str | None,
+                 details: tuple[tuple[str, str], ...]) -> ProductFeatures:
+    return extract_features(asin, bullets, title, details)
 
 
 # --------------------------------------------------------------------------- comparison

@@ -6,6 +6,7 @@ inferred from the image count (the count has its own rule). Pure; no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 from typing import Any
@@ -58,6 +59,7 @@ def _tokens(url: str) -> set[str]:
     return {t for t in re.split(r"[^a-z0-9]+", path) if t}
 
 
+@functools.lru_cache(maxsize=16384)  # a competitor's gallery recurs across products
 def url_angle(url: str) -> str | None:
     """The angle one image's URL names, "swatch" for a swatch, None when it names none."""
     tokens = _tokens(url)

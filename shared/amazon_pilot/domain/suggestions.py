@@ -330,10 +330,15 @@ def _title_phrases(
     -> "noise cancelling earphones"), and leave out a lone word that competitor titles never
     end a phrase with: on its own it is a fragment ("noise")."""
     segs = _title_segments(competitors)
+    grams: dict[int, list[set[tuple[str, ...]]]] = {}  # per length: each title's word runs
 
     def runs(words: list[str]) -> int:
+        """How many competitor title segments hold `words` in a row."""
         n = len(words)
-        return sum(1 for seg in segs if any(seg[i : i + n] == words for i in range(len(seg))))
+        if n not in grams:
+            grams[n] = [{tuple(seg[i:i + n]) for i in range(len(seg) - n + 1)} for seg in segs]
+        key = tuple(words)
+        return sum(1 for held in grams[n] if key in held)
 
     kws = list(keywords)
     merged = True

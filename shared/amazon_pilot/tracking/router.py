@@ -84,12 +84,15 @@ async def list_products(
     tag: TagFilter = None,
     format: ExportFormat = None,
     accept: Accept = None,
+    cursor: Annotated[str | None, Query(
+        max_length=200, description="next_cursor of the previous page (created_at order);"
+        " the page starts after it (offset is added on top)")] = None,
 ) -> Any:
     tag = tag.strip().lower() if tag else None
     if wants_csv(format, accept):
         return _csv(exports.products_csv(user, q=q, paused=paused, tag=tag), "products.csv")
     return service.list_products(user, q=q, paused=paused, sort=sort, limit=limit,
-                                 offset=offset, tag=tag)
+                                 offset=offset, tag=tag, cursor=cursor)
 
 
 @router.post("/v1/products/bulk-actions", response_model=BulkActionResponse,

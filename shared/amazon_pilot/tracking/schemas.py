@@ -221,6 +221,9 @@ class ProductPage(BaseModel):
     offset: int
     plan_products: int | None = Field(None, description="products your plan may track")
     tracked: int | None = Field(None, description="products you track (every filter aside)")
+    next_cursor: str | None = Field(
+        None, description="in the created_at order: pass as `cursor` for the next page"
+        " (null on the last page and in other orders)")
 
 
 class BulkResult(BaseModel):

@@ -14,6 +14,7 @@ against every tracking seller's thresholds, for the rows that were really insert
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -128,6 +129,10 @@ def _stale(as_of: datetime | None) -> bool:
     return as_of is None or datetime.now(UTC) - as_of > STALE_AFTER
 
 
+# The default thresholds as a dict, built once (a page of 50 products merged them 50 times).
+_DEFAULT_THRESHOLDS = DEFAULT_THRESHOLDS.to_dict()
+
+
 def tracked_out(row: TrackedRow) -> TrackedProduct:
     latest = Latest(**row.latest) if row.latest else None
     status = row.last_fetch_status or "pending"
@@ -135,7 +140,7 @@ def tracked_out(row: TrackedRow) -> TrackedProduct:
         id=row.id, asin=row.asin, marketplace=row.marketplace,
         url=product_url(row.asin, row.marketplace), alias=row.alias, title=row.title,
         brand=row.brand, image_url=row.main_image_url, is_paused=row.is_paused,
-        thresholds={**DEFAULT_THRESHOLDS.to_dict(), **(row.thresholds or {})},
+        thresholds={**_DEFAULT_THRESHOLDS, **(row.thresholds or {})},
         created_at=row.created_at, latest=latest, as_of=row.latest_captured_at,
         stale=_stale(row.latest_captured_at), fetch_status=status, data_source=row.data_source,
         fetch_error=row.last_fetch_error, fetch_failed_at=row.last_fetch_failed_at,
@@ -143,14 +148,17 @@ def tracked_out(row: TrackedRow) -> TrackedProduct:
     )
 
 
-def _add(conn: Connection, user: CurrentUser, body: AddProduct
+def _add(conn: Connection, user: CurrentUser, body: AddProduct, tracked_count: int | None = None
          ) -> tuple[TrackedProduct, int | None]:
     """Track one product in `conn`'s transaction; returns it and the product id when a
-    first fetch is needed."""
+    first fetch is needed. `tracked_count`: how many the seller tracks, when the caller
+    keeps count (a bulk add counts once, not once per item)."""
     asin, marketplace = body.reference()
     thresholds = body.thresholds.model_dump(exclude_unset=True) if body.thresholds else {}
     limit = settings().plan(user.plan).tracked_products
-    if store.count_tracked(conn, user.id) >= limit:
+    if tracked_count is None:
+        tracked_count = store.count_tracked(conn, user.id)
+    if tracked_count >= limit:
         raise PlanLimitReached(
             f"the {user.plan} plan tracks at most {limit} products; stop tracking one or"
             " ask for a larger plan")
@@ -202,6 +210,7 @@ def add_products(user: CurrentUser, body: BulkAdd) -> BulkResponse:
         except ApiError as exc:
             items.append(exc)
     with transaction() as conn:
+        tracked_count = store.count_tracked(conn, user.id)
         for index, expanded in enumerate(items):
             if isinstance(expanded, ApiError):
                 results.append(BulkResult(index=index, status=expanded.status, error={
@@ -209,13 +218,14 @@ def add_products(user: CurrentUser, body: BulkAdd) -> BulkResponse:
                 continue
             savepoint = conn.begin_nested()
             try:
-                product, needs_fetch = _add(conn, user, expanded)
+                product, needs_fetch = _add(conn, user, expanded, tracked_count)
             except ApiError as exc:
                 savepoint.rollback()
                 results.append(BulkResult(index=index, status=exc.status,
                                           error={"code": exc.code, "message": exc.message}))
                 continue
             savepoint.commit()
+            tracked_count += 1
             results.append(BulkResult(index=index, status=202, product=product))
             if needs_fetch is not None:
                 to_fetch.append(needs_fetch)
@@ -225,18 +235,48 @@ def add_products(user: CurrentUser, body: BulkAdd) -> BulkResponse:
     return BulkResponse(results=results, created=created, failed=len(results) - created)
 
 
+def _cursor(key: store.PageKey) -> str:
+    raw = f"{key.created_at.isoformat()}|{key.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _page_key(cursor: str) -> store.PageKey:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, tracked = raw.partition("|")
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return store.PageKey(moment, UUID(tracked))
+    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise ValidationFailed("cursor is not one this list returned", details=[
+            {"field": "cursor", "message": "pass next_cursor of the previous page"}]) from exc
+
+
 def list_products(user: CurrentUser, *, q: str | None, paused: bool | None, sort: str,
-                  limit: int, offset: int, tag: str | None = None) -> ProductPage:
+                  limit: int, offset: int, tag: str | None = None,
+                  cursor: str | None = None) -> ProductPage:
+    """A page by offset (any order) or, in the default order (created_at either way), by
+    cursor: `next_cursor` continues after the page's last row without counting the rows
+    before it."""
+    keyed = sort.lstrip("-") == "created_at"
+    if cursor is not None and not keyed:
+        raise ValidationFailed("cursor pages the created_at order only", details=[
+            {"field": "cursor", "message": "use offset with this sort"}])
+    after = None if cursor is None else _page_key(cursor)
     with reading() as conn:
         rows, total = store.list_tracked(conn, user.id, q=q, paused=paused, sort=sort,
-                                         limit=limit, offset=offset, tag=tag)
+                                         limit=limit, offset=offset, tag=tag, after=after)
         changes = list_changes(conn, rows)
         tracked = (total if q is None and paused is None and tag is None
                    else store.count_tracked(conn, user.id))
     items = [ListedProduct(**dict(tracked_out(r)), changes=changes.get(r.id)) for r in rows]
+    last = rows[-1] if keyed and len(rows) == limit else None
     return ProductPage(items=items, total=total, limit=limit, offset=offset,
                        plan_products=settings().plan(user.plan).tracked_products,
-                       tracked=tracked)
+                       tracked=tracked,
+                       next_cursor=None if last is None else _cursor(
+                           store.PageKey(last.created_at, last.id)))
 
 
 Changes = dict[str, dict[str, MetricChange] | None]

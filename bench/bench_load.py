@@ -1,0 +1,235 @@
+"""Issue 18 figures: the local runtime under concurrent load, next to a bare uvicorn app.
+
+    .venv/bin/python bench/bench_load.py            # 32 connections, 8 s per server
+    .venv/bin/python bench/bench_load.py --quick    # 3 s per server
+
+The load generator is a separate process (asyncio, raw keep-alive HTTP/1.1: one request
+in flight per connection, a fresh one as soon as the answer is read), so the servers do
+not share its interpreter. Printed for each server: requests per second, p50 and p99,
+and the runtime's ratio to the bare app measured in the same run (goal: p99 within 3x).
+
+1. GET /v1/health/live with 32 connections: `pilot run` against bare uvicorn + a minimal
+   FastAPI app (the HTTP floor on this machine).
+2. GET /v1/products for a seller with 500 tracked products, 32 connections: `pilot run`
+   against bare uvicorn running the list SQL before issue 18 (sort everything, OFFSET,
+   list-plus-count joined): the reference of "list products >= 2x today's rate".
+
+Figures only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, free_port, pilot_run, wait_http
+
+CONNECTIONS = 32
+P99_GOAL = 3.0
+
+# The load generator: argv = port, path, connections, seconds, auth header or "".
+LOADGEN = textwrap.dedent(r"""
+    import asyncio, json, sys, time
+    port, path, auth = sys.argv[1], sys.argv[2], sys.argv[5]
+    conns, seconds = int(sys.argv[3]), float(sys.argv[4])
+    extra = f"authorization: {auth}\r\n" if auth else ""
+    head = f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{extra}\r\n"
+    request = head.encode()
+    samples, errors = [], 0
+
+    async def one(stop):
+        global errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            writer.write(request)
+            status = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            samples.append(time.perf_counter() - t0)
+            if not status.startswith(b"HTTP/1.1 2"):
+                errors += 1
+        writer.close()
+
+    async def main():
+        warm = time.perf_counter() + min(1.0, seconds / 4)
+        await asyncio.gather(*(one(warm) for _ in range(conns)))
+        samples.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(one(started + seconds) for _ in range(conns)))
+        elapsed = time.perf_counter() - started
+        samples.sort()
+        n = len(samples)
+        print(json.dumps({"rps": n / elapsed, "n": n, "errors": errors,
+                          "p50": samples[n // 2] * 1000,
+                          "p99": samples[min(n - 1, round(0.99 * (n - 1)))] * 1000}))
+
+    asyncio.run(main())
+""")
+
+BARE_LIVE = textwrap.dedent("""
+    import sys, uvicorn
+    from fastapi import FastAPI
+    app = FastAPI()
+    @app.get("/v1/health/live")
+    async def live():
+        return {"status": "ok"}
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                http="httptools", loop="uvloop", lifespan="off", access_log=False)
+""")
+
+# The list query as it was before issue 18, in a bare app (psycopg pool, no auth).
+BARE_LIST_OLD = textwrap.dedent("""
+    import contextlib, queue, sys, uvicorn
+    import psycopg
+    from fastapi import FastAPI
+    port, url, user = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    idle = queue.Queue()
+    for _ in range(8):
+        idle.put(psycopg.connect(url, autocommit=True))
+
+    class Pool:  # eight connections, lent out in turn
+        @contextlib.contextmanager
+        def connection(self):
+            conn = idle.get()
+            try:
+                yield conn
+            finally:
+                idle.put(conn)
+
+    pool = Pool()
+    SELECT = ("SELECT t.id, t.alias, t.thresholds, t.is_paused, t.created_at, p.asin,"
+              " p.title, p.latest, p.latest_captured_at FROM tracked_products t"
+              " JOIN products p ON p.id = t.product_id WHERE t.user_id = %s"
+              " ORDER BY t.created_at ASC NULLS LAST, t.id LIMIT 50 OFFSET 0")
+    COUNT = ("SELECT count(*) FROM tracked_products t JOIN products p"
+             " ON p.id = t.product_id WHERE t.user_id = %s")
+    app = FastAPI()
+    @app.get("/v1/products")
+    def products():
+        with pool.connection() as conn:
+            rows = conn.execute(SELECT, (user,)).fetchall()
+            total = conn.execute(COUNT, (user,)).fetchone()[0]
+        return {"items": [{"id": str(r[0]), "asin": r[5], "latest": r[7]} for r in rows],
+                "total": total}
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning",
+                http="httptools", loop="uvloop", lifespan="off", access_log=False)
+""")
+
+
+def load(port: int, path: str, seconds: float, auth: str = "") -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", LOADGEN, str(port), path, str(CONNECTIONS),
+                          str(seconds), auth], capture_output=True, text=True, check=True)
+    return dict(json.loads(out.stdout))
+
+
+def serve(code: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", code, str(port), *args], cwd=ROOT,
+                               stdout=subprocess.DEVNULL)
+    return process, port
+
+
+def line(label: str, r: dict[str, float], ref: dict[str, float] | None = None) -> str:
+    text = (f"  {label:<46} {r['rps']:7.0f} req/s   p50 {r['p50']:7.1f} ms"
+            f"   p99 {r['p99']:7.1f} ms")
+    if r.get("errors"):
+        text += f"   ({int(r['errors'])} errors)"
+    if ref is not None:
+        text += (f"   rate x{r['rps'] / ref['rps']:.2f}, p99 x{r['p99'] / ref['p99']:.2f}"
+                 f" of the reference")
+    return text
+
+
+def seed_seller(url: str, products: int) -> tuple[str, str]:
+    """A seller with `products` tracked products holding a latest value; (email, user id)."""
+    import psycopg
+
+    from amazon_pilot.accounts.service import create_user
+
+    email = "load@example.com"
+    user = create_user(email, "Load-bench-2026", role="seller", plan="enterprise")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO products (asin, marketplace, title, latest, latest_captured_at,"
+            " last_fetch_status) SELECT 'B0L' || lpad(i::text, 7, '0'), 'com', 'Product ' || i,"
+            " jsonb_build_object('price', 10 + i %% 50, 'bsr_rank', 1000 + i, 'rating', 4.1,"
+            " 'review_count', i), now(), 'ok' FROM generate_series(1, %s) i", (products,))
+        conn.execute(
+            "INSERT INTO tracked_products (user_id, product_id, created_at)"
+            " SELECT %s, id, now() - (id || ' seconds')::interval FROM products"
+            " WHERE asin LIKE 'B0L%%'", (user.id,))
+        conn.execute("ANALYZE")
+    return email, str(user.id)
+
+
+def main() -> None:
+    import httpx
+    from common import bench_database
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="3 s per server (CI)")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    seconds = 3.0 if args.quick else args.seconds
+
+    with bench_database() as url:
+        import os
+
+        from amazon_pilot.platform.settings import reset_settings
+
+        os.environ["DATABASE_URL"] = url
+        reset_settings()
+        email, user_id = seed_seller(url, 500)
+        port = free_port()
+        env = {"DATABASE_URL": url, "RATE_LIMIT_ENTERPRISE": "100000000",
+               "RATE_LIMIT_IP": "100000000", "POWERTOOLS_LOG_LEVEL": "WARNING",
+               "LOG_LEVEL": "WARNING"}
+        bare, bare_port = serve(BARE_LIVE)
+        old, old_port = serve(BARE_LIST_OLD, url.replace("postgresql+psycopg", "postgresql"),
+                              user_id)
+        try:
+            with pilot_run(port, env):
+                wait_http(port, timeout=300)  # slow on a loaded machine
+                wait_http(bare_port)
+                wait_http(old_port, "/v1/products")
+                token = httpx.post(f"http://127.0.0.1:{port}/v1/auth/login", json={
+                    "email": email, "password": "Load-bench-2026"}).json()["access_token"]
+                auth = f"Bearer {token}"
+                print(f"{CONNECTIONS} connections, {seconds:.0f} s per server, load generator"
+                      " in its own process (asyncio, keep-alive):")
+                print("GET /v1/health/live")
+                ref = load(bare_port, "/v1/health/live", seconds)
+                ours = load(port, "/v1/health/live", seconds)
+                print(line("bare uvicorn + FastAPI (reference)", ref))
+                print(line("pilot run (gateway -> Mangum -> FastAPI)", ours, ref))
+                state = "OK" if ours["p99"] <= P99_GOAL * ref["p99"] else "OVER"
+                print(f"  p99 goal: within {P99_GOAL:.0f}x of the reference: {state}")
+                print("GET /v1/products, seller with 500 tracked products, default page (50)")
+                ref = load(old_port, "/v1/products", seconds)
+                ours = load(port, "/v1/products", seconds, auth)
+                print(line("bare uvicorn + the list SQL before issue 18", ref))
+                print(line("pilot run, GET /v1/products (auth included)", ours, ref))
+                state = "OK" if ours["rps"] >= 2 * ref["rps"] else "UNDER"
+                print(f"  rate goal: >= 2x the reference: {state}")
+        finally:
+            for process in (bare, old):
+                process.terminate()
+                process.wait(10)
+
+
+if __name__ == "__main__":
+    main()
