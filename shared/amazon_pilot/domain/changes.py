@@ -40,6 +40,7 @@ class AlertType(StrEnum):
     IMAGES_CHANGE = "images_change"
     DELISTED = "delisted"
     LISTING_REDIRECTED = "listing_redirected"
+    KEYWORD_RANK_DROP = "keyword_rank_drop"  # raised by keyword rank tracking (market)
 
 
 @dataclass(frozen=True)
