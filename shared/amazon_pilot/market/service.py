@@ -308,7 +308,7 @@ def _raise_drops(conn: Any, marketplace: str, day: date, captured_at: datetime,
     today: dict[str, SearchPage] = {}
     before: dict[str, SearchPage | None] = {}
     for term in terms:
-        now_row = store.latest_page(conn, term, marketplace)
+        now_row = store.page_on(conn, term, marketplace, day)
         prev_row = store.latest_page_before(conn, term, marketplace, day)
         if now_row is None:
             continue

@@ -133,6 +133,14 @@ def latest_page_before(conn: Connection, term: str, marketplace: str,
     return PageRow(row[0], row[1], row[2], row[3], as_json(row[4]) or [], row[5]) if row else None
 
 
+def page_on(conn: Connection, term: str, marketplace: str, day: date) -> PageRow | None:
+    row = conn.execute(text(
+        "SELECT term, marketplace, day, captured_at, cards, data_source FROM search_pages"
+        " WHERE term = :t AND marketplace = :m AND day = :d"),
+        {"t": term, "m": marketplace, "d": day}).first()
+    return PageRow(row[0], row[1], row[2], row[3], as_json(row[4]) or [], row[5]) if row else None
+
+
 def latest_page(conn: Connection, term: str, marketplace: str) -> PageRow | None:
     row = conn.execute(text(
         "SELECT term, marketplace, day, captured_at, cards, data_source FROM search_pages"
