@@ -4,6 +4,7 @@ Apify stand-in's search actor (docs/keywords.md, docs/sales-estimates.md)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -198,7 +199,7 @@ def test_sales_estimates_follow_the_rank_with_the_badge_beside(
     # a better rank never estimates fewer units (same category curve)
     by_rank = sorted((p for p in ranked if p["rank_kind"] == "category"),
                      key=lambda p: p["rank"])
-    assert all(a["units"] >= b["units"] for a, b in zip(by_rank, by_rank[1:], strict=False))
+    assert all(a["units"] >= b["units"] for a, b in pairwise(by_rank))
     assert all(p["units_low"] <= p["units"] <= p["units_high"] for p in ranked)
     for p in ranked:
         if p["bought_past_month"]:
