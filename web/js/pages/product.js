@@ -5,6 +5,7 @@ import * as api from "../api.js";
 import { alertMetric } from "../alert-types.js";
 import * as endpoints from "../endpoints.js";
 import { timeChart } from "../charts.js";
+import { keywordsPanel, salesPanel } from "./market.js";
 import {
   badge, busy, changeBadge, confirmClick, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
   fmtMoney, fmtRank, h, link, loading, toast,
@@ -354,6 +355,10 @@ export async function render(main, params, ctx) {
     metricTabs, chartHost,
     h("p", { class: "muted hint", text: "Drag across the chart to zoom; double-click to zoom out. Dashed lines mark alerts." }),
     alertList));
+  const sales = salesPanel(product, ctx);
+  const keywords = keywordsPanel(product, ctx);
+  cleanups.push(sales.stop, keywords.stop);
+  main.append(sales.el, keywords.el);
   main.append(h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Alert thresholds" }),
     thresholdsForm(product, () => {})));
   drawChart();
