@@ -6,14 +6,15 @@ group's share of the first page and each product's estimate on the group page.""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from amazon_pilot.domain.normalize import normalize_item
 from amazon_pilot.platform.db import get_engine
-from pilot_dev.standins.apify_catalog import demo_asins
+from pilot_dev.standins.apify_catalog import demo_asins, item_for
 from pilot_dev.standins.apify_search_catalog import search_page
 from pilot_dev.timetravel import backfill, observe_search
 from tests.e2e.conftest import shoot, sign_in
@@ -32,6 +33,12 @@ def product_row(asin: str) -> int:
                                 {"a": asin}).scalar_one())
 
 
+def _ranked_and_popular(asin: str, day: date) -> bool:
+    """The page shows a sales rank and "N+ bought in past month"."""
+    snap = normalize_item(item_for(asin, "com", day))
+    return snap.bsr_rank is not None and snap.bought_past_month is not None
+
+
 def test_add_keywords_see_their_ranks_and_read_sales_estimates(
         page: Any, api: httpx.Client) -> None:
     from amazon_pilot.accounts.service import create_user
@@ -41,7 +48,10 @@ def test_add_keywords_see_their_ranks_and_read_sales_estimates(
     token = api.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     headers = {"Authorization": "Bearer " + token.json()["access_token"]}
     asins = demo_asins("wireless earbuds", 60)
-    mine = asins[0]
+    today = datetime.now(UTC).date()
+    # a popular product: its page shows "N+ bought in past month"
+    mine = next(a for a in asins if _ranked_and_popular(a, today))
+    asins = [mine, *[a for a in asins if a != mine]]
     tracked = api.post("/v1/products", json={"asin": mine}, headers=headers)
     assert tracked.status_code == 202, tracked.text
     tracked_id = tracked.json()["id"]
@@ -59,13 +69,14 @@ def test_add_keywords_see_their_ranks_and_read_sales_estimates(
     page.wait_for_selector("#sales-units .stat-value")
     units = page.inner_text("#sales-units")
     assert "range" in units and page.inner_text("#sales-units .stat-value") != "–"
-    assert "Bought in past month" in page.inner_text("#sales-badge")
+    badge = page.inner_text("#sales-badge")
+    assert "bought in past month" in badge.lower() and "+" in badge
+    assert ("at or above the badge" in badge) or ("below the badge" in badge)
     assert "Brynjolfsson" in page.inner_text("#sales-method")
     page.wait_for_selector("#sales-chart[data-state=ready]")
 
     # keywords: add two terms, see their first-page places, the plan's limit, a chart
     assert page.inner_text("#keywords .state-empty")
-    today = datetime.now(UTC).date()
     for term in ("Wireless Earbuds", "bluetooth earbuds sport"):
         page.fill("#keyword-term", term)
         page.click("#keyword-add")
@@ -86,7 +97,7 @@ def test_add_keywords_see_their_ranks_and_read_sales_estimates(
     page.reload()
     page.wait_for_selector("#keyword-chart[data-state=ready]")
     assert page.get_attribute("#keyword-chart", "data-term") == "wireless earbuds"
-    page.locator("#keywords").scroll_into_view_if_needed()
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky header stays on top of the shot
     shoot(page, "keywords", full_page=True)
 
     # a term typed twice is refused in words

@@ -158,7 +158,9 @@ export function salesPanel(product, ctx) {
       if (!ctx.isCurrent()) return;
       const last = out.latest;
       if (!last) {
-        host.replaceChildren(empty("No estimate yet: it needs a best-seller rank from the product page."));
+        const shown = [...out.series].reverse().find((p) => p.bought_past_month);
+        host.replaceChildren(empty("No estimate yet: it needs a best-seller rank from the product page."
+          + (shown ? ` Amazon shows "${fmtInt(shown.bought_past_month)}+ bought in past month".` : "")));
         return;
       }
       const stat = (label, value, id, note) => h("div", { class: "stat", id },
