@@ -210,3 +210,19 @@ def test_sales_estimates_follow_the_rank_with_the_badge_beside(
     other = new_seller(api)
     assert api.get(f"/v1/products/{product['id']}/sales-estimates",
                    headers=auth(other)).status_code == 404
+
+
+def test_the_demo_step_gives_the_main_product_a_month_of_ranks(api: httpx.Client) -> None:
+    from pilot_dev.demo_extras import STEPS, keyword_ranks
+
+    assert keyword_ranks in STEPS
+    seller = new_seller(api)
+    product = track(api, seller, demo_asins("wireless earbuds", 60)[7])
+    lines = keyword_ranks(seller["id"], [scalar("SELECT id FROM products WHERE asin = :a",
+                                                a=product["asin"])])
+    assert lines == ["  keywords: 2 search terms on the main product, 31 days of ranks"]
+    listed = api.get(keywords(product["id"]), headers=auth(seller)).json()["items"]
+    assert sorted(k["term"] for k in listed) == ["bluetooth earbuds", "wireless earbuds"]
+    history = api.get(f"{keywords(product['id'])}/{listed[0]['id']}/ranks",
+                      params={"days": 31}, headers=auth(seller)).json()
+    assert len(history["series"][0]["points"]) == 31
