@@ -23,6 +23,7 @@ from tests.integration.test_runtime import wait_for
 pytestmark = pytest.mark.slow
 
 PASSWORD = "Keywords-pass-2026"
+NOTHING = "\u2013"  # the dashboard's "no value" (an en dash)
 
 
 def product_row(asin: str) -> int:
@@ -68,7 +69,7 @@ def test_add_keywords_see_their_ranks_and_read_sales_estimates(
     # sales estimate: units, revenue, Amazon's own figure beside it, and the method
     page.wait_for_selector("#sales-units .stat-value")
     units = page.inner_text("#sales-units")
-    assert "range" in units and page.inner_text("#sales-units .stat-value") != "–"
+    assert "range" in units and page.inner_text("#sales-units .stat-value") != NOTHING
     badge = page.inner_text("#sales-badge")
     assert "bought in past month" in badge.lower() and "+" in badge
     assert ("at or above the badge" in badge) or ("below the badge" in badge)
@@ -86,7 +87,7 @@ def test_add_keywords_see_their_ranks_and_read_sales_estimates(
         ".every((td) => /^\\d{4}-/.test(td.textContent))", timeout=60_000)
     organic = [c["asin"] for c in search_page("wireless earbuds", "com", today)
                if not c["isSponsored"]]
-    expected = f"#{organic.index(mine) + 1}" if mine in organic else "–"
+    expected = f"#{organic.index(mine) + 1}" if mine in organic else NOTHING
     assert page.inner_text(
         "#keywords-table tr[data-term='wireless earbuds'] .keyword-organic") == expected
     assert "2 of 3 search terms" in page.inner_text("#keyword-limit")

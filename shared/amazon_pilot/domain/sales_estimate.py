@@ -58,7 +58,7 @@ _ASSUMED = ("book exponent range (0.855-0.91, four studies 2001-2005); scale rel
 CURVES: dict[str, Curve] = {
     "books": Curve("books", _BOOKS_MONTHLY_SCALE, _BOOKS_EXPONENT, _PUBLISHED),
     # x3: the one real page with both figures we hold (Electronics #73, "10K+ bought in
-    # past month", docs/sales-estimates.md "Checked against") is a lower bound ×1.6 missed
+    # past month", docs/sales-estimates.md "Checked against") is a lower bound x1.6 missed
     "electronics": Curve("electronics", _BOOKS_MONTHLY_SCALE * 3.0, 0.88, _ASSUMED),
     "home_kitchen": Curve("home_kitchen", _BOOKS_MONTHLY_SCALE * 2.2, 0.87, _ASSUMED),
     "toys_games": Curve("toys_games", _BOOKS_MONTHLY_SCALE * 1.2, 0.87, _ASSUMED),

@@ -4,8 +4,9 @@ Search terms belong to a seller's tracked product (a plan-dependent number per p
 Search pages are shared: one actor run fetches a marketplace's due terms once a day, the
 first page of each term is stored once per (term, marketplace, day), and every seller's
 positions, history and first-page share are read from those pages. A product whose
-organic position fell by `RANK_DROP_POSITIONS` or more (or off the first page) since the
-previous page raises one `keyword_rank_drop` alert per tracked product and fetch.
+organic position fell by its `keyword_rank_drop_places` threshold (default 5) or more, or
+off the first page, since the previous page raises one `keyword_rank_drop` alert per
+tracked product and fetch.
 
 Sales estimates are computed on read from stored daily snapshots (domain.sales_estimate):
 nothing is stored, so a better curve applies to all history at once.
@@ -22,9 +23,8 @@ from uuid import UUID
 
 from amazon_pilot.competitors.store import GroupRow
 from amazon_pilot.domain import sales_estimate
-from amazon_pilot.domain.changes import AlertType
+from amazon_pilot.domain.changes import AlertType, Thresholds
 from amazon_pilot.domain.keyword_ranks import (
-    RANK_DROP_POSITIONS,
     InvalidTerm,
     RankDrop,
     SearchCard,
@@ -320,8 +320,9 @@ def _raise_drops(conn: Any, marketplace: str, day: date, captured_at: datetime,
         page = today.get(follower.term)
         if prev is None or page is None:
             continue
+        places = Thresholds.from_dict(follower.thresholds).keyword_rank_drop_places
         drop = rank_drop(follower.term, prev.placement(follower.asin).organic_position,
-                         page.placement(follower.asin).organic_position)
+                         page.placement(follower.asin).organic_position, places)
         if drop is not None:
             drops.setdefault(follower.tracked_product_id, (follower, []))[1].append(drop)
     alerts = []
@@ -332,7 +333,9 @@ def _raise_drops(conn: Any, marketplace: str, day: date, captured_at: datetime,
             "product_id": follower.product_id, "type": AlertType.KEYWORD_RANK_DROP.value,
             "severity": "warning", "metric": "keyword_rank",
             "old": str(worst.old), "new": "not on page 1" if worst.new is None else str(worst.new),
-            "threshold": float(RANK_DROP_POSITIONS), "message": drop_message(found),
+            "threshold": float(Thresholds.from_dict(follower.thresholds)
+                               .keyword_rank_drop_places),
+            "message": drop_message(found),
         })
     return store.insert_alerts(conn, captured_at, alerts)
 

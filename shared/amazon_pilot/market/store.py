@@ -158,16 +158,18 @@ class FollowerRow:
     product_id: int
     asin: str
     term: str
+    thresholds: dict[str, Any]
 
 
 def followers(conn: Connection, marketplace: str, terms: list[str]) -> list[FollowerRow]:
     rows = conn.execute(text(
-        "SELECT k.user_id, k.tracked_product_id, p.id, p.asin, k.term FROM keyword_terms k"
+        "SELECT k.user_id, k.tracked_product_id, p.id, p.asin, k.term, t.thresholds"
+        " FROM keyword_terms k"
         " JOIN tracked_products t ON t.id = k.tracked_product_id AND NOT t.is_paused"
         " JOIN products p ON p.id = t.product_id"
         " WHERE p.marketplace = :m AND k.term = ANY(:terms)"
         " ORDER BY k.tracked_product_id, k.term"), {"m": marketplace, "terms": terms}).all()
-    return [FollowerRow(*r) for r in rows]
+    return [FollowerRow(r[0], r[1], r[2], r[3], r[4], as_json(r[5]) or {}) for r in rows]
 
 
 def insert_alerts(conn: Connection, captured_at: datetime, alerts: list[dict[str, Any]]

@@ -93,6 +93,7 @@ const THRESHOLD_FIELDS = [
   ["rating_change", "Rating change (stars)", "number", "0.1"],
   ["review_count_jump", "Review count jump", "number", "1"],
   ["target_price", "Target price (empty: none)", "number", "0.01"],
+  ["keyword_rank_drop_places", "Search rank drop (places)", "number", "1"],
   ["buy_box", "Buy Box alerts", "checkbox"],
   ["stock", "Stock alerts", "checkbox"],
   ["listing", "Listing change alerts", "checkbox"],
