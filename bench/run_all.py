@@ -16,6 +16,7 @@ ORDER = [
     "bench_auth.py",         # issue 3: auth + rate-limit overhead
     "bench_session_check.py",  # issue 14: the per-request session-revocation probe
     "bench_ingest.py",       # issue 4: ingestion, history
+    "bench_refresh.py",      # issue 18: daily refresh end to end, 1 and 2 workers
     "bench_competitors.py",  # issue 5: comparison, report
     "bench_optimization.py", # issue 6: listing score, suggestions, experiments
     "bench_web.py",          # issue 7: page load

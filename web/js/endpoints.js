@@ -82,3 +82,19 @@ export const productKeywordRanks = (productId, keywordId) => path("products", pr
 export const productSalesEstimates = (productId) => path("products", productId, "sales-estimates");
 export const competitorGroupKeywordShare = (groupId) => path("competitor-groups", groupId, "keyword-share");
 export const competitorGroupSalesEstimates = (groupId) => path("competitor-groups", groupId, "sales-estimates");
+// ------------------------------------------------------------------ operator console (admins)
+
+export const opsAlarms = () => path("admin", "operations", "alarms");
+export const opsQueues = () => path("admin", "operations", "queues");
+export const opsDeadLetters = (queue) => path("admin", "operations", "dlq", queue);
+export const opsRedrive = (queue) => path("admin", "operations", "dlq", queue, "redrive");
+export const opsJobs = () => path("admin", "operations", "jobs");
+export const opsOutbox = () => path("admin", "operations", "outbox");
+export const opsMetrics = () => path("admin", "operations", "metrics");
+
+// ------------------------------------------------------------------ organisation (tags, bulk actions)
+
+export const productsBulkActions = () => path("products", "bulk-actions");
+export const productTags = () => path("products", "tags");
+export const competitorGroupCompetitors = (groupId) => path("competitor-groups", groupId, "competitors");
+export const competitorGroupCompetitor = (groupId, asin) => path("competitor-groups", groupId, "competitors", asin);

@@ -35,7 +35,9 @@ Fault modes. Run faults apply to the next `count` runs started:
 Request faults apply to the next `count` /v2 requests:
     http_429        429 rate-limit-exceeded          http_500   500 internal-server-error
 
-Only the datasets of the last 500 runs are kept (older ones answer 404), to bound memory.
+Only the datasets of the last 500 runs, and of those at most 20,000 items, are kept (older
+ones answer 404), to bound memory: a 100,000-product refresh of 200-URL runs otherwise held
+every item it served (≈ 1 GB).
 Unknown products (catalog returns None) get the actor's not-found item: statusCode 404,
 statusMessage "NOT_FOUND", url, asin. A run's day is today (UTC) unless the input carries
 "sandboxDate": "YYYY-MM-DD". Items of actor ids containing "junglee" are served in the
@@ -79,6 +81,7 @@ MAX_WAIT_S = 60.0  # the platform never holds a waitForFinish request longer
 SYNC_WAIT_S = 300.0  # run-sync-* answers 408 after this
 NO_LIMIT = 999_999_999_999  # what the platform reports as the limit when none was given
 MAX_DATASETS = 500  # older runs keep their summary but their items are dropped (memory)
+MAX_KEPT_ITEMS = 20_000  # and the items kept over all datasets, whatever the runs' sizes
 _ID_CHARS = string.ascii_letters + string.digits
 
 
@@ -179,6 +182,7 @@ class _State:
         self.lock = threading.Lock()
         self.runs: dict[str, _Run] = {}
         self.datasets: dict[str, _Run] = {}
+        self.kept_items = 0  # items of the datasets still kept
         self.faults: dict[str, list[float]] = {}  # mode -> [remaining, delay_s]
         self.requests: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.cost_per_item = cost_per_item
@@ -562,9 +566,14 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.runs[run.id] = run
             self.state.datasets[run.dataset_id] = run
-            while len(self.state.datasets) > MAX_DATASETS:
+            self.state.kept_items += len(run.items)
+            while len(self.state.datasets) > 1 and (
+                    len(self.state.datasets) > MAX_DATASETS
+                    or self.state.kept_items > MAX_KEPT_ITEMS):
                 oldest = next(iter(self.state.datasets))  # dicts keep insertion order
-                self.state.datasets.pop(oldest).items = []
+                dropped = self.state.datasets.pop(oldest)
+                self.state.kept_items -= len(dropped.items)
+                dropped.items = []
         return run
 
     def _wait(self, run: _Run, wait_s: float) -> None:
