@@ -80,7 +80,13 @@ def build_app() -> FastAPI:
     app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url=None)
     for name in service_modules():
-        app.include_router(importlib.import_module(name).router)
+        module = importlib.import_module(name)
+        app.include_router(module.router)
+        # a capability serving routes from two functions keeps the other one's routes on
+        # `group_router` (market: the competitors function's group routes)
+        extra = getattr(module, "group_router", None)
+        if isinstance(extra, APIRouter):
+            app.include_router(extra)
     return app
 
 

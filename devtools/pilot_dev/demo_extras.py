@@ -71,6 +71,39 @@ def suggestion_run(user_id: str, product_ids: list[int]) -> list[str]:
 
 STEPS.append(suggestion_run)
 
+DEMO_TERMS = ("wireless earbuds", "bluetooth earbuds")
+DEMO_TERM_DAYS = 30
+
+
+def keyword_ranks(user_id: str, product_ids: list[int]) -> list[str]:
+    """Two search terms on the main product with a month of first pages (docs/keywords.md)."""
+    from datetime import UTC, datetime, timedelta
+
+    from amazon_pilot.market import store as mdb
+    from pilot_dev.timetravel import observe_search
+
+    if not product_ids:
+        return []
+    with transaction() as conn:
+        tracked = conn.execute(text(
+            "SELECT id FROM tracked_products WHERE user_id = :u AND product_id = :p"),
+            {"u": user_id, "p": product_ids[0]}).scalar()
+        if tracked is None:
+            return ["  keywords: skipped (the main product is not tracked)"]
+        for term in DEMO_TERMS:
+            mdb.insert_term(conn, UUID(user_id), tracked, term)
+    today = datetime.now(UTC).date()
+    try:
+        for back in range(DEMO_TERM_DAYS, -1, -1):
+            observe_search("com", list(DEMO_TERMS), today - timedelta(days=back))
+    except Exception as exc:  # the demo goes on without them; say what went wrong
+        return [f"  keywords: failed ({exc})"]
+    return [f"  keywords: {len(DEMO_TERMS)} search terms on the main product, "
+            f"{DEMO_TERM_DAYS + 1} days of ranks"]
+
+
+STEPS.append(keyword_ranks)
+
 
 def add_demo_extras(user_id: str, product_ids: list[int]) -> list[str]:
     lines: list[str] = []

@@ -54,3 +54,23 @@ def backfill(product_ids: list[int], days: int, today: date | None = None) -> in
         captured_at = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
         stored += int(observe(product_ids, captured_at, day).get("stored", 0))
     return stored
+
+
+def search_fetcher_for(day: date) -> Any:
+    """The configured search actor (the stand-in, locally) answering as of `day`."""
+    from amazon_pilot.adapters.apify_search import search_input
+    from amazon_pilot.market.service import make_search_fetcher
+
+    def on_day(terms: list[str], marketplace: str) -> dict[str, Any]:
+        return {**search_input(terms, marketplace), "sandboxDate": day.isoformat()}
+
+    return make_search_fetcher(input_builder=on_day)
+
+
+def observe_search(marketplace: str, terms: list[str], day: date) -> dict[str, Any]:
+    """The search pages of `terms` as the stand-in served them on `day`, stored for that
+    day (rank-drop alerts included), like the daily search job."""
+    from amazon_pilot.market.service import run_search
+
+    captured_at = datetime(day.year, day.month, day.day, 6, 30, tzinfo=UTC)
+    return run_search(marketplace, terms, day, captured_at, fetcher=search_fetcher_for(day))

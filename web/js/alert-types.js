@@ -21,6 +21,7 @@ export const ALERT_TYPES = [
   { type: "images_change", label: "Images change", metric: null },
   { type: "delisted", label: "Delisted", metric: null },
   { type: "listing_redirected", label: "Listing redirected", metric: null },
+  { type: "keyword_rank_drop", label: "Keyword rank drop", metric: null },
 ];
 
 const BY_TYPE = new Map(ALERT_TYPES.map((entry) => [entry.type, entry]));

@@ -74,6 +74,14 @@ export const experimentCandidates = () => path("experiments", "candidates");
 export const experiment = (experimentId) => path("experiments", experimentId);
 export const experimentStop = (experimentId) => path("experiments", experimentId, "stop");
 
+// ------------------------------------------------------------------ keywords and sales estimates
+
+export const productKeywords = (productId) => path("products", productId, "keywords");
+export const productKeyword = (productId, keywordId) => path("products", productId, "keywords", keywordId);
+export const productKeywordRanks = (productId, keywordId) => path("products", productId, "keywords", keywordId, "ranks");
+export const productSalesEstimates = (productId) => path("products", productId, "sales-estimates");
+export const competitorGroupKeywordShare = (groupId) => path("competitor-groups", groupId, "keyword-share");
+export const competitorGroupSalesEstimates = (groupId) => path("competitor-groups", groupId, "sales-estimates");
 // ------------------------------------------------------------------ operator console (admins)
 
 export const opsAlarms = () => path("admin", "operations", "alarms");

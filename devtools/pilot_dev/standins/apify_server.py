@@ -65,6 +65,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from amazon_pilot.domain.normalize import normalize_item
 from amazon_pilot.domain.product_ref import InvalidProductRef, parse_product_ref
 from pilot_dev.standins.apify_catalog import item_for, not_found_item
+from pilot_dev.standins.apify_search_catalog import search_items
 from pilot_dev.standins.replay import Recording
 
 __all__ = ["FAULT_MODES", "ApifyStandIn", "main"]
@@ -73,6 +74,8 @@ RUN_FAULTS = ("run_failed", "run_timed_out", "slow", "missing_items", "malformed
 REQUEST_FAULTS = ("http_429", "http_500")
 FAULT_MODES: tuple[str, ...] = RUN_FAULTS + REQUEST_FAULTS
 KNOWN_ACTORS = frozenset({"axesso_data~amazon-product-details-scraper", "junglee~amazon-crawler"})
+# keyword search actors (apify_search_catalog): input {"keywords", "marketplace"}
+SEARCH_ACTORS = frozenset({"automly~amazon-search-scraper"})
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 MAX_WAIT_S = 60.0  # the platform never holds a waitForFinish request longer
 SYNC_WAIT_S = 300.0  # run-sync-* answers 408 after this
@@ -234,6 +237,19 @@ def _input_urls(payload: Any) -> list[str]:
             )
         urls.append(url)
     return urls
+
+
+def _input_search(payload: Any) -> tuple[list[str], str]:
+    """A search actor's input: its keywords and marketplace ("amazon.com" or "com")."""
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid-input", "Input is not valid: the input must be a JSON object")
+    keywords = payload.get("keywords")
+    if (not isinstance(keywords, list) or not keywords
+            or not all(isinstance(k, str) and k.strip() for k in keywords)):
+        raise ApiError(400, "invalid-input",
+                       "Input is not valid: Field input.keywords must be a non-empty array")
+    marketplace = str(payload.get("marketplace") or "amazon.com").removeprefix("amazon.")
+    return list(keywords), marketplace
 
 
 def _input_day(payload: dict[str, Any]) -> date:
@@ -518,13 +534,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _start_run(self, actor_id: str, query: dict[str, list[str]], body: bytes) -> _Run:
         recording = self.state.recording
-        if recording is None and actor_id not in KNOWN_ACTORS:
+        search = actor_id in SEARCH_ACTORS
+        if recording is None and actor_id not in KNOWN_ACTORS and not search:
             raise ApiError(404, "record-not-found", f"Actor {actor_id!r} was not found")
         payload = self._json_body(body)
-        urls = _input_urls(payload)
         day = _input_day(payload)
-        items = (recording.items_for(urls) if recording is not None
-                 else _items_for(urls, day, junglee="junglee" in actor_id))
+        if search:  # search pages come from the catalog, also while replaying product runs
+            urls, marketplace = _input_search(payload)
+            items = search_items(urls, marketplace, day)
+        else:
+            urls = _input_urls(payload)
+            items = (recording.items_for(urls) if recording is not None
+                     else _items_for(urls, day, junglee="junglee" in actor_id))
         now = time.time()
         run = _Run(
             id=_new_id(),

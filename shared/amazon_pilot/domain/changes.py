@@ -40,6 +40,7 @@ class AlertType(StrEnum):
     IMAGES_CHANGE = "images_change"
     DELISTED = "delisted"
     LISTING_REDIRECTED = "listing_redirected"
+    KEYWORD_RANK_DROP = "keyword_rank_drop"  # raised by keyword rank tracking (market)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Thresholds:
     buy_box: bool = True  # Buy Box lost / regained / suppressed, seller changes, new sellers
     stock: bool = True  # out of stock / back in stock
     listing: bool = True  # title and image changes
+    # organic places lost on a tracked search term's first page (docs/keywords.md)
+    keyword_rank_drop_places: int = 5
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> Thresholds:
@@ -95,6 +98,7 @@ GOVERNED_ALERTS: dict[str, tuple[AlertType, ...]] = {
                 AlertType.BUY_BOX_PRICE_CHANGE, AlertType.BUY_BOX_REGAINED,
                 AlertType.BUY_BOX_SUPPRESSED, AlertType.NEW_SELLER_ON_LISTING),
     "stock": (AlertType.OUT_OF_STOCK, AlertType.BACK_IN_STOCK),
+    "keyword_rank_drop_places": (AlertType.KEYWORD_RANK_DROP,),
     "listing": (AlertType.TITLE_CHANGE, AlertType.IMAGES_CHANGE, AlertType.LISTING_REDIRECTED),
 }
 

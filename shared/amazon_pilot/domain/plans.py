@@ -1,9 +1,9 @@
 """Plans and what they allow: the one table of limits.
 
-    plan        requests/min  tracked products  competitor groups
-    free                  60                20                  5
-    pro                  300               500                100
-    enterprise          1200            10 000               1000
+    plan        requests/min  tracked products  competitor groups  search terms/product
+    free                  60                20                  5                     3
+    pro                  300               500                100                    10
+    enterprise          1200            10 000               1000                    25
 
 An operator can override any number per stage with an environment variable named in
 OVERRIDABLE_LIMITS plus the plan (``RATE_LIMIT_PRO``, ``TRACKED_PRODUCTS_FREE``,
@@ -25,13 +25,16 @@ class Plan:
     requests_per_minute: int
     tracked_products: int
     competitor_groups: int
+    keyword_terms: int = 3  # search terms tracked per product (docs/keywords.md)
 
 
 PLANS: dict[str, Plan] = {
-    "free": Plan("free", requests_per_minute=60, tracked_products=20, competitor_groups=5),
-    "pro": Plan("pro", requests_per_minute=300, tracked_products=500, competitor_groups=100),
+    "free": Plan("free", requests_per_minute=60, tracked_products=20, competitor_groups=5,
+                 keyword_terms=3),
+    "pro": Plan("pro", requests_per_minute=300, tracked_products=500, competitor_groups=100,
+                keyword_terms=10),
     "enterprise": Plan("enterprise", requests_per_minute=1200, tracked_products=10_000,
-                       competitor_groups=1000),
+                       competitor_groups=1000, keyword_terms=25),
 }
 PLAN_NAMES: tuple[str, ...] = tuple(PLANS)
 
@@ -40,6 +43,7 @@ OVERRIDABLE_LIMITS: dict[str, str] = {
     "RATE_LIMIT": "requests_per_minute",
     "TRACKED_PRODUCTS": "tracked_products",
     "COMPETITOR_GROUPS": "competitor_groups",
+    "KEYWORD_TERMS": "keyword_terms",
 }
 
 

@@ -47,6 +47,7 @@ JOBS: dict[str, str] = {
     "generate_report": "amazon_pilot.competitors.jobs:generate_report",
     "generate_suggestions": "amazon_pilot.optimization.jobs:generate_suggestions",
     "record_experiment_verdicts": "amazon_pilot.optimization.jobs:record_experiment_verdicts",
+    "fetch_search_pages": "amazon_pilot.market.jobs:fetch_search_pages",
 }
 
 
@@ -66,6 +67,7 @@ QUEUES: dict[str, tuple[str, ...]] = {
     "generate_report": ("low",),
     "generate_suggestions": ("low",),
     "record_experiment_verdicts": ("low",),
+    "fetch_search_pages": ("critical", "default"),  # a term just added / the daily plan
 }
 
 

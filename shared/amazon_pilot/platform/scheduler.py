@@ -17,6 +17,7 @@ PLANNERS: dict[str, str] = {
     "daily_digest": "amazon_pilot.notifications.jobs:plan_digests",
     "daily_refresh": "amazon_pilot.tracking.jobs:plan_daily_refresh",
     "experiment_verdicts": "amazon_pilot.optimization.jobs:plan_experiment_verdicts",
+    "keyword_ranks": "amazon_pilot.market.jobs:plan_keyword_ranks",
     "reconcile": "amazon_pilot.platform.reconcile:scheduled_reconcile",
     "relay_outbox": "amazon_pilot.platform.outbox:scheduled_relay",
     "weekly_reports": "amazon_pilot.competitors.jobs:plan_weekly_reports",

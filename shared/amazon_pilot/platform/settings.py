@@ -74,6 +74,8 @@ class Settings:
     apify_batch_size: int = 200  # URLs per actor run: docs/architecture.md, "Daily refresh"
     apify_max_retries: int = 4
     apify_retry_delay_ms: int = 500
+    # the search actor of keyword rank tracking (docs/keywords.md)
+    apify_search_actor_id: str = "automly/amazon-search-scraper"
     # OpenAI
     openai_api_key: str | None = None
     openai_secret_arn: str | None = None
@@ -244,6 +246,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         apify_api_url=read.text("APIFY_API_URL"),
         apify_actor_id=read.text("APIFY_ACTOR_ID") or defaults.apify_actor_id,
         apify_batch_size=read.integer("APIFY_BATCH_SIZE", defaults.apify_batch_size),
+        apify_search_actor_id=(read.text("APIFY_SEARCH_ACTOR_ID")
+                               or defaults.apify_search_actor_id),
         apify_max_retries=read.integer("APIFY_MAX_RETRIES", defaults.apify_max_retries,
                                        minimum=0),
         apify_retry_delay_ms=read.integer("APIFY_RETRY_DELAY_MS",

@@ -37,6 +37,9 @@ class ThresholdsIn(Strict):
     buy_box: bool = True
     stock: bool = True
     listing: bool = True
+    keyword_rank_drop_places: int = Field(
+        DEFAULT_THRESHOLDS.keyword_rank_drop_places, ge=1, le=48,
+        description="organic places lost on a search term's first page that raise an alert")
 
 
 class AddProduct(Strict):

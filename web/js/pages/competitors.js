@@ -8,6 +8,7 @@ import {
   badge, busy, confirmClick, empty, errorBox, field, fmtDateTime, fmtInt, fmtMoney, fmtPct, fmtRank, h, link,
   loading, poll, toast,
 } from "../dom.js";
+import { groupMarketPanels } from "./market.js";
 import { words } from "../words.js";
 import { parseRefs } from "./products.js";
 
@@ -406,6 +407,7 @@ export async function renderGroup(main, params, ctx) {
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Side by side" }), table),
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "How they compare" }), chartHost),
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Features present and missing" }), featureHost),
+    ...groupMarketPanels(id, ctx),
     h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", { class: "panel-title", text: "Reports" }), writeBtn), reportsHost),
     reportHost);
   drawEdit(group);

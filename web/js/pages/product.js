@@ -5,6 +5,7 @@ import * as api from "../api.js";
 import { alertMetric } from "../alert-types.js";
 import * as endpoints from "../endpoints.js";
 import { timeChart } from "../charts.js";
+import { keywordsPanel, salesPanel } from "./market.js";
 import {
   badge, busy, changeBadge, confirmClick, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
   fmtMoney, fmtRank, h, link, loading, toast,
@@ -160,6 +161,7 @@ const THRESHOLD_FIELDS = [
   ["rating_change", "Rating change (stars)", "number", "0.1"],
   ["review_count_jump", "Review count jump", "number", "1"],
   ["target_price", "Target price (empty: none)", "number", "0.01"],
+  ["keyword_rank_drop_places", "Search rank drop (places)", "number", "1"],
   ["buy_box", "Buy Box alerts", "checkbox"],
   ["stock", "Stock alerts", "checkbox"],
   ["listing", "Listing change alerts", "checkbox"],
@@ -425,6 +427,10 @@ export async function render(main, params, ctx) {
     h("p", { class: "muted hint", text: "Drag across the chart to zoom; double-click to zoom out. Dashed lines mark alerts; gaps are days without a value (out of stock: no price)." }),
     exportPanel(product, () => RANGES.find(([r]) => r === state.range)[1]),
     alertList));
+  const sales = salesPanel(product, ctx);
+  const keywords = keywordsPanel(product, ctx);
+  cleanups.push(sales.stop, keywords.stop);
+  main.append(sales.el, keywords.el);
   main.append(h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Alert thresholds" }),
     thresholdsForm(product, () => {})));
   drawChart();
