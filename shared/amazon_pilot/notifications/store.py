@@ -194,8 +194,8 @@ def insert_channel(conn: Connection, user_id: UUID | str, kind: str, target: str
         " (user_id, kind, target, secret, secret_key_id, min_severity, name, events,"
         "  verified_at, verify_token_hash, verify_sent_at)"
         " VALUES (:u, :kind, :target, :secret, :key_id, :sev, :name, CAST(:events AS text[]),"
-        "  CASE WHEN :verified THEN now() END, :vhash,"
-        "  CASE WHEN :vhash IS NOT NULL THEN now() END)"
+        "  CASE WHEN :verified THEN now() END, CAST(:vhash AS text),"
+        "  CASE WHEN CAST(:vhash AS text) IS NOT NULL THEN now() END)"
         " ON CONFLICT (user_id, kind, target) DO NOTHING"
         f" RETURNING {_CHANNEL_COLUMNS}"),
         {"u": user_id, "kind": kind, "target": target, "secret": secret,
