@@ -73,3 +73,12 @@ export const experiments = () => path("experiments");
 export const experimentCandidates = () => path("experiments", "candidates");
 export const experiment = (experimentId) => path("experiments", experimentId);
 export const experimentStop = (experimentId) => path("experiments", experimentId, "stop");
+
+// ------------------------------------------------------------------ account and alert control (alertctl)
+
+export const authPassword = () => path("auth", "password");
+export const authSessions = () => path("auth", "sessions");
+export const authSession = (sessionId) => path("auth", "sessions", sessionId);
+export const notificationChannelVerify = (channelId) => path("notification-channels", channelId, "verify");
+export const alertSnoozes = () => path("alert-snoozes");
+export const alertSnooze = (snoozeId) => path("alert-snoozes", snoozeId);

@@ -206,6 +206,7 @@ class SessionOut(BaseModel):
     expires_at: datetime
     ip: str | None
     user_agent: str | None
+    current: bool = Field(False, description="the session of the token making this request")
 
 
 class UserPage(BaseModel):

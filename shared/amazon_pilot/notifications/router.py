@@ -105,7 +105,7 @@ async def verify_channel(
     verified = service.verify_email_channel(token)
     if "text/html" in request.headers.get("accept", ""):  # a person following the link
         return Response(status_code=303, headers={
-            "Location": f"/#/channels?verified={verified.channel_id}"})
+            "Location": f"/channels?verified={verified.channel_id}"})
     return verified
 
 
