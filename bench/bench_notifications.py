@@ -144,11 +144,12 @@ def main() -> int:
 
         # reference: the same rows, inserted bare
         _, bare_s = insert_alerts(reference, args.alerts, args.products)
-        print(f"alerts: {args.alerts:,} on {args.products} products, {len(TYPES)} types, 1% critical")
+        print(f"alerts: {args.alerts:,} on {args.products} products, {len(TYPES)} types,"
+              " 1% critical")
         print(f"{'reference: the alert rows inserted bare':<48} {bare_s:7.2f} s "
               f"{args.alerts / bare_s:10,.0f} alerts/s")
 
-        ids, insert_s = insert_alerts(immediate, args.alerts, args.products)
+        ids, _ = insert_alerts(immediate, args.alerts, args.products)
         started = time.perf_counter()
         jobs = 0
         for i in range(0, len(ids), args.batch):

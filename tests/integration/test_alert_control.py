@@ -28,7 +28,6 @@ from tests.integration.test_notifications import (
     add_channel,
     confirm_email_channel,
     deliveries,
-    new_alert,
     new_product,
     new_user,
     notified_at,

@@ -176,9 +176,9 @@ def _shared_seller(api: httpx.Client) -> dict[str, Any]:
     return _sellers["one"]
 
 
-def confirm_email_channel(api: httpx.Client, address: str, timeout: float = 30) -> str:
-    """Open the confirmation link e-mailed (through the stack's SES) to `address`;
-    returns the link."""
+def confirm_email_link(address: str, timeout: float = 30) -> str:
+    """The confirmation link e-mailed (through the stack's SES, moto in process) to
+    `address`."""
     import re
 
     from moto.ses.models import ses_backends
@@ -195,7 +195,12 @@ def confirm_email_channel(api: httpx.Client, address: str, timeout: float = 30) 
                             return found.group(0)
         return None
 
-    url = wait_for(link, timeout, f"the confirmation e-mail to {address}")
+    return str(wait_for(link, timeout, f"the confirmation e-mail to {address}"))
+
+
+def confirm_email_channel(api: httpx.Client, address: str, timeout: float = 30) -> str:
+    """Open the confirmation link e-mailed to `address`; returns the link."""
+    url = confirm_email_link(address, timeout)
     path = url.split("://", 1)[1].split("/", 1)[1]
     opened = api.get("/" + path)
     assert opened.status_code == 200, opened.text

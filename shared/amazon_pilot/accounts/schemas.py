@@ -12,7 +12,6 @@ from amazon_pilot.domain.plans import PLAN_NAMES
 from amazon_pilot.domain.seller_identity import MAX_BRAND_LENGTH, MAX_BRANDS, MAX_SELLER_IDS
 from amazon_pilot.platform.models import Strict
 
-
 _CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
