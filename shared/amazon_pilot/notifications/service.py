@@ -384,13 +384,13 @@ def fan_out(alert_ids: Sequence[str], *, now: datetime | None = None) -> int:
         channels: dict[str, list[Channel]] = defaultdict(list)
         for channel in store.active_channels(conn, users):
             channels[str(channel.user_id)].append(channel)
-        groups: dict[tuple[str, int], list[FanOutAlert]] = defaultdict(list)
+        by_user: dict[str, list[FanOutAlert]] = defaultdict(list)
         for alert in to_send:
-            groups[(str(alert["user_id"]), int(alert["product_id"]))].append(alert)
-        for (user_id, product_id), group in sorted(groups.items()):
-            jobs += _fan_out_group(conn, user_id, product_id, group,
-                                   channels.get(user_id, []), day_start)
-            handled += [str(a["id"]) for a in group]
+            by_user[str(alert["user_id"])].append(alert)
+        for user_id, user_alerts in sorted(by_user.items()):
+            jobs += _fan_out_user(conn, user_id, user_alerts, channels.get(user_id, []),
+                                  day_start)
+            handled += [str(a["id"]) for a in user_alerts]
         if handled:
             store.mark_notified(conn, handled)
         if held:
@@ -410,52 +410,57 @@ def group_key(alert_ids: Sequence[str]) -> str:
     return alert_key(alert_ids[0]) if len(alert_ids) == 1 else f"group:{alert_ids[0]}"
 
 
-def _fan_out_group(conn: Connection, user_id: str, product_id: int, alerts: list[FanOutAlert],
-                   channels: list[Channel], day_start: datetime) -> list[Job]:
-    """One user's new alerts of one product: grouped per type, the cap applied to the
-    groups (messages), deliveries recorded; returns the jobs to queue."""
+def _fan_out_user(conn: Connection, user_id: str, alerts: list[FanOutAlert],
+                  channels: list[Channel], day_start: datetime) -> list[Job]:
+    """One user's new alerts: grouped per (product, type), the cap applied per product
+    to the groups (messages), deliveries recorded in one statement; returns the jobs."""
     prefs = alerts[0]["prefs"]
     usable = [c for c in channels
               if rules.channel_accepts(c.kind, c.events, c.verified, "alert", prefs)]
-    # per group: per channel, the group's alerts that reach the channel's min severity
-    groups: dict[str, dict[Channel, list[str]]] = {}
-    candidates: list[rules.CapCandidate] = []
+    if not usable:
+        return []
+    # per product: its groups; per group: per channel, the alerts reaching its severity
+    targets: dict[str, list[tuple[Channel, list[str]]]] = {}
+    candidates: dict[int, list[rules.CapCandidate]] = defaultdict(list)
     for group in rules.storm_groups(alerts):
-        ordered = [str(a["id"]) for a in group]
-        targets = {}
+        reached = []
         for channel in usable:
-            reached = [str(a["id"]) for a in group
-                       if rules.severity_passes(a["severity"], channel.min_severity)]
-            if reached:
-                targets[channel] = reached
-        if not targets:
+            ids = [str(a["id"]) for a in group
+                   if rules.severity_passes(a["severity"], channel.min_severity)]
+            if ids:
+                reached.append((channel, ids))
+        if not reached:
             continue
-        groups[ordered[0]] = targets
-        first = group[0]
-        candidates.append(rules.CapCandidate(ordered[0], rules.group_severity(group),
-                                             first["created_at"]))
+        key = str(group[0]["id"])
+        targets[key] = reached
+        candidates[int(group[0]["product_id"])].append(
+            rules.CapCandidate(key, rules.group_severity(group), group[0]["created_at"]))
     if not candidates:
         return []
+    products = sorted(candidates)
     # two concurrent fan-outs must not both see room under the cap
-    store.lock_cap(conn, user_id, product_id)
-    sent_today = store.count_sent_since(conn, user_id, product_id, day_start)
+    store.lock_caps(conn, user_id, products)
+    sent_today = store.sent_counts_since(conn, user_id, products, day_start)
     cap = rules.cap_per_product_per_day(prefs)
-    send, suppress = rules.apply_cap(candidates, sent_today, cap)
+    to_send: list[store.NewDelivery] = []
+    to_suppress: list[store.NewDelivery] = []
+    for product_id in products:
+        send, suppress = rules.apply_cap(candidates[product_id],
+                                         sent_today.get(product_id, 0), cap)
+        for keys, out in ((send, to_send), (suppress, to_suppress)):
+            for key in keys:
+                out += [store.NewDelivery(str(c.id), group_key(ids), ids, product_id)
+                        for c, ids in targets[key]]
+    states = store.upsert_deliveries(conn, user_id, to_send)
+    store.upsert_deliveries(conn, user_id, to_suppress, "suppressed",
+                            f"over the cap of {cap} notifications per product per day")
     jobs: list[Job] = []
-    for key in send:
-        for channel, ids in groups[key].items():
-            delivery_id, status = store.upsert_delivery(conn, str(channel.id), user_id,
-                                                        group_key(ids), ids,
-                                                        product_id=product_id)
-            if status != "delivered":
-                jobs.append(_deliver_job(delivery_id, str(channel.id),
-                                         ids[0] if len(ids) == 1 else None,
-                                         job_key(str(channel.id), ids[0])))
-    reason = f"over the cap of {cap} notifications per product per day"
-    for key in suppress:
-        for channel, ids in groups[key].items():
-            store.insert_suppressed(conn, str(channel.id), user_id, group_key(ids), ids,
-                                    reason, product_id=product_id)
+    for row in to_send:
+        state = states[(row.channel_id, row.dedupe_key)]
+        if state.status != "delivered":
+            jobs.append(_deliver_job(state.id, row.channel_id,
+                                     row.alert_ids[0] if len(row.alert_ids) == 1 else None,
+                                     job_key(row.channel_id, row.alert_ids[0])))
     return jobs
 
 

@@ -318,17 +318,6 @@ def upsert_delivery(conn: Connection, channel_id: str, user_id: str, dedupe_key:
     return DeliveryState(str(row.id), str(row.status))
 
 
-def insert_suppressed(conn: Connection, channel_id: str, user_id: str, dedupe_key: str,
-                      alert_ids: list[str], reason: str, product_id: int | None = None) -> None:
-    conn.execute(text(
-        "INSERT INTO notification_deliveries"
-        " (channel_id, user_id, dedupe_key, alert_ids, status, last_error, product_id)"
-        " VALUES (:c, :u, :k, CAST(:a AS uuid[]), 'suppressed', :e, :p)"
-        " ON CONFLICT (channel_id, dedupe_key) DO NOTHING"),
-        {"c": channel_id, "u": user_id, "k": dedupe_key, "a": alert_ids, "e": reason,
-         "p": product_id})
-
-
 class DeliveryTarget(NamedTuple):
     status: str
     alert_ids: list[UUID]
@@ -428,21 +417,56 @@ def lock_new_alerts(conn: Connection, alert_ids: Sequence[str]) -> list[FanOutAl
     return [cast(FanOutAlert, dict(r._mapping)) for r in rows]
 
 
-def lock_cap(conn: Connection, user_id: str, product_id: int) -> None:
-    """Serialize cap deciders for this user and product until the transaction ends."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7210003))"),
-                 {"k": f"notify-cap:{user_id}:{product_id}"})
+def lock_caps(conn: Connection, user_id: str, product_ids: Sequence[int]) -> None:
+    """Serialize cap deciders for this user and these products until the transaction
+    ends; locked in product order (no deadlock between overlapping fan-outs)."""
+    conn.execute(text(
+        "SELECT pg_advisory_xact_lock(hashtextextended('notify-cap:' || :u || ':' || p, 7210003))"
+        " FROM (SELECT DISTINCT unnest(CAST(:ps AS bigint[])) AS p ORDER BY 1) ordered"),
+        {"u": str(user_id), "ps": list(product_ids)}).all()
 
 
-def count_sent_since(conn: Connection, user_id: str, product_id: int, since: datetime) -> int:
-    """Messages about the user's product since `since` that were not suppressed: what
-    counts against the cap. A message to two channels counts once (its first alert names
-    it); a grouped message of 40 alerts counts once."""
-    return int(conn.execute(text(
-        "SELECT count(DISTINCT d.alert_ids[1]) FROM notification_deliveries d"
-        " WHERE d.user_id = :u AND d.product_id = :p AND d.created_at >= :since"
-        " AND d.status <> 'suppressed'"),
-        {"u": user_id, "p": product_id, "since": since}).scalar_one())
+def sent_counts_since(conn: Connection, user_id: str, product_ids: Sequence[int],
+                      since: datetime) -> dict[int, int]:
+    """Messages about each of the user's products since `since` that were not
+    suppressed: what counts against the cap. A message to two channels counts once (its
+    first alert names it); a grouped message of 40 alerts counts once."""
+    rows = conn.execute(text(
+        "SELECT d.product_id, count(DISTINCT d.alert_ids[1]) FROM notification_deliveries d"
+        " WHERE d.user_id = :u AND d.product_id = ANY(CAST(:ps AS bigint[]))"
+        " AND d.created_at >= :since AND d.status <> 'suppressed' GROUP BY d.product_id"),
+        {"u": user_id, "ps": list(product_ids), "since": since}).all()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+class NewDelivery(NamedTuple):
+    channel_id: str
+    dedupe_key: str
+    alert_ids: list[str]
+    product_id: int
+
+
+def upsert_deliveries(conn: Connection, user_id: str, rows: Sequence[NewDelivery],
+                      status: str = "pending",
+                      reason: str | None = None) -> dict[tuple[str, str], DeliveryState]:
+    """Many deliveries of one user in one statement, created with `status` (pending, or
+    suppressed with `reason`) if missing; (channel id, dedupe key) → (id, status)."""
+    if not rows:
+        return {}
+    found = conn.execute(text(
+        "INSERT INTO notification_deliveries"
+        " (channel_id, user_id, dedupe_key, alert_ids, product_id, status, last_error)"
+        " SELECT c, :u, k, CAST(string_to_array(a, ',') AS uuid[]), p, :status, :reason"
+        " FROM unnest(CAST(:cs AS uuid[]), CAST(:ks AS text[]), CAST(:as AS text[]),"
+        "   CAST(:ps AS bigint[])) AS t(c, k, a, p)"
+        " ON CONFLICT (channel_id, dedupe_key) DO UPDATE"
+        "   SET alert_ids = notification_deliveries.alert_ids"
+        " RETURNING id, status, channel_id, dedupe_key"),
+        {"u": user_id, "status": status, "reason": reason,
+         "cs": [r.channel_id for r in rows], "ks": [r.dedupe_key for r in rows],
+         "as": [",".join(r.alert_ids) for r in rows], "ps": [r.product_id for r in rows]}).all()
+    return {(str(r.channel_id), str(r.dedupe_key)): DeliveryState(str(r.id), str(r.status))
+            for r in found}
 
 
 def mark_notified(conn: Connection, alert_ids: Sequence[str]) -> None:
