@@ -292,3 +292,26 @@ def test_weekly_competitor_reports_reach_the_sellers_channels(
     assert payload["event"] == "report.weekly" and payload["group"] == "Earbuds"
     assert payload["report_id"] == str(report) and payload["summary"]
     assert receiver.hits("/no-reports") == []
+
+
+def test_alerts_of_an_imported_export_are_delivered_at_once(
+    api: httpx.Client, sinks: tuple[Receiver, SlackStandIn]
+) -> None:
+    """`pilot import-apify` stores through tracking.service.store_import, which fans the
+    alerts out like a refresh (they used to wait for the sweep)."""
+    from amazon_pilot.domain.snapshot import Snapshot
+    from amazon_pilot.tracking.service import store_import
+
+    receiver, _ = sinks
+    seller = new_user(api, IMMEDIATE)
+    add_channel(api, seller, kind="webhook", url=receiver.url("/imported"))
+    product = new_product(seller, "Kettle")
+    ref = (product["asin"], "com")
+    earlier = datetime.now(UTC) - timedelta(hours=2)
+    store_import(earlier, [ref], [Snapshot(asin=ref[0], title="Kettle", price=40.0)], [])
+    result = store_import(earlier + timedelta(hours=1), [ref],
+                          [Snapshot(asin=ref[0], title="Kettle", price=20.0)], [])
+    assert result.alert_ids
+    assert all(notified_at(a) is not None for a in result.alert_ids)  # not left to the sweep
+    hit = wait_for(lambda: receiver.hits("/imported"), 30, "the imported alert")[0]
+    assert json.loads(hit["body"])["alert"]["id"] in result.alert_ids
