@@ -77,6 +77,7 @@ from amazon_pilot.notifications.schemas import (
     TestQueued,
 )
 from amazon_pilot.notifications.store import Channel
+from amazon_pilot.platform.errors import ErrorResponse
 from amazon_pilot.platform.ownership import owned
 from amazon_pilot.platform.security import Caller
 
@@ -98,7 +99,12 @@ def _link_base(request: Request) -> str:
 
 
 @router.get("/v1/notification-channels/verify", response_model=ChannelVerified,
-            summary="Confirm an e-mail channel (the link e-mailed to the address)")
+            summary="Confirm an e-mail channel (the link e-mailed to the address)",
+            responses={
+                303: {"description": "A browser (Accept: text/html) is sent to the "
+                                     "channels page"},
+                404: {"model": ErrorResponse,
+                      "description": "The link is unknown, used or expired"}})
 async def verify_channel(
     token: Annotated[str, Query(min_length=20, max_length=200)], request: Request
 ) -> ChannelVerified | Response:
