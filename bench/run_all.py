@@ -31,6 +31,7 @@ ORDER = [
     "bench_competitors.py",  # issue 5: comparison, report
     "bench_optimization.py", # issue 6 / 18: listing score, suggestions, experiments
     "bench_web.py",          # issue 7: page load
+    "bench_notifications.py",  # issue 18: the notification path under an alert storm
 ]
 
 # Quick mode: (arguments, environment) per bench; the sizes are small, the code paths

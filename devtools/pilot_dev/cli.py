@@ -648,21 +648,15 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
 
     def work() -> int:
         from amazon_pilot.adapters.apify import FetchResult, attribute, requested_refs
-        from amazon_pilot.platform.db import transaction
-        from amazon_pilot.tracking.service import ingest
-        from amazon_pilot.tracking.store import mark_not_found, upsert_product
+        from amazon_pilot.tracking.service import store_import
 
         # An export has no request: the URL each item was fetched for stands for it, so
         # items are attributed exactly as in a run (never by the ASIN they report).
         wanted = requested_refs(items)
         record = FetchResult(None, "IMPORTED", None, None, None, None, len(items))
         attribute(items, wanted, record)
-        with transaction() as conn:
-            ids = {ref: upsert_product(conn, *ref)[0] for ref in wanted}
-            observations = [(ids[(s.asin, s.marketplace)], s) for s in record.snapshots]
-            result = ingest(conn, captured_at, None, observations)
-            if record.not_found:
-                mark_not_found(conn, [ids[ref] for ref in record.not_found], captured_at)
+        # stored and its alerts handed to delivery like a run's (shipped code path)
+        result = store_import(captured_at, wanted, record.snapshots, record.not_found)
         served = sum(1 for s in record.snapshots if s.served_asin)
         print(f"stored {result.inserted} snapshot(s) at {captured_at.isoformat()}; "
               f"{result.skipped} already stored; {len(record.not_found)} not found; "

@@ -353,7 +353,8 @@ def test_update_profile_and_notification_preferences(api: httpx.Client) -> None:
     me = api.get("/v1/auth/me", headers=auth).json()
     assert (me["company_name"], me["mfa_enabled"]) == ("Old Co", False)
     assert me["notification_prefs"] == {
-        "digest": "off", "max_notifications_per_product_per_day": 5, "email": True}
+        "digest": "off", "max_notifications_per_product_per_day": 5, "email": True,
+        "timezone": "UTC", "quiet_hours": None}
     first = api.patch("/v1/auth/me", headers=auth,
                       json={"company_name": "New Co", "notification_prefs": {"digest": "daily"}})
     assert first.status_code == 200, first.text
@@ -362,8 +363,11 @@ def test_update_profile_and_notification_preferences(api: httpx.Client) -> None:
     body = second.json()
     assert body["company_name"] == "New Co"
     assert body["notification_prefs"] == {
-        "digest": "daily", "max_notifications_per_product_per_day": 2, "email": False}
-    for bad in ({"notification_prefs": {"digest": "weekly"}},
+        "digest": "daily", "max_notifications_per_product_per_day": 2, "email": False,
+        "timezone": "UTC", "quiet_hours": None}
+    for bad in ({"notification_prefs": {"digest": "monthly"}},
+                {"notification_prefs": {"timezone": "Mars/Olympus"}},
+                {"notification_prefs": {"quiet_hours": {"start": "25:00", "end": "07:00"}}},
                 {"notification_prefs": {"sms": True}},
                 {"notification_prefs": {"max_notifications_per_product_per_day": -1}},
                 {"plan": "enterprise"}, {"email": "x@example.com"}):

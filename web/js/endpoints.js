@@ -82,6 +82,7 @@ export const productKeywordRanks = (productId, keywordId) => path("products", pr
 export const productSalesEstimates = (productId) => path("products", productId, "sales-estimates");
 export const competitorGroupKeywordShare = (groupId) => path("competitor-groups", groupId, "keyword-share");
 export const competitorGroupSalesEstimates = (groupId) => path("competitor-groups", groupId, "sales-estimates");
+
 // ------------------------------------------------------------------ operator console (admins)
 
 export const opsAlarms = () => path("admin", "operations", "alarms");
@@ -98,3 +99,12 @@ export const productsBulkActions = () => path("products", "bulk-actions");
 export const productTags = () => path("products", "tags");
 export const competitorGroupCompetitors = (groupId) => path("competitor-groups", groupId, "competitors");
 export const competitorGroupCompetitor = (groupId, asin) => path("competitor-groups", groupId, "competitors", asin);
+
+// ------------------------------------------------------------------ account and alert control (alertctl)
+
+export const authPassword = () => path("auth", "password");
+export const authSessions = () => path("auth", "sessions");
+export const authSession = (sessionId) => path("auth", "sessions", sessionId);
+export const notificationChannelVerify = (channelId) => path("notification-channels", channelId, "verify");
+export const alertSnoozes = () => path("alert-snoozes");
+export const alertSnooze = (snoozeId) => path("alert-snoozes", snoozeId);

@@ -232,7 +232,8 @@ async def mfa_recovery_codes(body: MfaProofIn, request: Request,
 @router.get("/v1/auth/sessions", response_model=list[SessionOut],
             summary="The caller's live sessions (one per login)")
 async def sessions(user: Caller) -> list[SessionOut]:
-    return [SessionOut.model_validate(s) for s in service.sessions(user)]
+    return [SessionOut.model_validate(s).model_copy(update={"current": s.id == user.session_id})
+            for s in service.sessions(user)]
 
 
 @router.delete("/v1/auth/sessions/{session_id}", status_code=204, response_class=Response,

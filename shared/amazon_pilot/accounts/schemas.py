@@ -6,23 +6,57 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from amazon_pilot.domain.plans import PLAN_NAMES
 from amazon_pilot.domain.seller_identity import MAX_BRAND_LENGTH, MAX_BRANDS, MAX_SELLER_IDS
 from amazon_pilot.platform.models import Strict
 
+_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class QuietHoursPrefs(Strict):
+    """A daily window in the seller's time zone (start > end wraps past midnight)
+    during which non-critical alerts wait for the next digest; critical ones still go."""
+
+    enabled: bool = True
+    start: str = Field("22:00", pattern=_CLOCK, examples=["22:00"])
+    end: str = Field("07:00", pattern=_CLOCK, examples=["07:00"])
+
+
+def _check_timezone(value: str | None) -> str | None:
+    from amazon_pilot.domain.notifications import InvalidQuietHours, validate_timezone
+
+    if value is None:
+        return None
+    try:
+        return validate_timezone(value)
+    except InvalidQuietHours as exc:
+        raise ValueError(str(exc)) from None
+
 
 class NotificationPrefs(BaseModel):
-    digest: Literal["off", "daily"] = "off"
+    digest: Literal["off", "daily", "weekly"] = "off"
     max_notifications_per_product_per_day: int = Field(5, ge=0, le=100)
     email: bool = True
+    timezone: str = Field("UTC", description="IANA time zone of quiet hours")
+    quiet_hours: QuietHoursPrefs | None = None
 
 
 class NotificationPrefsPatch(Strict):
-    digest: Literal["off", "daily"] | None = None
+    digest: Literal["off", "daily", "weekly"] | None = Field(
+        None, description="off: a message per alert (capped); daily: one digest a day; "
+        "weekly: one digest on Mondays")
     max_notifications_per_product_per_day: int | None = Field(None, ge=0, le=100)
     email: bool | None = None
+    timezone: str | None = Field(None, max_length=64, examples=["Europe/Berlin"],
+                                 description="IANA time zone name")
+    quiet_hours: QuietHoursPrefs | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return _check_timezone(value)
 
 
 class UserOut(BaseModel):
@@ -171,6 +205,7 @@ class SessionOut(BaseModel):
     expires_at: datetime
     ip: str | None
     user_agent: str | None
+    current: bool = Field(False, description="the session of the token making this request")
 
 
 class UserPage(BaseModel):

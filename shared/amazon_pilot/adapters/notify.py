@@ -35,6 +35,7 @@ from amazon_pilot.domain.notifications import (
     default_port,
     is_dev_allowed,
     is_public_ip,
+    slack_failure,
     validate_webhook_url,
 )
 from amazon_pilot.platform.settings import settings
@@ -144,9 +145,10 @@ def _pinned_request_url(target: ResolvedTarget) -> str:
     return str(httpx.URL(target.url).copy_with(host=target.address))
 
 
-def post_webhook(url: str, body: bytes, headers: dict[str, str],
-                 timeout_s: float = WEBHOOK_TIMEOUT_S) -> SendResult:
-    """POST `body` once. 2xx = delivered; anything else is a failure with its reason."""
+def _post_pinned(url: str, body: bytes, headers: dict[str, str], timeout_s: float,
+                 read_limit: int = 0) -> SendResult | tuple[int, str]:
+    """POST `body` once to the checked address of `url`: (status, first `read_limit`
+    bytes of the answer), or the SendResult of a refusal or network failure."""
     try:
         target = resolve_webhook(url)
     except InvalidChannelTarget as exc:
@@ -163,6 +165,7 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str],
     request_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                        **headers, "Host": host_header}
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    answer = b""
     try:
         with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as http:
             request = http.build_request("POST", _pinned_request_url(target), content=body,
@@ -170,17 +173,48 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str],
             response = http.send(request, stream=True)
             try:
                 status = response.status_code
+                if read_limit:
+                    for chunk in response.iter_bytes():
+                        answer += chunk
+                        if len(answer) >= read_limit:
+                            break
             finally:
                 response.close()
     except httpx.HTTPError:
         # refused, reset, timed out, TLS failed: one answer, so the log maps no ports
         return SendResult(False, error=TARGET_UNREACHABLE)
+    return status, answer[:read_limit].decode("utf-8", "replace")
+
+
+def post_webhook(url: str, body: bytes, headers: dict[str, str],
+                 timeout_s: float = WEBHOOK_TIMEOUT_S) -> SendResult:
+    """POST `body` once. 2xx = delivered; anything else is a failure with its reason."""
+    outcome = _post_pinned(url, body, headers, timeout_s)
+    if isinstance(outcome, SendResult):
+        return outcome
+    status, _ = outcome
     if 200 <= status < 300:
         return SendResult(True, status_code=status)
     if 300 <= status < 400:
         return SendResult(False, status_code=status,
                           error=f"HTTP {status}: redirect not followed")
     return SendResult(False, status_code=status, error=f"HTTP {status}")
+
+
+def post_slack(url: str, body: bytes, timeout_s: float = WEBHOOK_TIMEOUT_S) -> SendResult:
+    """POST a Block Kit message to a Slack incoming webhook. Slack answers 200 "ok";
+    400/403/404/410 name a problem another attempt cannot fix (invalid_blocks, no_team,
+    channel_is_archived…: the delivery fails at once); 429 (rate limited, with
+    Retry-After) and 5xx are retried like a webhook's failures. Slack does not check
+    signatures, so nothing is signed."""
+    outcome = _post_pinned(url, body, {}, timeout_s, read_limit=200)
+    if isinstance(outcome, SendResult):
+        return outcome
+    status, answer = outcome
+    if status == 200:
+        return SendResult(True, status_code=status)
+    error, permanent = slack_failure(status, answer)
+    return SendResult(False, status_code=status, error=error, permanent=permanent)
 
 
 # ------------------------------------------------------------------ e-mail

@@ -454,6 +454,10 @@ def run_report(report_id: UUID | str, client: Any = ..., *,
         }
         with transaction() as conn:
             db.finish_report(conn, rid, values)
+            if row.trigger == "weekly":  # to the seller's channels that take reports
+                from amazon_pilot.notifications.service import queue_report_deliveries
+
+                queue_report_deliveries(conn, row.user_id, rid)
     except Exception as exc:
         final = row.attempts >= max_receives
         with transaction() as conn:

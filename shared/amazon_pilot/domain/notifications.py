@@ -18,13 +18,17 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 SEVERITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
-CHANNEL_KINDS: tuple[str, ...] = ("webhook", "email")
+CHANNEL_KINDS: tuple[str, ...] = ("webhook", "email", "slack")
+# What a channel takes: per-alert messages, digests, weekly competitor reports.
+CHANNEL_EVENTS: tuple[str, ...] = ("alert", "digest", "report")
+DIGEST_MODES: tuple[str, ...] = ("off", "daily", "weekly")
+WEEKLY_DIGEST_WEEKDAY = 0  # Monday: the weekly digest goes out with that day's digest run
 
 SIGNATURE_HEADER = "X-Pilot-Signature"
 TIMESTAMP_HEADER = "X-Pilot-Timestamp"
@@ -36,6 +40,8 @@ DEFAULT_TOLERANCE_S = 300
 EVENT_ALERT = "alert.created"
 EVENT_DIGEST = "alert.digest"
 EVENT_TEST = "notification.test"
+EVENT_GROUP = "alert.grouped"
+EVENT_REPORT = "report.weekly"
 PAYLOAD_VERSION = 1
 
 DEFAULT_CAP_PER_PRODUCT_PER_DAY = 5
@@ -87,8 +93,22 @@ def severity_passes(severity: str, min_severity: str) -> bool:
     return SEVERITY_RANK.get(severity, 0) >= SEVERITY_RANK.get(min_severity, 0)
 
 
+def digest_mode(prefs: Mapping[str, Any] | None) -> str:
+    """off | daily | weekly (anything else: off)."""
+    mode = str((prefs or {}).get("digest") or "").lower()
+    return mode if mode in DIGEST_MODES else "off"
+
+
 def wants_daily_digest(prefs: Mapping[str, Any] | None) -> bool:
-    return str((prefs or {}).get("digest") or "").lower() == "daily"
+    """True for digest users (daily or weekly): they get no per-alert messages."""
+    return digest_mode(prefs) != "off"
+
+
+def digest_due(prefs: Mapping[str, Any] | None, day: date) -> bool:
+    """Whether the digest run of `day` sends this user's digest: every day for daily
+    users, on Mondays for weekly users (the week's alerts in one message)."""
+    mode = digest_mode(prefs)
+    return mode == "daily" or (mode == "weekly" and day.weekday() == WEEKLY_DIGEST_WEEKDAY)
 
 
 def email_enabled(prefs: Mapping[str, Any] | None) -> bool:
@@ -227,6 +247,8 @@ def group_by_product(alerts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
 def digest_payload(
     alerts: list[Mapping[str, Any]], digest_date: str, delivery_id: str, sent_at: datetime
 ) -> dict[str, Any]:
+    """One message for the whole digest: the first 500 alerts listed per product, and
+    `summary` counting every alert (a storm day stays one message)."""
     return {
         "event": EVENT_DIGEST,
         "version": PAYLOAD_VERSION,
@@ -235,7 +257,8 @@ def digest_payload(
         "data_source": _data_source(alerts),
         "date": digest_date,
         "alert_count": len(alerts),
-        "products": group_by_product(alerts),
+        "summary": digest_summary(alerts),
+        "products": group_by_product(alerts[:DIGEST_LISTED]),
     }
 
 
@@ -275,17 +298,23 @@ def alert_email(alert: Mapping[str, Any]) -> tuple[str, str]:
 
 def digest_text(alerts: list[Mapping[str, Any]], digest_date: str) -> tuple[str, str]:
     """(subject, plain text) of a daily digest: alerts grouped by product."""
-    groups = group_by_product(alerts)
+    groups = group_by_product(alerts[:DIGEST_LISTED])
     count = len(alerts)
-    subject = (f"[Amazon Pilot] Daily digest for {digest_date}: {count} alert"
-               f"{'' if count == 1 else 's'} on {len(groups)} product"
-               f"{'' if len(groups) == 1 else 's'}")
+    products = digest_summary(alerts)["product_count"]
+    subject = (f"[Amazon Pilot] Digest for {digest_date}: {count} alert"
+               f"{'' if count == 1 else 's'} on {products} product"
+               f"{'' if products == 1 else 's'}")
     lines = [f"Alerts for {digest_date}", ""]
     for group in groups:
         lines.append(_product_label(group))
         for item in group["alerts"]:
             lines.append(f"  - [{item['severity']}] {item['message']} ({item['created_at']})")
         lines.append("")
+    if count > DIGEST_LISTED:
+        summary = digest_summary(alerts)
+        lines.append(f"… and {count - DIGEST_LISTED} more alerts on "
+                     f"{summary['product_count']} products in all: "
+                     + ", ".join(f"{n} {t}" for t, n in summary["by_type"].items()))
     lines += _sandbox_note(_data_source(alerts))
     return _one_line(subject), "\n".join(lines).rstrip("\n") + "\n"
 
@@ -487,3 +516,382 @@ def validate_email_address(raw: str) -> str:
             or labels[-1].isdigit():
         raise InvalidChannelTarget("email", "the e-mail address's domain is not valid")
     return f"{local}@{domain}"
+
+
+# ------------------------------------------------------------------ quiet hours
+
+
+class InvalidQuietHours(ValueError):
+    """Quiet hours that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily window of local wall-clock time (start inclusive, end exclusive) in an
+    IANA time zone. start > end wraps past midnight (22:00 to 07:00)."""
+
+    start: time
+    end: time
+    tz: str
+
+
+def parse_clock(value: str) -> time:
+    """"HH:MM" (24-hour) as a time; InvalidQuietHours otherwise."""
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value.strip())
+    if match is None:
+        raise InvalidQuietHours(f"{value!r} is not a time of day as HH:MM (00:00 to 23:59)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def validate_timezone(name: str) -> str:
+    """An IANA time zone name the system knows ("Europe/Berlin"); InvalidQuietHours
+    otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > 64 or cleaned.startswith("/") or ".." in cleaned:
+        raise InvalidQuietHours(f"{name!r} is not an IANA time zone name")
+    try:
+        ZoneInfo(cleaned)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidQuietHours(
+            f"{name!r} is not an IANA time zone name (like Europe/Berlin)") from None
+    return cleaned
+
+
+def quiet_hours(prefs: Mapping[str, Any] | None) -> QuietHours | None:
+    """The user's quiet hours (notification_prefs.quiet_hours {"start", "end"} and
+    notification_prefs.timezone, default UTC), or None when unset or unusable."""
+    raw = (prefs or {}).get("quiet_hours")
+    if not isinstance(raw, Mapping) or not raw.get("start") or not raw.get("end") \
+            or raw.get("enabled") is False:
+        return None
+    try:
+        start, end = parse_clock(str(raw["start"])), parse_clock(str(raw["end"]))
+        tz = validate_timezone(str((prefs or {}).get("timezone") or "UTC"))
+    except InvalidQuietHours:
+        return None
+    if start == end:
+        return None
+    return QuietHours(start, end, tz)
+
+
+def local_clock(at: datetime, tz: str) -> time:
+    """The wall-clock time in `tz` at the instant `at` (aware)."""
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(tz)).time().replace(tzinfo=None)
+
+
+def in_quiet_hours(hours: QuietHours | None, at: datetime) -> bool:
+    """Whether the instant `at` falls in the quiet hours, judged by the local wall clock
+    of that instant. Across a DST change the window keeps its wall-clock bounds: on a
+    spring-forward night 22:00 to 07:00 is an hour shorter, on a fall-back night an hour
+    longer, and a bound inside a skipped hour simply starts or ends at the jump."""
+    if hours is None:
+        return False
+    clock = local_clock(at, hours.tz)
+    if hours.start < hours.end:
+        return hours.start <= clock < hours.end
+    return clock >= hours.start or clock < hours.end
+
+
+def held_for_quiet_hours(severity: str, hours: QuietHours | None, at: datetime) -> bool:
+    """A non-critical alert raised in quiet hours waits for the next digest; critical
+    alerts always go at once."""
+    return severity != "critical" and in_quiet_hours(hours, at)
+
+
+# ------------------------------------------------------------------ snoozes
+
+MAX_SNOOZE = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Snooze:
+    """No notifications for a tracked product (any type), an alert type (any product),
+    or both, from `starts_at` until `until`."""
+
+    tracked_product_id: str | None
+    alert_type: str | None
+    starts_at: datetime
+    until: datetime
+
+
+def snooze_matches(snooze: Snooze, tracked_product_id: str, alert_type: str,
+                   at: datetime) -> bool:
+    if not snooze.starts_at <= at < snooze.until:
+        return False
+    if snooze.tracked_product_id is not None and snooze.tracked_product_id != tracked_product_id:
+        return False
+    return snooze.alert_type is None or snooze.alert_type == alert_type
+
+
+def snoozed_by(snoozes: Iterable[Snooze], tracked_product_id: str, alert_type: str,
+               at: datetime) -> Snooze | None:
+    """The snooze (the one lasting longest) that silences this alert raised at `at`."""
+    hits = [s for s in snoozes if snooze_matches(s, tracked_product_id, alert_type, at)]
+    return max(hits, key=lambda s: s.until) if hits else None
+
+
+def snooze_until(now: datetime, hours: float | None, until: datetime | None) -> datetime:
+    """The end of a snooze asked for as a duration or an end time; ValueError when it is
+    not in (now, now + 90 days]."""
+    if (hours is None) == (until is None):
+        raise ValueError("give either hours or until")
+    end = now + timedelta(hours=hours) if hours is not None else until
+    assert end is not None
+    if end.tzinfo is None:
+        raise ValueError("until must carry a time zone offset")
+    if end <= now:
+        raise ValueError("a snooze must end in the future")
+    if end - now > MAX_SNOOZE:
+        raise ValueError(f"a snooze lasts at most {MAX_SNOOZE.days} days")
+    return end
+
+
+# ------------------------------------------------------------------ alert storms
+
+
+def storm_groups(alerts: Iterable[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """One user's alerts of one fan-out grouped per (product, type), groups in order of
+    first appearance, alerts in the order given: each group becomes one message, so a
+    product that changes price 40 times in a batch sends one message, not 40."""
+    groups: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
+    for alert in alerts:
+        groups.setdefault((alert.get("product_id"), alert.get("type")), []).append(alert)
+    return list(groups.values())
+
+
+def group_severity(alerts: Iterable[Mapping[str, Any]]) -> str:
+    return max((str(a["severity"]) for a in alerts),
+               key=lambda s: SEVERITY_RANK.get(s, 0), default="info")
+
+
+GROUP_LISTED = 20  # alerts listed in a grouped message (the count covers all)
+
+
+def alert_group_payload(alerts: list[Mapping[str, Any]], delivery_id: str,
+                        sent_at: datetime) -> dict[str, Any]:
+    """One message for several alerts of one product and type: `alert.grouped` with the
+    count, the span, and the latest alerts (at most 20); one alert is `alert.created`."""
+    if len(alerts) == 1:
+        return alert_payload(alerts[0], delivery_id, sent_at)
+    latest = alerts[-1]
+    listed = alerts[-GROUP_LISTED:]
+    return {
+        "event": EVENT_GROUP,
+        "version": PAYLOAD_VERSION,
+        "delivery_id": delivery_id,
+        "sent_at": sent_at.isoformat(),
+        "data_source": _data_source(alerts),
+        "type": latest["type"],
+        "severity": group_severity(alerts),
+        "count": len(alerts),
+        "first_at": _iso(alerts[0].get("created_at")),
+        "last_at": _iso(latest.get("created_at")),
+        "product": {"asin": latest.get("asin"), "marketplace": latest.get("marketplace"),
+                    "title": latest.get("product_title")},
+        "alerts": [alert_fields(a) for a in listed],
+    }
+
+
+def alert_group_email(alerts: list[Mapping[str, Any]]) -> tuple[str, str]:
+    if len(alerts) == 1:
+        return alert_email(alerts[0])
+    latest = alerts[-1]
+    label = latest.get("product_title") or latest.get("asin")
+    subject = (f"[Amazon Pilot] {group_severity(alerts).upper()}: {len(alerts)} x "
+               f"{latest['type']} — {label}")
+    product = {"title": latest.get("product_title"), "asin": latest.get("asin"),
+               "marketplace": latest.get("marketplace")}
+    lines = [f"{len(alerts)} alerts of type {latest['type']} on {_product_label(product)}", ""]
+    for alert in alerts[-GROUP_LISTED:]:
+        lines.append(f"  - [{alert['severity']}] {alert['message']} "
+                     f"({_iso(alert.get('created_at'))})")
+    if len(alerts) > GROUP_LISTED:
+        lines.append(f"  … and {len(alerts) - GROUP_LISTED} earlier")
+    lines += _sandbox_note(_data_source(alerts))
+    return _one_line(subject), "\n".join(lines) + "\n"
+
+
+DIGEST_LISTED = 500  # alerts listed in a digest; counts cover every alert
+
+
+def digest_summary(alerts: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts of a digest's alerts per product and type (a storm day's digest lists
+    the first 500 alerts and counts all of them, in one message)."""
+    per_type: dict[str, int] = {}
+    products: set[tuple[Any, Any]] = set()
+    for alert in alerts:
+        per_type[str(alert["type"])] = per_type.get(str(alert["type"]), 0) + 1
+        products.add((alert.get("asin"), alert.get("marketplace")))
+    return {"alert_count": len(alerts), "product_count": len(products),
+            "by_type": dict(sorted(per_type.items())),
+            "listed": min(len(alerts), DIGEST_LISTED)}
+
+
+# ------------------------------------------------------------------ Slack
+
+SLACK_HOST = "hooks.slack.com"
+SLACK_MAX_BLOCKS = 50  # Block Kit: at most 50 blocks per message
+SLACK_MAX_TEXT = 3000  # Block Kit: a section's text is at most 3,000 characters
+
+
+def validate_slack_url(raw: str, allowed: Iterable[str] = ()) -> str:
+    """A Slack incoming-webhook URL: https://hooks.slack.com/services/…; an operator's
+    development allow-list (WEBHOOK_ALLOW_HOSTS) also admits its hosts (the stand-in)."""
+    url = validate_webhook_url(raw, allowed)
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if is_dev_allowed(host, parts.port or default_port(parts.scheme), allowed):
+        return url
+    if host != SLACK_HOST or parts.port not in (None, 443):
+        raise _url_error("a Slack channel takes an incoming-webhook URL of "
+                         f"https://{SLACK_HOST}/services/…")
+    if not parts.path.startswith("/services/"):
+        raise _url_error(f"a Slack incoming-webhook URL looks like https://{SLACK_HOST}"
+                         "/services/T…/B…/…")
+    return url
+
+
+def _slack_escape(value: Any) -> str:
+    """Text for Slack mrkdwn: &, < and > escaped, as Slack asks."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(value: str, limit: int = SLACK_MAX_TEXT) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _section(markdown: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(markdown)}}
+
+
+def _context(text_: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text_)}]}
+
+
+def slack_message(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The Block Kit message for one of our payloads (alert, group, digest, report,
+    test): `text` is the notification fallback, `blocks` what the channel shows."""
+    event = payload.get("event")
+    blocks: list[dict[str, Any]] = []
+    if event == EVENT_ALERT:
+        alert = payload["alert"]
+        product = alert["product"]
+        fallback = f"{alert['severity'].upper()}: {alert['message']}"
+        blocks.append(_section(f"*{_slack_escape(alert['message'])}*\n"
+                               f"{_slack_escape(product.get('title') or product.get('asin'))} "
+                               f"({_slack_escape(product.get('asin'))}, amazon."
+                               f"{_slack_escape(product.get('marketplace'))})"))
+        blocks.append(_context(f"{alert['type']} · {alert['severity']} · "
+                               f"{alert.get('created_at')}"))
+    elif event == EVENT_GROUP:
+        product = payload["product"]
+        fallback = f"{payload['count']} x {payload['type']} on {product.get('asin')}"
+        lines = "\n".join(f"• {_slack_escape(a['message'])}" for a in payload["alerts"][-10:])
+        blocks.append(_section(f"*{payload['count']} alerts ({_slack_escape(payload['type'])})*"
+                               f" on {_slack_escape(product.get('title') or product.get('asin'))}"
+                               f" ({_slack_escape(product.get('asin'))})\n{lines}"))
+        blocks.append(_context(f"{payload['severity']} · {payload['first_at']} → "
+                               f"{payload['last_at']}"))
+    elif event == EVENT_DIGEST:
+        fallback = f"Digest for {payload['date']}: {payload['alert_count']} alerts"
+        blocks.append({"type": "header", "text": {"type": "plain_text",
+                                                  "text": _cut(fallback, 150)}})
+        for group in payload["products"][: SLACK_MAX_BLOCKS - 3]:
+            lines = "\n".join(f"• [{a['severity']}] {_slack_escape(a['message'])}"
+                              for a in group["alerts"][:10])
+            more = len(group["alerts"]) - 10
+            blocks.append(_section(
+                f"*{_slack_escape(group.get('title') or group.get('asin'))}* "
+                f"({_slack_escape(group.get('asin'))})\n{lines}"
+                + (f"\n… and {more} more" if more > 0 else "")))
+        hidden = len(payload["products"]) - (SLACK_MAX_BLOCKS - 3)
+        if hidden > 0:
+            blocks.append(_context(f"… and {hidden} more products (see the dashboard)"))
+    elif event == EVENT_REPORT:
+        fallback = str(payload.get("title") or "Weekly competitor report")
+        blocks.append({"type": "header", "text": {"type": "plain_text",
+                                                  "text": _cut(fallback, 150)}})
+        blocks.append(_section(_slack_escape(payload.get("text") or "")))
+    else:
+        fallback = str(payload.get("message") or "Amazon Pilot")
+        blocks.append(_section(_slack_escape(fallback)))
+    if payload.get("data_source") == "sandbox":
+        blocks.append(_context("Sandbox (stand-in) data, not from Amazon."))
+    return {"text": _cut(fallback, 300), "blocks": blocks[:SLACK_MAX_BLOCKS]}
+
+
+def slack_failure(status: int, body: str) -> tuple[str, bool]:
+    """(error, permanent) of a Slack answer that is not 200 "ok". Slack answers
+    incoming webhooks with 400 (invalid_payload, invalid_blocks…), 403
+    (action_prohibited), 404 (no_team, channel_not_found, no_service), 410
+    (channel_is_archived): retrying cannot help; 429 and 5xx are retried."""
+    reason = body.strip()[:100] or "no body"
+    permanent = status in (400, 403, 404, 410)
+    return f"Slack HTTP {status}: {reason}", permanent
+
+
+# ------------------------------------------------------------------ e-mail verification
+
+VERIFY_TOKEN_BYTES = 32
+VERIFY_LINK_TTL = timedelta(days=3)
+
+
+def verify_token_hash(token: str) -> str:
+    """What is stored of a verification link's token (the token itself only goes out in
+    the e-mail)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def verification_email(link: str) -> tuple[str, str]:
+    return ("[Amazon Pilot] Confirm this address for alerts",
+            "Someone (hopefully you) asked Amazon Pilot to send alerts to this address.\n\n"
+            f"Confirm it by opening this link (valid for {VERIFY_LINK_TTL.days} days):\n"
+            f"{link}\n\nIf it was not you, ignore this message: nothing is sent to an "
+            "address that was not confirmed.\n")
+
+
+def channel_accepts(kind: str, events: Iterable[str], verified: bool, event: str,
+                    prefs: Mapping[str, Any] | None) -> bool:
+    """Whether a channel takes this event (alert | digest | report): it lists the event,
+    an e-mail channel is verified, and e-mail is not turned off."""
+    return event in set(events) and (kind != "email" or verified) \
+        and channel_enabled(kind, prefs)
+
+
+# ------------------------------------------------------------------ weekly reports
+
+
+def report_payload(report: Mapping[str, Any], delivery_id: str,
+                   sent_at: datetime) -> dict[str, Any]:
+    """A finished weekly competitor report (`report` holds report_id, group_name,
+    period, summary, recommendations and data_source)."""
+    title = f"Weekly competitor report: {report.get('group_name')} ({report.get('period')})"
+    recs = [str(r) for r in report.get("recommendations") or []][:5]
+    text_ = str(report.get("summary") or "")
+    if recs:
+        text_ += "\n\nRecommendations:\n" + "\n".join(f"• {r}" for r in recs)
+    return {
+        "event": EVENT_REPORT,
+        "version": PAYLOAD_VERSION,
+        "delivery_id": delivery_id,
+        "sent_at": sent_at.isoformat(),
+        "data_source": str(report.get("data_source") or "apify"),
+        "report_id": str(report.get("report_id")),
+        "group": report.get("group_name"),
+        "period": report.get("period"),
+        "title": title,
+        "summary": report.get("summary"),
+        "recommendations": recs,
+        "text": text_,
+    }
+
+
+def report_email(report: Mapping[str, Any]) -> tuple[str, str]:
+    payload = report_payload(report, "", datetime.now().astimezone())
+    lines = [payload["title"], "", payload["text"]]
+    lines += _sandbox_note(payload["data_source"])
+    return _one_line(f"[Amazon Pilot] {payload['title']}"), "\n".join(lines) + "\n"

@@ -56,20 +56,28 @@ See docs/notifications.md.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from amazon_pilot.notifications import service, store
 from amazon_pilot.notifications.schemas import (
     ChannelCreated,
     ChannelIn,
     ChannelList,
+    ChannelOut,
+    ChannelPatch,
+    ChannelVerified,
     DeliveryList,
     DeliveryStatus,
+    SnoozeIn,
+    SnoozeList,
+    SnoozeOut,
     TestQueued,
 )
 from amazon_pilot.notifications.store import Channel
+from amazon_pilot.platform.errors import ErrorResponse
 from amazon_pilot.platform.ownership import owned
 from amazon_pilot.platform.security import Caller
 
@@ -81,14 +89,68 @@ OwnedChannel = Annotated[
 
 @router.post("/v1/notification-channels", status_code=201, response_model=ChannelCreated,
              summary="Add a webhook or e-mail channel; a webhook's secret is shown only here")
-async def create_channel(body: ChannelIn, user: Caller) -> ChannelCreated:
-    return service.create_channel(user.id, body)
+async def create_channel(body: ChannelIn, request: Request, user: Caller) -> ChannelCreated:
+    return service.create_channel(user.id, body, _link_base(request))
+
+
+def _link_base(request: Request) -> str:
+    """Where confirmation links point: this API as the caller reached it."""
+    return str(request.base_url).rstrip("/")
+
+
+@router.get("/v1/notification-channels/verify", response_model=ChannelVerified,
+            summary="Confirm an e-mail channel (the link e-mailed to the address)",
+            responses={
+                303: {"description": "A browser (Accept: text/html) is sent to the "
+                                     "channels page"},
+                404: {"model": ErrorResponse,
+                      "description": "The link is unknown, used or expired"}})
+async def verify_channel(
+    token: Annotated[str, Query(min_length=20, max_length=200)], request: Request
+) -> ChannelVerified | Response:
+    verified = service.verify_email_channel(token)
+    if "text/html" in request.headers.get("accept", ""):  # a person following the link
+        return Response(status_code=303, headers={
+            "Location": f"/channels?verified={verified.channel_id}"})
+    return verified
 
 
 @router.get("/v1/notification-channels", response_model=ChannelList,
             summary="The caller's notification channels (without secrets)")
 async def list_channels(user: Caller) -> ChannelList:
     return service.list_channels(user.id)
+
+
+@router.patch("/v1/notification-channels/{channel_id}", response_model=ChannelOut,
+              summary="Edit a channel: URL or address, name, events, minimum severity, pause")
+async def update_channel(body: ChannelPatch, channel: OwnedChannel,
+                         request: Request) -> ChannelOut:
+    return service.update_channel(channel, body, _link_base(request))
+
+
+@router.post("/v1/notification-channels/{channel_id}/verify", response_model=ChannelOut,
+             summary="Send a new confirmation link to an unconfirmed e-mail channel")
+async def resend_verification(channel: OwnedChannel, request: Request) -> ChannelOut:
+    return service.resend_verification(channel, _link_base(request))
+
+
+@router.get("/v1/alert-snoozes", response_model=SnoozeList,
+            summary="The caller's running snoozes")
+async def list_snoozes(user: Caller) -> SnoozeList:
+    return service.list_snoozes(user.id)
+
+
+@router.post("/v1/alert-snoozes", status_code=201, response_model=SnoozeOut,
+             summary="Snooze a product, an alert type, or both, for a while")
+async def create_snooze(body: SnoozeIn, user: Caller) -> SnoozeOut:
+    return service.create_snooze(user.id, body)
+
+
+@router.delete("/v1/alert-snoozes/{snooze_id}", status_code=204, response_class=Response,
+               summary="End a snooze now")
+async def end_snooze(snooze_id: uuid.UUID, user: Caller) -> Response:
+    service.end_snooze(user.id, snooze_id)
+    return Response(status_code=204)
 
 
 @router.delete("/v1/notification-channels/{channel_id}", status_code=204,

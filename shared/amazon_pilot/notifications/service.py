@@ -29,7 +29,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import Connection
@@ -42,12 +42,17 @@ from amazon_pilot.notifications.schemas import (
     ChannelIn,
     ChannelList,
     ChannelOut,
+    ChannelPatch,
+    ChannelVerified,
     DeliverPayload,
     DeliveryKind,
     DeliveryList,
     DeliveryOut,
     DeliveryStatus,
     DigestPayload,
+    SnoozeIn,
+    SnoozeList,
+    SnoozeOut,
     SweepPayload,
     TestQueued,
 )
@@ -67,10 +72,11 @@ MAX_CHANNELS_PER_USER = 10
 TEST_SENDS_PER_HOUR = 5
 SECRET_PREFIX = "whsec_"
 SECRET_PURPOSE = "notification_channels.secret"  # bound into each sealed value
+VERIFY_PURPOSE = "notification_channels.verify_token"
 DELIVER_JOB = "deliver_notification"
 DIGEST_JOB = "send_digest"
 SWEEP_JOB = "sweep_notifications"
-MAX_DIGEST_ALERTS = 500
+MAX_DIGEST_ALERTS = 100_000  # a storm day's digest is still one message (500 listed)
 STRAGGLER_AGE = timedelta(minutes=15)
 STRAGGLER_WINDOW = timedelta(hours=48)
 
@@ -92,9 +98,9 @@ def channel_test_key(delivery_id: str) -> str:
 
 def delivery_kind(dedupe_key: str) -> DeliveryKind:
     prefix = dedupe_key.split(":", 1)[0]
-    if prefix == "digest":
-        return "digest"
-    return "test" if prefix == "test" else "alert"
+    if prefix in ("digest", "test", "report", "verify"):
+        return cast(DeliveryKind, prefix)
+    return "alert"  # alert:<id> and group:<first id>
 
 
 def job_key(channel_id: str, alert_id: str) -> str:
@@ -111,11 +117,16 @@ def _deliver_job(delivery_id: str, channel_id: str, alert_id: str | None, key: s
 
 
 def _channel_out(channel: Channel) -> dict[str, Any]:
-    is_webhook = channel.kind == "webhook"
-    return {"id": channel.id, "kind": channel.kind,
-            "url": channel.target if is_webhook else None,
-            "email": None if is_webhook else channel.target,
+    is_email = channel.kind == "email"
+    status = "paused" if not channel.is_active else (
+        "active" if channel.verified else "unverified")
+    return {"id": channel.id, "kind": channel.kind, "name": channel.name,
+            "url": None if is_email else channel.target,
+            "email": channel.target if is_email else None,
+            "events": [e for e in rules.CHANNEL_EVENTS if e in channel.events],
             "min_severity": channel.min_severity, "is_active": channel.is_active,
+            "verified": channel.verified, "status": status,
+            "verification_sent_at": channel.verify_sent_at if not channel.verified else None,
             "created_at": channel.created_at}
 
 
@@ -123,21 +134,29 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
-def _target(body: ChannelIn) -> str:
-    """The validated target of the new channel, or a 422 saying what is wrong."""
-    wanted, other = ("url", "email") if body.kind == "webhook" else ("email", "url")
-    if getattr(body, other) is not None:
-        raise _invalid(other, f"a {body.kind} channel takes '{wanted}', not '{other}'")
-    value = getattr(body, wanted)
-    if value is None:
-        raise _invalid(wanted, f"a {body.kind} channel needs '{wanted}'")
+def _check_target(kind: str, value: str) -> str:
+    """The validated target of a channel of this kind, or a 422 saying what is wrong."""
     try:
-        if body.kind == "webhook":
+        if kind == "slack":
+            rules.validate_slack_url(value, notify.allowed_hosts())
+            return notify.check_webhook_target(value)
+        if kind == "webhook":
             # parsed and resolved: a name pointing inside is refused now, not at delivery
             return notify.check_webhook_target(value)
         return rules.validate_email_address(value)
     except rules.InvalidChannelTarget as exc:
         raise _invalid(exc.field, exc.message) from None
+
+
+def _target(body: ChannelIn) -> str:
+    """The validated target of the new channel, or a 422 saying what is wrong."""
+    wanted, other = ("email", "url") if body.kind == "email" else ("url", "email")
+    if getattr(body, other) is not None:
+        raise _invalid(other, f"a {body.kind} channel takes '{wanted}', not '{other}'")
+    value = getattr(body, wanted)
+    if value is None:
+        raise _invalid(wanted, f"a {body.kind} channel needs '{wanted}'")
+    return _check_target(body.kind, value)
 
 
 def _audit(conn: Connection, action: str, user_id: UUID, channel_id: UUID, kind: str) -> None:
@@ -147,24 +166,122 @@ def _audit(conn: Connection, action: str, user_id: UUID, channel_id: UUID, kind:
           details={"kind": kind})
 
 
-def create_channel(user_id: UUID, body: ChannelIn) -> ChannelCreated:
-    """A new channel; a webhook gets its signing secret, returned only here."""
+def _name(raw: str | None) -> str | None:
+    cleaned = " ".join((raw or "").split())
+    return cleaned or None
+
+
+def _verification(conn: Connection, channel: Channel, token: str, link_base: str) -> None:
+    """Queue the e-mail with the channel's confirmation link; the token travels sealed."""
+    delivery_id = str(uuid.uuid4())
+    store.insert_delivery(conn, delivery_id, str(channel.id), str(channel.user_id),
+                          f"verify:{delivery_id}")
+    sealed = crypto.seal(token, VERIFY_PURPOSE)
+    payload = DeliverPayload(delivery_id=UUID(delivery_id), channel_id=channel.id,
+                             verify_token=sealed.value, link_base=link_base)
+    outbox.enqueue_many(conn, "critical", [(DELIVER_JOB, payload.model_dump(
+        mode="json", exclude_none=True), f"notify-verify:{delivery_id}")])
+
+
+def create_channel(user_id: UUID, body: ChannelIn, link_base: str = "") -> ChannelCreated:
+    """A new channel; a webhook gets its signing secret, returned only here; an e-mail
+    address gets a confirmation link and receives nothing until it is opened."""
     target = _target(body)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32) if body.kind == "webhook" else None
     sealed = crypto.seal(secret, SECRET_PURPOSE) if secret is not None else None
+    token = secrets.token_urlsafe(rules.VERIFY_TOKEN_BYTES) if body.kind == "email" else None
     with transaction() as conn:
         store.lock_user(conn, user_id)  # one creator at a time per user: the limit holds
         if store.count_channels(conn, user_id) >= MAX_CHANNELS_PER_USER:
             raise Conflict(f"you already have {MAX_CHANNELS_PER_USER} notification "
                            "channels, the most allowed; delete one first")
-        channel = store.insert_channel(conn, user_id, body.kind, target,
-                                       sealed.value if sealed else None, body.min_severity,
-                                       sealed.key_id if sealed else None)
+        channel = store.insert_channel(
+            conn, user_id, body.kind, target, sealed.value if sealed else None,
+            body.min_severity, sealed.key_id if sealed else None, name=_name(body.name),
+            events=body.events or rules.CHANNEL_EVENTS, verified=token is None,
+            verify_token_hash=rules.verify_token_hash(token) if token else None)
         if channel is None:
-            what = "URL" if body.kind == "webhook" else "address"
+            what = "address" if body.kind == "email" else "URL"
             raise Conflict(f"you already have a {body.kind} channel for this {what}")
+        if token is not None:
+            _verification(conn, channel, token, link_base)
         _audit(conn, "notification_channel.create", user_id, channel.id, body.kind)
     return ChannelCreated(**_channel_out(channel), secret=secret)
+
+
+def update_channel(channel: Channel, body: ChannelPatch, link_base: str = "") -> ChannelOut:
+    """Change a channel's target, name, events, minimum severity or pause it. A new
+    e-mail address is unconfirmed until its link is opened (a new link is sent)."""
+    given = body.model_fields_set
+    changes: dict[str, Any] = {}
+    wanted = "email" if channel.kind == "email" else "url"
+    other = "url" if wanted == "email" else "email"
+    if other in given and getattr(body, other) is not None:
+        raise _invalid(other, f"a {channel.kind} channel takes '{wanted}', not '{other}'")
+    token = None
+    if wanted in given and getattr(body, wanted) is not None:
+        target = _check_target(channel.kind, getattr(body, wanted))
+        if target != channel.target:
+            changes["target"] = target
+            if channel.kind == "email":
+                token = secrets.token_urlsafe(rules.VERIFY_TOKEN_BYTES)
+                changes.update(verified_at=None,
+                               verify_token_hash=rules.verify_token_hash(token),
+                               verify_sent_at=datetime.now(UTC))
+    if "name" in given:
+        changes["name"] = _name(body.name)
+    for key in ("events", "min_severity", "is_active"):
+        if key in given:
+            value = getattr(body, key)
+            if value is None:
+                raise _invalid(key, f"'{key}' cannot be null")
+            changes[key] = value
+    try:
+        with transaction() as conn:
+            updated = store.update_channel(conn, channel.user_id, channel.id, changes)
+            if updated is None:
+                raise NotFound("notification channel not found")
+            if token is not None:
+                _verification(conn, updated, token, link_base)
+            if changes:
+                _audit(conn, "notification_channel.update", updated.user_id, updated.id,
+                       updated.kind)
+    except store.TargetTaken:
+        what = "address" if channel.kind == "email" else "URL"
+        raise Conflict(f"you already have a {channel.kind} channel for this {what}") from None
+    return ChannelOut(**_channel_out(updated))
+
+
+def resend_verification(channel: Channel, link_base: str) -> ChannelOut:
+    """A new confirmation link for an unconfirmed e-mail channel (the old one stops
+    working), at most once a minute."""
+    if channel.kind != "email" or channel.verified:
+        raise Conflict("this channel needs no confirmation")
+    if channel.verify_sent_at is not None and \
+            datetime.now(UTC) - channel.verify_sent_at < timedelta(minutes=1):
+        raise TooManyRequests("a confirmation link was sent less than a minute ago",
+                              headers={"Retry-After": "60"})
+    token = secrets.token_urlsafe(rules.VERIFY_TOKEN_BYTES)
+    with transaction() as conn:
+        updated = store.update_channel(conn, channel.user_id, channel.id, {
+            "verify_token_hash": rules.verify_token_hash(token),
+            "verify_sent_at": datetime.now(UTC)})
+        if updated is None:
+            raise NotFound("notification channel not found")
+        _verification(conn, updated, token, link_base)
+    return ChannelOut(**_channel_out(updated))
+
+
+def verify_email_channel(token: str) -> ChannelVerified:
+    """Open a confirmation link: the channel whose token it carries is verified."""
+    with transaction() as conn:
+        channel = store.verify_channel(conn, rules.verify_token_hash(token.strip()),
+                                       datetime.now(UTC) - rules.VERIFY_LINK_TTL)
+        if channel is None:
+            raise NotFound("this confirmation link is unknown, used or expired; ask for a "
+                           "new one on the channels page")
+        _audit(conn, "notification_channel.verify", channel.user_id, channel.id, channel.kind)
+    return ChannelVerified(channel_id=channel.id, email=channel.target)
 
 
 def list_channels(user_id: UUID) -> ChannelList:
@@ -196,6 +313,8 @@ def list_deliveries(channel: Channel, limit: int, status: DeliveryStatus | None)
 
 def send_test(channel: Channel) -> TestQueued:
     """Queue a test notification to the channel, within the hourly allowance."""
+    if not channel.verified:
+        raise Conflict("confirm this address first: open the link e-mailed to it")
     with reading() as conn:
         recent = store.count_tests_last_hour(conn, channel.id)
     if recent >= TEST_SENDS_PER_HOUR:
@@ -226,9 +345,15 @@ def queue_test(channel_id: str, user_id: str) -> str:
 def fan_out(alert_ids: Sequence[str], *, now: datetime | None = None) -> int:
     """Queue the notifications of freshly committed alerts; returns the jobs queued.
 
-    Idempotent: only alerts not yet notified are considered (and they are locked while
-    this runs), so calling it twice, or concurrently, notifies each alert once. The
-    jobs go to the outbox in the transaction that marks the alerts notified."""
+    Idempotent: only alerts not yet notified (nor held) are considered, and they are
+    locked while this runs, so calling it twice, or concurrently, notifies each alert
+    once. The jobs go to the outbox in the transaction that marks the alerts notified.
+
+    Per user: digest users' alerts wait for their digest; snoozed alerts are marked
+    handled without a message; non-critical alerts in the user's quiet hours are held
+    for the next digest; the rest is grouped per (product, type), one message per
+    group (an alert storm of 40 price changes of one product is one message), within
+    the per-product daily cap."""
     ids = sorted({str(uuid.UUID(str(a))) for a in alert_ids})
     if not ids:
         return 0
@@ -237,58 +362,105 @@ def fan_out(alert_ids: Sequence[str], *, now: datetime | None = None) -> int:
     jobs: list[Job] = []
     with transaction() as conn:
         alerts = store.lock_new_alerts(conn, ids)
+        handled = [str(a["id"]) for a in alerts if not a["user_active"]]
         immediate = [a for a in alerts
                      if a["user_active"] and not rules.wants_daily_digest(a["prefs"])]
-        handled = [str(a["id"]) for a in alerts if not a["user_active"]]
-        channels: dict[str, list[Channel]] = defaultdict(list)
-        for channel in store.active_channels(conn, sorted({str(a["user_id"])
-                                                           for a in immediate})):
-            channels[str(channel.user_id)].append(channel)
-        groups: dict[tuple[str, int], list[FanOutAlert]] = defaultdict(list)
+        users = sorted({str(a["user_id"]) for a in immediate})
+        oldest = min((a["created_at"] for a in immediate), default=now)
+        snoozes = {u: [_snooze(s) for s in rows]
+                   for u, rows in store.active_snoozes(conn, users, oldest).items()}
+        held: list[str] = []
+        to_send: list[FanOutAlert] = []
         for alert in immediate:
-            groups[(str(alert["user_id"]), int(alert["product_id"]))].append(alert)
-        for (user_id, product_id), group in sorted(groups.items()):
-            jobs += _fan_out_group(conn, user_id, product_id, group,
-                                   channels.get(user_id, []), day_start)
-            handled += [str(a["id"]) for a in group]
+            if rules.snoozed_by(snoozes.get(str(alert["user_id"]), []),
+                                str(alert["tracked_product_id"]), alert["type"],
+                                alert["created_at"]) is not None:
+                handled.append(str(alert["id"]))
+            elif rules.held_for_quiet_hours(alert["severity"],
+                                            rules.quiet_hours(alert["prefs"]), now):
+                held.append(str(alert["id"]))
+            else:
+                to_send.append(alert)
+        channels: dict[str, list[Channel]] = defaultdict(list)
+        for channel in store.active_channels(conn, users):
+            channels[str(channel.user_id)].append(channel)
+        by_user: dict[str, list[FanOutAlert]] = defaultdict(list)
+        for alert in to_send:
+            by_user[str(alert["user_id"])].append(alert)
+        for user_id, user_alerts in sorted(by_user.items()):
+            jobs += _fan_out_user(conn, user_id, user_alerts, channels.get(user_id, []),
+                                  day_start)
+            handled += [str(a["id"]) for a in user_alerts]
         if handled:
             store.mark_notified(conn, handled)
+        if held:
+            store.mark_held(conn, held)
         if jobs:
             outbox.enqueue_many(conn, "critical", jobs)
     return len(jobs)
 
 
-def _fan_out_group(conn: Connection, user_id: str, product_id: int, alerts: list[FanOutAlert],
-                   channels: list[Channel], day_start: datetime) -> list[Job]:
-    """One user's new alerts of one product: apply the cap, record deliveries, return
-    the jobs to queue."""
+def _snooze(row: store.SnoozeRow) -> rules.Snooze:
+    return rules.Snooze(str(row.tracked_product_id) if row.tracked_product_id else None,
+                        row.alert_type, row.starts_at, row.until)
+
+
+def group_key(alert_ids: Sequence[str]) -> str:
+    """dedupe_key of a grouped delivery: named by its first alert (unique per channel)."""
+    return alert_key(alert_ids[0]) if len(alert_ids) == 1 else f"group:{alert_ids[0]}"
+
+
+def _fan_out_user(conn: Connection, user_id: str, alerts: list[FanOutAlert],
+                  channels: list[Channel], day_start: datetime) -> list[Job]:
+    """One user's new alerts: grouped per (product, type), the cap applied per product
+    to the groups (messages), deliveries recorded in one statement; returns the jobs."""
     prefs = alerts[0]["prefs"]
-    eligible = {str(a["id"]): [c for c in channels
-                               if rules.channel_enabled(c.kind, prefs)
-                               and rules.severity_passes(a["severity"], c.min_severity)]
-                for a in alerts}
-    candidates = [rules.CapCandidate(str(a["id"]), a["severity"], a["created_at"])
-                  for a in alerts if eligible[str(a["id"])]]
+    usable = [c for c in channels
+              if rules.channel_accepts(c.kind, c.events, c.verified, "alert", prefs)]
+    if not usable:
+        return []
+    # per product: its groups; per group: per channel, the alerts reaching its severity
+    targets: dict[str, list[tuple[Channel, list[str]]]] = {}
+    candidates: dict[int, list[rules.CapCandidate]] = defaultdict(list)
+    for group in rules.storm_groups(alerts):
+        reached = []
+        for channel in usable:
+            ids = [str(a["id"]) for a in group
+                   if rules.severity_passes(a["severity"], channel.min_severity)]
+            if ids:
+                reached.append((channel, ids))
+        if not reached:
+            continue
+        key = str(group[0]["id"])
+        targets[key] = reached
+        candidates[int(group[0]["product_id"])].append(
+            rules.CapCandidate(key, rules.group_severity(group), group[0]["created_at"]))
     if not candidates:
         return []
+    products = sorted(candidates)
     # two concurrent fan-outs must not both see room under the cap
-    store.lock_cap(conn, user_id, product_id)
-    sent_today = store.count_sent_since(conn, user_id, product_id, day_start)
+    store.lock_caps(conn, user_id, products)
+    sent_today = store.sent_counts_since(conn, user_id, products, day_start)
     cap = rules.cap_per_product_per_day(prefs)
-    send, suppress = rules.apply_cap(candidates, sent_today, cap)
+    to_send: list[store.NewDelivery] = []
+    to_suppress: list[store.NewDelivery] = []
+    for product_id in products:
+        send, suppress = rules.apply_cap(candidates[product_id],
+                                         sent_today.get(product_id, 0), cap)
+        for keys, out in ((send, to_send), (suppress, to_suppress)):
+            for key in keys:
+                out += [store.NewDelivery(str(c.id), group_key(ids), ids, product_id)
+                        for c, ids in targets[key]]
+    states = store.upsert_deliveries(conn, user_id, to_send)
+    store.upsert_deliveries(conn, user_id, to_suppress, "suppressed",
+                            f"over the cap of {cap} notifications per product per day")
     jobs: list[Job] = []
-    for alert_id in send:
-        for channel in eligible[alert_id]:
-            delivery_id, status = store.upsert_delivery(conn, str(channel.id), user_id,
-                                                        alert_key(alert_id), [alert_id])
-            if status != "delivered":
-                jobs.append(_deliver_job(delivery_id, str(channel.id), alert_id,
-                                         job_key(str(channel.id), alert_id)))
-    reason = f"over the cap of {cap} notifications per product per day"
-    for alert_id in suppress:
-        for channel in eligible[alert_id]:
-            store.insert_suppressed(conn, str(channel.id), user_id, alert_key(alert_id),
-                                    [alert_id], reason)
+    for row in to_send:
+        state = states[(row.channel_id, row.dedupe_key)]
+        if state.status != "delivered":
+            jobs.append(_deliver_job(state.id, row.channel_id,
+                                     row.alert_ids[0] if len(row.alert_ids) == 1 else None,
+                                     job_key(row.channel_id, row.alert_ids[0])))
     return jobs
 
 
@@ -337,7 +509,9 @@ def seal_stored_secrets(batch: int = 200) -> dict[str, int]:
 def send_to_channel(channel: Channel, delivery_id: str, payload: dict[str, Any],
                     email: tuple[str, str]) -> notify.SendResult:
     """Send one message: `payload` (signed JSON) to a webhook, `email` (subject, text)
-    to an e-mail channel."""
+    to an e-mail channel, its Block Kit rendering to a Slack channel."""
+    if channel.kind == "slack":
+        return notify.post_slack(channel.target, _body(rules.slack_message(payload)))
     if channel.kind == "webhook":
         body = _body(payload)
         timestamp = str(int(time.time()))
@@ -381,10 +555,12 @@ def _outcome(delivery_id: str, result: notify.SendResult, max_attempts: int) -> 
 
 
 def deliver(job: DeliverPayload, max_attempts: int) -> dict[str, Any]:
-    """One attempt at one delivery (an alert, or a channel test)."""
+    """One attempt at one delivery: an alert, a group of alerts of one product and type,
+    a weekly report, an e-mail confirmation link, or a channel test."""
     channel_id, delivery_id = str(job.channel_id), str(job.delivery_id)
     alert_id = str(job.alert_id) if job.alert_id else None
-    alert: AlertRow | None = None
+    alerts: list[AlertRow] = []
+    report: dict[str, Any] | None = None
     with transaction() as conn:
         channel = store.channel_by_id(conn, channel_id)
         if channel is None:
@@ -393,24 +569,46 @@ def deliver(job: DeliverPayload, max_attempts: int) -> dict[str, Any]:
             alert = store.user_alert(conn, alert_id, channel.user_id)
             if alert is None:
                 return {"skipped": "the alert no longer exists"}
+            alerts = [alert]
             # normally written by fan_out; recreated here if that row is missing
             delivery_id, status = store.upsert_delivery(
                 conn, channel_id, str(channel.user_id), alert_key(alert_id), [alert_id],
-                delivery_id)
+                delivery_id, product_id=int(alert["product_id"]))
         else:
-            found = store.delivery_status(conn, delivery_id, channel_id)
+            found = store.delivery_row(conn, delivery_id, channel_id)
             if found is None:  # its row is not committed yet (or the queueing failed)
                 raise RetryableJobError(f"delivery {delivery_id} is not recorded yet")
-            status = found
+            status = found.status
+            if found.alert_ids:
+                alerts = store.user_alerts(conn, [str(a) for a in found.alert_ids],
+                                           channel.user_id)
+                if not alerts:
+                    return {"skipped": "the alerts no longer exist"}
+            elif job.report_id is not None:
+                report = store.report_message(conn, str(job.report_id), channel.user_id)
+                if report is None:
+                    return {"skipped": "the report no longer exists"}
     if status in ("delivered", "suppressed"):
         return {"delivery_id": delivery_id, "status": status, "replayed": True}
     if not channel.is_active:
         return _outcome(delivery_id, notify.SendResult(
-            False, error="the channel is disabled", permanent=True), max_attempts)
+            False, error="the channel is paused", permanent=True), max_attempts)
     sent_at = datetime.now(UTC)
-    if alert is not None:
-        body = rules.alert_payload(alert, delivery_id, sent_at)
-        email = rules.alert_email(alert)
+    if job.verify_token is not None:
+        token = crypto.open_sealed(job.verify_token, VERIFY_PURPOSE)
+        link = f"{(job.link_base or '').rstrip('/')}/v1/notification-channels/verify?token={token}"
+        subject, text_body = rules.verification_email(link)
+        return _outcome(delivery_id, notify.send_email(channel.target, subject, text_body),
+                        max_attempts)
+    if not channel.verified:
+        return _outcome(delivery_id, notify.SendResult(
+            False, error="the address is not confirmed yet", permanent=True), max_attempts)
+    if alerts:
+        body = rules.alert_group_payload(list(alerts), delivery_id, sent_at)
+        email = rules.alert_group_email(list(alerts))
+    elif report is not None:
+        body = rules.report_payload(report, delivery_id, sent_at)
+        email = rules.report_email(report)
     else:
         body = rules.channel_test_payload(channel_id, delivery_id, sent_at)
         email = rules.channel_test_email()
@@ -418,19 +616,86 @@ def deliver(job: DeliverPayload, max_attempts: int) -> dict[str, Any]:
                     max_attempts)
 
 
+def queue_report_deliveries(conn: Connection, user_id: UUID | str, report_id: UUID | str) -> int:
+    """A finished weekly competitor report, one delivery per channel of the seller that
+    takes reports (in the caller's transaction: the outbox sends after its commit)."""
+    prefs = store.recipient(conn, str(user_id))
+    if prefs is None or not prefs.is_active:
+        return 0
+    jobs: list[Job] = []
+    for channel in store.active_channels(conn, [str(user_id)]):
+        if not rules.channel_accepts(channel.kind, channel.events, channel.verified, "report",
+                                     prefs.notification_prefs):
+            continue
+        state = store.upsert_delivery(conn, str(channel.id), str(user_id),
+                                      f"report:{report_id}", [])
+        if state.status == "delivered":
+            continue
+        payload = DeliverPayload(delivery_id=UUID(state.id), channel_id=channel.id,
+                                 report_id=UUID(str(report_id)))
+        jobs.append((DELIVER_JOB, payload.model_dump(mode="json", exclude_none=True),
+                     f"notify-report:{channel.id}:{report_id}"))
+    if jobs:
+        outbox.enqueue_many(conn, "critical", jobs)
+    return len(jobs)
+
+
+# ------------------------------------------------------------------ snoozes
+
+
+def _snooze_out(row: store.SnoozeRow) -> SnoozeOut:
+    return SnoozeOut(id=row.id, tracked_product_id=row.tracked_product_id,
+                     alert_type=row.alert_type, starts_at=row.starts_at, until=row.until)
+
+
+def list_snoozes(user_id: UUID) -> SnoozeList:
+    with reading() as conn:
+        rows = store.list_snoozes(conn, user_id, datetime.now(UTC))
+    return SnoozeList(items=[_snooze_out(r) for r in rows])
+
+
+def create_snooze(user_id: UUID, body: SnoozeIn) -> SnoozeOut:
+    """Snooze a product, an alert type, or both, from now for `hours` or until `until`:
+    their alerts are still recorded and listed, but nothing is sent (nor put in a
+    digest). A new snooze of the same target replaces the running one."""
+    if body.tracked_product_id is None and body.alert_type is None:
+        raise _invalid("tracked_product_id", "name a product, an alert type, or both")
+    now = datetime.now(UTC)
+    try:
+        until = rules.snooze_until(now, body.hours, body.until)
+    except ValueError as exc:
+        raise _invalid("until" if body.until is not None else "hours", str(exc)) from None
+    with transaction() as conn:
+        if body.tracked_product_id is not None and not store.tracked_product_owned(
+                conn, user_id, body.tracked_product_id):
+            raise NotFound("product not found")
+        row = store.insert_snooze(conn, user_id, body.tracked_product_id,
+                                  str(body.alert_type) if body.alert_type else None, now, until)
+    return _snooze_out(row)
+
+
+def end_snooze(user_id: UUID, snooze_id: UUID) -> None:
+    with transaction() as conn:
+        if not store.end_snooze(conn, user_id, snooze_id):
+            raise NotFound("snooze not found")
+
+
 # ------------------------------------------------------------------ daily digest
 
 
 def queue_digests(day: str | None, now: datetime) -> dict[str, Any]:
-    """Schedule "daily_digest": one send_digest job (low queue) per digest user with
-    pending alerts, for `day` (an ISO date; default: today, UTC), and one
-    sweep_notifications job (default queue, whose worker may send to the critical
-    queue) for alerts a failed fan-out left pending."""
+    """Schedule "daily_digest": one send_digest job (low queue) per user whose digest is
+    due (daily users every day, weekly users on Mondays) or who has alerts held by quiet
+    hours, for `day` (an ISO date; default: today, UTC), and one sweep_notifications job
+    (default queue, whose worker may send to the critical queue) for alerts a failed
+    fan-out left pending."""
     digest_day = date.fromisoformat(day) if day else now.astimezone(UTC).date()
     with reading() as conn:
         users = store.digest_user_ids(conn)
+    due = [u for u, prefs in users
+           if rules.digest_due(prefs, digest_day) or not rules.wants_daily_digest(prefs)]
     jobs = [(DIGEST_JOB, DigestPayload(user_id=u, date=digest_day).model_dump(mode="json"),
-             f"digest:{u}:{digest_day}") for u in users]
+             f"digest:{u}:{digest_day}") for u in due]
     straggler = SweepPayload(before=now - STRAGGLER_AGE).model_dump(mode="json")
     with transaction() as conn:
         queued = outbox.enqueue_many(conn, "low", jobs)
@@ -464,13 +729,23 @@ def send_digest(job: DigestPayload, max_attempts: int) -> dict[str, Any]:
         if user is None or not user.is_active:
             return {"skipped": "the user is gone or deactivated"}
         channels = [c for c in store.active_channels(conn, [user_id])
-                    if rules.channel_enabled(c.kind, user.notification_prefs)]
+                    if rules.channel_accepts(c.kind, c.events, c.verified, "digest",
+                                             user.notification_prefs)]
         prior = {str(d.channel_id): d for d in store.digest_deliveries(conn, user_id, dedupe)}
         prior_ids = sorted({str(a) for d in prior.values() for a in d.alert_ids})
-        alerts = store.digest_alerts(conn, user_id, prior_ids, MAX_DIGEST_ALERTS)
+        held_only = not rules.wants_daily_digest(user.notification_prefs)
+        alerts = store.digest_alerts(conn, user_id, prior_ids, MAX_DIGEST_ALERTS,
+                                     held_only=held_only)
+        oldest = min((a["created_at"] for a in alerts), default=datetime.now(UTC))
+        snoozes = [_snooze(r) for r in
+                   store.active_snoozes(conn, [user_id], oldest).get(user_id, [])]
     by_id = {str(a["id"]): a for a in alerts}
     pending = [a for a in alerts if a["notified_at"] is None]
-    covered: set[str] = {str(a["id"]) for a in pending if not any(
+    # snoozed alerts are handled without a message
+    covered: set[str] = {str(a["id"]) for a in pending if rules.snoozed_by(
+        snoozes, str(a["tracked_product_id"]), a["type"], a["created_at"]) is not None}
+    pending = [a for a in pending if str(a["id"]) not in covered]
+    covered |= {str(a["id"]) for a in pending if not any(
         rules.severity_passes(a["severity"], c.min_severity) for c in channels)}
     sent, failures = 0, []
     for channel in channels:

@@ -888,6 +888,24 @@ def _unusable_refs(by_ref: dict[tuple[str, str], int]) -> dict[tuple[str, str], 
     return bad
 
 
+def store_import(captured_at: datetime, refs: Iterable[tuple[str, str]],
+                 snapshots: Iterable[Snapshot],
+                 not_found: Iterable[tuple[str, str]]) -> IngestResult:
+    """Store the snapshots of an exported actor dataset (``pilot import-apify``) as a run
+    would, then hand the alerts they raised to delivery, as a run does: they go out
+    now (or wait for the seller's digest), not at the next sweep."""
+    with transaction() as conn:
+        ids = {ref: store.upsert_product(conn, *ref)[0] for ref in refs}
+        observations = [(ids[(s.asin, s.marketplace)], s) for s in snapshots]
+        result = ingest(conn, captured_at, None, observations)
+        missing = [ids[ref] for ref in not_found]
+        if missing:
+            store.mark_not_found(conn, missing, captured_at)
+    if result.alert_ids:
+        _notify(result.alert_ids)
+    return result
+
+
 def _notify(alert_ids: list[str]) -> None:
     """Hand new alerts to delivery. The snapshots are committed already, so a failure
     here must not fail the job: the notification sweep picks such alerts up."""

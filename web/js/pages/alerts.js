@@ -4,6 +4,7 @@ import * as api from "../api.js";
 import { ALERT_TYPES, alertLabel } from "../alert-types.js";
 import * as endpoints from "../endpoints.js";
 import { badge, busy, empty, errorBox, fmtDateTime, h, link, loading, toast } from "../dom.js";
+import { snoozeControl } from "../snooze.js";
 import { words } from "../words.js";
 
 const PAGE = 50;
@@ -52,7 +53,8 @@ function alertItem(a, onAck) {
         " · ", h("span", { text: a.asin }), " · ", h("span", { title: "detected " + fmtDateTime(a.created_at), text: fmtDateTime(a.snapshot_captured_at || a.created_at) }), " ", values)),
     h("div", { class: "alert-side" }, a.acknowledged_at
       ? h("small", { class: "muted", text: "acknowledged " + fmtDateTime(a.acknowledged_at) })
-      : ack));
+      : ack,
+    snoozeControl({ tracked_product_id: a.product_id, alert_type: a.type }, { label: "Snooze this type here" })));
 }
 
 export async function render(main, params, ctx) {
@@ -72,10 +74,17 @@ export async function render(main, params, ctx) {
 
   const severity = select("severity", [["", "All severities"], ["critical", "Critical"], ["warning", "Warning"], ["info", "Info"]], filters.severity);
   const type = select("type", [["", "All types"], ...ALERT_TYPES.map((t) => [t.type, t.label])], filters.type);
+  // snoozing a whole alert type (every product) once a type is chosen in the filter
+  const typeSnooze = h("span", { id: "type-snooze" });
+  const syncTypeSnooze = () => typeSnooze.replaceChildren(filters.type
+    ? snoozeControl({ alert_type: filters.type }, { label: `Snooze all “${alertLabel(filters.type)}”`, id: "snooze-type" })
+    : "");
+  syncTypeSnooze();
   const acked = select("acknowledged", [["false", "Open"], ["true", "Acknowledged"], ["", "All"]], filters.acknowledged);
   for (const el of [severity, type, acked]) {
     el.addEventListener("change", () => {
       filters[el.name] = el.value;
+      if (el === type) syncTypeSnooze();
       load(true);
     });
   }
@@ -147,7 +156,7 @@ export async function render(main, params, ctx) {
 
   main.append(
     h("div", { class: "page-head" }, h("h1", { text: "Alerts" }), summary, h("div", { class: "grow" }), exportButton, ackAll),
-    h("div", { class: "filters" }, severity, type, acked,
+    h("div", { class: "filters" }, severity, type, acked, typeSnooze,
       filters.product_id ? h("span", { class: "muted" }, "one product · ", link("/alerts", "show all")) : null),
     host, more);
   await load(true);

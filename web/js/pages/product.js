@@ -10,6 +10,7 @@ import {
   badge, busy, changeBadge, confirmClick, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
   fmtMoney, fmtRank, h, link, loading, toast,
 } from "../dom.js";
+import { snoozeControl } from "../snooze.js";
 import { words } from "../words.js";
 
 export const METRICS = [
@@ -300,6 +301,7 @@ export async function render(main, params, ctx) {
           h("span", { class: "muted", title: fmtDateTime(product.as_of), text: " · updated " + fmtAgo(product.as_of) }),
           " ", badges),
         h("div", { class: "actions" }, refresh.el, pause, stop,
+          snoozeControl({ tracked_product_id: id }, { label: "Snooze alerts", id: "snooze-product" }),
           link(`/optimization/${id}`, "Optimize listing"), link(`/alerts?product_id=${id}`, "Alerts")))),
     h("section", { class: "stats" }, METRICS.filter((m) => m.stat !== false).map((m) => statCard(m, product))),
     latest.availability

@@ -3,7 +3,8 @@
 
 import * as api from "../api.js";
 import * as endpoints from "../endpoints.js";
-import { errorBox, field, h, toast } from "../dom.js";
+import { alertLabel } from "../alert-types.js";
+import { badge, confirmClick, errorBox, field, fmtDateTime, h, link, toast } from "../dom.js";
 
 const LIST_FIELDS = { seller_ids: "Seller ids", brands: "Brands" };
 
@@ -191,16 +192,198 @@ function enrolStep(enrol, rerender, body) {
   return form;
 }
 
+// ------------------------------------------------------------------ notifications
+// Digest, per-product cap, e-mail on/off, and quiet hours in the seller's time zone
+// (PATCH /v1/auth/me notification_prefs).
+
+const COMMON_ZONES = ["UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "America/New_York",
+  "America/Chicago", "America/Denver", "America/Los_Angeles", "Asia/Tokyo", "Asia/Shanghai",
+  "Asia/Kolkata", "Australia/Sydney"];
+
+function browserZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch {
+    return "UTC";
+  }
+}
+
+function prefsForm(me) {
+  const prefs = me.notification_prefs || {};
+  const quiet = prefs.quiet_hours || null;
+  const digest = h("select", { id: "prefs-digest", name: "digest" },
+    [["off", "Off: a message per alert (capped per product)"], ["daily", "Daily: one digest a day (08:00 UTC)"],
+      ["weekly", "Weekly: one digest on Mondays"]].map(([v, t]) => h("option", { value: v, selected: prefs.digest === v }, t)));
+  const cap = h("input", { type: "number", id: "prefs-cap", min: 0, max: 100, step: 1,
+    value: String(prefs.max_notifications_per_product_per_day ?? 5) });
+  const email = h("input", { type: "checkbox", id: "prefs-email", checked: prefs.email !== false });
+  const zones = new Set([...COMMON_ZONES, browserZone(), prefs.timezone || "UTC"]);
+  const zone = h("input", { type: "text", id: "prefs-timezone", list: "prefs-timezones", autocomplete: "off",
+    value: prefs.timezone || browserZone(), spellcheck: "false" });
+  const zoneList = h("datalist", { id: "prefs-timezones" }, [...zones].sort().map((z) => h("option", { value: z })));
+  const quietOn = h("input", { type: "checkbox", id: "prefs-quiet-on", checked: !!(quiet && quiet.enabled !== false) });
+  const start = h("input", { type: "time", id: "prefs-quiet-start", value: (quiet && quiet.start) || "22:00" });
+  const end = h("input", { type: "time", id: "prefs-quiet-end", value: (quiet && quiet.end) || "07:00" });
+  const errors = h("div", { class: "form-errors", id: "prefs-errors" });
+  const save = h("button", { class: "btn btn-primary", type: "submit", id: "prefs-save" }, "Save notification settings");
+  const form = h("form", { class: "form", id: "prefs-form", novalidate: true },
+    field("Digest", digest, "With a digest, alerts are not sent one by one; the digest lists them grouped by product."),
+    field("Messages per product per day", cap,
+      "At most this many messages about one product a day (0: none); alerts of one product and type raised together are one message."),
+    h("label", { class: "field field-check" }, email, h("span", { text: " Send alerts to my e-mail channels" })),
+    h("fieldset", { class: "fieldset" }, h("legend", { text: "Quiet hours" }),
+      h("label", { class: "field field-check" }, quietOn, h("span", { text: " Hold non-critical alerts during quiet hours" })),
+      h("div", { class: "form-inline" }, field("From", start), field("Until", end), field("Time zone", zone), zoneList),
+      h("p", { class: "muted small", text: "Held alerts go out in the next digest; critical alerts (out of stock, Buy Box lost…) are always sent at once. The window follows your local clock, daylight saving included." })),
+    errors, h("div", {}, save));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errors.replaceChildren();
+    const body = { notification_prefs: {
+      digest: digest.value,
+      max_notifications_per_product_per_day: Number(cap.value),
+      email: email.checked,
+      timezone: zone.value.trim() || "UTC",
+      quiet_hours: { enabled: quietOn.checked, start: start.value, end: end.value },
+    } };
+    save.disabled = true;
+    try {
+      const user = await api.patch(endpoints.authMe(), body);
+      api.updateUser(user);
+      toast("Notification settings saved", "ok");
+    } catch (err) {
+      errors.append(errorBox(err));
+    } finally {
+      save.disabled = false;
+    }
+  });
+  return form;
+}
+
+async function snoozePanel(panel) {
+  const out = await api.get(endpoints.alertSnoozes());
+  const body = out.items.length
+    ? h("ul", { class: "card-list", id: "snooze-list" }, out.items.map((s) => {
+      const end = h("button", { class: "btn btn-small", type: "button" }, "End now");
+      end.addEventListener("click", async () => {
+        await api.del(endpoints.alertSnooze(s.id));
+        toast("Snooze ended", "ok");
+        await snoozePanel(panel);
+      });
+      const what = [s.alert_type ? alertLabel(s.alert_type) : "All alert types",
+        s.tracked_product_id ? "of one product" : "on every product"].join(" ");
+      return h("li", { class: "card card-row" },
+        h("div", {}, h("strong", { text: what }), h("div", { class: "muted small", text: `until ${fmtDateTime(s.until)}` })), end);
+    }))
+    : h("p", { class: "muted", id: "snooze-empty", text: "Nothing snoozed. Snooze a product on its page, or an alert type on the alerts page." });
+  panel.replaceChildren(h("h2", { class: "panel-title", text: "Snoozed alerts" }), body);
+}
+
+// ------------------------------------------------------------------ password and sessions
+
+function passwordForm() {
+  const current = h("input", { type: "password", id: "password-current", autocomplete: "current-password", required: true });
+  const next = h("input", { type: "password", id: "password-new", autocomplete: "new-password", minlength: 10, required: true });
+  const again = h("input", { type: "password", id: "password-again", autocomplete: "new-password", required: true });
+  const errors = h("div", { class: "form-errors", id: "password-errors" });
+  const save = h("button", { class: "btn btn-primary", type: "submit", id: "password-save" }, "Change password");
+  const form = h("form", { class: "form", id: "password-form", novalidate: true },
+    field("Current password", current), field("New password", next, "At least 10 characters."),
+    field("New password again", again), errors, h("div", {}, save));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errors.replaceChildren();
+    if (next.value !== again.value) {
+      errors.append(errorBox({ message: "The two new passwords differ." }));
+      return;
+    }
+    save.disabled = true;
+    try {
+      await api.adoptTokens(await api.postSession(endpoints.authPassword(),
+        { current_password: current.value, new_password: next.value }));
+      toast("Password changed; your other sessions were signed out", "ok");
+      form.reset();
+      form.dispatchEvent(new CustomEvent("password-changed", { bubbles: true }));
+    } catch (err) {
+      errors.append(errorBox(err));
+    } finally {
+      save.disabled = false;
+    }
+  });
+  return form;
+}
+
+async function sessionsPanel(panel) {
+  const items = await api.get(endpoints.authSessions());
+  const others = items.filter((s) => !s.current);
+  const endOthers = h("button", { class: "btn btn-small btn-danger-ghost", type: "button", id: "sessions-end-others",
+    disabled: others.length === 0 }, "End all other sessions");
+  confirmClick(endOthers, {
+    confirmLabel: `Confirm: end ${others.length} session${others.length === 1 ? "" : "s"}`,
+    onConfirm: async () => {
+      for (const s of others) await api.del(endpoints.authSession(s.id));
+      toast("Other sessions ended", "ok");
+      await sessionsPanel(panel);
+    },
+  });
+  const rows = items.map((s) => {
+    const end = h("button", { class: "btn btn-small", type: "button", dataset: { session: s.id } },
+      s.current ? "Sign out here" : "End this session");
+    end.addEventListener("click", async () => {
+      if (s.current) {
+        await api.logout();  // the app goes to the sign-in page
+        return;
+      }
+      await api.del(endpoints.authSession(s.id));
+      toast("Session ended", "ok");
+      await sessionsPanel(panel);
+    });
+    return h("tr", { dataset: { session: s.id } },
+      h("td", { dataset: { label: "Device" } }, h("span", { class: "break", text: s.user_agent || "unknown device" }),
+        s.current ? [" ", badge("this session", "ok")] : null),
+      h("td", { dataset: { label: "Address" }, text: s.ip || "–" }),
+      h("td", { dataset: { label: "Signed in" }, text: fmtDateTime(s.started_at) }),
+      h("td", { dataset: { label: "Last used" }, text: fmtDateTime(s.last_used_at) }),
+      h("td", {}, end));
+  });
+  panel.replaceChildren(h("h2", { class: "panel-title", text: "Sessions" }),
+    h("table", { class: "table compact", id: "sessions-table" },
+      h("thead", {}, h("tr", {}, ["Device", "Address", "Signed in", "Last used", ""].map((t) => h("th", { text: t })))),
+      h("tbody", {}, rows)),
+    h("div", { class: "row-actions" }, endOthers));
+}
+
+async function fill(panel, title, work) {
+  try {
+    await work(panel);
+  } catch (err) {
+    panel.replaceChildren(h("h2", { class: "panel-title", text: title }), errorBox(err));
+  }
+}
+
 export async function render(main) {
   const me = await api.get(endpoints.authMe());
   const mfa = h("section", { class: "panel", id: "mfa" });
+  const snoozes = h("section", { class: "panel", id: "snoozes" });
+  const sessions = h("section", { class: "panel", id: "sessions" });
+  const password = passwordForm();
+  password.addEventListener("password-changed", () => fill(sessions, "Sessions", sessionsPanel));
   main.append(
     h("div", { class: "page-head" }, h("h1", { text: "Settings" })),
     h("section", { class: "panel", id: "identity" },
       h("h2", { class: "panel-title", text: "Who you are on Amazon" }),
       h("p", { class: "muted", text: `Signed in as ${me.email}.` }),
       identityForm(me)),
+    h("section", { class: "panel", id: "notifications" },
+      h("h2", { class: "panel-title", text: "Notifications" }),
+      h("p", { class: "muted" }, "Where alerts go is set on the ", link("/channels", "channels page"), "."),
+      prefsForm(me)),
+    snoozes,
+    h("section", { class: "panel", id: "password" },
+      h("h2", { class: "panel-title", text: "Password" }), password),
+    sessions,
     mfa);
+  await Promise.all([fill(snoozes, "Snoozed alerts", snoozePanel), fill(sessions, "Sessions", sessionsPanel)]);
   try {
     await mfaPanel(mfa);
   } catch (err) {
