@@ -44,6 +44,7 @@ QUICK: dict[str, tuple[list[str], dict[str, str]]] = {
                              "BENCH_REQUESTS": "300"}),
     "bench_refresh.py": (["--products", "300", "--workers", "1"], {}),
     "bench_history.py": (["--quick"], {}),
+    "bench_notifications.py": (["--alerts", "2000", "--products", "50"], {}),
     "bench_load.py": (["--quick"], {}),
     "bench_competitors.py": (["--days", "90", "--n", "50", "--reports", "2"], {}),
     "bench_optimization.py": (["--quick"], {}),
