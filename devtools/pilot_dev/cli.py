@@ -598,8 +598,21 @@ def cmd_fire(args: argparse.Namespace) -> int:
     state = require_running()
     response = httpx.post(f"{state['api']}/_pilot/schedules/{args.schedule}/fire",
                           headers=operator_headers(), timeout=120)
-    print(json.dumps(response.json(), indent=2))
+    answer = response.json()
+    print(json.dumps(answer, indent=2))
+    result = answer.get("result") if isinstance(answer, dict) else None
+    if isinstance(result, dict) and "skipped_fresh" in result:
+        print(refresh_summary(result))
     return 0 if response.status_code == 200 else 1
+
+
+def refresh_summary(result: dict[str, Any]) -> str:
+    """The daily plan's answer in words: what was queued and why the rest was not."""
+    return (f"{result['products']} product(s) due, queued in {result['batches']} batch(es); "
+            f"{result['skipped_fresh']} skipped as fresh (observed in the last "
+            f"{result['fresh_for_hours']:g} h: today's data is already stored, by an earlier "
+            f"run, a first fetch or a refresh); {result['skipped_paused']} skipped as paused "
+            "(tracked only while paused, and in no active group)")
 
 
 # ---------------------------------------------------------------- data

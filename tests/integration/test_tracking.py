@@ -123,22 +123,30 @@ def test_daily_schedule_fetches_each_shared_product_once(
     api: httpx.Client, stack: Stack, asins: list[str], operator: httpx.Client
 ) -> None:
     sellers = [new_seller(api) for _ in range(3)]
-    shared = asins[4:7]
+    tracked = asins[4:7]
     for seller in sellers:
-        for asin in shared:
+        for asin in tracked:
             assert api.post("/v1/products", json={"asin": asin},
                             headers=auth(seller)).status_code in (202, 409)
     standin = stack.standins["apify"]
     wait_for(lambda: all(scalar("SELECT latest_captured_at IS NOT NULL FROM products WHERE"
-                                " asin = :a", a=a) for a in shared), 30, "first fetches")
-    # make them due again, then let the schedule plan the day
+                                " asin = :a", a=a) for a in tracked), 30, "first fetches")
+    # make two due again (the third stays fresh), then let the schedule plan the day
+    shared, fresh = tracked[:2], tracked[2]
     with get_engine().begin() as conn:
         conn.execute(text("UPDATE products SET latest_captured_at = now() - interval '2 days'"
                           " WHERE asin = ANY(:a)"), {"a": shared})
     before = len(standin.runs())
     response = operator.post("/_pilot/schedules/DailyRefresh/fire")
     assert response.status_code == 200, response.text
-    assert response.json()["result"]["products"] >= len(shared)
+    plan = response.json()["result"]
+    assert plan["products"] >= len(shared)
+    # the answer says what it left out and why (`pilot fire DailyRefresh` prints it)
+    assert plan["skipped_fresh"] >= 1 and plan["fresh_for_hours"] == 20
+    from pilot_dev.cli import refresh_summary
+
+    assert f"{plan['skipped_fresh']} skipped as fresh (observed in the last 20 h" in \
+        refresh_summary(plan)
 
     def planned_runs() -> list[dict[str, Any]] | None:
         runs = standin.runs()[before:]
@@ -150,6 +158,7 @@ def test_daily_schedule_fetches_each_shared_product_once(
     urls = [u for r in runs for u in r["urls"]]
     for asin in shared:
         assert sum(asin in u for u in urls) == 1, asin  # once, though three sellers track it
+    assert not any(fresh in u for u in urls)  # observed today: not fetched again
 
 
 def test_failed_runs_are_retried_then_dead_lettered_with_nothing_else_lost(

@@ -653,8 +653,12 @@ def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
                  for i in range(0, len(due), size)))
             if len(due) < page:
                 break
+        fresh, paused = store.refresh_skips(conn, now - FRESH_FOR)
     return {"job": "daily_refresh", "products": products, "batches": sent,
-            "captured_at": captured_at.isoformat()}
+            "captured_at": captured_at.isoformat(),
+            # why the others were left out (`pilot fire DailyRefresh` prints it)
+            "skipped_fresh": fresh, "fresh_for_hours": FRESH_FOR.total_seconds() / 3600,
+            "skipped_paused": paused}
 
 
 # ---------------------------------------------------------------- one fetch

@@ -788,6 +788,24 @@ def due_products(conn: Connection, fetched_before: datetime, *, after: int = 0,
         {"fresh": fetched_before, "after": after, "limit": limit}).scalars().all())
 
 
+def refresh_skips(conn: Connection, fetched_before: datetime) -> tuple[int, int]:
+    """What the daily plan leaves out, for its answer: (products some seller or group wants
+    that were observed at or after `fetched_before`, products tracked only while paused)."""
+    row = conn.execute(text(
+        "SELECT count(*) FILTER (WHERE wanted AND latest_captured_at >= :fresh) AS fresh,"
+        " count(*) FILTER (WHERE NOT wanted AND paused) AS paused FROM (SELECT"
+        " p.latest_captured_at, EXISTS (SELECT 1 FROM tracked_products t"
+        "   WHERE t.product_id = p.id AND t.is_paused) AS paused,"
+        " (EXISTS (SELECT 1 FROM tracked_products t WHERE t.product_id = p.id"
+        "   AND NOT t.is_paused)"
+        "  OR EXISTS (SELECT 1 FROM competitor_groups g WHERE g.is_active"
+        "   AND g.main_product_id = p.id)"
+        "  OR EXISTS (SELECT 1 FROM competitor_group_members m JOIN competitor_groups g"
+        "   ON g.id = m.group_id WHERE m.product_id = p.id AND g.is_active)) AS wanted"
+        " FROM products p) x"), {"fresh": fetched_before}).one()
+    return int(row.fresh), int(row.paused)
+
+
 # ---------------------------------------------------------------- reading scrape runs
 
 class RunRow(NamedTuple):
