@@ -17,7 +17,7 @@ PASSWORD_MAX_LENGTH = 256  # Argon2 cost does not grow with length, but bodies s
 EMAIL_MAX_LENGTH = 254
 
 DEFAULT_NOTIFICATION_PREFS: dict[str, Any] = {
-    "digest": "off",  # one message per alert (capped); "daily" opts into a digest
+    "digest": "off",  # one message per alert (capped); "daily" or "weekly" opt into a digest
     "max_notifications_per_product_per_day": 5,
     "email": True,
 }
