@@ -19,7 +19,7 @@ from typing import Any, TextIO, TypeVar, cast
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-NAMESPACE = "AmazonPilot"
+from amazon_pilot.platform.metrics_catalog import NAMESPACE, spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +80,26 @@ def make_metrics(service: str) -> Metrics:
     return Metrics(namespace=NAMESPACE, service=service)
 
 
+# Powertools keeps one metric set per process (class attributes shared by every Metrics
+# instance): whatever records a metric, the function's entry point flushes it with its
+# own service as the dimension. The local runtime runs many invocations at once in one
+# process, so recording and flushing take this lock.
+_metrics_lock = threading.Lock()
+_recorder: Metrics | None = None
+
+
+def record_metric(name: str, value: float = 1) -> None:
+    """Record one value of a catalogued metric (platform/metrics_catalog.py); it is
+    flushed as EMF with the invocation that recorded it. A name not in the catalog
+    raises KeyError: the dashboard and the alarms know only catalogued metrics."""
+    global _recorder
+    unit = spec(name).unit
+    with _metrics_lock:
+        if _recorder is None:
+            _recorder = Metrics(namespace=NAMESPACE)
+        _recorder.add_metric(name=name, unit=unit, value=value)
+
+
 def make_tracer(service: str) -> Tracer:
     return Tracer(service=service)
 
@@ -116,6 +136,10 @@ def flush_metrics(metrics: Metrics) -> None:
     """What `Metrics.flush_metrics` does (one EMF document on stdout, then a clean set),
     through `write_line`, so the local runtime ships it to the function's log group
     as Lambda would; CloudWatch makes metrics of it."""
-    if not is_metrics_disabled():
-        write_line(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")))
-    metrics.clear_metrics()
+    with _metrics_lock:
+        if not metrics.metric_set:
+            return  # another invocation flushed the shared set meanwhile
+        document = None if is_metrics_disabled() else metrics.serialize_metric_set()
+        metrics.clear_metrics()
+    if document is not None:
+        write_line(json.dumps(document, separators=(",", ":")))
