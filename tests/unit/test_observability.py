@@ -46,3 +46,37 @@ def test_an_invocation_without_metrics_prints_and_warns_nothing(
         warnings.simplefilter("error")  # Powertools' log_metrics would warn here
         assert _entry(record=False)({}, LambdaContext("fn", 256, 10)) == {"ok": True}
     assert "_aws" not in capsys.readouterr().out
+
+
+def test_a_catalogued_metric_recorded_anywhere_leaves_with_the_function_service(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """record_metric is what services call; the entry point's flush carries it, with
+    the catalog's unit and the flushing function's service as its dimension."""
+    from amazon_pilot.platform.observability import record_metric
+
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    metrics = make_metrics("worker-default")
+
+    @lambda_entry(make_logger("worker-default"), metrics, make_tracer("worker-default"))
+    def handler(event: dict[str, Any], context: Any) -> None:
+        record_metric("SnapshotsIngested", 3)
+        record_metric("ApifyCostUsd", 0.25)
+
+    handler({}, LambdaContext("fn", 256, 10))
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("{") and "_aws" in line]
+    assert len(documents) == 1
+    emf = documents[0]
+    assert emf["SnapshotsIngested"] == [3.0] and emf["ApifyCostUsd"] == [0.25]
+    assert emf["service"] == "worker-default"
+    declared = {m["Name"]: m["Unit"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert declared == {"SnapshotsIngested": "Count", "ApifyCostUsd": "None"}
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+
+
+def test_a_metric_missing_from_the_catalog_is_refused() -> None:
+    from amazon_pilot.platform.observability import record_metric
+
+    with pytest.raises(KeyError, match="metrics_catalog"):
+        record_metric("SnapshotsIngestd")
