@@ -86,7 +86,8 @@ def probe_secret(stack: Stack, open_aws: None) -> Iterator[Any]:
         env = {**os.environ, "PROBE_API_URL": stack.url, "PROBE_SECRET_ARN": arn}
         entry = lambda_entry(make_logger("probe"), make_metrics("probe"), make_tracer("probe"))
         with environment_view(env):
-            return dict(entry(lambda event, context: run_probe())({}, LambdaContext("probe", 256, 60)))
+            handler = entry(lambda event, context: run_probe())
+            return dict(handler({}, LambdaContext("probe", 256, 60)))
 
     yield run
     for arn in made:

@@ -189,7 +189,7 @@ def test_widgets_fit_the_grid_without_overlapping() -> None:
     taken: set[tuple[int, int]] = set()
     for widget in WIDGETS:
         x, y, w, h = widget["x"], widget["y"], widget["width"], widget["height"]
-        assert 0 <= x and x + w <= 24, widget.get("properties", {}).get("title")
+        assert x >= 0 and x + w <= 24, widget.get("properties", {}).get("title")
         cells = {(cx, cy) for cx in range(x, x + w) for cy in range(y, y + h)}
         assert not cells & taken, widget.get("properties", {}).get("title")
         taken |= cells

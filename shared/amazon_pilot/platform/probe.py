@@ -13,6 +13,7 @@ at least one product (docs/slos.md, "Health from outside").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -78,11 +79,9 @@ def probe(base_url: str, email: str, password: str, *,
                     raise _StepFailed("read_product", "the product read is not the one asked")
             finally:
                 if refresh:  # best effort: a session left behind expires on its own
-                    try:
+                    with contextlib.suppress(httpx.HTTPError):
                         http.post("/v1/auth/logout", json={"refresh_token": refresh},
                                   headers=auth)
-                    except httpx.HTTPError:
-                        pass
     except _StepFailed as failed:
         return ProbeResult(False, failed.step, _ms(started), failed.status_code,
                            str(failed), product_id)
@@ -95,10 +94,8 @@ def probe(base_url: str, email: str, password: str, *,
 def _json(response: Any, step: str) -> dict[str, Any]:
     if response.status_code != 200:
         code = ""
-        try:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
             code = str(response.json()["error"]["code"])
-        except (ValueError, KeyError, TypeError):
-            pass
         raise _StepFailed(step, f"HTTP {response.status_code} {code}".strip(),
                           response.status_code)
     try:
