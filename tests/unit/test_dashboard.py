@@ -352,3 +352,10 @@ def test_the_catalog_documents_each_metric() -> None:
     for spec in CATALOG:
         assert spec.description and spec.unit
         assert f"`{spec.name}`" in slos, f"docs/slos.md does not list {spec.name}"
+
+
+def test_each_metric_is_recorded_where_the_catalog_says() -> None:
+    for spec in CATALOG:
+        for module in spec.emitted_by:
+            path = repo_root() / "shared" / (module.replace(".", "/") + ".py")
+            assert f'"{spec.name}"' in path.read_text(), f"{spec.name} not in {module}"
