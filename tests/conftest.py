@@ -113,9 +113,27 @@ def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], 
     reset_settings()
 
 
+# PILOT_SMOKE_URL=https://... (the pipeline, after deploying staging): the smoke tests
+# marked `stage` run against that deployed stage over HTTP, the same code as against the
+# local stack; everything needing the local stack (its database, queues, stand-ins) is
+# deselected (pytest_collection_modifyitems below).
+SMOKE_URL = os.environ.get("PILOT_SMOKE_URL", "").rstrip("/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not SMOKE_URL:
+        return
+    keep = [item for item in items if item.get_closest_marker("stage")]
+    dropped = [item for item in items if not item.get_closest_marker("stage")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+
+
 @pytest.fixture(scope="session")
-def api(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
+def api(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    base_url = SMOKE_URL or request.getfixturevalue("stack").url
+    with httpx.Client(base_url=base_url, timeout=30) as client:
         yield client
 
 

@@ -20,8 +20,20 @@ from typing import Any
 
 from pilot_dev.runtime.template import TemplateError, load_template, repo_root
 
-# PILOT_STATE_FILE: where a stack records itself (the chaos tests give each stack its own)
-STATE_FILE = Path(os.environ.get("PILOT_STATE_FILE") or repo_root() / ".pilot" / "stack.json")
+
+def data_dir() -> Path:
+    """Where a stack keeps its database, keys and state: `--data-dir`, PILOT_DATA_DIR, or
+    .pilot in the checkout. Two stacks run from one checkout with two data folders."""
+    configured = os.environ.get("PILOT_DATA_DIR")
+    return Path(configured).resolve() if configured else repo_root() / ".pilot"
+
+
+def _state_file() -> Path:
+    # PILOT_STATE_FILE: the chaos tests give each stack its own, inside their work folder
+    return Path(os.environ.get("PILOT_STATE_FILE") or data_dir() / "stack.json")
+
+
+STATE_FILE = _state_file()  # recomputed by main() once --data-dir is known
 
 
 def operator_token_file() -> Path:
@@ -80,6 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  schedule       {name:<20} next {at}")
     print("  logs           pilot logs FUNCTION --follow   access log: pilot logs api"
           "   queues: pilot queues")
+    print(f"  alarms         {info['alarms']} of the template's, evaluated on the local metrics:"
+          " pilot alarms   dashboard: /admin/operations")
     print("Ctrl-C stops; work in hand is finished first.", flush=True)
     threading.Thread(target=stack.warm, name="warm", daemon=True).start()
     while not stop.is_set():
@@ -283,6 +297,8 @@ def _queue_rows(state: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def cmd_queues(args: argparse.Namespace) -> int:
+    if getattr(args, "stage", None):
+        return _stage_queues(args)
     state = require_running()
     rows = _queue_rows(state)
     # jobs committed but not yet sent (the outbox): SQS refused them, or the relay is due
@@ -324,6 +340,8 @@ def redrive(sqs: Any, source_url: str, dlq_url: str, limit: int | None = None) -
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
+    if getattr(args, "stage", None) or getattr(args, "ids", None):
+        return _console_redrive(args)
     state = require_running()
     wanted = args.queue.lower()
     source_id = next((k for k in state["queues"]
@@ -340,6 +358,94 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     moved = redrive(sqs, source_url, sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"])
     print(f"moved {moved} message(s) from {dlq_name} back to {source_id}")
     return 0
+
+
+# ---------------------------------------------------------------- operator console
+# (pilot_dev/console.py): the local stack, or a deployed stage with --stage NAME
+
+
+def console_target(args: argparse.Namespace) -> Any:
+    from pilot_dev import console
+
+    try:
+        if getattr(args, "stage", None):
+            return console.stage_target(args.stage)
+        return console.local_target(require_running())
+    except console.ConsoleError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_alarms(args: argparse.Namespace) -> int:
+    """The stack's alarms: state, since when, why (`pilot run` evaluates the template's
+    alarms on the local metrics; a stage's are CloudWatch's)."""
+    from pilot_dev import console
+
+    target = console_target(args)
+    rows = console.alarms(target, firing_only=args.firing)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        console.print_alarms(rows, target.stack_name)
+    return 0
+
+
+def _stage_queues(args: argparse.Namespace) -> int:
+    from pilot_dev import console
+
+    target = console_target(args)
+    try:
+        rows = console.queue_rows(target)
+    except console.ConsoleError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'queue':<10} {'depth':>7} {'in-flight':>10} {'dlq':>6}   ({target.label}: "
+          f"{target.stack_name})")
+    for row in rows:
+        print(f"{row['queue']:<10} {row['depth']:>7} {row['in_flight']:>10} "
+              f"{row['dlq_depth']:>6}")
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """A queue's dead letters: why each failed, its job, what it concerns."""
+    from pilot_dev import console
+
+    target = console_target(args)
+    try:
+        rows = console.dead_letters(target, args.queue, limit=args.limit)
+    except console.ConsoleError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print(f"the {args.queue} DLQ is empty")
+    for row in rows:
+        concerns = " ".join(f"{k}={v}" for k, v in row["concerns"].items())
+        print(f"{row['message_id']}  {row['sent_at'] or '?'}  {row['job_type'] or '?'}"
+              f"  {concerns}\n    {row['failure_reason']}")
+    return 0
+
+
+def _console_redrive(args: argparse.Namespace) -> int:
+    from pilot_dev import console
+
+    target = console_target(args)
+    try:
+        result = console.redrive(target, args.queue, ids=args.ids or None)
+    except console.ConsoleError as exc:
+        raise CliError(str(exc)) from None
+    if result["method"] == "message-move-task":
+        print(f"started a message-move task from the {result['queue']} DLQ back to its queue"
+              f" ({target.label}; task {result['task_handle']})")
+    else:
+        print(f"moved {result['moved']} message(s) from the {result['queue']} DLQ back to its"
+              f" queue by receive/send/delete ({target.label})")
+        if result.get("not_found"):
+            print("not in the DLQ: " + ", ".join(result["not_found"]))
+    return 0 if not result.get("not_found") else 1
 
 
 # ---------------------------------------------------------------- runs
@@ -568,14 +674,45 @@ def cmd_import_apify(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    def work() -> int:
-        from pilot_dev.demo import create_demo
+    from pilot_dev.demo import create_demo
 
-        summary = create_demo(days=args.days, products=args.products)
-        print(summary)
+    state = running_state()
+    if state is not None:
+        # Into the running stack: with its database, stand-ins and secrets, as one of its
+        # workers (a second stack on the same database would relay its outbox into queues
+        # nobody reads). The running stack delivers what the demo raises.
+        _act_as_worker(state)
+        print(create_demo(days=args.days, products=args.products, serving_url=state["api"]))
+        return 0
+
+    def work() -> int:
+        print(create_demo(days=args.days, products=args.products))
         return 0
 
     return _with_database(work, need_standins=True)
+
+
+def _act_as_worker(state: dict[str, Any]) -> None:
+    """This process takes the configuration of the running stack's worker (secrets by ARN,
+    stand-in URLs, queues) as the stack's operator: the demo does the work of several
+    functions, more than any one role is granted."""
+    environments: dict[str, dict[str, str]] = state.get("environments") or {}
+    needed = ("DATABASE_SECRET_ARN", "APIFY_TOKEN_SECRET_ARN", "OPENAI_SECRET_ARN")
+    candidates = [name for name, env in environments.items()
+                  if all(k in env for k in needed) or "DATABASE_URL" in env]
+    if not candidates:
+        raise CliError("the running stack records no worker environment; restart `pilot run`")
+    name = "LowWorkerFunction" if "LowWorkerFunction" in candidates else sorted(candidates)[0]
+    env = {k: v for k, v in environments[name].items() if k != "AWS_SESSION_TOKEN"}
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.update({**env, **(state.get("operator") or {})})
+    from amazon_pilot.adapters.aws import reset_clients
+    from amazon_pilot.platform.db import dispose_engine
+    from amazon_pilot.platform.settings import reset_settings
+
+    reset_settings()
+    reset_clients()
+    dispose_engine()
 
 
 # ---------------------------------------------------------------- accounts
@@ -627,16 +764,73 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- backup / restore
+
+
+def _backup_s3(args: argparse.Namespace, from_stack: dict[str, Any] | None) -> Any:
+    """boto3's S3 client: --endpoint-url, else the running stack's endpoint when the
+    database is the stack's (its embedded moto), else AWS as configured."""
+    import boto3
+
+    if args.endpoint_url:
+        return boto3.client("s3", endpoint_url=args.endpoint_url)
+    if from_stack is not None:
+        return aws_client(from_stack, "s3")
+    return boto3.client("s3")
+
+
+def _backup_database(explicit: str | None) -> tuple[str, dict[str, Any] | None]:
+    url = explicit or os.environ.get("DATABASE_URL")
+    if url:
+        return url, None
+    state = running_state()
+    if state is None:
+        raise CliError("no database: start `pilot run` in another shell, or set DATABASE_URL "
+                       "(or pass --database-url)")
+    return str(state["database_url"]), state
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pilot_dev import backup
+
+    url, state = _backup_database(args.database_url)
+    target = args.to or datetime.now(UTC).strftime("pilot-backup-%Y%m%dT%H%M%SZ.tar.gz")
+    s3 = _backup_s3(args, state) if target.startswith("s3://") else None
+    try:
+        manifest = backup.backup(url, target, s3=s3)
+    except backup.BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(f"backup written to {target}: {backup.summary(manifest)}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pilot_dev import backup
+
+    if not args.database_url and not os.environ.get("DATABASE_URL"):
+        raise CliError("pass --database-url (or set DATABASE_URL) of an EMPTY database to "
+                       "restore into; restore never picks a running stack's database itself")
+    url = args.database_url or os.environ["DATABASE_URL"]
+    state = running_state()
+    s3 = _backup_s3(args, state) if args.file.startswith("s3://") else None
+    try:
+        manifest = backup.restore(args.file, url, s3=s3)
+    except backup.BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(f"restored {args.file}: {backup.summary(manifest)}; row counts verified")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def cmd_secrets(args: argparse.Namespace) -> int:
     """Seal what is stored in plaintext or under an older key (rotation, migration 0012)."""
     _database_for_reading(args.database_url)
     if not os.environ.get("SECRETS_KMS_KEY_ID") and not os.environ.get("SECRETS_KEY_FILE"):
-        local = repo_root() / ".pilot" / "secrets.key"
+        local = data_dir() / "secrets.key"
         if not local.exists():
             raise CliError("no key: set SECRETS_KMS_KEY_ID (AWS) or SECRETS_KEY_FILE, or start "
-                           "`pilot run` once to make .pilot/secrets.key")
+                           f"`pilot run` once to make {local}")
         os.environ["SECRETS_KEY_FILE"] = str(local)
     from amazon_pilot.adapters.crypto import SecretsKeyError, active_key_id
     from amazon_pilot.notifications.service import seal_stored_secrets
@@ -667,17 +861,25 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "import-apify": cmd_import_apify,
     "demo": cmd_demo,
     "create-admin": cmd_create_admin,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
+    "alarms": cmd_alarms,
+    "dlq": cmd_dlq,
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pilot", description=__doc__.splitlines()[0])
     parser.add_argument("--template", help="path to template.yaml (default: the repository's)")
+    data_dir_help = ("the stack's data folder: database, keys, state (default: PILOT_DATA_DIR, "
+                     "else .pilot in the checkout); give each of two stacks its own")
+    parser.add_argument("--data-dir", metavar="DIR", help=data_dir_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the whole stack locally")
     run.add_argument("--port", type=int, default=3000)
     run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS, help=data_dir_help)
     run.add_argument("--no-workers", action="store_true", help="do not poll the queues")
     run.add_argument("--no-schedules", action="store_true", help="do not fire schedules")
     run.add_argument("--from-build", nargs="?", const=".aws-sam/build-x86_64", metavar="DIR",
@@ -703,6 +905,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     queues = sub.add_parser("queues", help="depth, in-flight and DLQ depth per queue")
     queues.add_argument("--json", action="store_true")
+    queues.add_argument("--stage", help="a deployed stage (samconfig config env), by the AWS APIs")
 
     runs = sub.add_parser("runs", help="scrape runs, newest first: counts, problems, cost "
                                        "(or one run with its problems)")
@@ -713,6 +916,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     redrive_p = sub.add_parser("redrive", help="move a queue's DLQ messages back to it")
     redrive_p.add_argument("queue", help="critical, default or low")
+    redrive_p.add_argument("--stage", help="a deployed stage (samconfig config env); all "
+                                           "messages by SQS's message-move task")
+    redrive_p.add_argument("--id", dest="ids", action="append", metavar="MESSAGE_ID",
+                           help="move just this message (repeatable; ids from `pilot dlq`)")
+
+    alarms_p = sub.add_parser("alarms", help="the stack's alarms: state, since, reason")
+    alarms_p.add_argument("--firing", action="store_true", help="only those in ALARM")
+    alarms_p.add_argument("--json", action="store_true")
+    alarms_p.add_argument("--stage", help="a deployed stage (samconfig config env)")
+
+    dlq_p = sub.add_parser("dlq", help="a queue's dead letters: reason, job, what they concern")
+    dlq_p.add_argument("queue", help="critical, default or low")
+    dlq_p.add_argument("--limit", type=int, default=50)
+    dlq_p.add_argument("--json", action="store_true")
+    dlq_p.add_argument("--stage", help="a deployed stage (samconfig config env)")
 
     migrate = sub.add_parser("migrate", help="apply the schema migrations")
     migrate.add_argument("--database-url")
@@ -744,13 +962,33 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--password-stdin", action="store_true",
                        help="read the new account's password from standard input")
     admin.add_argument("--database-url", help="default: DATABASE_URL, else the running stack's")
+
+    backup_p = sub.add_parser("backup", help="a consistent dump of the database with a "
+                                             "manifest (file or s3://bucket/key)")
+    backup_p.add_argument("--to", help="FILE or s3://BUCKET/KEY (default: "
+                                       "pilot-backup-<time>.tar.gz here)")
+    backup_p.add_argument("--database-url", help="default: DATABASE_URL, else the running "
+                                                 "stack's")
+    backup_p.add_argument("--endpoint-url", help="S3 endpoint (default: the running stack's "
+                                                 "for its database, else AWS)")
+
+    restore_p = sub.add_parser("restore", help="restore a backup into an EMPTY database, "
+                                               "verifying its checksums and row counts")
+    restore_p.add_argument("file", help="FILE or s3://BUCKET/KEY")
+    restore_p.add_argument("--database-url", help="the empty target (default: DATABASE_URL)")
+    restore_p.add_argument("--endpoint-url", help="S3 endpoint (default: the running stack's "
+                                                  "when one runs, else AWS)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from pilot_dev.runtime.stack import StackError
 
+    global STATE_FILE
     args = build_parser().parse_args(argv)
+    if args.data_dir:
+        os.environ["PILOT_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    STATE_FILE = _state_file()
     try:
         return COMMANDS[args.command](args)
     except (CliError, TemplateError, StackError) as exc:

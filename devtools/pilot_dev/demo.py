@@ -27,7 +27,9 @@ def _demo_user_id() -> str:
     return str(user.id)
 
 
-def create_demo(days: int = 90, products: int = 15) -> str:
+def create_demo(days: int = 90, products: int = 15, serving_url: str | None = None) -> str:
+    """`serving_url`: the running stack the demo was loaded into (its URL is printed),
+    else None (the URL `pilot run` serves by default)."""
     from pilot_dev.standins.apify_catalog import demo_asins
     from pilot_dev.timetravel import backfill
 
@@ -41,21 +43,52 @@ def create_demo(days: int = 90, products: int = 15) -> str:
             alias = "My earbuds" if index == 0 else None
             insert_tracked(conn, user_id, product_id, alias, {})  # type: ignore[arg-type]
             product_ids.append(product_id)
+    alerts_before, known_until = _alerts_and_history(user_id, product_ids)
     stored = backfill(product_ids, days)
     stored += _observe_now(product_ids)
-    with transaction() as conn:
-        alerts = conn.execute(text("SELECT count(*) FROM alerts WHERE user_id = :u"),
-                              {"u": user_id}).scalar_one()
+    alerts, _ = _alerts_and_history(user_id, product_ids)
     extras = _demo_extras(user_id, product_ids)
+    open_hint = (f"  open:     {serving_url}/ (API docs at {serving_url}/v1/docs)" if serving_url
+                 else "  then:     pilot run   and open http://127.0.0.1:3000/"
+                      " (API docs at /v1/docs)")
     lines = [
         f"Demo ready ({datetime.now(UTC):%Y-%m-%d}): {len(product_ids)} {DEMO_CATEGORY} "
         f"tracked, {stored} snapshots over {days} days, {alerts} alerts (sandbox data).",
+        *_why_no_new_alerts(alerts - alerts_before, alerts, stored, known_until),
         f"  sign in:  {DEMO_EMAIL} / {DEMO_PASSWORD}",
-        "  then:     pilot run   and open http://127.0.0.1:3000/ (API docs at /v1/docs)",
+        open_hint,
         *([identity] if identity else []),
         *extras,
     ]
     return "\n".join(lines)
+
+
+def _alerts_and_history(user_id: str, product_ids: list[int]) -> tuple[int, datetime | None]:
+    """The demo seller's alerts, and the newest observation of the demo's products."""
+    with transaction() as conn:
+        alerts = conn.execute(text("SELECT count(*) FROM alerts WHERE user_id = :u"),
+                              {"u": user_id}).scalar_one()
+        latest = conn.execute(text("SELECT max(latest_captured_at) FROM products"
+                                   " WHERE id = ANY(:ids)"), {"ids": product_ids}).scalar_one()
+    return int(alerts), latest
+
+
+def _why_no_new_alerts(new: int, total: int, stored: int,
+                       known_until: datetime | None) -> list[str]:
+    """The demo promises alerts. Alerts are raised when an observation is stored and
+    differs from the one before it, so a database that already holds these products'
+    history (an earlier demo, a refresh, a time-travel bench) yields none: say so."""
+    if new > 0:
+        return []
+    if known_until is None:
+        return ["  note:     the sandbox history raised no alert this time (nothing moved past"
+                " the default thresholds)"]
+    already = "nothing new was stored" if stored == 0 else f"only {stored} new snapshot(s)"
+    return [f"  note:     no new alert: this database already held these products' history up"
+            f" to {known_until:%Y-%m-%d %H:%M} UTC, so {already}; alerts are raised only when a"
+            " new observation is stored" + (f" (the {total} alert(s) of an earlier demo remain)"
+                                             if total else "")
+            + ". For a fresh demo, use an empty data folder: pilot --data-dir DIR demo"]
 
 
 def _demo_identity(user_id: str, asins: list[str], days: int) -> str | None:

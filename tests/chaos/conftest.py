@@ -100,9 +100,13 @@ class PilotProcess:
     """`pilot run` in a child process: start, kill -9, start again on the same port and
     database. The child's output goes to `log_path` (its tail is shown when start fails)."""
 
-    def __init__(self, database_url: str, workdir: Path, *, env: dict[str, str] | None = None,
-                 aws_endpoint_url: str | None = None, schedules: bool = False) -> None:
+    def __init__(self, database_url: str | None, workdir: Path, *,
+                 env: dict[str, str] | None = None, aws_endpoint_url: str | None = None,
+                 schedules: bool = False, data_dir: Path | None = None) -> None:
+        """Without `database_url`, the stack's embedded Postgres; with `data_dir`, run as
+        `pilot --data-dir DIR run` (its state file, keys and database in that folder)."""
         self.database_url = database_url
+        self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -118,9 +122,12 @@ class PilotProcess:
         env = {k: v for k, v in os.environ.items()
                if k not in ("DATABASE_URL", "AWS_ENDPOINT_URL", "APIFY_TOKEN", "OPENAI_API_KEY",
                             "APIFY_REPLAY", "TEST_DATABASE_URL")}
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        if self.data_dir is None:
+            env["PILOT_STATE_FILE"] = str(self.workdir / "stack.json")  # not the developer's
+        env.pop("PILOT_DATA_DIR", None)
         env.update({
-            "DATABASE_URL": self.database_url,
-            "PILOT_STATE_FILE": str(self.workdir / "stack.json"),  # not the developer's
             "RETRY_BASE_SECONDS": "1",
             "RATE_LIMIT_IP": "100000",
             "RATE_LIMIT_FREE": "100000",
@@ -139,7 +146,7 @@ class PilotProcess:
 
     def start(self) -> PilotProcess:
         pilot = shutil.which("pilot", path=str(Path(sys.executable).parent)) or "pilot"
-        args = [pilot, "run", "--port", str(self.port)]
+        args = [pilot, *self.data_dir_args(), "run", "--port", str(self.port)]
         if not self.schedules:
             args.append("--no-schedules")
         self.starts += 1
@@ -151,6 +158,9 @@ class PilotProcess:
         log.close()
         self.wait_ready()
         return self
+
+    def data_dir_args(self) -> list[str]:
+        return ["--data-dir", str(self.data_dir)] if self.data_dir is not None else []
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -209,7 +219,8 @@ class PilotProcess:
 
     def state(self) -> dict[str, Any]:
         """What `pilot run` wrote to its state file (queue URLs, AWS endpoint, pid)."""
-        return dict(json.loads((self.workdir / "stack.json").read_text()))
+        folder = self.data_dir if self.data_dir is not None else self.workdir
+        return dict(json.loads((folder / "stack.json").read_text()))
 
     def sqs(self) -> Any:
         """The stack's SQS as its operator (the runtime's own identity: its endpoint

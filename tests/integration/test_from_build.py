@@ -20,6 +20,7 @@ from_build = pytest.mark.skipif(not os.environ.get("PILOT_FROM_BUILD"),
                                 reason="runs against `pilot run --from-build` only")
 
 
+@pytest.mark.stage  # also against a deployed stage (PILOT_SMOKE_URL)
 def test_the_dashboard_and_its_scripts_are_served(api: httpx.Client) -> None:
     page = api.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

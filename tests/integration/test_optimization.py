@@ -283,6 +283,10 @@ def test_experiments_reach_the_right_verdicts(api: httpx.Client, world: dict[str
     assert analysis["primary_metric"] == "bsr"
     assert analysis["metrics"]["bsr"]["effect_pct"] == pytest.approx(-0.4, abs=0.05)
     assert analysis["metrics"]["bsr"]["n_controls"] == 3
+    # the chart's control line: the competitors' daily mean, one point a day with data
+    control = analysis["control_series"]["bsr"]
+    assert len(control) >= CHANGE_DAY and all(p["value"] > 0 for p in control)
+    assert [p["date"] for p in control] == sorted(p["date"] for p in control)
     assert analysis["metrics"]["price"]["informational"] is True
     assert analysis["other_changes"] == []  # the price cut is the change itself
 
@@ -301,6 +305,7 @@ def test_experiments_reach_the_right_verdicts(api: httpx.Client, world: dict[str
         "changed_at": day_at(world, CHANGE_DAY)}).json()
     assert any("no competitors were used" in w for w in plain["analysis"]["warnings"])
     assert any("no control series" in w for w in plain["analysis"]["warnings"])
+    assert plain["analysis"]["control_series"] == {}
 
     # a fresh analysis on read, the same answer (seeded per experiment)
     again = api.get(f"/v1/experiments/{exp['id']}", headers=h).json()

@@ -40,7 +40,8 @@ SECRET_PARAMETERS = ("DatabaseSecretArn", "ApifyTokenSecretArn", "OpenAISecretAr
 
 # Actions AWS authorizes only on "*": the Service Authorization Reference lists no
 # resource type for them, so a narrower Resource would never match.
-STAR_ONLY = {"ses:ListIdentities", "ses:VerifyEmailIdentity"}
+STAR_ONLY = {"ses:ListIdentities", "ses:VerifyEmailIdentity", "cloudwatch:GetMetricData",
+             "cloudwatch:ListMetrics"}
 
 
 def _settings_variables() -> dict[str, str]:
@@ -145,6 +146,18 @@ def _resources(call: AwsCall, template: Template, logical_id: str, env: dict[str
         return [ctx.attrs[(own, "Arn")]]
     if module.endswith("platform.system") and call.action == "sqs:GetQueueAttributes":
         return [_queue_arn(ctx, env[f"QUEUE_URL_{p.upper()}"]) for p in PRIORITIES]
+    if module.endswith("operations.service") and call.action.startswith("sqs:"):
+        # the console reads the queues and their DLQs, works on the DLQs, and sends
+        # redriven messages back to the queues (QUEUE_URL_*, DLQ_URL_*)
+        queues = [_queue_arn(ctx, env[f"QUEUE_URL_{p.upper()}"]) for p in PRIORITIES]
+        dlqs = [_queue_arn(ctx, env[f"DLQ_URL_{p.upper()}"]) for p in PRIORITIES]
+        if call.action == "sqs:SendMessage":
+            return queues
+        if call.action == "sqs:GetQueueAttributes":
+            return queues + dlqs
+        return dlqs
+    if call.action == "cloudwatch:DescribeAlarms":
+        return [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:*"]
     if call.action in STAR_ONLY:
         return ["*"]
     if call.action.startswith("kms:") and module.endswith("adapters.crypto"):

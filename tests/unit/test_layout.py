@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "shared" / "amazon_pilot"
 CAPABILITIES = ("tracking", "competitors", "optimization", "notifications", "accounts",
-                "audit")
+                "audit", "operations")
 ROOMS = ("router", "schemas", "service", "store")
 SQL_PACKAGES = {"sqlalchemy", "psycopg"}
 INFRASTRUCTURE = SQL_PACKAGES | {"fastapi", "starlette", "boto3", "botocore", "httpx", "mangum",

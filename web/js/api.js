@@ -253,3 +253,29 @@ export async function logout() {
 export function isMissingRoute(err) {
   return err instanceof ApiError && err.status === 404 && /no route/i.test(err.message);
 }
+
+/** Download an export (CSV) as a file: the API call carries the session's token, so a
+ * plain link cannot; the answer becomes a Blob saved under the server's file name. */
+export async function download(path, query = {}, fallbackName = "export.csv") {
+  const options = { query: { ...query, format: "csv" } };
+  let response = await send("GET", path, options);
+  if (response.status === 401 && mayHaveSession()) {
+    await refresh();
+    response = await send("GET", path, options);
+  }
+  if (!response.ok) throw await parseError(response);
+  const disposition = response.headers.get("content-disposition") || "";
+  const match = /filename="([^"]+)"/.exec(disposition);
+  const name = match ? match[1] : fallbackName;
+  const blob = await response.blob();
+  const href = URL.createObjectURL(blob);
+  const anchor = document.createElement("a");
+  anchor.href = href;
+  anchor.download = name;
+  anchor.hidden = true;
+  document.body.append(anchor);
+  anchor.click();
+  anchor.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
+  return name;
+}

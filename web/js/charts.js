@@ -47,8 +47,18 @@ export function sparkline(values, { width = 110, height = 30, invert = false, la
   ctx.strokeStyle = good ? "#17a398" : "#e4572e";
   ctx.lineWidth = 1.5;
   ctx.lineJoin = "round";
+  // A null (out of stock: no price) is a gap: the line stops and starts again after it.
   ctx.beginPath();
-  points.forEach(([i, v], k) => (k ? ctx.lineTo(x(i), y(v)) : ctx.moveTo(x(i), y(v))));
+  let penDown = false;
+  values.forEach((v, i) => {
+    if (v === null || v === undefined || !Number.isFinite(v)) {
+      penDown = false;
+      return;
+    }
+    if (penDown) ctx.lineTo(x(i), y(v));
+    else ctx.moveTo(x(i), y(v));
+    penDown = true;
+  });
   ctx.stroke();
   ctx.fillStyle = ctx.strokeStyle;
   ctx.beginPath();
@@ -98,11 +108,25 @@ export async function timeChart(container, { times, series, markers = [], invert
   const uPlot = await loadUPlot();
   const fmt = format || ((v) => (v === null || v === undefined ? "–" : String(v)));
   const width = Math.max(280, container.clientWidth || 600);
+  // The x range covers the markers too: an alert raised today, after the day's point,
+  // still falls inside the chart.
+  const marked = markers.map((m) => m.t).filter(Number.isFinite);
+  const xRange = (u, min, max) => {
+    let lo = min;
+    let hi = max;
+    for (const t of marked) {
+      if (lo === null || t < lo) lo = t;
+      if (hi === null || t > hi) hi = t;
+    }
+    if (lo === hi) return [lo - 43200, hi + 43200];
+    const pad = marked.some((t) => t >= hi || t <= lo) ? (hi - lo) * 0.02 : 0;
+    return [lo - pad, hi + pad];
+  };
   const opts = {
     width,
     height,
     cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 7 } },
-    scales: { x: { time: true }, y: { dir: invert ? -1 : 1 } },
+    scales: { x: { time: true, range: xRange }, y: { dir: invert ? -1 : 1 } },
     legend: { live: true },
     axes: [
       { stroke: "#5c677d", grid: { stroke: "#e6e9ef" } },
@@ -114,7 +138,8 @@ export async function timeChart(container, { times, series, markers = [], invert
         label: s.label,
         stroke: s.color || PALETTE[i % PALETTE.length],
         width: s.width || 2,
-        spanGaps: true,
+        // null = no value (out of stock: no price): a gap, never a line drawn through it
+        spanGaps: s.spanGaps === true,
         points: { show: times.length < 60 },
         value: (u, v) => fmt(v),
       })),

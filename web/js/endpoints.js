@@ -73,3 +73,20 @@ export const experiments = () => path("experiments");
 export const experimentCandidates = () => path("experiments", "candidates");
 export const experiment = (experimentId) => path("experiments", experimentId);
 export const experimentStop = (experimentId) => path("experiments", experimentId, "stop");
+
+// ------------------------------------------------------------------ operator console (admins)
+
+export const opsAlarms = () => path("admin", "operations", "alarms");
+export const opsQueues = () => path("admin", "operations", "queues");
+export const opsDeadLetters = (queue) => path("admin", "operations", "dlq", queue);
+export const opsRedrive = (queue) => path("admin", "operations", "dlq", queue, "redrive");
+export const opsJobs = () => path("admin", "operations", "jobs");
+export const opsOutbox = () => path("admin", "operations", "outbox");
+export const opsMetrics = () => path("admin", "operations", "metrics");
+
+// ------------------------------------------------------------------ organisation (tags, bulk actions)
+
+export const productsBulkActions = () => path("products", "bulk-actions");
+export const productTags = () => path("products", "tags");
+export const competitorGroupCompetitors = (groupId) => path("competitor-groups", groupId, "competitors");
+export const competitorGroupCompetitor = (groupId, asin) => path("competitor-groups", groupId, "competitors", asin);

@@ -15,6 +15,7 @@ const PAGES = {
   runs: () => import("./pages/runs.js"),
   admin: () => import("./pages/admin.js"),
   audit: () => import("./pages/audit.js"),
+  operator: () => import("./pages/operator.js"),
 };
 
 // [pattern, page, export, nav section]; ":x" captures one path segment
@@ -35,6 +36,7 @@ const ROUTES = [
   ["/runs/:id", "runs", "renderRun", "runs"],
   ["/admin", "admin", "render", "admin"],
   ["/admin/audit", "audit", "render", "admin"],
+  ["/admin/operations", "operator", "render", "operations"],
 ];
 
 const NAV = [
@@ -80,6 +82,7 @@ function shell(section) {
       "aria-current": key === section ? "page" : null }, label));
   if (me && me.role === "admin") {
     items.push(h("a", { href: "/admin", dataset: { link: "" }, class: section === "admin" ? "active" : null }, "Admin"));
+    items.push(h("a", { href: "/admin/operations", dataset: { link: "" }, class: section === "operations" ? "active" : null }, "Operations"));
   }
   const signOut = h("button", { class: "btn btn-ghost", type: "button", id: "sign-out",
     onclick: async () => {

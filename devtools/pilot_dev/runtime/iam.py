@@ -255,6 +255,9 @@ def teach_moto_resources() -> None:
 
     def sqs_queue(self: Any) -> str:
         # moto finds the queue from QueueUrl; GetQueueUrl names it by QueueName
+        if self._get_action() in ("StartMessageMoveTask", "ListMessageMoveTasks"):
+            # named by the source queue's ARN, as AWS authorizes them
+            return str(self._get_param("SourceArn") or "*")
         if self._get_action() == "GetQueueUrl":
             name = self._get_param("QueueName")
             queue = self.sqs_backend.queues.get(name) if name else None
@@ -289,6 +292,28 @@ def teach_moto_resources() -> None:
     def sqs_authorize(self: Any, resource: str = "*") -> None:
         self._authenticate_and_authorize_action(BatchAsSingle, resource)
 
+    class CloudWatchAction(IAMRequest):
+        """CloudWatch signs as "monitoring"; IAM names its actions "cloudwatch:...",
+        which moto would otherwise never match (the operator console's grants)."""
+
+        def __init__(self, account_id: str, method: str, path: str, data: dict[str, str],
+                     body: bytes, headers: dict[str, str], action: str) -> None:
+            super().__init__(account_id, method, path, data, body, headers, action)
+            self._action = self._action.replace("monitoring:", "cloudwatch:", 1)
+
+    def cloudwatch_authorize(self: Any, resource: str = "*") -> None:
+        self._authenticate_and_authorize_action(CloudWatchAction, resource)
+
+    def cloudwatch_alarms(self: Any) -> str:
+        # DescribeAlarms is authorized on the alarms (alarm:*); the metric calls on "*"
+        if self._get_action() == "DescribeAlarms":
+            return f"arn:aws:cloudwatch:{self.region}:{self.current_account}:alarm:*"
+        return "*"
+
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    CloudWatchResponse._authenticate_and_authorize_normal_action = cloudwatch_authorize  # type: ignore[method-assign]
+    CloudWatchResponse._determine_resource = cloudwatch_alarms  # type: ignore[attr-defined]
     SQSResponse._authenticate_and_authorize_normal_action = sqs_authorize  # type: ignore[method-assign]
     SQSResponse._pilot_original = queue_resource  # type: ignore[attr-defined]
     SQSResponse._determine_resource = sqs_queue  # type: ignore[method-assign]

@@ -22,6 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pilot_dev.runtime.alarms import (
+    LocalAlarms,
+    MeteredHost,
+    MetricsTap,
+    MetricStore,
+    QueueSampler,
+    alarm_definitions,
+)
 from pilot_dev.runtime.gateway import MAX_PAYLOAD, AccessLog, Gateway
 from pilot_dev.runtime.http_server import HttpServer
 from pilot_dev.runtime.invoker import CREDENTIALS, FunctionHost, Invoker, release_thread_loop
@@ -81,6 +89,9 @@ class StackConfig:
     def from_env(cls, **overrides: Any) -> StackConfig:
         cfg = cls(
             database_url=os.environ.get("DATABASE_URL") or None,
+            # PILOT_DATA_DIR (`pilot --data-dir`): a second stack from the same checkout
+            data_dir=Path(os.environ["PILOT_DATA_DIR"]) if os.environ.get("PILOT_DATA_DIR")
+            else repo_root() / ".pilot",
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
             region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
             or "us-east-1",
@@ -197,6 +208,7 @@ class Stack:
         self.function_names: dict[str, str] = {}
         self.environments: dict[str, dict[str, str]] = {}
         self.host: Invoker | None = None
+        self.invoker: Invoker | None = None
         self.pollers: list[QueuePoller] = []
         self.clock: ScheduleClock | None = None
         self.relay: OutboxRelayThread | None = None
@@ -210,6 +222,11 @@ class Stack:
         self.iam: Any = None  # LocalIam, when the endpoint enforces IAM
         self.operator_env: dict[str, str] = {}  # the runtime's own identity, then
         self.hidden: frozenset[str] = frozenset()  # process variables no function sees
+        # the local metrics (AWS/SQS, AWS/Lambda, AWS/ApiGateway, EMF) and the template's
+        # alarms evaluated on them (runtime/alarms.py)
+        self.metrics = MetricStore()
+        self.tap: MetricsTap | None = None
+        self.alarms: LocalAlarms | None = None
 
     # ------------------------------------------------------------ start
 
@@ -514,16 +531,20 @@ class Stack:
     def _start_functions(self) -> None:
         direct = moto_log_writer(self.config.region) if self.moto is not None else None
         self.shipper = CloudWatchShipper(self.client("logs"), direct).start()
+        self.tap = MetricsTap(self.shipper, self.metrics,
+                              api_id=str(self.ctx.refs.get("HttpApi", "")))
         if self.config.from_build is not None:
             from pilot_dev.runtime.process_invoker import ProcessFunctionHost
 
             self.host = ProcessFunctionHost(self.config.from_build, self.function_names,
                                             self.environments, self.template.functions,
-                                            log_sink=self.shipper)
+                                            log_sink=self.tap)
         else:
             self.host = FunctionHost(self.function_names, self.environments,
-                                     self.template.functions, log_sink=self.shipper,
+                                     self.template.functions, log_sink=self.tap,
                                      hidden=self.hidden)
+        # what the gateway, pollers and clock call: the host, its invocations measured
+        self.invoker = MeteredHost(self.host, self.metrics, self.function_names)
         for logical_id in self.template.functions:
             spec = self.template.functions[logical_id]
             if self.config.from_build is None and not spec.handler_file.is_file():
@@ -537,17 +558,26 @@ class Stack:
             for mapping in self.template.queue_mappings:
                 url = self.queue_urls[mapping.queue]
                 poller = QueuePoller(
-                    self.function_client(mapping.function, "sqs"), self.host, mapping, url,
+                    self.function_client(mapping.function, "sqs"), self.invoker, mapping, url,
                     self.ctx.attrs[(mapping.queue, "Arn")],
                     self.config.region, threads=max(1, mapping.max_concurrency // 2),
                     wait_s=self.config.poll_wait_s,
                 )
                 poller.start()
                 self.pollers.append(poller)
-        self.clock = ScheduleClock(self.host, self.template.schedules, self.config.region,
+        self.clock = ScheduleClock(self.invoker, self.template.schedules, self.config.region,
                                    self.config.stack_name, dead_letter=self._dead_letter)
         if self.config.schedules:
             self.clock.start()
+        self._start_alarms()
+
+    def _start_alarms(self) -> None:
+        """The template's alarms, evaluated on the local metrics and mirrored into the
+        endpoint's CloudWatch (describe_alarms answers as in AWS)."""
+        definitions = alarm_definitions(self.template, self.ctx)
+        sampler = QueueSampler(self.client("sqs"), self.queue_urls, self.metrics)
+        self.alarms = LocalAlarms(definitions, self.metrics, self.client("cloudwatch"))
+        self.alarms.start(sampler)
 
     def _run_custom_resources(self) -> None:
         """Each custom resource's function, invoked as CloudFormation invokes it on a
@@ -561,7 +591,7 @@ class Stack:
             custom_resources,
         )
 
-        assert self.host is not None
+        assert self.invoker is not None
         resources = custom_resources(self.template)
         if not resources:
             return
@@ -570,7 +600,7 @@ class Stack:
                 request_id = str(uuid.uuid4())
                 event = create_event(resource, self.ctx, receiver.url(request_id), request_id)
                 try:
-                    self.host.invoke(resource.function, event)
+                    self.invoker.invoke(resource.function, event)
                 except Exception as exc:
                     raise StackError(f"{resource.logical_id}: {resource.function} failed "
                                      f"before answering CloudFormation: {exc!r}") from exc
@@ -679,8 +709,8 @@ class Stack:
     # ------------------------------------------------------------ HTTP
 
     def gateway(self) -> Gateway:
-        assert self.host is not None
-        return Gateway(self.host, RouteTable(self.template.routes), control=self.control,
+        assert self.invoker is not None
+        return Gateway(self.invoker, RouteTable(self.template.routes), control=self.control,
                        control_token=self.operator_token, access_log=self._access_log())
 
     def _access_log(self) -> AccessLog | None:
@@ -691,7 +721,10 @@ class Stack:
                 settings = resolve(settings, self.ctx)
                 group = str(settings["DestinationArn"]).split(":log-group:", 1)[-1]
                 self.access_log_group = group
-                return AccessLog(str(settings["Format"]), group, self.shipper, echo=sys.stdout)
+                if self.tap is not None:
+                    self.tap.access_group = group
+                return AccessLog(str(settings["Format"]), group, self.tap or self.shipper,
+                                 echo=sys.stdout)
         return None
 
     def _serve_in_thread(self) -> None:
@@ -741,6 +774,12 @@ class Stack:
         parts = path.strip("/").split("/")
         if method == "GET" and parts == ["_pilot", "status"]:
             return 200, self.describe()
+        if parts == ["_pilot", "alarms"] and method in ("GET", "POST"):
+            if self.alarms is None:
+                return 200, {"alarms": []}
+            if method == "POST":  # evaluate now (sample the queues first)
+                self.alarms.evaluate_now()
+            return 200, {"alarms": self.alarms.evaluator.snapshot()}
         if method == "POST" and len(parts) == 4 and parts[1] == "schedules" and parts[3] == "fire":
             assert self.clock is not None
             try:
@@ -765,6 +804,7 @@ class Stack:
                                                       else {}).items()
             },
             "standins": {name: s.url for name, s in self.standins.items()},
+            "alarms": len(self.alarms.evaluator.definitions) if self.alarms else 0,
             "startup_s": self.timings,
         }
 
@@ -772,6 +812,8 @@ class Stack:
 
     def stop(self) -> None:
         """Stop taking work, finish what is in hand, then close everything."""
+        if self.alarms is not None:
+            self.alarms.stop()
         if self.relay is not None:
             self.relay.stop()
         for poller in self.pollers:

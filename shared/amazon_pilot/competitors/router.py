@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from amazon_pilot.competitors import service
 from amazon_pilot.competitors.schemas import (
@@ -33,7 +33,14 @@ from amazon_pilot.competitors.service import GroupMembers
 from amazon_pilot.competitors.store import GroupProductRow, GroupRow, ReportRow
 from amazon_pilot.domain.product_ref import product_url
 from amazon_pilot.platform.ownership import owned
-from amazon_pilot.platform.params import Offset
+from amazon_pilot.platform.params import (
+    CSV_MEDIA_TYPE,
+    CSV_RESPONSE,
+    ExportFormat,
+    Offset,
+    attachment,
+    wants_csv,
+)
 from amazon_pilot.platform.security import Caller
 
 router = APIRouter(tags=["competitors"])
@@ -104,7 +111,7 @@ async def list_groups(
 ) -> GroupPage:
     groups, total = service.list_groups(user.id, limit, offset)
     return GroupPage(items=[_group_out(g) for g in groups], total=total, limit=limit,
-                     offset=offset)
+                     offset=offset, plan_groups=service.plan_groups(user.plan))
 
 
 @router.get("/v1/competitor-groups/{group_id}", response_model=Group,
@@ -142,12 +149,20 @@ async def remove_competitor(group: OwnedGroup, asin: str, user: Caller) -> Group
 
 
 @router.get("/v1/competitor-groups/{group_id}/comparison", response_model=Comparison,
-            summary="Side-by-side numbers and features of the group over a window")
-async def comparison(group: OwnedGroup, window: Window = "30d") -> Response:
+            responses=CSV_RESPONSE,
+            summary="Side-by-side numbers and features of the group over a window"
+                    " (CSV: one row per product)")
+async def comparison(
+    group: OwnedGroup, window: Window = "30d", format: ExportFormat = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
     """``comparison`` is ``compare_group(...).to_dict()`` (gaps are main minus competitor;
     a missing number is null with a reason, never 0); ``features`` holds each product's
     extracted features with evidence and the feature comparison."""
     answer = service.comparison(group, window)
+    if wants_csv(format, accept):
+        return Response(service.comparison_csv(answer.body), media_type=CSV_MEDIA_TYPE,
+                        headers=attachment(f"comparison-{group.id}-{window}.csv"))
     return Response(answer.body, media_type="application/json",
                     headers={"x-cache": "hit" if answer.hit else "miss"})
 

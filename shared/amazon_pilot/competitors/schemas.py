@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 
 from amazon_pilot.domain.comparison import MetricValue
 from amazon_pilot.domain.features import FeatureValue
+from amazon_pilot.domain.groups import MAX_COMPETITORS, MIN_COMPETITORS
 from amazon_pilot.domain.report import PositioningReport
 from amazon_pilot.platform.models import Strict, Usage
 
@@ -70,12 +71,17 @@ class Group(BaseModel):
     created_at: datetime
     updated_at: datetime
     data_source: str | None  # "sandbox" when any product's data came from the stand-in
+    min_competitors: int = Field(default=MIN_COMPETITORS,
+                                 description="a group keeps at least this many")
+    max_competitors: int = Field(default=MAX_COMPETITORS, description="and at most this many")
 
 
 class GroupPage(BaseModel):
     items: list[Group]
     total: int
     limit: int
+    plan_groups: int | None = Field(None, description="groups your plan allows (the"
+                                    " dashboard shows “2 of 5 groups” before the limit bites)")
     offset: int
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 from amazon_pilot.competitors import store as db
 from amazon_pilot.competitors.schemas import Window
 from amazon_pilot.competitors.store import GroupProductRow, GroupRow, ReportRow
+from amazon_pilot.domain import csv_export
 from amazon_pilot.domain.comparison import GroupComparison, compare_group
 from amazon_pilot.domain.features import (
     FeatureComparison,
@@ -144,6 +145,11 @@ def create_group(user_id: UUID, plan: str, name: str, main_text: str,
         out = _reread(conn, user_id, group_id)
         queue_first_fetch(conn, to_fetch, trigger="group")  # one actor run for all new
     return out
+
+
+def plan_groups(plan: str) -> int:
+    """How many groups the plan allows (after the stage's overrides)."""
+    return settings().plan(plan).competitor_groups
 
 
 def list_groups(user_id: UUID, limit: int, offset: int) -> tuple[list[GroupMembers], int]:
@@ -301,6 +307,13 @@ def comparison(group: GroupRow, window: Window) -> CachedComparison:
         cache_put(conn, key, text, COMPARISON_CACHE_TTL_S,
                   [f"product:{p.product_id}" for p in products])
     return CachedComparison(text, hit=False)
+
+
+def comparison_csv(body: str) -> str:
+    """The comparison as CSV, one row per product (domain.csv_export's columns)."""
+    rows = csv_export.comparison_rows(json.loads(body))
+    return (csv_export.header(csv_export.COMPARISON_COLUMNS)
+            + csv_export.lines(csv_export.COMPARISON_COLUMNS, rows))
 
 
 # ---------------------------------------------------------------- reports

@@ -13,11 +13,15 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "MAX_REF_LENGTH",
+    "SHORT_LINK_HOSTS",
     "SUPPORTED_MARKETPLACES",
     "InvalidProductRef",
     "ProductRef",
+    "ShortLink",
+    "is_amazon_store_host",
     "parse_product_ref",
     "product_url",
+    "short_link_host",
 ]
 
 # Amazon stores a product URL may point at (the part after "amazon.").
@@ -41,6 +45,22 @@ _CANONICAL_URL_RE = re.compile(r"https://www\.amazon\.([a-z.]{2,6})/dp/(B0[A-Z0-
 
 class InvalidProductRef(ValueError):
     """The text is neither an ASIN nor an Amazon product URL; the message says why."""
+
+
+class ShortLink(InvalidProductRef):
+    """The text is an Amazon short link (a.co, amzn.to…): only following its redirects
+    tells which product it names. The URL is in `url`; the message is for a seller."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(
+            "Short links (a.co, amzn.to) cannot be resolved right now: open the link in"
+            " a browser and paste the full product URL (amazon.<domain>/dp/…) instead.")
+        self.url = url
+
+
+# Amazon's link shorteners: a short link is followed only through these hosts and the
+# Amazon stores themselves (SHORT_LINK_HOSTS is the redirect family, with the stores).
+SHORT_LINK_HOSTS: tuple[str, ...] = ("a.co", "amzn.to", "amzn.eu", "amzn.asia", "amzn.com")
 
 
 class ProductRef(NamedTuple):
@@ -86,10 +106,34 @@ def _bare_asin(ref: str) -> str:
     return asin
 
 
+def short_link_host(text: str) -> str | None:
+    """The shortener's host when `text` is an http(s) short link with a path, else None."""
+    ref = text.strip()
+    if ref.lower().startswith(tuple(f"{h}/" for h in SHORT_LINK_HOSTS)):
+        ref = "https://" + ref
+    try:
+        parts = urlsplit(ref)
+        host = (parts.hostname or "").lower().rstrip(".")
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or parts.port not in (None, 80, 443):
+        return None
+    if host.startswith("www."):
+        host = host[4:]
+    return host if host in SHORT_LINK_HOSTS and parts.path.strip("/") else None
+
+
+def is_amazon_store_host(host: str) -> bool:
+    """True for amazon.<supported marketplace> (optionally www. or smile.)."""
+    return _marketplace_of_host(host) is not None
+
+
 def _asin_from_url(ref: str) -> ProductRef:
     lowered = ref.lower()
     if lowered.startswith(("amazon.", "www.amazon.", "smile.amazon.")):
         ref = "https://" + ref  # users paste links without the scheme
+    if short_link_host(ref) is not None:
+        raise ShortLink(ref if "://" in ref else "https://" + ref)
     try:
         parts = urlsplit(ref)
         host = parts.hostname or ""

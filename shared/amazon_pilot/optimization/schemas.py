@@ -555,6 +555,11 @@ class DetectedChange(Document):
     new: float | str
 
 
+class ControlPoint(BaseModel):
+    date: date
+    value: float
+
+
 class Analysis(Document):
     changed_at: date
     verdict: Verdict = Field(description="from the primary metric (BSR)")
@@ -570,6 +575,9 @@ class Analysis(Document):
     analysed_until: IsoDateTime
     data_source: str | None
     competitor_group: GroupUsed | None
+    control_series: dict[str, list[ControlPoint]] | None = Field(
+        None, description="per metric, the control's daily mean (the group's competitors"
+        " with a value that day), for charts; absent in analyses frozen before it existed")
 
 
 class ExperimentDetail(Experiment):

@@ -426,6 +426,23 @@ def analyse_history(history: Sequence[HistoryPoint],
     return out
 
 
+def control_series(control_histories: Sequence[Sequence[HistoryPoint]]
+                   ) -> dict[str, list[dict[str, Any]]]:
+    """The control's daily series per metric (the mean over the control products that
+    have a value that day), for the experiment chart: what the product is compared with."""
+    from amazon_pilot.domain.experiments import series_from_history
+
+    sums: dict[str, dict[date, list[float]]] = {}
+    for history in control_histories:
+        for metric, points in series_from_history(history).items():
+            for day, value in points:
+                if value is not None:
+                    sums.setdefault(metric, {}).setdefault(day, []).append(value)
+    return {metric: [{"date": day.isoformat(), "value": sum(vs) / len(vs)}
+                     for day, vs in sorted(days.items())]
+            for metric, days in sums.items()}
+
+
 def experiment_seed(exp_id: UUID) -> int:
     return zlib.crc32(exp_id.bytes)  # stable per experiment: the same answer on every read
 
@@ -448,6 +465,7 @@ def experiment_analysis(conn: Connection, exp: ExperimentRow, *,
     analysis["analysed_until"] = end.isoformat()
     analysis["data_source"] = inputs.data.data_source
     analysis["competitor_group"] = inputs.group_dict()
+    analysis["control_series"] = control_series(controls)
     return analysis, inputs
 
 

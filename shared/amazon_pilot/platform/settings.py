@@ -59,6 +59,10 @@ class Settings:
     queue_urls: dict[str, str] = field(default_factory=dict)
     dlq_urls: dict[str, str] = field(default_factory=dict)
     queue_priority: str = "default"
+    # the operator console (operations/): the stack's name (its alarms and functions are
+    # named "<stack>-...") and the HTTP API's id (its CloudWatch metrics)
+    stack_name: str | None = None
+    api_id: str | None = None
     retry_base_s: int = 30
     job_lease_s: int = 900  # a job's claim when the invocation's own deadline is unknown
     fetch_retries: int = 2  # re-fetches of a product whose item was unusable (robot check)
@@ -109,6 +113,12 @@ class Settings:
     # the secret holding the probe user's {"email", "password"}; unset = not configured
     probe_api_url: str | None = None
     probe_secret_arn: str | None = None
+    # Short links (a.co, amzn.to): resolved by following their redirects (SHORT_LINKS
+    # on|off; unset: on unless the Apify stand-in serves data, i.e. an offline stack).
+    # SHORT_LINK_VIA (development only): "a.co=127.0.0.1:8123,…" sends a shortener's
+    # requests to a local stand-in instead of the host's public address.
+    short_links: bool | None = None
+    short_link_via: dict[str, str] = field(default_factory=dict)
 
     @property
     def sandbox_apify(self) -> bool:
@@ -117,6 +127,10 @@ class Settings:
     @property
     def sandbox_openai(self) -> bool:
         return not self.openai_api_key or self.openai_api_key.startswith("sandbox")
+
+    @property
+    def resolve_short_links(self) -> bool:
+        return self.short_links if self.short_links is not None else not self.sandbox_apify
 
     def plan(self, name: str) -> Plan:
         """The limits of a plan (an unknown name gets the free plan's: never more)."""
@@ -195,8 +209,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if read.text("WEBHOOK_ALLOW_HOSTS") and stage not in DEVELOPMENT_STAGES:
         raise SettingsError(f"WEBHOOK_ALLOW_HOSTS is for development only; the {stage!r} stage "
                             "must not allow webhooks to reach internal hosts (unset it)")
+    if read.text("SHORT_LINK_VIA") and stage not in DEVELOPMENT_STAGES:
+        raise SettingsError(f"SHORT_LINK_VIA is for development only; the {stage!r} stage "
+                            "must resolve short links at their public addresses (unset it)")
+    short_links = (read.text("SHORT_LINKS") or "").strip().lower()
+    if short_links not in ("", "on", "off"):
+        raise SettingsError(f"SHORT_LINKS must be on or off, got {short_links!r}")
     return Settings(
         stage=stage,
+        short_links=None if not short_links else short_links == "on",
+        short_link_via=dict(
+            (k.strip().lower(), v.strip()) for k, _, v in
+            (entry.partition("=") for entry in (read.text("SHORT_LINK_VIA") or "").split(","))
+            if k.strip() and v.strip()),
         region=read.text("AWS_REGION") or read.text("AWS_DEFAULT_REGION") or "us-east-1",
         aws_endpoint_url=read.text("AWS_ENDPOINT_URL"),
         aws_credentials=_credentials(read),
@@ -206,6 +231,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         queue_urls={p: u for p in PRIORITIES if (u := read.text(f"QUEUE_URL_{p.upper()}"))},
         dlq_urls={p: u for p in PRIORITIES if (u := read.text(f"DLQ_URL_{p.upper()}"))},
         queue_priority=priority,
+        stack_name=read.text("STACK_NAME"),
+        api_id=read.text("API_ID"),
         retry_base_s=read.integer("RETRY_BASE_SECONDS", defaults.retry_base_s, minimum=0),
         job_lease_s=read.integer("JOB_LEASE_SECONDS", defaults.job_lease_s),
         fetch_retries=read.integer("FETCH_RETRIES", defaults.fetch_retries, minimum=0),

@@ -176,16 +176,18 @@ _ASSET_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".map": "application/json",
 }
-# Only what the page loads; the bundle's own index.html and initializer are not served.
-_ASSETS = ("swagger-ui.css", "index.css", "swagger-ui-bundle.js",
-           "swagger-ui-standalone-preset.js", "favicon-32x32.png", "favicon-16x16.png")
+# Only what the page loads. Swagger UI 5 is vendored with the dashboard's files
+# (web/vendor, from npm's swagger-ui-dist): 4.x, the last version on PyPI's
+# swagger-ui-bundle, cannot render an OpenAPI 3.1 document, which is what FastAPI writes.
+SWAGGER_UI_VERSION = "5.36.0"
+_ASSETS = ("swagger-ui.css", "index.css", "swagger-ui-bundle.js", "favicon-32x32.png",
+           "favicon-16x16.png")
 
 
 @lru_cache(maxsize=1)
 def _swagger_dir() -> Path:
-    import swagger_ui_bundle
-
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    vendored = Path(__file__).resolve().parents[1] / "web_assets" / "vendor"
+    return vendored / f"swagger-ui-{SWAGGER_UI_VERSION}"
 
 
 @router.get("/v1/docs", include_in_schema=False)
@@ -197,7 +199,7 @@ async def docs() -> HTMLResponse:
 
 @router.get("/v1/docs/{asset}", include_in_schema=False)
 async def docs_asset(asset: str) -> Response:
-    """Swagger UI's own files, served from the swagger-ui-bundle package (no CDN)."""
+    """Swagger UI's own files, served from the vendored copy (no CDN)."""
     headers = {"content-security-policy": DOCS_CSP, "cache-control": "public, max-age=86400"}
     if asset == "init.js":
         return Response(_INIT_JS, media_type="application/javascript", headers=headers)

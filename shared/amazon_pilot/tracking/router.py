@@ -10,16 +10,26 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import StreamingResponse
 
 from amazon_pilot.domain.changes import AlertType
 from amazon_pilot.platform.ownership import owned
-from amazon_pilot.platform.params import Offset
+from amazon_pilot.platform.params import (
+    CSV_MEDIA_TYPE,
+    CSV_RESPONSE,
+    ExportFormat,
+    Offset,
+    attachment,
+    wants_csv,
+)
 from amazon_pilot.platform.security import Caller
-from amazon_pilot.tracking import service, store
+from amazon_pilot.tracking import exports, service, store
 from amazon_pilot.tracking.schemas import (
     AddProduct,
     AlertPage,
+    BulkAction,
+    BulkActionResponse,
     BulkAdd,
     BulkResponse,
     History,
@@ -31,6 +41,7 @@ from amazon_pilot.tracking.schemas import (
     ScrapeRunDetail,
     ScrapeRunPage,
     Severity,
+    TagList,
     TrackedProduct,
 )
 from amazon_pilot.tracking.store import TrackedRow
@@ -53,7 +64,16 @@ async def add_products(body: BulkAdd, user: Caller) -> BulkResponse:
     return service.add_products(user, body)
 
 
-@router.get("/v1/products", response_model=ProductPage, summary="The seller's tracked products")
+Accept = Annotated[str | None, Header(include_in_schema=False)]
+TagFilter = Annotated[str | None, Query(max_length=32, description="only products with this tag")]
+
+
+def _csv(lines: Any, filename: str) -> StreamingResponse:
+    return StreamingResponse(lines, media_type=CSV_MEDIA_TYPE, headers=attachment(filename))
+
+
+@router.get("/v1/products", response_model=ProductPage, responses=CSV_RESPONSE,
+            summary="The seller's tracked products (CSV: every matching product, streamed)")
 async def list_products(
     user: Caller,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -61,9 +81,27 @@ async def list_products(
     q: Annotated[str | None, Query(max_length=100, description="ASIN, title or alias")] = None,
     paused: bool | None = None,
     sort: Annotated[str, Query(pattern="^-?(" + "|".join(store.SORT_KEYS) + ")$")] = "created_at",
-) -> ProductPage:
+    tag: TagFilter = None,
+    format: ExportFormat = None,
+    accept: Accept = None,
+) -> Any:
+    tag = tag.strip().lower() if tag else None
+    if wants_csv(format, accept):
+        return _csv(exports.products_csv(user, q=q, paused=paused, tag=tag), "products.csv")
     return service.list_products(user, q=q, paused=paused, sort=sort, limit=limit,
-                                 offset=offset)
+                                 offset=offset, tag=tag)
+
+
+@router.post("/v1/products/bulk-actions", response_model=BulkActionResponse,
+             summary="Pause, resume, tag, untag or delete a selection; one result per id")
+async def bulk_action(body: BulkAction, user: Caller) -> BulkActionResponse:
+    return service.bulk_action(user, body)
+
+
+@router.get("/v1/products/tags", response_model=TagList,
+            summary="The tags you use, with how many products carry each")
+async def list_tags(user: Caller) -> TagList:
+    return service.list_tags(user)
 
 
 @router.get("/v1/products/{product_id}", response_model=ProductDetail,
@@ -93,7 +131,9 @@ async def refresh_product(tracked: OwnedTracked) -> dict[str, Any]:
 
 
 @router.get("/v1/products/{product_id}/history", response_model=History,
-            summary="Time series of one metric, for charts (a year of daily points at once)")
+            responses=CSV_RESPONSE,
+            summary="Time series of one metric, for charts (a year of daily points at once);"
+                    " CSV: every metric per row, streamed")
 async def product_history(
     product_id: UUID,
     user: Caller,
@@ -101,14 +141,20 @@ async def product_history(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     interval: Interval = "day",
+    format: ExportFormat = None,
+    accept: Accept = None,
 ) -> Response:
+    if wants_csv(format, accept):
+        name, lines = exports.history_csv(user, product_id, start, end, interval)
+        return _csv(lines, name)
     # Ownership is checked in the same round trip as the cache lookup (service.history).
     body, hit = service.history(user, product_id, metric, start, end, interval)
     return Response(body, media_type="application/json",
                     headers={"x-cache": "hit" if hit else "miss"})
 
 
-@router.get("/v1/alerts", response_model=AlertPage, summary="The seller's alerts, newest first")
+@router.get("/v1/alerts", response_model=AlertPage, responses=CSV_RESPONSE,
+            summary="The seller's alerts, newest first (CSV: every matching alert, streamed)")
 async def list_alerts(
     user: Caller,
     product_id: UUID | None = None,
@@ -119,7 +165,14 @@ async def list_alerts(
     acknowledged: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
-) -> AlertPage:
+    format: ExportFormat = None,
+    accept: Accept = None,
+) -> Any:
+    if wants_csv(format, accept):
+        filters = {"product_id": product_id, "type": type and type.value,
+                   "severity": severity, "since": since, "until": until,
+                   "acknowledged": acknowledged}
+        return _csv(exports.alerts_csv(user, filters), "alerts.csv")
     return service.list_alerts(user, product_id=product_id, type=type, severity=severity,
                                since=since, until=until, acknowledged=acknowledged,
                                limit=limit, offset=offset)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS, AlertType
 from amazon_pilot.domain.product_ref import InvalidProductRef, ProductRef, parse_product_ref
+from amazon_pilot.domain.tags import MAX_NOTES_LENGTH, MAX_TAGS, InvalidTag, normalize_tags
 from amazon_pilot.platform.errors import ValidationFailed
 from amazon_pilot.platform.models import Strict
 
@@ -65,10 +66,22 @@ class BulkAdd(Strict):
     items: list[AddProduct] = Field(min_length=1, max_length=100)
 
 
+def checked_tags(tags: list[str], field: str = "tags") -> list[str]:
+    try:
+        return normalize_tags(tags)
+    except InvalidTag as exc:
+        raise ValidationFailed(str(exc), details=[{"field": field, "message": str(exc)}]
+                               ) from exc
+
+
 class PatchProduct(Strict):
     alias: str | None = Field(None, max_length=120)
     thresholds: ThresholdsIn | None = None
     is_paused: bool | None = None
+    tags: list[str] | None = Field(None, max_length=MAX_TAGS, description="replaces the "
+                                   "product's tags (normalised: trimmed, lower-case)")
+    notes: str | None = Field(None, max_length=MAX_NOTES_LENGTH,
+                              description="your note; null or empty clears it")
 
     def changes(self) -> dict[str, Any]:
         """The fields this request sets. Thresholds null puts the defaults back; an object
@@ -80,7 +93,29 @@ class PatchProduct(Strict):
         if "thresholds" in changes:
             changes["thresholds"] = (self.thresholds.model_dump(exclude_unset=True)
                                      if self.thresholds is not None else {})
+        if "tags" in changes:
+            changes["tags"] = checked_tags(changes["tags"] or [])
+        if "notes" in changes:
+            changes["notes"] = (changes["notes"] or "").strip() or None
         return changes
+
+
+BulkActionName = Literal["pause", "resume", "tag", "untag", "delete"]
+
+
+class BulkAction(Strict):
+    """One action on a selection of tracked products."""
+
+    action: BulkActionName
+    ids: list[UUID] = Field(min_length=1, max_length=500)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS,
+                            description="for tag and untag: the tags to add or remove")
+
+    @model_validator(mode="after")
+    def tags_when_needed(self) -> BulkAction:
+        if self.action in ("tag", "untag") and not self.tags:
+            raise ValueError(f"'{self.action}' needs at least one tag in 'tags'")
+        return self
 
 
 # ---------------------------------------------------------------- responses
@@ -110,6 +145,13 @@ class Latest(BaseModel):
     image_count: int | None = None
 
 
+class MetricChange(BaseModel):
+    old: float | None
+    new: float | None
+    change: float | None
+    change_pct: float | None
+
+
 class TrackedProduct(BaseModel):
     id: UUID
     asin: str
@@ -132,13 +174,8 @@ class TrackedProduct(BaseModel):
                                     "fetch succeeds. Stored data is kept")
     fetch_failed_at: datetime | None = None
     data_source: str | None  # "sandbox" for data from the offline stand-in
-
-
-class MetricChange(BaseModel):
-    old: float | None
-    new: float | None
-    change: float | None
-    change_pct: float | None
+    tags: list[str] = Field(default_factory=list, description="your tags, sorted")
+    notes: str | None = Field(None, description="your note")
 
 
 class BuyBoxWindow(BaseModel):
@@ -171,11 +208,19 @@ class ProductDetail(TrackedProduct):
     buy_box: BuyBoxStatus
 
 
+class ListedProduct(TrackedProduct):
+    changes: dict[str, dict[str, MetricChange] | None] | None = Field(
+        None, description="change since 1d and 7d, computed as the detail's `changes` "
+        "(null when the product has no data yet)")
+
+
 class ProductPage(BaseModel):
-    items: list[TrackedProduct]
+    items: list[ListedProduct]
     total: int
     limit: int
     offset: int
+    plan_products: int | None = Field(None, description="products your plan may track")
+    tracked: int | None = Field(None, description="products you track (every filter aside)")
 
 
 class BulkResult(BaseModel):
@@ -189,6 +234,30 @@ class BulkResponse(BaseModel):
     results: list[BulkResult]
     created: int
     failed: int
+
+
+class BulkActionResult(BaseModel):
+    id: UUID
+    status: int = Field(description="200 done, 204 deleted, 404 not one of your products,"
+                        " 422 refused (the error says why)")
+    product: TrackedProduct | None = None
+    error: dict[str, Any] | None = None
+
+
+class BulkActionResponse(BaseModel):
+    action: BulkActionName
+    results: list[BulkActionResult]
+    succeeded: int
+    failed: int
+
+
+class TagCount(BaseModel):
+    tag: str
+    products: int
+
+
+class TagList(BaseModel):
+    items: list[TagCount]
 
 
 class HistoryPoint(BaseModel):

@@ -34,7 +34,7 @@ from amazon_pilot.domain.changes import (
     Thresholds,
     detect_changes,
 )
-from amazon_pilot.domain.product_ref import InvalidProductRef, product_url
+from amazon_pilot.domain.product_ref import InvalidProductRef, product_url, short_link_host
 from amazon_pilot.domain.seller_identity import (
     BuyBoxDay,
     SellerIdentity,
@@ -42,6 +42,7 @@ from amazon_pilot.domain.seller_identity import (
     ownership_unknown,
 )
 from amazon_pilot.domain.snapshot import Availability, Snapshot
+from amazon_pilot.domain.tags import InvalidTag, merged, without
 from amazon_pilot.platform import outbox
 from amazon_pilot.platform.cache import cache_put, drop_tagged
 from amazon_pilot.platform.db import reading, transaction
@@ -61,6 +62,9 @@ from amazon_pilot.tracking.schemas import (
     AddProduct,
     Alert,
     AlertPage,
+    BulkAction,
+    BulkActionResponse,
+    BulkActionResult,
     BulkAdd,
     BulkResponse,
     BulkResult,
@@ -71,6 +75,7 @@ from amazon_pilot.tracking.schemas import (
     HistoryPoint,
     Interval,
     Latest,
+    ListedProduct,
     MetricChange,
     PatchProduct,
     ProductDetail,
@@ -81,7 +86,10 @@ from amazon_pilot.tracking.schemas import (
     ScrapeRunDetail,
     ScrapeRunPage,
     Severity,
+    TagCount,
+    TagList,
     TrackedProduct,
+    checked_tags,
 )
 from amazon_pilot.tracking.store import TrackedRow
 
@@ -96,6 +104,7 @@ REFRESH_COOLDOWN_S = 15 * 60
 STALE_AFTER = timedelta(hours=36)
 CACHE_TTL_S = 6 * 3600  # also dropped the moment new data lands for the product
 CHANGE_WINDOWS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+LIST_WINDOWS = ("1d", "7d")  # the products list shows these
 CHANGE_METRICS = ("price", "list_price", "buy_box_price", "bsr_rank", "subcategory_bsr",
                   "rating", "review_count")
 FETCH_JOB = "fetch_products"
@@ -131,6 +140,7 @@ def tracked_out(row: TrackedRow) -> TrackedProduct:
         created_at=row.created_at, latest=latest, as_of=row.latest_captured_at,
         stale=_stale(row.latest_captured_at), fetch_status=status, data_source=row.data_source,
         fetch_error=row.last_fetch_error, fetch_failed_at=row.last_fetch_failed_at,
+        tags=list(row.tags or []), notes=row.notes,
     )
 
 
@@ -154,9 +164,26 @@ def _add(conn: Connection, user: CurrentUser, body: AddProduct
     return tracked_out(row), (product_id if fresh else None)
 
 
+def expand_short_link(body: AddProduct) -> AddProduct:
+    """A short link (a.co, amzn.to) in `url` replaced by the product URL it redirects to;
+    before any transaction (it is network I/O). Offline, or when the link cannot be
+    followed, a 422 says to paste the full URL."""
+    if body.url is None or short_link_host(body.url) is None:
+        return body
+    from amazon_pilot.adapters.shortlinks import ShortLinkUnresolved, resolve_short_link
+
+    try:
+        full = resolve_short_link(body.url.strip())
+    except ShortLinkUnresolved as exc:
+        raise ValidationFailed(f"Could not resolve the short link: {exc}.",
+                               details=[{"field": "url", "message": str(exc)}]) from exc
+    return body.model_copy(update={"url": full})
+
+
 def add_product(user: CurrentUser, body: AddProduct) -> TrackedProduct:
     """Track a product; a product nobody fetched yet gets its first fetch queued (in the
     same transaction: no tracked product without its fetch)."""
+    body = expand_short_link(body)
     with transaction() as conn:
         product, needs_fetch = _add(conn, user, body)
         if needs_fetch is not None:
@@ -169,11 +196,21 @@ def add_products(user: CurrentUser, body: BulkAdd) -> BulkResponse:
     each), and queue one first fetch for every new product in the same transaction."""
     results: list[BulkResult] = []
     to_fetch: list[int] = []
+    items: list[AddProduct | ApiError] = []
+    for item in body.items:  # short links resolved before the transaction opens
+        try:
+            items.append(expand_short_link(item))
+        except ApiError as exc:
+            items.append(exc)
     with transaction() as conn:
-        for index, item in enumerate(body.items):
+        for index, expanded in enumerate(items):
+            if isinstance(expanded, ApiError):
+                results.append(BulkResult(index=index, status=expanded.status, error={
+                    "code": expanded.code, "message": expanded.message}))
+                continue
             savepoint = conn.begin_nested()
             try:
-                product, needs_fetch = _add(conn, user, item)
+                product, needs_fetch = _add(conn, user, expanded)
             except ApiError as exc:
                 savepoint.rollback()
                 results.append(BulkResult(index=index, status=exc.status,
@@ -184,25 +221,34 @@ def add_products(user: CurrentUser, body: BulkAdd) -> BulkResponse:
             if needs_fetch is not None:
                 to_fetch.append(needs_fetch)
         queue_first_fetch(conn, to_fetch)  # one actor run for every new product
+    results.sort(key=lambda r: r.index)
     created = sum(1 for r in results if r.status == 202)
     return BulkResponse(results=results, created=created, failed=len(results) - created)
 
 
 def list_products(user: CurrentUser, *, q: str | None, paused: bool | None, sort: str,
-                  limit: int, offset: int) -> ProductPage:
+                  limit: int, offset: int, tag: str | None = None) -> ProductPage:
     with reading() as conn:
         rows, total = store.list_tracked(conn, user.id, q=q, paused=paused, sort=sort,
-                                         limit=limit, offset=offset)
-    return ProductPage(items=[tracked_out(r) for r in rows], total=total, limit=limit,
-                       offset=offset)
+                                         limit=limit, offset=offset, tag=tag)
+        changes = list_changes(conn, rows)
+        tracked = (total if q is None and paused is None and tag is None
+                   else store.count_tracked(conn, user.id))
+    items = [ListedProduct(**dict(tracked_out(r)), changes=changes.get(r.id)) for r in rows]
+    return ProductPage(items=items, total=total, limit=limit, offset=offset,
+                       plan_products=settings().plan(user.plan).tracked_products,
+                       tracked=tracked)
 
 
-def _changes(conn: Connection, row: TrackedRow) -> dict[str, dict[str, MetricChange] | None]:
-    now = datetime.now(UTC)
-    then = store.values_at(conn, row.product_id,
-                           {label: now - ago for label, ago in CHANGE_WINDOWS.items()})
-    latest = row.latest or {}
-    out: dict[str, dict[str, MetricChange] | None] = {}
+Changes = dict[str, dict[str, MetricChange] | None]
+
+
+def changes_of(latest: dict[str, Any], then: dict[str, dict[str, Any] | None]) -> Changes:
+    """The one computation of "change since" (the list and the detail page both show
+    it): the latest observation against the last found one at or before each window's
+    start. A side without a value (out of stock now or then: no price) gives no change,
+    never a change from an older known price."""
+    out: Changes = {}
     for label, past in then.items():
         if past is None:
             out[label] = None
@@ -216,6 +262,23 @@ def _changes(conn: Connection, row: TrackedRow) -> dict[str, dict[str, MetricCha
             metrics[name] = MetricChange(old=old, new=new, change=change, change_pct=pct)
         out[label] = metrics
     return out
+
+
+def _windows() -> dict[str, datetime]:
+    now = datetime.now(UTC)
+    return {label: now - ago for label, ago in CHANGE_WINDOWS.items()}
+
+
+def _changes(conn: Connection, row: TrackedRow) -> Changes:
+    return changes_of(row.latest or {}, store.values_at(conn, row.product_id, _windows()))
+
+
+def list_changes(conn: Connection, rows: list[TrackedRow]) -> dict[UUID, Changes]:
+    """The 1-day and 7-day changes of a page of products, in one statement."""
+    windows = {k: v for k, v in _windows().items() if k in LIST_WINDOWS}
+    then = store.values_at_many(conn, [r.product_id for r in rows if r.latest], windows)
+    return {r.id: changes_of(r.latest or {}, then[r.product_id]) for r in rows
+            if r.product_id in then}
 
 
 def product_detail(row: TrackedRow) -> ProductDetail:
@@ -273,6 +336,53 @@ def update_product(user: CurrentUser, tracked_id: UUID, body: PatchProduct) -> T
     if row is None:
         raise NotFound("no such tracked product")
     return tracked_out(row)
+
+
+def bulk_action(user: CurrentUser, body: BulkAction) -> BulkActionResponse:
+    """One action on each selected product, all in one transaction, with a result per id
+    (an id that is not one of the seller's products is a 404 in its result, never an
+    error of the whole request; a product's tags over the limit is its own 422)."""
+    ids = list(dict.fromkeys(body.ids))  # an id given twice is acted on once
+    tags = checked_tags(body.tags) if body.tags else []
+    results: list[BulkActionResult] = []
+    with transaction() as conn:
+        rows = store.tracked_by_ids(conn, user.id, ids)
+        for tracked_id in ids:
+            row = rows.get(tracked_id)
+            if row is None:
+                results.append(BulkActionResult(id=tracked_id, status=404, error={
+                    "code": "not_found", "message": "no such tracked product"}))
+                continue
+            if body.action == "delete":
+                store.delete_tracked(conn, user.id, tracked_id)
+                results.append(BulkActionResult(id=tracked_id, status=204))
+                continue
+            changes: dict[str, Any] = {}
+            try:
+                if body.action in ("pause", "resume"):
+                    changes["is_paused"] = body.action == "pause"
+                elif body.action == "tag":
+                    changes["tags"] = merged(row.tags or [], tags)
+                else:
+                    changes["tags"] = without(row.tags or [], tags)
+            except InvalidTag as exc:
+                results.append(BulkActionResult(id=tracked_id, status=422, error={
+                    "code": "validation_failed", "message": str(exc)}))
+                continue
+            store.update_tracked(conn, user.id, tracked_id, changes)
+            updated = store.get_tracked(conn, user.id, tracked_id)
+            results.append(BulkActionResult(
+                id=tracked_id, status=200,
+                product=tracked_out(updated) if updated is not None else None))
+    succeeded = sum(1 for r in results if r.status < 300)
+    return BulkActionResponse(action=body.action, results=results, succeeded=succeeded,
+                              failed=len(results) - succeeded)
+
+
+def list_tags(user: CurrentUser) -> TagList:
+    with reading() as conn:
+        return TagList(items=[TagCount(tag=t, products=n) for t, n in
+                              store.user_tags(conn, user.id)])
 
 
 def stop_tracking(user: CurrentUser, tracked_id: UUID) -> None:

@@ -52,6 +52,7 @@ SORT_KEYS = {
     "subcategory_bsr": "(p.latest->>'subcategory_bsr')::bigint",
     "rating": "(p.latest->>'rating')::numeric",
     "review_count": "(p.latest->>'review_count')::bigint",
+    "tag": "t.tags[1]",  # tags are stored sorted: the first one alphabetically
 }
 
 
@@ -78,6 +79,8 @@ class TrackedRow(NamedTuple):
     last_refresh_requested_at: datetime | None
     last_fetch_error: str | None  # why the last fetch failed (cleared by a good one)
     last_fetch_failed_at: datetime | None
+    tags: list[str] = []  # the seller's own tags (sorted) and note (0013)
+    notes: str | None = None
 
 
 class AlertRow(NamedTuple):
@@ -108,7 +111,8 @@ TRACKED_SELECT = (
     "SELECT t.id, t.user_id, t.alias, t.thresholds, t.is_paused, t.created_at, t.updated_at,"
     " p.id AS product_id, p.asin, p.marketplace, p.title, p.brand, p.main_image_url,"
     " p.latest, p.latest_captured_at, p.last_fetch_status, p.data_source,"
-    " p.last_refresh_requested_at, p.last_fetch_error, p.last_fetch_failed_at"
+    " p.last_refresh_requested_at, p.last_fetch_error, p.last_fetch_failed_at,"
+    " t.tags, t.notes"
     " FROM tracked_products t JOIN products p ON p.id = t.product_id"
 )
 
@@ -170,18 +174,29 @@ def get_tracked_with_cached(conn: Connection, user_id: UUID, tracked_id: UUID,
     return (None, None) if row is None else (_tracked(row), row.cached)
 
 
-def list_tracked(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | None,
-                 sort: str, limit: int, offset: int) -> tuple[list[TrackedRow], int]:
-    descending = sort.startswith("-")
-    column = SORT_KEYS[sort.lstrip("-")]
+def _tracked_filters(user_id: UUID, q: str | None, paused: bool | None,
+                     tag: str | None) -> tuple[list[str], dict[str, Any]]:
     where = ["t.user_id = :u"]
-    params: dict[str, Any] = {"u": user_id, "limit": limit, "offset": offset}
+    params: dict[str, Any] = {"u": user_id}
     if q:
         where.append("(p.asin ILIKE :q OR p.title ILIKE :q OR t.alias ILIKE :q)")
         params["q"] = f"%{q}%"
     if paused is not None:
         where.append("t.is_paused = :paused")
         params["paused"] = paused
+    if tag is not None:
+        where.append("t.tags @> ARRAY[CAST(:tag AS text)]")
+        params["tag"] = tag
+    return where, params
+
+
+def list_tracked(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | None,
+                 sort: str, limit: int, offset: int, tag: str | None = None
+                 ) -> tuple[list[TrackedRow], int]:
+    descending = sort.startswith("-")
+    column = SORT_KEYS[sort.lstrip("-")]
+    where, params = _tracked_filters(user_id, q, paused, tag)
+    params.update({"limit": limit, "offset": offset})
     condition = " AND ".join(where)
     order = f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, t.id"
     rows = conn.execute(text(
@@ -201,6 +216,12 @@ def update_tracked(conn: Connection, user_id: UUID, tracked_id: UUID,
         if name in changes:
             sets.append(f"{name} = :{name}")
             params[name] = changes[name]
+    if "tags" in changes:
+        sets.append("tags = CAST(:tags AS text[])")
+        params["tags"] = list(changes["tags"])
+    if "notes" in changes:
+        sets.append("notes = :notes")
+        params["notes"] = changes["notes"]
     if "thresholds" in changes:
         sets.append("thresholds = CAST(:thresholds AS jsonb)")
         params["thresholds"] = json.dumps(changes["thresholds"])
@@ -245,6 +266,30 @@ def values_at(conn: Connection, product_id: int,
             " AND captured_at <= :at ORDER BY captured_at DESC LIMIT 1"),
             {"p": product_id, "at": moment}).first()
         out[label] = None if row is None else row._asdict()
+    return out
+
+
+def values_at_many(conn: Connection, product_ids: list[int], moments: dict[str, datetime]
+                   ) -> dict[int, dict[str, dict[str, Any] | None]]:
+    """values_at for many products in one statement: product id -> label -> the last
+    found snapshot at or before that moment (None when there is none)."""
+    out: dict[int, dict[str, dict[str, Any] | None]] = {
+        pid: dict.fromkeys(moments) for pid in product_ids}
+    if not product_ids or not moments:
+        return out
+    labels = list(moments)
+    rows = conn.execute(text(
+        "SELECT ids.pid, m.label, s.price, s.list_price, s.buy_box_price, s.bsr_rank,"
+        " s.subcategory_bsr, s.rating, s.review_count"
+        " FROM unnest(CAST(:ids AS bigint[])) AS ids(pid)"
+        " CROSS JOIN unnest(CAST(:labels AS text[]), CAST(:ats AS timestamptz[])) AS m(label, at)"
+        " CROSS JOIN LATERAL (SELECT * FROM snapshots WHERE product_id = ids.pid AND found"
+        "  AND captured_at <= m.at ORDER BY captured_at DESC LIMIT 1) s"),
+        {"ids": product_ids, "labels": labels, "ats": [moments[k] for k in labels]}).all()
+    for r in rows:
+        values = r._asdict()
+        pid, label = values.pop("pid"), values.pop("label")
+        out[pid][label] = values
     return out
 
 
@@ -854,3 +899,97 @@ def run_products(conn: Connection, run_id: UUID, user_id: UUID | None,
         " p.asin, p.marketplace LIMIT :limit"),
         {"id": run_id, "u": user_id, "limit": limit}).all()
     return [RunProductRow._make(r) for r in rows]
+
+
+# ---------------------------------------------------------------- organisation and exports
+
+
+def tracked_by_ids(conn: Connection, user_id: UUID, ids: list[UUID]) -> dict[UUID, TrackedRow]:
+    """The seller's tracked products among `ids`, locked for a bulk change (others' ids
+    and unknown ones are simply absent)."""
+    rows = conn.execute(text(
+        TRACKED_SELECT + " WHERE t.user_id = :u AND t.id = ANY(CAST(:ids AS uuid[]))"
+        " ORDER BY t.id FOR UPDATE OF t"), {"u": user_id, "ids": [str(i) for i in ids]}).all()
+    return {r.id: _tracked(r) for r in rows}
+
+
+def user_tags(conn: Connection, user_id: UUID) -> list[tuple[str, int]]:
+    """Every tag the seller uses, with how many products carry it."""
+    rows = conn.execute(text(
+        "SELECT tag, count(*) FROM tracked_products, unnest(tags) AS tag WHERE user_id = :u"
+        " GROUP BY tag ORDER BY tag"), {"u": user_id}).all()
+    return [(r[0], int(r[1])) for r in rows]
+
+
+def tracked_batch(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | None,
+                  tag: str | None, after: tuple[datetime, UUID] | None, size: int
+                  ) -> list[TrackedRow]:
+    """One batch of an export, oldest first, after the keyset (created_at, id)."""
+    where, params = _tracked_filters(user_id, q, paused, tag)
+    if after is not None:
+        where.append("(t.created_at, t.id) > (:after_at, :after_id)")
+        params.update({"after_at": after[0], "after_id": after[1]})
+    params["size"] = size
+    rows = conn.execute(text(
+        f"{TRACKED_SELECT} WHERE {' AND '.join(where)} ORDER BY t.created_at, t.id"
+        " LIMIT :size"), params).all()
+    return [_tracked(r) for r in rows]
+
+
+HISTORY_EXPORT_COLUMNS = (
+    "availability, price, list_price, buy_box_price, currency, buy_box_seller, bsr_rank,"
+    " subcategory_bsr, rating, review_count,"
+    " CASE WHEN jsonb_typeof(details->'offer_count') = 'number'"
+    " THEN (details->>'offer_count')::numeric END AS offer_count,"
+    " CASE WHEN jsonb_typeof(details->'seller_count') = 'number'"
+    " THEN (details->>'seller_count')::numeric END AS seller_count,"
+    " CASE WHEN jsonb_typeof(details->'bought_past_month') = 'number'"
+    " THEN (details->>'bought_past_month')::numeric END AS bought_past_month"
+)
+
+
+def history_batch(conn: Connection, product_id: int, start: datetime, end: datetime,
+                  interval: str, after: datetime | None, size: int) -> list[dict[str, Any]]:
+    """One batch of a product's history with every metric, oldest first, after the keyset
+    `after` (a time, or a period start for day/week). Day and week rows are the period's
+    last observation, as the charts' series are."""
+    params: dict[str, Any] = {"p": product_id, "s": start, "e": end, "size": size,
+                              "after": after}
+    after_clause = "" if after is None else " AND {t} > :after"
+    if interval == "raw":
+        sql = (f"SELECT captured_at AS t, {HISTORY_EXPORT_COLUMNS} FROM snapshots"
+               " WHERE product_id = :p AND captured_at BETWEEN :s AND :e AND found"
+               + after_clause.format(t="captured_at") + " ORDER BY captured_at LIMIT :size")
+    else:
+        period = f"date_trunc('{'week' if interval == 'week' else 'day'}', captured_at)"
+        sql = (f"SELECT DISTINCT ON ({period}) {period} AS t, {HISTORY_EXPORT_COLUMNS}"
+               " FROM snapshots WHERE product_id = :p AND captured_at BETWEEN :s AND :e"
+               f" AND found{after_clause.format(t=period)}"
+               f" ORDER BY {period}, captured_at DESC LIMIT :size")
+    return [dict(r._mapping) for r in conn.execute(text(sql), params).all()]
+
+
+def alerts_batch(conn: Connection, user_id: UUID, filters: dict[str, Any],
+                 after: tuple[datetime, UUID] | None, size: int) -> list[AlertRow]:
+    """One batch of an alerts export, newest first, before the keyset (created_at, id)."""
+    where = ["a.user_id = :u"]
+    params: dict[str, Any] = {"u": user_id, "size": size}
+    for name, clause in (("product_id", "a.tracked_product_id = :product_id"),
+                         ("type", "a.type = :type"), ("severity", "a.severity = :severity"),
+                         ("since", "a.created_at >= :since"), ("until", "a.created_at < :until")):
+        if filters.get(name) is not None:
+            where.append(clause)
+            params[name] = filters[name]
+    if filters.get("acknowledged") is not None:
+        where.append("a.acknowledged_at IS " + ("NOT NULL" if filters["acknowledged"] else "NULL"))
+    if after is not None:
+        where.append("(a.created_at, a.id) < (:after_at, :after_id)")
+        params.update({"after_at": after[0], "after_id": after[1]})
+    rows = conn.execute(text(
+        "SELECT a.id, a.tracked_product_id, p.asin, p.title AS product_title, a.type,"
+        " a.severity, a.metric, a.old_value, a.new_value, a.change_pct, a.threshold,"
+        " a.message, a.snapshot_captured_at, a.created_at, a.acknowledged_at, p.data_source"
+        " FROM alerts a JOIN products p ON p.id = a.product_id"
+        f" WHERE {' AND '.join(where)} ORDER BY a.created_at DESC, a.id DESC LIMIT :size"),
+        params).all()
+    return [AlertRow._make(r) for r in rows]

@@ -3,7 +3,8 @@
 import * as api from "../api.js";
 import { ALERT_TYPES, alertLabel } from "../alert-types.js";
 import * as endpoints from "../endpoints.js";
-import { badge, empty, errorBox, fmtDateTime, h, link, loading, toast } from "../dom.js";
+import { badge, busy, empty, errorBox, fmtDateTime, h, link, loading, toast } from "../dom.js";
+import { words } from "../words.js";
 
 const PAGE = 50;
 
@@ -42,7 +43,7 @@ function alertItem(a, onAck) {
     : null;
   return h("li", { class: "alert-item severity-" + a.severity + (a.acknowledged_at ? " is-acked" : ""), dataset: { alertId: a.id } },
     h("div", { class: "alert-main" },
-      h("div", {}, badge(a.severity, a.severity), " ", badge(alertLabel(a.type)),
+      h("div", {}, badge(words("severity", a.severity), a.severity), " ", badge(alertLabel(a.type)),
         a.data_source === "sandbox" ? badge("sandbox", "sandbox") : null),
       h("p", { class: "alert-message", text: a.message }),
       ownershipHint(a),
@@ -137,8 +138,15 @@ export async function render(main, params, ctx) {
     load(true);
   });
 
+  const exportButton = h("button", { class: "btn btn-small", type: "button", id: "export-alerts" }, "Export CSV");
+  exportButton.addEventListener("click", () => busy(exportButton, async () => {
+    const query = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== ""));
+    const name = await api.download(endpoints.alerts(), query, "alerts.csv");
+    toast(`Downloaded ${name}`, "ok");
+  }));
+
   main.append(
-    h("div", { class: "page-head" }, h("h1", { text: "Alerts" }), summary, h("div", { class: "grow" }), ackAll),
+    h("div", { class: "page-head" }, h("h1", { text: "Alerts" }), summary, h("div", { class: "grow" }), exportButton, ackAll),
     h("div", { class: "filters" }, severity, type, acked,
       filters.product_id ? h("span", { class: "muted" }, "one product · ", link("/alerts", "show all")) : null),
     host, more);

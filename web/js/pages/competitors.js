@@ -5,9 +5,10 @@ import * as api from "../api.js";
 import * as endpoints from "../endpoints.js";
 import { PALETTE } from "../charts.js";
 import {
-  badge, confirmClick, empty, errorBox, field, fmtDateTime, fmtInt, fmtMoney, fmtPct, fmtRank, h, link,
+  badge, busy, confirmClick, empty, errorBox, field, fmtDateTime, fmtInt, fmtMoney, fmtPct, fmtRank, h, link,
   loading, poll, toast,
 } from "../dom.js";
+import { words } from "../words.js";
 import { parseRefs } from "./products.js";
 
 const WINDOWS = ["7d", "30d", "90d"];
@@ -55,9 +56,22 @@ function groupCard(g) {
 
 export async function renderList(main, params, ctx) {
   const host = h("div", {}, loading("Loading competitor groups…"));
-  main.append(h("div", { class: "page-head" }, h("h1", { text: "Competitor groups" })), createForm(ctx), host);
+  const usage = h("span", { class: "muted", id: "group-usage" });
+  const form = createForm(ctx);
+  main.append(h("div", { class: "page-head" }, h("h1", { text: "Competitor groups" }), usage), form, host);
   try {
     const page = await api.get(endpoints.competitorGroups(), { limit: 100 });
+    if (page.plan_groups !== null && page.plan_groups !== undefined) {
+      const full = page.total >= page.plan_groups;
+      usage.textContent = `${page.total} of ${page.plan_groups} groups on your plan`;
+      const submit = form.querySelector("#group-submit");
+      submit.disabled = full;
+      if (full) {
+        const reason = h("p", { class: "notice small", id: "group-limit", text: `Your plan allows ${page.plan_groups} groups and you have ${page.total}: delete one to create another, or ask for a larger plan.` });
+        submit.title = reason.textContent;
+        submit.after(reason);
+      }
+    }
     host.replaceChildren(page.items.length
       ? h("ul", { class: "card-list", id: "group-list" }, page.items.map(groupCard))
       : empty("No groups yet. Name your product and 3 to 5 rivals above to compare them side by side."));
@@ -100,6 +114,7 @@ function comparisonTable(cmp) {
         h("div", { class: "product-text" }, h("span", { class: "product-name", text: p.title || p.asin }),
           h("div", { class: "product-sub" }, h("span", { class: "asin", text: p.asin }), i === 0 ? badge("your product", "main") : null,
             p.fetched ? null : badge(p.availability === "not_found" ? "not found" : "fetching…", "info"),
+            p.fetched && p.availability && p.availability !== "in_stock" ? badge(words("availability", p.availability), p.availability === "out_of_stock" ? "danger" : "muted") : null,
             (p.trend_labels || []).map((t) => badge(t.replace(/_/g, " ")))))),
       COLUMNS.map(([label, get, kind]) => h("td", { dataset: { label } }, show(get(p), kind, p.currency))))))));
 }
@@ -186,7 +201,59 @@ function reportView(report) {
 }
 
 function statusBadge(status) {
-  return badge(status, status === "done" ? "ok" : status === "failed" ? "danger" : "info");
+  return badge(words("status", status), status === "done" ? "ok" : status === "failed" ? "danger" : "info");
+}
+
+/** Rename, pause or resume, add and remove competitors; limits shown before they bite. */
+function editPanel(group, { onChanged }) {
+  const min = group.min_competitors || 3;
+  const max = group.max_competitors || 5;
+  const errors = h("div", { class: "form-errors", id: "group-edit-errors" });
+  const fail = (err) => errors.replaceChildren(errorBox(err));
+  const call = async (work) => {
+    errors.replaceChildren();
+    try {
+      const g = await work();
+      onChanged(g);
+    } catch (err) {
+      fail(err);
+    }
+  };
+
+  const name = h("input", { type: "text", id: "group-rename", maxlength: 120, required: true, value: group.name, "aria-label": "Group name" });
+  const rename = h("button", { class: "btn btn-small", type: "submit", id: "group-rename-save" }, "Rename");
+  const renameForm = h("form", { class: "toolbar" }, name, rename);
+  renameForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(rename, () => call(() => api.patch(endpoints.competitorGroup(group.id), { name: name.value.trim() })));
+  });
+
+  const pause = h("button", { class: "btn btn-small", type: "button", id: "group-pause" }, group.is_active ? "Pause group" : "Resume group");
+  pause.addEventListener("click", () => busy(pause, () => call(() => api.patch(endpoints.competitorGroup(group.id), { is_active: !group.is_active }))));
+  const pauseNote = h("small", { class: "muted", text: group.is_active ? "Paused groups get no daily fetch and no weekly report." : "Paused: no daily fetch, no weekly report." });
+
+  const n = group.competitors.length;
+  const members = h("ul", { class: "plain-list member-list", id: "group-members" }, group.competitors.map((p) => {
+    const remove = h("button", { class: "btn btn-small btn-danger-ghost", type: "button", disabled: n <= min,
+      dataset: { removeAsin: p.asin }, "aria-label": `Remove ${p.title || p.asin}` }, "Remove");
+    if (n <= min) remove.title = `A group keeps at least ${min} competitors: add one before removing this one.`;
+    remove.addEventListener("click", () => busy(remove, () => call(() => api.del(endpoints.competitorGroupCompetitor(group.id, p.asin)))));
+    return h("li", { class: "card-row" }, h("span", {}, h("span", { class: "asin", text: p.asin }), " ", h("span", { text: p.title || "" })), remove);
+  }));
+  const full = n >= max;
+  const competitor = h("input", { type: "text", id: "competitor-add", placeholder: "ASIN, Amazon URL or short link", disabled: full, "aria-label": "Competitor to add" });
+  const add = h("button", { class: "btn btn-small", type: "submit", id: "competitor-add-submit", disabled: full }, "Add competitor");
+  const addForm = h("form", { class: "toolbar" }, competitor, add);
+  addForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (!competitor.value.trim()) return competitor.focus();
+    return busy(add, () => call(() => api.post(endpoints.competitorGroupCompetitors(group.id), { competitor: competitor.value.trim() })));
+  });
+  const usage = h("p", { class: full ? "notice small" : "muted small", id: "competitor-usage",
+    text: full ? `${n} of ${max} competitors: remove one to add another.` : `${n} of ${max} competitors (at least ${min}).` });
+  return h("section", { class: "panel", id: "group-edit" }, h("h2", { class: "panel-title", text: "Edit group" }),
+    renameForm, h("div", { class: "toolbar" }, pause, pauseNote),
+    h("h3", { text: "Competitors" }), usage, members, addForm, errors);
 }
 
 export async function renderGroup(main, params, ctx) {
@@ -209,6 +276,24 @@ export async function renderGroup(main, params, ctx) {
   const reportsHost = h("div", {}, loading("Loading reports…"));
   const reportHost = h("div", { id: "report" });
   const writeBtn = h("button", { class: "btn btn-primary", type: "button", id: "write-report" }, "Write a report");
+
+  const editHost = h("div", {});
+  const drawEdit = (g) => {
+    group = g;
+    editHost.replaceChildren(editPanel(g, {
+      onChanged: (changed) => {
+        toast("Group saved", "ok");
+        main.querySelector("#group-title").textContent = changed.name;
+        drawEdit(changed);
+        loadComparison();
+      },
+    }));
+  };
+  const exportButton = h("button", { class: "btn btn-small", type: "button", id: "export-comparison" }, "Export CSV");
+  exportButton.addEventListener("click", () => busy(exportButton, async () => {
+    const name = await api.download(endpoints.competitorGroupComparison(id), { window: windowKey }, "comparison.csv");
+    toast(`Downloaded ${name}`, "ok");
+  }));
 
   const remove = h("button", { class: "btn btn-danger-ghost btn-small", type: "button" }, "Delete group");
   confirmClick(remove, {
@@ -314,13 +399,16 @@ export async function renderGroup(main, params, ctx) {
   main.append(
     h("p", { class: "crumbs" }, link("/competitors", "← Competitor groups")),
     h("div", { class: "page-head" }, h("h1", { id: "group-title", text: group.name }),
-      group.data_source === "sandbox" ? badge("sandbox data", "sandbox") : null, h("div", { class: "grow" }), windowTabs, remove),
+      group.data_source === "sandbox" ? badge("sandbox data", "sandbox") : null, group.is_active ? null : badge("paused", "muted"),
+      h("div", { class: "grow" }), windowTabs, exportButton, remove),
     status,
+    h("details", { class: "panel-fold", id: "group-edit-fold", open: true }, h("summary", { class: "btn btn-small" }, "Edit group"), editHost),
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Side by side" }), table),
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "How they compare" }), chartHost),
     h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Features present and missing" }), featureHost),
     h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", { class: "panel-title", text: "Reports" }), writeBtn), reportsHost),
     reportHost);
+  drawEdit(group);
 
   if (!drawStatus(group)) {
     poll(async () => {

@@ -273,12 +273,19 @@ export async function renderExperiment(main, params, ctx) {
       const mean = (xs) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : null);
       const before = mean(values.filter((v, i) => v !== null && times[i] * 1000 < changed));
       const after = mean(values.filter((v, i) => v !== null && times[i] * 1000 >= changed));
+      // the control: the daily mean of the group's competitors (what the product is compared with)
+      const controlByDay = new Map(((a.control_series || {})[metric] || []).map((p) => [p.date, p.value]));
+      const control = times.map((t) => controlByDay.get(new Date(t * 1000).toISOString().slice(0, 10)) ?? null);
+      const controlSeries = control.some((v) => v !== null)
+        ? [{ label: "control (competitors' mean)", values: control, color: "#9b5de5", width: 1.5 }] : [];
+      chartHost.dataset.control = String(controlSeries.length ? control.filter((v) => v !== null).length : 0);
       chartHost.replaceChildren();
       chart = await timeChart(chartHost, {
         times, invert, format: formatter(kind, "USD"),
         markers: [{ t: changed / 1000, v: null, severity: "info" }],
         series: [
           { label, values },
+          ...controlSeries,
           { label: "before mean", values: times.map((t) => (t * 1000 < changed ? before : null)), color: "#9aa5b5", width: 2 },
           { label: "after mean", values: times.map((t) => (t * 1000 >= changed ? after : null)), color: "#17a398", width: 2 },
         ],

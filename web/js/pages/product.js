@@ -9,6 +9,7 @@ import {
   badge, busy, changeBadge, confirmClick, empty, errorBox, field, fmtAgo, fmtDateTime, fmtDuration, fmtInt,
   fmtMoney, fmtRank, h, link, loading, toast,
 } from "../dom.js";
+import { words } from "../words.js";
 
 export const METRICS = [
   { key: "price", label: "Price", kind: "money", latest: "price" },
@@ -37,18 +38,85 @@ function statCard(metric, product) {
   const changes = product.changes || {};
   const row = (label) => {
     const c = changes[label] && changes[label][metric.latest];
+    // the products list shows the same numbers: a side without a price is "no price"
+    const noPrice = metric.kind === "money" && c && (c.old === null || c.new === null);
     return h("div", { class: "stat-change" }, h("span", { class: "muted", text: label }),
-      changeBadge(c ? c.change_pct : null, !!metric.invert));
+      noPrice ? h("span", { class: "delta muted", text: "no price" }) : changeBadge(c ? c.change_pct : null, !!metric.invert));
   };
   return h("div", { class: "stat" }, h("div", { class: "stat-label", text: metric.label }),
     h("div", { class: "stat-value", text: fmt(latest[metric.latest]) }),
     h("div", { class: "stat-changes" }, row("1d"), row("7d"), row("30d")));
 }
 
-const AVAILABILITY = {
-  in_stock: "in stock", low_stock: "low stock", out_of_stock: "out of stock",
-  no_featured_offer: "no featured offer (Buy Box suppressed)", unknown: "unknown",
-};
+function availabilityText(value) {
+  return value === "no_featured_offer" ? "No featured offer (Buy Box suppressed)" : words("availability", value);
+}
+
+/** Tags (add, remove) and a note on this tracked product; saved with PATCH. */
+function organisePanel(product, onSaved) {
+  let tags = [...(product.tags || [])];
+  const chips = h("div", { class: "tag-list", id: "product-tags" });
+  const input = h("input", { type: "text", id: "tag-input", maxlength: 32, placeholder: "Add a tag", "aria-label": "New tag" });
+  const add = h("button", { class: "btn btn-small", type: "button", id: "tag-add" }, "Add tag");
+  const notes = h("textarea", { id: "product-notes", rows: 3, maxlength: 2000, placeholder: "A note for yourself (only you see it)" });
+  notes.value = product.notes || "";
+  const save = h("button", { class: "btn btn-primary btn-small", type: "button", id: "notes-save" }, "Save note");
+  const errors = h("div", { class: "form-errors" });
+  async function store(body) {
+    errors.replaceChildren();
+    try {
+      const saved = await api.patch(endpoints.product(product.id), body);
+      tags = saved.tags;
+      drawChips();
+      onSaved(saved);
+      return saved;
+    } catch (err) {
+      errors.append(errorBox(err));
+      return null;
+    }
+  }
+  function drawChips() {
+    chips.replaceChildren(...(tags.length ? tags.map((t) => {
+      const remove = h("button", { type: "button", class: "tag-remove", "aria-label": `Remove tag ${t}` }, "×");
+      remove.addEventListener("click", () => store({ tags: tags.filter((x) => x !== t) }));
+      return h("span", { class: "tag", dataset: { tag: t } }, link(`/products?tag=${encodeURIComponent(t)}`, t), remove);
+    }) : [h("span", { class: "muted small", text: "No tags yet." })]));
+  }
+  async function addTag() {
+    const tag = input.value.trim();
+    if (!tag) return input.focus();
+    if (await store({ tags: [...tags, tag] })) input.value = "";
+  }
+  add.addEventListener("click", () => busy(add, addTag));
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      busy(add, addTag);
+    }
+  });
+  save.addEventListener("click", () => busy(save, async () => {
+    if (await store({ notes: notes.value })) toast("Note saved", "ok");
+  }));
+  drawChips();
+  return h("section", { class: "panel", id: "organise" }, h("h2", { class: "panel-title", text: "Tags and note" }),
+    chips, h("div", { class: "toolbar" }, input, add),
+    field("Note", notes), h("div", {}, save), errors);
+}
+
+/** Download this product's history (every metric) as CSV, at the chosen interval. */
+function exportPanel(product, rangeOf) {
+  const interval = h("select", { id: "export-interval", "aria-label": "Rows of the export" },
+    [["day", "One row a day"], ["week", "One row a week"], ["raw", "Every observation"]].map(([v, l]) => h("option", { value: v }, l)));
+  const button = h("button", { class: "btn btn-small", type: "button", id: "export-history" }, "Export history CSV");
+  button.addEventListener("click", () => busy(button, async () => {
+    const days = rangeOf();
+    const from = new Date(Date.now() - days * 86400 * 1000).toISOString();
+    const name = await api.download(endpoints.productHistory(product.id), { interval: interval.value, from },
+      `history-${product.asin}.csv`);
+    toast(`Downloaded ${name}`, "ok");
+  }));
+  return h("div", { class: "toolbar export-bar" }, h("span", { class: "muted small", text: "Every metric over the chosen range:" }), interval, button);
+}
 
 /** Who holds the Buy Box, whether it is the seller, and their share of it over time. */
 function buyBoxPanel(product) {
@@ -234,9 +302,10 @@ export async function render(main, params, ctx) {
     h("section", { class: "stats" }, METRICS.filter((m) => m.stat !== false).map((m) => statCard(m, product))),
     latest.availability
       ? h("p", { class: "muted", id: "availability" },
-        `Availability: ${AVAILABILITY[latest.availability] || latest.availability}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
+        `Availability: ${availabilityText(latest.availability)}${latest.stock_count ? ` (${latest.stock_count} left)` : ""}.`)
       : null,
     buyBoxPanel(product),
+    organisePanel(product, () => {}),
   );
 
   // --- chart
@@ -334,6 +403,7 @@ export async function render(main, params, ctx) {
       }
       chartHost.dataset.state = "ready";
       chartHost.dataset.points = String(times.length);
+      chartHost.dataset.gaps = String(values.filter((v, i) => v === null && i > 0 && i < values.length - 1).length);
       chartHost.dataset.markers = String(markers.length);
       if (relevant.length) {
         alertList.append(h("h3", { text: `Alerts marked on the chart (${relevant.length})` }),
@@ -352,7 +422,8 @@ export async function render(main, params, ctx) {
   main.append(h("section", { class: "panel" },
     h("div", { class: "panel-head" }, h("h2", { class: "panel-title", text: "History" }), rangeTabs),
     metricTabs, chartHost,
-    h("p", { class: "muted hint", text: "Drag across the chart to zoom; double-click to zoom out. Dashed lines mark alerts." }),
+    h("p", { class: "muted hint", text: "Drag across the chart to zoom; double-click to zoom out. Dashed lines mark alerts; gaps are days without a value (out of stock: no price)." }),
+    exportPanel(product, () => RANGES.find(([r]) => r === state.range)[1]),
     alertList));
   main.append(h("section", { class: "panel" }, h("h2", { class: "panel-title", text: "Alert thresholds" }),
     thresholdsForm(product, () => {})));
