@@ -41,6 +41,15 @@ VARIANTS: dict[str, dict[str, str]] = {
         "DomainName": "pilot.example.com",
         "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/example",
     },
+    # alert routing to every channel, and the outside probe (docs/slos.md)
+    "alerting": {
+        "AlarmEmail": "ops@example.com",
+        "AlarmPageEmail": "pager@example.com",
+        "AlarmWebhookUrl": "https://hooks.example.com/amazon-pilot",
+        "AlarmSlackWorkspaceId": "T0123456789",
+        "AlarmSlackChannelId": "C0123456789",
+        "ProbeSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:probe-AbCdEf",
+    },
 }
 TABLE_START = "<!-- checkov-accepted:start -->"
 TABLE_END = "<!-- checkov-accepted:end -->"

@@ -170,11 +170,99 @@ def test_cloudwatch_accepts_the_alarm(name: str) -> None:
     assert alarm_problems(_alarms()[name]) == []
 
 
+def _composites() -> dict[str, dict[str, Any]]:
+    return {k: v.get("Properties") or {} for k, v in
+            load_template().resources_of_type("AWS::CloudWatch::CompositeAlarm").items()}
+
+
+SEVERITY = re.compile(r"^\[(page|ticket)\] ")
+
+
+def severity(props: dict[str, Any]) -> str | None:
+    """An alarm's severity: the "[page]" or "[ticket]" its AlarmDescription starts with
+    (docs/slos.md, "Alert routing"; the local evaluator reads the same prefix)."""
+    description = props.get("AlarmDescription")
+    if isinstance(description, dict):  # !Sub "[ticket] ${Fn} ..."
+        description = description.get("Fn::Sub")
+    match = SEVERITY.match(description) if isinstance(description, str) else None
+    return match.group(1) if match else None
+
+
+def _rule_members(rule: Any) -> set[str]:
+    """Logical ids of the alarms an AlarmRule names (ALARM("${X}")), in every branch of
+    an Fn::If."""
+    if isinstance(rule, dict) and "Fn::If" in rule:
+        return _rule_members(rule["Fn::If"][1]) | _rule_members(rule["Fn::If"][2])
+    text = rule.get("Fn::Sub") if isinstance(rule, dict) else rule
+    assert isinstance(text, str), rule
+    return set(re.findall(r'ALARM\("\$\{([A-Za-z0-9]+)\}"\)', text))
+
+
 @pytest.mark.parametrize("name", sorted(_alarms()))
-def test_every_alarm_notifies_on_alarm_and_on_ok(name: str) -> None:
+def test_every_ticket_alarm_notifies_on_alarm_and_on_ok(name: str) -> None:
     props = _alarms()[name]
-    assert props.get("AlarmActions") == [{"Ref": "AlarmTopic"}]
-    assert props.get("OKActions") == [{"Ref": "AlarmTopic"}]
+    assert severity(props) in ("page", "ticket"), f"{name}: no [page]/[ticket] prefix"
+    if severity(props) == "ticket":
+        assert props.get("AlarmActions") == [{"Ref": "TicketTopic"}]
+        assert props.get("OKActions") == [{"Ref": "TicketTopic"}]
+
+
+def test_every_page_alarm_pages_once_through_exactly_one_composite() -> None:
+    """A page-severity metric alarm notifies nobody itself; the composite it belongs to
+    pages (and sends OK) on PageTopic, so one incident is one page."""
+    alarms, composites = _alarms(), _composites()
+    assert composites, "no composite alarm"
+    membership: dict[str, list[str]] = {}
+    for composite, props in composites.items():
+        assert severity(props) == "page", composite
+        assert props.get("AlarmActions") == [{"Ref": "PageTopic"}], composite
+        assert props.get("OKActions") == [{"Ref": "PageTopic"}], composite
+        members = _rule_members(props["AlarmRule"])
+        assert members and members <= set(alarms), f"{composite}: {members - set(alarms)}"
+        for member in members:
+            membership.setdefault(member, []).append(composite)
+    for name, props in alarms.items():
+        if severity(props) == "page":
+            assert "AlarmActions" not in props and "OKActions" not in props, name
+            assert len(membership.get(name, [])) == 1, f"{name}: in {membership.get(name)}"
+        else:
+            assert name not in membership, f"{name} is a ticket inside a page composite"
+
+
+def test_a_composite_names_only_alarms_that_exist_whatever_the_conditions() -> None:
+    """A member alarm with a Condition (ProbeFailedAlarm) is named only in the branch of
+    an Fn::If on that same condition: CloudFormation refuses a rule naming an alarm
+    that was not created."""
+    template = load_template()
+    for composite, props in _composites().items():
+        rule = props["AlarmRule"]
+        plain = rule if not (isinstance(rule, dict) and "Fn::If" in rule) else None
+        for member in _rule_members(plain) if plain is not None else set():
+            assert "Condition" not in template.resources[member], (composite, member)
+        if plain is None:
+            condition, when_true, when_false = rule["Fn::If"]
+            for member in _rule_members(when_true) - _rule_members(when_false):
+                assert template.resources[member].get("Condition") == condition, member
+            for member in _rule_members(when_false):
+                assert "Condition" not in template.resources[member], member
+
+
+def test_composite_rules_are_within_cloudwatch_limits() -> None:
+    """[API] PutCompositeAlarm: AlarmRule at most 10240 characters, up to 100 alarms."""
+    for composite, props in _composites().items():
+        members = _rule_members(props["AlarmRule"])
+        assert 1 <= len(members) <= 100, composite
+        assert "ActionsSuppressor" not in props or props.get("ActionsSuppressorWaitPeriod")
+
+
+def test_the_probe_alarm_fires_when_the_probe_is_silent() -> None:
+    """No datapoint from the probe is a failure too (it could not run)."""
+    probe = _alarms()["ProbeFailedAlarm"]
+    assert probe["TreatMissingData"] == "breaching"
+    assert (probe["Namespace"], probe["MetricName"]) == ("AmazonPilot", "ProbeSuccess")
+    from amazon_pilot.platform.metrics_catalog import BY_NAME
+
+    assert "ProbeSuccess" in BY_NAME
 
 
 def test_every_function_has_its_errors_and_p99_latency_alarm() -> None:

@@ -35,7 +35,8 @@ TEMPLATE = load_template()
 GRAPH = package_graph(TEMPLATE.functions)
 PRIORITIES = ("critical", "default", "low")
 ACCOUNT, REGION, STACK = "111122223333", "eu-west-1", "pilot"
-SECRET_PARAMETERS = ("DatabaseSecretArn", "ApifyTokenSecretArn", "OpenAISecretArn")
+SECRET_PARAMETERS = ("DatabaseSecretArn", "ApifyTokenSecretArn", "OpenAISecretArn",
+                     "ProbeSecretArn")
 
 # Actions AWS authorizes only on "*": the Service Authorization Reference lists no
 # resource type for them, so a narrower Resource would never match.
@@ -245,7 +246,11 @@ def test_the_analysis_sees_the_calls_the_issue_found_missing() -> None:
     assert "ApifyTokenSecretArn" not in secrets("LowWorkerFunction")
     assert "ApifyTokenSecretArn" in secrets("DefaultWorkerFunction")  # daily fetches
     assert "OpenAISecretArn" not in secrets("CriticalWorkerFunction")
+    # the probe reads only its own secret: it reaches the service through its public URL
+    assert secrets("ProbeFunction") == ctx.parameters["ProbeSecretArn"]
     for logical_id in TEMPLATE.functions:
+        if logical_id == "ProbeFunction":
+            continue
         database = ctx.parameters["DatabaseSecretArn"]
         assert ("secretsmanager:GetSecretValue", database) in needed(TEMPLATE, logical_id, ctx)
 

@@ -164,7 +164,7 @@ def test_every_template_alarm_is_read_and_evaluated() -> None:
         ctx.attrs.setdefault((logical_id, "Arn"), f"arn:aws:local:{logical_id}")
     definitions = alarm_definitions(template, ctx)
     declared = [k for k, r in template.resources.items()
-                if r.get("Type") == "AWS::CloudWatch::Alarm"
+                if r.get("Type") in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
                 and ctx.conditions.get(r.get("Condition", ""), True)]
     assert sorted(d.logical_id for d in definitions) == sorted(declared)
     evaluator = Evaluator(definitions, MetricStore(), clock=lambda: NOW)

@@ -16,8 +16,9 @@ from pilot_dev import migrations_hash as hash_tool
 from pilot_dev.runtime.custom_resources import custom_resources
 from pilot_dev.runtime.template import load_template
 
-# Serve no schema: the dashboard's static files, and the migration function itself.
-NO_SCHEMA = {"WebFunction", "MigrationFunction"}
+# Serve no schema: the dashboard's static files, the migration function itself, and the
+# outside probe (it reaches the service through its public URL only).
+NO_SCHEMA = {"WebFunction", "MigrationFunction", "ProbeFunction"}
 
 
 def test_template_carries_the_hash_of_the_shipped_migrations() -> None:

@@ -27,6 +27,7 @@ from openai import OpenAI
 from pydantic import BaseModel, ValidationError
 
 from amazon_pilot.domain.spend import LLMSpend
+from amazon_pilot.platform.observability import record_metric
 
 SANDBOX_HEADER = "x-pilot-sandbox"
 SANDBOX_MODEL_PREFIX = "sandbox-"
@@ -230,6 +231,11 @@ class LLMClient:
             completion.usage.prompt_tokens if completion.usage else 0,
             completion.usage.completion_tokens if completion.usage else 0,
         )
+        spent = cost_usd(completion.model or self.model, usage)
+        # every answered call is paid for, whatever becomes of its answer
+        record_metric("LLMPromptTokens", usage.prompt_tokens)
+        record_metric("LLMCompletionTokens", usage.completion_tokens)
+        record_metric("LLMCostUsd", spent or 0.0)
         choice = completion.choices[0] if completion.choices else None
         text = (choice.message.content or "") if choice else ""
         error: str | None = None
@@ -243,7 +249,7 @@ class LLMClient:
             parsed=None,
             raw_text=text,
             usage=usage,
-            cost_usd=cost_usd(completion.model or self.model, usage),
+            cost_usd=spent,
             model=completion.model or self.model,
             sandbox=_is_sandbox(raw.headers, completion.model),
             error=error,

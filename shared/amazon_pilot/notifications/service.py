@@ -67,6 +67,7 @@ from amazon_pilot.platform.errors import (
     ValidationFailed,
 )
 from amazon_pilot.platform.job_errors import RetryableJobError
+from amazon_pilot.platform.observability import record_metric
 
 MAX_CHANNELS_PER_USER = 10
 TEST_SENDS_PER_HOUR = 5
@@ -537,6 +538,7 @@ def record_attempt(delivery_id: str, result: notify.SendResult, max_attempts: in
     """Store one attempt's outcome; returns the delivery's attempts. `max_attempts` is
     the job queue's maxReceiveCount: the attempt that reaches it fails the delivery,
     as the message then goes to the DLQ."""
+    record_metric("AlertsDelivered" if result.delivered else "DeliveryFailures")
     with transaction() as conn:
         return store.record_attempt(
             conn, delivery_id, status_code=result.status_code, error=result.error,

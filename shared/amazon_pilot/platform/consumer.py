@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -39,7 +38,13 @@ from amazon_pilot.adapters.aws import client
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.job_errors import PermanentJobError
 from amazon_pilot.platform.jobs import Delivery, UnknownJob, WrongQueue, check_queue, resolve
-from amazon_pilot.platform.observability import lambda_entry, make_logger, make_metrics, make_tracer
+from amazon_pilot.platform.observability import (
+    lambda_entry,
+    make_logger,
+    make_metrics,
+    make_tracer,
+    record_metric,
+)
 from amazon_pilot.platform.settings import settings
 
 MAX_BACKOFF_S = 900
@@ -220,6 +225,7 @@ class JobConsumer:
         if claimed.state == "busy":
             self.wait_for_holder(record, job_type, key, delivery, claimed)
             return
+        started = time.monotonic()
         try:
             result = job(payload, delivery)
         except PermanentJobError as exc:
@@ -232,15 +238,20 @@ class JobConsumer:
             if delivery.is_last:
                 # The last receive: the reason must travel with the message.
                 self._release(key, token, "failed", reason)
-                self.metrics.add_metric(name="JobFailures", unit=MetricUnit.Count, value=1)
+                record_metric("JobFailures")
                 self.dead_letter(record, f"{reason} (after {receives} attempts)")
                 return
             self._release(key, token, "retry", reason)
             self.fail(record, job_type, key, receives, exc)
             raise
         mark_done(key, job_type, result)
-        self.metrics.add_metric(name="JobsProcessed", unit=MetricUnit.Count, value=1)
-        self.logger.info("job done", extra={"job": job_type, "key": key})
+        record_metric("JobsProcessed")
+        # what the saved Logs Insights queries read (template.yaml): the job, how long it
+        # took, the products it concerned and its outcome's counts
+        self.logger.info("job done", extra={
+            "job": job_type, "key": key,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            **subject_of(payload), **counts_of(result)})
 
     def wait_for_holder(self, record: SQSRecord, job_type: str, key: str, delivery: Delivery,
                         claimed: Claim) -> None:
@@ -258,7 +269,7 @@ class JobConsumer:
                              extra=extra)
             return
         self.logger.info("job in progress elsewhere; this copy will come back", extra=extra)
-        self.metrics.add_metric(name="DuplicatesDeferred", unit=MetricUnit.Count, value=1)
+        record_metric("DuplicatesDeferred")
         until_free = int(claimed.lease_left_s) + 1
         if delivery.receive_count >= delivery.max_receives - 1:
             delay = until_free
@@ -273,7 +284,7 @@ class JobConsumer:
             "job failed; will retry",
             extra={"job": job_type, "key": key, "receive_count": receives, "error": repr(exc)},
         )
-        self.metrics.add_metric(name="JobFailures", unit=MetricUnit.Count, value=1)
+        record_metric("JobFailures")
         self.back_off(record, receives)
 
     def _release(self, key: str, token: str, status: str, reason: str) -> None:
@@ -302,7 +313,7 @@ class JobConsumer:
         self.logger.error(
             "message sent to the DLQ", extra={"reason": reason, "message_id": record.message_id}
         )
-        self.metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
+        record_metric("DeadLettered")
         if not self.dlq_url:
             raise RuntimeError(f"no DLQ configured; leaving the message to redrive: {reason}")
         receives = str(record.attributes.approximate_receive_count or 1)
@@ -315,6 +326,27 @@ class JobConsumer:
                 "receive_count": {"DataType": "Number", "StringValue": receives},
             },
         )
+
+
+def subject_of(payload: dict[str, Any]) -> dict[str, Any]:
+    """The products or report a job's payload concerns, for its log line."""
+    found: dict[str, Any] = {}
+    ids = payload.get("product_ids")
+    if isinstance(ids, list) and ids:
+        found["product_ids"] = ids[:100]
+    for name in ("product_id", "report_id", "group_id", "user_id"):
+        if isinstance(payload.get(name), (str, int)):
+            found[name] = payload[name]
+    return found
+
+
+def counts_of(result: Any) -> dict[str, Any]:
+    """A job result's numbers (stored, not_found, alerts...) under `outcome`."""
+    if not isinstance(result, dict):
+        return {}
+    counts = {k: v for k, v in result.items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {"outcome": counts} if counts else {}
 
 
 def _queue_url_from_arn(arn: str | None) -> str:

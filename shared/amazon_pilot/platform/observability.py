@@ -13,13 +13,14 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import cache
 from typing import Any, TextIO, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-NAMESPACE = "AmazonPilot"
+from amazon_pilot.platform.metrics_catalog import NAMESPACE, spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +81,33 @@ def make_metrics(service: str) -> Metrics:
     return Metrics(namespace=NAMESPACE, service=service)
 
 
+# Powertools keeps one metric set per process (class attributes shared by every Metrics
+# instance). What code records goes first to its own invocation's tally (a ContextVar:
+# the API's synchronous routes run in worker threads that carry the request's context),
+# and lambda_entry moves the tally into the function's metrics and flushes them in one
+# step under this lock: the local runtime runs many functions at once in one process,
+# and each document must hold its own invocation's metrics, under its own service.
+_metrics_lock = threading.Lock()
+_tally: ContextVar[dict[str, tuple[str, float]] | None] = ContextVar("metric_tally",
+                                                                    default=None)
+
+
+def record_metric(name: str, value: float = 1) -> None:
+    """Add `value` to a catalogued metric (platform/metrics_catalog.py) for this
+    invocation; lambda_entry flushes the sums as one EMF document when it ends. A name
+    not in the catalog raises KeyError: the dashboard and the alarms know only
+    catalogued metrics.
+
+    Outside an invocation (a CLI command or a test calling a service directly) nothing
+    is recorded: there is nothing to flush it with."""
+    unit = spec(name).unit
+    tally = _tally.get()
+    if tally is None:
+        return
+    _, total = tally.get(name, (unit, 0.0))
+    tally[name] = (unit, total + float(value))
+
+
 def make_tracer(service: str) -> Tracer:
     return Tracer(service=service)
 
@@ -101,21 +129,30 @@ def lambda_entry(logger: Logger, metrics: Metrics, tracer: Tracer) -> Callable[[
 
         @functools.wraps(handler)
         def flushing_metrics(event: Any, context: Any) -> Any:
+            tally: dict[str, tuple[str, float]] = {}
+            token = _tally.set(tally)
             try:
                 return traced(event, context)
             finally:
-                if metrics.metric_set:
-                    flush_metrics(metrics)
+                _tally.reset(token)
+                if tally or metrics.metric_set:
+                    flush_metrics(metrics, tally)
 
         return cast(F, logger.inject_lambda_context(flushing_metrics))
 
     return wear
 
 
-def flush_metrics(metrics: Metrics) -> None:
+def flush_metrics(metrics: Metrics, tally: dict[str, tuple[str, float]] | None = None) -> None:
     """What `Metrics.flush_metrics` does (one EMF document on stdout, then a clean set),
     through `write_line`, so the local runtime ships it to the function's log group
     as Lambda would; CloudWatch makes metrics of it."""
-    if not is_metrics_disabled():
-        write_line(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")))
-    metrics.clear_metrics()
+    with _metrics_lock:
+        for name, (unit, total) in (tally or {}).items():
+            metrics.add_metric(name=name, unit=unit, value=total)
+        if not metrics.metric_set:
+            return  # another invocation flushed the shared set meanwhile
+        document = None if is_metrics_disabled() else metrics.serialize_metric_set()
+        metrics.clear_metrics()
+    if document is not None:
+        write_line(json.dumps(document, separators=(",", ":")))

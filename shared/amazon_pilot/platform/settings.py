@@ -111,6 +111,10 @@ class Settings:
     plans: dict[str, Plan] = field(default_factory=lambda: dict(PLANS))
     notify_from_email: str | None = None
     migrations_dir: str | None = None
+    # the synthetic check (platform/probe.py): the public URL it signs in through, and
+    # the secret holding the probe user's {"email", "password"}; unset = not configured
+    probe_api_url: str | None = None
+    probe_secret_arn: str | None = None
     # Short links (a.co, amzn.to): resolved by following their redirects (SHORT_LINKS
     # on|off; unset: on unless the Apify stand-in serves data, i.e. an offline stack).
     # SHORT_LINK_VIA (development only): "a.co=127.0.0.1:8123,…" sends a shortener's
@@ -283,6 +287,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         plans=_plans(read),
         notify_from_email=read.text("NOTIFY_FROM_EMAIL"),
         migrations_dir=read.text("PILOT_MIGRATIONS_DIR"),
+        probe_api_url=read.text("PROBE_API_URL"),
+        probe_secret_arn=read.text("PROBE_SECRET_ARN"),
         database_sslmode=read.text("DATABASE_SSLMODE"),
         database_sslrootcert=read.text("DATABASE_SSLROOTCERT"),
         database_proxy_host=read.text("DATABASE_PROXY_HOST"),

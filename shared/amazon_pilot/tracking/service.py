@@ -56,6 +56,7 @@ from amazon_pilot.platform.errors import (
     ValidationFailed,
 )
 from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
+from amazon_pilot.platform.observability import record_metric
 from amazon_pilot.platform.settings import settings
 from amazon_pilot.tracking import store
 from amazon_pilot.tracking.schemas import (
@@ -804,6 +805,8 @@ def _fetch_and_store(product_ids: list[int], trigger: str, captured_at: datetime
                               delay)
         store.record_outcomes(conn, run.id, outcomes)
         store.finish_run(conn, run.id, summary, duration_ms=_elapsed_ms(started))
+    _record_run_metrics(result, requested=len(by_ref), not_found=len(missing),
+                        stored=outcome.inserted, alerts=len(outcome.alert_ids))
     if outcome.alert_ids:
         _notify(outcome.alert_ids)
     return {"scrape_run_id": run.id, "stored": outcome.inserted, "replayed_rows":
@@ -922,12 +925,27 @@ def _notify(alert_ids: list[str]) -> None:
                     len(alert_ids), exc)
 
 
+def _record_run_metrics(result: FetchResult, *, requested: int, not_found: int,
+                        stored: int, alerts: int) -> None:
+    """A finished run's business metrics (platform/metrics_catalog.py)."""
+    record_metric("ProductsFetched", requested)
+    record_metric("ProductsNotFound", not_found)
+    record_metric("SnapshotsIngested", stored)
+    record_metric("AlertsRaised", alerts)
+    record_metric("ApifyItems", result.item_count)
+    if result.cost_usd is not None:
+        record_metric("ApifyCostUsd", result.cost_usd)
+
+
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
 def _finish_failed(run_id: str, status: str, error: str, started: float,
                    record: FetchResult | None) -> None:
+    cost = getattr(record, "cost_usd", None)
+    if cost is not None:  # a failed run is paid for too
+        record_metric("ApifyCostUsd", cost)
     with transaction() as conn:
         store.fail_run(conn, run_id, status=status, error=error,
                        duration_ms=_elapsed_ms(started),
