@@ -1002,7 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.data_dir:
         os.environ["PILOT_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    STATE_FILE = _state_file()
+        STATE_FILE = _state_file()
     try:
         return COMMANDS[args.command](args)
     except (CliError, TemplateError, StackError) as exc:
