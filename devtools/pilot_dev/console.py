@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from amazon_pilot.operations.service import move_task_unsupported
 from pilot_dev.runtime.template import repo_root
 
 # the attributes the consumer adds when it dead-letters a message; not sent back
@@ -228,7 +229,7 @@ def redrive(target: Target, queue: str, ids: list[str] | None = None) -> dict[st
             return {"queue": name, "method": "message-move-task", "moved": None,
                     "task_handle": task.get("TaskHandle")}
         except Exception as exc:
-            if not unsupported(exc):
+            if not move_task_unsupported(exc):
                 raise
     wanted = set(ids or [])
     moved: list[str] = []
@@ -256,16 +257,3 @@ def redrive(target: Target, queue: str, ids: list[str] | None = None) -> dict[st
             break
     return {"queue": name, "method": "receive-send-delete", "moved": len(moved),
             "not_found": sorted(wanted - set(moved))}
-
-
-def unsupported(exc: Exception) -> bool:
-    """The endpoint has no message-move task (moto; some LocalStack editions)."""
-    response = getattr(exc, "response", {}) or {}
-    code = str(response.get("Error", {}).get("Code", ""))
-    if response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (500, 501) and (
-            not code or code in ("500", "501")):
-        return True  # an endpoint that failed on the action itself (moto: NotImplementedError)
-    text = f"{code} {exc}".lower()
-    return any(word in text for word in ("notimplemented", "not implemented", "unsupported",
-                                         "invalidaction", "unknownoperation",
-                                         "not yet implemented"))

@@ -245,7 +245,7 @@ def _move_all(queue: str, source_url: str, dlq_url: str) -> RedriveResult:
         task = client("sqs", quick=True).start_message_move_task(
             SourceArn=arns[dlq_url], DestinationArn=arns[source_url])
     except Exception as exc:
-        if not _unsupported(exc):
+        if not move_task_unsupported(exc):
             raise
     else:
         return RedriveResult(queue=queue, method="message-move-task", moved=None,
@@ -296,7 +296,7 @@ def _send_back(source_url: str, message: dict[str, Any]) -> None:
                                MessageAttributes=attributes)
 
 
-def _unsupported(exc: Exception) -> bool:
+def move_task_unsupported(exc: Exception) -> bool:
     """The endpoint has no message-move task (moto, LocalStack editions)."""
     response = getattr(exc, "response", {}) or {}
     code = str(response.get("Error", {}).get("Code", ""))

@@ -375,10 +375,10 @@ def history(conn: Connection, product_id: int, metric: str, start: datetime, end
     return [(r[0], None if r[1] is None else float(r[1])) for r in rows]
 
 
-def list_alerts(conn: Connection, user_id: UUID, filters: dict[str, Any], limit: int,
-                offset: int) -> tuple[list[AlertRow], int]:
+def _alert_filters(user_id: UUID, filters: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE clauses of the alerts list and its export, from the same filters."""
     where = ["a.user_id = :u"]
-    params: dict[str, Any] = {"u": user_id, "limit": limit, "offset": offset}
+    params: dict[str, Any] = {"u": user_id}
     for name, clause in (("product_id", "a.tracked_product_id = :product_id"),
                          ("type", "a.type = :type"), ("severity", "a.severity = :severity"),
                          ("since", "a.created_at >= :since"), ("until", "a.created_at < :until")):
@@ -387,6 +387,13 @@ def list_alerts(conn: Connection, user_id: UUID, filters: dict[str, Any], limit:
             params[name] = filters[name]
     if filters.get("acknowledged") is not None:
         where.append("a.acknowledged_at IS " + ("NOT NULL" if filters["acknowledged"] else "NULL"))
+    return where, params
+
+
+def list_alerts(conn: Connection, user_id: UUID, filters: dict[str, Any], limit: int,
+                offset: int) -> tuple[list[AlertRow], int]:
+    where, params = _alert_filters(user_id, filters)
+    params.update(limit=limit, offset=offset)
     condition = " AND ".join(where)
     rows = conn.execute(text(
         "SELECT a.id, a.tracked_product_id, p.asin, p.title AS product_title, a.type,"
@@ -1026,16 +1033,8 @@ def history_batch(conn: Connection, product_id: int, start: datetime, end: datet
 def alerts_batch(conn: Connection, user_id: UUID, filters: dict[str, Any],
                  after: tuple[datetime, UUID] | None, size: int) -> list[AlertRow]:
     """One batch of an alerts export, newest first, before the keyset (created_at, id)."""
-    where = ["a.user_id = :u"]
-    params: dict[str, Any] = {"u": user_id, "size": size}
-    for name, clause in (("product_id", "a.tracked_product_id = :product_id"),
-                         ("type", "a.type = :type"), ("severity", "a.severity = :severity"),
-                         ("since", "a.created_at >= :since"), ("until", "a.created_at < :until")):
-        if filters.get(name) is not None:
-            where.append(clause)
-            params[name] = filters[name]
-    if filters.get("acknowledged") is not None:
-        where.append("a.acknowledged_at IS " + ("NOT NULL" if filters["acknowledged"] else "NULL"))
+    where, params = _alert_filters(user_id, filters)
+    params["size"] = size
     if after is not None:
         where.append("(a.created_at, a.id) < (:after_at, :after_id)")
         params.update({"after_at": after[0], "after_id": after[1]})
