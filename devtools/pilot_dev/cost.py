@@ -236,7 +236,9 @@ def measured_inputs(database_url: str) -> list[Input]:
     stand-in's costs are made up."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(database_url)
+    from amazon_pilot.platform.db import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(database_url))
     found = []
     try:
         with engine.connect() as conn:
