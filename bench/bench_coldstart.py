@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import platform
 import statistics
 import subprocess
@@ -125,7 +126,7 @@ def main() -> int:
         # compile the references' own .pyc once, as the build did for the functions
         subprocess.run([py, "-m", "compileall", "-q", str(refs)], check=True)
         times: dict[str, list[float]] = {name: [] for name in runs}
-        for name, (module, path) in runs.items():  # warm the page cache once
+        for module, path in runs.values():  # warm the page cache once
             ca.import_ms(py, module, path, use_pyc=True, runs=1)
         for _ in range(args.rounds):  # interleaved: drift hits every module alike
             for name, (module, path) in runs.items():
@@ -133,10 +134,11 @@ def main() -> int:
 
     p50 = {name: statistics.median(samples) for name, samples in times.items()}
     empty, issue2 = p50.pop("empty"), p50.pop("issue2")
-    manifest = (build / "pilot-build.json").read_text().strip()
-    print(f"Cold start from the artifact ({build.relative_to(ROOT) if build.is_relative_to(ROOT) else build}; "
-          f"{manifest}), Python 3.13, fresh -I -S process each, p50 of {args.rounds} "
-          f"interleaved rounds")
+    manifest = json.loads((build / "pilot-build.json").read_text())
+    built = f"{manifest['architecture']}, {manifest['runtime']}"
+    where = build.relative_to(ROOT) if build.is_relative_to(ROOT) else build
+    print(f"Cold start from the artifact ({where}: {built}), Python 3.13, fresh -I -S "
+          f"process each, p50 of {args.rounds} interleaved rounds")
     print(f"  {'module':<46} {'p50':>8}  {'vs issue-2 ref':>14}  {'vs empty':>9}")
     print(f"  {'reference: empty handler (bootstrap stdlib)':<46} {empty:6.0f} ms  "
           f"{empty / issue2:13.2f}x  {1:8.2f}x")

@@ -275,10 +275,12 @@ def gather_inputs(database_url: str | None) -> tuple[dict[str, Input], list[str]
     inputs = dict(PUBLISHED)
     notes = []
     if database_url:
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             for item in measured_inputs(database_url):
                 inputs[item.key] = item
-        except Exception as exc:  # noqa: BLE001 - any failure: fall back to published prices
+        except SQLAlchemyError as exc:  # unreachable, or not our schema: published prices
             notes.append(f"database not read ({str(exc).splitlines()[0][:120]}): "
                          f"published prices used")
     else:
@@ -332,7 +334,8 @@ def render(sizes: list[int], fetches_per_day: float, inputs: dict[str, Input], s
     for e in estimates:
         out.append(f"{e.products:,} products: " + "; ".join(
             f"{ln.name} {ln.detail}" for ln in e.lines))
-        out.append(f"  Keepa API for the same fetches: {keepa_plan(e.products, fetches_per_day)[1]}")
+        why = keepa_plan(e.products, fetches_per_day)[1]
+        out.append(f"  Keepa API for the same fetches: {why}")
     out.append("")
     out.append("Inputs:")
     for item in inputs.values():
