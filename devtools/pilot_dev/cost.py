@@ -84,8 +84,8 @@ PUBLISHED: dict[str, Input] = {i.key: i for i in [
                "s", "docs/benchmarks.md 'Daily refresh', 2026-12-06: ≈1.5 ms of Python per "
                "item on the loaded dev machine (an upper bound)"),
     _looked_up("fixed_seconds", "duration of one outbox, reconcile or scheduler invocation",
-               1.0, "s", "estimate (an idle relay claims nothing and returns); measured "
-               "invocations: `pilot logs` REPORT lines"),
+               1.0, "s", "estimate (an idle relay claims nothing and returns); not yet read from "
+               "the local stack's REPORT log lines"),
     _looked_up("run_seconds", "worker time waiting on one actor run", 300, "s",
                "upper bound: the adapter's wait_secs (docs/architecture.md, 'The daily "
                "refresh at scale'); measured instead from scrape_runs.duration_ms"),
