@@ -85,6 +85,18 @@ def ensure_build(build: Path, allow_build: bool) -> bool:
     return True
 
 
+def stale_warning(build: Path) -> str | None:
+    """The artifact is what is timed: say so when the source changed after the build."""
+    built_at = (build / "pilot-build.json").stat().st_mtime
+    newer = [p for folder in ("shared", "functions", "layers") for p in (ROOT / folder).rglob("*")
+             if p.is_file() and p.suffix in (".py", ".lock", ".txt")
+             and "__pycache__" not in p.parts and p.stat().st_mtime > built_at]
+    if not newer:
+        return None
+    return (f"note: {len(newer)} source file(s) changed after this build (e.g. "
+            f"{newer[0].relative_to(ROOT)}): `make build ARCH=x86_64` to time them")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -98,6 +110,9 @@ def main() -> int:
         return 0
     ca = check_artifacts()
     build = args.build_dir.resolve()
+    warning = stale_warning(build)
+    if warning:
+        print(warning)
     py = ca.python313()
     template = ca.load_template(build / "template.yaml")
     paths = ca.artifact_paths(build)
