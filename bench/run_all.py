@@ -22,6 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = [
     "bench_runtime.py",      # issue 2: start-up, cold start, HTTP round trip
+    "bench_coldstart.py",    # issue 18: cold start from the built x86_64 artifact
     "bench_auth.py",         # issue 3: auth + rate-limit overhead
     "bench_session_check.py",  # issue 14: the per-request session-revocation probe
     "bench_ingest.py",       # issue 4: ingestion, history
@@ -38,6 +39,7 @@ ORDER = [
 # the same.
 QUICK: dict[str, tuple[list[str], dict[str, str]]] = {
     "bench_runtime.py": ([], {"BENCH_ROUNDS": "2", "BENCH_REQUESTS": "300"}),
+    "bench_coldstart.py": (["--rounds", "2"], {}),
     "bench_auth.py": (["--requests", "300"], {}),
     "bench_session_check.py": (["--n", "300", "--users", "2000"], {}),
     "bench_ingest.py": ([], {"BENCH_PRODUCTS": "1000", "BENCH_DAYS": "3",

@@ -858,6 +858,27 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- cost (issue 18)
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from pilot_dev import cost
+
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    if not url and not args.no_database:
+        state = running_state()
+        url = state["database_url"] if state else None
+    sizes = [args.products] if args.products is not None else [1_000, 10_000, 100_000]
+    if any(n < 1 for n in sizes):
+        raise CliError("--products: give a number of products, 1 or more")
+    try:
+        print(cost.run(sizes, args.cadence, None if args.no_database else url, args.proxy,
+                       Path(args.template) if args.template else None))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "secrets": cmd_secrets,
     "run": cmd_run,
@@ -876,6 +897,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "restore": cmd_restore,
     "alarms": cmd_alarms,
     "dlq": cmd_dlq,
+    "cost": cmd_cost,
 }
 
 
@@ -992,6 +1014,19 @@ def build_parser() -> argparse.ArgumentParser:
     restore_p.add_argument("--database-url", help="the empty target (default: DATABASE_URL)")
     restore_p.add_argument("--endpoint-url", help="S3 endpoint (default: the running stack's "
                                                   "when one runs, else AWS)")
+
+    cost_p = sub.add_parser("cost", help="monthly cost of tracking 1k/10k/100k products, "
+                                         "each input labelled measured or looked up")
+    cost_p.add_argument("--products", type=int, help="one size instead of 1k, 10k and 100k")
+    cost_p.add_argument("--cadence", default="24h",
+                        help="how often each product is fetched: 24h (default), 12h, 7d ...")
+    cost_p.add_argument("--proxy", action="store_true", help="add RDS Proxy (deployments "
+                                                             "that set DatabaseProxyEndpoint)")
+    cost_p.add_argument("--database-url", help="recorded runs to measure the price and run "
+                                               "times from (default: DATABASE_URL, else the "
+                                               "running stack's)")
+    cost_p.add_argument("--no-database", action="store_true",
+                        help="published prices only, even when a database is reachable")
     return parser
 
 
