@@ -243,15 +243,10 @@ def plan_keyword_ranks(now: datetime) -> dict[str, Any]:
 
 def make_search_fetcher(input_builder: Any = None) -> Any:
     from amazon_pilot.adapters.apify_search import ApifySearchFetcher
+    from amazon_pilot.tracking.service import apify_token
 
     cfg = settings()
-    token = cfg.apify_token
-    if not token and cfg.apify_token_secret_arn:
-        from amazon_pilot.adapters.secrets import secret_field
-
-        token = secret_field(cfg.apify_token_secret_arn, "token", "key") or None
-    if not token:
-        raise PermanentJobError("neither APIFY_TOKEN_SECRET_ARN nor APIFY_TOKEN is set")
+    token = apify_token()
     return ApifySearchFetcher(token, cfg.apify_api_url, cfg.apify_search_actor_id,
                               input_builder=input_builder,
                               max_retries=cfg.apify_max_retries,

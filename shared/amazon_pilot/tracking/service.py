@@ -669,10 +669,9 @@ class Fetcher(Protocol):
     def fetch(self, refs: Iterable[tuple[str, str]]) -> FetchResult: ...
 
 
-def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetcher:
-    """The configured actor; `input_builder` None is the actor's own input format."""
-    from amazon_pilot.adapters.apify import ApifyProductFetcher
-
+def apify_token() -> str:
+    """The Apify token: APIFY_TOKEN, else the secret APIFY_TOKEN_SECRET_ARN names (a job
+    without one fails for good: retrying cannot make a token appear)."""
     cfg = settings()
     token = cfg.apify_token
     if not token and cfg.apify_token_secret_arn:
@@ -681,6 +680,15 @@ def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetch
         token = secret_field(cfg.apify_token_secret_arn, "token", "key") or None
     if not token:
         raise PermanentJobError("neither APIFY_TOKEN_SECRET_ARN nor APIFY_TOKEN is set")
+    return token
+
+
+def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetcher:
+    """The configured actor; `input_builder` None is the actor's own input format."""
+    from amazon_pilot.adapters.apify import ApifyProductFetcher
+
+    cfg = settings()
+    token = apify_token()
     return ApifyProductFetcher(
         token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
         input_builder=input_builder,
