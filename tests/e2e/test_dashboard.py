@@ -121,7 +121,8 @@ def test_add_a_product_by_url_and_see_its_data_arrive(page: Any) -> None:
     # the first fetch runs on the critical queue; the table polls until the data is in
     page.wait_for_function(
         """asin => { const r = document.querySelector(`tr[data-asin='${asin}']`);
-                   return r && /\\$\\d/.test(r.cells[1].innerText); }""", arg=asin, timeout=45_000)
+                   const price = r && r.querySelector("td[data-label='Price']");
+                   return price && /\\$\\d/.test(price.innerText); }""", arg=asin, timeout=45_000)
     assert "sandbox" in row.inner_text()
     # bulk paste: one new, one duplicate, one invalid, each with its own answer
     other = demo_asins("headphones", 30)[-2]
