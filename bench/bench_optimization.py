@@ -51,9 +51,10 @@ BEFORE = {"score": 380.0, "suggestions": 100.0}  # issue 18, session-2 figures
 def _clear_caches() -> None:
     from amazon_pilot.domain.features import _features_of
     from amazon_pilot.domain.image_angles import url_angle
-    from amazon_pilot.domain.keywords import _phrases
+    from amazon_pilot.domain import keywords
 
-    for cached in (_features_of, url_angle, _phrases):
+    for cached in (_features_of, url_angle, keywords._phrases, keywords._competitor_text,
+                   keywords._high_value_keywords):
         cached.cache_clear()
 
 

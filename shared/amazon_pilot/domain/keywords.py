@@ -8,6 +8,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 from amazon_pilot.domain.snapshot import Snapshot
@@ -86,15 +87,23 @@ def _phrases(text: str, exclude: frozenset[str]) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for segment in _PHRASE_BREAK_RE.split(text.lower()):
         prev: str | None = None
+        prev_stem = ""
         for tok in _TOKEN_RE.findall(segment):
-            if not _keep(tok, exclude):
+            st = _keyword_stem(tok)
+            if st is None or tok in exclude:
                 prev = None
                 continue
-            out.append((stem(tok), tok))
+            out.append((st, tok))
             if prev is not None:
-                out.append((f"{stem(prev)} {stem(tok)}", f"{prev} {tok}"))
-            prev = tok
+                out.append((f"{prev_stem} {st}", f"{prev} {tok}"))
+            prev, prev_stem = tok, st
     return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def _keyword_stem(tok: str) -> str | None:
+    """The stem of a keyword-like token, None for a stopword or a number (brands aside)."""
+    return stem(tok) if _keep(tok, frozenset()) else None
 
 
 def brand_tokens(brands: list[str | None]) -> frozenset[str]:
@@ -129,6 +138,40 @@ def drop_bridges(keys: set[str], weight: Mapping[str, float]) -> set[str]:
     return out
 
 
+@dataclass(slots=True, frozen=True)
+class _TextPart:
+    """The keyword statistics of one text of one competitor snapshot (its title, or its
+    bullets): which stems it uses and how it spells them, before brand words are taken
+    out. Excluding a word later drops exactly the pairs whose surface contains it (an
+    excluded token breaks a phrase, so no new pair appears), hence ``without``."""
+
+    stems: frozenset[str]
+    words: frozenset[str]  # every surface token, to tell cheaply whether exclusion matters
+    spellings: Mapping[str, Mapping[str, int]]  # stem -> surface -> occurrences
+
+    def without(self, exclude: frozenset[str]) -> _TextPart:
+        if exclude.isdisjoint(self.words):
+            return self
+        return _text_part({(s, surf): n for s, spelt in self.spellings.items()
+                           for surf, n in spelt.items() if exclude.isdisjoint(surf.split(" "))})
+
+
+def _text_part(counts: Mapping[tuple[str, str], int]) -> _TextPart:
+    spellings: dict[str, dict[str, int]] = {}
+    for (s, surf), n in counts.items():
+        spellings.setdefault(s, {})[surf] = n
+    # A phrase's two words are keywords of the text on their own too.
+    words = frozenset(surf for _, surf in counts if " " not in surf)
+    return _TextPart(frozenset(spellings), words, spellings)
+
+
+@lru_cache(maxsize=2048)  # a competitor's text recurs across the products that watch it
+def _competitor_text(title: str | None, bullets: tuple[str, ...]) -> tuple[_TextPart, _TextPart]:
+    # " | " between bullets: no phrase spans two bullets.
+    return (_text_part(Counter(phrases(title))),
+            _text_part(Counter(phrases(" | ".join(bullets)))))
+
+
 def high_value_keywords(
     competitors: list[Snapshot],
     exclude_brands: frozenset[str],
@@ -143,22 +186,34 @@ def high_value_keywords(
     a title mention counting 1 and a bullets-only mention 0.5, because the title is what
     search indexes most.
     """
-    known = [competitor_strength(c.bsr_rank, 0.0) for c in competitors if c.bsr_rank]
+    # Products in one niche watch the same rivals: the answer is kept per competitor set.
+    key = tuple((c.title, tuple(c.bullet_points), c.bsr_rank) for c in competitors)
+    return list(_high_value_keywords(key, exclude_brands,
+                                     tuple(category_keywords or ()), top_n))
+
+
+@lru_cache(maxsize=1024)
+def _high_value_keywords(
+    competitors: tuple[tuple[str | None, tuple[str, ...], int | None], ...],
+    exclude_brands: frozenset[str],
+    category_keywords: tuple[str, ...],
+    top_n: int,
+) -> tuple[tuple[str, str, float, int], ...]:
+    known = [competitor_strength(bsr, 0.0) for _, _, bsr in competitors if bsr]
     fallback = min(known) if known else 0.2
     weight: dict[str, float] = defaultdict(float)
     users: Counter[str] = Counter()
     title_users: Counter[str] = Counter()
-    surfaces: Counter[tuple[str, str]] = Counter()
-    for comp in competitors:
-        strength = competitor_strength(comp.bsr_rank, fallback)
-        title_terms = phrases(comp.title, exclude_brands)
-        # " | " between bullets: no phrase spans two bullets.
-        bullet_terms = phrases(" | ".join(comp.bullet_points), exclude_brands)
-        surfaces.update(title_terms)
-        surfaces.update(bullet_terms)
-        in_title = {s for s, _ in title_terms}
+    texts: list[_TextPart] = []
+    for title, bullets, bsr in competitors:
+        strength = competitor_strength(bsr, fallback)
+        title_part, bullet_part = _competitor_text(title, bullets)
+        title_part = title_part.without(exclude_brands)
+        bullet_part = bullet_part.without(exclude_brands)
+        texts += (title_part, bullet_part)
+        in_title = title_part.stems
         title_users.update(in_title)
-        for s in in_title.union(s for s, _ in bullet_terms):
+        for s in in_title.union(bullet_part.stems):
             users[s] += 1
             weight[s] += strength * (1.0 if s in in_title else 0.5)
     qualified = drop_bridges(
@@ -173,21 +228,22 @@ def high_value_keywords(
     qualified = {s for s in qualified if " " in s or inside[s] < 0.8 * users[s]}
     ranked = sorted(qualified, key=lambda s: (-weight[s], -s.count(" "), s))[:top_n]
     display: dict[str, tuple[int, str]] = {}
-    wanted = set(ranked)
-    for (s, surf), count in surfaces.items():
+    for s in ranked:
+        counts: Counter[str] = Counter()
+        for part in texts:
+            counts.update(part.spellings.get(s, {}))
         # The spelling competitors use most; ties go to the alphabetically first.
-        if s in wanted and (s not in display or (-count, surf) < display[s]):
-            display[s] = (-count, surf)
+        display[s] = min((-count, surf) for surf, count in counts.items())
     out = [(s, display[s][1], weight[s], users[s]) for s in ranked]
     top_w = out[0][2] if out else 1.0
     seen = {s for s, *_ in out}
-    for phrase in category_keywords or []:
+    for phrase in category_keywords:
         key = " ".join(stem(t) for t in _TOKEN_RE.findall(phrase.lower()))
         if key and key not in seen:
             # Seller-supplied keywords count as much as the strongest market term.
             seen.add(key)
             out.append((key, phrase.strip().lower(), top_w, users.get(key, 0)))
-    return out
+    return tuple(out)
 
 
 def covers(key: str, title_stems: set[str]) -> bool:
