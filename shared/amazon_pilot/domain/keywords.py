@@ -252,4 +252,5 @@ def covers(key: str, title_stems: set[str]) -> bool:
 
 def shingles(text: str, k: int = 4) -> set[tuple[str, ...]]:
     words = _TOKEN_RE.findall(text.lower())
-    return {tuple(words[i : i + k]) for i in range(max(0, len(words) - k + 1))}
+    # Every run of k consecutive words (none when the text is shorter than k).
+    return set(zip(*(words[i:] for i in range(k)), strict=False))
