@@ -186,39 +186,67 @@ def high_value_keywords(
     a title mention counting 1 and a bullets-only mention 0.5, because the title is what
     search indexes most.
     """
-    # Products in one niche watch the same rivals: the answer is kept per competitor set.
-    key = tuple((c.title, tuple(c.bullet_points), c.bsr_rank) for c in competitors)
-    return list(_high_value_keywords(key, exclude_brands,
+    # Products in one niche watch the same rivals: the statistics of their text are kept
+    # per competitor set, and only the weights (their ranks move daily) are recomputed.
+    texts = tuple((c.title, tuple(c.bullet_points)) for c in competitors)
+    ranks = tuple(c.bsr_rank for c in competitors)
+    return list(_high_value_keywords(texts, ranks, exclude_brands,
                                      tuple(category_keywords or ()), top_n))
 
 
+@dataclass(slots=True, frozen=True)
+class _SetStats:
+    """What a competitor set's text says, whatever the competitors' ranks: how many use
+    each stem, and for the stems >= 2 titles use (the candidates) who uses it and where."""
+
+    users: Mapping[str, int]
+    # stem -> (competitor index, 1.0 in its title | 0.5 in its bullets only), in set order
+    candidates: Mapping[str, tuple[tuple[int, float], ...]]
+    parts: tuple[_TextPart, ...]  # title and bullets of every competitor, brands taken out
+
+
 @lru_cache(maxsize=1024)
-def _high_value_keywords(
-    competitors: tuple[tuple[str | None, tuple[str, ...], int | None], ...],
-    exclude_brands: frozenset[str],
-    category_keywords: tuple[str, ...],
-    top_n: int,
-) -> tuple[tuple[str, str, float, int], ...]:
-    known = [competitor_strength(bsr, 0.0) for _, _, bsr in competitors if bsr]
-    fallback = min(known) if known else 0.2
-    weight: dict[str, float] = defaultdict(float)
+def _set_stats(texts: tuple[tuple[str | None, tuple[str, ...]], ...],
+               exclude_brands: frozenset[str]) -> _SetStats:
     users: Counter[str] = Counter()
     title_users: Counter[str] = Counter()
-    texts: list[_TextPart] = []
-    for title, bullets, bsr in competitors:
-        strength = competitor_strength(bsr, fallback)
+    uses: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    parts: list[_TextPart] = []
+    for i, (title, bullets) in enumerate(texts):
         title_part, bullet_part = _competitor_text(title, bullets)
         title_part = title_part.without(exclude_brands)
         bullet_part = bullet_part.without(exclude_brands)
-        texts += (title_part, bullet_part)
+        parts += (title_part, bullet_part)
         in_title = title_part.stems
         title_users.update(in_title)
         for s in in_title.union(bullet_part.stems):
             users[s] += 1
-            weight[s] += strength * (1.0 if s in in_title else 0.5)
-    qualified = drop_bridges(
-        {s for s in weight if title_users[s] >= KEYWORD_MIN_COMPETITORS}, weight
-    )
+            uses[s].append((i, 1.0 if s in in_title else 0.5))
+    candidates = {s: tuple(uses[s]) for s, n in title_users.items()
+                  if n >= KEYWORD_MIN_COMPETITORS}
+    return _SetStats(users, candidates, tuple(parts))
+
+
+@lru_cache(maxsize=1024)
+def _high_value_keywords(
+    texts: tuple[tuple[str | None, tuple[str, ...]], ...],
+    ranks: tuple[int | None, ...],
+    exclude_brands: frozenset[str],
+    category_keywords: tuple[str, ...],
+    top_n: int,
+) -> tuple[tuple[str, str, float, int], ...]:
+    stats = _set_stats(texts, exclude_brands)
+    users = stats.users
+    known = [competitor_strength(bsr, 0.0) for bsr in ranks if bsr]
+    fallback = min(known) if known else 0.2
+    strength = [competitor_strength(bsr, fallback) for bsr in ranks]
+    weight: dict[str, float] = {}
+    for s, used in stats.candidates.items():
+        w = 0.0  # summed in set order, as a running total over the competitors
+        for i, share in used:
+            w += strength[i] * share
+        weight[s] = w
+    qualified = drop_bridges(set(weight), weight)
     # A word that nearly always comes inside a qualifying phrase is covered by the phrase.
     inside: dict[str, int] = defaultdict(int)
     for s in qualified:
@@ -230,7 +258,7 @@ def _high_value_keywords(
     display: dict[str, tuple[int, str]] = {}
     for s in ranked:
         counts: Counter[str] = Counter()
-        for part in texts:
+        for part in stats.parts:
             counts.update(part.spellings.get(s, {}))
         # The spelling competitors use most; ties go to the alphabetically first.
         display[s] = min((-count, surf) for surf, count in counts.items())
