@@ -165,11 +165,14 @@ def _text_part(counts: Mapping[tuple[str, str], int]) -> _TextPart:
     return _TextPart(frozenset(spellings), words, spellings)
 
 
-@lru_cache(maxsize=2048)  # a competitor's text recurs across the products that watch it
+@lru_cache(maxsize=1024)  # a competitor's text recurs across the products that watch it
 def _competitor_text(title: str | None, bullets: tuple[str, ...]) -> tuple[_TextPart, _TextPart]:
     # " | " between bullets: no phrase spans two bullets.
-    return (_text_part(Counter(phrases(title))),
-            _text_part(Counter(phrases(" | ".join(bullets)))))
+    # Tokenized here without _phrases' own cache: this entry is what is kept of the text.
+    tokenize = _phrases.__wrapped__
+    joined = " | ".join(bullets)
+    return (_text_part(Counter(tokenize(title, frozenset()) if title else ())),
+            _text_part(Counter(tokenize(joined, frozenset()) if joined else ())))
 
 
 def high_value_keywords(
@@ -205,7 +208,7 @@ class _SetStats:
     parts: tuple[_TextPart, ...]  # title and bullets of every competitor, brands taken out
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)  # a worker scores one seller's groups at a time
 def _set_stats(texts: tuple[tuple[str | None, tuple[str, ...]], ...],
                exclude_brands: frozenset[str]) -> _SetStats:
     users: Counter[str] = Counter()
@@ -227,7 +230,7 @@ def _set_stats(texts: tuple[tuple[str | None, tuple[str, ...]], ...],
     return _SetStats(users, candidates, tuple(parts))
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def _high_value_keywords(
     texts: tuple[tuple[str | None, tuple[str, ...]], ...],
     ranks: tuple[int | None, ...],
