@@ -261,8 +261,8 @@ def _high_value_keywords(
     display: dict[str, tuple[int, str]] = {}
     for s in ranked:
         counts: Counter[str] = Counter()
-        for part in stats.parts:
-            counts.update(part.spellings.get(s, {}))
+        for text in stats.parts:
+            counts.update(text.spellings.get(s, {}))
         # The spelling competitors use most; ties go to the alphabetically first.
         display[s] = min((-count, surf) for surf, count in counts.items())
     out = [(s, display[s][1], weight[s], users[s]) for s in ranked]
