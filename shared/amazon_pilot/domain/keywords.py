@@ -213,20 +213,22 @@ def _set_stats(texts: tuple[tuple[str | None, tuple[str, ...]], ...],
                exclude_brands: frozenset[str]) -> _SetStats:
     users: Counter[str] = Counter()
     title_users: Counter[str] = Counter()
-    uses: dict[str, list[tuple[int, float]]] = defaultdict(list)
     parts: list[_TextPart] = []
-    for i, (title, bullets) in enumerate(texts):
+    for title, bullets in texts:
         title_part, bullet_part = _competitor_text(title, bullets)
         title_part = title_part.without(exclude_brands)
         bullet_part = bullet_part.without(exclude_brands)
         parts += (title_part, bullet_part)
-        in_title = title_part.stems
-        title_users.update(in_title)
-        for s in in_title.union(bullet_part.stems):
-            users[s] += 1
-            uses[s].append((i, 1.0 if s in in_title else 0.5))
-    candidates = {s: tuple(uses[s]) for s, n in title_users.items()
-                  if n >= KEYWORD_MIN_COMPETITORS}
+        title_users.update(title_part.stems)
+        users.update(title_part.stems | bullet_part.stems)
+    candidates: dict[str, tuple[tuple[int, float], ...]] = {}
+    for s, n in title_users.items():
+        if n >= KEYWORD_MIN_COMPETITORS:
+            candidates[s] = tuple(
+                (i, 1.0 if s in parts[2 * i].stems else 0.5)
+                for i in range(len(texts))
+                if s in parts[2 * i].stems or s in parts[2 * i + 1].stems
+            )
     return _SetStats(users, candidates, tuple(parts))
 
 
@@ -260,9 +262,10 @@ def _high_value_keywords(
     ranked = sorted(qualified, key=lambda s: (-weight[s], -s.count(" "), s))[:top_n]
     display: dict[str, tuple[int, str]] = {}
     for s in ranked:
-        counts: Counter[str] = Counter()
+        counts: dict[str, int] = {}
         for text in stats.parts:
-            counts.update(text.spellings.get(s, {}))
+            for surf, n in text.spellings.get(s, {}).items():
+                counts[surf] = counts.get(surf, 0) + n
         # The spelling competitors use most; ties go to the alphabetically first.
         display[s] = min((-count, surf) for surf, count in counts.items())
     out = [(s, display[s][1], weight[s], users[s]) for s in ranked]
