@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from amazon_pilot.domain.keywords import STOPWORDS, brand_tokens, stem
@@ -69,31 +70,44 @@ def details_text(product: Snapshot) -> str:
 
 def specs(text: str | None) -> set[str]:
     """Normalised number-and-unit claims: "30H" and "30 hours" are both "30 h"."""
+    return set(_specs(text)) if text else set()
+
+
+_NON_DIGIT_RE = re.compile(r"\D")
+_UNIT_NOISE_RE = re.compile(r"[\s.]")
+
+
+# The same listing text is grounded by every suggestion of a run and again the next day.
+@lru_cache(maxsize=8192)
+def _specs(text: str) -> frozenset[str]:
     out: set[str] = set()
-    if not text:
-        return out
     for m in _SPEC_RE.finditer(text):
         if m.group("ip"):
             ip = m.group("ip").lower()
-            out.add(("ipx" if "x" in ip else "ip") + re.sub(r"\D", "", ip))
+            out.add(("ipx" if "x" in ip else "ip") + _NON_DIGIT_RE.sub("", ip))
         elif m.group("ver"):
             out.add(f"v {m.group('ver')}")
         else:
-            unit = re.sub(r"[\s.]", "", m.group("unit").lower())
+            unit = _UNIT_NOISE_RE.sub("", m.group("unit").lower())
             num = float(m.group("num").replace(",", "."))
             out.add(f"{num:g} {_UNITS.get(unit, unit)}")
     for m in _DECIMAL_RE.finditer(text):
         out.add(f"v {m.group(1)}")
-    return out
+    return frozenset(out)
 
 
 def spec_surfaces(text: str | None) -> list[tuple[str, str]]:
     """(normalised spec, the text that states it) in order of appearance."""
+    return list(_spec_surfaces(text)) if text else []
+
+
+@lru_cache(maxsize=8192)
+def _spec_surfaces(text: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
-    for m in _SPEC_RE.finditer(text or ""):
-        for key in specs(m.group(0)):
+    for m in _SPEC_RE.finditer(text):
+        for key in _specs(m.group(0)):
             out.append((key, m.group(0).strip()))
-    return out
+    return tuple(out)
 
 
 @dataclass(slots=True)

@@ -54,9 +54,22 @@ def image_total(snap: Snapshot) -> int:
     return max(snap.image_count, len(snap.image_urls))
 
 
+# An absolute http(s) URL with nothing urlparse would treat specially (whitespace, ";"
+# parameters, brackets, credentials): its path is the text after the host up to "?" or "#".
+_PLAIN_URL_RE = re.compile(r"https?://[A-Za-z0-9.:%_\-]*(/[^?#;\s]*)?(?:[?#]\S*)?", re.ASCII)
+_SPLIT_RE = re.compile(r"[^a-z0-9]+")
+
+
+def _url_path(url: str) -> str:
+    plain = _PLAIN_URL_RE.fullmatch(url)
+    if plain is not None:
+        return plain.group(1) or ""
+    return urlparse(url).path
+
+
 def _tokens(url: str) -> set[str]:
-    path = _CDN_ID_RE.sub("/", urlparse(url).path.lower())
-    return {t for t in re.split(r"[^a-z0-9]+", path) if t}
+    path = _CDN_ID_RE.sub("/", _url_path(url).lower())
+    return {t for t in _SPLIT_RE.split(path) if t}
 
 
 @functools.lru_cache(maxsize=16384)  # a competitor's gallery recurs across products

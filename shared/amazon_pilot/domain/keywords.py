@@ -8,6 +8,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 from amazon_pilot.domain.snapshot import Snapshot
@@ -86,15 +87,23 @@ def _phrases(text: str, exclude: frozenset[str]) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for segment in _PHRASE_BREAK_RE.split(text.lower()):
         prev: str | None = None
+        prev_stem = ""
         for tok in _TOKEN_RE.findall(segment):
-            if not _keep(tok, exclude):
+            st = _keyword_stem(tok)
+            if st is None or tok in exclude:
                 prev = None
                 continue
-            out.append((stem(tok), tok))
+            out.append((st, tok))
             if prev is not None:
-                out.append((f"{stem(prev)} {stem(tok)}", f"{prev} {tok}"))
-            prev = tok
+                out.append((f"{prev_stem} {st}", f"{prev} {tok}"))
+            prev, prev_stem = tok, st
     return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def _keyword_stem(tok: str) -> str | None:
+    """The stem of a keyword-like token, None for a stopword or a number (brands aside)."""
+    return stem(tok) if _keep(tok, frozenset()) else None
 
 
 def brand_tokens(brands: list[str | None]) -> frozenset[str]:
@@ -129,6 +138,43 @@ def drop_bridges(keys: set[str], weight: Mapping[str, float]) -> set[str]:
     return out
 
 
+@dataclass(slots=True, frozen=True)
+class _TextPart:
+    """The keyword statistics of one text of one competitor snapshot (its title, or its
+    bullets): which stems it uses and how it spells them, before brand words are taken
+    out. Excluding a word later drops exactly the pairs whose surface contains it (an
+    excluded token breaks a phrase, so no new pair appears), hence ``without``."""
+
+    stems: frozenset[str]
+    words: frozenset[str]  # every surface token, to tell cheaply whether exclusion matters
+    spellings: Mapping[str, Mapping[str, int]]  # stem -> surface -> occurrences
+
+    def without(self, exclude: frozenset[str]) -> _TextPart:
+        if exclude.isdisjoint(self.words):
+            return self
+        return _text_part({(s, surf): n for s, spelt in self.spellings.items()
+                           for surf, n in spelt.items() if exclude.isdisjoint(surf.split(" "))})
+
+
+def _text_part(counts: Mapping[tuple[str, str], int]) -> _TextPart:
+    spellings: dict[str, dict[str, int]] = {}
+    for (s, surf), n in counts.items():
+        spellings.setdefault(s, {})[surf] = n
+    # A phrase's two words are keywords of the text on their own too.
+    words = frozenset(surf for _, surf in counts if " " not in surf)
+    return _TextPart(frozenset(spellings), words, spellings)
+
+
+@lru_cache(maxsize=1024)  # a competitor's text recurs across the products that watch it
+def _competitor_text(title: str | None, bullets: tuple[str, ...]) -> tuple[_TextPart, _TextPart]:
+    # " | " between bullets: no phrase spans two bullets.
+    # Tokenized here without _phrases' own cache: this entry is what is kept of the text.
+    tokenize = _phrases.__wrapped__
+    joined = " | ".join(bullets)
+    return (_text_part(Counter(tokenize(title, frozenset()) if title else ())),
+            _text_part(Counter(tokenize(joined, frozenset()) if joined else ())))
+
+
 def high_value_keywords(
     competitors: list[Snapshot],
     exclude_brands: frozenset[str],
@@ -143,27 +189,69 @@ def high_value_keywords(
     a title mention counting 1 and a bullets-only mention 0.5, because the title is what
     search indexes most.
     """
-    known = [competitor_strength(c.bsr_rank, 0.0) for c in competitors if c.bsr_rank]
-    fallback = min(known) if known else 0.2
-    weight: dict[str, float] = defaultdict(float)
+    # Products in one niche watch the same rivals: the statistics of their text are kept
+    # per competitor set, and only the weights (their ranks move daily) are recomputed.
+    texts = tuple((c.title, tuple(c.bullet_points)) for c in competitors)
+    ranks = tuple(c.bsr_rank for c in competitors)
+    return list(_high_value_keywords(texts, ranks, exclude_brands,
+                                     tuple(category_keywords or ()), top_n))
+
+
+@dataclass(slots=True, frozen=True)
+class _SetStats:
+    """What a competitor set's text says, whatever the competitors' ranks: how many use
+    each stem, and for the stems >= 2 titles use (the candidates) who uses it and where."""
+
+    users: Mapping[str, int]
+    # stem -> (competitor index, 1.0 in its title | 0.5 in its bullets only), in set order
+    candidates: Mapping[str, tuple[tuple[int, float], ...]]
+    parts: tuple[_TextPart, ...]  # title and bullets of every competitor, brands taken out
+
+
+@lru_cache(maxsize=256)  # a worker scores one seller's groups at a time
+def _set_stats(texts: tuple[tuple[str | None, tuple[str, ...]], ...],
+               exclude_brands: frozenset[str]) -> _SetStats:
     users: Counter[str] = Counter()
     title_users: Counter[str] = Counter()
-    surfaces: Counter[tuple[str, str]] = Counter()
-    for comp in competitors:
-        strength = competitor_strength(comp.bsr_rank, fallback)
-        title_terms = phrases(comp.title, exclude_brands)
-        # " | " between bullets: no phrase spans two bullets.
-        bullet_terms = phrases(" | ".join(comp.bullet_points), exclude_brands)
-        surfaces.update(title_terms)
-        surfaces.update(bullet_terms)
-        in_title = {s for s, _ in title_terms}
-        title_users.update(in_title)
-        for s in in_title.union(s for s, _ in bullet_terms):
-            users[s] += 1
-            weight[s] += strength * (1.0 if s in in_title else 0.5)
-    qualified = drop_bridges(
-        {s for s in weight if title_users[s] >= KEYWORD_MIN_COMPETITORS}, weight
-    )
+    parts: list[_TextPart] = []
+    for title, bullets in texts:
+        title_part, bullet_part = _competitor_text(title, bullets)
+        title_part = title_part.without(exclude_brands)
+        bullet_part = bullet_part.without(exclude_brands)
+        parts += (title_part, bullet_part)
+        title_users.update(title_part.stems)
+        users.update(title_part.stems | bullet_part.stems)
+    candidates: dict[str, tuple[tuple[int, float], ...]] = {}
+    for s, n in title_users.items():
+        if n >= KEYWORD_MIN_COMPETITORS:
+            candidates[s] = tuple(
+                (i, 1.0 if s in parts[2 * i].stems else 0.5)
+                for i in range(len(texts))
+                if s in parts[2 * i].stems or s in parts[2 * i + 1].stems
+            )
+    return _SetStats(users, candidates, tuple(parts))
+
+
+@lru_cache(maxsize=256)
+def _high_value_keywords(
+    texts: tuple[tuple[str | None, tuple[str, ...]], ...],
+    ranks: tuple[int | None, ...],
+    exclude_brands: frozenset[str],
+    category_keywords: tuple[str, ...],
+    top_n: int,
+) -> tuple[tuple[str, str, float, int], ...]:
+    stats = _set_stats(texts, exclude_brands)
+    users = stats.users
+    known = [competitor_strength(bsr, 0.0) for bsr in ranks if bsr]
+    fallback = min(known) if known else 0.2
+    strength = [competitor_strength(bsr, fallback) for bsr in ranks]
+    weight: dict[str, float] = {}
+    for s, used in stats.candidates.items():
+        w = 0.0  # summed in set order, as a running total over the competitors
+        for i, share in used:
+            w += strength[i] * share
+        weight[s] = w
+    qualified = drop_bridges(set(weight), weight)
     # A word that nearly always comes inside a qualifying phrase is covered by the phrase.
     inside: dict[str, int] = defaultdict(int)
     for s in qualified:
@@ -173,21 +261,23 @@ def high_value_keywords(
     qualified = {s for s in qualified if " " in s or inside[s] < 0.8 * users[s]}
     ranked = sorted(qualified, key=lambda s: (-weight[s], -s.count(" "), s))[:top_n]
     display: dict[str, tuple[int, str]] = {}
-    wanted = set(ranked)
-    for (s, surf), count in surfaces.items():
+    for s in ranked:
+        counts: dict[str, int] = {}
+        for text in stats.parts:
+            for surf, n in text.spellings.get(s, {}).items():
+                counts[surf] = counts.get(surf, 0) + n
         # The spelling competitors use most; ties go to the alphabetically first.
-        if s in wanted and (s not in display or (-count, surf) < display[s]):
-            display[s] = (-count, surf)
+        display[s] = min((-count, surf) for surf, count in counts.items())
     out = [(s, display[s][1], weight[s], users[s]) for s in ranked]
     top_w = out[0][2] if out else 1.0
     seen = {s for s, *_ in out}
-    for phrase in category_keywords or []:
+    for phrase in category_keywords:
         key = " ".join(stem(t) for t in _TOKEN_RE.findall(phrase.lower()))
         if key and key not in seen:
             # Seller-supplied keywords count as much as the strongest market term.
             seen.add(key)
             out.append((key, phrase.strip().lower(), top_w, users.get(key, 0)))
-    return out
+    return tuple(out)
 
 
 def covers(key: str, title_stems: set[str]) -> bool:
@@ -196,4 +286,5 @@ def covers(key: str, title_stems: set[str]) -> bool:
 
 def shingles(text: str, k: int = 4) -> set[tuple[str, ...]]:
     words = _TOKEN_RE.findall(text.lower())
-    return {tuple(words[i : i + k]) for i in range(max(0, len(words) - k + 1))}
+    # Every run of k consecutive words (none when the text is shorter than k).
+    return set(zip(*(words[i:] for i in range(k)), strict=False))

@@ -415,8 +415,8 @@ def description_noise(text: str) -> list[str]:
         noise.append("links or emails")
     if _REPEAT_RE.search(text):
         noise.append("repeated characters")
-    letters = [c for c in text if c.isalpha()]
-    if len(letters) > 50 and sum(c.isupper() for c in letters) / len(letters) > 0.5:
+    letters = list(filter(str.isalpha, text))
+    if len(letters) > 50 and sum(map(str.isupper, letters)) / len(letters) > 0.5:
         noise.append("mostly capitals")
     words = tokens(text)
     if len(words) >= 40:

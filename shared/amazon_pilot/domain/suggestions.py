@@ -336,7 +336,7 @@ def _title_phrases(
         """How many competitor title segments hold `words` in a row."""
         n = len(words)
         if n not in grams:
-            grams[n] = [{tuple(seg[i:i + n]) for i in range(len(seg) - n + 1)} for seg in segs]
+            grams[n] = [set(zip(*(seg[i:] for i in range(n)), strict=False)) for seg in segs]
         key = tuple(words)
         return sum(1 for held in grams[n] if key in held)
 
