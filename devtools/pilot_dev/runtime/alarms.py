@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -386,6 +387,12 @@ class Evaluator:
         self.clock = clock
         self.states = {d.name: AlarmState() for d in definitions}
         self._lock = threading.Lock()
+        for definition in definitions:  # parsed here, not in the evaluating thread
+            if definition.composite:
+                _compiled_rule(str(definition.props.get("AlarmRule", "")))
+            for query in definition.props.get("Metrics") or []:
+                if isinstance(query, dict) and query.get("Expression"):
+                    _compiled_expression(str(query["Expression"]))
 
     # one alarm's datapoints, newest last
     def datapoints(self, alarm: AlarmDefinition, now: float) -> list[tuple[float, float | None]]:
@@ -423,14 +430,10 @@ class Evaluator:
 
     def _expression(self, text: str, values: dict[str, Any], start: float,
                     end: float) -> float | None:
+        tree, searches = _compiled_expression(text)
         names = dict(values)
-
-        def search(match: re.Match[str]) -> str:
-            name = f"__search{len(names)}"
-            names[name] = self._search(match.group(1), match.group(2), start, end)
-            return name
-
-        tree = ast.parse(_SEARCH.sub(search, text), mode="eval")
+        for index, (query, stat) in enumerate(searches):
+            names[f"__search{index}"] = self._search(query, stat, start, end)
         value = _evaluate(tree.body, names)
         if isinstance(value, list):  # a bare SEARCH: the first series, as one alarm reads
             return value[0] if value else None
@@ -508,25 +511,16 @@ class Evaluator:
                     f"datapoints [{shown}] was not {words} the threshold ({threshold:g}) "
                     f"(minimum {n - m + 1} datapoint(s) for ALARM -> OK transition).")
 
-    _TERM = re.compile(r"\b(ALARM|OK|INSUFFICIENT_DATA)\s*\(\s*\"?([^)\"]+?)\"?\s*\)")
-
     def _rule(self, alarm: AlarmDefinition) -> tuple[str | None, str]:
         """A composite alarm's AlarmRule (ALARM(x), OK(x), INSUFFICIENT_DATA(x), AND, OR,
         NOT, TRUE, FALSE, parentheses; x a name or an ARN): ALARM when it holds."""
         rule = str(alarm.props.get("AlarmRule", ""))
+        tree, terms = _compiled_rule(rule)
         with self._lock:
             states = {name: state.value for name, state in self.states.items()}
-
-        def term(match: re.Match[str]) -> str:
-            name = match.group(2).strip().rsplit(":alarm:", 1)[-1]
-            return "True" if states.get(name) == match.group(1) else "False"
-
-        text = self._TERM.sub(term, rule)
-        text = re.sub(r"\bAND\b", " and ", re.sub(r"\bOR\b", " or ", re.sub(
-            r"\bNOT\b", " not ", text)))
-        text = re.sub(r"\bTRUE\b", "True", re.sub(r"\bFALSE\b", "False", text))
-        holds = _boolean(ast.parse(text, mode="eval").body)
-        if holds:
+        values = {f"__term{i}": states.get(name) == wanted for i, (wanted, name) in
+                  enumerate(terms)}
+        if _boolean(tree.body, values):
             return ALARM, f"the rule holds: {rule}"
         return OK, f"the rule does not hold: {rule}"
 
@@ -542,14 +536,52 @@ class Evaluator:
         return sorted(rows, key=lambda r: (r["state"] != ALARM, r["name"]))
 
 
-def _boolean(node: ast.AST) -> bool:
+# Expressions and rules are parsed once each, when the evaluator is made (in the thread
+# that starts the stack), never in the evaluation loop: CPython 3.11 before 3.11.8 keeps
+# ast.parse's recursion depth in shared state (gh-106905), so two threads parsing at once
+# can fail with "AST constructor recursion depth mismatch".
+_RULE_TERM = re.compile(r"\b(ALARM|OK|INSUFFICIENT_DATA)\s*\(\s*\"?([^)\"]+?)\"?\s*\)")
+
+
+@functools.cache
+def _compiled_expression(text: str) -> tuple[ast.Expression, tuple[tuple[str, str], ...]]:
+    """A metric math expression with each SEARCH(...) replaced by a name __searchN."""
+    searches: list[tuple[str, str]] = []
+
+    def search(match: re.Match[str]) -> str:
+        searches.append((match.group(1), match.group(2)))
+        return f"__search{len(searches) - 1}"
+
+    return ast.parse(_SEARCH.sub(search, text), mode="eval"), tuple(searches)
+
+
+@functools.cache
+def _compiled_rule(rule: str) -> tuple[ast.Expression, tuple[tuple[str, str], ...]]:
+    """A composite AlarmRule with each ALARM(x)/OK(x)/INSUFFICIENT_DATA(x) replaced by a
+    name __termN standing for (state, alarm name)."""
+    terms: list[tuple[str, str]] = []
+
+    def term(match: re.Match[str]) -> str:
+        terms.append((match.group(1), match.group(2).strip().rsplit(":alarm:", 1)[-1]))
+        return f"__term{len(terms) - 1}"
+
+    text = _RULE_TERM.sub(term, rule)
+    text = re.sub(r"\bAND\b", " and ", re.sub(r"\bOR\b", " or ", re.sub(
+        r"\bNOT\b", " not ", text)))
+    text = re.sub(r"\bTRUE\b", "True", re.sub(r"\bFALSE\b", "False", text))
+    return ast.parse(text, mode="eval"), tuple(terms)
+
+
+def _boolean(node: ast.AST, values: dict[str, bool]) -> bool:
     if isinstance(node, ast.Constant) and isinstance(node.value, bool):
         return node.value
+    if isinstance(node, ast.Name) and node.id in values:
+        return values[node.id]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return not _boolean(node.operand)
+        return not _boolean(node.operand, values)
     if isinstance(node, ast.BoolOp):
-        values = [_boolean(v) for v in node.values]
-        return all(values) if isinstance(node.op, ast.And) else any(values)
+        results = [_boolean(v, values) for v in node.values]
+        return all(results) if isinstance(node.op, ast.And) else any(results)
     raise ValueError(f"unsupported alarm rule: {ast.dump(node)[:80]}")
 
 
