@@ -423,10 +423,11 @@ _months_lock = threading.Lock()
 
 
 class LatestMove(TypedDict):
-    """A product's new `latest` after an observation (JSON text: it goes in as a recordset)."""
+    """A product's new `latest` after an observation (the moves go in as one JSON recordset,
+    `latest` nested in it: encoded once, not once per row and again in the recordset)."""
 
     id: int
-    latest: str
+    latest: dict[str, Any]
     found: bool
     title: str | None
     brand: str | None
@@ -598,7 +599,7 @@ def move_latest(conn: Connection, captured_at: datetime, moves: list[LatestMove]
     """A found product gets its new `latest`; a missing one keeps it and is marked not found."""
     conn.execute(text(
         "UPDATE products p SET"
-        " latest = CASE WHEN m.found THEN CAST(m.latest AS jsonb) ELSE p.latest END,"
+        " latest = CASE WHEN m.found THEN m.latest ELSE p.latest END,"
         " latest_captured_at = :at,"
         " last_fetch_status = CASE WHEN m.found THEN 'ok' ELSE 'not_found' END,"
         " not_found_since = CASE WHEN m.found THEN NULL"
@@ -606,9 +607,9 @@ def move_latest(conn: Connection, captured_at: datetime, moves: list[LatestMove]
         " title = coalesce(m.title, p.title), brand = coalesce(m.brand, p.brand),"
         " main_image_url = coalesce(m.image, p.main_image_url), data_source = m.source,"
         " last_fetch_error = NULL, last_fetch_failed_at = NULL"
-        " FROM jsonb_to_recordset(CAST(:moved AS jsonb)) AS m(id bigint, latest text,"
+        " FROM jsonb_to_recordset(CAST(:moved AS jsonb)) AS m(id bigint, latest jsonb,"
         "   found boolean, title text, brand text, image text, source text)"
-        " WHERE p.id = m.id"), {"at": captured_at, "moved": json.dumps(moves)})
+        " WHERE p.id = m.id"), {"at": captured_at, "moved": json.dumps(moves, ensure_ascii=False)})
 
 
 def active_trackers(conn: Connection, product_ids: list[int]) -> list[Tracker]:
