@@ -513,6 +513,11 @@ def snapshot_from_row(asin: str, marketplace: str, row: Any) -> Snapshot:
     )
 
 
+# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; two calls a
+# snapshot on the ingestion path, so one encoder, same output.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
                  snap: Snapshot) -> tuple[Any, ...]:
     sub = snap.subcategory_ranks[0].rank if snap.subcategory_ranks else None
@@ -542,10 +547,9 @@ def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
         product_id, captured_at, run_id, snap.found, snap.price, snap.list_price, snap.currency,
         snap.buy_box_price, snap.buy_box_seller, snap.availability.value, snap.stock_count,
         snap.rating, snap.review_count, snap.bsr_rank, snap.bsr_category, sub,
-        json.dumps([{"rank": r.rank, "category": r.category} for r in snap.subcategory_ranks],
-                   ensure_ascii=False),
+        _encode([{"rank": r.rank, "category": r.category} for r in snap.subcategory_ranks]),
         snap.title, content_hash(snap), snap.image_count,
-        json.dumps(details, ensure_ascii=False), snap.data_source,
+        _encode(details), snap.data_source,
     )
 
 
