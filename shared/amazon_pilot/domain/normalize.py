@@ -707,14 +707,25 @@ _MAX_DETAIL_TEXT = 500
 _NAME_PADDING_RE = re.compile(r"[\u200e\u200f:]+")
 
 
-@functools.lru_cache(maxsize=4096)
-def _detail_name(raw: str) -> str | None:
-    """A details-table row name cleaned and cut, or None for page furniture. Cached: the
-    same few hundred names come back on every item of a run."""
+_CACHED_NAME_CHARS = 200  # longer names (hostile input) are cleaned every time, never kept
+
+
+def _clean_detail_name(raw: str) -> str | None:
+    """A details-table row name cleaned and cut, or None for page furniture."""
     name = _NAME_PADDING_RE.sub(" ", raw).strip()
     if not name or name.lower() in _NOT_DETAILS:
         return None
     return name[:_MAX_DETAIL_TEXT]
+
+
+# The same few hundred names come back on every item of a run: clean each once.
+_cached_detail_name = functools.lru_cache(maxsize=4096)(_clean_detail_name)
+
+
+def _detail_name(raw: str) -> str | None:
+    if len(raw) > _CACHED_NAME_CHARS:
+        return _clean_detail_name(raw)
+    return _cached_detail_name(raw)
 
 
 def _details_table(tables: list[object], key: str) -> list[tuple[str, str]]:
