@@ -512,3 +512,21 @@ def test_never_raises_on_wrong_types_in_known_fields(changes: dict[str, Any]) ->
     reading = read_item(junglee)
     assert reading.problem is not None or reading.snapshot is not None
     _check_sane(normalize_item(junglee))
+
+
+def test_details_table_names_are_cleaned_the_same_every_time() -> None:
+    """Row names are cleaned once per distinct name and remembered; the second item, a
+    hostile long name and page furniture come out exactly as cleaning each would."""
+    long_name = "Capacity\u200f : " + "x" * 600
+    details = [
+        {"name": "Capacity \u200f : \u200e", "value": "1.5\u200e  Liters"},
+        {"name": "Best Sellers Rank", "value": "#5 in Kitchen"},
+        {"name": "\u200f:", "value": "no name left"},
+        {"name": long_name, "value": "big"},
+    ]
+    first = normalize_item(item(productDetails=details))
+    again = normalize_item(item(productDetails=copy.deepcopy(details)))
+    assert first.details_table == again.details_table
+    ours = [row for row in first.details_table if row[1] in ("1.5 Liters", "big", "no name left")]
+    assert ours == [("Capacity", "1.5 Liters"), ("Capacity    " + "x" * 488, "big")]
+    assert all(name != "Best Sellers Rank" for name, _ in first.details_table)

@@ -24,6 +24,7 @@ None ("unknown", never zero) with a human-readable entry in `parse_warnings`.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -702,6 +703,31 @@ _MAX_DETAIL_ROWS = 200
 _MAX_DETAIL_TEXT = 500
 
 
+# Amazon pads names with invisible marks ("Capacity \u200f : \u200e").
+_NAME_PADDING_RE = re.compile(r"[\u200e\u200f:]+")
+
+
+_CACHED_NAME_CHARS = 200  # longer names (hostile input) are cleaned every time, never kept
+
+
+def _clean_detail_name(raw: str) -> str | None:
+    """A details-table row name cleaned and cut, or None for page furniture."""
+    name = _NAME_PADDING_RE.sub(" ", raw).strip()
+    if not name or name.lower() in _NOT_DETAILS:
+        return None
+    return name[:_MAX_DETAIL_TEXT]
+
+
+# The same few hundred names come back on every item of a run: clean each once.
+_cached_detail_name = functools.lru_cache(maxsize=4096)(_clean_detail_name)
+
+
+def _detail_name(raw: str) -> str | None:
+    if len(raw) > _CACHED_NAME_CHARS:
+        return _clean_detail_name(raw)
+    return _cached_detail_name(raw)
+
+
 def _details_table(tables: list[object], key: str) -> list[tuple[str, str]]:
     """(name, value) rows of the product-details tables, first occurrence of a row kept."""
     rows: list[tuple[str, str]] = []
@@ -716,12 +742,10 @@ def _details_table(tables: list[object], key: str) -> list[tuple[str, str]]:
             value = entry.get("value")
             if not isinstance(name, str) or not isinstance(value, str | int | float):
                 continue
-            # Amazon pads names with invisible marks ("Capacity \u200f : \u200e").
-            name = re.sub(r"[\u200e\u200f:]+", " ", name).strip()
             text = " ".join(str(value).replace("\u200e", " ").split())[:_MAX_DETAIL_TEXT]
-            if not name or not text or name.lower() in _NOT_DETAILS:
+            if not text or (clean := _detail_name(name)) is None:
                 continue
-            row = (name[:_MAX_DETAIL_TEXT], text)
+            row = (clean, text)
             if row not in seen and len(rows) < _MAX_DETAIL_ROWS:
                 seen.add(row)
                 rows.append(row)

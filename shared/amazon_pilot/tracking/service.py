@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -998,7 +997,7 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
         drafts_by_product[pid] = (prior, snap, current)
         moves.append({
             "id": pid,
-            "latest": json.dumps(_display_values(snap, current), ensure_ascii=False),
+            "latest": _display_values(snap, current),
             "found": snap.found,
             "title": snap.title,
             "brand": snap.brand,

@@ -430,10 +430,11 @@ _months_lock = threading.Lock()
 
 
 class LatestMove(TypedDict):
-    """A product's new `latest` after an observation (JSON text: it goes in as a recordset)."""
+    """A product's new `latest` after an observation (the moves go in as one JSON recordset,
+    `latest` nested in it: encoded once, not once per row and again in the recordset)."""
 
     id: int
-    latest: str
+    latest: dict[str, Any]
     found: bool
     title: str | None
     brand: str | None
@@ -519,6 +520,11 @@ def snapshot_from_row(asin: str, marketplace: str, row: Any) -> Snapshot:
     )
 
 
+# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; two calls a
+# snapshot on the ingestion path, so one encoder, same output.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
                  snap: Snapshot) -> tuple[Any, ...]:
     sub = snap.subcategory_ranks[0].rank if snap.subcategory_ranks else None
@@ -548,10 +554,9 @@ def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
         product_id, captured_at, run_id, snap.found, snap.price, snap.list_price, snap.currency,
         snap.buy_box_price, snap.buy_box_seller, snap.availability.value, snap.stock_count,
         snap.rating, snap.review_count, snap.bsr_rank, snap.bsr_category, sub,
-        json.dumps([{"rank": r.rank, "category": r.category} for r in snap.subcategory_ranks],
-                   ensure_ascii=False),
+        _encode([{"rank": r.rank, "category": r.category} for r in snap.subcategory_ranks]),
         snap.title, content_hash(snap), snap.image_count,
-        json.dumps(details, ensure_ascii=False), snap.data_source,
+        _encode(details), snap.data_source,
     )
 
 
@@ -605,7 +610,7 @@ def move_latest(conn: Connection, captured_at: datetime, moves: list[LatestMove]
     """A found product gets its new `latest`; a missing one keeps it and is marked not found."""
     conn.execute(text(
         "UPDATE products p SET"
-        " latest = CASE WHEN m.found THEN CAST(m.latest AS jsonb) ELSE p.latest END,"
+        " latest = CASE WHEN m.found THEN m.latest ELSE p.latest END,"
         " latest_captured_at = :at,"
         " last_fetch_status = CASE WHEN m.found THEN 'ok' ELSE 'not_found' END,"
         " not_found_since = CASE WHEN m.found THEN NULL"
@@ -613,9 +618,9 @@ def move_latest(conn: Connection, captured_at: datetime, moves: list[LatestMove]
         " title = coalesce(m.title, p.title), brand = coalesce(m.brand, p.brand),"
         " main_image_url = coalesce(m.image, p.main_image_url), data_source = m.source,"
         " last_fetch_error = NULL, last_fetch_failed_at = NULL"
-        " FROM jsonb_to_recordset(CAST(:moved AS jsonb)) AS m(id bigint, latest text,"
+        " FROM jsonb_to_recordset(CAST(:moved AS jsonb)) AS m(id bigint, latest jsonb,"
         "   found boolean, title text, brand text, image text, source text)"
-        " WHERE p.id = m.id"), {"at": captured_at, "moved": json.dumps(moves)})
+        " WHERE p.id = m.id"), {"at": captured_at, "moved": json.dumps(moves, ensure_ascii=False)})
 
 
 def active_trackers(conn: Connection, product_ids: list[int]) -> list[Tracker]:
