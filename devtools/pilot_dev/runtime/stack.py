@@ -586,7 +586,8 @@ class Stack:
         endpoint's CloudWatch (describe_alarms answers as in AWS)."""
         definitions = alarm_definitions(self.template, self.ctx)
         sampler = QueueSampler(self.client("sqs"), self.queue_urls, self.metrics)
-        self.alarms = LocalAlarms(definitions, self.metrics, self.client("cloudwatch"))
+        self.alarms = LocalAlarms(definitions, self.metrics, self.client("cloudwatch"),
+                                  composites=self.moto is None or _moto_has_composites())
         self.alarms.start(sampler)
 
     def worker_count(self) -> int:
@@ -909,3 +910,9 @@ def _database_of(url: str) -> str:
 
     return urlsplit(url).path.lstrip("/")
 
+
+def _moto_has_composites() -> bool:
+    """Whether the embedded endpoint implements PutCompositeAlarm (moto 5.2 does not)."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    return hasattr(CloudWatchResponse, "put_composite_alarm")
