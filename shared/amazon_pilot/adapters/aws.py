@@ -10,7 +10,7 @@ from amazon_pilot.platform.settings import settings
 # (service, access key id) -> client. In Lambda there is one identity per process; the
 # local runtime runs every function, each with its role's credentials, in one process,
 # so a client must never serve another identity's calls.
-_clients: dict[tuple[str, str], Any] = {}
+_clients: dict[tuple[str, str, str, str], Any] = {}
 _lock = threading.Lock()
 
 
@@ -20,7 +20,10 @@ def client(service: str, *, quick: bool = False) -> Any:
     request."""
     cfg = settings()
     creds = cfg.aws_credentials
-    key = (f"{service}:quick" if quick else service, creds[0] if creds else "")
+    # the endpoint and region belong to the key: environment views (the local runtime,
+    # tests) may point the same identity at another endpoint
+    key = (f"{service}:quick" if quick else service, creds[0] if creds else "",
+           cfg.aws_endpoint_url or "", cfg.region)
     cached = _clients.get(key)
     if cached is None:
         with _lock:
