@@ -22,6 +22,7 @@ from common import bench_database, percentile
 
 # the per-request statement as it was before item 9 (ratelimit._HIT_WITH_USER minus
 # the probe): the reference
+IP = "127.0.0.1"  # the caller address each request also counts against (ipauth:)
 BEFORE = """
 WITH hit AS (
 INSERT INTO rate_limit_counters AS r (bucket, window_start, count)
@@ -94,13 +95,13 @@ def main() -> int:
         cases = {
             "before item 9 (no session probe)": before,
             "now, token of a live session": lambda: ratelimit.hit_with_user(
-                user_id, session_id=live),
+                user_id, IP, session_id=live),
             "now, token of a revoked session": lambda: ratelimit.hit_with_user(
-                user_id, session_id=revoked),
-            "now, token without a session claim": lambda: ratelimit.hit_with_user(user_id),
+                user_id, IP, session_id=revoked),
+            "now, token without a session claim": lambda: ratelimit.hit_with_user(user_id, IP),
         }
-        assert ratelimit.hit_with_user(user_id, session_id=revoked)[2].session_revoked
-        assert not ratelimit.hit_with_user(user_id, session_id=live)[2].session_revoked
+        assert ratelimit.hit_with_user(user_id, IP, session_id=revoked)[2].session_revoked
+        assert not ratelimit.hit_with_user(user_id, IP, session_id=live)[2].session_revoked
         samples: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(200):  # warm the pool and the plans
             for fn in cases.values():
