@@ -35,7 +35,7 @@ import textwrap
 from pathlib import Path
 from types import ModuleType
 
-from common import ROOT
+from common import REFERENCE_MODULE, ROOT
 
 GOAL = 1.1
 
@@ -47,19 +47,7 @@ EMPTY_HANDLER = textwrap.dedent("""
         return None
 """)
 
-ISSUE2_REFERENCE = textwrap.dedent("""
-    from aws_lambda_powertools import Logger, Metrics, Tracer
-    from fastapi import FastAPI
-    from mangum import Mangum
-    from sqlalchemy import create_engine
-    logger, metrics, tracer = Logger(service="ref"), Metrics(namespace="ref"), Tracer()
-    engine = create_engine("postgresql+psycopg://u@127.0.0.1/db")
-    app = FastAPI()
-    @app.get("/")
-    async def root():
-        return {"ok": True}
-    handler = Mangum(app, lifespan="off")
-""")
+ISSUE2_REFERENCE = REFERENCE_MODULE  # bench/common.py: issue 2's reference module
 
 
 def check_artifacts() -> ModuleType:

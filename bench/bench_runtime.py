@@ -17,24 +17,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import ROOT, free_port, keep_alive_latencies, pilot_run, summary, wait_http
+from common import (
+    REFERENCE_MODULE,
+    ROOT,
+    free_port,
+    keep_alive_latencies,
+    pilot_run,
+    summary,
+    wait_http,
+)
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
-
-REFERENCE = textwrap.dedent("""
-    from aws_lambda_powertools import Logger, Metrics, Tracer
-    from fastapi import FastAPI
-    from mangum import Mangum
-    from sqlalchemy import create_engine
-    logger, metrics, tracer = Logger(service="ref"), Metrics(namespace="ref"), Tracer()
-    engine = create_engine("postgresql+psycopg://u@127.0.0.1/db")
-    app = FastAPI()
-    @app.get("/")
-    async def root():
-        return {"ok": True}
-    handler = Mangum(app, lifespan="off")
-""")
 
 BARE_APP = textwrap.dedent("""
     import sys, uvicorn
@@ -81,7 +75,7 @@ def cold_starts() -> None:
     }
     with tempfile.TemporaryDirectory() as folder:
         ref = Path(folder) / "reference_handler.py"
-        ref.write_text(REFERENCE)
+        ref.write_text(REFERENCE_MODULE)
         loaders = {"reference": f"import runpy; runpy.run_path({str(ref)!r})", **loaders}
         times: dict[str, list[float]] = {name: [] for name in loaders}
         for code in loaders.values():  # warm the .pyc caches once

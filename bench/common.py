@@ -12,6 +12,7 @@ import os
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -144,3 +145,20 @@ def bench_database() -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
         server.stop()
+
+
+# Issue 2's reference Lambda module: the libraries every API function loads, and nothing
+# of ours. bench_runtime and bench_coldstart time the functions against it.
+REFERENCE_MODULE = textwrap.dedent("""
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from fastapi import FastAPI
+    from mangum import Mangum
+    from sqlalchemy import create_engine
+    logger, metrics, tracer = Logger(service="ref"), Metrics(namespace="ref"), Tracer()
+    engine = create_engine("postgresql+psycopg://u@127.0.0.1/db")
+    app = FastAPI()
+    @app.get("/")
+    async def root():
+        return {"ok": True}
+    handler = Mangum(app, lifespan="off")
+""")
