@@ -7,9 +7,12 @@ Postgres is TEST_DATABASE_URL's server when set, else the embedded server under
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -185,3 +188,35 @@ def from_address(stack: Stack) -> Iterator[Callable[[str], httpx.Client]]:
     yield make
     for client in clients:
         client.close()
+
+
+class ShortLinkServer(BaseHTTPRequestHandler):
+    """Stands in for a.co and amzn.to: 301 chains as theirs are, ending on a store URL;
+    an unknown link is a 404 (an expired one)."""
+
+    routes: dict[str, str] = {}
+
+    def do_GET(self) -> None:
+        target = self.routes.get(f"{self.headers.get('Host')}{self.path}")
+        self.send_response(301 if target else 404)
+        if target:
+            self.send_header("Location", target)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def shortener(stack_env: Callable[[str, str], None]) -> Iterator[dict[str, str]]:
+    """The session stack resolves a.co and amzn.to through a ShortLinkServer; the test
+    fills in its routes ("a.co/d/x" -> the next URL)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ShortLinkServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    stack_env("SHORT_LINKS", "on")
+    stack_env("SHORT_LINK_VIA", f"a.co=127.0.0.1:{port},amzn.to=127.0.0.1:{port}")
+    ShortLinkServer.routes = {}
+    yield ShortLinkServer.routes
+    server.shutdown()
+    server.server_close()

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,33 +33,6 @@ def seller(page: Any) -> str:
     create_user(email, PASSWORD, role="seller", plan="enterprise")
     sign_in(page, email, PASSWORD)
     return email
-
-
-class Shortener(BaseHTTPRequestHandler):
-    routes: dict[str, str] = {}
-
-    def do_GET(self) -> None:
-        target = self.routes.get(f"{self.headers.get('Host')}{self.path}")
-        self.send_response(301 if target else 404)
-        if target:
-            self.send_header("Location", target)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture()
-def shortener(stack_env: Callable[[str, str], None]) -> Iterator[dict[str, str]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Shortener)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    stack_env("SHORT_LINKS", "on")
-    stack_env("SHORT_LINK_VIA", f"a.co=127.0.0.1:{port},amzn.to=127.0.0.1:{port}")
-    Shortener.routes = {}
-    yield Shortener.routes
-    server.shutdown()
-    server.server_close()
 
 
 def no_sideways_scroll(page: Any) -> bool:

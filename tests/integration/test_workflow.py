@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -221,40 +219,6 @@ def test_list_and_detail_agree_that_a_stock_out_is_no_price(api: httpx.Client,
 
 
 # ---------------------------------------------------------------- short links
-
-
-class ShortLinkServer(BaseHTTPRequestHandler):
-    """Stands in for a.co and amzn.to: 301 chains as theirs are, ending on a store URL."""
-
-    routes: dict[str, str] = {}
-
-    def do_GET(self) -> None:
-        key = f"{self.headers.get('Host')}{self.path}"
-        target = self.routes.get(key)
-        if target is None:
-            self.send_response(404)
-            self.end_headers()
-            return
-        self.send_response(301)
-        self.send_header("Location", target)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture()
-def shortener(stack_env: Callable[[str, str], None]) -> Iterator[dict[str, str]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ShortLinkServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    port = server.server_address[1]
-    stack_env("SHORT_LINKS", "on")
-    stack_env("SHORT_LINK_VIA", f"a.co=127.0.0.1:{port},amzn.to=127.0.0.1:{port}")
-    ShortLinkServer.routes = {}
-    yield ShortLinkServer.routes
-    server.shutdown()
-    server.server_close()
 
 
 def test_short_links_resolve_through_a_bounded_amazon_only_redirect_chain(
