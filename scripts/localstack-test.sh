@@ -27,7 +27,7 @@ mkdir -p "$LS_HOME/fs" "$LS_HOME/tmp"
 PORT="${LOCALSTACK_PORT:-4566}"
 OVERRIDE_IN_DOCKER=0 GATEWAY_LISTEN="127.0.0.1:$PORT" DNS_ADDRESS=0 \
   FILESYSTEM_ROOT="$PWD/$LS_HOME/fs" TMPDIR="$PWD/$LS_HOME/tmp" SKIP_SSL_CERT_DOWNLOAD=1 \
-  DISABLE_EVENTS=1 EAGER_SERVICE_LOADING=1 SERVICES=sqs,events,logs,iam,sts,secretsmanager,ssm,ses \
+  DISABLE_EVENTS=1 EAGER_SERVICE_LOADING=1 SERVICES=sqs,events,logs,iam,sts,secretsmanager,ssm,ses,cloudwatch \
   "$LS_HOME/venv/bin/python" -m localstack.runtime.main > "$LS_HOME/localstack.log" 2>&1 &
 LS_PID=$!
 trap 'kill $LS_PID 2>/dev/null || true; wait $LS_PID 2>/dev/null || true' EXIT

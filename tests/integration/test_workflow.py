@@ -59,8 +59,9 @@ def test_products_and_alerts_export_as_csv_by_format_or_accept(
         api: httpx.Client, asins: list[str]) -> None:
     seller = new_seller(api)
     first = track(api, seller, asins[0], alias="=HYPERLINK(\"http://x\")")
-    track(api, seller, asins[1])
+    second = track(api, seller, asins[1])
     fetched(api, seller, first["id"])
+    fetched(api, seller, second["id"])  # both exports then read the same rows
     api.patch(f"/v1/products/{first['id']}", json={"tags": ["Q4 Launch", "audio"],
                                                    "notes": "reprice after Prime Day"},
               headers=auth(seller))
