@@ -30,7 +30,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from common import bench_database
+from common import bench_database, goal
 
 TYPES = ("price_change", "bsr_change", "subcategory_bsr_change", "rating_change")
 
@@ -168,6 +168,11 @@ def main() -> int:
               f"({jobs / 2:,.0f} per channel; cap 5 per product a day = "
               f"{5 * args.products:,} at most); suppressed rows: {rows.get('suppressed', 0):,};"
               f" alerts left pending: {pending}")
+        cap = 5 * args.products * 2
+        goal("alert storm: messages for the day's alerts", jobs, "messages",
+             f"<= cap {cap:,}", jobs <= cap and pending == 0,
+             reference=f"{args.alerts:,} alerts",
+             ratio=f"fan-out {fan_s / bare_s:.1f}x the bare insert")
 
         _, _ = insert_alerts(digest, args.alerts, args.products)
         started = time.perf_counter()
@@ -179,6 +184,9 @@ def main() -> int:
               f"{args.alerts / digest_s:10,.0f} alerts/s")
         print(f"  messages: {out['messages']} (one per channel) covering {out['alerts']:,} "
               f"alerts; bodies {', '.join(f'{s / 1024:.0f} KiB' for s in sizes)}")
+        goal("alert storm: digest messages per channel", out["messages"] / 2, "messages",
+             "1", out["messages"] == 2 and out["alerts"] == args.alerts,
+             reference=f"covers {out['alerts']:,} alerts")
     sink.server.shutdown()
     return 0
 

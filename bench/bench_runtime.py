@@ -21,6 +21,7 @@ from common import (
     REFERENCE_MODULE,
     ROOT,
     free_port,
+    goal,
     keep_alive_latencies,
     pilot_run,
     summary,
@@ -129,6 +130,7 @@ def readiness_and_latency() -> None:
     with pilot_run(port):
         ready = wait_http(port, timeout=90)  # timed from the launch, before anything else
         print(f"\n`pilot run` ready (API answering) in {ready:.2f} s  (target < 5 s)")
+        goal("pilot run ready", ready, "s", "< 5 s", ready < 5)
         with served_by_uvicorn(BARE_APP) as bare, served_by_uvicorn(SAME_APP) as same:
             samples = interleaved({"ours": port, "bare": bare, "same": same}, REQUESTS)
     ours, reference, same_app = samples["ours"], samples["bare"], samples["same"]
@@ -142,6 +144,8 @@ def readiness_and_latency() -> None:
     print(f"  ratio of p50 to the minimal app: {ratio:.2f}x  (target within 2x)")
     print(f"  ratio of p50 to the same app without the runtime: {translation:.2f}x"
           "  (the cost of event translation, Mangum and the Lambda decorators)")
+    goal("HTTP round trip p50 vs a bare app", ratio, "x", "<= 2x", ratio <= 2,
+         reference=f"bare p50 {statistics.median(reference):.0f} µs")
 
 
 if __name__ == "__main__":

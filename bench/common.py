@@ -162,3 +162,22 @@ REFERENCE_MODULE = textwrap.dedent("""
         return {"ok": True}
     handler = Mangum(app, lifespan="off")
 """)
+
+
+def goal(name: str, figure: float, unit: str, target: str, met: bool, *,
+         reference: str = "", ratio: str = "") -> None:
+    """One issue goal's figure, for the table `run_all.py` prints at the end of `make bench`.
+
+    The bench prints its own detailed lines; this only records the figure (with the
+    reference measured in the same run, and the ratio the goal is stated in) as one JSON
+    line in $BENCH_FIGURES, so every goal can be read in one place after one run.
+    Outside run_all (no $BENCH_FIGURES) it does nothing."""
+    import json
+
+    path = os.environ.get("BENCH_FIGURES")
+    if not path:
+        return
+    line = {"bench": Path(sys.argv[0]).name, "name": name, "figure": figure, "unit": unit,
+            "target": target, "met": met, "reference": reference, "ratio": ratio}
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")

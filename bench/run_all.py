@@ -13,9 +13,11 @@ Exits 1 when a bench fails (a non-zero exit), naming it.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,10 +56,32 @@ QUICK: dict[str, tuple[list[str], dict[str, str]]] = {
 }
 
 
+def print_goals(figures: Path) -> None:
+    """Every goal a bench recorded (common.goal), one line each: figure, goal, met,
+    reference and ratio from the same run."""
+    lines = ([json.loads(line) for line in figures.read_text().splitlines()]
+             if figures.exists() else [])
+    print("\n==================== goals, this run")
+    if not lines:
+        print("  (no bench recorded a goal)")
+        return
+    width = max(len(f["name"]) for f in lines)
+    for f in lines:
+        mark = "met" if f["met"] else "NOT met"
+        extra = "; ".join(x for x in (f["reference"], f["ratio"]) if x)
+        value = f["figure"]
+        shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+        print(f"  {f['name']:<{width}}  {shown:>10} {f['unit']:<12} "
+              f"goal {f['target']:<14} {mark:<8} {extra}")
+    met = sum(1 for f in lines if f["met"])
+    print(f"  {met} of {len(lines)} goals met in this run")
+
+
 def main() -> int:
     quick = "--quick" in sys.argv[1:]
     failed = []
     started = time.perf_counter()
+    figures = Path(tempfile.mkdtemp(prefix="bench-")) / "figures.jsonl"
     for name in ORDER:
         path = HERE / name
         if not path.exists():
@@ -66,11 +90,13 @@ def main() -> int:
         print(f"\n==================== {name}{' (quick)' if quick else ''}", flush=True)
         t0 = time.perf_counter()
         code = subprocess.run([sys.executable, str(path), *args], cwd=HERE,
-                              env={**os.environ, **env}).returncode
+                              env={**os.environ, **env,
+                                   "BENCH_FIGURES": str(figures)}).returncode
         print(f"-------------------- {name}: {time.perf_counter() - t0:.0f} s"
               f"{'' if code == 0 else f', FAILED (exit {code})'}", flush=True)
         if code != 0:
             failed.append(name)
+    print_goals(figures)
     print(f"\nall benches: {time.perf_counter() - started:.0f} s")
     if failed:
         print(f"failed: {', '.join(failed)}")
