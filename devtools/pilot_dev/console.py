@@ -16,11 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from amazon_pilot.operations.service import move_task_unsupported
+from amazon_pilot.adapters.dead_letters import move_back, peek, start_move_task
 from pilot_dev.runtime.template import repo_root
-
-# the attributes the consumer adds when it dead-letters a message; not sent back
-DLQ_ATTRIBUTES = ("failure_reason", "source_message_id", "receive_count")
 
 
 class ConsoleError(Exception):
@@ -179,19 +176,8 @@ def dead_letters(target: Target, queue: str, limit: int = 50) -> list[dict[str, 
     """The DLQ's messages, looked at with a visibility timeout of 0 (they stay
     available): id, reason, job type and key, the ids the payload names."""
     _, _, dlq_url = resolve_queue(target, queue)
-    sqs = target.client("sqs")
-    seen: dict[str, dict[str, Any]] = {}
-    for _ in range(10):
-        batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10,
-                                    VisibilityTimeout=0, WaitTimeSeconds=0,
-                                    AttributeNames=["All"],
-                                    MessageAttributeNames=["All"]).get("Messages", [])
-        new = [m for m in batch if m["MessageId"] not in seen]
-        for message in new:
-            seen[message["MessageId"]] = describe_message(message)
-        if not new or len(seen) >= limit:
-            break
-    return sorted(seen.values(), key=lambda m: m["sent_at"] or "")[:limit]
+    described = [describe_message(m) for m in peek(target.client("sqs"), dlq_url, limit)]
+    return sorted(described, key=lambda m: m["sent_at"] or "")[:limit]
 
 
 def describe_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -222,38 +208,10 @@ def redrive(target: Target, queue: str, ids: list[str] | None = None) -> dict[st
     name, source_url, dlq_url = resolve_queue(target, queue)
     sqs = target.client("sqs")
     if not ids:
-        arns = [sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"] for u in (dlq_url, source_url)]
-        try:
-            task = sqs.start_message_move_task(SourceArn=arns[0], DestinationArn=arns[1])
+        handle = start_move_task(sqs, source_url, dlq_url)
+        if handle is not None:
             return {"queue": name, "method": "message-move-task", "moved": None,
-                    "task_handle": task.get("TaskHandle")}
-        except Exception as exc:
-            if not move_task_unsupported(exc):
-                raise
-    wanted = set(ids or [])
-    moved: list[str] = []
-    seen: set[str] = set()
-    while True:
-        batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10,
-                                    VisibilityTimeout=30, WaitTimeSeconds=0,
-                                    MessageAttributeNames=["All"]).get("Messages", [])
-        fresh = [m for m in batch if m["MessageId"] not in seen]
-        for message in batch:
-            seen.add(message["MessageId"])
-            if not wanted or message["MessageId"] in wanted:
-                attributes = {k: v for k, v in (message.get("MessageAttributes") or {}).items()
-                              if k not in DLQ_ATTRIBUTES}
-                sqs.send_message(QueueUrl=source_url, MessageBody=message["Body"],
-                                 MessageAttributes=attributes)
-                # deleted only once the copy is safely in the source queue
-                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-                moved.append(message["MessageId"])
-            else:
-                sqs.change_message_visibility(QueueUrl=dlq_url,
-                                              ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)
-        if not fresh or (wanted and wanted <= set(moved)):
-            break
-    return {"queue": name, "method": "receive-send-delete", "moved": len(moved),
-            "not_found": sorted(wanted - set(moved))}
+                    "task_handle": handle}
+    moved, not_found = move_back(sqs, source_url, dlq_url, set(ids) if ids else None)
+    return {"queue": name, "method": "receive-send-delete", "moved": moved,
+            "not_found": not_found}

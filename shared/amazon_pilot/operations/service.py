@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from amazon_pilot.adapters.aws import client
+from amazon_pilot.adapters.dead_letters import move_back, peek, start_move_task
 from amazon_pilot.operations import store
 from amazon_pilot.operations.schemas import (
     Alarm,
@@ -37,9 +38,6 @@ from amazon_pilot.platform.errors import NotFound, ValidationFailed
 from amazon_pilot.platform.settings import settings
 
 QUEUE_FAILED = "the queue could not be read"
-# the attributes the consumer adds when it dead-letters a message; not sent back
-_DLQ_ATTRIBUTES = ("failure_reason", "source_message_id", "receive_count")
-_PEEK_ROUNDS = 10
 _BODY_CHARS = 2000
 _SEVERITY = re.compile(r"\[(page|ticket)\]|severity[:=]\s*(page|ticket)", re.I)
 
@@ -199,17 +197,8 @@ def dead_letters(queue: str, *, limit: int) -> DeadLetterPage:
     depth = int(sqs.get_queue_attributes(
         QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"],
     )["Attributes"].get("ApproximateNumberOfMessages", 0))
-    seen: dict[str, DeadLetter] = {}
-    for _ in range(_PEEK_ROUNDS):
-        batch = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0,
-            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
-        new = [m for m in batch if m["MessageId"] not in seen]
-        for message in new:
-            seen[message["MessageId"]] = _dead_letter(message)
-        if not new or len(seen) >= limit:
-            break
-    items = sorted(seen.values(), key=lambda d: d.sent_at or datetime.min.replace(tzinfo=UTC))
+    items = sorted((_dead_letter(m) for m in peek(sqs, dlq_url, limit)),
+                   key=lambda d: d.sent_at or datetime.min.replace(tzinfo=UTC))
     return DeadLetterPage(queue=queue, depth=depth, items=items[:limit])
 
 
@@ -223,8 +212,17 @@ def redrive(queue: str, *, message_ids: list[str] | None, everything: bool,
         raise ValidationFailed("give either message_ids or all=true", details=[
             {"field": "message_ids", "message": "give either message_ids or all=true"}])
     source_url, dlq_url = _urls(queue)
-    result = _move_all(queue, source_url, dlq_url) if everything else _move_some(
-        queue, source_url, dlq_url, set(message_ids or []))
+    sqs = client("sqs")
+    handle = start_move_task(client("sqs", quick=True), source_url, dlq_url) if everything \
+        else None
+    if handle is not None:
+        result = RedriveResult(queue=queue, method="message-move-task", moved=None,
+                               task_handle=handle)
+    else:
+        moved, not_found = move_back(sqs, source_url, dlq_url,
+                                     None if everything else set(message_ids or []))
+        result = RedriveResult(queue=queue, method="receive-send-delete", moved=moved,
+                               not_found=not_found)
     from amazon_pilot.accounts.store import audit
 
     with transaction() as conn:
@@ -233,80 +231,6 @@ def redrive(queue: str, *, message_ids: list[str] | None, everything: bool,
                   "method": result.method, "moved": result.moved, "all": everything,
                   "message_ids": (message_ids or [])[:100], "task_handle": result.task_handle})
     return result
-
-
-def _move_all(queue: str, source_url: str, dlq_url: str) -> RedriveResult:
-    sqs = client("sqs")
-    arns = {}
-    for url in (source_url, dlq_url):
-        arns[url] = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    try:  # one attempt: an endpoint without the action answers 500 (moto)
-        task = client("sqs", quick=True).start_message_move_task(
-            SourceArn=arns[dlq_url], DestinationArn=arns[source_url])
-    except Exception as exc:
-        if not move_task_unsupported(exc):
-            raise
-    else:
-        return RedriveResult(queue=queue, method="message-move-task", moved=None,
-                             task_handle=task.get("TaskHandle"))
-    moved = 0
-    while True:
-        batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10,
-                                    VisibilityTimeout=30, WaitTimeSeconds=0,
-                                    MessageAttributeNames=["All"]).get("Messages", [])
-        if not batch:
-            break
-        for message in batch:
-            _send_back(source_url, message)
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
-    return RedriveResult(queue=queue, method="receive-send-delete", moved=moved)
-
-
-def _move_some(queue: str, source_url: str, dlq_url: str, wanted: set[str]) -> RedriveResult:
-    sqs = client("sqs")
-    moved: set[str] = set()
-    seen: set[str] = set()
-    for _ in range(_PEEK_ROUNDS):
-        batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10,
-                                    VisibilityTimeout=30, WaitTimeSeconds=0,
-                                    MessageAttributeNames=["All"]).get("Messages", [])
-        fresh = [m for m in batch if m["MessageId"] not in seen]
-        for message in batch:
-            seen.add(message["MessageId"])
-            if message["MessageId"] in wanted and message["MessageId"] not in moved:
-                _send_back(source_url, message)
-                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-                moved.add(message["MessageId"])
-            else:  # not asked for: visible again at once
-                sqs.change_message_visibility(QueueUrl=dlq_url,
-                                              ReceiptHandle=message["ReceiptHandle"],
-                                              VisibilityTimeout=0)
-        if moved >= wanted or not fresh:
-            break
-    return RedriveResult(queue=queue, method="receive-send-delete", moved=len(moved),
-                         not_found=sorted(wanted - moved))
-
-
-def _send_back(source_url: str, message: dict[str, Any]) -> None:
-    attributes = {k: v for k, v in (message.get("MessageAttributes") or {}).items()
-                  if k not in _DLQ_ATTRIBUTES}
-    client("sqs").send_message(QueueUrl=source_url, MessageBody=message["Body"],
-                               MessageAttributes=attributes)
-
-
-def move_task_unsupported(exc: Exception) -> bool:
-    """The endpoint has no message-move task (moto, LocalStack editions)."""
-    response = getattr(exc, "response", {}) or {}
-    code = str(response.get("Error", {}).get("Code", ""))
-    if response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (500, 501) and (
-            not code or code in ("500", "501")):
-        return True  # an endpoint that failed on the action itself (moto: NotImplementedError)
-    text = f"{code} {exc}".lower()
-    return any(word in text for word in ("notimplemented", "not implemented",
-                                         "unsupported", "invalidaction", "unknownoperation",
-                                         "not yet implemented"))
 
 
 # ---------------------------------------------------------------- jobs and outbox
