@@ -24,13 +24,13 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from common import bench_database, goal
+
+from pilot_dev.standins.webhook_receiver import WebhookReceiver
 
 TYPES = ("price_change", "bsr_change", "subcategory_bsr_change", "rating_change")
 
@@ -85,41 +85,17 @@ def insert_alerts(user: str, n: int, products: int) -> tuple[list[str], float]:
     return ids, time.perf_counter() - started
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                sink.bodies.append(self.rfile.read(int(self.headers.get("content-length") or 0)))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=50_000)
     parser.add_argument("--products", type=int, default=500)
     parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
-    sink = Sink()
+    sink = WebhookReceiver()
 
     with bench_database() as url:
         os.environ["DATABASE_URL"] = url
-        os.environ["WEBHOOK_ALLOW_HOSTS"] = f"127.0.0.1:{sink.port}"
+        os.environ["WEBHOOK_ALLOW_HOSTS"] = sink.host
         os.environ.setdefault("STAGE", "local")
         from sqlalchemy import text
 
@@ -132,8 +108,8 @@ def main() -> int:
         reset_settings()
         outbox.nudge = lambda ids: None  # the relay's work, benched with the refresh
 
-        hook = f"http://127.0.0.1:{sink.port}/hook"
-        slack = f"http://127.0.0.1:{sink.port}/services/T1/B1/X"
+        hook = sink.url("/hook")
+        slack = sink.url("/services/T1/B1/X")
         with transaction() as conn:
             immediate, _ = seed(conn, args.products, {"digest": "off"})
             digest, _ = seed(conn, args.products, {"digest": "daily"})
@@ -179,7 +155,7 @@ def main() -> int:
         out = service.send_digest(DigestPayload(user_id=uuid.UUID(digest),
                                                 date=time.strftime("%Y-%m-%d")), 3)
         digest_s = time.perf_counter() - started
-        sizes = [len(b) for b in sink.bodies]
+        sizes = [len(r["body"]) for r in sink.hits()]
         print(f"{'digest of the storm, sent to 2 channels':<48} {digest_s:7.2f} s "
               f"{args.alerts / digest_s:10,.0f} alerts/s")
         print(f"  messages: {out['messages']} (one per channel) covering {out['alerts']:,} "
@@ -187,7 +163,7 @@ def main() -> int:
         goal("alert storm: digest messages per channel", out["messages"] / 2, "messages",
              "1", out["messages"] == 2 and out["alerts"] == args.alerts,
              reference=f"covers {out['alerts']:,} alerts")
-    sink.server.shutdown()
+    sink.close()
     return 0
 
 

@@ -7,12 +7,10 @@ recorded). The second copy is sent only once the first is observably mid-side-ef
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import pytest
 
 from pilot_dev.standins.apify_catalog import demo_asins
 from pilot_dev.standins.apify_server import ApifyStandIn
+from pilot_dev.standins.webhook_receiver import WebhookReceiver
 from tests.chaos.delivery_harness import (
     PilotRun,
     aws_endpoint,  # noqa: F401  (fixture)
@@ -39,44 +38,18 @@ SINK_DELAY_S = 3.0  # the receiver takes its time: the first copy is mid-deliver
 RETRY_BASE_S = "5"
 
 
-class Sink:
-    """A webhook receiver on loopback that answers 200 after SINK_DELAY_S."""
-
-    def __init__(self) -> None:
-        received = self.received = []  # type: list[dict[str, Any]]
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                received.append({"at": time.monotonic(), "body": body})
-                time.sleep(SINK_DELAY_S)
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
 @pytest.fixture()
 def world(own_database: str, aws_endpoint: str,  # noqa: F811
           tmp_path: Path) -> Iterator[dict[str, Any]]:
     standin = ApifyStandIn(port=0).start()
-    sink = Sink()
+    sink = WebhookReceiver(delay_s=SINK_DELAY_S)
     stack = PilotRun(tmp_path, {"DATABASE_URL": own_database, "AWS_ENDPOINT_URL": aws_endpoint,
                                 # not the stack's own stand-in: this one, so runs can be counted
                                 "APIFY_TOKEN": "sandbox-chaos", "APIFY_API_URL": standin.url,
                                 "RETRY_BASE_SECONDS": RETRY_BASE_S,
                                 # webhooks reach no loopback address unless an operator
                                 # names it (development only): this sink, and only it
-                                "WEBHOOK_ALLOW_HOSTS": sink.url.split("/")[2]})
+                                "WEBHOOK_ALLOW_HOSTS": sink.host})
     try:
         stack.start()
         yield {"stack": stack, "standin": standin, "sink": sink, "db": own_database,
@@ -101,26 +74,26 @@ def test_a_webhook_is_sent_once_when_a_copy_arrives_during_the_first_send(
     headers = stack.sign_in()
     headers.pop("email")
     channel = stack.client.post("/v1/notification-channels", headers=headers,
-                                json={"kind": "webhook", "url": sink.url})
+                                json={"kind": "webhook", "url": sink.url("/hook")})
     assert channel.status_code == 201, channel.text
     channel_id = channel.json()["id"]
     queued = stack.client.post(f"/v1/notification-channels/{channel_id}/test", headers=headers)
     assert queued.status_code == 202, queued.text
     delivery_id = queued.json()["delivery_id"]
-    wait_for(lambda: sink.received, 120, "the first copy's POST")  # now mid-send
+    wait_for(lambda: sink.hits(), 120, "the first copy's POST")  # now mid-send
     copy = {"type": "deliver_notification", "key": f"notify-test:{delivery_id}",
             "payload": {"delivery_id": delivery_id, "channel_id": channel_id}}
     sqs.send_message(QueueUrl=queue_url(sqs, "critical"), MessageBody=json.dumps(copy))
     wait_for(lambda: stack.log_lines("in progress elsewhere", delivery_id)
-             or len(sink.received) > 1, 60, "the second copy to arrive")
+             or len(sink.hits()) > 1, 60, "the second copy to arrive")
     wait_for(lambda: _settled(sqs, "critical"), 120, "both copies to be settled")
     time.sleep(1.0)
     deferred = len(stack.log_lines("in progress elsewhere", delivery_id))
     dead = [b for b in dlq_bodies(sqs, queue_url(sqs, "critical-dlq")) if delivery_id in b]
     print(f"duplicate webhook: copies delivered = 2, webhook POSTs received = "
-          f"{len(sink.received)}, second copy deferred {deferred} time(s), in the DLQ: "
+          f"{len(sink.hits())}, second copy deferred {deferred} time(s), in the DLQ: "
           f"{len(dead)}")
-    assert len(sink.received) == 1 and not dead
+    assert len(sink.hits()) == 1 and not dead
     deliveries = stack.client.get(f"/v1/notification-channels/{channel_id}/deliveries",
                                   headers=headers).json()["items"]
     assert [(d["status"], d["attempts"]) for d in deliveries] == [("delivered", 1)]

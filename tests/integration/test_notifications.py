@@ -7,12 +7,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -23,6 +21,7 @@ from amazon_pilot.domain.notifications import verify
 from amazon_pilot.notifications.service import fan_out
 from amazon_pilot.platform.db import transaction
 from pilot_dev.runtime.stack import Stack
+from pilot_dev.standins.webhook_receiver import WebhookReceiver
 from tests.integration.test_runtime import wait_for
 
 PASSWORD = "Notify-pass-2026!"
@@ -32,63 +31,17 @@ _moments = itertools.count(1)
 # ------------------------------------------------------------------ a webhook receiver
 
 
-class Receiver:
-    """A tiny HTTP server on 127.0.0.1 recording every request. `plan(path, statuses)`
-    sets the answers for a path, in order (the last one repeats); default 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.plans: dict[str, list[int]] = {}
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                with receiver.lock:
-                    seen = sum(1 for r in receiver.requests if r["path"] == self.path)
-                    receiver.requests.append({"path": self.path, "body": body,
-                                              "headers": {k.lower(): v for k, v
-                                                          in self.headers.items()}})
-                    plan = receiver.plans.get(self.path, [200])
-                    status = plan[min(seen, len(plan) - 1)]
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", "/redirected-here")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def plan(self, path: str, statuses: list[int]) -> None:
-        with self.lock:
-            self.plans[path] = statuses
-
-    def hits(self, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r for r in self.requests if r["path"] == path]
-
-
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
+def receiver() -> Iterator[WebhookReceiver]:
     """The sink, allowed by the operator setting for exactly its own port (loopback
     webhooks are refused otherwise, the API's port included)."""
     import os
 
     from amazon_pilot.platform.settings import reset_settings
 
-    running = Receiver()
-    running.thread.start()
+    running = WebhookReceiver()
     saved = os.environ.get("WEBHOOK_ALLOW_HOSTS")
-    os.environ["WEBHOOK_ALLOW_HOSTS"] = f"127.0.0.1:{running.server.server_address[1]}"
+    os.environ["WEBHOOK_ALLOW_HOSTS"] = running.host
     reset_settings()
     yield running
     if saved is None:
@@ -96,8 +49,7 @@ def receiver() -> Iterator[Receiver]:
     else:
         os.environ["WEBHOOK_ALLOW_HOSTS"] = saved
     reset_settings()
-    running.server.shutdown()
-    running.server.server_close()
+    running.close()
 
 
 # ------------------------------------------------------------------ helpers
@@ -229,7 +181,7 @@ def confirm_email_channel(api: httpx.Client, address: str, timeout: float = 30) 
 
 
 def test_webhook_gets_a_signed_payload_when_an_alert_is_fanned_out(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     seller = new_user(api, IMMEDIATE)
     channel = add_channel(api, seller, kind="webhook", url=receiver.url("/signed"))
@@ -276,7 +228,7 @@ def test_webhook_gets_a_signed_payload_when_an_alert_is_fanned_out(
 
 
 def test_failing_receiver_is_retried_with_back_off_until_delivered(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     receiver.plan("/flaky", [500, 500, 200])
     seller = new_user(api, IMMEDIATE)
@@ -299,7 +251,7 @@ def test_failing_receiver_is_retried_with_back_off_until_delivered(
 
 
 def test_a_receiver_that_keeps_failing_ends_failed_with_its_errors(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     receiver.plan("/down", [503])
     receiver.plan("/moved", [302])
@@ -319,7 +271,7 @@ def test_a_receiver_that_keeps_failing_ends_failed_with_its_errors(
     assert receiver.hits("/redirected-here") == []  # redirects are never followed
 
 
-def test_another_users_channel_is_404(api: httpx.Client, receiver: Receiver) -> None:
+def test_another_users_channel_is_404(api: httpx.Client, receiver: WebhookReceiver) -> None:
     owner = new_user(api, IMMEDIATE)
     other = new_user(api, IMMEDIATE)
     channel = add_channel(api, owner, kind="webhook", url=receiver.url("/owner"))
@@ -369,7 +321,7 @@ def test_invalid_channels_are_422_with_a_specific_message(
 
 
 def test_channel_lifecycle_duplicates_and_min_severity(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     seller = new_user(api, IMMEDIATE)
     channel = add_channel(api, seller, kind="webhook", url=receiver.url("/critical-only"),
@@ -396,7 +348,7 @@ def test_channel_lifecycle_duplicates_and_min_severity(
 
 
 def test_test_notification_and_email_through_ses(
-    api: httpx.Client, receiver: Receiver, stack: Stack
+    api: httpx.Client, receiver: WebhookReceiver, stack: Stack
 ) -> None:
     seller = new_user(api, IMMEDIATE)
     webhook = add_channel(api, seller, kind="webhook", url=receiver.url("/test-ping"))
@@ -429,7 +381,7 @@ def test_test_notification_and_email_through_ses(
 
 
 def test_digest_users_get_one_message_for_several_alerts(
-    api: httpx.Client, receiver: Receiver, operator: httpx.Client
+    api: httpx.Client, receiver: WebhookReceiver, operator: httpx.Client
 ) -> None:
     seller = new_user(api, {"digest": "daily"})
     channel = add_channel(api, seller, kind="webhook", url=receiver.url("/digest"))
@@ -459,7 +411,7 @@ def test_digest_users_get_one_message_for_several_alerts(
 
 
 def test_the_cap_suppresses_the_sixth_alert_of_a_product_in_a_day(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     seller = new_user(api, IMMEDIATE)  # default cap: 5 per product per day
     channel = add_channel(api, seller, kind="webhook", url=receiver.url("/capped"))
@@ -484,7 +436,8 @@ def test_the_cap_suppresses_the_sixth_alert_of_a_product_in_a_day(
     assert notified_at(sixth) is not None and notified_at(fifth) is not None
 
 
-def test_channel_limit_test_allowance_and_audit(api: httpx.Client, receiver: Receiver) -> None:
+def test_channel_limit_test_allowance_and_audit(api: httpx.Client,
+                                                receiver: WebhookReceiver) -> None:
     seller = new_user(api, IMMEDIATE)
     emails = [add_channel(api, seller, kind="email", email=f"ops{i}@example.com")
               for i in range(10)]
@@ -515,7 +468,7 @@ def test_channel_limit_test_allowance_and_audit(api: httpx.Client, receiver: Rec
 
 
 def test_the_queues_max_receives_decides_when_a_delivery_fails(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     from amazon_pilot.notifications.jobs import deliver_notification
     from amazon_pilot.platform.job_errors import PermanentJobError, RetryableJobError
@@ -541,7 +494,7 @@ def test_the_queues_max_receives_decides_when_a_delivery_fails(
 
 
 def test_the_sweep_fans_out_alerts_a_failed_fan_out_left_pending(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     from amazon_pilot.notifications.jobs import sweep_notifications
     from amazon_pilot.notifications.schemas import SweepPayload
