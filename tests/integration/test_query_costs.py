@@ -169,6 +169,56 @@ def test_history_reads_only_the_months_of_its_range(stack: Stack) -> None:
     assert removed >= every - 2
 
 
+def test_a_years_history_is_read_from_the_key_alone(stack: Stack) -> None:
+    """The charted metrics ride in the primary key (migration 0020): once the rows are
+    vacuumed, a year of one product's prices is an index-only scan with no heap fetch,
+    so its cost does not grow with the rows of other products between them."""
+    end = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
+    with get_engine().begin() as conn:
+        product = conn.execute(text(
+            "INSERT INTO products (asin, marketplace) VALUES ('B0COVERKEY', 'com')"
+            " RETURNING id")).scalar_one()
+        conn.execute(text(
+            "INSERT INTO snapshots (product_id, captured_at, price, bsr_rank)"
+            " SELECT :p, :e - d * interval '1 day', 10 + d, 1000 + d"
+            " FROM generate_series(0, 364) d"), {"p": product, "e": end})
+    with get_engine().connect() as conn:
+        conn.connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+        conn.exec_driver_sql("VACUUM ANALYZE snapshots")
+    for metric in ("price", "bsr", "rating", "review_count"):
+        plan = json.loads(_analysed(history_sql(metric, "day"), {
+            "p": product, "s": end - timedelta(days=365), "e": end}))
+        scans = _scans(plan)
+        assert scans and all(kind == "Index Only Scan" for kind, _ in scans), (metric, scans)
+        assert sum(fetches for _, fetches in scans) == 0, (metric, scans)
+
+
+def _analysed(sql: str, params: dict[str, Any]) -> str:
+    with get_engine().connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: the key's plan
+        rows = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), params).scalar_one()
+    return json.dumps(rows)
+
+
+def _scans(plan: Any) -> list[tuple[str, int]]:
+    """(node type, heap fetches) of every scan of a snapshots partition in the plan."""
+    found: list[tuple[str, int]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            name = node.get("Relation Name")
+            if isinstance(name, str) and name.startswith("snapshots_"):
+                found.append((node["Node Type"], int(node.get("Heap Fetches", 0))))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(plan)
+    return found
+
+
 def _numbers(plan: str, key: str) -> list[str]:
     out = []
     at = plan.find(key)
