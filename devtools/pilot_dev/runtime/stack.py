@@ -54,7 +54,8 @@ DEFAULT_STACK = "amazon-pilot-local"
 DATABASE_NAME = "amazon_pilot"
 # Settings the production configuration reads only from secrets: never in a function's
 # environment when StackConfig.secrets_only (the default).
-PLAINTEXT_SETTINGS = frozenset({"DATABASE_URL", "APIFY_TOKEN", "OPENAI_API_KEY", "JWT_SECRET"})
+PLAINTEXT_SETTINGS = frozenset({"DATABASE_URL", "APIFY_TOKEN", "OPENAI_API_KEY", "JWT_SECRET",
+                                "KEEPA_API_KEY"})
 
 
 class StackError(RuntimeError):
@@ -427,7 +428,8 @@ class Stack:
                                           retentionInDays=int(props["RetentionInDays"]))
 
     def _start_standins(self) -> None:
-        """Offline Apify and OpenAI servers, for each service whose key is not set."""
+        """Offline Apify and OpenAI servers (and Keepa's, with PRODUCT_SOURCE=keepa), for
+        each service whose key is not set."""
         if not self.config.standins:
             return
         wanted = [  # (name, key variable, module, class, URL variable, sandbox key)
@@ -436,6 +438,10 @@ class Stack:
             ("openai", "OPENAI_API_KEY", "openai_server", "OpenAIStandIn", "OPENAI_BASE_URL",
              "sandbox-key"),
         ]
+        source = self.config.extra_env.get("PRODUCT_SOURCE") or os.environ.get("PRODUCT_SOURCE")
+        if (source or "").strip().lower() == "keepa":  # the Keepa product source instead
+            wanted.append(("keepa", "KEEPA_API_KEY", "keepa_server", "KeepaStandIn",
+                           "KEEPA_BASE_URL", "sandbox-key"))
         for name, key_var, module, cls, url_var, sandbox_key in wanted:
             if os.environ.get(key_var, sandbox_key) != sandbox_key:
                 continue  # a real key: the real service
@@ -674,8 +680,8 @@ class Stack:
     # ------------------------------------------------------------ production configuration
 
     def _provision_configuration_secrets(self) -> None:
-        """Settings only from secrets by ARN: the database URL, the Apify token and the
-        OpenAI key go into Secrets Manager and the functions get the parameters'
+        """Settings only from secrets by ARN: the database URL, the Apify token, the Keepa
+        key and the OpenAI key go into Secrets Manager and the functions get the parameters'
         ARNs, as an operator deploys them; none of the values is in a function's
         environment. (The JWT key is a secret the template itself declares.)"""
         if not self.config.secrets_only:
@@ -684,6 +690,7 @@ class Stack:
             "DatabaseSecretArn": ("database", json.dumps({"url": self.database_url})),
             "ApifyTokenSecretArn": ("apify-token", self._plaintext("APIFY_TOKEN")),
             "OpenAISecretArn": ("openai-api-key", self._plaintext("OPENAI_API_KEY")),
+            "KeepaApiKeySecretArn": ("keepa-api-key", self._plaintext("KEEPA_API_KEY")),
         }
         declared = self.template.raw.get("Parameters") or {}
         client = self.client("secretsmanager")

@@ -7,7 +7,7 @@ facts used here, with their sources, are in tests/fixtures/keepa/README.md:
 - `csv[i]` is the history of price type i as a flat list: Keepa-minute, value, ... For
   the types "with shipping" (7, 18-29) each entry is a triple: minute, price, shipping.
 - prices are integers in the currency's smallest unit (cents; yen on amazon.co.jp);
-  -1 means "no offer at that time" (out of stock), and -2 means "no data".
+  -1 means "no offer at that time" (out of stock); a missing series means no data.
 - RATING (16) is stars x 10 (45 = 4.5); COUNT_REVIEWS (17) a count; SALES (3) the rank.
 - a Keepa minute is unix minutes - 21564000.
 - `salesRanks` maps a category id to that category's rank history (minute, rank, ...);
@@ -94,17 +94,15 @@ def last_entry(csv: Any, index: int) -> tuple[int, ...] | None:
 def current_value(product: dict[str, Any], index: int) -> int | None:
     """Type `index`'s current value: `stats.current` when the request asked for stats,
     else the last csv entry's value (for a priced triple, the price without shipping).
-    None when Keepa has no data (-2, a missing series); -1 is returned as is."""
+    None when Keepa has no data (a missing series); -1 is returned as is."""
     stats = product.get("stats")
     current = stats.get("current") if isinstance(stats, dict) else None
     if isinstance(current, list) and index < len(current):
         value = current[index]
-        if isinstance(value, int) and not isinstance(value, bool) and value != -2:
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
     entry = last_entry(product.get("csv"), index)
-    if entry is None or entry[1] == -2:
-        return None
-    return entry[1]
+    return None if entry is None else entry[1]
 
 
 def product_found(product: object) -> bool:
