@@ -71,7 +71,7 @@ def _category_id(name: str) -> int:
 def _cents(value: float | None, marketplace: str) -> int:
     if value is None:
         return -1
-    return int(round(value)) if marketplace == "co.jp" else int(round(value * 100))
+    return round(value) if marketplace == "co.jp" else round(value * 100)
 
 
 def keepa_product(asin: str, marketplace: str, now_minute: int | None = None) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _from_snapshot(snap: Snapshot, asin: str, marketplace: str,
     if snap.offer_count is not None:
         csv[CsvType.COUNT_NEW] = [minute, snap.offer_count]
     if snap.rating is not None:
-        csv[CsvType.RATING] = [minute, int(round(snap.rating * 10))]
+        csv[CsvType.RATING] = [minute, round(snap.rating * 10)]
     if snap.review_count is not None:
         csv[CsvType.COUNT_REVIEWS] = [minute, snap.review_count]
     csv[CsvType.BUY_BOX_SHIPPING] = [minute, buy_box, 0]  # a triple: price, shipping
@@ -177,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
     state: _State
     server_version = "KeepaStandIn/1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
