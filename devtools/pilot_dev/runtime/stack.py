@@ -191,6 +191,12 @@ def _redact(url: str) -> str:
     return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
 
+def _product_source(config: StackConfig) -> str | None:
+    """PRODUCT_SOURCE from the stack's extra variables or the process environment."""
+    source = config.extra_env.get("PRODUCT_SOURCE") or os.environ.get("PRODUCT_SOURCE")
+    return source.strip().lower() if source and source.strip() else None
+
+
 class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
@@ -206,7 +212,11 @@ class Stack:
             region=config.region,
             # a sender address, so the SES grant names an identity as a deploy's does
             parameters={**self.template.parameter_defaults(), "Stage": "local",
-                        "NotifyFromEmail": "alerts@amazon-pilot.local", **config.parameters},
+                        "NotifyFromEmail": "alerts@amazon-pilot.local",
+                        # `PRODUCT_SOURCE=keepa pilot run`: the template's ProductSource
+                        **({"ProductSource": source} if (source := _product_source(config))
+                           else {}),
+                        **config.parameters},
         )
         self.queue_urls: dict[str, str] = {}  # logical id -> URL
         self.function_names: dict[str, str] = {}
@@ -438,8 +448,7 @@ class Stack:
             ("openai", "OPENAI_API_KEY", "openai_server", "OpenAIStandIn", "OPENAI_BASE_URL",
              "sandbox-key"),
         ]
-        source = self.config.extra_env.get("PRODUCT_SOURCE") or os.environ.get("PRODUCT_SOURCE")
-        if (source or "").strip().lower() == "keepa":  # the Keepa product source instead
+        if _product_source(self.config) == "keepa":  # the Keepa product source too
             wanted.append(("keepa", "KEEPA_API_KEY", "keepa_server", "KeepaStandIn",
                            "KEEPA_BASE_URL", "sandbox-key"))
         for name, key_var, module, cls, url_var, sandbox_key in wanted:

@@ -240,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         now = time.monotonic()
         with state.lock:
             state.bucket.refill(now)
-            log = {"asins": asins, "domain": one("domain")}
+            log: dict[str, Any] = {"asins": asins, "domain": one("domain")}
             state.requests.append(log)
             if state.faults.get("http_500", 0) > 0:
                 state.faults["http_500"] -= 1
