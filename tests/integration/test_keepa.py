@@ -56,12 +56,15 @@ def test_added_and_refreshed_products_are_stored_from_keepa_and_a_429_waits(
     assert product["data_source"] == "keepa" and product["title"]
     assert [r["asins"] for r in keepa.requests()] == [[asin]]
 
-    # out of tokens: the refresh's request is answered 429, then retried after refillIn
-    keepa.set_tokens(0, refill_rate=100, refill_interval_s=0.5)
+    # a balance below zero (a large request may leave one): two refills (4 s) before the
+    # next request is served, so the refresh's request is answered 429, then retried
+    # after refillIn
+    keepa.set_tokens(-100, refill_rate=60, refill_interval_s=2)
     assert api.post(f"/v1/products/{tracked['id']}/refresh",
                     headers=auth(seller)).status_code == 202
     def finished_runs() -> list[dict[str, Any]] | None:
-        rows = _rows("SELECT r.trigger, r.status, r.data_source, r.actor_id FROM scrape_runs r"
+        rows = _rows("SELECT r.trigger, r.status, r.data_source, r.actor_id, r.tokens_consumed"
+                     " FROM scrape_runs r"
                      " JOIN scrape_run_products p ON p.scrape_run_id = r.id JOIN products x"
                      " ON x.id = p.product_id WHERE x.asin = :a AND r.status <> 'running'"
                      " ORDER BY r.started_at", a=asin)
@@ -71,7 +74,12 @@ def test_added_and_refreshed_products_are_stored_from_keepa_and_a_429_waits(
     assert [(r["trigger"], r["status"], r["data_source"]) for r in runs] == [
         ("add", "succeeded", "keepa"), ("refresh", "succeeded", "keepa")]
     assert runs[0]["actor_id"] == "keepa/product"
-    assert [r["status"] for r in keepa.requests()] == [200, 429, 200]
+    # each run records the tokens Keepa said it consumed: 1 + 2 for the Buy Box; the
+    # request answered 429 consumed none
+    assert [r["tokens_consumed"] for r in runs] == [3, 3]
+    statuses = [r["status"] for r in keepa.requests()]
+    assert statuses[0] == 200 and statuses[-1] == 200
+    assert statuses[1:-1] and set(statuses[1:-1]) == {429}
     snapshots = _rows("SELECT s.data_source FROM snapshots s JOIN products x ON"
                       " x.id = s.product_id WHERE x.asin = :a", a=asin)
     assert [s["data_source"] for s in snapshots] == ["keepa", "keepa"]

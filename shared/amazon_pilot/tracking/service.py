@@ -865,6 +865,7 @@ def _run_summary(result: FetchResult, by_ref: dict[tuple[str, str], int],
         "duplicates": result.duplicates, "malformed": result.unusable,
         "problem_count": len(problems), "problems": problems[:MAX_RUN_PROBLEMS],
         "cost_usd": result.cost_usd, "data_source": result.data_source,
+        "tokens_consumed": result.tokens_consumed,
     }
     return summary, _outcomes(result, by_ref, unusable)
 
