@@ -92,6 +92,9 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "RATE_LIMIT_IP": "100000",
             "RATE_LIMIT_FREE": "100000",
             "REGISTER_PER_IP": "100000",
+            # a Keepa key, so the stack keeps it as a secret and grants it as a deploy
+            # does; PRODUCT_SOURCE stays apify unless a test switches it (test_keepa.py)
+            "KEEPA_API_KEY": "sandbox-key",
         },
     )
     running = Stack(config).start()

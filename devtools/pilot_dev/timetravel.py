@@ -14,12 +14,11 @@ from typing import Any
 
 from amazon_pilot.adapters.apify import (
     INPUT_BUILDERS,
-    ApifyProductFetcher,
     InputBuilder,
     axesso_input,
 )
 from amazon_pilot.platform.settings import settings
-from amazon_pilot.tracking.service import fetch_job, make_fetcher, run_fetch
+from amazon_pilot.tracking.service import Fetcher, fetch_job, make_fetcher, run_fetch
 
 
 def input_on(day: date, actor_id: str) -> InputBuilder:
@@ -32,8 +31,9 @@ def input_on(day: date, actor_id: str) -> InputBuilder:
     return on_day
 
 
-def fetcher_for(day: date) -> ApifyProductFetcher:
-    """The configured actor (the stand-in, locally) answering as of `day`."""
+def fetcher_for(day: date) -> Fetcher:
+    """The configured actor (the stand-in, locally) answering as of `day` (with
+    PRODUCT_SOURCE=keepa, the Keepa source, which answers as of now)."""
     return make_fetcher(input_builder=input_on(day, settings().apify_actor_id))
 
 

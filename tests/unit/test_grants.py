@@ -36,7 +36,7 @@ GRAPH = package_graph(TEMPLATE.functions)
 PRIORITIES = ("critical", "default", "low")
 ACCOUNT, REGION, STACK = "111122223333", "eu-west-1", "pilot"
 SECRET_PARAMETERS = ("DatabaseSecretArn", "ApifyTokenSecretArn", "OpenAISecretArn",
-                     "ProbeSecretArn")
+                     "KeepaApiKeySecretArn", "ProbeSecretArn")
 
 # Actions AWS authorizes only on "*": the Service Authorization Reference lists no
 # resource type for them, so a narrower Resource would never match.
@@ -245,6 +245,8 @@ def test_the_analysis_sees_the_calls_the_issue_found_missing() -> None:
     assert "OpenAISecretArn" in secrets("LowWorkerFunction")  # suggestions
     assert "ApifyTokenSecretArn" not in secrets("LowWorkerFunction")
     assert "ApifyTokenSecretArn" in secrets("DefaultWorkerFunction")  # daily fetches
+    assert "KeepaApiKeySecretArn" in secrets("DefaultWorkerFunction")  # PRODUCT_SOURCE=keepa
+    assert "KeepaApiKeySecretArn" not in secrets("LowWorkerFunction")
     assert "OpenAISecretArn" not in secrets("CriticalWorkerFunction")
     # the probe reads only its own secret: it reaches the service through its public URL
     assert secrets("ProbeFunction") == ctx.parameters["ProbeSecretArn"]

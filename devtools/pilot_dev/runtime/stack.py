@@ -54,7 +54,8 @@ DEFAULT_STACK = "amazon-pilot-local"
 DATABASE_NAME = "amazon_pilot"
 # Settings the production configuration reads only from secrets: never in a function's
 # environment when StackConfig.secrets_only (the default).
-PLAINTEXT_SETTINGS = frozenset({"DATABASE_URL", "APIFY_TOKEN", "OPENAI_API_KEY", "JWT_SECRET"})
+PLAINTEXT_SETTINGS = frozenset({"DATABASE_URL", "APIFY_TOKEN", "OPENAI_API_KEY", "JWT_SECRET",
+                                "KEEPA_API_KEY"})
 
 
 class StackError(RuntimeError):
@@ -190,6 +191,12 @@ def _redact(url: str) -> str:
     return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
 
+def _product_source(config: StackConfig) -> str | None:
+    """PRODUCT_SOURCE from the stack's extra variables or the process environment."""
+    source = config.extra_env.get("PRODUCT_SOURCE") or os.environ.get("PRODUCT_SOURCE")
+    return source.strip().lower() if source and source.strip() else None
+
+
 class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
@@ -205,7 +212,11 @@ class Stack:
             region=config.region,
             # a sender address, so the SES grant names an identity as a deploy's does
             parameters={**self.template.parameter_defaults(), "Stage": "local",
-                        "NotifyFromEmail": "alerts@amazon-pilot.local", **config.parameters},
+                        "NotifyFromEmail": "alerts@amazon-pilot.local",
+                        # `PRODUCT_SOURCE=keepa pilot run`: the template's ProductSource
+                        **({"ProductSource": source} if (source := _product_source(config))
+                           else {}),
+                        **config.parameters},
         )
         self.queue_urls: dict[str, str] = {}  # logical id -> URL
         self.function_names: dict[str, str] = {}
@@ -427,7 +438,8 @@ class Stack:
                                           retentionInDays=int(props["RetentionInDays"]))
 
     def _start_standins(self) -> None:
-        """Offline Apify and OpenAI servers, for each service whose key is not set."""
+        """Offline Apify and OpenAI servers (and Keepa's, with PRODUCT_SOURCE=keepa), for
+        each service whose key is not set."""
         if not self.config.standins:
             return
         wanted = [  # (name, key variable, module, class, URL variable, sandbox key)
@@ -436,6 +448,9 @@ class Stack:
             ("openai", "OPENAI_API_KEY", "openai_server", "OpenAIStandIn", "OPENAI_BASE_URL",
              "sandbox-key"),
         ]
+        if _product_source(self.config) == "keepa":  # the Keepa product source too
+            wanted.append(("keepa", "KEEPA_API_KEY", "keepa_server", "KeepaStandIn",
+                           "KEEPA_BASE_URL", "sandbox-key"))
         for name, key_var, module, cls, url_var, sandbox_key in wanted:
             if os.environ.get(key_var, sandbox_key) != sandbox_key:
                 continue  # a real key: the real service
@@ -674,8 +689,8 @@ class Stack:
     # ------------------------------------------------------------ production configuration
 
     def _provision_configuration_secrets(self) -> None:
-        """Settings only from secrets by ARN: the database URL, the Apify token and the
-        OpenAI key go into Secrets Manager and the functions get the parameters'
+        """Settings only from secrets by ARN: the database URL, the Apify token, the Keepa
+        key and the OpenAI key go into Secrets Manager and the functions get the parameters'
         ARNs, as an operator deploys them; none of the values is in a function's
         environment. (The JWT key is a secret the template itself declares.)"""
         if not self.config.secrets_only:
@@ -684,6 +699,7 @@ class Stack:
             "DatabaseSecretArn": ("database", json.dumps({"url": self.database_url})),
             "ApifyTokenSecretArn": ("apify-token", self._plaintext("APIFY_TOKEN")),
             "OpenAISecretArn": ("openai-api-key", self._plaintext("OPENAI_API_KEY")),
+            "KeepaApiKeySecretArn": ("keepa-api-key", self._plaintext("KEEPA_API_KEY")),
         }
         declared = self.template.raw.get("Parameters") or {}
         client = self.client("secretsmanager")

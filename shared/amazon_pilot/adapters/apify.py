@@ -143,6 +143,8 @@ class FetchResult:
     duplicates: int = 0
     unusable: int = 0
     unattributed: int = 0
+    # token-priced sources (adapters/keepa.py): the tokens the answers said they consumed
+    tokens_consumed: int | None = None
 
     @property
     def attributed(self) -> int:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from amazon_pilot.domain.plans import OVERRIDABLE_LIMITS, PLANS, Plan, plan_with_overrides
 
 PRIORITIES = ("critical", "default", "low")
+PRODUCT_SOURCES = ("apify", "keepa")
 DEVELOPMENT_STAGES = frozenset({"local", "dev", "test"})
 
 
@@ -76,6 +77,13 @@ class Settings:
     apify_retry_delay_ms: int = 500
     # the search actor of keyword rank tracking (docs/keywords.md)
     apify_search_actor_id: str = "automly/amazon-search-scraper"
+    # where product data comes from: "apify" (actor runs) or "keepa" (Keepa's API,
+    # priced by token capacity; adapters/keepa.py)
+    product_source: str = "apify"
+    keepa_api_key: str | None = None
+    keepa_api_key_secret_arn: str | None = None
+    keepa_base_url: str | None = None  # None: Keepa's own API
+    keepa_max_wait_s: int = 120  # token refills a fetch may wait for before it is retried
     # OpenAI
     openai_api_key: str | None = None
     openai_secret_arn: str | None = None
@@ -214,6 +222,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if read.text("SHORT_LINK_VIA") and stage not in DEVELOPMENT_STAGES:
         raise SettingsError(f"SHORT_LINK_VIA is for development only; the {stage!r} stage "
                             "must resolve short links at their public addresses (unset it)")
+    source = (read.text("PRODUCT_SOURCE") or defaults.product_source).strip().lower()
+    if source not in PRODUCT_SOURCES:
+        raise SettingsError(f"PRODUCT_SOURCE must be one of {', '.join(PRODUCT_SOURCES)}, "
+                            f"got {source!r}")
     short_links = (read.text("SHORT_LINKS") or "").strip().lower()
     if short_links not in ("", "on", "off"):
         raise SettingsError(f"SHORT_LINKS must be on or off, got {short_links!r}")
@@ -256,6 +268,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                        minimum=0),
         apify_retry_delay_ms=read.integer("APIFY_RETRY_DELAY_MS",
                                           defaults.apify_retry_delay_ms, minimum=0),
+        product_source=source,
+        keepa_api_key=read.text("KEEPA_API_KEY"),
+        keepa_api_key_secret_arn=read.text("KEEPA_API_KEY_SECRET_ARN"),
+        keepa_base_url=read.text("KEEPA_BASE_URL"),
+        keepa_max_wait_s=read.integer("KEEPA_MAX_WAIT_SECONDS", defaults.keepa_max_wait_s,
+                                      minimum=0),
         openai_api_key=read.text("OPENAI_API_KEY"),
         openai_secret_arn=read.text("OPENAI_SECRET_ARN"),
         openai_base_url=read.text("OPENAI_BASE_URL"),

@@ -94,7 +94,7 @@ from amazon_pilot.tracking.schemas import (
 from amazon_pilot.tracking.store import TrackedRow
 
 if TYPE_CHECKING:  # the adapter loads on a worker's first fetch; workers never load FastAPI
-    from amazon_pilot.adapters.apify import ApifyProductFetcher, FetchResult, InputBuilder
+    from amazon_pilot.adapters.apify import FetchResult, InputBuilder
     from amazon_pilot.adapters.apify import RunProblem as ApifyProblem
     from amazon_pilot.platform.security import CurrentUser
 
@@ -682,11 +682,32 @@ def apify_token() -> str:
     return token
 
 
-def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetcher:
-    """The configured actor; `input_builder` None is the actor's own input format."""
+def keepa_api_key() -> str:
+    """The Keepa key: KEEPA_API_KEY, else the secret KEEPA_API_KEY_SECRET_ARN names (as
+    the Apify token is read)."""
+    cfg = settings()
+    key = cfg.keepa_api_key
+    if not key and cfg.keepa_api_key_secret_arn:
+        from amazon_pilot.adapters.secrets import secret_field
+
+        key = secret_field(cfg.keepa_api_key_secret_arn, "key", "token") or None
+    if not key:
+        raise PermanentJobError("PRODUCT_SOURCE is keepa but neither KEEPA_API_KEY_SECRET_ARN "
+                                "nor KEEPA_API_KEY is set")
+    return key
+
+
+def make_fetcher(input_builder: InputBuilder | None = None) -> Fetcher:
+    """The configured product source (PRODUCT_SOURCE): the Apify actor, whose
+    `input_builder` None is the actor's own input format, or Keepa's API."""
+    cfg = settings()
+    if cfg.product_source == "keepa":
+        from amazon_pilot.adapters.keepa import KeepaProductFetcher
+
+        return KeepaProductFetcher(keepa_api_key(), cfg.keepa_base_url,
+                                   max_wait_s=cfg.keepa_max_wait_s)
     from amazon_pilot.adapters.apify import ApifyProductFetcher
 
-    cfg = settings()
     token = apify_token()
     return ApifyProductFetcher(
         token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
@@ -844,6 +865,7 @@ def _run_summary(result: FetchResult, by_ref: dict[tuple[str, str], int],
         "duplicates": result.duplicates, "malformed": result.unusable,
         "problem_count": len(problems), "problems": problems[:MAX_RUN_PROBLEMS],
         "cost_usd": result.cost_usd, "data_source": result.data_source,
+        "tokens_consumed": result.tokens_consumed,
     }
     return summary, _outcomes(result, by_ref, unusable)
 

@@ -713,6 +713,7 @@ class RunSummary(TypedDict):
     problems: list[dict[str, Any]]
     cost_usd: float | None
     data_source: str
+    tokens_consumed: int | None  # token-priced sources only (Keepa)
 
 
 class RunOutcome(TypedDict):
@@ -735,7 +736,8 @@ def finish_run(conn: Connection, run_id: str, summary: RunSummary, *, duration_m
         " no_data_count = :no_data, unattributed_count = :unattributed,"
         " duplicate_count = :duplicates, malformed_count = :malformed,"
         " problem_count = :problem_count, problems = CAST(:problems_json AS jsonb),"
-        " cost_usd = :cost_usd, data_source = :data_source, error = NULL,"
+        " cost_usd = :cost_usd, data_source = :data_source,"
+        " tokens_consumed = :tokens_consumed, error = NULL,"
         " finished_at = now(), duration_ms = :ms WHERE id = :id"),
         {**summary, "problems_json": json.dumps(summary["problems"], ensure_ascii=False),
          "ms": duration_ms, "id": run_id})
