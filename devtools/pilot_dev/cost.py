@@ -93,8 +93,11 @@ PUBLISHED: dict[str, Input] = {i.key: i for i in [
 
 # Other products' prices for similar coverage. None could be read from a stored copy of
 # the vendor's own pricing page; the report says so next to each figure.
-KEEPA_TOKENS_PER_PRODUCT = 1  # "with a single token you can retrieve the complete data
-# set for one product" (Keepa's API page, quoted by products.fliplist.co/keepa/about/tokens)
+# "with a single token you can retrieve the complete data set for one product" (Keepa's API
+# page, quoted by products.fliplist.co/keepa/about/tokens), plus 2 per product for the Buy
+# Box (`buybox=1`, which adapters/keepa.py asks for: the keepa Python package's `query`
+# docstring; tests/fixtures/keepa/README.md)
+KEEPA_TOKENS_PER_PRODUCT = 3
 KEEPA_PLANS = [  # (tokens per minute, EUR a month)
     (20, 49.0),  # issue 18's "≈$49 for 10k products"; keepa.com/#!api NOT verified
 ]

@@ -70,11 +70,11 @@ def test_a_measured_price_replaces_the_published_one() -> None:
 
 
 def test_keepa_plan_covers_what_20_tokens_a_minute_allow() -> None:
-    # 20 tokens/min x 1,440 min = 28,800 products a day at 1 token each
-    assert cost.keepa_plan(28_800, 1)[0] == 49.0
-    price, why = cost.keepa_plan(28_801, 1)
+    # 20 tokens/min x 1,440 min = 28,800 tokens a day = 9,600 products at 3 tokens each
+    assert cost.keepa_plan(9_600, 1)[0] == 49.0
+    price, why = cost.keepa_plan(9_601, 1)
     assert price is None and "not verified" in why
-    assert cost.keepa_plan(10_000, 1)[1].startswith("≈49 EUR/month")
+    assert cost.keepa_plan(5_000, 1)[1].startswith("≈49 EUR/month")
 
 
 @pytest.mark.parametrize("text, per_day", [("24h", 1), ("12h", 2), ("1d", 1), ("7d", 1 / 7)])

@@ -122,6 +122,8 @@ def _from_snapshot(snap: Snapshot, asin: str, marketplace: str,
         tree.append({"catId": cat, "name": sub.category})
         ranks[str(cat)] = [minute, sub.rank]
     product: dict[str, Any] = {
+        # the stand-in's label, as on the Apify stand-in's items: not Keepa's field
+        "sandbox": True,
         "asin": asin, "domainId": domain, "productType": 0, "title": snap.title,
         "brand": snap.brand, "features": list(snap.bullet_points) or None,
         "description": snap.description,

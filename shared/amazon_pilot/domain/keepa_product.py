@@ -200,7 +200,9 @@ def _buy_box_seller(product: dict[str, Any]) -> str | None:
 def map_product(product: dict[str, Any], asin: str, marketplace: str) -> Snapshot:
     """The Snapshot of one Keepa product object, on the requested (asin, marketplace).
     A product Keepa does not know is a Snapshot with `found=False`."""
-    snap = Snapshot(asin=asin, marketplace=marketplace, data_source="keepa")
+    # the local stand-in labels its products, as the Apify stand-in labels its items
+    source = "sandbox" if product.get("sandbox") is True else "keepa"
+    snap = Snapshot(asin=asin, marketplace=marketplace, data_source=source)
     if not product_found(product):
         snap.found = False
         return snap
