@@ -330,6 +330,90 @@ THEME_RES: dict[str, re.Pattern[str]] = {
     for theme, words in THEME_LEXICON.items()
 }
 
+# --------------------------------------------------------------------------- screening
+
+# What every match of a rule contains: a digit, or one of these lower-case words. A text
+# without it skips the rule's regex (most bullets hold few of the ~45 rules' words). A
+# rule not listed here always runs; tests/unit/test_features_screening.py checks each entry.
+_A_DIGIT: tuple[str, ...] = ("<a digit>",)
+_NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
+    FAST_CHARGE_RE: _A_DIGIT,
+    FAST_CHARGE_REV_RE: _A_DIGIT,
+    FAST_CHARGE_FLAG_RE: ("charg", "delivery", "pd", "qc"),
+    BATTERY_PAREN_RE: _A_DIGIT,
+    DURATION_RE: _A_DIGIT,
+    WARRANTY_BEFORE_RE: ("warranty", "guarantee"),
+    WARRANTY_AFTER_RE: ("warranty", "guarantee"),
+    BLUETOOTH_RE: _A_DIGIT,
+    BLUETOOTH_BEFORE_RE: _A_DIGIT,
+    IP_RE: _A_DIGIT,
+    ANC_RE: ("anc", "noise"),
+    NOISE_CANCEL_RE: ("noise",),
+    CALL_NR_RE: ("enc", "cvc", "noise"),
+    DB_RE: _A_DIGIT,
+    USB_C_RE: ("usb", "type"),
+    WIRELESS_CHARGING_RE: ("wireless", "qi"),
+    MULTIPOINT_RE: ("point", "device"),
+    APP_RE: ("app",),
+    CODEC_RES["codec_ldac"]: ("ldac",),
+    CODEC_RES["codec_aptx"]: ("aptx",),
+    CODEC_RES["codec_aac"]: ("aac",),
+    CODEC_RES["codec_lc3"]: ("lc3",),
+    CODEC_RES["codec_sbc"]: ("sbc",),
+    WEIGHT_RE: _A_DIGIT,
+    DRIVER_RE: _A_DIGIT,
+    DRIVER_AFTER_RE: _A_DIGIT,
+    MIC_RE: ("mic",),
+    WATT_RE: _A_DIGIT,
+    MAH_RE: _A_DIGIT,
+    PORTS_RE: ("port",),
+    DIMENSIONS_RE: _A_DIGIT,
+}
+_THEME_NEEDS: dict[str, tuple[str, ...]] = {
+    "comfort": ("comfort", "ergonomic", "lightweight", "wear", "tips", "fatigue", "pain"),
+    "gaming_low_latency": ("gaming", "game", "latency"),
+    "sport_secure_fit": (
+        "sport", "workout", "running", "gym", "hook", "fit", "sweat", "exercis",
+    ),
+    "premium_sound_bass": ("bass", "fi", "res", "sound"),
+    "gift": ("gift", "birthday", "christmas", "day"),
+    "clear_calls": ("call",),
+    "travel_portable": ("portable", "compact", "travel", "pocket"),
+}
+_NEEDS.update({THEME_RES[theme]: words for theme, words in _THEME_NEEDS.items()})
+_ASCII_DIGIT_RE = re.compile(r"[0-9]")
+
+
+class _Scan:
+    """One text, read once for the words and digits the rules need."""
+
+    __slots__ = ("digit", "low")
+
+    def __init__(self, text: str) -> None:
+        # Only ASCII text is screened: IGNORECASE also matches a few other letters (the
+        # Kelvin sign for k, the long s for s) that lower() does not turn into ASCII.
+        plain = text.isascii()
+        self.low = text.lower() if plain else None
+        self.digit = not plain or _ASCII_DIGIT_RE.search(text) is not None
+
+    def may(self, regex: re.Pattern[str]) -> bool:
+        """False only when the regex cannot match this text."""
+        needs = _NEEDS.get(regex)
+        if needs is None or self.low is None:
+            return True
+        if needs is _A_DIGIT:
+            return self.digit
+        low = self.low
+        for word in needs:  # noqa: SIM110 (a loop of `in` is faster than any() here)
+            if word in low:
+                return True
+        return False
+
+
+def _finds(regex: re.Pattern[str], text: str, scan: _Scan | None) -> Iterable[re.Match[str]]:
+    return regex.finditer(text) if scan is None or scan.may(regex) else ()
+
+
 _OZ_G = 28.3495
 _LB_G = 453.592
 
@@ -369,13 +453,13 @@ def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:
     return any(start < e and s < end for s, e in spans)
 
 
-def _fast_charge(text: str) -> list[_Hit]:
+def _fast_charge(text: str, scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
     for regex, rule in (
         (FAST_CHARGE_RE, "fast_charge.min_for_hours"),
         (FAST_CHARGE_REV_RE, "fast_charge.hours_from_min"),
     ):
-        for m in regex.finditer(text):
+        for m in _finds(regex, text, scan):
             if _overlaps(m.start(), m.end(), [(h.start, h.end) for h in hits]):
                 continue
             minutes, hours = int(m["min"]), _clean(_num(m["hrs"]))
@@ -383,7 +467,7 @@ def _fast_charge(text: str) -> list[_Hit]:
             hits.append(_Hit("fast_charge", True, m.start(), m.end(), rule, label))
             hits.append(_Hit("fast_charge_minutes", minutes, m.start(), m.end(), rule, label))
             hits.append(_Hit("fast_charge_hours", hours, m.start(), m.end(), rule, label))
-    for m in FAST_CHARGE_FLAG_RE.finditer(text):
+    for m in _finds(FAST_CHARGE_FLAG_RE, text, scan):
         hits.append(_Hit("fast_charge", True, m.start(), m.end(), "fast_charge.keyword"))
     return hits
 
@@ -400,18 +484,23 @@ def _clause_window(text: str, start: int, end: int, stops: list[int]) -> tuple[s
     return before, after[: cut.start()] if cut else after
 
 
-def _battery(text: str, used: list[tuple[int, int]]) -> list[_Hit]:
+def _battery(text: str, used: list[tuple[int, int]], scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
     # "8 hrs (32 with case)" is battery talk by itself; bare durations need context.
-    for m in BATTERY_PAREN_RE.finditer(text):
+    for m in _finds(BATTERY_PAREN_RE, text, scan):
         main_h, total_h = _clean(_num(m["main"])), _clean(_num(m["total"]))
         span = (m.start(), m.end())
         hits.append(_Hit("battery_hours", main_h, *span, "battery.paren_case", priority=2))
         hits.append(_Hit("battery_total_hours", total_h, *span, "battery.paren_case", priority=2))
         used.append((m.start(), m.end()))
-    if not hits and not BATTERY_CONTEXT_RE.search(text):
+    # Without a duration (they need a digit) there is nothing to read.
+    if not hits and not (
+        (scan is None or scan.may(DURATION_RE)) and BATTERY_CONTEXT_RE.search(text)
+    ):
         return []
-    durations = [m for m in DURATION_RE.finditer(text) if not _overlaps(m.start(), m.end(), used)]
+    durations = [
+        m for m in _finds(DURATION_RE, text, scan) if not _overlaps(m.start(), m.end(), used)
+    ]
     stops = [m.start() for m in durations] + [m.end() for m in durations]
     addons: list[_Hit] = []
     for m in durations:
@@ -450,27 +539,27 @@ def _addon_totals(hits: list[_Hit], addons: list[_Hit]) -> list[_Hit]:
     ]
 
 
-def _warranty(text: str) -> list[_Hit]:
+def _warranty(text: str, scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
     for regex in (WARRANTY_BEFORE_RE, WARRANTY_AFTER_RE):
-        for m in regex.finditer(text):
+        for m in _finds(regex, text, scan):
             n = _count(m["num"])
             months = n * 12 if m["unit"].lower().startswith("y") else n
             hits.append(_Hit("warranty_months", months, m.start(), m.end(), "warranty"))
     return hits
 
 
-def _bluetooth(text: str) -> list[_Hit]:
+def _bluetooth(text: str, scan: _Scan | None = None) -> list[_Hit]:
     return [
         _Hit("bluetooth_version", float(m["ver"]), m.start(), m.end(), "bluetooth", m["ver"])
         for regex in (BLUETOOTH_RE, BLUETOOTH_BEFORE_RE)
-        for m in regex.finditer(text)
+        for m in _finds(regex, text, scan)
     ]
 
 
-def _water(text: str) -> list[_Hit]:
+def _water(text: str, scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
-    for m in IP_RE.finditer(text):
+    for m in _finds(IP_RE, text, scan):
         dust = m["dust"].upper()
         # Ordered by water digit first (what buyers ask about), then dust protection.
         level = int(m["water"]) * 10 + (0 if dust == "X" else int(dust))
@@ -483,10 +572,10 @@ def _is_call_only(text: str, start: int, end: int) -> bool:
     return bool(CALL_NEAR_RE.search(text[max(0, start - 20) : end + 30]))
 
 
-def _anc(text: str) -> list[_Hit]:
+def _anc(text: str, scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
     for regex, rule in ((ANC_RE, "anc.explicit"), (NOISE_CANCEL_RE, "anc.noise_cancelling")):
-        for m in regex.finditer(text):
+        for m in _finds(regex, text, scan):
             if NEGATION_BEFORE_RE.search(text[max(0, m.start() - 12) : m.start()]):
                 continue
             # Plain "noise cancelling" next to mics/calls is call noise reduction, not ANC.
@@ -495,15 +584,15 @@ def _anc(text: str) -> list[_Hit]:
             hits.append(_Hit("anc", True, m.start(), m.end(), rule))
             if m["hybrid"]:
                 hits.append(_Hit("anc_hybrid", True, m.start(), m.end(), rule))
-    for m in CALL_NR_RE.finditer(text):
+    for m in _finds(CALL_NR_RE, text, scan):
         hits.append(_Hit("call_noise_reduction", True, m.start(), m.end(), "call_noise"))
     if any(h.name == "anc" for h in hits):
-        for m in DB_RE.finditer(text):
+        for m in _finds(DB_RE, text, scan):
             hits.append(_Hit("anc_db", int(m["db"]), m.start(), m.end(), "anc.db"))
     return hits
 
 
-def _flags(text: str) -> list[_Hit]:
+def _flags(text: str, scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
     plain: list[tuple[str, re.Pattern[str]]] = [
         ("usb_c", USB_C_RE),
@@ -513,14 +602,14 @@ def _flags(text: str) -> list[_Hit]:
         *CODEC_RES.items(),
     ]
     for name, regex in plain:
-        for m in regex.finditer(text):
+        for m in _finds(regex, text, scan):
             hits.append(_Hit(name, True, m.start(), m.end(), name, m.group(0)))
     return hits
 
 
-def _weight(text: str) -> list[_Hit]:
+def _weight(text: str, scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
-    for m in WEIGHT_RE.finditer(text):
+    for m in _finds(WEIGHT_RE, text, scan):
         unit = m["unit"]
         # "2.4G"/"5G" are radio bands; a weight in capital G needs a weight word nearby.
         if unit == "G" and not WEIGHT_NEAR_RE.search(text[max(0, m.start() - 20) : m.end() + 20]):
@@ -537,20 +626,20 @@ def _weight(text: str) -> list[_Hit]:
     return hits
 
 
-def _numbers(text: str) -> list[_Hit]:
+def _numbers(text: str, scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
     for regex in (DRIVER_RE, DRIVER_AFTER_RE):
-        for m in regex.finditer(text):
+        for m in _finds(regex, text, scan):
             hits.append(_Hit("driver_mm", _clean(_num(m["num"])), m.start(), m.end(), "driver"))
-    for m in MIC_RE.finditer(text):
+    for m in _finds(MIC_RE, text, scan):
         hits.append(_Hit("microphones", _count(m["n"]), m.start(), m.end(), "microphones"))
-    for m in WATT_RE.finditer(text):
+    for m in _finds(WATT_RE, text, scan):
         hits.append(_Hit("wattage_w", _clean(_num(m["num"])), m.start(), m.end(), "wattage"))
-    for m in MAH_RE.finditer(text):
+    for m in _finds(MAH_RE, text, scan):
         hits.append(_Hit("capacity_mah", int(_num(m["num"])), m.start(), m.end(), "capacity"))
-    for m in PORTS_RE.finditer(text):
+    for m in _finds(PORTS_RE, text, scan):
         hits.append(_Hit("ports", _count(m["n"]), m.start(), m.end(), "ports"))
-    for m in DIMENSIONS_RE.finditer(text):
+    for m in _finds(DIMENSIONS_RE, text, scan):
         hits.append(_dimensions(m))
     return hits
 
@@ -566,30 +655,31 @@ def _dimensions_label(sides: Sequence[str], unit: str) -> str:
     return " x ".join(str(_clean(round(_num(x) * factor, 1))) for x in sides) + " cm"
 
 
-def _themes(text: str) -> list[_Hit]:
+def _themes(text: str, scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
     for theme, regex in THEME_RES.items():
-        m = regex.search(text)
+        m = regex.search(text) if scan is None or scan.may(regex) else None
         if m:
             hits.append(_Hit(f"theme_{theme}", True, m.start(), m.end(), "lexicon", m.group(0)))
     return hits
 
 
 def _hits_for(text: str) -> list[_Hit]:
-    fast = _fast_charge(text)
+    scan = _Scan(text)
+    fast = _fast_charge(text, scan)
     used = [(h.start, h.end) for h in fast if h.name != "fast_charge" or h.label]
     return [
         *fast,
-        *_battery(text, used),
-        *_warranty(text),
-        *_bluetooth(text),
-        *_water(text),
-        *_anc(text),
-        *_flags(text),
-        *_weight(text),
-        *_numbers(text),
-        *_any_category(text),
-        *_themes(text),
+        *_battery(text, used, scan),
+        *_warranty(text, scan),
+        *_bluetooth(text, scan),
+        *_water(text, scan),
+        *_anc(text, scan),
+        *_flags(text, scan),
+        *_weight(text, scan),
+        *_numbers(text, scan),
+        *_any_category(text, scan),
+        *_themes(text, scan),
     ]
 
 
@@ -659,6 +749,12 @@ _MATERIAL_ALIASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\btitanium\b", _I), "titanium"),
     (re.compile(r"\bmetal\b", _I), "metal"),
 )
+_NEEDS.update({
+    VOLUME_RE: _A_DIGIT, PACK_RE: _A_DIGIT, PIECES_RE: _A_DIGIT, VOLT_RE: _A_DIGIT,
+    RPM_RE: _A_DIGIT, SPEEDS_RE: ("speed",), MADE_OF_RE: ("made",),
+    FLAG_RES["insulated"]: ("insulat", "double"), FLAG_RES["dishwasher_safe"]: ("dishwasher",),
+    FLAG_RES["bpa_free"]: ("bpa",),
+})
 _DIM_UNIT_RE = re.compile(
     r"(?P<unit>inch(?:es)?|in\b|\"|millimet(?:er|re)s?|mm|centimet(?:er|re)s?|cm)", _I
 )
@@ -704,9 +800,9 @@ def weight_g(num: str, unit: str) -> float | None:
     return None if factor is None else round(_num(num) * factor, 1)
 
 
-def _volume_hits(text: str, *, table: bool) -> list[_Hit]:
+def _volume_hits(text: str, *, table: bool, scan: _Scan | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
-    for m in VOLUME_RE.finditer(text):
+    for m in _finds(VOLUME_RE, text, scan):
         unit = m["unit"]
         # "12 oz" is a weight unless a container is named; "2 cups" needs one too.
         if not (table or EXPLICIT_VOLUME_RE.match(unit) or _oz_is_volume(text, m.start(), m.end())):
@@ -719,26 +815,26 @@ def _volume_hits(text: str, *, table: bool) -> list[_Hit]:
     return hits
 
 
-def _any_category(text: str) -> list[_Hit]:
+def _any_category(text: str, scan: _Scan | None = None) -> list[_Hit]:
     """Bullet and title patterns that hold for any category."""
-    hits = _volume_hits(text, table=False)
-    for m in PACK_RE.finditer(text):
+    hits = _volume_hits(text, table=False, scan=scan)
+    for m in _finds(PACK_RE, text, scan):
         n = int(m["n"] or m["m"])
         if n > 0:
             hits.append(_Hit("item_count", n, m.start(), m.end(), "count.pack"))
-    for m in PIECES_RE.finditer(text):
+    for m in _finds(PIECES_RE, text, scan):
         hits.append(_Hit("pieces", int(m["n"]), m.start(), m.end(), "count.pieces"))
-    for m in VOLT_RE.finditer(text):
+    for m in _finds(VOLT_RE, text, scan):
         hits.append(_Hit("voltage_v", _clean(_num(m["num"])), m.start(), m.end(), "voltage"))
-    for m in RPM_RE.finditer(text):
+    for m in _finds(RPM_RE, text, scan):
         hits.append(_Hit("speed_rpm", int(_num(m["num"])), m.start(), m.end(), "rpm"))
-    for m in SPEEDS_RE.finditer(text):
+    for m in _finds(SPEEDS_RE, text, scan):
         hits.append(_Hit("speeds", _count(m["n"]), m.start(), m.end(), "speeds"))
     for name, regex in FLAG_RES.items():
-        for m in regex.finditer(text):
+        for m in _finds(regex, text, scan):
             if not NEGATION_BEFORE_RE.search(text[max(0, m.start() - 12) : m.start()]):
                 hits.append(_Hit(name, True, m.start(), m.end(), name, m.group(0)))
-    for m in MADE_OF_RE.finditer(text):
+    for m in _finds(MADE_OF_RE, text, scan):
         found = materials(m["m"])
         if found:
             label = ", ".join(found)

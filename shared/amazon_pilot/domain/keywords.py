@@ -168,11 +168,38 @@ def _text_part(counts: Mapping[tuple[str, str], int]) -> _TextPart:
 @lru_cache(maxsize=1024)  # a competitor's text recurs across the products that watch it
 def _competitor_text(title: str | None, bullets: tuple[str, ...]) -> tuple[_TextPart, _TextPart]:
     # " | " between bullets: no phrase spans two bullets.
-    # Tokenized here without _phrases' own cache: this entry is what is kept of the text.
-    tokenize = _phrases.__wrapped__
     joined = " | ".join(bullets)
-    return (_text_part(Counter(tokenize(title, frozenset()) if title else ())),
-            _text_part(Counter(tokenize(joined, frozenset()) if joined else ())))
+    return _read_part(title or ""), _read_part(joined)
+
+
+def _read_part(text: str) -> _TextPart:
+    """_text_part(Counter(_phrases(text))) in one pass: the same terms and phrases, counted
+    as they are read (nothing else keeps this text's phrases, so no list is built)."""
+    spellings: dict[str, dict[str, int]] = {}
+    words: set[str] = set()
+    for segment in _PHRASE_BREAK_RE.split(text.lower()):
+        prev: str | None = None
+        prev_stem = ""
+        for tok in _TOKEN_RE.findall(segment):
+            st = _keyword_stem(tok)
+            if st is None:
+                prev = None
+                continue
+            words.add(tok)
+            spelt = spellings.get(st)
+            if spelt is None:
+                spellings[st] = {tok: 1}
+            else:
+                spelt[tok] = spelt.get(tok, 0) + 1
+            if prev is not None:
+                pair_stem, pair = f"{prev_stem} {st}", f"{prev} {tok}"
+                spelt = spellings.get(pair_stem)
+                if spelt is None:
+                    spellings[pair_stem] = {pair: 1}
+                else:
+                    spelt[pair] = spelt.get(pair, 0) + 1
+            prev, prev_stem = tok, st
+    return _TextPart(frozenset(spellings), frozenset(words), spellings)
 
 
 def high_value_keywords(

@@ -8,11 +8,12 @@ and text that breaks the title rules is rejected.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
@@ -370,13 +371,16 @@ def _title_phrases(
 
 
 def _title_suggestion(
-    product: Snapshot, competitors: list[Snapshot], score: ListingScore
+    product: Snapshot,
+    competitors: list[Snapshot],
+    score: ListingScore,
+    read_sources: Callable[[], grounding.Sources] | None = None,
 ) -> Suggestion | None:
     lost = _lost(score, TITLE_RULES)
     title = product.title or ""
     if (lost < MIN_POINTS and len(title) <= TITLE_SWEET[1]) or is_book(product):
         return None
-    src = grounding.sources(product, competitors)
+    src = read_sources() if read_sources else grounding.sources(product, competitors)
     # Only keywords the grounding rule accepts: a rival's spec or a bullet fragment is not
     # a search term of ours.
     grounded, skipped = [], {}
@@ -805,6 +809,7 @@ def _description_suggestion(
     competitors: list[Snapshot],
     score: ListingScore,
     feature_gaps: dict[str, Any] | None,
+    read_sources: Callable[[], grounding.Sources] | None = None,
 ) -> Suggestion | None:
     gaps = (
         {
@@ -838,7 +843,7 @@ def _description_suggestion(
             reasons.append(f"{r.name.lower()}: {r.detail} ({r.points:.1f}/{r.weight:.0f} points)")
     bullets = rewrite_bullets(product, only)
     current = [b for b in product.bullet_points if b.strip()]
-    src = grounding.sources(product, competitors)
+    src = read_sources() if read_sources else grounding.sources(product, competitors)
     checks = [grounding.check(b, src, " | ".join(current)) for b in bullets]
     bullets = [b for b, g in zip(bullets, checks, strict=True) if g.ok]
     same = [grounding.norm(b) for b in bullets] == [grounding.norm(b) for b in current]
@@ -938,10 +943,12 @@ def suggest(
     """Every suggestion the data calls for, ranked (priority 1 = do first); ``pricing`` is
     ``assess_pricing``'s answer when the caller already has it."""
     others = [c for c in competitors if c.found and c.asin != product.asin]
+    # The title and the bullets are grounded in the same words: read them once, if asked.
+    read_sources = functools.cache(lambda: grounding.sources(product, others))
     candidates = [
-        _title_suggestion(product, others, score),
+        _title_suggestion(product, others, score, read_sources),
         (pricing or assess_pricing(product, others, history)).suggestion,
-        _description_suggestion(product, others, score, feature_gaps),
+        _description_suggestion(product, others, score, feature_gaps, read_sources),
         _images_suggestion(product, others, score),
     ]
     return rank([s for s in candidates if s is not None])
