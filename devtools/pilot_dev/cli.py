@@ -611,8 +611,18 @@ def refresh_summary(result: dict[str, Any]) -> str:
     return (f"{result['products']} product(s) due, queued in {result['batches']} batch(es); "
             f"{result['skipped_fresh']} skipped as fresh (observed in the last "
             f"{result['fresh_for_hours']:g} h: today's data is already stored, by an earlier "
-            f"run, a first fetch or a refresh); {result['skipped_paused']} skipped as paused "
-            "(tracked only while paused, and in no active group)")
+            f"run, a first fetch or a refresh); {result.get('skipped_by_cadence', 0)} left for "
+            "later by their refresh cadence or their seller's budget; "
+            f"{result['skipped_paused']} skipped as paused "
+            "(tracked only while paused, and in no active group)"
+            + _budget_words(result.get("budgets") or {}))
+
+
+def _budget_words(budgets: dict[str, Any]) -> str:
+    if not budgets.get("over_budget"):
+        return ""
+    return (f"; {budgets['over_budget']} seller(s) over their monthly fetch budget:"
+            f" {budgets['stretched_products']} product(s) fetched weekly instead")
 
 
 # ---------------------------------------------------------------- data

@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from amazon_pilot.platform.settings import Settings
+
 DAYS_PER_MONTH = 30
 HOURS_PER_MONTH = 730  # AWS bills a month as 730 hours
 LOOKED_UP_ON = "2026-12-07"
@@ -47,7 +49,9 @@ def _looked_up(key: str, label: str, value: float, unit: str, source: str) -> In
 # Published prices (us-east-1, on demand). Sources are the pages the figures were read
 # from; the stored copy's address is named where the vendor's own page was not stored.
 PUBLISHED: dict[str, Input] = {i.key: i for i in [
-    _looked_up("apify_per_result", "Apify actor price per result", 1.25 / 1000, "USD",
+    _looked_up("apify_per_result", "Apify actor price per result",
+               Settings().apify_price_per_result, "USD",
+               "APIFY_PRICE_PER_RESULT's default (platform/settings.py): "
                "axesso_data/amazon-product-details-scraper pay-per-result price $1.25 per "
                "1,000 results as issue 18 states it; the actor's Store page "
                "(apify.com/axesso_data/amazon-product-details-scraper) was not in the "
@@ -208,7 +212,6 @@ def keepa_plan(products: int, fetches_per_day: float) -> tuple[float | None, str
 
 def shape_from_template(path: Path | None = None) -> tuple[Shape, list[str]]:
     """Memory, batch sizes and schedules from template.yaml (what deploys)."""
-    from amazon_pilot.platform.settings import Settings
     from pilot_dev.runtime.template import load_template
 
     template = load_template(path)
