@@ -1029,7 +1029,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "each input labelled measured or looked up")
     cost_p.add_argument("--products", type=int, help="one size instead of 1k, 10k and 100k")
     cost_p.add_argument("--cadence", default="24h",
-                        help="how often each product is fetched: 24h (default), 12h, 7d ...")
+                        help="how often each product is fetched: 24h (default), 12h, 7d ..., "
+                             "or a mix with the percentage of products on each: "
+                             "1d:60,3d:30,7d:10")
     cost_p.add_argument("--proxy", action="store_true", help="add RDS Proxy (deployments "
                                                              "that set DatabaseProxyEndpoint)")
     cost_p.add_argument("--database-url", help="recorded runs to measure the price and run "
