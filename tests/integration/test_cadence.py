@@ -3,6 +3,7 @@ the running stack: the API sets them, the daily plan's own query decides what is
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -221,3 +222,14 @@ def test_cadence_of_other_sellers_products_is_a_404_and_bulk_sets_it(
     missing = api.post("/v1/products/bulk-actions", json={
         "action": "refresh_every", "ids": [tracked[0]["id"]]}, headers=auth(owner))
     assert missing.status_code == 422
+
+
+def test_the_due_products_page_runs_no_subquery_per_product(api: httpx.Client) -> None:
+    seller = new_seller(api)
+    track(api, seller, demo_asins("toys", 11)[10])
+    with get_engine().connect() as conn:
+        plan = json.dumps(conn.execute(text(
+            "EXPLAIN (FORMAT JSON) " + store.due_products_sql()),
+            {**store.cadence_params(datetime.now(UTC)), "after": 0, "limit": 1000}
+        ).scalar_one())
+    assert "SubPlan" not in plan and '"Semi"' in plan

@@ -820,23 +820,29 @@ def cadence_params(now: datetime) -> dict[str, Any]:
     return {"due_at": now + cadence.SLACK, "stable_before": now - cadence.STABLE_FOR}
 
 
-def due_products(conn: Connection, now: datetime, *, after: int = 0,
-                 limit: int | None = None) -> list[int]:
-    """Shared products that a seller's active tracking (at its cadence) or an active
-    competitor group (daily) wants fetched at `now`; in id order, from the first id above
-    `after`, at most `limit` (a page read by key: each page costs the same however far
-    into the products it starts). One branch per reason, each a semi-join read in id
-    order and cut at `limit`: the union of their first pages holds the page (no OR of
-    correlated subqueries, which the planner can only run row by row)."""
-    cut = " ORDER BY p.id" + (" LIMIT :limit" if limit is not None else "")
+def due_products_sql(paged: bool = True) -> str:
+    """The due products query (`:after`, `:limit` when `paged`, and cadence_params): one
+    branch per reason, each a semi-join read in id order and cut at the page size, so the
+    union of their first pages holds the page (no OR of correlated subqueries, which the
+    planner can only run product by product)."""
+    cut = " ORDER BY p.id" + (" LIMIT :limit" if paged else "")
     branches = [f"(SELECT p.id FROM products p WHERE p.id > :after AND {_TRACKED_DUE}{cut})",
                 f"(SELECT p.id FROM products p WHERE p.id > :after AND {_GROUP_DUE}"
                 f" AND {_MAIN_ACTIVE}{cut})",
                 f"(SELECT p.id FROM products p WHERE p.id > :after AND {_GROUP_DUE}"
                 f" AND {_MEMBER_ACTIVE}{cut})"]
-    return list(conn.execute(text(
-        "SELECT id FROM (" + " UNION ".join(branches) + ") due" + cut.replace("p.id", "id")),
-        {**cadence_params(now), "after": after, "limit": limit}).scalars().all())
+    return "SELECT id FROM (" + " UNION ".join(branches) + ") due" + cut.replace("p.id", "id")
+
+
+def due_products(conn: Connection, now: datetime, *, after: int = 0,
+                 limit: int | None = None) -> list[int]:
+    """Shared products that a seller's active tracking (at its cadence) or an active
+    competitor group (daily) wants fetched at `now`; in id order, from the first id above
+    `after`, at most `limit` (a page read by key: each page costs the same however far
+    into the products it starts)."""
+    return list(conn.execute(text(due_products_sql(limit is not None)),
+                             {**cadence_params(now), "after": after, "limit": limit}
+                             ).scalars().all())
 
 
 def refresh_skips(conn: Connection, now: datetime) -> tuple[int, int, int]:
