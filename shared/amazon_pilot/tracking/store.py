@@ -916,18 +916,24 @@ class BudgetTracking(NamedTuple):
 
 
 def budget_trackings(conn: Connection, user_id: UUID) -> list[BudgetTracking]:
-    """The seller's active trackings, locked while the plan decides their stretching."""
+    """The seller's active trackings (not locked: a cadence changed meanwhile is read by
+    the next plan; only the rows whose stretching changes are written)."""
     rows = conn.execute(text(
         "SELECT id, refresh_every, created_at, moved_at FROM tracked_products"
-        " WHERE user_id = :u AND NOT is_paused ORDER BY id FOR UPDATE"), {"u": user_id}).all()
+        " WHERE user_id = :u AND NOT is_paused ORDER BY id"), {"u": user_id}).all()
     return [BudgetTracking._make(r) for r in rows]
 
 
 def set_budget_outcome(conn: Connection, user_id: UUID, stretched: list[UUID],
                        answer: dict[str, Any]) -> None:
+    # joined to the list (a hash join), not `id = ANY(list)`, which compares each row
+    # with every listed id
     conn.execute(text(
-        "UPDATE tracked_products SET budget_stretched = (id = ANY(CAST(:ids AS uuid[])))"
-        " WHERE user_id = :u AND budget_stretched <> (id = ANY(CAST(:ids AS uuid[])))"),
+        "UPDATE tracked_products t SET budget_stretched = x.stretched"
+        " FROM (SELECT o.id, s.id IS NOT NULL AS stretched FROM tracked_products o"
+        "   LEFT JOIN unnest(CAST(:ids AS uuid[])) AS s(id) ON s.id = o.id"
+        "   WHERE o.user_id = :u) x"
+        " WHERE t.id = x.id AND t.budget_stretched <> x.stretched"),
         {"u": user_id, "ids": [str(i) for i in stretched]})
     conn.execute(text("UPDATE users SET fetch_budget = CAST(:a AS jsonb) WHERE id = :u"),
                  {"u": user_id, "a": json.dumps(answer)})
