@@ -59,7 +59,3 @@ def test_an_impossible_budget_says_so_and_drops_nothing() -> None:
     assert answer.projected_usd > 0
     assert "nothing is dropped" in (answer.reason or "")
 
-
-def test_an_unknown_cadence_is_refused() -> None:
-    with pytest.raises(cadence.InvalidCadence, match="12h, 1d, 3d, 7d, auto"):
-        cadence.checked("2d")

@@ -48,17 +48,6 @@ MOVERS: frozenset[AlertType] = frozenset({
 })
 
 
-class InvalidCadence(ValueError):
-    pass
-
-
-def checked(value: str) -> str:
-    if value not in REFRESH_EVERY:
-        raise InvalidCadence(f"refresh_every must be one of {', '.join(REFRESH_EVERY)};"
-                             f" got {value!r}")
-    return value
-
-
 def is_stable(tracked_since: datetime, moved_at: datetime | None, now: datetime) -> bool:
     """No mover alert for STABLE_FOR, and tracked at least that long."""
     last = max(tracked_since, moved_at) if moved_at is not None else tracked_since
