@@ -611,8 +611,18 @@ def refresh_summary(result: dict[str, Any]) -> str:
     return (f"{result['products']} product(s) due, queued in {result['batches']} batch(es); "
             f"{result['skipped_fresh']} skipped as fresh (observed in the last "
             f"{result['fresh_for_hours']:g} h: today's data is already stored, by an earlier "
-            f"run, a first fetch or a refresh); {result['skipped_paused']} skipped as paused "
-            "(tracked only while paused, and in no active group)")
+            f"run, a first fetch or a refresh); {result.get('skipped_by_cadence', 0)} left for "
+            "later by their refresh cadence or their seller's budget; "
+            f"{result['skipped_paused']} skipped as paused "
+            "(tracked only while paused, and in no active group)"
+            + _budget_words(result.get("budgets") or {}))
+
+
+def _budget_words(budgets: dict[str, Any]) -> str:
+    if not budgets.get("over_budget"):
+        return ""
+    return (f"; {budgets['over_budget']} seller(s) over their monthly fetch budget:"
+            f" {budgets['stretched_products']} product(s) fetched weekly instead")
 
 
 # ---------------------------------------------------------------- data
@@ -1019,7 +1029,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "each input labelled measured or looked up")
     cost_p.add_argument("--products", type=int, help="one size instead of 1k, 10k and 100k")
     cost_p.add_argument("--cadence", default="24h",
-                        help="how often each product is fetched: 24h (default), 12h, 7d ...")
+                        help="how often each product is fetched: 24h (default), 12h, 7d ..., "
+                             "or a mix with the percentage of products on each: "
+                             "1d:60,3d:30,7d:10")
     cost_p.add_argument("--proxy", action="store_true", help="add RDS Proxy (deployments "
                                                              "that set DatabaseProxyEndpoint)")
     cost_p.add_argument("--database-url", help="recorded runs to measure the price and run "

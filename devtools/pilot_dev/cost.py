@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from amazon_pilot.platform.settings import Settings
+
 DAYS_PER_MONTH = 30
 HOURS_PER_MONTH = 730  # AWS bills a month as 730 hours
 LOOKED_UP_ON = "2026-12-07"
@@ -47,7 +49,9 @@ def _looked_up(key: str, label: str, value: float, unit: str, source: str) -> In
 # Published prices (us-east-1, on demand). Sources are the pages the figures were read
 # from; the stored copy's address is named where the vendor's own page was not stored.
 PUBLISHED: dict[str, Input] = {i.key: i for i in [
-    _looked_up("apify_per_result", "Apify actor price per result", 1.25 / 1000, "USD",
+    _looked_up("apify_per_result", "Apify actor price per result",
+               Settings().apify_price_per_result, "USD",
+               "APIFY_PRICE_PER_RESULT's default (platform/settings.py): "
                "axesso_data/amazon-product-details-scraper pay-per-result price $1.25 per "
                "1,000 results as issue 18 states it; the actor's Store page "
                "(apify.com/axesso_data/amazon-product-details-scraper) was not in the "
@@ -211,7 +215,6 @@ def keepa_plan(products: int, fetches_per_day: float) -> tuple[float | None, str
 
 def shape_from_template(path: Path | None = None) -> tuple[Shape, list[str]]:
     """Memory, batch sizes and schedules from template.yaml (what deploys)."""
-    from amazon_pilot.platform.settings import Settings
     from pilot_dev.runtime.template import load_template
 
     template = load_template(path)
@@ -296,8 +299,12 @@ def gather_inputs(database_url: str | None) -> tuple[dict[str, Input], list[str]
 
 
 def parse_cadence(text: str) -> float:
-    """'24h' / '12h' / '1d' / '2d' / '7d' -> fetches per day."""
+    """'24h' / '12h' / '1d' / '2d' / '7d' -> fetches per day; a mix of cadences with the
+    percentage of products on each ('1d:60,3d:30,7d:10', what `refresh_every` and the
+    `auto` mode produce) -> the mean fetches per product a day."""
     text = text.strip().lower()
+    if "," in text or ":" in text:
+        return _parse_mix(text)
     try:
         if text.endswith("h"):
             hours = float(text[:-1])
@@ -306,17 +313,44 @@ def parse_cadence(text: str) -> float:
         else:
             raise ValueError
     except ValueError as exc:
-        raise ValueError(f"cadence {text!r}: give hours or days, e.g. 24h, 12h, 7d") from exc
+        raise ValueError(f"cadence {text!r}: give hours or days, e.g. 24h, 12h, 7d, or a mix"
+                         f" such as 1d:60,3d:30,7d:10") from exc
     if hours <= 0:
         raise ValueError(f"cadence {text!r}: must be more than 0")
     return 24 / hours
 
 
+def _parse_mix(text: str) -> float:
+    total_pct = per_day = 0.0
+    for part in text.split(","):
+        every, _, pct = part.partition(":")
+        try:
+            share = float(pct)
+        except ValueError:
+            raise ValueError(f"cadence mix {text!r}: each part is CADENCE:PERCENT, e.g."
+                             f" 3d:30") from None
+        if share < 0:
+            raise ValueError(f"cadence mix {text!r}: a percentage cannot be negative")
+        total_pct += share
+        per_day += parse_cadence(every) * share / 100
+    if abs(total_pct - 100) > 0.01:
+        raise ValueError(f"cadence mix {text!r}: the percentages add up to {total_pct:g},"
+                         f" not 100")
+    return per_day
+
+
+def cadence_words(text: str, fetches_per_day: float) -> str:
+    if "," in text or ":" in text:
+        mix = ", ".join(f"{pct.strip()} % every {every.strip()}" for every, _, pct in
+                        (part.partition(":") for part in text.split(",")))
+        return f"at a cadence mix ({mix}: {fetches_per_day:.3g} fetches a product a day)"
+    return "daily" if fetches_per_day == 1 else f"{fetches_per_day:g} times a day"
+
+
 def render(sizes: list[int], fetches_per_day: float, inputs: dict[str, Input], shape: Shape,
-           notes: list[str], *, proxy: bool = False) -> str:
+           notes: list[str], *, proxy: bool = False, cadence: str | None = None) -> str:
     estimates = [estimate(n, fetches_per_day, inputs, shape, proxy=proxy) for n in sizes]
-    cadence = ("daily" if fetches_per_day == 1
-               else f"{fetches_per_day:g} times a day")
+    cadence = cadence or cadence_words("", fetches_per_day)
     out = [f"Monthly cost of tracking products {cadence} (USD, {DAYS_PER_MONTH}-day month, "
            f"us-east-1 on-demand prices)", ""]
     names = [line.name for line in estimates[0].lines]
@@ -359,7 +393,8 @@ def run(sizes: list[int], cadence: str, database_url: str | None, proxy: bool,
     fetches_per_day = parse_cadence(cadence)
     inputs, notes = gather_inputs(database_url)
     shape, shape_notes = shape_from_template(template)
-    return render(sizes, fetches_per_day, inputs, shape, shape_notes + notes, proxy=proxy)
+    return render(sizes, fetches_per_day, inputs, shape, shape_notes + notes, proxy=proxy,
+                  cadence=cadence_words(cadence, fetches_per_day))
 
 
 def with_value(inputs: dict[str, Input], key: str, value: float) -> dict[str, Input]:

@@ -82,7 +82,14 @@ def test_cadence(text: str, per_day: float) -> None:
     assert cost.parse_cadence(text) == pytest.approx(per_day)
 
 
-@pytest.mark.parametrize("text", ["", "x", "0h", "-2d", "12"])
+@pytest.mark.parametrize("text, per_day", [("1d:50,7d:50", 0.5 + 0.5 / 7),
+                                           ("12h:10, 1d:60, 3d:30", 0.2 + 0.6 + 0.1)])
+def test_cadence_mix(text: str, per_day: float) -> None:
+    assert cost.parse_cadence(text) == pytest.approx(per_day)
+
+
+@pytest.mark.parametrize("text", ["", "x", "0h", "-2d", "12", "1d:50,7d:40", "1d:x",
+                                  "1d:110,7d:-10"])
 def test_bad_cadence_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="cadence"):
         cost.parse_cadence(text)
@@ -112,6 +119,17 @@ def test_one_size_and_a_cadence(capsys: pytest.CaptureFixture[str]) -> None:
     assert "2 times a day" in out and "2,500 products" in out
     assert "187.50" in out  # 2,500 x 2 x 30 x $0.00125
     assert "RDS Proxy" not in out.split("Inputs:")[0]
+
+
+def test_a_cadence_mix_is_priced_with_the_comparisons_sources(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["cost", "--no-database", "--products", "10000",
+                     "--cadence", "1d:40,3d:40,7d:20"]) == 0
+    out = capsys.readouterr().out
+    assert "cadence mix (40 % every 1d, 40 % every 3d, 20 % every 7d" in out
+    # 10,000 x (0.4 + 0.4/3 + 0.2/7) a day x 30 days x $0.00125
+    assert f"{10_000 * (0.4 + 0.4 / 3 + 0.2 / 7) * 30 * 0.00125:,.2f}" in out
+    assert "keepa.com" in out and "helium10.com" in out and "NOT verified" in out
 
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -59,6 +59,26 @@ class NotificationPrefsPatch(Strict):
         return _check_timezone(value)
 
 
+class FetchBudget(BaseModel):
+    """What the daily plan found for a seller with a budget. Every result fetched for a
+    product you track counts (as GET /v1/scrape-runs attributes runs' costs); the rest of
+    the month is projected at your products' cadences."""
+
+    budget_usd: float
+    month_to_date_usd: float = Field(description="results fetched for your products this "
+                                     "month x price_per_result_usd")
+    projected_usd: float = Field(description="the month at the cadences applied now")
+    unstretched_usd: float = Field(description="the month at the cadences you chose")
+    stretched_products: int = Field(description="products fetched weekly to fit the budget "
+                                    "(shown as budget_stretched on each); none is dropped")
+    stretched_stable: int = Field(description="of those, products with no price/Buy Box/BSR "
+                                  "alert for 7 days (stretched first)")
+    reason: str | None = Field(description="why products were stretched; null when the "
+                               "month fits")
+    price_per_result_usd: float
+    planned_at: datetime
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)  # built from store.User
 
@@ -77,6 +97,11 @@ class UserOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     mfa_enabled: bool = Field(False, description="two-step sign-in (TOTP) is on")
+    monthly_fetch_budget_usd: float | None = Field(
+        None, description="your monthly budget for product fetches (USD); null: none")
+    fetch_budget: FetchBudget | None = Field(
+        None, description="the last daily plan's reading of your budget (null without a "
+        "budget, or before the first plan with one)")
 
 
 class RegisterIn(Strict):
@@ -189,6 +214,10 @@ class MeUpdate(Strict):
     # these bounds only keep absurd bodies out
     seller_ids: list[str] | None = Field(None, max_length=200, description=_IDS)
     brands: list[str] | None = Field(None, max_length=200, description=_BRANDS)
+    monthly_fetch_budget_usd: float | None = Field(
+        None, ge=0, le=1_000_000, description="USD a month for product fetches; the daily "
+        "plan stretches your stable products to weekly when the month would exceed it. "
+        "null removes the budget")
 
 
 class PasswordChangeIn(Strict):

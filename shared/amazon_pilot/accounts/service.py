@@ -443,6 +443,8 @@ def update_me(user: CurrentUser, body: MeUpdate) -> store.User:
                             if body.notification_prefs is not None else {}),
         seller_ids=seller_ids,
         brands=brands,
+        budget_given="monthly_fetch_budget_usd" in sent,
+        monthly_fetch_budget_usd=body.monthly_fetch_budget_usd,
     )
     updated = store.update_profile(user.id, changes)
     if updated is None:

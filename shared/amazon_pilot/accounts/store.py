@@ -17,10 +17,11 @@ from sqlalchemy import Connection, Row, text
 from sqlalchemy.exc import IntegrityError
 
 from amazon_pilot.domain.accounts import DEFAULT_NOTIFICATION_PREFS
-from amazon_pilot.platform.db import get_engine, transaction
+from amazon_pilot.platform.db import as_float, as_json, get_engine, transaction
 
 _USER_COLUMNS = ("id, email, company_name, role, plan, is_active, notification_prefs,"
-                 " seller_ids, brands, created_at, updated_at,"
+                 " seller_ids, brands, created_at, updated_at, monthly_fetch_budget_usd,"
+                 " fetch_budget,"
                  " EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id"
                  " AND m.confirmed_at IS NOT NULL) AS mfa_enabled")
 ADMIN_COLUMNS = ("plan", "role", "is_active")  # what an admin may change
@@ -46,6 +47,8 @@ class User:
     created_at: datetime
     updated_at: datetime
     mfa_enabled: bool = False
+    monthly_fetch_budget_usd: float | None = None  # None: no budget (0018)
+    fetch_budget: dict[str, Any] | None = None  # the last daily plan's answer for the seller
 
 
 def _user(row: Row[Any]) -> User:
@@ -63,6 +66,8 @@ def _user(row: Row[Any]) -> User:
         created_at=data["created_at"],
         updated_at=data["updated_at"],
         mfa_enabled=bool(data["mfa_enabled"]),
+        monthly_fetch_budget_usd=as_float(data["monthly_fetch_budget_usd"]),
+        fetch_budget=as_json(data["fetch_budget"]),
     )
 
 
@@ -170,6 +175,8 @@ class ProfileChanges:
     notification_prefs: dict[str, Any] = field(default_factory=dict)  # merged key by key
     seller_ids: list[str] | None = None  # replaced when given (normalized already)
     brands: list[str] | None = None  # replaced when given (normalized already)
+    budget_given: bool = False  # replace monthly_fetch_budget_usd (None removes it)
+    monthly_fetch_budget_usd: float | None = None
 
 
 def update_profile(user_id: uuid.UUID, changes: ProfileChanges) -> User | None:
@@ -181,6 +188,10 @@ def update_profile(user_id: uuid.UUID, changes: ProfileChanges) -> User | None:
     if changes.notification_prefs:
         sets.append("notification_prefs = notification_prefs || CAST(:prefs AS jsonb)")
         params["prefs"] = json.dumps(changes.notification_prefs)
+    if changes.budget_given:
+        # the last plan's reading belongs to the old budget: the next plan writes anew
+        sets.append("monthly_fetch_budget_usd = :budget, fetch_budget = NULL")
+        params["budget"] = changes.monthly_fetch_budget_usd
     for column in ("seller_ids", "brands"):
         values = getattr(changes, column)
         if values is not None:

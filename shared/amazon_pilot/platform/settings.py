@@ -73,6 +73,9 @@ class Settings:
     apify_api_url: str | None = None
     apify_actor_id: str = "axesso_data/amazon-product-details-scraper"
     apify_batch_size: int = 200  # URLs per actor run: docs/architecture.md, "Daily refresh"
+    # USD per result the actor returns (pay per result: $1.25 per 1,000); prices the
+    # sellers' fetch budgets and `pilot cost` (devtools/pilot_dev/cost.py names the source)
+    apify_price_per_result: float = 1.25 / 1000
     apify_max_retries: int = 4
     apify_retry_delay_ms: int = 500
     # the search actor of keyword rank tracking (docs/keywords.md)
@@ -262,6 +265,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         apify_api_url=read.text("APIFY_API_URL"),
         apify_actor_id=read.text("APIFY_ACTOR_ID") or defaults.apify_actor_id,
         apify_batch_size=read.integer("APIFY_BATCH_SIZE", defaults.apify_batch_size),
+        apify_price_per_result=read.number("APIFY_PRICE_PER_RESULT",
+                                           defaults.apify_price_per_result),
         apify_search_actor_id=(read.text("APIFY_SEARCH_ACTOR_ID")
                                or defaults.apify_search_actor_id),
         apify_max_retries=read.integer("APIFY_MAX_RETRIES", defaults.apify_max_retries,

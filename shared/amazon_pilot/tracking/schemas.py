@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
+from amazon_pilot.domain import cadence
 from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS, AlertType
 from amazon_pilot.domain.product_ref import InvalidProductRef, ProductRef, parse_product_ref
 from amazon_pilot.domain.tags import MAX_NOTES_LENGTH, MAX_TAGS, InvalidTag, normalize_tags
@@ -77,6 +78,13 @@ def checked_tags(tags: list[str], field: str = "tags") -> list[str]:
                                ) from exc
 
 
+RefreshEvery = Literal["12h", "1d", "3d", "7d", "auto"]
+assert get_args(RefreshEvery) == cadence.REFRESH_EVERY, "RefreshEvery lists domain.cadence's"
+_REFRESH_EVERY = ("how often the daily plan fetches it: 12h, 1d (the default), 3d, 7d, or "
+                  "auto (daily, every 3 days once no price/Buy Box/BSR alert for 7 days, "
+                  "daily again at the next one). \"Refresh now\" still fetches on demand")
+
+
 class PatchProduct(Strict):
     alias: str | None = Field(None, max_length=120)
     thresholds: ThresholdsIn | None = None
@@ -85,14 +93,17 @@ class PatchProduct(Strict):
                                    "product's tags (normalised: trimmed, lower-case)")
     notes: str | None = Field(None, max_length=MAX_NOTES_LENGTH,
                               description="your note; null or empty clears it")
+    refresh_every: RefreshEvery | None = Field(None, description=_REFRESH_EVERY)
 
     def changes(self) -> dict[str, Any]:
         """The fields this request sets. Thresholds null puts the defaults back; an object
         sets exactly the thresholds it names."""
         changes = self.model_dump(exclude_unset=True)
-        if "is_paused" in changes and changes["is_paused"] is None:
-            raise ValidationFailed("'is_paused' must be true or false",
-                                   details=[{"field": "is_paused", "message": "null"}])
+        for name, allowed in (("is_paused", "true or false"),
+                              ("refresh_every", "one of " + ", ".join(cadence.REFRESH_EVERY))):
+            if name in changes and changes[name] is None:
+                raise ValidationFailed(f"'{name}' must be {allowed}",
+                                       details=[{"field": name, "message": "null"}])
         if "thresholds" in changes:
             changes["thresholds"] = (self.thresholds.model_dump(exclude_unset=True)
                                      if self.thresholds is not None else {})
@@ -103,7 +114,7 @@ class PatchProduct(Strict):
         return changes
 
 
-BulkActionName = Literal["pause", "resume", "tag", "untag", "delete"]
+BulkActionName = Literal["pause", "resume", "tag", "untag", "delete", "refresh_every"]
 
 
 class BulkAction(Strict):
@@ -113,11 +124,16 @@ class BulkAction(Strict):
     ids: list[UUID] = Field(min_length=1, max_length=500)
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS,
                             description="for tag and untag: the tags to add or remove")
+    refresh_every: RefreshEvery | None = Field(None, description="for refresh_every: the "
+                                               "cadence to set")
 
     @model_validator(mode="after")
     def tags_when_needed(self) -> BulkAction:
         if self.action in ("tag", "untag") and not self.tags:
             raise ValueError(f"'{self.action}' needs at least one tag in 'tags'")
+        if self.action == "refresh_every" and self.refresh_every is None:
+            raise ValueError("'refresh_every' needs 'refresh_every': one of "
+                             + ", ".join(cadence.REFRESH_EVERY))
         return self
 
 
@@ -179,6 +195,15 @@ class TrackedProduct(BaseModel):
     data_source: str | None  # "sandbox" for data from the offline stand-in
     tags: list[str] = Field(default_factory=list, description="your tags, sorted")
     notes: str | None = Field(None, description="your note")
+    refresh_every: RefreshEvery = Field("1d", description=_REFRESH_EVERY)
+    refresh_cadence: Literal["12h", "1d", "3d", "7d"] = Field(
+        "1d", description="the cadence applied now: `auto` resolved (3d when "
+        "stable, else 1d), 7d when your fetch budget stretched it")
+    budget_stretched: bool = Field(False, description="fetched weekly because your monthly "
+                                   "fetch budget would not fit (GET /v1/auth/me says why)")
+    next_refresh_at: datetime | None = Field(
+        None, description="when the daily plan fetches it next at your cadence (sooner "
+        "if another seller or a competitor group wants it daily); null while paused")
 
 
 class BuyBoxWindow(BaseModel):

@@ -26,6 +26,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection
 
+from amazon_pilot.domain import cadence
 from amazon_pilot.domain.changes import (
     DEFAULT_THRESHOLDS,
     AlertDraft,
@@ -108,7 +109,8 @@ LIST_WINDOWS = ("1d", "7d")  # the products list shows these
 CHANGE_METRICS = ("price", "list_price", "buy_box_price", "bsr_rank", "subcategory_bsr",
                   "rating", "review_count")
 FETCH_JOB = "fetch_products"
-FRESH_FOR = timedelta(hours=20)  # the daily plan skips products observed more recently
+# a daily product observed more recently is skipped as fresh (the cadence's slack)
+FRESH_FOR = cadence.CADENCES[cadence.DEFAULT] - cadence.SLACK
 
 # (previous values, new snapshot, new values) of one product in one run
 Observed = tuple[LatestValues | None, Snapshot, LatestValues | None]
@@ -144,8 +146,18 @@ def tracked_out(row: TrackedRow) -> TrackedProduct:
         created_at=row.created_at, latest=latest, as_of=row.latest_captured_at,
         stale=_stale(row.latest_captured_at), fetch_status=status, data_source=row.data_source,
         fetch_error=row.last_fetch_error, fetch_failed_at=row.last_fetch_failed_at,
-        tags=list(row.tags or []), notes=row.notes,
+        tags=list(row.tags or []), notes=row.notes, **_cadence_out(row),
     )
+
+
+def _cadence_out(row: TrackedRow) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    stable = cadence.is_stable(row.created_at, row.moved_at, now)
+    every = cadence.effective(row.refresh_every, stable=stable, stretched=row.budget_stretched)
+    due = cadence.next_due(row.latest_captured_at, every)
+    return {"refresh_every": row.refresh_every, "refresh_cadence": every,
+            "budget_stretched": row.budget_stretched,
+            "next_refresh_at": None if row.is_paused else (due or now)}
 
 
 def _add(conn: Connection, user: CurrentUser, body: AddProduct, tracked_count: int | None = None
@@ -400,6 +412,8 @@ def bulk_action(user: CurrentUser, body: BulkAction) -> BulkActionResponse:
             try:
                 if body.action in ("pause", "resume"):
                     changes["is_paused"] = body.action == "pause"
+                elif body.action == "refresh_every":
+                    changes["refresh_every"] = body.refresh_every
                 elif body.action == "tag":
                     changes["tags"] = merged(row.tags or [], tags)
                 else:
@@ -629,7 +643,9 @@ PLAN_PAGE = 10_000  # due products read per query while planning (a multiple of 
 
 
 def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
-    """One fetch per shared product that any seller tracks (not per seller), in batches.
+    """One fetch per shared product that any seller tracks (not per seller), in batches,
+    for the products due at their cadence (domain/cadence.py), after the sellers' budgets
+    have decided which of their products are stretched to weekly.
 
     The due products are read a page at a time by key (flat cost per page, flat memory),
     each page's batches written to the outbox with one INSERT, all in one transaction:
@@ -641,8 +657,9 @@ def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
     products = sent = 0
     after = 0
     with transaction() as conn:
+        budgets = apply_budgets(conn, now)
         while True:
-            due = store.due_products(conn, now - FRESH_FOR, after=after, limit=page)
+            due = store.due_products(conn, now, after=after, limit=page)
             if not due:
                 break
             products += len(due)
@@ -653,12 +670,38 @@ def plan_daily_refresh(batch_size: int | None, now: datetime) -> dict[str, Any]:
                  for i in range(0, len(due), size)))
             if len(due) < page:
                 break
-        fresh, paused = store.refresh_skips(conn, now - FRESH_FOR)
+        fresh, later, paused = store.refresh_skips(conn, now)
     return {"job": "daily_refresh", "products": products, "batches": sent,
             "captured_at": captured_at.isoformat(),
             # why the others were left out (`pilot fire DailyRefresh` prints it)
-            "skipped_fresh": fresh, "fresh_for_hours": FRESH_FOR.total_seconds() / 3600,
-            "skipped_paused": paused}
+            "skipped_fresh": fresh, "fresh_for_hours": FRESH_FOR / timedelta(hours=1),
+            "skipped_by_cadence": later, "skipped_paused": paused, "budgets": budgets}
+
+
+def apply_budgets(conn: Connection, now: datetime) -> dict[str, Any]:
+    """Each budgeted seller's month priced (results so far + the rest of the month at
+    their cadences); over budget, products stretched to weekly, stable ones first. The
+    seller's answer is stored for GET /v1/auth/me; the plan's answer counts them."""
+    store.clear_budget_outcomes(conn)
+    price = settings().apify_price_per_result
+    over: list[dict[str, Any]] = []
+    sellers = store.budget_sellers(conn, cadence.month_start(now))
+    for seller in sellers:
+        trackings = store.budget_trackings(conn, seller.user_id)
+        answer = cadence.plan_budget(
+            seller.budget_usd, seller.results,
+            [cadence.Tracking(str(t.id), t.refresh_every,
+                              cadence.is_stable(t.created_at, t.moved_at, now))
+             for t in trackings], price, now)
+        stored = {**answer.as_dict(), "price_per_result_usd": price,
+                  "planned_at": now.isoformat()}
+        store.set_budget_outcome(conn, seller.user_id, [UUID(k) for k in answer.stretched],
+                                 stored)
+        if answer.reason:
+            over.append({"user_id": str(seller.user_id), **answer.as_dict()})
+    return {"sellers": len(sellers), "over_budget": len(over),
+            "stretched_products": sum(o["stretched_products"] for o in over),
+            "sellers_stretched": over[:100]}
 
 
 # ---------------------------------------------------------------- one fetch
@@ -1076,6 +1119,9 @@ def raise_alerts(conn: Connection, captured_at: datetime,
         )
     if not pending:
         return []
+    # a price/Buy Box/BSR move puts an `auto` tracking back on the daily cadence
+    store.mark_moved(conn, [a["tracked"] for a in pending if a["type"] in cadence.MOVERS],
+                     captured_at)
     return store.insert_alerts(conn, captured_at, pending)
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, NotRequired, TypedDict
 from uuid import UUID
 
 from sqlalchemy import Connection, Row, text
 
+from amazon_pilot.domain import cadence
 from amazon_pilot.domain.changes import content_hash
 from amazon_pilot.domain.snapshot import (
     Availability,
@@ -81,6 +82,9 @@ class TrackedRow(NamedTuple):
     last_fetch_failed_at: datetime | None
     tags: list[str] = []  # the seller's own tags (sorted) and note (0013)
     notes: str | None = None
+    refresh_every: str = cadence.DEFAULT  # the seller's cadence (0018, domain/cadence.py)
+    moved_at: datetime | None = None  # latest price/Buy Box/BSR alert of this tracking
+    budget_stretched: bool = False  # fetched weekly: the seller's budget would not fit
 
 
 class AlertRow(NamedTuple):
@@ -112,7 +116,7 @@ TRACKED_SELECT = (
     " p.id AS product_id, p.asin, p.marketplace, p.title, p.brand, p.main_image_url,"
     " p.latest, p.latest_captured_at, p.last_fetch_status, p.data_source,"
     " p.last_refresh_requested_at, p.last_fetch_error, p.last_fetch_failed_at,"
-    " t.tags, t.notes"
+    " t.tags, t.notes, t.refresh_every, t.moved_at, t.budget_stretched"
     " FROM tracked_products t JOIN products p ON p.id = t.product_id"
 )
 
@@ -238,7 +242,7 @@ def update_tracked(conn: Connection, user_id: UUID, tracked_id: UUID,
                    changes: dict[str, Any]) -> bool:
     sets: list[str] = []
     params: dict[str, Any] = {"id": tracked_id, "u": user_id}
-    for name in ("alias", "is_paused"):
+    for name in ("alias", "is_paused", "refresh_every"):
         if name in changes:
             sets.append(f"{name} = :{name}")
             params[name] = changes[name]
@@ -784,40 +788,167 @@ def fail_run(conn: Connection, run_id: str, *, status: str, error: str, duration
          "cost": cost_usd, "id": run_id})
 
 
-def due_products(conn: Connection, fetched_before: datetime, *, after: int = 0,
+def _interval(every: timedelta) -> str:
+    return f"interval '{int(every.total_seconds())} seconds'"
+
+
+# The interval one tracking wants, as domain.cadence.effective decides it (`:stable_before`
+# is now - STABLE_FOR): built from the domain's table so the two cannot drift apart.
+_EVERY = (
+    f"CASE WHEN t.budget_stretched THEN {_interval(cadence.CADENCES[cadence.STRETCHED])}"
+    f" WHEN t.refresh_every = '{cadence.AUTO}' THEN CASE WHEN greatest(t.created_at,"
+    f" t.moved_at) < :stable_before THEN {_interval(cadence.CADENCES[cadence.AUTO_STABLE])}"
+    f" ELSE {_interval(cadence.CADENCES[cadence.AUTO_MOVING])} END"
+    + "".join(f" WHEN t.refresh_every = '{name}' THEN {_interval(every)}"
+              for name, every in cadence.CADENCES.items())
+    + f" ELSE {_interval(cadence.CADENCES[cadence.DEFAULT])} END"
+)
+_GROUP_EVERY = _interval(cadence.CADENCES[cadence.GROUP_CADENCE])
+# Due: never observed, or observed before `:due_at - interval` (`:due_at` is now + SLACK).
+_TRACKED_DUE = (
+    "EXISTS (SELECT 1 FROM tracked_products t WHERE t.product_id = p.id AND NOT t.is_paused"
+    " AND t.product_id > :after"  # the index scan starts at the page, not at the first id
+    f" AND (p.latest_captured_at IS NULL OR p.latest_captured_at < :due_at - {_EVERY}))"
+)
+_GROUP_DUE = f"(p.latest_captured_at IS NULL OR p.latest_captured_at < :due_at - {_GROUP_EVERY})"
+_MAIN_ACTIVE = ("EXISTS (SELECT 1 FROM competitor_groups g WHERE g.is_active"
+                " AND g.main_product_id = p.id AND g.main_product_id > :after)")
+_MEMBER_ACTIVE = ("EXISTS (SELECT 1 FROM competitor_group_members m JOIN competitor_groups g"
+                  " ON g.id = m.group_id WHERE m.product_id = p.id AND g.is_active"
+                  " AND m.product_id > :after)")
+
+
+def cadence_params(now: datetime) -> dict[str, Any]:
+    return {"due_at": now + cadence.SLACK, "stable_before": now - cadence.STABLE_FOR}
+
+
+def due_products_sql(paged: bool = True) -> str:
+    """The due products query (`:after`, `:limit` when `paged`, and cadence_params): one
+    branch per reason, each a semi-join read in id order and cut at the page size, so the
+    union of their first pages holds the page (no OR of correlated subqueries, which the
+    planner can only run product by product)."""
+    cut = " ORDER BY p.id" + (" LIMIT :limit" if paged else "")
+    branches = [f"(SELECT p.id FROM products p WHERE p.id > :after AND {_TRACKED_DUE}{cut})",
+                f"(SELECT p.id FROM products p WHERE p.id > :after AND {_GROUP_DUE}"
+                f" AND {_MAIN_ACTIVE}{cut})",
+                f"(SELECT p.id FROM products p WHERE p.id > :after AND {_GROUP_DUE}"
+                f" AND {_MEMBER_ACTIVE}{cut})"]
+    return "SELECT id FROM (" + " UNION ".join(branches) + ") due" + cut.replace("p.id", "id")
+
+
+def due_products(conn: Connection, now: datetime, *, after: int = 0,
                  limit: int | None = None) -> list[int]:
-    """Shared products some seller tracks (or an active competitor group holds) whose last
-    observation is older than `fetched_before`, or that were never fetched; in id order,
-    from the first id above `after`, at most `limit` (a page read by key: each page costs
-    the same however far into the products it starts)."""
-    return list(conn.execute(text(
-        "SELECT p.id FROM products p WHERE p.id > :after AND (EXISTS (SELECT 1"
-        "   FROM tracked_products t WHERE t.product_id = p.id AND NOT t.is_paused)"
-        "  OR EXISTS (SELECT 1 FROM competitor_groups g WHERE g.is_active"
-        "   AND g.main_product_id = p.id)"
-        "  OR EXISTS (SELECT 1 FROM competitor_group_members m JOIN competitor_groups g"
-        "   ON g.id = m.group_id WHERE m.product_id = p.id AND g.is_active))"
-        " AND (p.latest_captured_at IS NULL OR p.latest_captured_at < :fresh)"
-        " ORDER BY p.id" + (" LIMIT :limit" if limit is not None else "")),
-        {"fresh": fetched_before, "after": after, "limit": limit}).scalars().all())
+    """Shared products that a seller's active tracking (at its cadence) or an active
+    competitor group (daily) wants fetched at `now`; in id order, from the first id above
+    `after`, at most `limit` (a page read by key: each page costs the same however far
+    into the products it starts)."""
+    return list(conn.execute(text(due_products_sql(limit is not None)),
+                             {**cadence_params(now), "after": after, "limit": limit}
+                             ).scalars().all())
 
 
-def refresh_skips(conn: Connection, fetched_before: datetime) -> tuple[int, int]:
-    """What the daily plan leaves out, for its answer: (products some seller or group wants
-    that were observed at or after `fetched_before`, products tracked only while paused)."""
+def refresh_skips(conn: Connection, now: datetime) -> tuple[int, int, int]:
+    """What the plan at `now` leaves out, for its answer: (products some seller or group
+    wants that were observed within a day, those left for later by their cadence or the
+    seller's budget, products tracked only while paused). Each wanted product's smallest
+    interval is aggregated once (hash joins, no subquery per product)."""
     row = conn.execute(text(
-        "SELECT count(*) FILTER (WHERE wanted AND latest_captured_at >= :fresh) AS fresh,"
-        " count(*) FILTER (WHERE NOT wanted AND paused) AS paused FROM (SELECT"
-        " p.latest_captured_at, EXISTS (SELECT 1 FROM tracked_products t"
-        "   WHERE t.product_id = p.id AND t.is_paused) AS paused,"
-        " (EXISTS (SELECT 1 FROM tracked_products t WHERE t.product_id = p.id"
-        "   AND NOT t.is_paused)"
-        "  OR EXISTS (SELECT 1 FROM competitor_groups g WHERE g.is_active"
-        "   AND g.main_product_id = p.id)"
-        "  OR EXISTS (SELECT 1 FROM competitor_group_members m JOIN competitor_groups g"
-        "   ON g.id = m.group_id WHERE m.product_id = p.id AND g.is_active)) AS wanted"
-        " FROM products p) x"), {"fresh": fetched_before}).one()
-    return int(row.fresh), int(row.paused)
+        "WITH wanted AS (SELECT product_id, min(every) AS every FROM ("
+        f"   SELECT t.product_id, {_EVERY} AS every FROM tracked_products t"
+        "    WHERE NOT t.is_paused"
+        f"   UNION ALL SELECT g.main_product_id, {_GROUP_EVERY} FROM competitor_groups g"
+        "    WHERE g.is_active"
+        f"   UNION ALL SELECT m.product_id, {_GROUP_EVERY} FROM competitor_group_members m"
+        "    JOIN competitor_groups g ON g.id = m.group_id WHERE g.is_active) w"
+        "  GROUP BY product_id)"
+        " SELECT count(*) FILTER (WHERE NOT due AND latest_captured_at"
+        f"   >= :due_at - {_GROUP_EVERY}) AS fresh,"
+        " count(*) FILTER (WHERE NOT due AND latest_captured_at"
+        f"   < :due_at - {_GROUP_EVERY}) AS later,"
+        " (SELECT count(DISTINCT t.product_id) FROM tracked_products t WHERE t.is_paused"
+        "   AND NOT EXISTS (SELECT 1 FROM wanted WHERE wanted.product_id = t.product_id))"
+        "   AS paused"
+        " FROM (SELECT p.latest_captured_at, (p.latest_captured_at IS NULL"
+        "   OR p.latest_captured_at < :due_at - w.every) AS due"
+        "   FROM wanted w JOIN products p ON p.id = w.product_id) x"),
+        cadence_params(now)).one()
+    return int(row.fresh), int(row.later), int(row.paused)
+
+
+def mark_moved(conn: Connection, tracked_ids: list[str], captured_at: datetime) -> None:
+    """These trackings just had a price/Buy Box/BSR alert: `auto` fetches them daily."""
+    if tracked_ids:
+        conn.execute(text(
+            "UPDATE tracked_products SET moved_at = :at WHERE id = ANY(CAST(:ids AS uuid[]))"
+            " AND (moved_at IS NULL OR moved_at < :at)"),
+            {"ids": sorted(set(tracked_ids)), "at": captured_at})
+
+
+# ---------------------------------------------------------------- fetch budgets
+
+
+class BudgetSeller(NamedTuple):
+    user_id: UUID
+    budget_usd: float
+    results: int  # results fetched this month for products the seller tracks
+
+
+def budget_sellers(conn: Connection, since: datetime) -> list[BudgetSeller]:
+    """Sellers with a monthly fetch budget, and the results fetched for their tracked
+    products since `since` (while they tracked them): what a seller's scrape runs are
+    charged with (GET /v1/scrape-runs attributes a run's cost the same way). A result is
+    an item the actor returned: stored, a 404 page, an unusable item, or a duplicate."""
+    rows = conn.execute(text(
+        "SELECT u.id, u.monthly_fetch_budget_usd, coalesce((SELECT"
+        "   count(*) FILTER (WHERE rp.outcome IN ('stored', 'not_found', 'unusable'))"
+        "   + coalesce(sum(rp.duplicates), 0)"
+        "   FROM tracked_products t JOIN scrape_run_products rp ON rp.product_id = t.product_id"
+        "   JOIN scrape_runs r ON r.id = rp.scrape_run_id"
+        "   WHERE t.user_id = u.id AND r.started_at >= greatest(:since, t.created_at)), 0)"
+        " FROM users u WHERE u.monthly_fetch_budget_usd IS NOT NULL ORDER BY u.id"),
+        {"since": since}).all()
+    return [BudgetSeller(r[0], float(r[1]), int(r[2])) for r in rows]
+
+
+class BudgetTracking(NamedTuple):
+    id: UUID
+    refresh_every: str
+    created_at: datetime
+    moved_at: datetime | None
+
+
+def budget_trackings(conn: Connection, user_id: UUID) -> list[BudgetTracking]:
+    """The seller's active trackings (not locked: a cadence changed meanwhile is read by
+    the next plan; only the rows whose stretching changes are written)."""
+    rows = conn.execute(text(
+        "SELECT id, refresh_every, created_at, moved_at FROM tracked_products"
+        " WHERE user_id = :u AND NOT is_paused ORDER BY id"), {"u": user_id}).all()
+    return [BudgetTracking._make(r) for r in rows]
+
+
+def set_budget_outcome(conn: Connection, user_id: UUID, stretched: list[UUID],
+                       answer: dict[str, Any]) -> None:
+    # joined to the list (a hash join), not `id = ANY(list)`, which compares each row
+    # with every listed id
+    conn.execute(text(
+        "UPDATE tracked_products t SET budget_stretched = x.stretched"
+        " FROM (SELECT o.id, s.id IS NOT NULL AS stretched FROM tracked_products o"
+        "   LEFT JOIN unnest(CAST(:ids AS uuid[])) AS s(id) ON s.id = o.id"
+        "   WHERE o.user_id = :u) x"
+        " WHERE t.id = x.id AND t.budget_stretched <> x.stretched"),
+        {"u": user_id, "ids": [str(i) for i in stretched]})
+    conn.execute(text("UPDATE users SET fetch_budget = CAST(:a AS jsonb) WHERE id = :u"),
+                 {"u": user_id, "a": json.dumps(answer)})
+
+
+def clear_budget_outcomes(conn: Connection) -> None:
+    """Sellers without a budget (any more): nothing stretched, no budget answer."""
+    conn.execute(text(
+        "UPDATE tracked_products t SET budget_stretched = false FROM users u"
+        " WHERE u.id = t.user_id AND t.budget_stretched"
+        " AND u.monthly_fetch_budget_usd IS NULL"))
+    conn.execute(text("UPDATE users SET fetch_budget = NULL"
+                      " WHERE monthly_fetch_budget_usd IS NULL AND fetch_budget IS NOT NULL"))
 
 
 # ---------------------------------------------------------------- reading scrape runs

@@ -244,6 +244,36 @@ function refreshButton(product, onQueued) {
   return { el: h("span", { class: "refresh" }, button, " ", note), stop: () => clearInterval(timer) };
 }
 
+const CADENCES = [
+  ["12h", "every 12 hours"], ["1d", "daily"], ["3d", "every 3 days"], ["7d", "weekly"],
+  ["auto", "auto (every 3 days while stable)"],
+];
+
+// How often the daily plan fetches this product; a change is saved at once.
+function cadenceControl(product, id, onSaved) {
+  const select = h("select", { id: "refresh-every", "aria-label": "Refresh cadence" },
+    CADENCES.map(([v, t]) => h("option", { value: v, selected: v === product.refresh_every }, t)));
+  select.addEventListener("change", async () => {
+    select.disabled = true;  // not busy(): it would overwrite the options with its label
+    try {
+      await api.patch(endpoints.product(id), { refresh_every: select.value });
+      toast("Refresh cadence saved");
+      onSaved();
+    } catch (err) {
+      select.value = product.refresh_every;
+      toast(err.message, "error");
+    } finally {
+      select.disabled = false;
+    }
+  });
+  const next = product.next_refresh_at ? `next fetch ${fmtDateTime(product.next_refresh_at)}` : "";
+  const why = product.budget_stretched
+    ? "weekly for now: your monthly fetch budget would not fit (Settings)"
+    : product.refresh_every === "auto" ? `now ${product.refresh_cadence}` : "";
+  return h("label", { class: "cadence" },
+    "Refresh ", select, " ", h("span", { class: "muted", id: "cadence-note", text: [why, next].filter(Boolean).join(" · ") }));
+}
+
 export async function render(main, params, ctx) {
   const id = params.id;
   let product;
@@ -300,7 +330,7 @@ export async function render(main, params, ctx) {
           product.brand ? h("span", { text: " · " + product.brand }) : null,
           h("span", { class: "muted", title: fmtDateTime(product.as_of), text: " · updated " + fmtAgo(product.as_of) }),
           " ", badges),
-        h("div", { class: "actions" }, refresh.el, pause, stop,
+        h("div", { class: "actions" }, refresh.el, pause, stop, cadenceControl(product, id, reload),
           snoozeControl({ tracked_product_id: id }, { label: "Snooze alerts", id: "snooze-product" }),
           link(`/optimization/${id}`, "Optimize listing"), link(`/alerts?product_id=${id}`, "Alerts")))),
     h("section", { class: "stats" }, METRICS.filter((m) => m.stat !== false).map((m) => statCard(m, product))),

@@ -35,6 +35,9 @@ function identityForm(me) {
   sellerIds.value = (me.seller_ids || []).join("\n");
   const brands = h("textarea", { name: "brands", id: "identity-brands", rows: 3, placeholder: "Soundcore" });
   brands.value = (me.brands || []).join("\n");
+  const budget = h("input", { type: "number", name: "monthly_fetch_budget_usd", id: "identity-budget", min: 0,
+    step: "0.01", placeholder: "no budget", value: me.monthly_fetch_budget_usd ?? "" });
+  const budgetStatus = h("p", { class: "muted small", id: "budget-status" });
   const status = h("p", { class: "muted small", id: "identity-status" });
   const errors = h("div", { class: "form-errors", id: "identity-errors" });
   const save = h("button", { class: "btn btn-primary", type: "submit", id: "identity-save" }, "Save");
@@ -46,6 +49,15 @@ function identityForm(me) {
   }
   showStatus(me);
 
+  // the last daily plan's reading of the budget: spend so far, projection, what it stretched
+  function showBudget(user) {
+    const b = user.fetch_budget;
+    budgetStatus.textContent = !b ? ""
+      : `This month: $${b.month_to_date_usd.toFixed(2)} so far, $${b.projected_usd.toFixed(2)} projected. `
+        + (b.reason || "Every product keeps its own cadence.");
+  }
+  showBudget(me);
+
   const form = h("form", { class: "form", id: "identity-form", novalidate: true },
     field("Company name", company),
     field("Amazon seller ids (one per line)", sellerIds,
@@ -54,7 +66,9 @@ function identityForm(me) {
       "A product page shows the seller id holding its Buy Box."),
     field("Your brands (one per line)", brands,
       "On a listing of one of your brands, a seller never seen there before (a reseller or a hijacker) raises “New seller on listing”."),
-    status, errors, h("div", {}, save));
+    field("Monthly fetch budget (USD)", budget,
+      "Empty: no budget. When the month would cost more, the daily plan fetches your stable products weekly instead (never drops one) and says so here and on each product."),
+    budgetStatus, status, errors, h("div", {}, save));
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -63,6 +77,7 @@ function identityForm(me) {
       company_name: company.value.trim() || null,
       seller_ids: lines(sellerIds.value, true),
       brands: lines(brands.value, false),
+      monthly_fetch_budget_usd: budget.value.trim() === "" ? null : Number(budget.value),
     };
     save.disabled = true;
     try {
@@ -70,8 +85,10 @@ function identityForm(me) {
       company.value = user.company_name || "";
       sellerIds.value = user.seller_ids.join("\n");
       brands.value = user.brands.join("\n");
+      budget.value = user.monthly_fetch_budget_usd ?? "";
       api.updateUser(user);
       showStatus(user);
+      showBudget(user);
       toast("Settings saved", "ok");
     } catch (err) {
       errors.append(identityError(err, body));
