@@ -2,7 +2,9 @@
 
 Ingestion: normalize + detect changes + store 100,000 snapshots (10,000 products x
 10 days) built from the stand-in catalog's items, end to end and for the database
-write alone, next to a bare COPY of the same rows into the same table.
+write alone, next to a bare COPY of the same rows into the same table; then where a
+snapshot's time goes, as CPU (ours, by step, and the Postgres backend's, read from /proc
+when the server runs on this machine: both hold up on a loaded machine, wall time does not).
 History: p50/p99 of GET /v1/products/{id}/history (365 daily points) through `pilot run`.
 
     .venv/bin/python bench/bench_ingest.py          (BENCH_PRODUCTS=2000 for a quick run)
@@ -34,9 +36,21 @@ def catalog_asins(n: int) -> list[str]:
     return asins[:n]
 
 
+def server_cpu(conn: Any) -> float:
+    """CPU seconds used so far by the connection's Postgres backend; 0 when the server is not
+    on this machine (then the server figures read 0)."""
+    pid = conn.connection.driver_connection.info.backend_pid
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except OSError:
+        return 0.0
+
+
 def ingestion(url: str) -> None:
     from sqlalchemy import text
 
+    from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS, LatestValues, detect_changes
     from amazon_pilot.domain.normalize import normalize_item
     from amazon_pilot.platform.db import dispose_engine, transaction
     from amazon_pilot.platform.settings import reset_settings
@@ -62,46 +76,70 @@ def ingestion(url: str) -> None:
         for pid in ids:  # one seller tracks everything: change detection runs for all
             insert_tracked(conn, user, pid, None, {})
     start_day = date(2026, 6, 1)
-    end_to_end = 0.0
+    end_to_end = cpu = normalize_cpu = postgres_cpu = 0.0
     stored = alerts = 0
     kept_rows = []
+    pairs = []  # (day 1's, day 2's snapshot) of the first chunk: change detection alone
     for offset in range(DAYS):
         day = start_day + timedelta(days=offset)
         items = [item_for(a, "com", day) for a in asins]  # the stand-in's items, not timed
         at = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(ids), CHUNK):
+            before = time.process_time()
             observations = [(pid, normalize_item(item)) for pid, item in
                             zip(ids[i:i + CHUNK], items[i:i + CHUNK], strict=True) if item]
+            normalize_cpu += time.process_time() - before
             with transaction() as conn:
+                server_before = server_cpu(conn)
                 result = ingest(conn, at, None, observations)
+                postgres_cpu += server_cpu(conn) - server_before
             stored += result.inserted
             alerts += len(result.alert_ids)
             if offset == 0:
                 kept_rows.extend(snapshot_row(pid, at, None, snap) for pid, snap in observations)
+            if i == 0 and offset < 2:
+                pairs.append([snap for _, snap in observations])
         end_to_end += time.perf_counter() - started
+        cpu += time.process_time() - started_cpu
     total_rows = len(kept_rows) * DAYS
 
-    def replay(shift_days: int, write) -> float:  # the same rows on other days
-        started = time.perf_counter()
+    def replay(shift_days: int, write) -> tuple[float, float]:  # the same rows on other days
+        elapsed = server = 0.0
         for offset in range(DAYS):
             moved = timedelta(days=shift_days + offset)
             rows = [(r[0], r[1] + moved, *r[2:]) for r in kept_rows]
             with transaction() as conn:
                 ensure_partitions(conn, {rows[0][1]})
+                started, server_before = time.perf_counter(), server_cpu(conn)
                 write(conn, rows)
-        return time.perf_counter() - started
+                elapsed += time.perf_counter() - started
+                server += server_cpu(conn) - server_before
+        return elapsed, server
+
+    # The steps of one snapshot alone, on the same snapshots (CPU of this process).
+    started_cpu = time.process_time()
+    for snap in pairs[0]:
+        snapshot_row(1, start_day, None, snap)
+    encode_cpu = (time.process_time() - started_cpu) / len(pairs[0])
+    priors = [LatestValues.of(snap) for snap in pairs[0]]
+    started_cpu = time.process_time()
+    for prior, snap in zip(priors, pairs[1], strict=True):
+        current = LatestValues.of(snap, prior)
+        detect_changes(prior, snap, DEFAULT_THRESHOLDS, current)
+        current.to_dict()
+    detect_cpu = (time.process_time() - started_cpu) / len(pairs[1])
 
     parallel_rate = parallel_ingest(url, ids, asins, start_day + timedelta(days=DAYS))
-    idempotent = replay(100, write_snapshots)
-    bare = replay(200, lambda conn, rows: copy_rows(conn, rows, "snapshots"))
+    idempotent, _ = replay(100, write_snapshots)
+    bare, bare_server = replay(200, lambda conn, rows: copy_rows(conn, rows, "snapshots"))
     print(f"\nIngestion: {PRODUCTS} products x {DAYS} days from stand-in items "
           f"({stored} stored, {alerts} alerts raised)")
     print(f"  end to end (normalize + detect changes + store)   {stored / end_to_end:9.0f}"
           f" snapshots/s   (target >= 10,000 per worker)")
     print(f"  same, {WORKERS} workers at once (like {WORKERS} Lambda instances on the default"
           f" queue) {parallel_rate:9.0f} snapshots/s")
-    print(f"  database write alone (COPY staging + INSERT ... ON CONFLICT DO NOTHING)"
+    print(f"  database write alone (write_snapshots: one COPY; a replay goes through staging)"
           f" {total_rows / idempotent:9.0f} rows/s")
     print(f"  bare COPY of the same rows into the same table      {total_rows / bare:9.0f}"
           f" rows/s")
@@ -109,6 +147,18 @@ def ingestion(url: str) -> None:
     core = stored / end_to_end
     print(f"  ingestion core, one worker / bare COPY: {core / (total_rows / bare) * 100:.0f}%"
           f"  (issue 18 target >= 20%, i.e. >= 10,000 snapshots/s on an idle machine)")
+    us = 1e6 / stored
+    ours = cpu * us
+    normalize, encode, detect = normalize_cpu * us, encode_cpu * 1e6, detect_cpu * 1e6
+    server, bare_row = postgres_cpu * us, bare_server * 1e6 / total_rows
+    print(f"  where a snapshot's time goes, one worker (µs each): wall {end_to_end * us:.0f};"
+          f" CPU of this process {ours:.0f} = normalize {normalize:.0f} + encode (row, JSON,"
+          f" hash) {encode:.0f} + change detection {detect:.0f} + database client and the"
+          f" rest {ours - normalize - encode - detect:.0f}; CPU of Postgres {server:.0f}"
+          f" (bare COPY {bare_row:.0f} a row, {bare * 1e6 / total_rows:.0f} wall)")
+    if server and bare_row:
+        print(f"  CPU only (what an idle 2-core machine approaches): ingestion core / bare COPY"
+              f" {bare_row / (ours + server) * 100:.0f}%")
 
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))

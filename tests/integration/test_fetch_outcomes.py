@@ -218,3 +218,32 @@ def test_ingest_stores_and_judges_one_observation_per_product(
                      headers=auth(seller)).json()["items"]
     assert history == [44.99, 44.99] and detail["latest"]["price"] == 44.99
     assert not [a for a in alerts if a["type"] == "price_change"], alerts
+
+
+def test_a_replayed_batch_writes_and_judges_only_what_it_did_not_store_before(
+        api: httpx.Client, stack: Stack) -> None:
+    """A retried batch carrying one product stored by the first try and one the first try
+    lacked: the stored one gets no second row and no second alert; the other goes in."""
+    from amazon_pilot.domain.snapshot import Snapshot
+    from amazon_pilot.tracking.service import ingest
+
+    seller = new_seller(api)
+    kettle, tracked = _track(seller, "B0REPLAYA1")
+    mug, _ = _track(seller, "B0REPLAYB2")
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    with transaction() as conn:
+        ingest(conn, at - timedelta(hours=1), None,
+               [(kettle, Snapshot(asin="B0REPLAYA1", title="Kettle", price=44.99))])
+        ingest(conn, at, None, [(kettle, Snapshot(asin="B0REPLAYA1", title="Kettle", price=20.0))])
+    with transaction() as conn:
+        again = ingest(conn, at, None, [
+            (kettle, Snapshot(asin="B0REPLAYA1", title="Kettle", price=20.0)),
+            (mug, Snapshot(asin="B0REPLAYB2", title="Mug", price=9.99))])
+    stored = _rows("SELECT product_id, price FROM snapshots WHERE product_id IN (:k, :m)"
+                   " ORDER BY product_id, captured_at", k=kettle, m=mug)
+    alerts = api.get("/v1/alerts", params={"product_id": tracked},
+                     headers=auth(seller)).json()["items"]
+    assert (again.inserted, again.skipped) == (1, 1)
+    assert [(r["product_id"], float(r["price"])) for r in stored] == [
+        (kettle, 44.99), (kettle, 20.0), (mug, 9.99)]
+    assert len([a for a in alerts if a["type"] == "price_change"]) == 1, alerts

@@ -167,11 +167,13 @@ class LatestValues:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        # flat fields only: dataclasses.asdict deep-copies and is ~20x slower on this path
-        return {name: getattr(self, name) for name in _LATEST_FIELDS}
+        # flat fields only: dataclasses.asdict deep-copies and is ~20x slower on this path;
+        # the instance dict holds the fields in their order (no slots, nothing else set)
+        out = self.__dict__.copy()
+        del out["extra"]
+        return out
 
 
-_LATEST_FIELDS = tuple(f for f in LatestValues.__dataclass_fields__ if f != "extra")
 SEEN_SELLERS_KEPT = 50  # a listing's remembered sellers (the most recent)
 Holder = tuple[str | None, str | None]  # (seller id, seller name), either may be missing
 
@@ -228,12 +230,18 @@ def pct_change(old: float | None, new: float | None) -> float | None:
     return round((new - old) / old * 100.0, 2)
 
 
+# Enum `.value` is a Python-level descriptor (slow on a path run per snapshot and seller).
+_STOCKED = (Availability.IN_STOCK.value, Availability.LOW_STOCK.value)
+_OUT_OF_STOCK = Availability.OUT_OF_STOCK.value
+_SUPPRESSED = Availability.NO_FEATURED_OFFER.value
+
+
 def _in_stock(availability: str) -> bool | None:
     # None for unknown and for no_featured_offer (a suppressed Buy Box says nothing about
     # stock): a change to or from either is never a stock-out nor a restock.
-    if availability in (Availability.IN_STOCK.value, Availability.LOW_STOCK.value):
+    if availability in _STOCKED:
         return True
-    if availability == Availability.OUT_OF_STOCK.value:
+    if availability == _OUT_OF_STOCK:
         return False
     return None
 
@@ -391,7 +399,7 @@ def _buy_box_alerts(old: LatestValues, new: LatestValues, t: Thresholds,
                     me: SellerIdentity, offers: list[Holder]) -> list[AlertDraft]:
     out = []
     was, now = _holder(old), _holder(new)
-    suppressed = Availability.NO_FEATURED_OFFER.value
+    suppressed = _SUPPRESSED
     if new.availability == suppressed and old.availability != suppressed:
         out.append(_suppressed(old.availability, was, me))
     elif was is not None and now is not None and not _same_holder(was, now):

@@ -24,7 +24,6 @@ None ("unknown", never zero) with a human-readable entry in `parse_warnings`.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -708,6 +707,7 @@ _NAME_PADDING_RE = re.compile(r"[\u200e\u200f:]+")
 
 
 _CACHED_NAME_CHARS = 200  # longer names (hostile input) are cleaned every time, never kept
+_CACHED_NAMES = 4096
 
 
 def _clean_detail_name(raw: str) -> str | None:
@@ -718,32 +718,43 @@ def _clean_detail_name(raw: str) -> str | None:
     return name[:_MAX_DETAIL_TEXT]
 
 
-# The same few hundred names come back on every item of a run: clean each once.
-_cached_detail_name = functools.lru_cache(maxsize=4096)(_clean_detail_name)
-
-
-def _detail_name(raw: str) -> str | None:
-    if len(raw) > _CACHED_NAME_CHARS:
-        return _clean_detail_name(raw)
-    return _cached_detail_name(raw)
+# The same few hundred names come back on every item of a run: each is cleaned once (a
+# plain dict read inline: this loop runs ~15 times an item).
+_detail_names: dict[str, str | None] = {}
 
 
 def _details_table(tables: list[object], key: str) -> list[tuple[str, str]]:
     """(name, value) rows of the product-details tables, first occurrence of a row kept."""
     rows: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
+    names = _detail_names
     for table in tables:
         if not isinstance(table, list):
             continue
         for entry in table:
             if not isinstance(entry, dict):
                 continue
-            name = entry.get(key, entry.get("name"))
+            name = entry[key] if key in entry else entry.get("name")
             value = entry.get("value")
-            if not isinstance(name, str) or not isinstance(value, str | int | float):
+            if type(value) is not str:
+                if not isinstance(value, str | int | float):
+                    continue
+                value = str(value)
+            if type(name) is not str:
+                if not isinstance(name, str):
+                    continue
+                name = str(name)
+            if "\u200e" in value:
+                value = value.replace("\u200e", " ")
+            text = " ".join(value.split())[:_MAX_DETAIL_TEXT]
+            if not text:
                 continue
-            text = " ".join(str(value).replace("\u200e", " ").split())[:_MAX_DETAIL_TEXT]
-            if not text or (clean := _detail_name(name)) is None:
+            clean = names.get(name, "")
+            if clean == "":  # not seen yet ("" is never a cleaned name)
+                clean = _clean_detail_name(name)
+                if len(name) <= _CACHED_NAME_CHARS and len(names) < _CACHED_NAMES:
+                    names[name] = clean
+            if clean is None:
                 continue
             row = (clean, text)
             if row not in seen and len(rows) < _MAX_DETAIL_ROWS:
