@@ -26,6 +26,8 @@ from pilot_dev.runtime.template import FunctionSpec, repo_root
 
 PACKAGE = "amazon_pilot"
 CLIENT = f"{PACKAGE}.adapters.aws:client"
+# parameters annotated with these names hold a client of that service (handed in)
+CLIENT_TYPES = {f"{PACKAGE}.adapters.aws:SqsClient": "sqs"}
 # batch calls that IAM authorizes with the single-message action
 BATCH_ACTIONS = {("sqs", "SendMessageBatch"): "SendMessage",
                  ("sqs", "DeleteMessageBatch"): "DeleteMessage",
@@ -201,6 +203,10 @@ class Graph:
                     if sub.value.startswith(f"{PACKAGE}.") and ":" in sub.value:
                         node.refs.add(sub.value)
                         node.refs.add(sub.value.split(":")[0])
+                elif isinstance(sub, ast.arg) and sub.annotation is not None:
+                    handed = CLIENT_TYPES.get(self._resolve(sub.annotation, scope) or "")
+                    if handed:
+                        clients[sub.arg] = handed
                 elif isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Call):
                     service = self._client_service(sub.value, scope)
                     if service:

@@ -146,9 +146,11 @@ def _resources(call: AwsCall, template: Template, logical_id: str, env: dict[str
         return [ctx.attrs[(own, "Arn")]]
     if module.endswith("platform.system") and call.action == "sqs:GetQueueAttributes":
         return [_queue_arn(ctx, env[f"QUEUE_URL_{p.upper()}"]) for p in PRIORITIES]
-    if module.endswith("operations.service") and call.action.startswith("sqs:"):
+    if (module.endswith(("operations.service", "adapters.dead_letters"))
+            and call.action.startswith("sqs:")):
         # the console reads the queues and their DLQs, works on the DLQs, and sends
-        # redriven messages back to the queues (QUEUE_URL_*, DLQ_URL_*)
+        # redriven messages back to the queues (QUEUE_URL_*, DLQ_URL_*); the dead-letter
+        # helpers work on the client and URLs the console hands them
         queues = [_queue_arn(ctx, env[f"QUEUE_URL_{p.upper()}"]) for p in PRIORITIES]
         dlqs = [_queue_arn(ctx, env[f"DLQ_URL_{p.upper()}"]) for p in PRIORITIES]
         if call.action == "sqs:SendMessage":

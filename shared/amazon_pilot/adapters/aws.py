@@ -14,6 +14,12 @@ _clients: dict[tuple[str, str, str, str], Any] = {}
 _lock = threading.Lock()
 
 
+# A boto3 SQS client handed in by the caller (the function's own, or the CLI's with the
+# operator's credentials). Only a name: devtools/pilot_dev/grants.py counts the calls made
+# on a parameter annotated with it as SQS calls of whatever function reaches them.
+SqsClient = Any
+
+
 def client(service: str, *, quick: bool = False) -> Any:
     """A cached client per service and identity; boto3 clients are safe to share between
     threads. `quick`: one attempt and short timeouts, for best-effort calls inside a

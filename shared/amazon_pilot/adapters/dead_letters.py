@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from amazon_pilot.adapters.aws import SqsClient
+
 # the attributes the consumer adds when it dead-letters a message; not sent back
 DLQ_ATTRIBUTES = ("failure_reason", "source_message_id", "receive_count")
 # receive calls spent looking for messages (10 each): a DLQ is looked at, not drained
 PEEK_ROUNDS = 10
 
 
-def peek(sqs: Any, dlq_url: str, limit: int) -> list[dict[str, Any]]:
+def peek(sqs: SqsClient, dlq_url: str, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` messages, received with a visibility timeout of 0 so they stay
     available (to a redrive at once); each message once."""
     seen: dict[str, dict[str, Any]] = {}
@@ -30,7 +32,7 @@ def peek(sqs: Any, dlq_url: str, limit: int) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def start_move_task(sqs: Any, source_url: str, dlq_url: str) -> str | None:
+def start_move_task(sqs: SqsClient, source_url: str, dlq_url: str) -> str | None:
     """SQS's own message-move task for the whole DLQ: its handle, or None where the
     endpoint has no such action (moto, some LocalStack editions)."""
     arns = [sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
@@ -44,7 +46,7 @@ def start_move_task(sqs: Any, source_url: str, dlq_url: str) -> str | None:
     return str(task.get("TaskHandle") or "")
 
 
-def move_back(sqs: Any, source_url: str, dlq_url: str,
+def move_back(sqs: SqsClient, source_url: str, dlq_url: str,
               wanted: set[str] | None = None) -> tuple[int, list[str]]:
     """Receive, send to the source queue, delete: every message (`wanted` None, until the
     DLQ answers empty) or those ids (others made visible again at once). Returns the
