@@ -13,7 +13,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from amazon_pilot.competitors import service
+from amazon_pilot.competitors import service, store
 from amazon_pilot.competitors.schemas import (
     AddCompetitor,
     Comparison,
@@ -45,7 +45,7 @@ from amazon_pilot.platform.security import Caller
 
 router = APIRouter(tags=["competitors"])
 
-OwnedGroup = Annotated[GroupRow, Depends(owned("group_id", service.owned_group,
+OwnedGroup = Annotated[GroupRow, Depends(owned("group_id", store.owned_group,
                                                 service.GROUP_NOT_FOUND))]
 
 

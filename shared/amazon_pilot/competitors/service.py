@@ -56,7 +56,7 @@ from amazon_pilot.domain.report import (
 from amazon_pilot.domain.spend import LLMSpend
 from amazon_pilot.platform import outbox
 from amazon_pilot.platform.cache import Cache, DbCache, cache_get, cache_put
-from amazon_pilot.platform.db import reading, transaction
+from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.errors import NotFound, PlanLimitReached, ValidationFailed
 from amazon_pilot.platform.job_errors import RetryableJobError
 from amazon_pilot.platform.settings import settings
@@ -77,12 +77,6 @@ class GroupMembers:
 
 
 # ---------------------------------------------------------------- groups
-
-
-def owned_group(user_id: UUID, group_id: UUID) -> GroupRow | None:
-    """The group when it belongs to the user (the routes' ownership dependency)."""
-    with reading() as conn:
-        return db.get_group(conn, user_id, group_id)
 
 
 def _parse(text: str, field: str) -> Ref:

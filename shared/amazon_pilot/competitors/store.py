@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row, text
 
 from amazon_pilot.domain.comparison import ProductView
 from amazon_pilot.domain.snapshot import HistoryPoint
-from amazon_pilot.platform.db import as_float, as_int, as_json
+from amazon_pilot.platform.db import as_float, as_int, as_json, reading
 from amazon_pilot.tracking.store import SNAPSHOT_READ, snapshot_from_row
 
 GROUP_COLUMNS = "g.id, g.user_id, g.name, g.main_product_id, g.is_active, g.created_at," \
@@ -122,6 +122,13 @@ def get_group(conn: Connection, user_id: UUID, group_id: UUID, *,
     if lock:
         sql += " FOR UPDATE"
     return _typed(GroupRow, conn.execute(text(sql), {"g": group_id, "u": user_id}).first())
+
+
+def owned_group(user_id: UUID, group_id: UUID) -> GroupRow | None:
+    """get_group on its own connection (the routes' ownership dependency). Here, not in
+    the service, so that the products function's market routes need not import it."""
+    with reading() as conn:
+        return get_group(conn, user_id, group_id)
 
 
 def find_group_by_name(conn: Connection, user_id: UUID, name: str) -> GroupRow | None:

@@ -11,8 +11,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from amazon_pilot.competitors.service import owned_group
-from amazon_pilot.competitors.store import GroupRow
+from amazon_pilot.competitors.store import GroupRow, owned_group
 from amazon_pilot.market import service
 from amazon_pilot.market.schemas import (
     AddKeyword,
