@@ -64,6 +64,8 @@ SELECT hit.count AS hits, ip_hit.count AS ip_hits,
 FROM hit CROSS JOIN ip_hit LEFT JOIN users u ON u.id = :user_id
 """
 
+_HIT_WITH_USER_TEXT = text(_HIT_WITH_USER)  # every signed-in request: parsed once
+
 _CLEANUP = "DELETE FROM rate_limit_counters WHERE window_start < now() - interval '1 hour'"
 _CLEANUP_PROBABILITY = 0.001
 
@@ -161,7 +163,7 @@ def hit_with_user(user_id: str, ip: str, window: int | None = None, *,
     start, end = current_window(window)
     with _engine().connect() as conn:
         row = conn.execute(
-            text(_HIT_WITH_USER),
+            _HIT_WITH_USER_TEXT,
             {"bucket": f"user:{user_id}", "ip_bucket": f"ipauth:{ip}",
              "window_start": start, "user_id": user_id, "session_id": session_id},
         ).one()

@@ -184,8 +184,21 @@ def verify_mfa_challenge(token: str) -> dict[str, Any]:
     return claims
 
 
+# Access tokens already verified, by (signing key, token), until they expire: a client
+# sends the same token for up to 15 minutes, and PyJWT's checks (the signature and a
+# per-character scan of the token) cost more than the rest of authenticating a request.
+# Only the signature and the claims are remembered; the session, the account and the
+# rate limit are still checked on every request (_load_user). Readers share the dicts.
+_verified: dict[tuple[str, str], dict[str, Any]] = {}
+_VERIFIED_MAX = 4096
+
+
 def verify_access_token(token: str) -> dict[str, Any]:
     """The token's claims, or TokenRejected with a message a client can act on."""
+    key = (signing_key(), token)
+    claims = _verified.get(key)
+    if claims is not None and claims["exp"] > time.time():  # PyJWT's own expiry rule
+        return claims
     claims = _decode(token, "access")
     if claims.get("type") != "access":
         raise TokenRejected("this is not an access token")
@@ -194,6 +207,9 @@ def verify_access_token(token: str) -> dict[str, Any]:
             claims["sid"] = str(uuid.UUID(str(claims["sid"])))
         except ValueError:
             raise TokenRejected("the access token is not valid (session)") from None
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()  # a bound, not an LRU: refilling costs one decode a token
+    _verified[key] = claims
     return claims
 
 

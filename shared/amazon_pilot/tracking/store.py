@@ -12,11 +12,12 @@ import json
 import threading
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple, NotRequired, TypedDict
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection, Row, TextClause, text
 
 from amazon_pilot.domain import cadence
 from amazon_pilot.domain.changes import content_hash
@@ -169,14 +170,18 @@ def get_tracked_with_cached(conn: Connection, user_id: UUID, tracked_id: UUID,
     """The tracked product and, in the same round trip, the cache entry whose key is
     `key_of` with "{product}" standing for the shared product's id."""
     prefix, _, suffix = key_of.partition("{product}")
-    row = conn.execute(text(
-        TRACKED_SELECT.replace(" FROM tracked_products t",
-                               ", (SELECT c.value::text FROM cache_entries c WHERE c.key ="
-                               " :prefix || p.id || :suffix AND c.expires_at > now()) AS cached"
-                               " FROM tracked_products t", 1)
-        + " WHERE t.id = :id AND t.user_id = :u"),
-        {"id": tracked_id, "u": user_id, "prefix": prefix, "suffix": suffix}).first()
+    row = conn.execute(_TRACKED_WITH_CACHED, {"id": tracked_id, "u": user_id,
+                                              "prefix": prefix, "suffix": suffix}).first()
     return (None, None) if row is None else (_tracked(row), row.cached)
+
+
+# built once: text() parses its bind parameters with a regular expression on every call
+_TRACKED_WITH_CACHED = text(
+    TRACKED_SELECT.replace(" FROM tracked_products t",
+                           ", (SELECT c.value::text FROM cache_entries c WHERE c.key ="
+                           " :prefix || p.id || :suffix AND c.expires_at > now()) AS cached"
+                           " FROM tracked_products t", 1)
+    + " WHERE t.id = :id AND t.user_id = :u")
 
 
 class PageKey(NamedTuple):
@@ -373,9 +378,14 @@ def history_sql(metric: str, interval: str) -> str:
             f" ORDER BY date_trunc('{interval}', captured_at), captured_at DESC")
 
 
+@lru_cache(maxsize=64)
+def _history_text(metric: str, interval: str) -> TextClause:
+    return text(history_sql(metric, interval))
+
+
 def history(conn: Connection, product_id: int, metric: str, start: datetime, end: datetime,
             interval: str) -> list[tuple[datetime, float | None]]:
-    rows = conn.execute(text(history_sql(metric, interval)),
+    rows = conn.execute(_history_text(metric, interval),
                         {"p": product_id, "s": start, "e": end}).all()
     return [(r[0], None if r[1] is None else float(r[1])) for r in rows]
 
