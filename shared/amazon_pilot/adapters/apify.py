@@ -143,6 +143,10 @@ class FetchResult:
     duplicates: int = 0
     unusable: int = 0
     unattributed: int = 0
+    # where the fetch's time went, as the caller saw it: waiting for the run to end
+    # (start included), and reading and parsing its dataset
+    wait_s: float = 0.0
+    read_s: float = 0.0
 
     @property
     def attributed(self) -> int:
@@ -214,13 +218,17 @@ class ApifyProductFetcher:
         if not wanted:
             return FetchResult(None, "EMPTY", None, None, 0.0, 0.0, 0, actor_id=self.actor_id)
         urls = [product_url(asin, marketplace) for asin, marketplace in wanted]
+        started = time.monotonic()
         run = self._run(urls)
         record = self._record(run, len(wanted))
+        record.wait_s = time.monotonic() - started
         if record.status != "SUCCEEDED":
             raise ApifyRunError(
                 record.run_id, record.status, record.status_message or "no message", record
             )
+        started = time.monotonic()
         items = self._read_items(record)
+        record.read_s = time.monotonic() - started
         self._classify(items, wanted, record)
         return record
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -682,18 +683,34 @@ def apify_token() -> str:
     return token
 
 
+_fetchers = threading.local()  # one client per thread: its HTTP pool outlives the job
+
+
 def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetcher:
-    """The configured actor; `input_builder` None is the actor's own input format."""
+    """The configured actor; `input_builder` None is the actor's own input format.
+
+    The actor's own fetcher is kept for the container's life (per thread and
+    configuration), as Lambda code keeps its clients: a new one per run paid for a new
+    HTTP client and new connections every time."""
     from amazon_pilot.adapters.apify import ApifyProductFetcher
 
     cfg = settings()
     token = apify_token()
-    return ApifyProductFetcher(
+    key = (token, cfg.apify_api_url, cfg.apify_actor_id, cfg.apify_max_retries,
+           cfg.apify_retry_delay_ms)
+    kept: dict[tuple[object, ...], ApifyProductFetcher] = _fetchers.__dict__.setdefault(
+        "by_config", {})
+    if input_builder is None and key in kept:
+        return kept[key]
+    fetcher = ApifyProductFetcher(
         token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
         input_builder=input_builder,
         max_retries=cfg.apify_max_retries,
         min_delay_between_retries_millis=cfg.apify_retry_delay_ms,
     )
+    if input_builder is None:
+        kept[key] = fetcher
+    return fetcher
 
 
 def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: str, *,
@@ -798,6 +815,7 @@ def _fetch_and_store(product_ids: list[int], trigger: str, captured_at: datetime
     for o in outcomes:
         o["attempt"] = attempt
         o["retry_at"] = retry_at if o["product_id"] in failed else None
+    stored_from = time.monotonic()
     with transaction() as conn:
         outcome = ingest(conn, captured_at, run.id, observations)
         if missing:
@@ -814,8 +832,11 @@ def _fetch_and_store(product_ids: list[int], trigger: str, captured_at: datetime
         store.finish_run(conn, run.id, summary, duration_ms=_elapsed_ms(started))
     _record_run_metrics(result, requested=len(by_ref), not_found=len(missing),
                         stored=outcome.inserted, alerts=len(outcome.alert_ids))
+    record_metric("FetchStoreTime", _elapsed_ms(stored_from))
     if outcome.alert_ids:
+        notify_from = time.monotonic()
         _notify(outcome.alert_ids)
+        record_metric("FetchNotifyTime", _elapsed_ms(notify_from))
     return {"scrape_run_id": run.id, "stored": outcome.inserted, "replayed_rows":
             outcome.skipped, "not_found": len(missing), "no_data": len(result.no_data),
             "unattributed": result.unattributed, "duplicates": result.duplicates,
@@ -940,6 +961,8 @@ def _record_run_metrics(result: FetchResult, *, requested: int, not_found: int,
     record_metric("SnapshotsIngested", stored)
     record_metric("AlertsRaised", alerts)
     record_metric("ApifyItems", result.item_count)
+    record_metric("ActorWaitTime", result.wait_s * 1000)
+    record_metric("DatasetReadTime", result.read_s * 1000)
     if result.cost_usd is not None:
         record_metric("ApifyCostUsd", result.cost_usd)
 
