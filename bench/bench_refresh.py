@@ -185,7 +185,7 @@ def start_pilot(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen
     log.close()
     import httpx
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a loaded machine starts it in minutes
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("pilot run exited:\n"
@@ -194,7 +194,7 @@ def start_pilot(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen
             if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).status_code < 500:
                 return process, port
         time.sleep(0.3)
-    raise RuntimeError("pilot run did not answer within 120 s")
+    raise RuntimeError("pilot run did not answer within 300 s")
 
 
 def stop_pilot(process: subprocess.Popen[bytes]) -> None:
