@@ -138,15 +138,15 @@ class FetchResult:
     data_source: str = "apify"  # "sandbox" when the items came from the offline stand-in
     actor_id: str = DEFAULT_ACTOR
     dataset_id: str | None = None
+    # where the fetch's time went, as the caller saw it: waiting for the run to end
+    # (start included), and reading and parsing its dataset
+    wait_s: float = 0.0
+    read_s: float = 0.0
     status_message: str | None = None
     requested: int = 0
     duplicates: int = 0
     unusable: int = 0
     unattributed: int = 0
-    # where the fetch's time went, as the caller saw it: waiting for the run to end
-    # (start included), and reading and parsing its dataset
-    wait_s: float = 0.0
-    read_s: float = 0.0
 
     @property
     def attributed(self) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -683,34 +682,18 @@ def apify_token() -> str:
     return token
 
 
-_fetchers = threading.local()  # one client per thread: its HTTP pool outlives the job
-
-
 def make_fetcher(input_builder: InputBuilder | None = None) -> ApifyProductFetcher:
-    """The configured actor; `input_builder` None is the actor's own input format.
-
-    The actor's own fetcher is kept for the container's life (per thread and
-    configuration), as Lambda code keeps its clients: a new one per run paid for a new
-    HTTP client and new connections every time."""
+    """The configured actor; `input_builder` None is the actor's own input format."""
     from amazon_pilot.adapters.apify import ApifyProductFetcher
 
     cfg = settings()
     token = apify_token()
-    key = (token, cfg.apify_api_url, cfg.apify_actor_id, cfg.apify_max_retries,
-           cfg.apify_retry_delay_ms)
-    kept: dict[tuple[object, ...], ApifyProductFetcher] = _fetchers.__dict__.setdefault(
-        "by_config", {})
-    if input_builder is None and key in kept:
-        return kept[key]
-    fetcher = ApifyProductFetcher(
+    return ApifyProductFetcher(
         token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
         input_builder=input_builder,
         max_retries=cfg.apify_max_retries,
         min_delay_between_retries_millis=cfg.apify_retry_delay_ms,
     )
-    if input_builder is None:
-        kept[key] = fetcher
-    return fetcher
 
 
 def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: str, *,
