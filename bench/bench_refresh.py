@@ -5,8 +5,12 @@ DailyRefresh schedule is fired through the runtime's control surface and the ben
 waits until every product has the run's observation. Printed per size and per worker
 count: planning seconds (the fire call: due products paged, outbox rows written,
 SendMessageBatch relay), end-to-end snapshots/s, peak RSS of `pilot run` and its
-children; next to the references measured in the same run: a bare COPY of N snapshot
-rows into the same table, and bare SendMessageBatch calls to the same kind of queue.
+children; where the time went (the fetch runs' step metrics, summed over runs, read
+from the workers' EMF lines in the embedded CloudWatch Logs: actor run wait, dataset
+read, store, notify) and the CPU seconds of each process kind (the runtime with its
+stand-ins and embedded AWS, the worker processes, the database's backends); next to the
+references measured in the same run: a bare COPY of N snapshot rows into the same
+table, and bare SendMessageBatch calls to the same kind of queue.
 
     .venv/bin/python bench/bench_refresh.py                  (1,000 products, 1 and 2 workers)
     .venv/bin/python bench/bench_refresh.py --products 100000 --workers 2
@@ -26,6 +30,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from common import ROOT, VENV_BIN, bench_database, free_port
 
@@ -76,19 +82,92 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def process_cpu(pid: int, database: str) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) so far of `pilot run` ("runtime"), its worker
+    processes ("workers") and the database's backends serving `database` ("postgres")."""
+    import psutil
+
+    out: dict[int, tuple[str, float]] = {}
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(pid)
+        for role, proc in [("runtime", root),
+                           *(("workers", c) for c in root.children(recursive=True))]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                out[proc.pid] = (role, times.user + times.system)
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if database in " ".join(proc.info["cmdline"] or ()) and proc.pid not in out:
+                times = proc.cpu_times()
+                out[proc.pid] = ("postgres", times.user + times.system)
+    return out
+
+
 class PeakRss(threading.Thread):
-    def __init__(self, pid: int) -> None:
+    """Peak RSS of the `pilot run` tree, and each process's CPU as last seen (a database
+    backend that ends keeps the CPU it had at the last sample)."""
+
+    def __init__(self, pid: int, database: str) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self._stop_at = pid, 0, threading.Event()
+        self.pid, self.database = pid, database
+        self.peak, self._stop_at = 0, threading.Event()
+        self.before = process_cpu(pid, database)
+        self.seen = dict(self.before)
 
     def run(self) -> None:
         while not self._stop_at.wait(0.25):
             self.peak = max(self.peak, tree_rss(self.pid))
+            self.seen.update(process_cpu(self.pid, self.database))
 
     def stop(self) -> int:
         self._stop_at.set()
         self.join()
+        self.seen.update(process_cpu(self.pid, self.database))
         return self.peak
+
+    def cpu_by_role(self) -> dict[str, float]:
+        spent: dict[str, float] = {"runtime": 0.0, "workers": 0.0, "postgres": 0.0}
+        for pid, (role, seconds) in self.seen.items():
+            spent[role] += seconds - self.before.get(pid, (role, 0.0))[1]
+        return spent
+
+
+STEP_METRICS = {"ActorWaitTime": "actor_s", "DatasetReadTime": "read_s",
+                "FetchStoreTime": "store_s", "FetchNotifyTime": "notify_s"}
+
+
+def step_seconds(state: dict[str, Any]) -> dict[str, float]:
+    """The fetch runs' step metrics, summed: read from the EMF lines the worker functions
+    shipped to the runtime's CloudWatch Logs (as CloudWatch would extract them)."""
+    import boto3
+
+    creds = state.get("operator") or {}
+    logs = boto3.client(
+        "logs", endpoint_url=state["aws_endpoint_url"], region_name=state["region"],
+        aws_access_key_id=creds.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        aws_session_token=creds.get("AWS_SESSION_TOKEN"))
+    totals = dict.fromkeys(STEP_METRICS.values(), 0.0)
+    for name in state["functions"].values():
+        kwargs: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}"}
+        while True:
+            try:
+                page = logs.filter_log_events(**kwargs)
+            except logs.exceptions.ResourceNotFoundException:
+                break
+            for event in page.get("events", []):
+                line = event["message"]
+                if '"_aws"' not in line:
+                    continue
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    for metric, key in STEP_METRICS.items():
+                        value = record.get(metric) or 0  # a list when flushed several times
+                        totals[key] += sum(value if isinstance(value, list) else [value]) / 1000
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+    return totals
 
 
 def start_pilot(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -106,7 +185,7 @@ def start_pilot(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen
     log.close()
     import httpx
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a loaded machine starts it in minutes
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("pilot run exited:\n"
@@ -115,7 +194,7 @@ def start_pilot(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen
             if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).status_code < 500:
                 return process, port
         time.sleep(0.3)
-    raise RuntimeError("pilot run did not answer within 120 s")
+    raise RuntimeError("pilot run did not answer within 300 s")
 
 
 def stop_pilot(process: subprocess.Popen[bytes]) -> None:
@@ -138,7 +217,7 @@ def refresh_once(url: str, n: int, workers: int) -> dict[str, float]:
         process, port = start_pilot(url, workdir, workers)
         try:
             idle = tree_rss(process.pid)
-            peak = PeakRss(process.pid)
+            peak = PeakRss(process.pid, urlsplit(url).path.lstrip("/"))
             peak.start()
             state = json.loads((workdir / "stack.json").read_text())
             token = Path(state["operator_token_file"]).read_text().strip()
@@ -164,6 +243,12 @@ def refresh_once(url: str, n: int, workers: int) -> dict[str, float]:
                 runs = conn.execute("SELECT count(*) FROM scrape_runs WHERE trigger ="
                                     " 'schedule'").fetchone()[0]
             rss = peak.stop()
+            time.sleep(1.0)  # the workers' log shippers send every 0.2 s
+            try:
+                steps = step_seconds(state)
+            except Exception as exc:  # the main figures stand without the split
+                print(f"  !! could not read the step metrics: {exc!r}")
+                steps = dict.fromkeys(STEP_METRICS.values(), 0.0)
         finally:
             stop_pilot(process)
     if done < n:
@@ -171,7 +256,8 @@ def refresh_once(url: str, n: int, workers: int) -> dict[str, float]:
     return {"products": n, "workers": workers, "planning_s": planned, "total_s": elapsed,
             "rate": snapshots / elapsed, "snapshots": snapshots, "runs": runs,
             "batches": result.get("batches", 0), "idle_rss_mb": idle / 2**20,
-            "peak_rss_mb": rss / 2**20}
+            "peak_rss_mb": rss / 2**20, **steps,
+            **{f"cpu_{role}_s": v for role, v in peak.cpu_by_role().items()}}
 
 
 def bare_copy_rate(url: str, n: int) -> float:
@@ -250,6 +336,17 @@ def main() -> None:
         print(f"  {r['products']:9.0f} {r['workers']:7.0f} {r['planning_s']:8.2f}s"
               f" {r['batches']:7.0f} {r['total_s']:7.1f}s {r['rate']:11.0f}"
               f" {r['idle_rss_mb']:7.0f}MB {r['peak_rss_mb']:7.0f}MB")
+    print("\n  where the time went: the fetch runs' steps, summed over runs (they overlap:"
+          " several runs at once), and CPU seconds per process kind")
+    print(f"  {'products':>9} {'workers':>7} {'planning':>9} {'actor wait':>10} {'read':>7}"
+          f" {'store':>7} {'notify':>7} | {'CPU runtime':>11} {'workers':>8} {'postgres':>8}"
+          f" {'CPU/snapshot':>12}")
+    for r in results:
+        cpu = r["cpu_runtime_s"] + r["cpu_workers_s"] + r["cpu_postgres_s"]
+        print(f"  {r['products']:9.0f} {r['workers']:7.0f} {r['planning_s']:8.2f}s"
+              f" {r['actor_s']:9.1f}s {r['read_s']:6.1f}s {r['store_s']:6.1f}s"
+              f" {r['notify_s']:6.1f}s | {r['cpu_runtime_s']:10.1f}s {r['cpu_workers_s']:7.1f}s"
+              f" {r['cpu_postgres_s']:7.1f}s {cpu / max(1, r['snapshots']) * 1e6:9.0f} µs")
     print("  targets: planning <= 5 s at 100k and linear; >= 2,000 snapshots/s end to end;"
           " peak RSS flat in the number of products")
     print(f"  reference: bare COPY of {max(sizes)} snapshot rows   {copy_rate:9.0f} rows/s")

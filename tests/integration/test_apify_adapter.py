@@ -235,6 +235,22 @@ def test_api_contract_auth_errors_and_pagination_headers(standin: ApifyStandIn) 
     assert status == 201 and [i["asin"] for i in items] == [u[-10:] for u in urls]
 
 
+def test_dataset_pages_in_either_order_make_the_whole_dataset(standin: ApifyStandIn) -> None:
+    # the stand-in renders each page when it is read: pages and orders must still agree
+    urls = [product_url(a, "com") for a, _ in refs(5)]
+    standin.inject("missing_items")
+    path = "/v2/acts/axesso_data~amazon-product-details-scraper/runs?waitForFinish=10"
+    _, body, _ = _http(standin, "POST", path, {"urls": urls})
+    items_path = f"/v2/datasets/{body['data']['defaultDatasetId']}/items"
+    _, whole, headers = _http(standin, "GET", items_path)
+    assert [i["url"] for i in whole] == urls[:4]  # the fault left the last one out
+    assert headers["X-Apify-Pagination-Total"] == "4"
+    pages = [_http(standin, "GET", f"{items_path}?offset={o}&limit=3")[1] for o in (0, 3, 6)]
+    assert [i for page in pages for i in page] == whole
+    _, backwards, _ = _http(standin, "GET", f"{items_path}?desc=1&offset=1&limit=2")
+    assert backwards == [whole[2], whole[1]]
+
+
 def test_faults_through_the_control_endpoint(standin: ApifyStandIn) -> None:
     status, body, _ = _http(standin, "POST", "/_sandbox/faults", {"mode": "nope"})
     assert status == 400 and "unknown fault mode" in body["error"]["message"]

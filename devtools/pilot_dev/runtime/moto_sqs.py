@@ -10,7 +10,12 @@ than linearly. Two causes, both in moto's SQS model, neither in what it answers:
 - each message's `visible` / `delayed` asks `unix_time_millis()`, which goes through
   two naive datetimes (≈35 µs a message on this machine), so every scan is slow.
 
-`install()` changes neither answer: during a send the attribute map leaves out the
+And one per request, whatever the service: moto's dispatcher asks
+`backends.list_of_moto_modules()` for every request's host, which lists moto's package
+folder and stats each of its ~150 entries (≈ 5 % of the runtime's CPU during a refresh,
+py-spy). The folder does not change while the process runs: `install()` lists it once.
+
+`install()` changes no answer: during a send the attribute map leaves out the
 three counts (nothing on that path reads them; GetQueueAttributes still gets them),
 and `visible` / `delayed` compare against the same wall clock read with `time.time()`.
 Installed once per process by the local runtime before its endpoint starts.
@@ -79,6 +84,11 @@ def install() -> None:
 
     def delayed(self: Any) -> bool:
         return bool(_now_ms() < self.delayed_until)
+
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
 
     queue_cls.attributes = property(attributes)
     backend_cls.send_message = send_message

@@ -19,6 +19,7 @@ from pilot_dev.runtime.template import QueueMapping, ScheduleEvent
 log = logging.getLogger("pilot.runtime")
 
 DeadLetter = Callable[[ScheduleEvent, Exception], None]
+MAX_BACKOFF_S = 5.0  # a poller whose endpoint keeps failing tries again at most this late
 
 
 @dataclass
@@ -66,12 +67,16 @@ class QueuePoller:
             worker.join(max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
                 self.poll_once()
-            except Exception as exc:  # the endpoint went away for a moment: retry
-                log.warning("poller %s: %s", self.mapping.queue, exc)
-                self._stop.wait(1.0)
+                failures = 0
+            except Exception as exc:  # the endpoint went away: retry, backing off
+                failures += 1
+                if failures == 1 or failures % 10 == 0:
+                    log.warning("poller %s: %s", self.mapping.queue, exc)
+                self._stop.wait(min(MAX_BACKOFF_S, 0.5 * 2 ** failures))
 
     def poll_once(self) -> int:
         received = self.sqs.receive_message(

@@ -26,6 +26,10 @@ from typing import Any
 __all__ = ["CATEGORIES", "demo_asins", "item_for", "not_found_item"]
 
 _EPOCH = date(2020, 1, 1)  # day 0 of every product's history
+# Profiles kept per ASIN (≈ 2 KB each): enough for backfills and demos, which ask the same
+# products day after day; a daily refresh asks each product once, so a larger cache only
+# grows the stand-in's memory with the number of products.
+_CACHED_ASINS = 8192
 _ASIN_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # Rough price level of each store relative to amazon.com, and whether prices have cents.
@@ -498,7 +502,7 @@ class _Profile:
     first_available: date
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=_CACHED_ASINS)
 def _profile(asin: str) -> _Profile:
     h = _h(asin, "profile")
     family = _family_of(asin, h)
@@ -567,7 +571,7 @@ class _Static:
     review_id: str
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=_CACHED_ASINS)
 def _static(asin: str) -> _Static:
     p = _profile(asin)
     title_bits, bullets = _features(p.family.name, p)

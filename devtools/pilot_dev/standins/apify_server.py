@@ -35,9 +35,10 @@ Fault modes. Run faults apply to the next `count` runs started:
 Request faults apply to the next `count` /v2 requests:
     http_429        429 rate-limit-exceeded          http_500   500 internal-server-error
 
-Only the datasets of the last 500 runs, and of those at most 20,000 items, are kept (older
-ones answer 404), to bound memory: a 100,000-product refresh of 200-URL runs otherwise held
-every item it served (≈ 1 GB).
+A catalog run keeps its URLs and day, not its items: an item is a pure function of (URL,
+day), so each dataset page is rendered when it is read. Memory is then flat in the size of a
+refresh (a 100,000-product refresh used to hold every item it served). Only the last 1,000
+runs are kept (older ones, and their datasets, answer 404).
 Unknown products (catalog returns None) get the actor's not-found item: statusCode 404,
 statusMessage "NOT_FOUND", url, asin. A run's day is today (UTC) unless the input carries
 "sandboxDate": "YYYY-MM-DD". Items of actor ids containing "junglee" are served in the
@@ -56,10 +57,11 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from amazon_pilot.domain.normalize import normalize_item
@@ -80,8 +82,7 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED-OUT", "ABORTED"})
 MAX_WAIT_S = 60.0  # the platform never holds a waitForFinish request longer
 SYNC_WAIT_S = 300.0  # run-sync-* answers 408 after this
 NO_LIMIT = 999_999_999_999  # what the platform reports as the limit when none was given
-MAX_DATASETS = 500  # older runs keep their summary but their items are dropped (memory)
-MAX_KEPT_ITEMS = 20_000  # and the items kept over all datasets, whatever the runs' sizes
+MAX_RUNS = 1_000  # older runs are forgotten (memory): a day of 100,000 products is 500 runs
 _ID_CHARS = string.ascii_letters + string.digits
 
 
@@ -101,6 +102,41 @@ class ApiError(Exception):
         self.status, self.kind, self.message = status, kind, message
 
 
+class _Dataset(Sequence[Any]):
+    """A run's items, each rendered when it is read: a catalog item is a pure function of
+    its URL and day, so a run keeps its URLs, not its items. `replaced` holds the items a
+    fault changed, and `size` may cut the end."""
+
+    def __init__(self, count: int, render: Callable[[int], Any]) -> None:
+        self.size, self.render = count, render
+        self.replaced: dict[int, Any] = {}
+
+    @classmethod
+    def catalog(cls, urls: list[str], day: date, junglee: bool) -> _Dataset:
+        return cls(len(urls), lambda i: _item_for_url(urls[i], day, junglee))
+
+    @classmethod
+    def listed(cls, items: Sequence[Any]) -> _Dataset:
+        kept = list(items)  # a recording's or a search's items, given whole
+        return cls(len(kept), kept.__getitem__)
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.size))]
+        if index < 0:
+            index += self.size
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        return self.replaced[index] if index in self.replaced else self.render(index)
+
+
 @dataclass
 class _Run:
     id: str
@@ -109,7 +145,7 @@ class _Run:
     finish_at: float
     final_status: str
     status_message: str
-    items: list[Any]
+    items: _Dataset
     urls: list[str]
     day: date
     timeout_secs: int
@@ -131,9 +167,9 @@ class _Run:
             return self.aborted_at
         return self.finish_at if now >= self.finish_at else None
 
-    def visible_items(self, now: float) -> list[Any]:
+    def visible_items(self, now: float) -> Sequence[Any]:
         # Items appear when the run ends; an aborted run keeps what it had (nothing here).
-        return self.items if self.status(now) in ("SUCCEEDED", "FAILED", "TIMED-OUT") else []
+        return self.items if self.status(now) in ("SUCCEEDED", "FAILED", "TIMED-OUT") else ()
 
     def to_json(self, now: float) -> dict[str, Any]:
         status = self.status(now)
@@ -182,7 +218,6 @@ class _State:
         self.lock = threading.Lock()
         self.runs: dict[str, _Run] = {}
         self.datasets: dict[str, _Run] = {}
-        self.kept_items = 0  # items of the datasets still kept
         self.faults: dict[str, list[float]] = {}  # mode -> [remaining, delay_s]
         self.requests: deque[dict[str, Any]] = deque(maxlen=10_000)
         self.cost_per_item = cost_per_item
@@ -264,22 +299,17 @@ def _input_day(payload: dict[str, Any]) -> date:
         ) from exc
 
 
-def _items_for(urls: list[str], day: date, junglee: bool) -> list[Any]:
-    items: list[Any] = []
-    for url in urls:
-        try:
-            asin, marketplace = parse_product_ref(url)
-        except InvalidProductRef:
-            items.append({"statusCode": 400, "statusMessage": "INVALID_URL", "url": url,
-                          "asin": None, "sandbox": True})  # fmt: skip
-            continue
-        item = item_for(asin, marketplace, day)
-        if item is None:
-            items.append(not_found_item(url, asin))
-        else:
-            item["url"] = url if url.startswith("https://www.amazon.") else item["url"]
-            items.append(_to_junglee(item) if junglee else item)
-    return items
+def _item_for_url(url: str, day: date, junglee: bool) -> Any:
+    try:
+        asin, marketplace = parse_product_ref(url)
+    except InvalidProductRef:
+        return {"statusCode": 400, "statusMessage": "INVALID_URL", "url": url, "asin": None,
+                "sandbox": True}
+    item = item_for(asin, marketplace, day)
+    if item is None:
+        return not_found_item(url, asin)
+    item["url"] = url if url.startswith("https://www.amazon.") else item["url"]
+    return _to_junglee(item) if junglee else item
 
 
 def _to_junglee(item: dict[str, Any]) -> dict[str, Any]:
@@ -313,12 +343,12 @@ def _apply_run_fault(run: _Run, fault: tuple[str, float] | None) -> None:
         return
     mode, delay = fault
     run.fault = mode
-    half = run.items[: len(run.items) // 2]
+    items = run.items
     if mode == "run_failed":
-        run.final_status, run.items = "FAILED", half
+        run.final_status, items.size = "FAILED", items.size // 2
         run.status_message = "The Actor process was terminated with exit code 1 (sandbox fault)"
     elif mode == "run_timed_out":
-        run.final_status, run.items = "TIMED-OUT", half
+        run.final_status, items.size = "TIMED-OUT", items.size // 2
         run.status_message = f"Actor run exceeded its timeout of {run.timeout_secs} s (sandbox)"
     elif mode == "slow":
         run.finish_at = run.started + delay
@@ -327,14 +357,14 @@ def _apply_run_fault(run: _Run, fault: tuple[str, float] | None) -> None:
             run.final_status = "TIMED-OUT"
             run.status_message = f"Actor run exceeded its timeout of {run.timeout_secs} s"
     elif mode == "missing_items":
-        run.items = run.items[:-1]
+        items.size = max(0, items.size - 1)
     elif mode == "malformed_items":
-        if run.items:
-            run.items[0] = "<html><title>Robot Check</title></html>"
-        if len(run.items) > 1 and isinstance(run.items[1], dict):
-            original = run.items[1]
-            run.items[1] = {"asin": original.get("asin"), "url": original.get("url"),
-                            "error": "Unexpected page layout", "sandbox": True}  # fmt: skip
+        original = items[1] if len(items) > 1 else None
+        if len(items):
+            items.replaced[0] = "<html><title>Robot Check</title></html>"
+        if isinstance(original, dict):
+            items.replaced[1] = {"asin": original.get("asin"), "url": original.get("url"),
+                                 "error": "Unexpected page layout", "sandbox": True}
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,15 +389,17 @@ def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
 
 
 def _page(
-    items: list[Any], query: dict[str, list[str]], max_page: int | None
+    items: Sequence[Any], query: dict[str, list[str]], max_page: int | None
 ) -> tuple[list[Any], dict[str, str]]:
     offset = _int_param(query, "offset", 0)
     limit = _int_param(query, "limit", NO_LIMIT) or NO_LIMIT
     if max_page is not None:
         limit = min(limit, max_page)
     desc = _flag(query, "desc")
-    ordered = list(reversed(items)) if desc else items
-    chunk = ordered[offset : offset + limit] if limit != NO_LIMIT else ordered[offset:]
+    total = len(items)
+    end = min(total, offset + limit)
+    positions = range(total - 1 - offset, total - 1 - end, -1) if desc else range(offset, end)
+    chunk = [items[i] for i in positions]  # only this page is rendered
     scanned = len(chunk)
     fields = [f for f in ",".join(query.get("fields", [])).split(",") if f]
     omit = {f for f in ",".join(query.get("omit", [])).split(",") if f}
@@ -541,11 +573,11 @@ class _Handler(BaseHTTPRequestHandler):
         day = _input_day(payload)
         if search:  # search pages come from the catalog, also while replaying product runs
             urls, marketplace = _input_search(payload)
-            items = search_items(urls, marketplace, day)
+            items = _Dataset.listed(search_items(urls, marketplace, day))
         else:
             urls = _input_urls(payload)
-            items = (recording.items_for(urls) if recording is not None
-                     else _items_for(urls, day, junglee="junglee" in actor_id))
+            items = (_Dataset.listed(recording.items_for(urls)) if recording is not None
+                     else _Dataset.catalog(urls, day, junglee="junglee" in actor_id))
         now = time.time()
         run = _Run(
             id=_new_id(),
@@ -566,14 +598,9 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.runs[run.id] = run
             self.state.datasets[run.dataset_id] = run
-            self.state.kept_items += len(run.items)
-            while len(self.state.datasets) > 1 and (
-                    len(self.state.datasets) > MAX_DATASETS
-                    or self.state.kept_items > MAX_KEPT_ITEMS):
-                oldest = next(iter(self.state.datasets))  # dicts keep insertion order
-                dropped = self.state.datasets.pop(oldest)
-                self.state.kept_items -= len(dropped.items)
-                dropped.items = []
+            while len(self.state.runs) > MAX_RUNS:
+                oldest = self.state.runs.pop(next(iter(self.state.runs)))  # insertion order
+                self.state.datasets.pop(oldest.dataset_id, None)
         return run
 
     def _wait(self, run: _Run, wait_s: float) -> None:

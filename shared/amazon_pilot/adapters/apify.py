@@ -138,6 +138,10 @@ class FetchResult:
     data_source: str = "apify"  # "sandbox" when the items came from the offline stand-in
     actor_id: str = DEFAULT_ACTOR
     dataset_id: str | None = None
+    # where the fetch's time went, as the caller saw it: waiting for the run to end
+    # (start included), and reading and parsing its dataset
+    wait_s: float = 0.0
+    read_s: float = 0.0
     status_message: str | None = None
     requested: int = 0
     duplicates: int = 0
@@ -216,13 +220,17 @@ class ApifyProductFetcher:
         if not wanted:
             return FetchResult(None, "EMPTY", None, None, 0.0, 0.0, 0, actor_id=self.actor_id)
         urls = [product_url(asin, marketplace) for asin, marketplace in wanted]
+        started = time.monotonic()
         run = self._run(urls)
         record = self._record(run, len(wanted))
+        record.wait_s = time.monotonic() - started
         if record.status != "SUCCEEDED":
             raise ApifyRunError(
                 record.run_id, record.status, record.status_message or "no message", record
             )
+        started = time.monotonic()
         items = self._read_items(record)
+        record.read_s = time.monotonic() - started
         self._classify(items, wanted, record)
         return record
 

@@ -32,6 +32,8 @@ class MetricSpec:
 
 _CONSUMER = ("amazon_pilot.platform.consumer",)
 _FETCH = ("amazon_pilot.tracking.service",)
+_STEPS = ("a diagnosis split of fetch runs' duration (bench/bench_refresh.py prints it); "
+          "the dashboard shows the runs' outcomes")
 
 CATALOG: tuple[MetricSpec, ...] = (
     # ------------------------------------------------------------ the job consumers
@@ -59,6 +61,19 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec("ApifyCostUsd", "None",
                "What Apify charged for a run, in US dollars (runs that failed included)",
                _FETCH),
+    # where a fetch run's time goes (summed per invocation, like every metric here)
+    MetricSpec("ActorWaitTime", "Milliseconds",
+               "Time a fetch waited for its actor run to finish (the start included)", _FETCH,
+               no_widget_reason=_STEPS),
+    MetricSpec("DatasetReadTime", "Milliseconds",
+               "Time a fetch spent reading and parsing its run's dataset", _FETCH,
+               no_widget_reason=_STEPS),
+    MetricSpec("FetchStoreTime", "Milliseconds",
+               "Time a fetch spent storing: normalized snapshots written, latest moved, "
+               "change detection, alerts, the run's record", _FETCH, no_widget_reason=_STEPS),
+    MetricSpec("FetchNotifyTime", "Milliseconds",
+               "Time a fetch spent handing its new alerts to delivery", _FETCH,
+               no_widget_reason=_STEPS),
     # ------------------------------------------------------------ notifications
     MetricSpec("AlertsDelivered", "Count",
                "Messages a channel accepted (alerts, digests and channel tests)",

@@ -868,6 +868,7 @@ def _fetch_and_store(product_ids: list[int], trigger: str, captured_at: datetime
     for o in outcomes:
         o["attempt"] = attempt
         o["retry_at"] = retry_at if o["product_id"] in failed else None
+    stored_from = time.monotonic()
     with transaction() as conn:
         outcome = ingest(conn, captured_at, run.id, observations)
         if missing:
@@ -884,8 +885,11 @@ def _fetch_and_store(product_ids: list[int], trigger: str, captured_at: datetime
         store.finish_run(conn, run.id, summary, duration_ms=_elapsed_ms(started))
     _record_run_metrics(result, requested=len(by_ref), not_found=len(missing),
                         stored=outcome.inserted, alerts=len(outcome.alert_ids))
+    record_metric("FetchStoreTime", _elapsed_ms(stored_from))
     if outcome.alert_ids:
+        notify_from = time.monotonic()
         _notify(outcome.alert_ids)
+        record_metric("FetchNotifyTime", _elapsed_ms(notify_from))
     return {"scrape_run_id": run.id, "stored": outcome.inserted, "replayed_rows":
             outcome.skipped, "not_found": len(missing), "no_data": len(result.no_data),
             "unattributed": result.unattributed, "duplicates": result.duplicates,
@@ -1011,6 +1015,8 @@ def _record_run_metrics(result: FetchResult, *, requested: int, not_found: int,
     record_metric("SnapshotsIngested", stored)
     record_metric("AlertsRaised", alerts)
     record_metric("ApifyItems", result.item_count)
+    record_metric("ActorWaitTime", result.wait_s * 1000)
+    record_metric("DatasetReadTime", result.read_s * 1000)
     if result.cost_usd is not None:
         record_metric("ApifyCostUsd", result.cost_usd)
 
