@@ -18,7 +18,16 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from common import bench_database, free_port, hammer, pilot_run, summary, wait_http
+from common import (
+    bench_database,
+    free_port,
+    goal,
+    hammer,
+    percentile,
+    pilot_run,
+    summary,
+    wait_http,
+)
 
 PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10000"))
 DAYS = int(os.environ.get("BENCH_DAYS", "10"))
@@ -159,6 +168,10 @@ def ingestion(url: str) -> None:
     if server and bare_row:
         print(f"  CPU only (what an idle 2-core machine approaches): ingestion core / bare COPY"
               f" {bare_row / (ours + server) * 100:.0f}%")
+    copy_rate = total_rows / bare
+    goal("ingestion core, one worker", core, "snapshots/s", ">= 10,000", core >= 10_000,
+         reference=f"bare COPY {copy_rate:,.0f} rows/s",
+         ratio=f"{core / copy_rate * 100:.0f}% of bare COPY (goal 20%)")
 
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))
@@ -257,6 +270,9 @@ def history_latency(url: str) -> None:
     print(f"  cached (repeat reads)      {summary(samples)}   (target p50 < 5 ms, p99 < 15 ms)")
     print(f"  cache miss (after new data) {summary(uncached)}")
     print(f"  median {statistics.median(samples) / 1000:.2f} ms")
+    p50, p99 = statistics.median(samples) / 1000, percentile(samples, 99) / 1000
+    goal("history via HTTP, 365 points, cached: p50", p50, "ms", "< 5 ms", p50 < 5)
+    goal("history via HTTP, 365 points, cached: p99", p99, "ms", "< 15 ms", p99 < 15)
 
 
 if __name__ == "__main__":

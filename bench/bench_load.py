@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, VENV_BIN, free_port, wait_http
+from common import ROOT, VENV_BIN, free_port, goal, wait_http
 
 CONNECTIONS = 32
 P99_GOAL = 3.0
@@ -227,6 +227,10 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int, old_port: in
         print(line("pilot run (gateway -> Mangum -> FastAPI)", ours, ref))
         state = "OK" if ours["p99"] <= P99_GOAL * ref["p99"] else "OVER"
         print(f"  p99 goal: within {P99_GOAL:.0f}x of the reference: {state}")
+        goal(f"health p99 under {CONNECTIONS} connections, {workers} worker(s)",
+             ours["p99"] / ref["p99"], "x bare", f"<= {P99_GOAL:.0f}x",
+             ours["p99"] <= P99_GOAL * ref["p99"],
+             reference=f"bare uvicorn p99 {ref['p99']:.1f} ms")
         print("GET /v1/products, seller with 500 tracked products, default page (50)")
         ref = load(old_port, "/v1/products", seconds)
         ours = load(port, "/v1/products", seconds, small)
@@ -234,6 +238,10 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int, old_port: in
         print(line("pilot run, GET /v1/products (auth included)", ours, ref))
         state = "OK" if ours["rps"] >= 2 * ref["rps"] else "UNDER"
         print(f"  rate goal: >= 2x the reference: {state}")
+        goal(f"list products, 500-product seller, {workers} worker(s)", ours["rps"], "req/s",
+             ">= 2x old SQL", ours["rps"] >= 2 * ref["rps"],
+             reference=f"old SQL in bare uvicorn {ref['rps']:.0f} req/s",
+             ratio=f"x{ours['rps'] / ref['rps']:.2f}")
         print("GET /v1/products, seller with 5,000 tracked products, default page (50)")
         ours = load(port, "/v1/products", seconds, large)
         print(line(f"pilot run, {CONNECTIONS} connections", ours))
@@ -244,6 +252,8 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int, old_port: in
         print(line("pilot run, one connection", single))
         state = "OK" if single["p50"] < LIST_P50_GOAL_MS else "OVER"
         print(f"  p50 goal (one client): < {LIST_P50_GOAL_MS:.0f} ms: {state}")
+        goal(f"list products p50, 5,000-product seller, {workers} worker(s)", single["p50"],
+             "ms", f"< {LIST_P50_GOAL_MS:.0f} ms", single["p50"] < LIST_P50_GOAL_MS)
 
 
 def main() -> None:

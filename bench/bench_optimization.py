@@ -43,6 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_experiments as domain_bench
+from common import goal
 
 from amazon_pilot.domain.listing_score import score_listing
 from amazon_pilot.domain.snapshot import HistoryPoint, Snapshot
@@ -218,6 +219,10 @@ def main() -> None:
                   f" x{rate.wall / GOAL_PER_S:.2f} the goal; CPU time"
                   f" x{rate.cpu / GOAL_PER_S:.2f}; x{rate.wall / floor.wall:.2f} the reading"
                   f" reference)")
+            goal(f"{'listing score' if name == 'score' else 'suggestions'}, {label}",
+                 rate.wall, "products/s", f">= {GOAL_PER_S:,.0f}", rate.wall >= GOAL_PER_S,
+                 reference=f"reading the texts {floor.wall:,.0f}/s",
+                 ratio=f"x{rate.wall / BEFORE[name]:.1f} the session-2 figure")
     _clear_caches()
     # Small enough that the worker's per-text caches (1,024 competitor texts) hold the set.
     n_warm = min(n_products, WARM_PRODUCTS)

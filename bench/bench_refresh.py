@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from common import ROOT, VENV_BIN, bench_database, free_port
+from common import ROOT, VENV_BIN, bench_database, free_port, goal
 
 
 def catalog_asins(n: int) -> list[str]:
@@ -352,6 +352,32 @@ def main() -> None:
     print(f"  reference: bare COPY of {max(sizes)} snapshot rows   {copy_rate:9.0f} rows/s")
     print(f"  reference: bare SendMessageBatch to moto over HTTP {sqs_rate:9.0f} messages/s"
           " (planning sends one message per actor batch)")
+    record_goals(results, copy_rate)
+
+
+def record_goals(results: list[dict[str, float]], copy_rate: float) -> None:
+    """The issue's refresh goals, at the largest size run (for make bench's table)."""
+    largest = max(r["products"] for r in results)
+    at_largest = [r for r in results if r["products"] == largest]
+    best = max(at_largest, key=lambda r: r["rate"])
+    size = f"{largest:,.0f} products"
+    planning = min(r["planning_s"] for r in at_largest)
+    # linear: 5 s for 100k is 50 µs a product (half a second allowed for the fixed part)
+    allowed = 5 * largest / 100_000 + (0 if largest >= 100_000 else 0.5)
+    goal(f"refresh planning, {size}", planning, "s", "<= 5 s at 100k", planning <= allowed,
+         ratio=f"{planning / largest * 1e6:.0f} µs a product")
+    goal(f"refresh end to end, {size}, {best['workers']:.0f} worker(s)", best["rate"],
+         "snapshots/s", ">= 2,000", best["rate"] >= 2000,
+         reference=f"bare COPY {copy_rate:,.0f} rows/s",
+         ratio=f"{best['rate'] / copy_rate * 100:.1f}% of bare COPY")
+    smallest = min(r["products"] for r in results)
+    if smallest < largest:
+        peaks = {r["products"]: r["peak_rss_mb"] for r in results}
+        growth = peaks[largest] / peaks[smallest]
+        goal(f"refresh peak RSS, {smallest:,.0f} -> {largest:,.0f} products",
+             peaks[largest], "MB", "flat (x1)", growth <= 1.15,
+             reference=f"{peaks[smallest]:.0f} MB at {smallest:,.0f}",
+             ratio=f"x{growth:.2f}")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,15 @@ QUICK: dict[str, tuple[list[str], dict[str, str]]] = {
 }
 
 
+# Full mode: the issue-18 scale figures (the refresh curve at 1k/10k/100k with 1 and 2
+# workers; history at 1M and 10M rows: 50M is `bench_history.py --rows 50000000`, about
+# 15 minutes of seeding, recorded in docs/benchmarks.md).
+FULL: dict[str, list[str]] = {
+    "bench_refresh.py": ["--curve"],
+    "bench_history.py": ["--rows", "1000000", "--rows", "10000000"],
+}
+
+
 def print_goals(figures: Path) -> None:
     """Every goal a bench recorded (common.goal), one line each: figure, goal, met,
     reference and ratio from the same run."""
@@ -86,7 +95,7 @@ def main() -> int:
         path = HERE / name
         if not path.exists():
             continue
-        args, env = QUICK.get(name, ([], {})) if quick else ([], {})
+        args, env = QUICK.get(name, ([], {})) if quick else (FULL.get(name, []), {})
         print(f"\n==================== {name}{' (quick)' if quick else ''}", flush=True)
         t0 = time.perf_counter()
         code = subprocess.run([sys.executable, str(path), *args], cwd=HERE,
