@@ -22,9 +22,9 @@ from amazon_pilot.notifications.service import fan_out
 from amazon_pilot.platform.db import transaction
 from amazon_pilot.platform.settings import reset_settings
 from pilot_dev.standins.slack_server import SlackStandIn
+from pilot_dev.standins.webhook_receiver import WebhookReceiver
 from tests.integration.test_notifications import (
     IMMEDIATE,
-    Receiver,
     add_channel,
     confirm_email_channel,
     deliveries,
@@ -36,13 +36,12 @@ from tests.integration.test_runtime import wait_for
 
 
 @pytest.fixture(scope="module")
-def sinks() -> Iterator[tuple[Receiver, SlackStandIn]]:
+def sinks() -> Iterator[tuple[WebhookReceiver, SlackStandIn]]:
     """A webhook receiver and the Slack stand-in, both allowed by the operator's
     development allow-list (exactly their ports)."""
-    receiver, slack = Receiver(), SlackStandIn(rate_per_s=50).start()
-    receiver.thread.start()
+    receiver, slack = WebhookReceiver(), SlackStandIn(rate_per_s=50).start()
     saved = os.environ.get("WEBHOOK_ALLOW_HOSTS")
-    os.environ["WEBHOOK_ALLOW_HOSTS"] = (f"127.0.0.1:{receiver.server.server_address[1]},"
+    os.environ["WEBHOOK_ALLOW_HOSTS"] = (f"{receiver.host},"
                                          f"127.0.0.1:{slack.port}")
     reset_settings()
     yield receiver, slack
@@ -51,8 +50,7 @@ def sinks() -> Iterator[tuple[Receiver, SlackStandIn]]:
     else:
         os.environ["WEBHOOK_ALLOW_HOSTS"] = saved
     reset_settings()
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    receiver.close()
     slack.stop()
 
 
@@ -73,7 +71,7 @@ def held_at(alert_id: str) -> Any:
 
 
 def test_a_storm_is_one_message_per_product_and_type_within_the_cap(
-    api: httpx.Client, sinks: tuple[Receiver, SlackStandIn]
+    api: httpx.Client, sinks: tuple[WebhookReceiver, SlackStandIn]
 ) -> None:
     receiver, _ = sinks
     seller = new_user(api, IMMEDIATE)
@@ -101,7 +99,7 @@ def test_a_storm_is_one_message_per_product_and_type_within_the_cap(
 
 
 def test_snoozes_through_the_api(api: httpx.Client,
-                                 sinks: tuple[Receiver, SlackStandIn]) -> None:
+                                 sinks: tuple[WebhookReceiver, SlackStandIn]) -> None:
     receiver, _ = sinks
     seller, other = new_user(api, IMMEDIATE), new_user(api, IMMEDIATE)
     add_channel(api, seller, kind="webhook", url=receiver.url("/snoozed"))
@@ -144,7 +142,7 @@ def _quiet_now(tz: str) -> dict[str, str]:
 
 
 def test_quiet_hours_hold_non_critical_alerts_for_the_next_digest(
-    api: httpx.Client, sinks: tuple[Receiver, SlackStandIn], operator: httpx.Client
+    api: httpx.Client, sinks: tuple[WebhookReceiver, SlackStandIn], operator: httpx.Client
 ) -> None:
     receiver, _ = sinks
     seller = new_user(api, IMMEDIATE)
@@ -175,7 +173,7 @@ def test_quiet_hours_hold_non_critical_alerts_for_the_next_digest(
 
 
 def test_slack_channels_get_block_kit_and_their_failures_are_logged(
-    api: httpx.Client, sinks: tuple[Receiver, SlackStandIn]
+    api: httpx.Client, sinks: tuple[WebhookReceiver, SlackStandIn]
 ) -> None:
     _, slack = sinks
     seller = new_user(api, IMMEDIATE)
@@ -220,7 +218,7 @@ def test_slack_channels_get_block_kit_and_their_failures_are_logged(
 
 
 def test_email_channels_are_confirmed_by_link_and_channels_can_be_edited(
-    api: httpx.Client, sinks: tuple[Receiver, SlackStandIn]
+    api: httpx.Client, sinks: tuple[WebhookReceiver, SlackStandIn]
 ) -> None:
     receiver, _ = sinks
     seller, other = new_user(api, IMMEDIATE), new_user(api, IMMEDIATE)
@@ -268,7 +266,7 @@ def test_email_channels_are_confirmed_by_link_and_channels_can_be_edited(
 
 
 def test_weekly_competitor_reports_reach_the_sellers_channels(
-    api: httpx.Client, sinks: tuple[Receiver, SlackStandIn]
+    api: httpx.Client, sinks: tuple[WebhookReceiver, SlackStandIn]
 ) -> None:
     from amazon_pilot.competitors import store as cdb
     from amazon_pilot.competitors.service import run_report
@@ -295,7 +293,7 @@ def test_weekly_competitor_reports_reach_the_sellers_channels(
 
 
 def test_alerts_of_an_imported_export_are_delivered_at_once(
-    api: httpx.Client, sinks: tuple[Receiver, SlackStandIn]
+    api: httpx.Client, sinks: tuple[WebhookReceiver, SlackStandIn]
 ) -> None:
     """`pilot import-apify` stores through tracking.service.store_import, which fans the
     alerts out like a refresh (they used to wait for the sweep)."""

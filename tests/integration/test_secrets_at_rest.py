@@ -18,10 +18,10 @@ from amazon_pilot.adapters import crypto
 from amazon_pilot.domain.notifications import verify
 from amazon_pilot.notifications.service import fan_out, seal_stored_secrets
 from amazon_pilot.platform.db import transaction
+from pilot_dev.standins.webhook_receiver import WebhookReceiver
 from tests.integration import test_notifications
 from tests.integration.test_notifications import (
     IMMEDIATE,
-    Receiver,
     add_channel,
     new_alert,
     new_product,
@@ -39,7 +39,7 @@ def stored(channel_id: str) -> tuple[str, str | None]:
     return str(row.secret), row.secret_key_id
 
 
-def delivered_with(receiver: Receiver, path: str, secret: str) -> bool:
+def delivered_with(receiver: WebhookReceiver, path: str, secret: str) -> bool:
     hit = wait_for(lambda: receiver.hits(path), 30, f"a delivery to {path}")[-1]
     headers = hit["headers"]
     return verify(hit["body"], secret, headers["x-pilot-timestamp"],
@@ -47,7 +47,7 @@ def delivered_with(receiver: Receiver, path: str, secret: str) -> bool:
 
 
 def test_a_new_secret_is_stored_sealed_and_signs_deliveries(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     seller = new_user(api, IMMEDIATE)
     channel = add_channel(api, seller, kind="webhook", url=receiver.url("/sealed"))
@@ -63,7 +63,7 @@ def test_a_new_secret_is_stored_sealed_and_signs_deliveries(
 
 
 def test_plaintext_rows_are_sealed_and_a_rotation_keeps_old_secrets_working(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     seller = new_user(api, IMMEDIATE)
     channel = add_channel(api, seller, kind="webhook", url=receiver.url("/legacy"))
@@ -96,7 +96,7 @@ def test_plaintext_rows_are_sealed_and_a_rotation_keeps_old_secrets_working(
 
 
 def test_a_secret_sealed_under_an_unknown_key_fails_the_delivery_not_the_worker(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     seller = new_user(api, IMMEDIATE)
     channel = add_channel(api, seller, kind="webhook", url=receiver.url("/lost-key"))
@@ -119,7 +119,7 @@ def test_a_secret_sealed_under_an_unknown_key_fails_the_delivery_not_the_worker(
     assert stored(channel["id"])[0] == foreign
 
 
-def test_pilot_secrets_reencrypt(api: httpx.Client, receiver: Receiver, database_url: str,
+def test_pilot_secrets_reencrypt(api: httpx.Client, receiver: WebhookReceiver, database_url: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     from pilot_dev import cli
 
