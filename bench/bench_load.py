@@ -25,18 +25,16 @@ Figures only; nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, VENV_BIN, free_port, goal, wait_http
+from common import ROOT, free_port, goal, pilot_run, wait_http
 
 CONNECTIONS = 32
 P99_GOAL = 3.0
@@ -184,24 +182,6 @@ def seed_seller(url: str, products: int, email: str, prefix: str) -> str:
     return str(user.id)
 
 
-@contextlib.contextmanager
-def pilot_run_workers(port: int, workers: int, env: dict[str, str]) -> Any:
-    """`pilot run --workers N` in a subprocess (the client stays out of its interpreter)."""
-    process = subprocess.Popen(
-        [str(VENV_BIN / "pilot"), "run", "--port", str(port), "--no-schedules",
-         "--workers", str(workers)],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    try:
-        yield process
-    finally:
-        process.send_signal(subprocess.signal.SIGINT)  # type: ignore[attr-defined]
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def token(port: int, email: str) -> str:
     import httpx
 
@@ -215,7 +195,7 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int, old_port: in
     env = {"DATABASE_URL": url, "RATE_LIMIT_ENTERPRISE": "100000000",
            "RATE_LIMIT_IP": "100000000", "RATE_LIMIT_IP_AUTHENTICATED": "100000000",
            "POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING"}
-    with pilot_run_workers(port, workers, env):
+    with pilot_run(port, env, workers):
         wait_http(port, timeout=300)  # slow on a loaded machine
         small, large = token(port, "load@example.com"), token(port, "load5000@example.com")
         print(f"pilot run --workers {workers}: {CONNECTIONS} connections, {seconds:.0f} s per"

@@ -83,10 +83,13 @@ def summary(samples: list[float]) -> str:
 
 
 @contextmanager
-def pilot_run(port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """`pilot run` in a subprocess (so the client does not share its interpreter)."""
+def pilot_run(port: int, env: dict[str, str] | None = None,
+              workers: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """`pilot run` in a subprocess (so the client does not share its interpreter), with
+    `workers` consumer processes (default: pilot run's own, the core count)."""
+    extra = ["--workers", str(workers)] if workers is not None else []
     process = subprocess.Popen(
-        [str(VENV_BIN / "pilot"), "run", "--port", str(port), "--no-schedules"],
+        [str(VENV_BIN / "pilot"), "run", "--port", str(port), "--no-schedules", *extra],
         cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -69,6 +69,7 @@ from amazon_pilot.domain.product_ref import InvalidProductRef, parse_product_ref
 from pilot_dev.standins.apify_catalog import item_for, not_found_item
 from pilot_dev.standins.apify_search_catalog import search_items
 from pilot_dev.standins.replay import Recording
+from pilot_dev.standins.served import ServedStandIn
 
 __all__ = ["FAULT_MODES", "ApifyStandIn", "main"]
 
@@ -693,8 +694,10 @@ def _run_summaries(state: _State) -> list[dict[str, Any]]:
 # Lifecycle
 
 
-class ApifyStandIn:
+class ApifyStandIn(ServedStandIn):
     """The stand-in server; `start()` serves in a daemon thread, `.url` is the api_url to use."""
+
+    thread_name = "apify-standin"
 
     def __init__(
         self,
@@ -708,44 +711,13 @@ class ApifyStandIn:
         self.state = _State(cost_per_item_usd, max_page_size)
         self.state.recording = recording
         handler = type("Handler", (_Handler,), {"state": self.state})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = self._server.server_address[0]
-        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
-
-    def start(self) -> ApifyStandIn:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name=f"apify-standin:{self.port}", daemon=True,
-        )  # fmt: skip
-        self._thread.start()
-        return self
+        self._serve(ThreadingHTTPServer((host, port), handler))
 
     def serve_forever(self) -> None:
         self._server.serve_forever(poll_interval=0.2)
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
     def close(self) -> None:
         self._server.server_close()
-
-    def __enter__(self) -> ApifyStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def inject(self, mode: str, count: int = 1, delay_s: float | None = None) -> None:
         """Arm a fault for the next `count` runs (run faults) or requests (http_* faults)."""

@@ -51,6 +51,7 @@ from amazon_pilot.domain.keepa_product import (
 from amazon_pilot.domain.normalize import normalize_item
 from amazon_pilot.domain.snapshot import Availability, Snapshot
 from pilot_dev.standins.apify_catalog import item_for
+from pilot_dev.standins.served import ServedStandIn
 
 __all__ = ["KeepaStandIn", "keepa_product", "main"]
 
@@ -286,45 +287,17 @@ class _Handler(BaseHTTPRequestHandler):
 # Lifecycle
 
 
-class KeepaStandIn:
+class KeepaStandIn(ServedStandIn):
     """The stand-in server; `start()` serves in a daemon thread, `.url` is its base URL.
     `api_key` None accepts any non-empty key."""
+
+    thread_name = "keepa-standin"
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", *,
                  api_key: str | None = None) -> None:
         self.state = _State(api_key)
         handler = type("Handler", (_Handler,), {"state": self.state})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = self._server.server_address[0]
-        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
-
-    def start(self) -> KeepaStandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name=f"keepa-standin:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> KeepaStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._serve(ThreadingHTTPServer((host, port), handler))
 
     def set_tokens(self, tokens: float, *, refill_rate: int | None = None,
                    refill_interval_s: float | None = None) -> None:
