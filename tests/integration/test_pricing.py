@@ -74,7 +74,8 @@ def test_40_days_of_history_give_a_pricing_assessment_without_a_group(
     api: httpx.Client,
 ) -> None:
     seller = new_seller(api)
-    (asin,) = fresh("kitchen", 1)
+    # priced on the last backfilled day: a product out of stock today has nothing to price
+    (asin,) = fresh("kitchen", 1, priced_on=datetime.now(UTC).date() - timedelta(days=1))
     with transaction() as conn:
         pid, _ = upsert_product(conn, asin, "com")
         tracked = insert_tracked(conn, uuid.UUID(seller["id"]), pid, None, {})
