@@ -29,6 +29,11 @@ def _rows(sql: str, **params: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture()
 def keepa(stack: Stack, stack_env: Callable[[str, str], None]) -> Iterator[KeepaStandIn]:
+    if stack.moto is None:
+        # The Keepa path meets no AWS service the LocalStack run exists to check, and a
+        # Keepa retry still queued there after the switch back broke later tests' fetches
+        # (2026-12-07): it runs against the embedded endpoint only.
+        pytest.skip("the Keepa source is tested on the embedded AWS endpoint")
     wait_queues_idle(stack)  # nothing of another test's still fetching from Apify
     from amazon_pilot.platform.settings import reset_settings
 
