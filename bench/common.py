@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,15 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+# A bench stopped with SIGTERM (a timeout, CI's cancel) unwinds like Ctrl-C, so its
+# `finally` blocks stop the `pilot run` and drop the database it started.
+signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
 
 def free_port() -> int:
@@ -82,6 +92,13 @@ def summary(samples: list[float]) -> str:
             f"   (n={len(samples)})")
 
 
+def stop_with_this_process() -> None:
+    """Run in a child before exec: the kernel sends it SIGTERM when this process dies."""
+    from pilot_dev.runtime.parent_death import signal_on_parent_death
+
+    signal_on_parent_death(signal.SIGTERM)  # `pilot run` stops cleanly on SIGTERM
+
+
 @contextmanager
 def pilot_run(port: int, env: dict[str, str] | None = None,
               workers: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
@@ -92,11 +109,13 @@ def pilot_run(port: int, env: dict[str, str] | None = None,
         [str(VENV_BIN / "pilot"), "run", "--port", str(port), "--no-schedules", *extra],
         cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # killed outright (kill -9), the bench cannot stop it: the kernel does
+        preexec_fn=stop_with_this_process,
     )
     try:
         yield process
     finally:
-        process.send_signal(subprocess.signal.SIGINT)  # type: ignore[attr-defined]
+        process.send_signal(signal.SIGINT)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import stop_with_this_process  # also: SIGTERM unwinds, stopping the bench in hand
+
 HERE = Path(__file__).resolve().parent
 ORDER = [
     "bench_runtime.py",      # issue 2: start-up, cold start, HTTP round trip
@@ -99,8 +101,8 @@ def main() -> int:
         print(f"\n==================== {name}{' (quick)' if quick else ''}", flush=True)
         t0 = time.perf_counter()
         code = subprocess.run([sys.executable, str(path), *args], cwd=HERE,
-                              env={**os.environ, **env,
-                                   "BENCH_FIGURES": str(figures)}).returncode
+                              env={**os.environ, **env, "BENCH_FIGURES": str(figures)},
+                              preexec_fn=stop_with_this_process).returncode
         print(f"-------------------- {name}: {time.perf_counter() - t0:.0f} s"
               f"{'' if code == 0 else f', FAILED (exit {code})'}", flush=True)
         if code != 0:

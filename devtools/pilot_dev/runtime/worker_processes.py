@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from pilot_dev.runtime.parent_death import signal_on_parent_death
+
 log = logging.getLogger("pilot.runtime")
 
 STOP_GRACE_S = 60.0  # a worker finishes the batches in hand, as a poller's join does
@@ -115,12 +117,7 @@ def _die_with_parent(pipe: IO[bytes]) -> None:
 
     PR_SET_PDEATHSIG fires when the *thread* that started this process ends: `pilot run`
     starts its workers on its main thread, which lives as long as the runtime does."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    signal_on_parent_death(signal.SIGKILL)
 
     def watch() -> None:
         with contextlib.suppress(Exception):
