@@ -29,11 +29,6 @@ def _rows(sql: str, **params: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture()
 def keepa(stack: Stack, stack_env: Callable[[str, str], None]) -> Iterator[KeepaStandIn]:
-    if stack.moto is None:
-        # The Keepa path meets no AWS service the LocalStack run exists to check, and a
-        # Keepa retry still queued there after the switch back broke later tests' fetches
-        # (2026-12-07): it runs against the embedded endpoint only.
-        pytest.skip("the Keepa source is tested on the embedded AWS endpoint")
     wait_queues_idle(stack)  # nothing of another test's still fetching from Apify
     from amazon_pilot.platform.settings import reset_settings
 
@@ -108,10 +103,15 @@ def test_an_unknown_asin_is_not_found_as_with_apify(
 
 
 def test_pilot_run_starts_the_keepa_standin_only_for_the_keepa_source(
+        stack: Stack, stack_env: Callable[[str, str], None],
         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The variables are the process's, which the shared stack's functions read too: through
+    # stack_env, so the settings they loaded are forgotten on each change and on the undo (a
+    # bare setenv left PRODUCT_SOURCE=keepa cached, and later tests fetched from Keepa).
+    wait_queues_idle(stack)
+    monkeypatch.delenv("KEEPA_API_KEY", raising=False)
     for source, expected in (("apify", False), ("keepa", True)):
-        monkeypatch.setenv("PRODUCT_SOURCE", source)
-        monkeypatch.delenv("KEEPA_API_KEY", raising=False)
+        stack_env("PRODUCT_SOURCE", source)
         local = Stack(StackConfig(port=0))
         local._start_standins()
         try:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.platform.db import get_engine
-from amazon_pilot.tracking.service import fetch_job, run_fetch
+from amazon_pilot.tracking.service import FETCH_JOB, fetch_job, run_fetch
 from pilot_dev.runtime.stack import Stack
 from pilot_dev.standins.apify_catalog import demo_asins, item_for
 from pilot_dev.timetravel import observe
@@ -30,11 +30,17 @@ def wait_queues_idle(stack: Stack) -> None:
     sqs = stack.client("sqs")
 
     def idle() -> bool:
+        # a fetch retry waits out its back-off in the outbox before it reaches a queue
+        if scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND job_type = :job",
+                  job=FETCH_JOB):
+            return False
         for name in ("CriticalQueue", "DefaultQueue"):
             attrs = sqs.get_queue_attributes(
                 QueueUrl=stack.queue_urls[name],
+                # delayed too: a fetch retried with a delay is still work in hand
                 AttributeNames=["ApproximateNumberOfMessages",
-                                "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+                                "ApproximateNumberOfMessagesNotVisible",
+                                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
             if any(int(v) for v in attrs.values()):
                 return False
         return True
