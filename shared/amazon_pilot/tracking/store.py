@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple, NotRequired, TypedDict
@@ -599,18 +599,38 @@ def write_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
     if not rows:
         return []
     ensure_partitions(conn, {row[1] for row in rows})
+    return _insert_new(conn, rows)
+
+
+def write_observations(conn: Connection, captured_at: datetime,
+                       rows: Iterable[tuple[Any, ...]]) -> list[int]:
+    """write_snapshots for rows all captured at `captured_at`, taken from `rows` as the COPY
+    sends them: whatever the iterator does between two rows runs while the server stores
+    the rows sent before (ingestion judges a product's changes there)."""
+    ensure_partitions(conn, {captured_at})
+    return _insert_new(conn, rows)
+
+
+def _insert_new(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> list[int]:
     from psycopg.errors import UniqueViolation  # psycopg loads on first connect, not import
+
+    sent: list[tuple[Any, ...]] = []
+
+    def keep() -> Iterator[tuple[Any, ...]]:  # the rows again for a replay's staging table
+        for row in rows:
+            sent.append(row)
+            yield row
 
     try:  # the usual batch is all new: straight in, as fast as a bare COPY
         with conn.begin_nested():
-            copy_rows(conn, rows, "snapshots")
-        return [row[0] for row in rows]
+            copy_rows(conn, keep(), "snapshots")
+        return [row[0] for row in sent]
     except UniqueViolation:  # a replay: the savepoint undid the COPY; keep the new rows only
         pass
     conn.execute(text(
         "CREATE TEMP TABLE IF NOT EXISTS snapshot_stage"
         " (LIKE snapshots INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
-    copy_rows(conn, rows, "snapshot_stage")
+    copy_rows(conn, sent, "snapshot_stage")
     inserted = conn.execute(text(
         f"INSERT INTO snapshots ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM snapshot_stage"
         " ON CONFLICT (product_id, captured_at) DO NOTHING RETURNING product_id"
