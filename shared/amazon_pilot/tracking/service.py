@@ -112,8 +112,6 @@ FETCH_JOB = "fetch_products"
 # a daily product observed more recently is skipped as fresh (the cadence's slack)
 FRESH_FOR = cadence.CADENCES[cadence.DEFAULT] - cadence.SLACK
 
-# (previous values, new snapshot, new values) of one product in one run
-
 
 @dataclass
 class IngestResult:
@@ -1067,23 +1065,25 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
 
     def rows_judged() -> Iterator[tuple[Any, ...]]:
         for pid, snap in observations:
-            yield store.snapshot_row(pid, captured_at, run_id, snap)
             latest, latest_at = previous.get(pid, (None, None))
-            if latest_at is not None and latest_at > captured_at:
-                continue  # a backfill older than what we know: history only, no alerts
-            judged[pid] = _judge(pid, snap, LatestValues.from_dict(latest),
-                                 trackers.get(pid, ()), identities)
+            content = None
+            # a backfill older than what we know is history only: no move, no alerts
+            if latest_at is None or latest_at <= captured_at:
+                verdict = judged[pid] = _judge(pid, snap, LatestValues.from_dict(latest),
+                                               trackers.get(pid, ()), identities)
+                content = verdict.content
+            yield store.snapshot_row(pid, captured_at, run_id, snap, content)
 
     inserted = set(store.write_observations(conn, captured_at, rows_judged()))
     result.inserted, result.skipped = len(inserted), len(observations) - len(inserted)
-    fresh = [judged.get(pid) for pid in ids if pid in inserted]  # a replayed one: not again
-    if not result.inserted:
+    result.product_ids = [pid for pid in ids if pid in inserted]  # a replayed one: not again
+    if not result.product_ids:
         return result
-    result.product_ids = [pid for pid in ids if pid in inserted]
-    moves = [j.move for j in fresh if j is not None]
+    fresh = [judged[pid] for pid in result.product_ids if pid in judged]
+    moves = [j.move for j in fresh]
     if moves:
         store.move_latest(conn, captured_at, moves)
-    pending = [alert for j in fresh if j is not None for alert in j.alerts]
+    pending = [alert for j in fresh for alert in j.alerts]
     if pending:
         # a price/Buy Box/BSR move puts an `auto` tracking back on the daily cadence
         store.mark_moved(conn, [a["tracked"] for a in pending if a["type"] in cadence.MOVERS],
@@ -1098,6 +1098,7 @@ class _Judged(NamedTuple):
 
     move: store.LatestMove
     alerts: list[store.NewAlert]
+    content: str | None  # the snapshot's content hash, already computed for `latest`
 
 
 def _judge(pid: int, snap: Snapshot, prior: LatestValues | None,
@@ -1133,7 +1134,7 @@ def _judge(pid: int, snap: Snapshot, prior: LatestValues | None,
             }
             for d in drafts
         )
-    return _Judged(move, alerts)
+    return _Judged(move, alerts, current.content_hash if snap.found and current else None)
 
 
 def _display_values(snap: Snapshot, values: LatestValues | None) -> dict[str, Any]:

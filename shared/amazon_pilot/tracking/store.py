@@ -542,7 +542,9 @@ def _encode(value: Any) -> str:
 
 
 def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
-                 snap: Snapshot) -> tuple[Any, ...]:
+                 snap: Snapshot, content: str | None = None) -> tuple[Any, ...]:
+    """The snapshots row of an observation; `content` is its content_hash when the caller
+    has it already (ingestion hashed it for `latest`)."""
     sub = snap.subcategory_ranks[0].rank if snap.subcategory_ranks else None
     details = {
         "brand": snap.brand,
@@ -571,7 +573,7 @@ def snapshot_row(product_id: int, captured_at: datetime, run_id: str | None,
         snap.buy_box_price, snap.buy_box_seller, snap.availability.value, snap.stock_count,
         snap.rating, snap.review_count, snap.bsr_rank, snap.bsr_category, sub,
         _encode(snap.subcategory_ranks),  # [{"rank", "category"}]
-        snap.title, content_hash(snap), snap.image_count,
+        snap.title, content_hash(snap) if content is None else content, snap.image_count,
         _encode(details), snap.data_source,
     )
 
