@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 MAX_SELLER_IDS = 20
 MAX_BRANDS = 20
@@ -103,6 +104,9 @@ def normalize_brands(values: Sequence[object]) -> list[str]:
     return out
 
 
+# Change detection keys every Buy Box holder and brand of every observation, and a run
+# names the same few sellers and brands again and again: each is normalized once.
+@lru_cache(maxsize=8192)
 def name_key(name: str) -> str:
     """How names are compared: NFKC, case-folded, spaces collapsed."""
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", name)).strip().casefold()

@@ -18,10 +18,10 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from uuid import UUID
 
 from sqlalchemy import Connection
@@ -111,9 +111,6 @@ CHANGE_METRICS = ("price", "list_price", "buy_box_price", "bsr_rank", "subcatego
 FETCH_JOB = "fetch_products"
 # a daily product observed more recently is skipped as fresh (the cadence's slack)
 FRESH_FOR = cadence.CADENCES[cadence.DEFAULT] - cadence.SLACK
-
-# (previous values, new snapshot, new values) of one product in one run
-Observed = tuple[LatestValues | None, Snapshot, LatestValues | None]
 
 
 @dataclass
@@ -1054,38 +1051,90 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
         log.warning("ingest: %d observation(s) for products already observed in this run"
                     " were left out", len(observations) - len(one_each))
         observations = list(one_each.items())
-    rows = [store.snapshot_row(pid, captured_at, run_id, snap) for pid, snap in observations]
-    inserted = set(store.write_snapshots(conn, rows))
-    result.inserted, result.skipped = len(inserted), len(rows) - len(inserted)
-    fresh = [(pid, snap) for pid, snap in observations if pid in inserted]
-    if not fresh:
+    if not observations:
         return result
-    ids = [pid for pid, _ in fresh]
-    result.product_ids = ids
+    ids = list(one_each)
+    # Read before the write (which adds no product nor tracking): each product is judged
+    # between two rows of the COPY, while the server stores the rows already sent.
     previous = store.latest_of(conn, ids)
-    moves: list[store.LatestMove] = []
-    drafts_by_product: dict[int, Observed] = {}
-    for pid, snap in fresh:
-        latest, latest_at = previous.get(pid, (None, None))
-        if latest_at is not None and latest_at > captured_at:
-            continue  # a backfill older than what we know: history only, no alerts
-        prior = LatestValues.from_dict(latest)
-        current = LatestValues.of(snap, prior) if snap.found else prior
-        drafts_by_product[pid] = (prior, snap, current)
-        moves.append({
-            "id": pid,
-            "latest": _display_values(snap, current),
-            "found": snap.found,
-            "title": snap.title,
-            "brand": snap.brand,
-            "image": snap.image_urls[0] if snap.image_urls else None,
-            "source": snap.data_source,
-        })
+    trackers: dict[int, list[store.Tracker]] = {}
+    for tracker in store.active_trackers(conn, ids):
+        trackers.setdefault(tracker.product_id, []).append(tracker)
+    judged: dict[int, _Judged] = {}
+    identities: dict[UUID, SellerIdentity] = {}  # a seller tracks many of a run's products
+
+    def rows_judged() -> Iterator[tuple[Any, ...]]:
+        for pid, snap in observations:
+            latest, latest_at = previous.get(pid, (None, None))
+            content = None
+            # a backfill older than what we know is history only: no move, no alerts
+            if latest_at is None or latest_at <= captured_at:
+                verdict = judged[pid] = _judge(pid, snap, LatestValues.from_dict(latest),
+                                               trackers.get(pid, ()), identities)
+                content = verdict.content
+            yield store.snapshot_row(pid, captured_at, run_id, snap, content)
+
+    inserted = set(store.write_observations(conn, captured_at, rows_judged()))
+    result.inserted, result.skipped = len(inserted), len(observations) - len(inserted)
+    result.product_ids = [pid for pid in ids if pid in inserted]  # a replayed one: not again
+    if not result.product_ids:
+        return result
+    fresh = [judged[pid] for pid in result.product_ids if pid in judged]
+    moves = [j.move for j in fresh]
     if moves:
         store.move_latest(conn, captured_at, moves)
-    result.alert_ids = raise_alerts(conn, captured_at, drafts_by_product)
-    drop_tagged(conn, [f"product:{pid}" for pid in ids])
+    pending = [alert for j in fresh for alert in j.alerts]
+    if pending:
+        # a price/Buy Box/BSR move puts an `auto` tracking back on the daily cadence
+        store.mark_moved(conn, [a["tracked"] for a in pending if a["type"] in cadence.MOVERS],
+                         captured_at)
+        result.alert_ids = store.insert_alerts(conn, captured_at, pending)
+    drop_tagged(conn, [f"product:{pid}" for pid in result.product_ids])
     return result
+
+
+class _Judged(NamedTuple):
+    """What one observation changes: the product's new `latest` and its sellers' alerts."""
+
+    move: store.LatestMove
+    alerts: list[store.NewAlert]
+    content: str | None  # the snapshot's content hash, already computed for `latest`
+
+
+def _judge(pid: int, snap: Snapshot, prior: LatestValues | None,
+           trackers: Iterable[store.Tracker],
+           identities: dict[UUID, SellerIdentity]) -> _Judged:
+    current = LatestValues.of(snap, prior) if snap.found else prior
+    move: store.LatestMove = {
+        "id": pid,
+        "latest": _display_values(snap, current),
+        "found": snap.found,
+        "title": snap.title,
+        "brand": snap.brand,
+        "image": snap.image_urls[0] if snap.image_urls else None,
+        "source": snap.data_source,
+    }
+    alerts: list[store.NewAlert] = []
+    for tracker in trackers:  # each tracking seller, by their own thresholds
+        identity = identities.get(tracker.user_id)
+        if identity is None:
+            identity = identities[tracker.user_id] = SellerIdentity.of(
+                tracker.seller_ids, tracker.brands, tracker.company_name)
+        thresholds = Thresholds.from_dict(tracker.thresholds)
+        drafts: list[AlertDraft] = detect_changes(
+            prior, snap, thresholds, current if snap.found else None, identity)
+        if snap.served_asin and thresholds.listing:  # once per tracked product (the store)
+            drafts.append(redirect_alert(snap))
+        alerts.extend(
+            {
+                "user_id": str(tracker.user_id), "tracked": str(tracker.id),
+                "product_id": pid, "type": d.type, "severity": d.severity,
+                "metric": d.metric, "old": _text(d.old_value), "new": _text(d.new_value),
+                "pct": d.change_pct, "threshold": d.threshold, "message": d.message,
+            }
+            for d in drafts
+        )
+    return _Judged(move, alerts, current.content_hash if snap.found and current else None)
 
 
 def _display_values(snap: Snapshot, values: LatestValues | None) -> dict[str, Any]:
@@ -1100,41 +1149,6 @@ def _display_values(snap: Snapshot, values: LatestValues | None) -> dict[str, An
         "data_source": snap.data_source,
     })
     return out
-
-
-def raise_alerts(conn: Connection, captured_at: datetime,
-                 observed: dict[int, Observed]) -> list[str]:
-    """Judge each observation against every tracking seller's thresholds."""
-    if not observed:
-        return []
-    pending: list[store.NewAlert] = []
-    identities: dict[UUID, SellerIdentity] = {}  # a seller tracks many of a run's products
-    for tracker in store.active_trackers(conn, list(observed)):
-        prior, snap, current = observed[tracker.product_id]
-        identity = identities.get(tracker.user_id)
-        if identity is None:
-            identity = identities[tracker.user_id] = SellerIdentity.of(
-                tracker.seller_ids, tracker.brands, tracker.company_name)
-        thresholds = Thresholds.from_dict(tracker.thresholds)
-        drafts: list[AlertDraft] = detect_changes(
-            prior, snap, thresholds, current if snap.found else None, identity)
-        if snap.served_asin and thresholds.listing:  # once per tracked product (the store)
-            drafts.append(redirect_alert(snap))
-        pending.extend(
-            {
-                "user_id": str(tracker.user_id), "tracked": str(tracker.id),
-                "product_id": tracker.product_id, "type": d.type, "severity": d.severity,
-                "metric": d.metric, "old": _text(d.old_value), "new": _text(d.new_value),
-                "pct": d.change_pct, "threshold": d.threshold, "message": d.message,
-            }
-            for d in drafts
-        )
-    if not pending:
-        return []
-    # a price/Buy Box/BSR move puts an `auto` tracking back on the daily cadence
-    store.mark_moved(conn, [a["tracked"] for a in pending if a["type"] in cadence.MOVERS],
-                     captured_at)
-    return store.insert_alerts(conn, captured_at, pending)
 
 
 def redirect_alert(snap: Snapshot) -> AlertDraft:
