@@ -25,6 +25,7 @@ says the rank did not measurably respond. The bootstrap is numpy arithmetic on b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -159,6 +160,19 @@ def _bootstrap(rows: list[tuple[float, float, float]]) -> tuple[list[float], int
     return [float(v) for v in slopes], int(N_BOOT - varied.sum())
 
 
+@functools.lru_cache(maxsize=2048)
+def _fit(rows: tuple[tuple[float, float, float], ...]) -> tuple[float, float] | None:
+    """The slope and its bootstrap standard error, None when the price cannot be told from
+    the trend. Cached by the rows (≈ 100 bytes an entry): the score page read after a
+    suggestion run, or a re-run on the same history, fits the same days again."""
+    b = _slope([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    boots, failed = _bootstrap(list(rows))
+    if b is None or failed > N_BOOT // 5 or len(boots) < N_BOOT // 2:
+        return None
+    mean = sum(boots) / len(boots)
+    return b, math.sqrt(sum((v - mean) ** 2 for v in boots) / (len(boots) - 1))
+
+
 # Student's t, two-sided 95%, by degrees of freedom (1..30); 1.96 beyond.
 T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
@@ -224,14 +238,12 @@ def estimate(history: Sequence[HistoryPoint]) -> Elasticity:
     t0 = chosen[0].captured_at
     rows = [((p.captured_at - t0).total_seconds() / 86400.0, math.log(pr), math.log(r))
             for p, pr, r in zip(chosen, prices, ranks, strict=True)]
-    b = _slope([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    boots, failed = _bootstrap(rows)
-    if b is None or failed > N_BOOT // 5 or len(boots) < N_BOOT // 2:
+    fit = _fit(tuple(rows))
+    if fit is None:
         base.reason = ("the price moved with the trend (the price changes are confounded with"
                        " the rank's slow drift), so their effect cannot be separated")
         return base
-    mean = sum(boots) / len(boots)
-    se = math.sqrt(sum((v - mean) ** 2 for v in boots) / (len(boots) - 1))
+    b, se = fit
     half = _t95(_price_changes(prices) - 1) * se
     lo, hi = b - half, b + half
     base.elasticity, base.interval = b, (lo, hi)
