@@ -60,13 +60,13 @@ _WORDS_RE = re.compile(r"[a-z0-9]+")
 
 def _clear_caches() -> None:
     """Empty the per-text caches (the vocabulary's stems stay, as in a warm process)."""
-    from amazon_pilot.domain import elasticity, grounding, keywords
+    from amazon_pilot.domain import elasticity, grounding, keywords, suggestions
     from amazon_pilot.domain.features import _features_of
     from amazon_pilot.domain.image_angles import url_angle
 
     for cached in (_features_of, url_angle, keywords._phrases, keywords._competitor_text,
                    keywords._set_stats, keywords._high_value_keywords, grounding._specs,
-                   grounding._spec_surfaces, elasticity._fit):
+                   grounding._spec_surfaces, elasticity._fit, suggestions._phrases_of):
         cached.cache_clear()
 
 
