@@ -150,19 +150,21 @@ class _TextPart:
     spellings: Mapping[str, Mapping[str, int]]  # stem -> surface -> occurrences
 
     def without(self, exclude: frozenset[str]) -> _TextPart:
-        if exclude.isdisjoint(self.words):
+        present = exclude & self.words  # every token of a phrase is a word of the text too
+        if not present:
             return self
-        return _text_part({(s, surf): n for s, spelt in self.spellings.items()
-                           for surf, n in spelt.items() if exclude.isdisjoint(surf.split(" "))})
-
-
-def _text_part(counts: Mapping[tuple[str, str], int]) -> _TextPart:
-    spellings: dict[str, dict[str, int]] = {}
-    for (s, surf), n in counts.items():
-        spellings.setdefault(s, {})[surf] = n
-    # A phrase's two words are keywords of the text on their own too.
-    words = frozenset(surf for _, surf in counts if " " not in surf)
-    return _TextPart(frozenset(spellings), words, spellings)
+        # Only entries whose stems hold an excluded word's stem can lose a spelling; the
+        # others are shared as they are (a rival's title usually holds just its brand).
+        gone = {_keyword_stem(w) for w in present}
+        spellings: dict[str, Mapping[str, int]] = {}
+        for s, spelt in self.spellings.items():
+            if gone.isdisjoint(s.split(" ")):
+                spellings[s] = spelt
+                continue
+            kept = {surf: n for surf, n in spelt.items() if present.isdisjoint(surf.split(" "))}
+            if kept:
+                spellings[s] = kept
+        return _TextPart(frozenset(spellings), self.words - present, spellings)
 
 
 @lru_cache(maxsize=1024)  # a competitor's text recurs across the products that watch it
@@ -173,8 +175,9 @@ def _competitor_text(title: str | None, bullets: tuple[str, ...]) -> tuple[_Text
 
 
 def _read_part(text: str) -> _TextPart:
-    """_text_part(Counter(_phrases(text))) in one pass: the same terms and phrases, counted
-    as they are read (nothing else keeps this text's phrases, so no list is built)."""
+    """The stems and spellings of Counter(_phrases(text)) in one pass: the same terms and
+    phrases, counted as they are read (nothing else keeps this text's phrases, so no list
+    is built)."""
     spellings: dict[str, dict[str, int]] = {}
     words: set[str] = set()
     for segment in _PHRASE_BREAK_RE.split(text.lower()):
