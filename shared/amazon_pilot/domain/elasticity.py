@@ -116,7 +116,8 @@ def _levels(prices: Sequence[float]) -> list[float]:
 
 
 def _seed(rows: Sequence[tuple[float, float, float]]) -> int:
-    raw = ";".join(f"{a:.4f},{b:.6f},{c:.6f}" for a, b, c in rows).encode()
+    # %-formatting a row at once writes the same digits as three f-string fields, 2x faster
+    raw = ";".join("%.4f,%.6f,%.6f" % row for row in rows).encode()  # noqa: UP031
     return int.from_bytes(hashlib.blake2s(raw, digest_size=8).digest(), "big")
 
 
@@ -157,7 +158,7 @@ def _bootstrap(rows: list[tuple[float, float, float]]) -> tuple[list[float], int
     sxy = np.where(flat, cpr, cpr - ctp * ctr / trend)
     varied = sxx >= 1e-8  # as _slope: no price variation left once the trend is out
     slopes = sxy[varied] / sxx[varied]
-    return [float(v) for v in slopes], int(N_BOOT - varied.sum())
+    return slopes.tolist(), int(N_BOOT - varied.sum())
 
 
 @functools.lru_cache(maxsize=2048)
