@@ -8,7 +8,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from amazon_pilot.domain.snapshot import Snapshot
@@ -236,6 +236,20 @@ class _SetStats:
     # stem -> (competitor index, 1.0 in its title | 0.5 in its bullets only), in set order
     candidates: Mapping[str, tuple[tuple[int, float], ...]]
     parts: tuple[_TextPart, ...]  # title and bullets of every competitor, brands taken out
+    # stem -> (-count, spelling) of the spelling competitors use most, filled as stems are
+    # shown: it depends on the text only, not on the ranks that reorder the keywords daily
+    spelling: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def display(self, s: str) -> tuple[int, str]:
+        shown = self.spelling.get(s)
+        if shown is None:
+            counts: dict[str, int] = {}
+            for text in self.parts:
+                for surf, n in text.spellings.get(s, {}).items():
+                    counts[surf] = counts.get(surf, 0) + n
+            # The spelling competitors use most; ties go to the alphabetically first.
+            shown = self.spelling[s] = min((-count, surf) for surf, count in counts.items())
+        return shown
 
 
 @lru_cache(maxsize=256)  # a worker scores one seller's groups at a time
@@ -290,15 +304,7 @@ def _high_value_keywords(
                 inside[part] = max(inside[part], users[s])
     qualified = {s for s in qualified if " " in s or inside[s] < 0.8 * users[s]}
     ranked = sorted(qualified, key=lambda s: (-weight[s], -s.count(" "), s))[:top_n]
-    display: dict[str, tuple[int, str]] = {}
-    for s in ranked:
-        counts: dict[str, int] = {}
-        for text in stats.parts:
-            for surf, n in text.spellings.get(s, {}).items():
-                counts[surf] = counts.get(surf, 0) + n
-        # The spelling competitors use most; ties go to the alphabetically first.
-        display[s] = min((-count, surf) for surf, count in counts.items())
-    out = [(s, display[s][1], weight[s], users[s]) for s in ranked]
+    out = [(s, stats.display(s)[1], weight[s], users[s]) for s in ranked]
     top_w = out[0][2] if out else 1.0
     seen = {s for s, *_ in out}
     for phrase in category_keywords:
