@@ -61,13 +61,15 @@ _WORDS_RE = re.compile(r"[a-z0-9]+")
 
 def _clear_caches() -> None:
     """Empty the per-text caches (the vocabulary's stems stay, as in a warm process)."""
-    from amazon_pilot.domain import elasticity, grounding, keywords, suggestions
+    from amazon_pilot.domain import elasticity, grounding, keywords, listing_score, suggestions
     from amazon_pilot.domain.features import _features_of
     from amazon_pilot.domain.image_angles import url_angle
 
     for cached in (_features_of, url_angle, keywords._phrases, keywords._competitor_text,
                    keywords._set_stats, keywords._high_value_keywords, grounding._specs,
-                   grounding._spec_surfaces, elasticity._fit, suggestions._phrases_of):
+                   grounding._spec_surfaces, elasticity._fit, suggestions._phrases_of,
+                   suggestions.clean_title, suggestions._rewritten_title,
+                   suggestions._rewritten_bullets, listing_score._description_reading):
         cached.cache_clear()
 
 
