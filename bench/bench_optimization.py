@@ -67,7 +67,8 @@ def _clear_caches() -> None:
 
     for cached in (_features_of, url_angle, keywords._phrases, keywords._competitor_text,
                    keywords._set_stats, keywords._high_value_keywords, grounding._specs,
-                   grounding._spec_surfaces, elasticity._fit, suggestions._phrases_of,
+                   grounding._spec_surfaces, grounding._own_words, grounding._market_words,
+                   grounding._stems_of, elasticity._fit, suggestions._phrases_of,
                    suggestions.clean_title, suggestions._rewritten_title,
                    suggestions._rewritten_bullets, listing_score._description_reading):
         cached.cache_clear()
