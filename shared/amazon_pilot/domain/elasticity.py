@@ -87,17 +87,17 @@ class Elasticity:
         }
 
 
-def _residuals(t: Sequence[float], y: Sequence[float]) -> list[float]:
-    """y minus its least-squares line on t."""
-    n = len(t)
-    mt, my = sum(t) / n, sum(y) / n
-    stt = sum((a - mt) ** 2 for a in t)
+def _residuals(t: Sequence[float], y: Sequence[float], mt: float, stt: float) -> list[float]:
+    """y minus its least-squares line on t (t's mean and sum of squares given)."""
+    my = sum(y) / len(t)
     slope = 0.0 if stt == 0 else sum((a - mt) * (b - my) for a, b in zip(t, y, strict=True)) / stt
     return [b - my - slope * (a - mt) for a, b in zip(t, y, strict=True)]
 
 
 def _slope(t: Sequence[float], lp: Sequence[float], lr: Sequence[float]) -> float | None:
-    px, ry = _residuals(t, lp), _residuals(t, lr)
+    mt = sum(t) / len(t)
+    stt = sum((a - mt) ** 2 for a in t)  # once for both regressions on t
+    px, ry = _residuals(t, lp, mt, stt), _residuals(t, lr, mt, stt)
     sxx = sum(v * v for v in px)
     if sxx < 1e-8:  # no price variation left once the trend is out
         return None
@@ -137,7 +137,8 @@ def _bootstrap(rows: list[tuple[float, float, float]]) -> tuple[list[float], int
     last = n - (per - 1) * block
     rng = np.random.default_rng(_seed(rows))
     first = rng.integers(0, starts, size=(N_BOOT, per))
-    data = np.asarray(rows, dtype=float)
+    # the same array as np.asarray(rows), built from the flat values (half the time)
+    data = np.fromiter(itertools.chain.from_iterable(rows), float, 3 * n).reshape(n, 3)
     data -= data.mean(axis=0)  # centred: the sums below lose no precision
     t, p, r = data[:, 0], data[:, 1], data[:, 2]
     columns = np.stack([t, p, r, t * t, t * p, t * r, p * p, p * r])
