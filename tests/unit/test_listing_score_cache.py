@@ -4,6 +4,7 @@ for another product or never before, and today's ranks and edits always count.""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -82,3 +83,21 @@ def test_a_rival_edited_in_place_is_read_again(edit: str) -> None:
         assert "cup holder" in after and "cup holder" not in before
     else:
         assert after["straw lid"] > before["straw lid"]
+
+
+def test_brand_words_break_phrases_as_punctuation_does() -> None:
+    # Brand words sit inside phrases ("Peak insulated bottle"): taking them out of a rival's
+    # statistics must read exactly like a comma there, whoever's brand the word is.
+    rivals = [replace(r, title=f"{r.title}, Fits Peak Insulated Bottle Lids",
+                      bullet_points=[*r.bullet_points, "FlowCo approved Acme straw lid"])
+              for r in RIVALS]
+    brands = re.compile(r"\b(?:FlowCo|Acme|Peak)\b")
+    broken = [replace(r, title=brands.sub(",", r.title or ""),
+                      bullet_points=[brands.sub(",", b) for b in r.bullet_points])
+              for r in rivals]
+    product = _product("Hydro")
+    read = _cold(product, rivals)["keywords"]
+    assert read == _cold(product, broken)["keywords"]
+    terms = [k["term"] for k in read]  # type: ignore[attr-defined]
+    assert {"bottle lids", "straw lid"} <= set(terms)
+    assert not any(w in ("flowco", "acme", "peak") for t in terms for w in t.split())

@@ -25,6 +25,7 @@ says the rank did not measurably respond. The bootstrap is numpy arithmetic on b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -86,17 +87,17 @@ class Elasticity:
         }
 
 
-def _residuals(t: Sequence[float], y: Sequence[float]) -> list[float]:
-    """y minus its least-squares line on t."""
-    n = len(t)
-    mt, my = sum(t) / n, sum(y) / n
-    stt = sum((a - mt) ** 2 for a in t)
+def _residuals(t: Sequence[float], y: Sequence[float], mt: float, stt: float) -> list[float]:
+    """y minus its least-squares line on t (t's mean and sum of squares given)."""
+    my = sum(y) / len(t)
     slope = 0.0 if stt == 0 else sum((a - mt) * (b - my) for a, b in zip(t, y, strict=True)) / stt
     return [b - my - slope * (a - mt) for a, b in zip(t, y, strict=True)]
 
 
 def _slope(t: Sequence[float], lp: Sequence[float], lr: Sequence[float]) -> float | None:
-    px, ry = _residuals(t, lp), _residuals(t, lr)
+    mt = sum(t) / len(t)
+    stt = sum((a - mt) ** 2 for a in t)  # once for both regressions on t
+    px, ry = _residuals(t, lp, mt, stt), _residuals(t, lr, mt, stt)
     sxx = sum(v * v for v in px)
     if sxx < 1e-8:  # no price variation left once the trend is out
         return None
@@ -115,7 +116,8 @@ def _levels(prices: Sequence[float]) -> list[float]:
 
 
 def _seed(rows: Sequence[tuple[float, float, float]]) -> int:
-    raw = ";".join(f"{a:.4f},{b:.6f},{c:.6f}" for a, b, c in rows).encode()
+    # %-formatting a row at once writes the same digits as three f-string fields, 2x faster
+    raw = ";".join("%.4f,%.6f,%.6f" % row for row in rows).encode()  # noqa: UP031
     return int.from_bytes(hashlib.blake2s(raw, digest_size=8).digest(), "big")
 
 
@@ -135,7 +137,8 @@ def _bootstrap(rows: list[tuple[float, float, float]]) -> tuple[list[float], int
     last = n - (per - 1) * block
     rng = np.random.default_rng(_seed(rows))
     first = rng.integers(0, starts, size=(N_BOOT, per))
-    data = np.asarray(rows, dtype=float)
+    # the same array as np.asarray(rows), built from the flat values (half the time)
+    data = np.fromiter(itertools.chain.from_iterable(rows), float, 3 * n).reshape(n, 3)
     data -= data.mean(axis=0)  # centred: the sums below lose no precision
     t, p, r = data[:, 0], data[:, 1], data[:, 2]
     columns = np.stack([t, p, r, t * t, t * p, t * r, p * p, p * r])
@@ -156,7 +159,20 @@ def _bootstrap(rows: list[tuple[float, float, float]]) -> tuple[list[float], int
     sxy = np.where(flat, cpr, cpr - ctp * ctr / trend)
     varied = sxx >= 1e-8  # as _slope: no price variation left once the trend is out
     slopes = sxy[varied] / sxx[varied]
-    return [float(v) for v in slopes], int(N_BOOT - varied.sum())
+    return slopes.tolist(), int(N_BOOT - varied.sum())
+
+
+@functools.lru_cache(maxsize=2048)
+def _fit(rows: tuple[tuple[float, float, float], ...]) -> tuple[float, float] | None:
+    """The slope and its bootstrap standard error, None when the price cannot be told from
+    the trend. Cached by the rows (≈ 100 bytes an entry): the score page read after a
+    suggestion run, or a re-run on the same history, fits the same days again."""
+    b = _slope([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    boots, failed = _bootstrap(list(rows))
+    if b is None or failed > N_BOOT // 5 or len(boots) < N_BOOT // 2:
+        return None
+    mean = sum(boots) / len(boots)
+    return b, math.sqrt(sum((v - mean) ** 2 for v in boots) / (len(boots) - 1))
 
 
 # Student's t, two-sided 95%, by degrees of freedom (1..30); 1.96 beyond.
@@ -224,14 +240,12 @@ def estimate(history: Sequence[HistoryPoint]) -> Elasticity:
     t0 = chosen[0].captured_at
     rows = [((p.captured_at - t0).total_seconds() / 86400.0, math.log(pr), math.log(r))
             for p, pr, r in zip(chosen, prices, ranks, strict=True)]
-    b = _slope([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    boots, failed = _bootstrap(rows)
-    if b is None or failed > N_BOOT // 5 or len(boots) < N_BOOT // 2:
+    fit = _fit(tuple(rows))
+    if fit is None:
         base.reason = ("the price moved with the trend (the price changes are confounded with"
                        " the rank's slow drift), so their effect cannot be separated")
         return base
-    mean = sum(boots) / len(boots)
-    se = math.sqrt(sum((v - mean) ** 2 for v in boots) / (len(boots) - 1))
+    b, se = fit
     half = _t95(_price_changes(prices) - 1) * se
     lo, hi = b - half, b + half
     base.elasticity, base.interval = b, (lo, hi)

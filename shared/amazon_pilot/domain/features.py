@@ -398,7 +398,7 @@ class _Scan:
 
     def may(self, regex: re.Pattern[str]) -> bool:
         """False only when the regex cannot match this text."""
-        needs = _NEEDS.get(regex)
+        needs = _NEEDS_BY_ID.get(id(regex))
         if needs is None or self.low is None:
             return True
         if needs is _A_DIGIT:
@@ -755,6 +755,9 @@ _NEEDS.update({
     FLAG_RES["insulated"]: ("insulat", "double"), FLAG_RES["dishwasher_safe"]: ("dishwasher",),
     FLAG_RES["bpa_free"]: ("bpa",),
 })
+# The same table by the regex's id: hashing a compiled pattern hashes its whole pattern and
+# code every time (not cached), which made screening cost more than the regexes it skips.
+_NEEDS_BY_ID: dict[int, tuple[str, ...]] = {id(regex): needs for regex, needs in _NEEDS.items()}
 _DIM_UNIT_RE = re.compile(
     r"(?P<unit>inch(?:es)?|in\b|\"|millimet(?:er|re)s?|mm|centimet(?:er|re)s?|cm)", _I
 )

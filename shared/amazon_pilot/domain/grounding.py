@@ -127,21 +127,39 @@ def sources(product: Snapshot, competitors: Sequence[Snapshot]) -> Sources:
         product.description,
         details_text(product),
     )
+    own, own_specs = _own_words(fields)
+    ours = brand_tokens([product.brand])
+    foreign = brand_tokens([c.brand for c in competitors]) - ours
+    titles = tuple(c.title for c in competitors if c.asin != product.asin and c.found)
+    # Copies: a caller may change its Sources, never the cached reading.
+    return Sources(dict(own), set(own_specs), dict(_market_words(titles)), foreign)
+
+
+# The listing's own text and its rivals' titles, read once across runs (ranks and prices,
+# which move daily, are not read here).
+@lru_cache(maxsize=4096)
+def _own_words(fields: tuple[str | None, ...]) -> tuple[dict[str, str], frozenset[str]]:
     own: dict[str, str] = {}
     own_specs: set[str] = set()
     for label, text in zip(LISTING_FIELDS, fields, strict=True):
         for w in words(text):
             own.setdefault(stem(w), label)
         own_specs |= specs(text)
-    ours = brand_tokens([product.brand])
-    foreign = brand_tokens([c.brand for c in competitors]) - ours
+    return own, frozenset(own_specs)
+
+
+@lru_cache(maxsize=1024)
+def _market_words(titles: tuple[str | None, ...]) -> dict[str, int]:
     market: dict[str, int] = {}
-    for c in competitors:
-        if c.asin == product.asin or not c.found:
-            continue
-        for s in {stem(w) for w in words(c.title)}:
+    for title in titles:
+        for s in {stem(w) for w in words(title)}:
             market[s] = market.get(s, 0) + 1
-    return Sources(own, own_specs, market, foreign)
+    return market
+
+
+@lru_cache(maxsize=8192)
+def _stems_of(text: str) -> frozenset[str]:
+    return frozenset(stem(w) for w in words(text))
 
 
 @dataclass(slots=True)
@@ -187,7 +205,9 @@ def source_of(w: str, src: Sources) -> str | None:
 def check(text: str | None, src: Sources, current: str | None = "") -> Grounding:
     """Ground every term `text` adds to `current` and every spec `text` states."""
     g = Grounding()
-    have = {stem(w) for w in words(current)}
+    # A run checks every keyword against the same title, every bullet against the same
+    # bullets: their stems are read once.
+    have = _stems_of(current) if current else frozenset()
     spec_words = {w for _, surf in spec_surfaces(text) for w in words(surf)}
     for w in words(text):
         if stem(w) in have or not _is_content(w) or w in g.term_sources or w in g.ungrounded:

@@ -8,7 +8,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from amazon_pilot.domain.snapshot import Snapshot
@@ -150,19 +150,21 @@ class _TextPart:
     spellings: Mapping[str, Mapping[str, int]]  # stem -> surface -> occurrences
 
     def without(self, exclude: frozenset[str]) -> _TextPart:
-        if exclude.isdisjoint(self.words):
+        present = exclude & self.words  # every token of a phrase is a word of the text too
+        if not present:
             return self
-        return _text_part({(s, surf): n for s, spelt in self.spellings.items()
-                           for surf, n in spelt.items() if exclude.isdisjoint(surf.split(" "))})
-
-
-def _text_part(counts: Mapping[tuple[str, str], int]) -> _TextPart:
-    spellings: dict[str, dict[str, int]] = {}
-    for (s, surf), n in counts.items():
-        spellings.setdefault(s, {})[surf] = n
-    # A phrase's two words are keywords of the text on their own too.
-    words = frozenset(surf for _, surf in counts if " " not in surf)
-    return _TextPart(frozenset(spellings), words, spellings)
+        # Only entries whose stems hold an excluded word's stem can lose a spelling; the
+        # others are shared as they are (a rival's title usually holds just its brand).
+        gone = {_keyword_stem(w) for w in present}
+        spellings: dict[str, Mapping[str, int]] = {}
+        for s, spelt in self.spellings.items():
+            if gone.isdisjoint(s.split(" ")):
+                spellings[s] = spelt
+                continue
+            kept = {surf: n for surf, n in spelt.items() if present.isdisjoint(surf.split(" "))}
+            if kept:
+                spellings[s] = kept
+        return _TextPart(frozenset(spellings), self.words - present, spellings)
 
 
 @lru_cache(maxsize=1024)  # a competitor's text recurs across the products that watch it
@@ -173,8 +175,9 @@ def _competitor_text(title: str | None, bullets: tuple[str, ...]) -> tuple[_Text
 
 
 def _read_part(text: str) -> _TextPart:
-    """_text_part(Counter(_phrases(text))) in one pass: the same terms and phrases, counted
-    as they are read (nothing else keeps this text's phrases, so no list is built)."""
+    """The stems and spellings of Counter(_phrases(text)) in one pass: the same terms and
+    phrases, counted as they are read (nothing else keeps this text's phrases, so no list
+    is built)."""
     spellings: dict[str, dict[str, int]] = {}
     words: set[str] = set()
     for segment in _PHRASE_BREAK_RE.split(text.lower()):
@@ -233,6 +236,20 @@ class _SetStats:
     # stem -> (competitor index, 1.0 in its title | 0.5 in its bullets only), in set order
     candidates: Mapping[str, tuple[tuple[int, float], ...]]
     parts: tuple[_TextPart, ...]  # title and bullets of every competitor, brands taken out
+    # stem -> (-count, spelling) of the spelling competitors use most, filled as stems are
+    # shown: it depends on the text only, not on the ranks that reorder the keywords daily
+    spelling: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def display(self, s: str) -> tuple[int, str]:
+        shown = self.spelling.get(s)
+        if shown is None:
+            counts: dict[str, int] = {}
+            for text in self.parts:
+                for surf, n in text.spellings.get(s, {}).items():
+                    counts[surf] = counts.get(surf, 0) + n
+            # The spelling competitors use most; ties go to the alphabetically first.
+            shown = self.spelling[s] = min((-count, surf) for surf, count in counts.items())
+        return shown
 
 
 @lru_cache(maxsize=256)  # a worker scores one seller's groups at a time
@@ -287,15 +304,7 @@ def _high_value_keywords(
                 inside[part] = max(inside[part], users[s])
     qualified = {s for s in qualified if " " in s or inside[s] < 0.8 * users[s]}
     ranked = sorted(qualified, key=lambda s: (-weight[s], -s.count(" "), s))[:top_n]
-    display: dict[str, tuple[int, str]] = {}
-    for s in ranked:
-        counts: dict[str, int] = {}
-        for text in stats.parts:
-            for surf, n in text.spellings.get(s, {}).items():
-                counts[surf] = counts.get(surf, 0) + n
-        # The spelling competitors use most; ties go to the alphabetically first.
-        display[s] = min((-count, surf) for surf, count in counts.items())
-    out = [(s, display[s][1], weight[s], users[s]) for s in ranked]
+    out = [(s, stats.display(s)[1], weight[s], users[s]) for s in ranked]
     top_w = out[0][2] if out else 1.0
     seen = {s for s, *_ in out}
     for phrase in category_keywords:

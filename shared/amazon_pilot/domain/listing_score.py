@@ -9,6 +9,7 @@ Snapshots; no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import statistics
@@ -426,6 +427,15 @@ def description_noise(text: str) -> list[str]:
     return noise
 
 
+@functools.lru_cache(maxsize=4096)  # the listing's own text: unchanged on most re-runs
+def _description_reading(text: str, bullets: tuple[str, ...]) -> tuple[float, tuple[str, ...]]:
+    """The share of the description's 4-word runs the bullets repeat, and its noise."""
+    desc_sh = shingles(text)
+    bullet_sh = shingles(" ".join(bullets))
+    dup = len(desc_sh & bullet_sh) / len(desc_sh) if desc_sh else 0.0
+    return dup, tuple(description_noise(text))
+
+
 def _description(product: Snapshot) -> RuleResult:
     text = (product.description or "").strip()
     if not text:
@@ -438,10 +448,8 @@ def _description(product: Snapshot) -> RuleResult:
             {"length": 0},
         )
     n = len(text)
-    desc_sh = shingles(text)
-    bullet_sh = shingles(" ".join(_bullets(product)))
-    dup = len(desc_sh & bullet_sh) / len(desc_sh) if desc_sh else 0.0
-    noise = description_noise(text)
+    dup, found = _description_reading(text, tuple(_bullets(product)))
+    noise = list(found)
     # Length matters most; copying the bullets or leaving markup in costs the rest.
     score = 0.6 * min(1.0, n / DESCRIPTION_MIN) + 0.25 * (1.0 - dup) + 0.15 * (not noise)
     detail = f"{n} characters, {dup:.0%} repeated from bullets" + (

@@ -179,6 +179,7 @@ def _dedupe_segments(title: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)  # read by the score and the title suggestion alike
 def clean_title(title: str, brand: str | None) -> str:
     """The title with promotional wording, banned characters and shouting removed and the
     brand moved to the front."""
@@ -270,6 +271,14 @@ def rewrite_title(
     sweet spot when it runs past it, then append the product's own specs the title lacks
     and the missing keywords (best first) while it stays within the sweet spot; never over
     TITLE_MAX. Returns (title, terms actually added)."""
+    t, added = _rewritten_title(title, brand, tuple(add), tuple(specs))
+    return t, list(added)
+
+
+# The title, its keywords and specs come back unchanged on most re-runs (only ranks moved).
+@functools.lru_cache(maxsize=4096)
+def _rewritten_title(title: str, brand: str | None, add: tuple[str, ...],
+                     specs: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     t = shorten_title(clean_title(title, brand), TITLE_SWEET[1])
     have = {s for s, _ in terms(t)}
     added: list[str] = []
@@ -297,7 +306,7 @@ def rewrite_title(
             t = candidate
             added.append(spec)
             have.update(s for s, _ in terms(spec))
-    return t, added
+    return t, tuple(added)
 
 
 def _display_spec(phrase: str) -> str:
@@ -313,11 +322,11 @@ def _display_spec(phrase: str) -> str:
     return " ".join(word(w) for w in phrase.split())
 
 
-def _title_segments(competitors: Sequence[Snapshot]) -> list[list[str]]:
+def _title_segments(titles: Sequence[str | None]) -> list[list[str]]:
     """Competitor titles as stemmed word runs between separators."""
     out = []
-    for c in competitors:
-        for seg in re.split(r"[,;:|/()\[\]]|\s-\s", (c.title or "").lower()):
+    for title in titles:
+        for seg in re.split(r"[,;:|/()\[\]]|\s-\s", (title or "").lower()):
             words = [stem(w) for w in grounding.words(seg)]
             if words:
                 out.append(words)
@@ -330,7 +339,16 @@ def _title_phrases(
     """Join keywords that competitor titles run together ("noise" + "cancelling earphones"
     -> "noise cancelling earphones"), and leave out a lone word that competitor titles never
     end a phrase with: on its own it is a fragment ("noise")."""
-    segs = _title_segments(competitors)
+    kws, fragments = _phrases_of(tuple(keywords), tuple(c.title for c in competitors))
+    return list(kws), dict(fragments)
+
+
+@functools.lru_cache(maxsize=1024)
+def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
+                ) -> tuple[tuple[str, ...], dict[str, str]]:
+    """_title_phrases by content: a product's keywords and its rivals' titles change less
+    often than the ranks and prices a re-run reads (≈ a third of suggest() otherwise)."""
+    segs = _title_segments(titles)
     grams: dict[int, list[set[tuple[str, ...]]]] = {}  # per length: each title's word runs
 
     def runs(words: list[str]) -> int:
@@ -367,7 +385,7 @@ def _title_phrases(
                 fragments[kw] = "a fragment: competitor titles always continue it"
                 continue
         out.append(kw)
-    return out, fragments
+    return tuple(out), fragments
 
 
 def _title_suggestion(
@@ -779,11 +797,18 @@ def rewrite_bullets(product: Snapshot, lead: Sequence[str] = ()) -> list[str]:
     the length sweet spot and headed by their own spec, then description sentences the
     bullets do not already say, grouped into bullets, up to 5; the bullets that state a
     differentiator (`lead`) first. [] when the listing has nothing to build them from."""
+    return list(_rewritten_bullets(tuple(product.bullet_points), product.description,
+                                   tuple(lead)))
+
+
+@functools.lru_cache(maxsize=4096)  # the listing's own text: unchanged on most re-runs
+def _rewritten_bullets(bullet_points: tuple[str, ...], description: str | None,
+                       lead: tuple[str, ...]) -> tuple[str, ...]:
     lo, hi = BULLET_SWEET
-    out = [_with_header(_clip(" ".join(b.split()), hi)) for b in product.bullet_points if b.strip()]
+    out = [_with_header(_clip(" ".join(b.split()), hi)) for b in bullet_points if b.strip()]
     said = shingles(" ".join(out))
     chunk = ""
-    for sent in _SENTENCE_RE.split(" ".join((product.description or "").split())):
+    for sent in _SENTENCE_RE.split(" ".join((description or "").split())):
         if len(out) >= BULLET_NORM:
             break
         sh = shingles(sent)
@@ -801,7 +826,7 @@ def rewrite_bullets(product: Snapshot, lead: Sequence[str] = ()) -> list[str]:
         low = set(grounding.words(b))
         return any(w and w <= low for w in lead_words)
 
-    return sorted(out[:BULLET_NORM], key=lambda b: not leads(b))
+    return tuple(sorted(out[:BULLET_NORM], key=lambda b: not leads(b)))
 
 
 def _description_suggestion(
