@@ -9,7 +9,8 @@ not share its interpreter. Printed for each server: requests per second, p50 and
 and the runtime's ratio to the bare app measured in the same run (goal: p99 within 3x).
 
 1. GET /v1/health/live with 32 connections: `pilot run` against bare uvicorn + a minimal
-   FastAPI app (the HTTP floor on this machine).
+   FastAPI app (the HTTP floor on this machine), in turn for three rounds; the figure is
+   the median of the rounds' p99 ratios.
 2. GET /v1/products for a seller with 500 tracked products, 32 connections: `pilot run`
    against bare uvicorn running the list SQL before issue 18 (sort everything, OFFSET,
    list-plus-count joined) twice: on copies of the list's tables with only the pre-issue
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -41,6 +43,10 @@ from common import ROOT, free_port, goal, pilot_run, wait_http
 
 CONNECTIONS = 32
 P99_GOAL = 3.0
+# A 3-8 s window's p99 on a shared machine moves 3x from one window to the next (bare
+# uvicorn: 28-88 ms in four rounds of one run), so the ratio is taken per round, the
+# two servers in turn, and the median of the rounds' ratios is the figure.
+HEALTH_ROUNDS = 3
 LIST_P50_GOAL_MS = 20.0
 
 # The load generator: argv = port, path, connections, seconds, auth header or "".
@@ -250,17 +256,23 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int,
         small, large = token(port, "load@example.com"), token(port, "load5000@example.com")
         print(f"pilot run --workers {workers}: {CONNECTIONS} connections, {seconds:.0f} s per"
               " server, load generator in its own process (asyncio, keep-alive):")
-        print("GET /v1/health/live")
-        ref = load(bare_port, "/v1/health/live", seconds)
-        ours = load(port, "/v1/health/live", seconds)
-        print(line("bare uvicorn + FastAPI (reference)", ref))
-        print(line("pilot run (gateway -> Mangum -> FastAPI)", ours, ref))
-        state = "OK" if ours["p99"] <= P99_GOAL * ref["p99"] else "OVER"
-        print(f"  p99 goal: within {P99_GOAL:.0f}x of the reference: {state}")
-        goal(f"health p99 under {CONNECTIONS} connections, {workers} worker(s)",
-             ours["p99"] / ref["p99"], "x bare", f"<= {P99_GOAL:.0f}x",
-             ours["p99"] <= P99_GOAL * ref["p99"],
-             reference=f"bare uvicorn p99 {ref['p99']:.1f} ms")
+        print(f"GET /v1/health/live, {HEALTH_ROUNDS} rounds, the reference and pilot run in"
+              " turn")
+        ratios = []
+        for round_no in range(HEALTH_ROUNDS):
+            ref = load(bare_port, "/v1/health/live", seconds)
+            ours = load(port, "/v1/health/live", seconds)
+            ratios.append(ours["p99"] / ref["p99"])
+            print(line(f"{round_no + 1}: bare uvicorn + FastAPI (reference)", ref))
+            print(line(f"{round_no + 1}: pilot run (gateway -> Mangum -> FastAPI)", ours, ref))
+        ratio = statistics.median(ratios)
+        state = "OK" if ratio <= P99_GOAL else "OVER"
+        print(f"  p99 goal: within {P99_GOAL:.0f}x of the reference (median of the rounds'"
+              f" ratios, x{ratio:.2f}): {state}")
+        goal(f"health p99 under {CONNECTIONS} connections, {workers} worker(s)", ratio,
+             "x bare", f"<= {P99_GOAL:.0f}x", ratio <= P99_GOAL,
+             reference=f"bare uvicorn in the same rounds (median of {HEALTH_ROUNDS} rounds'"
+             f" ratios; the last round's bare p99 {ref['p99']:.1f} ms)")
         print("GET /v1/products, seller with 500 tracked products, default page (50)")
         before = load(old_ports[0], "/v1/products", seconds)
         old_sql_now = load(old_ports[1], "/v1/products", seconds)

@@ -169,6 +169,9 @@ _LATEST_KINDS: dict[Any, Any] = {float | None: float, int | None: int, str | Non
                                  str: None, bool | None: None, list[SubRank]: list}
 assert all(f.annotation in _LATEST_KINDS for f in Latest.model_fields.values()), (
     "latest_fields copies Latest's fields by kind: teach it the new field's type")
+# (name, default, kind) in the model's order, read once (model_fields is a descriptor)
+_LATEST_SPEC = tuple((name, field.default, _LATEST_KINDS[field.annotation])
+                     for name, field in Latest.model_fields.items())
 
 
 def latest_fields(stored: dict[str, Any]) -> dict[str, Any]:
@@ -176,9 +179,8 @@ def latest_fields(stored: dict[str, Any]) -> dict[str, Any]:
     order, floats as floats, defaults for what is missing, unknown keys dropped), without
     building the model: the product list encodes fifty of them straight to JSON."""
     out: dict[str, Any] = {}
-    for name, field in Latest.model_fields.items():
-        value = stored.get(name, field.default)
-        kind = _LATEST_KINDS[field.annotation]
+    for name, default, kind in _LATEST_SPEC:
+        value = stored.get(name, default)
         if value is None or kind is None:
             out[name] = value
         elif kind is list:
