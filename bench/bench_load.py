@@ -9,10 +9,14 @@ not share its interpreter. Printed for each server: requests per second, p50 and
 and the runtime's ratio to the bare app measured in the same run (goal: p99 within 3x).
 
 1. GET /v1/health/live with 32 connections: `pilot run` against bare uvicorn + a minimal
-   FastAPI app (the HTTP floor on this machine).
+   FastAPI app (the HTTP floor on this machine), in turn for three rounds; the figure is
+   the median of the rounds' p99 ratios.
 2. GET /v1/products for a seller with 500 tracked products, 32 connections: `pilot run`
    against bare uvicorn running the list SQL before issue 18 (sort everything, OFFSET,
-   list-plus-count joined): the reference of "list products >= 2x today's rate".
+   list-plus-count joined) twice: on copies of the list's tables with only the pre-issue
+   indexes (schema pre_issue18: "today's rate" of "list products >= 2x today's rate",
+   the goal's reference) and on today's tables (issue 18's index makes the old SQL fast
+   too; printed for comparison).
 3. GET /v1/products for a seller with 5,000 tracked products, default page: p50 against
    the goal (< 20 ms).
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -38,6 +43,10 @@ from common import ROOT, free_port, goal, pilot_run, wait_http
 
 CONNECTIONS = 32
 P99_GOAL = 3.0
+# A 3-8 s window's p99 on a shared machine moves 3x from one window to the next (bare
+# uvicorn: 28-88 ms in four rounds of one run), so the ratio is taken per round, the
+# two servers in turn, and the median of the rounds' ratios is the figure.
+HEALTH_ROUNDS = 3
 LIST_P50_GOAL_MS = 20.0
 
 # The load generator: argv = port, path, connections, seconds, auth header or "".
@@ -98,15 +107,19 @@ BARE_LIVE = textwrap.dedent("""
                 http="httptools", loop="uvloop", lifespan="off", access_log=False)
 """)
 
-# The list query as it was before issue 18, in a bare app (psycopg pool, no auth).
+# The list query as it was before issue 18 (tracking/store.py at 8f7cb5d^: every column of
+# TRACKED_SELECT, sort the seller's rows, OFFSET, a count joined to products), in a bare
+# app (eight psycopg connections, no auth). argv = port, url, user id, schema: the schema
+# is searched first, so the same SQL reads either today's tables or PRE_ISSUE's copies.
 BARE_LIST_OLD = textwrap.dedent("""
     import contextlib, queue, sys, uvicorn
     import psycopg
     from fastapi import FastAPI
-    port, url, user = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    port, url, user, schema = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     idle = queue.Queue()
     for _ in range(8):
-        idle.put(psycopg.connect(url, autocommit=True))
+        idle.put(psycopg.connect(url, autocommit=True,
+                                 options=f"-c search_path={schema},public"))
 
     class Pool:  # eight connections, lent out in turn
         @contextlib.contextmanager
@@ -118,8 +131,11 @@ BARE_LIST_OLD = textwrap.dedent("""
                 idle.put(conn)
 
     pool = Pool()
-    SELECT = ("SELECT t.id, t.alias, t.thresholds, t.is_paused, t.created_at, p.asin,"
-              " p.title, p.latest, p.latest_captured_at FROM tracked_products t"
+    SELECT = ("SELECT t.id, t.user_id, t.alias, t.thresholds, t.is_paused, t.created_at,"
+              " t.updated_at, p.id AS product_id, p.asin, p.marketplace, p.title, p.brand,"
+              " p.main_image_url, p.latest, p.latest_captured_at, p.last_fetch_status,"
+              " p.data_source, p.last_refresh_requested_at, p.last_fetch_error,"
+              " p.last_fetch_failed_at FROM tracked_products t"
               " JOIN products p ON p.id = t.product_id WHERE t.user_id = %s"
               " ORDER BY t.created_at ASC NULLS LAST, t.id LIMIT 50 OFFSET 0")
     COUNT = ("SELECT count(*) FROM tracked_products t JOIN products p"
@@ -130,11 +146,50 @@ BARE_LIST_OLD = textwrap.dedent("""
         with pool.connection() as conn:
             rows = conn.execute(SELECT, (user,)).fetchall()
             total = conn.execute(COUNT, (user,)).fetchone()[0]
-        return {"items": [{"id": str(r[0]), "asin": r[5], "latest": r[7]} for r in rows],
+        return {"items": [{"id": str(r[0]), "asin": r[8], "latest": r[13]} for r in rows],
                 "total": total}
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning",
                 http="httptools", loop="uvloop", lifespan="off", access_log=False)
 """)
+
+# The list's tables as they were before issue 18, copied into a schema of their own with
+# today's rows: everything of today's but migration 0017's (user_id, created_at, id) index
+# and migration 0018's cadence columns. products.latest is older (migration 0001): the
+# pre-issue list read it too.
+PRE_ISSUE = "pre_issue18"
+ISSUE_18_INDEX = "(user_id, created_at, id) INCLUDE (product_id, is_paused)"
+ISSUE_18_COLUMNS = ("refresh_every", "moved_at", "budget_stretched")
+
+
+def copy_pre_issue_tables(url: str) -> list[str]:
+    """Build PRE_ISSUE's products and tracked_products; their index definitions."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {PRE_ISSUE}")
+        for table in ("products", "tracked_products"):
+            conn.execute(f"CREATE TABLE {PRE_ISSUE}.{table}"
+                         f" (LIKE public.{table} INCLUDING ALL)")
+        conn.execute(f"ALTER TABLE {PRE_ISSUE}.tracked_products "
+                     + ", ".join(f"DROP COLUMN {c}" for c in ISSUE_18_COLUMNS))
+        added = [name for name, definition in conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s",
+            (PRE_ISSUE,)) if definition.endswith(ISSUE_18_INDEX)]
+        assert len(added) == 1, f"expected one copy of migration 0017's index: {added}"
+        conn.execute(f"DROP INDEX {PRE_ISSUE}.{added[0]}")
+        for table in ("products", "tracked_products"):
+            columns = ", ".join(name for (name,) in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass"
+                " AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                (f"{PRE_ISSUE}.{table}",)))
+            conn.execute(f"INSERT INTO {PRE_ISSUE}.{table} ({columns})"
+                         f" SELECT {columns} FROM public.{table}")
+        # both sets vacuumed: neither count leans on a visibility map the other lacks
+        conn.execute(f"VACUUM ANALYZE {PRE_ISSUE}.products, {PRE_ISSUE}.tracked_products,"
+                     " public.products, public.tracked_products")
+        return [definition for (definition,) in conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY indexname",
+            (PRE_ISSUE,))]
 
 
 def load(port: int, path: str, seconds: float, auth: str = "") -> dict[str, float]:
@@ -190,7 +245,8 @@ def token(port: int, email: str) -> str:
     return f"Bearer {answer['access_token']}"
 
 
-def one_run(url: str, workers: int, seconds: float, bare_port: int, old_port: int) -> None:
+def one_run(url: str, workers: int, seconds: float, bare_port: int,
+            old_ports: tuple[int, int]) -> None:
     port = free_port()
     env = {"DATABASE_URL": url, "RATE_LIMIT_ENTERPRISE": "100000000",
            "RATE_LIMIT_IP": "100000000", "RATE_LIMIT_IP_AUTHENTICATED": "100000000",
@@ -200,28 +256,40 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int, old_port: in
         small, large = token(port, "load@example.com"), token(port, "load5000@example.com")
         print(f"pilot run --workers {workers}: {CONNECTIONS} connections, {seconds:.0f} s per"
               " server, load generator in its own process (asyncio, keep-alive):")
-        print("GET /v1/health/live")
-        ref = load(bare_port, "/v1/health/live", seconds)
-        ours = load(port, "/v1/health/live", seconds)
-        print(line("bare uvicorn + FastAPI (reference)", ref))
-        print(line("pilot run (gateway -> Mangum -> FastAPI)", ours, ref))
-        state = "OK" if ours["p99"] <= P99_GOAL * ref["p99"] else "OVER"
-        print(f"  p99 goal: within {P99_GOAL:.0f}x of the reference: {state}")
-        goal(f"health p99 under {CONNECTIONS} connections, {workers} worker(s)",
-             ours["p99"] / ref["p99"], "x bare", f"<= {P99_GOAL:.0f}x",
-             ours["p99"] <= P99_GOAL * ref["p99"],
-             reference=f"bare uvicorn p99 {ref['p99']:.1f} ms")
+        print(f"GET /v1/health/live, {HEALTH_ROUNDS} rounds, the reference and pilot run in"
+              " turn")
+        ratios = []
+        for round_no in range(HEALTH_ROUNDS):
+            ref = load(bare_port, "/v1/health/live", seconds)
+            ours = load(port, "/v1/health/live", seconds)
+            ratios.append(ours["p99"] / ref["p99"])
+            print(line(f"{round_no + 1}: bare uvicorn + FastAPI (reference)", ref))
+            print(line(f"{round_no + 1}: pilot run (gateway -> Mangum -> FastAPI)", ours, ref))
+        ratio = statistics.median(ratios)
+        state = "OK" if ratio <= P99_GOAL else "OVER"
+        print(f"  p99 goal: within {P99_GOAL:.0f}x of the reference (median of the rounds'"
+              f" ratios, x{ratio:.2f}): {state}")
+        goal(f"health p99 under {CONNECTIONS} connections, {workers} worker(s)", ratio,
+             "x bare", f"<= {P99_GOAL:.0f}x", ratio <= P99_GOAL,
+             reference=f"bare uvicorn in the same rounds (median of {HEALTH_ROUNDS} rounds'"
+             f" ratios; the last round's bare p99 {ref['p99']:.1f} ms)")
         print("GET /v1/products, seller with 500 tracked products, default page (50)")
-        ref = load(old_port, "/v1/products", seconds)
+        before = load(old_ports[0], "/v1/products", seconds)
+        old_sql_now = load(old_ports[1], "/v1/products", seconds)
         ours = load(port, "/v1/products", seconds, small)
-        print(line("bare uvicorn + the list SQL before issue 18", ref))
-        print(line("pilot run, GET /v1/products (auth included)", ours, ref))
-        state = "OK" if ours["rps"] >= 2 * ref["rps"] else "UNDER"
-        print(f"  rate goal: >= 2x the reference: {state}")
+        print(line("bare uvicorn, pre-issue SQL on pre-issue tables", before))
+        print(line("bare uvicorn, pre-issue SQL on today's tables", old_sql_now, before))
+        print(line("pilot run, GET /v1/products (auth included)", ours, before))
+        print(f"  pilot run against the pre-issue SQL on today's tables:"
+              f" rate x{ours['rps'] / old_sql_now['rps']:.2f}")
+        state = "OK" if ours["rps"] >= 2 * before["rps"] else "UNDER"
+        print(f"  rate goal: >= 2x the pre-issue SQL on the pre-issue tables: {state}")
         goal(f"list products, 500-product seller, {workers} worker(s)", ours["rps"], "req/s",
-             ">= 2x old SQL", ours["rps"] >= 2 * ref["rps"],
-             reference=f"old SQL in bare uvicorn {ref['rps']:.0f} req/s",
-             ratio=f"x{ours['rps'] / ref['rps']:.2f}")
+             ">= 2x pre-issue SQL on pre-issue indexes", ours["rps"] >= 2 * before["rps"],
+             reference=f"today's rate = pre-issue SQL on pre-issue indexes (schema"
+             f" {PRE_ISSUE}) in bare uvicorn {before['rps']:.0f} req/s; the same SQL on"
+             f" today's indexes {old_sql_now['rps']:.0f} req/s",
+             ratio=f"x{ours['rps'] / before['rps']:.2f}")
         print("GET /v1/products, seller with 5,000 tracked products, default page (50)")
         ours = load(port, "/v1/products", seconds, large)
         print(line(f"pilot run, {CONNECTIONS} connections", ours))
@@ -254,16 +322,22 @@ def main() -> None:
         reset_settings()
         user_id = seed_seller(url, 500, "load@example.com", "B0L")
         seed_seller(url, 5000, "load5000@example.com", "B0M")
+        indexes = copy_pre_issue_tables(url)
+        print(f"pre-issue tables (schema {PRE_ISSUE}, today's rows), their indexes:")
+        for definition in indexes:
+            print(f"  {definition}")
+        plain_url = url.replace("postgresql+psycopg", "postgresql")
         bare, bare_port = serve(BARE_LIVE)
-        old, old_port = serve(BARE_LIST_OLD, url.replace("postgresql+psycopg", "postgresql"),
-                              user_id)
+        before, before_port = serve(BARE_LIST_OLD, plain_url, user_id, PRE_ISSUE)
+        now, now_port = serve(BARE_LIST_OLD, plain_url, user_id, "public")
         try:
             wait_http(bare_port)
-            wait_http(old_port, "/v1/products")
+            wait_http(before_port, "/v1/products")
+            wait_http(now_port, "/v1/products")
             for workers in args.workers:
-                one_run(url, workers, seconds, bare_port, old_port)
+                one_run(url, workers, seconds, bare_port, (before_port, now_port))
         finally:
-            for process in (bare, old):
+            for process in (bare, before, now):
                 process.terminate()
                 process.wait(10)
 

@@ -73,6 +73,16 @@ def test_cursor_pages_walk_every_product_once_in_the_offset_order(api: httpx.Cli
     assert len(ids) == 23
 
 
+def test_a_page_past_the_end_still_says_how_many_match(api: httpx.Client) -> None:
+    seller = new_seller(api)
+    _track(seller["id"], 7)
+    for params in ({"offset": 7}, {"offset": 50, "sort": "asin"}, {"offset": 3, "q": "zz"}):
+        page = api.get("/v1/products", params=params, headers=auth(seller)).json()
+        assert page["items"] == []
+        assert page["total"] == (0 if "q" in params else 7)
+        assert page["tracked"] == 7
+
+
 def test_a_cursor_another_order_or_garbage_is_a_validation_error(api: httpx.Client) -> None:
     seller = new_seller(api)
     _track(seller["id"], 3)
@@ -236,18 +246,24 @@ def _numbers(plan: str, key: str) -> list[str]:
 def test_the_default_product_list_is_read_in_index_order(api: httpx.Client) -> None:
     seller = new_seller(api)
     _track(seller["id"], 30)
-    from amazon_pilot.tracking.store import TRACKED_SELECT
+    from amazon_pilot.tracking.store import list_page_statement
 
     # A test database is too small for the planner to prefer any index over a scan:
     # with scans priced out, what is left shows the index serves the order unsorted.
+    # The statement is the list's own: its page, total and 1d/7d values in one.
+    now = datetime.now(UTC)
+    moments = {"1d": now - timedelta(days=1), "7d": now - timedelta(days=7)}
     with get_engine().connect() as conn:
         conn.execute(text("SET enable_seqscan = off"))
         conn.execute(text("SET enable_bitmapscan = off"))
-        for order in ("t.created_at ASC, t.id ASC", "t.created_at DESC, t.id DESC"):
-            plan = json.dumps(conn.execute(text(
-                f"EXPLAIN (FORMAT JSON) {TRACKED_SELECT} WHERE t.user_id = :u"
-                f" ORDER BY {order} LIMIT 50"), {"u": seller["id"]}).scalar_one())
+        for sort in ("created_at", "-created_at"):
+            sql, params, _ = list_page_statement(
+                uuid.UUID(seller["id"]), q=None, paused=None, sort=sort, limit=50, offset=0,
+                tag=None, after=None, moments=moments)
+            plan = json.dumps(conn.execute(text(f"EXPLAIN (FORMAT JSON) {sql}"),
+                                           params).scalar_one())
             assert "tracked_products_user_created_idx" in plan
-            assert '"Node Type": "Sort"' not in plan
+            assert '"Sort Key": ["t.created_at' not in plan
+            assert '"Sort Key": ["page.created_at' not in plan
         conn.execute(text("RESET enable_seqscan"))
         conn.execute(text("RESET enable_bitmapscan"))

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from amazon_pilot.platform.db import get_engine
+from amazon_pilot.tracking.schemas import ProductPage
 from pilot_dev.standins.apify_catalog import demo_asins
 from tests.integration.sellers import auth, new_seller
 from tests.integration.test_runtime import wait_for
@@ -211,9 +212,17 @@ def test_list_and_detail_agree_that_a_stock_out_is_no_price(api: httpx.Client,
             " VALUES (:p, :a, true, 9.99, 'in_stock'), (:p, :b, true, NULL, 'out_of_stock')"),
             {"p": pid, "a": now - timedelta(days=8), "b": now - timedelta(days=2)})
     detail = api.get(f"/v1/products/{tracked['id']}", headers=auth(seller)).json()
-    listed = api.get("/v1/products", headers=auth(seller)).json()["items"][0]
+    answer = api.get("/v1/products", headers=auth(seller))
+    listed = answer.json()["items"][0]
+    # the page is encoded without the model: byte for byte what the model would send
+    assert ProductPage.model_validate_json(answer.content).model_dump_json().encode() \
+        == answer.content
     for window in ("1d", "7d"):
         assert listed["changes"][window] == detail["changes"][window]
+    # the list builds its items from its rows: every field it shares with the detail reads
+    # the same, values and types alike (9.99, never "9.99" or 9.990)
+    assert {k: v for k, v in listed.items() if k != "changes"} == {
+        k: detail[k] for k in listed if k != "changes"}
     one_day = listed["changes"]["1d"]["price"]
     assert one_day["old"] is None and one_day["change"] is None  # "no price", not a change
     assert listed["changes"]["7d"]["price"]["old"] == 9.99

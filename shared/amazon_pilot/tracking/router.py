@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
@@ -91,8 +92,10 @@ async def list_products(
     tag = tag.strip().lower() if tag else None
     if wants_csv(format, accept):
         return _csv(exports.products_csv(user, q=q, paused=paused, tag=tag), "products.csv")
-    return service.list_products(user, q=q, paused=paused, sort=sort, limit=limit,
+    page = service.list_products(user, q=q, paused=paused, sort=sort, limit=limit,
                                  offset=offset, tag=tag, cursor=cursor)
+    # already ProductPage's values and order: encoded as the model would, unvalidated
+    return Response(orjson.dumps(page, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 @router.post("/v1/products/bulk-actions", response_model=BulkActionResponse,

@@ -164,6 +164,33 @@ class Latest(BaseModel):
     image_count: int | None = None
 
 
+# how latest_fields copies each of Latest's field types (None: as stored)
+_LATEST_KINDS: dict[Any, Any] = {float | None: float, int | None: int, str | None: None,
+                                 str: None, bool | None: None, list[SubRank]: list}
+assert all(f.annotation in _LATEST_KINDS for f in Latest.model_fields.values()), (
+    "latest_fields copies Latest's fields by kind: teach it the new field's type")
+# (name, default, kind) in the model's order, read once (model_fields is a descriptor)
+_LATEST_SPEC = tuple((name, field.default, _LATEST_KINDS[field.annotation])
+                     for name, field in Latest.model_fields.items())
+
+
+def latest_fields(stored: dict[str, Any]) -> dict[str, Any]:
+    """Latest's fields from the stored values, as the model would give them (its field
+    order, floats as floats, defaults for what is missing, unknown keys dropped), without
+    building the model: the product list encodes fifty of them straight to JSON."""
+    out: dict[str, Any] = {}
+    for name, default, kind in _LATEST_SPEC:
+        value = stored.get(name, default)
+        if value is None or kind is None:
+            out[name] = value
+        elif kind is list:
+            out[name] = [{"rank": int(r["rank"]), "category": str(r["category"])}
+                         for r in value]
+        else:
+            out[name] = kind(value)
+    return out
+
+
 class MetricChange(BaseModel):
     old: float | None
     new: float | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple, NotRequired, TypedDict
@@ -208,31 +208,113 @@ def _tracked_filters(user_id: UUID, q: str | None, paused: bool | None,
     return where, params
 
 
-def list_tracked(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | None,
-                 sort: str, limit: int, offset: int, tag: str | None = None,
-                 after: PageKey | None = None) -> tuple[list[TrackedRow], int]:
-    """A page of the seller's tracked products and how many match. The default order
-    (created_at either way) walks the (user_id, created_at, id) index and stops after
-    the page (migration 0017); `after` continues from a PageKey instead of an offset.
-    Other orders sort the seller's rows."""
+def _page_order(sort: str, after: PageKey | None, where: list[str],
+                params: dict[str, Any]) -> str:
+    """The ORDER BY of a list page; a cursor's condition joins `where`."""
     descending = sort.startswith("-")
     key = sort.lstrip("-")
+    if key != "created_at":
+        return f"{SORT_KEYS[key]} {'DESC' if descending else 'ASC'} NULLS LAST, t.id"
+    # created_at is NOT NULL: the index's order read forwards or backwards
+    direction = "DESC" if descending else "ASC"
+    if after is not None:
+        where.append(f"(t.created_at, t.id) {'<' if descending else '>'} (:at, :after)")
+        params.update(at=after.created_at, after=after.id)
+    return f"t.created_at {direction}, t.id {direction}"
+
+
+Then = dict[str, dict[str, Any] | None]  # window label -> values_at's row, None for none
+
+
+class ListPage(NamedTuple):
+    rows: list[TrackedRow]
+    total: int
+    then: dict[UUID, Then]  # per tracked id with a latest value: each moment's values
+
+
+_VALUE_COLUMNS = ("price", "list_price", "buy_box_price", "bsr_rank", "subcategory_bsr",
+                  "rating", "review_count")
+
+
+def list_page(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | None,
+              sort: str, limit: int, offset: int, tag: str | None = None,
+              after: PageKey | None = None,
+              moments: dict[str, datetime] | None = None) -> ListPage:
+    """A page of the seller's tracked products, how many match, and for the page's
+    products with a latest value the last found snapshot at or before each moment (as
+    values_at reads it), in one statement: one round trip instead of three, most of a
+    page's wait. A page past the end counts in a second statement (no row carries the
+    total).
+
+    The default order (created_at either way) walks the (user_id, created_at, id) index
+    and stops after the page (migration 0017); `after` continues from a PageKey instead
+    of an offset. Other orders sort the seller's rows."""
+    moments = moments or {}
+    sql, params, count = list_page_statement(user_id, q=q, paused=paused, sort=sort,
+                                             limit=limit, offset=offset, tag=tag,
+                                             after=after, moments=moments)
+    rows = conn.execute(text(sql), params).all()
+    if not rows:
+        return ListPage([], count(conn), {})
+    width = len(TrackedRow._fields)
+    page: list[TrackedRow] = []
+    then: dict[UUID, Then] = {}
+    for row in rows:
+        tracked = TrackedRow._make(row[1:1 + width])
+        page.append(tracked)
+        if tracked.latest is None:
+            continue
+        values: Then = {}
+        start = 1 + width  # past the total and the row
+        for label in moments:
+            window = row[start:start + 1 + len(_VALUE_COLUMNS)]
+            values[label] = (None if window[0] is None
+                             else dict(zip(_VALUE_COLUMNS, window[1:], strict=True)))
+            start += 1 + len(_VALUE_COLUMNS)
+        then[tracked.id] = values
+    return ListPage(page, int(rows[0][0]), then)
+
+
+def list_page_statement(user_id: UUID, *, q: str | None, paused: bool | None, sort: str,
+                        limit: int, offset: int, tag: str | None, after: PageKey | None,
+                        moments: dict[str, datetime]
+                        ) -> tuple[str, dict[str, Any], Callable[[Connection], int]]:
+    """list_page's SQL and parameters, and how to count the matches on their own."""
     where, params = _tracked_filters(user_id, q, paused, tag)
     params.update({"limit": limit, "offset": offset})
-    total = _count_matching(conn, " AND ".join(where), params, joined=bool(q))
-    if key == "created_at":
-        # created_at is NOT NULL: the index's order read forwards or backwards
-        direction = "DESC" if descending else "ASC"
-        order = f"t.created_at {direction}, t.id {direction}"
-        if after is not None:
-            where.append(f"(t.created_at, t.id) {'<' if descending else '>'} (:at, :after)")
-            params.update(at=after.created_at, after=after.id)
+    condition = " AND ".join(where)
+    count_params = dict(params)
+    source = ("tracked_products t JOIN products p ON p.id = t.product_id" if q
+              else "tracked_products t")
+    order = _page_order(sort, after, where, params)
+    columns = TRACKED_SELECT.removeprefix("SELECT ").split(" FROM ")[0]
+    windows, picked = [], []
+    for n, label in enumerate(moments):
+        params[f"at{n}"] = moments[label]
+        # the last found snapshot at or before the moment, as values_at reads it
+        windows.append(
+            f" LEFT JOIN LATERAL (SELECT captured_at, {', '.join(_VALUE_COLUMNS)}"
+            " FROM snapshots WHERE product_id = page.product_id AND page.latest IS NOT NULL"
+            f" AND found AND captured_at <= :at{n} ORDER BY captured_at DESC LIMIT 1) w{n}"
+            " ON true")
+        picked.append(f", w{n}.*")
+    if sort.lstrip("-") == "created_at":
+        # the page's own order, which Postgres carries out of the subquery unsorted
+        outer = order.replace("t.", "page.")
+        numbered = ""
     else:
-        order = f"{SORT_KEYS[key]} {'DESC' if descending else 'ASC'} NULLS LAST, t.id"
-    rows = conn.execute(text(
-        f"{TRACKED_SELECT} WHERE {' AND '.join(where)} ORDER BY {order}"
-        " LIMIT :limit OFFSET :offset"), params).all()
-    return [_tracked(r) for r in rows], total
+        outer, numbered = "page.position", f", row_number() OVER (ORDER BY {order}) AS position"
+    sql = (f"SELECT (SELECT count(*) FROM {source} WHERE {condition}) AS total,"
+           f" {', '.join(f'page.{name}' for name in TrackedRow._fields)}{''.join(picked)}"
+           f" FROM (SELECT {columns}{numbered} FROM tracked_products t"
+           f" JOIN products p ON p.id = t.product_id WHERE {' AND '.join(where)}"
+           f" ORDER BY {order} LIMIT :limit OFFSET :offset) page"
+           f"{''.join(windows)} ORDER BY {outer}")
+
+    def count(conn: Connection) -> int:
+        return _count_matching(conn, condition, count_params, joined=bool(q))
+
+    return sql, params, count
 
 
 def _count_matching(conn: Connection, condition: str, params: dict[str, Any], *,
@@ -302,30 +384,6 @@ def values_at(conn: Connection, product_id: int,
             " AND captured_at <= :at ORDER BY captured_at DESC LIMIT 1"),
             {"p": product_id, "at": moment}).first()
         out[label] = None if row is None else row._asdict()
-    return out
-
-
-def values_at_many(conn: Connection, product_ids: list[int], moments: dict[str, datetime]
-                   ) -> dict[int, dict[str, dict[str, Any] | None]]:
-    """values_at for many products in one statement: product id -> label -> the last
-    found snapshot at or before that moment (None when there is none)."""
-    out: dict[int, dict[str, dict[str, Any] | None]] = {
-        pid: dict.fromkeys(moments) for pid in product_ids}
-    if not product_ids or not moments:
-        return out
-    labels = list(moments)
-    rows = conn.execute(text(
-        "SELECT ids.pid, m.label, s.price, s.list_price, s.buy_box_price, s.bsr_rank,"
-        " s.subcategory_bsr, s.rating, s.review_count"
-        " FROM unnest(CAST(:ids AS bigint[])) AS ids(pid)"
-        " CROSS JOIN unnest(CAST(:labels AS text[]), CAST(:ats AS timestamptz[])) AS m(label, at)"
-        " CROSS JOIN LATERAL (SELECT * FROM snapshots WHERE product_id = ids.pid AND found"
-        "  AND captured_at <= m.at ORDER BY captured_at DESC LIMIT 1) s"),
-        {"ids": product_ids, "labels": labels, "ats": [moments[k] for k in labels]}).all()
-    for r in rows:
-        values = r._asdict()
-        pid, label = values.pop("pid"), values.pop("label")
-        out[pid][label] = values
     return out
 
 
