@@ -599,11 +599,19 @@ def _static(asin: str) -> _Static:
     )
 
 
+# Two base-36 digits at a time, lowest first: a dataset item asks for ≈ 15 of these
+# names (images, videos, variations, sellers).
+_PAIRS = tuple(a + b for b in _ASIN_CHARS for a in _ASIN_CHARS)
+
+
 def _asin_tail(value: int, length: int) -> str:
+    """`length` base-36 digits of `value`, lowest first."""
     out = []
-    for _ in range(length):
-        value, rem = divmod(value, 36)
-        out.append(_ASIN_CHARS[rem])
+    for _ in range(length >> 1):
+        value, rem = divmod(value, 1296)
+        out.append(_PAIRS[rem])
+    if length & 1:
+        out.append(_ASIN_CHARS[value % 36])
     return "".join(out)
 
 
