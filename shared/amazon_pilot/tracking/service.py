@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -756,28 +755,15 @@ def make_fetcher(input_builder: InputBuilder | None = None) -> Fetcher:
 
         return KeepaProductFetcher(keepa_api_key(), cfg.keepa_base_url,
                                    max_wait_s=cfg.keepa_max_wait_s)
-    from amazon_pilot.adapters.apify import ApifyProductFetcher
+    from amazon_pilot.adapters.apify import kept_fetcher
 
     token = apify_token()
-    # One per thread for as long as the configuration holds (a Lambda instance runs one
-    # invocation at a time): a new client per job cost ≈ 1.3 ms of CPU and a new
-    # connection to the API, i.e. ≈ 10 µs a product at 200 products a run.
-    setup = (token, cfg.apify_api_url, cfg.apify_actor_id, input_builder,
-             cfg.apify_max_retries, cfg.apify_retry_delay_ms)
-    kept = getattr(_apify_fetchers, "kept", None)
-    if kept is not None and kept[0] == setup:
-        return kept[1]
-    fetcher = ApifyProductFetcher(
+    return kept_fetcher(
         token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
         input_builder=input_builder,
         max_retries=cfg.apify_max_retries,
         min_delay_between_retries_millis=cfg.apify_retry_delay_ms,
     )
-    _apify_fetchers.kept = (setup, fetcher)
-    return fetcher
-
-
-_apify_fetchers = threading.local()  # make_fetcher's Apify client, per thread
 
 
 def run_fetch(product_ids: list[int], trigger: str, captured_at: datetime, key: str, *,
