@@ -99,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  alarms         {info['alarms']} of the template's, evaluated on the local metrics:"
           " pilot alarms   dashboard: /admin/operations")
     print("Ctrl-C stops; work in hand is finished first.", flush=True)
-    threading.Thread(target=stack.warm, name="warm", daemon=True).start()
+    threading.Thread(target=_warm_and_settle, args=(stack,), name="warm", daemon=True).start()
     while not stop.is_set():
         stop.wait(0.5)
     print("stopping: finishing in-flight work ...", flush=True)
@@ -108,6 +108,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     operator_token_file().unlink(missing_ok=True)
     print("stopped.")
     return 0
+
+
+def _warm_and_settle(stack: Any) -> None:
+    """Every function loaded, then the start-up heap frozen (runtime/heap.py)."""
+    from pilot_dev.runtime.heap import settle
+
+    stack.warm()
+    settle()
 
 
 def _write_state(stack: Any) -> None:

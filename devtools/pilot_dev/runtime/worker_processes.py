@@ -152,6 +152,7 @@ def run_worker(index: int) -> int:
     spec = WorkerSpec(**{**raw, "queues": [WorkerQueue(**q) for q in raw["queues"]]})
     _die_with_parent(sys.stdin.buffer)
 
+    from pilot_dev.runtime.heap import settle
     from pilot_dev.runtime.invoker import FunctionHost
     from pilot_dev.runtime.logs import CloudWatchShipper
     from pilot_dev.runtime.template import load_template
@@ -169,6 +170,12 @@ def run_worker(index: int) -> int:
                              host, mapping, queue.url, queue.arn, spec.region,
                              threads=queue.threads, wait_s=spec.wait_s)
         pollers.append(poller)
+    for function in dict.fromkeys(queue.function for queue in spec.queues):
+        try:  # the consumers' cold starts now, so that their modules are frozen with the rest
+            host.load(function)
+        except Exception as exc:  # as the parent's warm: the invocation reports it again
+            log.error("%s failed to load: %r", function, exc)
+    settle()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C reaches the whole group

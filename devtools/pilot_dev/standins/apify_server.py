@@ -2,8 +2,8 @@
 
 Serves items from the synthetic catalog (`apify_catalog`) in the default actor's exact output
 format, so the real adapter, the real `apify-client` and the real normalizer run unchanged
-against it. Stdlib only (ThreadingHTTPServer): it starts in milliseconds, in a thread or as
-a process.
+against it. The stdlib's ThreadingHTTPServer (and orjson): it starts in milliseconds, in a
+thread or as a process.
 
     standin = ApifyStandIn(port=0).start()      # in-process, background thread
     ApifyClient("any-token", api_url=standin.url)
@@ -63,6 +63,8 @@ from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, overload
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
 
 from amazon_pilot.domain.normalize import normalize_item
 from amazon_pilot.domain.product_ref import InvalidProductRef, parse_product_ref
@@ -513,7 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(401, "token-not-provided", "Authentication token was not provided")
 
     def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-        data = json.dumps(payload, separators=(",", ":")).encode()  # ASCII escapes: faster
+        data = _encode(payload)
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -660,6 +662,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _faults(self) -> dict[str, Any]:
         with self.state.lock:
             return {m: {"count": int(c), "delay_s": d} for m, (c, d) in self.state.faults.items()}
+
+
+def _encode(payload: Any) -> bytes:
+    """JSON as UTF-8 (as the platform sends it). orjson: a dataset page of 200 items is
+    ≈ 7 µs an item against the stdlib's ≈ 46, in the process that also runs the API and
+    the AWS endpoint; the stdlib takes what orjson refuses (integers over 64 bits, keys
+    that are not strings, in recorded items)."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def _wait_param(query: dict[str, list[str]], default: float) -> float:

@@ -20,12 +20,14 @@ stand-in's day).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from apify_client import ApifyClient
 from apify_client.errors import (
     ApifyApiError,
@@ -58,6 +60,7 @@ __all__ = [
     "attribute",
     "axesso_input",
     "junglee_input",
+    "kept_fetcher",
     "requested_refs",
 ]
 
@@ -290,11 +293,33 @@ class ApifyProductFetcher:
 
     def _read_items(self, record: FetchResult) -> list[Any]:
         dataset = self._client.dataset(record.dataset_id or "")
-        return _call(lambda: list(dataset.iterate_items(chunk_size=self.page_size)))
+        return _call(lambda: _all_items(dataset, self.page_size))
 
     def _classify(self, items: list[Any], wanted: list[Ref], record: FetchResult) -> None:
         record.item_count = len(items)
         attribute(items, wanted, record)
+
+
+_kept = threading.local()  # kept_fetcher's fetcher, per thread
+
+
+def kept_fetcher(token: str, api_url: str | None = None, actor_id: str = DEFAULT_ACTOR,
+                 input_builder: InputBuilder | None = None, *, max_retries: int = 4,
+                 min_delay_between_retries_millis: int = 500) -> ApifyProductFetcher:
+    """The same fetcher for this thread as long as the arguments are the same (a Lambda
+    instance runs one invocation at a time, so one per thread is one per instance): a new
+    one per job cost ≈ 1.3 ms of CPU and a new connection to the API, ≈ 10 µs a product
+    at 200 products a run."""
+    setup = (token, api_url, actor_id, input_builder, max_retries,
+             min_delay_between_retries_millis)
+    held = getattr(_kept, "fetcher", None)
+    if held is not None and held[0] == setup:
+        return held[1]
+    fetcher = ApifyProductFetcher(token, api_url, actor_id, input_builder,
+                                  max_retries=max_retries,
+                                  min_delay_between_retries_millis=min_delay_between_retries_millis)
+    _kept.fetcher = (setup, fetcher)
+    return fetcher
 
 
 # --------------------------------------------------------------------------------------------
@@ -456,6 +481,30 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+class _Unreadable(Exception):
+    """A dataset page that is not a JSON array."""
+
+
+def _all_items(dataset: Any, page_size: int) -> list[Any]:
+    """Every item of the dataset, a page at a time until an empty page (as apify-client's
+    `iterate_items` pages it; no filter is asked for, so a page's rows are its items).
+    Each page is decoded with orjson from the raw body (a page of 200 items is ≈ 600 KB):
+    reading a page cost ≈ 27 to 31 µs of CPU an item with the client's own decoding and
+    ≈ 18 to 20 µs so, the stand-in serving the same items."""
+    items: list[Any] = []
+    while True:
+        raw = dataset.get_items_as_bytes(item_format="json", offset=len(items), limit=page_size)
+        try:
+            page = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise _Unreadable(f"a dataset page is not JSON: {exc}") from exc
+        if not isinstance(page, list):
+            raise _Unreadable(f"a dataset page is a JSON {type(page).__name__}, not an array")
+        if not page:
+            return items
+        items.extend(page)
+
+
 def _call(fn: Callable[[], Any]) -> Any:
     """Run one apify-client call, turning its errors into ours."""
     try:
@@ -468,7 +517,7 @@ def _call(fn: Callable[[], Any]) -> Any:
         raise ApifyRejected(
             f"Apify refused the request (HTTP {exc.status_code}): {exc.message}"
         ) from exc
-    except ApifyClientError as exc:
+    except (ApifyClientError, _Unreadable) as exc:
         raise ApifyUnavailable(f"Apify answered something unreadable: {exc}") from exc
     except ApifyError:
         raise

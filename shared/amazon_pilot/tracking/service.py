@@ -764,10 +764,10 @@ def make_fetcher(input_builder: InputBuilder | None = None) -> Fetcher:
 
         return KeepaProductFetcher(keepa_api_key(), cfg.keepa_base_url,
                                    max_wait_s=cfg.keepa_max_wait_s)
-    from amazon_pilot.adapters.apify import ApifyProductFetcher
+    from amazon_pilot.adapters.apify import kept_fetcher
 
     token = apify_token()
-    return ApifyProductFetcher(
+    return kept_fetcher(
         token, cfg.apify_api_url, actor_id=cfg.apify_actor_id,
         input_builder=input_builder,
         max_retries=cfg.apify_max_retries,
