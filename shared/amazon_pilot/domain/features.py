@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from amazon_pilot.domain.lazy_pattern import lazy_re
 from amazon_pilot.domain.snapshot import Snapshot
 
 FeatureValue = float | int | bool | str
@@ -164,123 +165,123 @@ _WORD_NUMBERS: dict[str, int] = {
 }
 _COUNT = r"(?P<n>\d+|one|two|three|four|five|six|eight|dual|triple|quad)"
 
-FAST_CHARGE_RE = re.compile(
+FAST_CHARGE_RE = lazy_re(
     rf"(?P<min>\d+)\s*-?\s*min(?:ute)?s?\.?\s*(?:of\s+)?(?:quick\s+|fast\s+|rapid\s+)?"
     rf"(?:charg(?:e|ing))?\s*(?:=|gives?|provides?|delivers?|for|gets?|offers?|->|→|:)\s*"
     rf"(?:you\s+)?(?:up\s+to\s+)?(?:an?\s+)?(?:extra\s+|additional\s+)?"
     rf"(?P<hrs>{_NUM})\s*{_HOURS}\b",
     _I,
 )
-FAST_CHARGE_REV_RE = re.compile(
+FAST_CHARGE_REV_RE = lazy_re(
     rf"(?P<hrs>{_NUM})\s*{_HOURS}\b[^.;]{{0,30}}?\b(?:from|with|after|in)\s+(?:a\s+|just\s+|only\s+)*"
     rf"(?P<min>\d+)\s*-?\s*min(?:ute)?s?\.?\s*(?:of\s+)?(?:quick\s+|fast\s+|rapid\s+)?charg(?:e|ing)?",
     _I,
 )
-BATTERY_PAREN_RE = re.compile(
+BATTERY_PAREN_RE = lazy_re(
     rf"(?P<main>{_NUM})\s*{_HOURS}\b[^()\d]{{0,30}}?\(\s*(?:up\s+to\s+)?(?P<total>{_NUM})\s*"
     rf"(?:{_HOURS}\b)?\s*(?:in\s+total\s+|total\s+)?(?:with|w/|incl\.?|including|using)\s+"
     rf"(?:the\s+)?(?:charging\s+)?case",
     _I,
 )
-DURATION_RE = re.compile(
+DURATION_RE = lazy_re(
     rf"(?P<num>{_NUM})\s*-?\s*(?P<addon>(?:extra|additional|more)\s+)?(?P<unit>h|hrs?|hours?|days?)\b",
     _I,
 )
-BATTERY_CONTEXT_RE = re.compile(
+BATTERY_CONTEXT_RE = lazy_re(
     r"play\s*time|playback|battery|listening|talk\s*time|music\s+time|charg|working\s+time|"
     r"usage\s+time|run\s*time|lasts?\b",
     _I,
 )
 # Durations right after these words are charging times, not battery life.
-CHARGE_TIME_BEFORE_RE = re.compile(
+CHARGE_TIME_BEFORE_RE = lazy_re(
     r"(?:(?:charg\w*|recharg\w*)\s+(?:time\s*(?:is\s+|of\s+|:\s*)?|in\s+|within\s+)|"
     r"takes\s+|standby\s+(?:time\s+)?(?:of\s+)?)"
     r"(?:only\s+|just\s+|about\s+|approx\.?\s+|approximately\s+|around\s+|up\s+to\s+)*$",
     _I,
 )
-NOT_BATTERY_NEAR_RE = re.compile(
+NOT_BATTERY_NEAR_RE = lazy_re(
     r"\b(?:standby|warrant\w*|returns?|refunds?|money|guarantee\w*|trial|shipping|delivery)\b",
     _I,
 )
-SINGLE_CHARGE_NEAR_RE = re.compile(
+SINGLE_CHARGE_NEAR_RE = lazy_re(
     r"single\s+charge|per\s+charge|one\s+charge|on\s+a\s+charge|earbuds?\s+alone|"
     r"fully\s+charged\s+earbuds?",
     _I,
 )
-TOTAL_NEAR_RE = re.compile(r"\b(?:case|total|combined|in\s+all|overall)\b", _I)
-ADDON_NEAR_RE = re.compile(r"\b(?:extra|additional|more|another)\b", _I)
-CLAUSE_BREAK_RE = re.compile(r"[.;|!]\s")
+TOTAL_NEAR_RE = lazy_re(r"\b(?:case|total|combined|in\s+all|overall)\b", _I)
+ADDON_NEAR_RE = lazy_re(r"\b(?:extra|additional|more|another)\b", _I)
+CLAUSE_BREAK_RE = lazy_re(r"[.;|!]\s")
 
-WARRANTY_BEFORE_RE = re.compile(
+WARRANTY_BEFORE_RE = lazy_re(
     r"\b(?P<num>\d+|one|two|three|four|five)\s*[- ]?\s*(?P<unit>years?|yrs?|months?|mos?)\b"
     r"[^.;]{0,25}?\b(?:warranty|guarantee)",
     _I,
 )
-WARRANTY_AFTER_RE = re.compile(
+WARRANTY_AFTER_RE = lazy_re(
     r"\b(?:warranty|guarantee)\b[^.;]{0,25}?\b(?P<num>\d+|one|two|three|four|five)\s*[- ]?\s*"
     r"(?P<unit>years?|yrs?|months?|mos?)\b",
     _I,
 )
-BLUETOOTH_RE = re.compile(
+BLUETOOTH_RE = lazy_re(
     r"\b(?:bluetooth|BT)\s*(?:version\s*|v(?:er\.?)?\s*)?(?P<ver>[1-6]\.\d)\b", _I
 )
-BLUETOOTH_BEFORE_RE = re.compile(r"\bV?(?P<ver>[4-6]\.\d)\s*(?:version\s+)?(?:bluetooth|BT)\b", _I)
-IP_RE = re.compile(r"\bIP[\s-]?(?P<dust>[0-6X])[\s-]?(?P<water>[0-8])\b", _I)
+BLUETOOTH_BEFORE_RE = lazy_re(r"\bV?(?P<ver>[4-6]\.\d)\s*(?:version\s+)?(?:bluetooth|BT)\b", _I)
+IP_RE = lazy_re(r"\bIP[\s-]?(?P<dust>[0-6X])[\s-]?(?P<water>[0-8])\b", _I)
 
-ANC_RE = re.compile(
+ANC_RE = lazy_re(
     r"\b(?P<hybrid>hybrid\s+)?(?:(?:active|adaptive)\s+noise[\s-]+(?:cancell?(?:ing|ation)|"
     r"reduction)|ANC)\b",
     _I,
 )
-NOISE_CANCEL_RE = re.compile(r"\b(?P<hybrid>hybrid\s+)?noise[\s-]+cancell?(?:ing|ation)\b", _I)
-CALL_NEAR_RE = re.compile(r"\b(?:mic(?:rophone)?s?|calls?|ENC|CVC|environmental|voice)\b", _I)
-NEGATION_BEFORE_RE = re.compile(r"\b(?:no|not|without|non)[\s-]+$", _I)
-CALL_NR_RE = re.compile(
+NOISE_CANCEL_RE = lazy_re(r"\b(?P<hybrid>hybrid\s+)?noise[\s-]+cancell?(?:ing|ation)\b", _I)
+CALL_NEAR_RE = lazy_re(r"\b(?:mic(?:rophone)?s?|calls?|ENC|CVC|environmental|voice)\b", _I)
+NEGATION_BEFORE_RE = lazy_re(r"\b(?:no|not|without|non)[\s-]+$", _I)
+CALL_NR_RE = lazy_re(
     r"\bENC\b|\bCVC\s*\d*(?:\.\d)?\b|environmental\s+noise\s+cancell?(?:ing|ation)|"
     r"noise[\s-]+cancell?ing\s+mic",
     _I,
 )
-DB_RE = re.compile(r"(?P<db>\d{2})\s*dB\b", _I)
+DB_RE = lazy_re(r"(?P<db>\d{2})\s*dB\b", _I)
 
-USB_C_RE = re.compile(r"\b(?:USB[\s-]?C|Type[\s-]?C)\b", _I)
-WIRELESS_CHARGING_RE = re.compile(
+USB_C_RE = lazy_re(r"\b(?:USB[\s-]?C|Type[\s-]?C)\b", _I)
+WIRELESS_CHARGING_RE = lazy_re(
     r"\bwireless(?:ly)?[\s-]+charg(?:ing|er|eable|e)\b|(?-i:\bQi\b)", _I
 )
-FAST_CHARGE_FLAG_RE = re.compile(
+FAST_CHARGE_FLAG_RE = lazy_re(
     r"\b(?:fast|quick|rapid|turbo|super)[\s-]*charg(?:e|es|ed|ing|er)\b|\bpower\s+delivery\b|"
     r"(?-i:\bPD\b)|(?-i:\bQC\s*\d\.\d\b)",
     _I,
 )
-WEIGHT_RE = re.compile(
+WEIGHT_RE = lazy_re(
     r"(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>g|grams?|oz|ounces?|lbs?|pounds?|kg|kilograms?)\b(?!/)",
     _I,
 )
-WEIGHT_NEAR_RE = re.compile(r"weigh|light|only|each|per\s+(?:bud|earbud)|ultra", _I)
-DRIVER_RE = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*mm\b(?:[\s-]+[\w-]+){0,3}?[\s-]+drivers?\b", _I)
-DRIVER_AFTER_RE = re.compile(r"\bdrivers?\b[^.;]{0,20}?(?P<num>\d+(?:\.\d+)?)\s*mm\b", _I)
+WEIGHT_NEAR_RE = lazy_re(r"weigh|light|only|each|per\s+(?:bud|earbud)|ultra", _I)
+DRIVER_RE = lazy_re(r"(?P<num>\d+(?:\.\d+)?)\s*mm\b(?:[\s-]+[\w-]+){0,3}?[\s-]+drivers?\b", _I)
+DRIVER_AFTER_RE = lazy_re(r"\bdrivers?\b[^.;]{0,20}?(?P<num>\d+(?:\.\d+)?)\s*mm\b", _I)
 CODEC_RES: dict[str, re.Pattern[str]] = {
-    "codec_ldac": re.compile(r"\bLDAC\b", _I),
-    "codec_aptx": re.compile(r"\baptX(?:[\s-]+(?:Adaptive|HD|Lossless|Low\s+Latency))?\b", _I),
-    "codec_aac": re.compile(r"\bAAC\b", _I),
-    "codec_lc3": re.compile(r"\bLC3(?:plus)?\b", _I),
-    "codec_sbc": re.compile(r"\bSBC\b", _I),
+    "codec_ldac": lazy_re(r"\bLDAC\b", _I),
+    "codec_aptx": lazy_re(r"\baptX(?:[\s-]+(?:Adaptive|HD|Lossless|Low\s+Latency))?\b", _I),
+    "codec_aac": lazy_re(r"\bAAC\b", _I),
+    "codec_lc3": lazy_re(r"\bLC3(?:plus)?\b", _I),
+    "codec_sbc": lazy_re(r"\bSBC\b", _I),
 }
-MULTIPOINT_RE = re.compile(
+MULTIPOINT_RE = lazy_re(
     r"\bmulti[\s-]?point\b|\bconnect(?:s|ed|ion)?\s+(?:to\s+)?(?:two|2)\s+devices\b|"
     r"\b(?:two|2|dual)[\s-]+devices?\s+(?:at\s+once|simultaneously|connection)\b|"
     r"\bdual[\s-]device\b",
     _I,
 )
-APP_RE = re.compile(r"\b(?:companion\s+|dedicated\s+|free\s+)?app\b", _I)
-MIC_RE = re.compile(
+APP_RE = lazy_re(r"\b(?:companion\s+|dedicated\s+|free\s+)?app\b", _I)
+MIC_RE = lazy_re(
     rf"\b{_COUNT}[\s-]*(?:built[\s-]in\s+|AI\s+|noise[\s-]cancell?ing\s+|ENC\s+|"
     r"beamforming\s+|call\s+)*mic(?:rophone)?s?\b",
     _I,
 )
-WATT_RE = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*(?:W|watts?)\b(?!/)", _I)
-MAH_RE = re.compile(r"(?P<num>\d{1,3}(?:,\d{3})+|\d+)\s*mAh\b", _I)
-PORTS_RE = re.compile(rf"\b{_COUNT}[\s-]*(?:USB[\s-]?C?\s+|output\s+)?ports?\b", _I)
-DIMENSIONS_RE = re.compile(
+WATT_RE = lazy_re(r"(?P<num>\d+(?:\.\d+)?)\s*(?:W|watts?)\b(?!/)", _I)
+MAH_RE = lazy_re(r"(?P<num>\d{1,3}(?:,\d{3})+|\d+)\s*mAh\b", _I)
+PORTS_RE = lazy_re(rf"\b{_COUNT}[\s-]*(?:USB[\s-]?C?\s+|output\s+)?ports?\b", _I)
+DIMENSIONS_RE = lazy_re(
     r"(?P<a>\d+(?:\.\d+)?)\s*[x\u00d7*]\s*(?P<b>\d+(?:\.\d+)?)\s*[x\u00d7*]\s*(?P<c>\d+(?:\.\d+)?)\s*"
     r"(?P<unit>mm|cm|inch(?:es)?|in\b|\")",
     _I,
@@ -326,7 +327,7 @@ THEME_LEXICON: dict[str, tuple[str, ...]] = {
     "travel_portable": (r"portable", r"compact", r"travel(?:ing|ling)?", r"pocket[\s-]sized"),
 }
 THEME_RES: dict[str, re.Pattern[str]] = {
-    theme: re.compile(r"\b(?:" + "|".join(words) + r")\b", _I)
+    theme: lazy_re(r"\b(?:" + "|".join(words) + r")\b", _I)
     for theme, words in THEME_LEXICON.items()
 }
 
@@ -381,7 +382,7 @@ _THEME_NEEDS: dict[str, tuple[str, ...]] = {
     "travel_portable": ("portable", "compact", "travel", "pocket"),
 }
 _NEEDS.update({THEME_RES[theme]: words for theme, words in _THEME_NEEDS.items()})
-_ASCII_DIGIT_RE = re.compile(r"[0-9]")
+_ASCII_DIGIT_RE = lazy_re(r"[0-9]")
 
 
 class _Scan:
@@ -688,66 +689,66 @@ def _hits_for(text: str) -> list[_Hit]:
 _FL_OZ_ML = 29.5735
 # Volume units -> millilitres. US customary (Amazon .com states "Fluid Ounces", "Cups").
 _VOLUME_ML: tuple[tuple[re.Pattern[str], float], ...] = (
-    (re.compile(r"^(?:fl\.?\s*oz|fluid\s+ounces?|oz|ounces?)$", _I), _FL_OZ_ML),
-    (re.compile(r"^(?:ml|millilit(?:er|re)s?)$", _I), 1.0),
-    (re.compile(r"^(?:cl|centilit(?:er|re)s?)$", _I), 10.0),
-    (re.compile(r"^(?:l|lit(?:er|re)s?)$", _I), 1000.0),
-    (re.compile(r"^cups?$", _I), 236.588),
-    (re.compile(r"^(?:pints?|pt)$", _I), 473.176),
-    (re.compile(r"^(?:quarts?|qt)$", _I), 946.353),
-    (re.compile(r"^(?:gallons?|gal)$", _I), 3785.41),
+    (lazy_re(r"^(?:fl\.?\s*oz|fluid\s+ounces?|oz|ounces?)$", _I), _FL_OZ_ML),
+    (lazy_re(r"^(?:ml|millilit(?:er|re)s?)$", _I), 1.0),
+    (lazy_re(r"^(?:cl|centilit(?:er|re)s?)$", _I), 10.0),
+    (lazy_re(r"^(?:l|lit(?:er|re)s?)$", _I), 1000.0),
+    (lazy_re(r"^cups?$", _I), 236.588),
+    (lazy_re(r"^(?:pints?|pt)$", _I), 473.176),
+    (lazy_re(r"^(?:quarts?|qt)$", _I), 946.353),
+    (lazy_re(r"^(?:gallons?|gal)$", _I), 3785.41),
 )
 _VOLUME_UNITS = (
     r"fl\.?\s*oz|fluid\s+ounces?|ounces?|oz|millilit(?:er|re)s?|ml|centilit(?:er|re)s?|cl|"
     r"lit(?:er|re)s?|l|cups?|pints?|pt|quarts?|qt|gallons?|gal"
 )
-VOLUME_RE = re.compile(rf"(?P<num>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{_VOLUME_UNITS})\b(?!/)", _I)
+VOLUME_RE = lazy_re(rf"(?P<num>\d+(?:[.,]\d+)?)\s*-?\s*(?P<unit>{_VOLUME_UNITS})\b(?!/)", _I)
 # In bullets and titles a bare "oz" is a volume only next to a container word.
-CONTAINER_NEAR_RE = re.compile(
+CONTAINER_NEAR_RE = lazy_re(
     r"\b(?:bottles?|tumblers?|mugs?|cups?|jars?|pitchers?|blenders?|flasks?|carafes?|"
     r"capacity|holds?|kettles?|thermos|canteen|jugs?|containers?)\b",
     _I,
 )
-EXPLICIT_VOLUME_RE = re.compile(r"^(?:fl|fluid|ml|millilit|l$|lit|cl|centilit|gallon|gal)", _I)
-PACK_RE = re.compile(
+EXPLICIT_VOLUME_RE = lazy_re(r"^(?:fl|fluid|ml|millilit|l$|lit|cl|centilit|gallon|gal)", _I)
+PACK_RE = lazy_re(
     r"\b(?:pack|set|case|box)\s+of\s+(?P<n>\d{1,4})\b|\b(?P<m>\d{1,4})[\s-]*(?:pack|pk|count)\b",
     _I,
 )
-PIECES_RE = re.compile(r"\b(?P<n>\d{1,4})[\s-]*(?:pieces?|pcs?|piece)\b", _I)
-VOLT_RE = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*-?\s*(?:V|volts?)\b(?!/)", _I)
-RPM_RE = re.compile(r"(?P<num>\d{1,3}(?:,\d{3})+|\d+)\s*(?:RPM|r/min)\b", _I)
-SPEEDS_RE = re.compile(rf"\b{_COUNT}[\s-]*(?:variable\s+)?speeds?\b", _I)
-MADE_OF_RE = re.compile(r"\bmade\s+(?:of|from|with)\s+(?P<m>[^.;,()]{3,40})", _I)
+PIECES_RE = lazy_re(r"\b(?P<n>\d{1,4})[\s-]*(?:pieces?|pcs?|piece)\b", _I)
+VOLT_RE = lazy_re(r"(?P<num>\d+(?:\.\d+)?)\s*-?\s*(?:V|volts?)\b(?!/)", _I)
+RPM_RE = lazy_re(r"(?P<num>\d{1,3}(?:,\d{3})+|\d+)\s*(?:RPM|r/min)\b", _I)
+SPEEDS_RE = lazy_re(rf"\b{_COUNT}[\s-]*(?:variable\s+)?speeds?\b", _I)
+MADE_OF_RE = lazy_re(r"\bmade\s+(?:of|from|with)\s+(?P<m>[^.;,()]{3,40})", _I)
 FLAG_RES: dict[str, re.Pattern[str]] = {
-    "insulated": re.compile(r"\b(?:vacuum[\s-])?insulat(?:ed|ion)\b|\bdouble[\s-]wall", _I),
-    "dishwasher_safe": re.compile(r"\bdishwasher[\s-](?:safe|friendly)\b", _I),
-    "bpa_free": re.compile(r"\bBPA[\s-]?free\b", _I),
+    "insulated": lazy_re(r"\b(?:vacuum[\s-])?insulat(?:ed|ion)\b|\bdouble[\s-]wall", _I),
+    "dishwasher_safe": lazy_re(r"\bdishwasher[\s-](?:safe|friendly)\b", _I),
+    "bpa_free": lazy_re(r"\bBPA[\s-]?free\b", _I),
 }
 _MATERIAL_ALIASES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b(?:18/8|18/10|304|316)?\s*stainless(?:\s+steel)?\b", _I), "stainless steel"),
-    (re.compile(r"\bcarbon\s+steel\b", _I), "carbon steel"),
-    (re.compile(r"\balloy\s+steel\b", _I), "alloy steel"),
-    (re.compile(r"\bcast\s+iron\b", _I), "cast iron"),
-    (re.compile(r"\balumin(?:i)?um\b", _I), "aluminum"),
-    (re.compile(r"\b(?:borosilicate\s+)?glass\b", _I), "glass"),
-    (re.compile(r"\btritan\b", _I), "tritan"),
-    (re.compile(r"\bsilicone\b", _I), "silicone"),
-    (re.compile(r"\bceramic\b", _I), "ceramic"),
-    (re.compile(r"\bbamboo\b", _I), "bamboo"),
-    (re.compile(r"\b(?:wood|wooden)\b", _I), "wood"),
-    (re.compile(r"\bleather\b", _I), "leather"),
-    (re.compile(r"\bcotton\b", _I), "cotton"),
-    (re.compile(r"\bpolyester\b", _I), "polyester"),
-    (re.compile(r"\bnylon\b", _I), "nylon"),
-    (re.compile(r"\b(?:spandex|elastane|lycra)\b", _I), "elastane"),
-    (re.compile(r"\bwool\b", _I), "wool"),
-    (re.compile(r"\brayon|viscose\b", _I), "rayon"),
-    (re.compile(r"\b(?:plastic|polypropylene|PP|ABS|PC|polycarbonate|TPU|PET)\b", _I), "plastic"),
-    (re.compile(r"\brubber\b", _I), "rubber"),
-    (re.compile(r"\bpaper\b", _I), "paper"),
-    (re.compile(r"\b(?:copper)\b", _I), "copper"),
-    (re.compile(r"\btitanium\b", _I), "titanium"),
-    (re.compile(r"\bmetal\b", _I), "metal"),
+    (lazy_re(r"\b(?:18/8|18/10|304|316)?\s*stainless(?:\s+steel)?\b", _I), "stainless steel"),
+    (lazy_re(r"\bcarbon\s+steel\b", _I), "carbon steel"),
+    (lazy_re(r"\balloy\s+steel\b", _I), "alloy steel"),
+    (lazy_re(r"\bcast\s+iron\b", _I), "cast iron"),
+    (lazy_re(r"\balumin(?:i)?um\b", _I), "aluminum"),
+    (lazy_re(r"\b(?:borosilicate\s+)?glass\b", _I), "glass"),
+    (lazy_re(r"\btritan\b", _I), "tritan"),
+    (lazy_re(r"\bsilicone\b", _I), "silicone"),
+    (lazy_re(r"\bceramic\b", _I), "ceramic"),
+    (lazy_re(r"\bbamboo\b", _I), "bamboo"),
+    (lazy_re(r"\b(?:wood|wooden)\b", _I), "wood"),
+    (lazy_re(r"\bleather\b", _I), "leather"),
+    (lazy_re(r"\bcotton\b", _I), "cotton"),
+    (lazy_re(r"\bpolyester\b", _I), "polyester"),
+    (lazy_re(r"\bnylon\b", _I), "nylon"),
+    (lazy_re(r"\b(?:spandex|elastane|lycra)\b", _I), "elastane"),
+    (lazy_re(r"\bwool\b", _I), "wool"),
+    (lazy_re(r"\brayon|viscose\b", _I), "rayon"),
+    (lazy_re(r"\b(?:plastic|polypropylene|PP|ABS|PC|polycarbonate|TPU|PET)\b", _I), "plastic"),
+    (lazy_re(r"\brubber\b", _I), "rubber"),
+    (lazy_re(r"\bpaper\b", _I), "paper"),
+    (lazy_re(r"\b(?:copper)\b", _I), "copper"),
+    (lazy_re(r"\btitanium\b", _I), "titanium"),
+    (lazy_re(r"\bmetal\b", _I), "metal"),
 )
 _NEEDS.update({
     VOLUME_RE: _A_DIGIT, PACK_RE: _A_DIGIT, PIECES_RE: _A_DIGIT, VOLT_RE: _A_DIGIT,
@@ -758,15 +759,15 @@ _NEEDS.update({
 # The same table by the regex's id: hashing a compiled pattern hashes its whole pattern and
 # code every time (not cached), which made screening cost more than the regexes it skips.
 _NEEDS_BY_ID: dict[int, tuple[str, ...]] = {id(regex): needs for regex, needs in _NEEDS.items()}
-_DIM_UNIT_RE = re.compile(
+_DIM_UNIT_RE = lazy_re(
     r"(?P<unit>inch(?:es)?|in\b|\"|millimet(?:er|re)s?|mm|centimet(?:er|re)s?|cm)", _I
 )
-_DIM_NUMS_RE = re.compile(
+_DIM_NUMS_RE = lazy_re(
     r"(\d+(?:\.\d+)?)\s*(?:\"|in(?:ch(?:es)?)?|cm|mm)?\s*[a-z]?\s*(?:[x\u00d7*]|$)", _I
 )
 
 
-WEIGHT_BEFORE_RE = re.compile(r"\b(?:weigh\w*|weight|net\s+wt)\b[^.;]{0,12}$", _I)
+WEIGHT_BEFORE_RE = lazy_re(r"\b(?:weigh\w*|weight|net\s+wt)\b[^.;]{0,12}$", _I)
 
 
 def _oz_is_volume(text: str, start: int, end: int) -> bool:
@@ -847,51 +848,51 @@ def _any_category(text: str, scan: _Scan | None = None) -> list[_Hit]:
 
 # Details-table rows by normalized name. Rows not named here are read with the bullet rules.
 _ROW_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"battery\s+capacity|^capacity$", _I), "capacity"),
+    (lazy_re(r"battery\s+capacity|^capacity$", _I), "capacity"),
     (
-        re.compile(r"^(?:capacity|volume|liquid\s+volume|item\s+volume|capacity\s*\(.*\))", _I),
+        lazy_re(r"^(?:capacity|volume|liquid\s+volume|item\s+volume|capacity\s*\(.*\))", _I),
         "capacity",
     ),
     (
-        re.compile(r"^(?:wattage|output\s+wattage|power|maximum\s+power|power\s+output)$", _I),
+        lazy_re(r"^(?:wattage|output\s+wattage|power|maximum\s+power|power\s+output)$", _I),
         "wattage",
     ),
-    (re.compile(r"^(?:item\s+weight|weight|net\s+weight|product\s+weight)$", _I), "weight"),
-    (re.compile(r"^(?:product|item)\s+dimensions|^dimensions$|^size\s*\(l\s*x", _I), "dims"),
-    (re.compile(r"material|fabric\s+type", _I), "material"),
+    (lazy_re(r"^(?:item\s+weight|weight|net\s+weight|product\s+weight)$", _I), "weight"),
+    (lazy_re(r"^(?:product|item)\s+dimensions|^dimensions$|^size\s*\(l\s*x", _I), "dims"),
+    (lazy_re(r"material|fabric\s+type", _I), "material"),
     (
-        re.compile(
+        lazy_re(
             r"^(?:number\s+of\s+items|item\s+package\s+quantity|unit\s+count|"
             r"number\s+of\s+(?:bottles|units))$",
             _I,
         ),
         "count",
     ),
-    (re.compile(r"^number\s+of\s+pieces$", _I), "pieces"),
-    (re.compile(r"^number\s+of\s+speeds$", _I), "speeds"),
-    (re.compile(r"^voltage$", _I), "voltage"),
-    (re.compile(r"^(?:maximum\s+)?(?:rotational\s+)?speed$|rotational\s+speed", _I), "rpm"),
-    (re.compile(r"^power\s+source$", _I), "power_source"),
+    (lazy_re(r"^number\s+of\s+pieces$", _I), "pieces"),
+    (lazy_re(r"^number\s+of\s+speeds$", _I), "speeds"),
+    (lazy_re(r"^voltage$", _I), "voltage"),
+    (lazy_re(r"^(?:maximum\s+)?(?:rotational\s+)?speed$|rotational\s+speed", _I), "rpm"),
+    (lazy_re(r"^power\s+source$", _I), "power_source"),
     (
-        re.compile(
+        lazy_re(
             r"^(?:print\s+length|paperback|hardcover|mass\s+market\s+paperback|"
             r"board\s+book|spiral-bound)$",
             _I,
         ),
         "book",
     ),
-    (re.compile(r"^language$", _I), "language"),
-    (re.compile(r"^care\s+instructions$", _I), "care"),
-    (re.compile(r"^closure\s+type$", _I), "closure"),
-    (re.compile(r"^battery\s+life$|^(?:average\s+)?battery\s+(?:average\s+)?life", _I), "battery"),
-    (re.compile(r"case\s+battery\s+(?:average\s+)?life", _I), "battery_total"),
-    (re.compile(r"^bluetooth\s+version$", _I), "bluetooth"),
-    (re.compile(r"driver\s+size", _I), "driver"),
+    (lazy_re(r"^language$", _I), "language"),
+    (lazy_re(r"^care\s+instructions$", _I), "care"),
+    (lazy_re(r"^closure\s+type$", _I), "closure"),
+    (lazy_re(r"^battery\s+life$|^(?:average\s+)?battery\s+(?:average\s+)?life", _I), "battery"),
+    (lazy_re(r"case\s+battery\s+(?:average\s+)?life", _I), "battery_total"),
+    (lazy_re(r"^bluetooth\s+version$", _I), "bluetooth"),
+    (lazy_re(r"driver\s+size", _I), "driver"),
 )
-_FIRST_NUM_RE = re.compile(
+_FIRST_NUM_RE = lazy_re(
     r"(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-z\"]+(?:\s+[A-Za-z]+)?)?"
 )
-_SKIP_ROWS_RE = re.compile(
+_SKIP_ROWS_RE = lazy_re(
     r"^(?:brand|manufacturer|asin|upc|ean|isbn|model|item\s+model|date\s+first|"
     r"series|part\s+number|global\s+trade|department|country|batteries|color|colour|"
     r"style|pattern|theme|customer|best\s+sellers|publisher|publication|isbn)",

@@ -52,7 +52,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amazon_pilot.domain.plans import DEFAULT_PLAN
-from amazon_pilot.platform import ratelimit
+from amazon_pilot.platform import (
+    fastapi_v1_check,  # noqa: F401  (before any route: cold start)
+    ratelimit,
+)
 from amazon_pilot.platform.errors import (
     Forbidden,
     NotFound,

@@ -29,6 +29,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from amazon_pilot.platform import fastapi_v1_check  # noqa: F401  (before any route: cold start)
 from amazon_pilot.platform.errors import NotFound
 
 router = APIRouter(tags=["web"])
