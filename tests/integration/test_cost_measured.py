@@ -10,28 +10,35 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from amazon_pilot.platform.migrate import apply_migrations
 from pilot_dev import cli, cost
+from pilot_dev.runtime.stack import ensure_database
 
 
 @pytest.fixture()
-def runs(database_url: str) -> Iterator[str]:
-    tag = uuid.uuid4().hex[:8]
+def runs(pg_admin_url: str) -> Iterator[str]:
+    """A database of its own: the measured means read every recorded run, and the shared
+    database holds other tests' runs, some of them labelled 'apify' (one with 12 ms made
+    the mean run time 20.004 s in a random order)."""
+    name = f"pilot_cost_{uuid.uuid4().hex[:8]}"
+    url = ensure_database(pg_admin_url, name)
+    apply_migrations(url)
     rows = [  # (data_source, status, items, cost, duration_ms)
         ("apify", "succeeded", 200, "0.300000", 40_000),
         ("apify", "succeeded", 100, "0.100000", 20_000),
         ("sandbox", "succeeded", 1_000, "0.500000", 1_000),  # the stand-in: ignored
         ("apify", "failed", 0, None, None),
     ]
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         for i, (source, status, items, usd, ms) in enumerate(rows):
             conn.execute(
                 "INSERT INTO scrape_runs (idempotency_key, trigger, status, item_count,"
                 " cost_usd, data_source, captured_at, duration_ms)"
                 " VALUES (%s, 'schedule', %s, %s, %s, %s, now(), %s)",
-                (f"cost-{tag}-{i}", status, items, usd, source, ms))
-    yield database_url
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM scrape_runs WHERE idempotency_key LIKE %s", (f"cost-{tag}-%",))
+                (f"cost-{i}", status, items, usd, source, ms))
+    yield url
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_price_and_run_time_measured_from_real_runs(runs: str) -> None:
