@@ -33,7 +33,7 @@ from pilot_dev.runtime.alarms import (
 from pilot_dev.runtime.gateway import MAX_PAYLOAD, AccessLog, Gateway
 from pilot_dev.runtime.http_server import HttpServer
 from pilot_dev.runtime.invoker import CREDENTIALS, FunctionHost, Invoker, release_thread_loop
-from pilot_dev.runtime.logs import CloudWatchShipper, moto_log_writer
+from pilot_dev.runtime.logs import CloudWatchShipper, moto_log_trimmer, moto_log_writer
 from pilot_dev.runtime.routes import RouteTable
 from pilot_dev.runtime.template import (
     ACCOUNT_ID,
@@ -297,10 +297,12 @@ class Stack:
         else:
             from moto.server import ThreadedMotoServer
 
+            from pilot_dev.runtime.moto_heap import install as untracked_models
             from pilot_dev.runtime.moto_sqs import install as flat_sqs_costs
 
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call
             flat_sqs_costs()  # a send's cost must not grow with the queue's depth
+            untracked_models()  # nor the heap with every message and log line served
 
             self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self.moto.start()
@@ -551,8 +553,10 @@ class Stack:
             log.info("freed %d job claim(s) left by a stopped runtime", freed)
 
     def _start_functions(self) -> None:
-        direct = moto_log_writer(self.config.region) if self.moto is not None else None
-        self.shipper = CloudWatchShipper(self.client("logs"), direct).start()
+        in_process = self.moto is not None
+        direct = moto_log_writer(self.config.region) if in_process else None
+        trim = moto_log_trimmer(self.config.region) if in_process else None
+        self.shipper = CloudWatchShipper(self.client("logs"), direct, trim).start()
         self.tap = MetricsTap(self.shipper, self.metrics,
                               api_id=str(self.ctx.refs.get("HttpApi", "")))
         if self.config.from_build is not None:
