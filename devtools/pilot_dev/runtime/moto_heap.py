@@ -30,5 +30,5 @@ def install() -> None:
     def new_untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
         return object.__new__(cls)
 
-    BaseModel.__new__ = new_untracked  # type: ignore[assignment,method-assign]
+    BaseModel.__new__ = new_untracked  # type: ignore[method-assign]
     _installed = True
