@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import logging
 import threading
@@ -133,6 +134,15 @@ class Credentials:
         return env
 
 
+@functools.cache
+def _published_managed_policies() -> dict[str, Any]:
+    """AWS's managed policies as moto ships them: one JSON text of several MB, parsed
+    once (parsed per role, it was 9 of `pilot run`'s 25 s start)."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return dict(json.loads(aws_managed_policies_data))
+
+
 class LocalIam:
     """Creates the roles and the operator on the endpoint, then turns enforcement on."""
 
@@ -158,9 +168,7 @@ class LocalIam:
         """The AWS managed policies SAM attaches (basic execution, X-Ray, the SQS event
         source's), with AWS's own documents as moto ships them, created under this
         account (the aws-owned ARNs cannot be created through the API)."""
-        from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-        published = json.loads(aws_managed_policies_data)
+        published = _published_managed_policies()
         iam = self.client("iam")
         for arn in arns:
             name = str(arn).rsplit("/", 1)[-1]

@@ -204,6 +204,9 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.moto: Any = None
         self.standins: dict[str, Any] = {}
+        self._session: Any = None  # boto3's, shared by every client (see client())
+        self._clients: dict[tuple[str, ...], Any] = {}
+        self._clients_lock = threading.Lock()
         self._recording: Any = None  # APIFY_REPLAY's recorded exports, when set
         self.database_url = ""
         self.endpoint_url = ""
@@ -319,15 +322,27 @@ class Stack:
             ) from exc
 
     def client(self, service: str) -> Any:
+        """A client with the process's current credentials (the setup's, then the
+        operator's once IAM is enforced). Kept per service and credentials: making one
+        reads its service model from disk, ≈ 0.15 s, and the start makes ≈ 90."""
+        key_id = os.environ.get("AWS_ACCESS_KEY_ID", "testing")
+        secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")
+        key = (service, key_id, secret, self.endpoint_url)
+        with self._clients_lock:
+            made = self._clients.get(key)
+            if made is None:
+                made = self._clients[key] = self._boto_session().client(
+                    service, region_name=self.config.region, endpoint_url=self.endpoint_url,
+                    aws_access_key_id=key_id, aws_secret_access_key=secret)
+        return made
+
+    def _boto_session(self) -> Any:
+        """One session for every client: its loader keeps the service models read."""
         import boto3
 
-        return boto3.session.Session().client(
-            service,
-            region_name=self.config.region,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-        )
+        if self._session is None:
+            self._session = boto3.session.Session()
+        return self._session
 
     def function_client(self, logical_id: str, service: str) -> Any:
         """A client as the function's role (what Lambda's event source mapping polls
@@ -335,13 +350,17 @@ class Stack:
         env = self.environments.get(logical_id, {})
         if self.iam is None or "AWS_ACCESS_KEY_ID" not in env:
             return self.client(service)
-        import boto3
-
-        return boto3.session.Session(
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=env.get("AWS_SESSION_TOKEN"),
-        ).client(service, region_name=self.config.region, endpoint_url=self.endpoint_url)
+        key = (service, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
+               env.get("AWS_SESSION_TOKEN", ""), self.endpoint_url)
+        with self._clients_lock:
+            made = self._clients.get(key)
+            if made is None:
+                made = self._clients[key] = self._boto_session().client(
+                    service, region_name=self.config.region, endpoint_url=self.endpoint_url,
+                    aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                    aws_session_token=env.get("AWS_SESSION_TOKEN"))
+        return made
 
     def _provision(self) -> None:
         """Create what the template declares, from its own resource properties."""
@@ -923,6 +942,7 @@ def _preimport() -> None:
         import moto.server  # noqa: F401
         import sqlalchemy  # noqa: F401
         from aws_lambda_powertools import Logger  # noqa: F401
+        from samtranslator.translator.translator import Translator  # noqa: F401 (the roles)
 
 
 def _database_of(url: str) -> str:
