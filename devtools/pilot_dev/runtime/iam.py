@@ -61,6 +61,10 @@ def expand_template(template: Template, parameters: dict[str, str],
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
+    # "Feature '...' not available in Feature Toggle Config" on every start: the local
+    # runtime passes no feature toggle config, and the defaults are what it wants
+    logging.getLogger("samtranslator.feature_toggle.feature_toggle").setLevel(logging.ERROR)
+
     raw = copy.deepcopy(template.raw)
     for resource in raw.get("Resources", {}).values():
         props = resource.get("Properties") or {}
