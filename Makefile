@@ -51,10 +51,12 @@ unit: setup
 	.venv/bin/pytest -q tests/unit
 
 bench: setup
+	scripts/install-browser.sh  # bench_web loads the dashboard in Chromium
 	.venv/bin/python bench/run_all.py
 
 # Every bench at small sizes (a few minutes): CI runs it so no bench rots unnoticed.
 bench-quick: setup
+	scripts/install-browser.sh
 	.venv/bin/python bench/run_all.py --quick
 
 openapi: setup
