@@ -132,7 +132,8 @@ def local_stack(database_url: str, extra_env: dict[str, str] | None = None,
     """
     from pilot_dev.runtime.stack import Stack, StackConfig
 
-    settings = {"port": 0, "stack_name": "amazon-pilot-bench", "schedules": False, **config}
+    settings = {"port": 0, "stack_name": "amazon-pilot-bench", "schedules": False,
+                "echo_access_log": False, **config}
     quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING"}
     stack = Stack(StackConfig.from_env(database_url=database_url,
                                        extra_env={**quiet, **(extra_env or {})},

@@ -78,6 +78,9 @@ class StackConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     poll_wait_s: int = 5  # SQS long polling: a message wakes the poll at once
+    # each access line also on stdout, as a development server prints them (off for a
+    # bench, whose figures would drown in them)
+    echo_access_log: bool = True
     # `pilot run --workers N`: the queue consumers run in N worker processes (0: in this
     # process, as before); None is the number of cores
     workers: int | None = 0
@@ -802,7 +805,7 @@ class Stack:
                 if self.tap is not None:
                     self.tap.access_group = group
                 return AccessLog(str(settings["Format"]), group, self.tap or self.shipper,
-                                 echo=sys.stdout)
+                                 echo=sys.stdout if self.config.echo_access_log else None)
         return None
 
     def _serve_in_thread(self) -> None:
