@@ -11,12 +11,18 @@ and the runtime's ratio to the bare app measured in the same run (goal: p99 with
 1. GET /v1/health/live with 32 connections: `pilot run` against bare uvicorn + a minimal
    FastAPI app (the HTTP floor on this machine), in turn for three rounds; the figure is
    the median of the rounds' p99 ratios.
-2. GET /v1/products for a seller with 500 tracked products, 32 connections: `pilot run`
-   against bare uvicorn running the list SQL before issue 18 (sort everything, OFFSET,
-   list-plus-count joined) twice: on copies of the list's tables with only the pre-issue
-   indexes (schema pre_issue18: "today's rate" of "list products >= 2x today's rate",
-   the goal's reference) and on today's tables (issue 18's index makes the old SQL fast
-   too; printed for comparison).
+2. GET /v1/products for a seller with 500 tracked products (30 days of snapshots a
+   product), 32 connections. "Today's rate" of "list products >= 2x today's rate" is the
+   code as it was when issue 18 was filed: the parent of the commit that added migration
+   0017, exported from git (`git archive`) and run as ITS `pilot run` (its shared/,
+   devtools/ and functions/ first on PYTHONPATH) on a database of its own made by its own
+   migrations and seeded with the same seller; it and today's `pilot run` are measured in
+   turn for three rounds, and the goal's figure is the median of the rounds' ratios.
+   Printed once next to them: bare uvicorn running the pre-issue list SQL (sort
+   everything, OFFSET, list-plus-count joined) on copies of the list's tables with only
+   the pre-issue indexes (schema pre_issue18) and on today's tables: no auth, no runtime,
+   a floor. A clone without that commit (shallow) falls back to the pre_issue18 proxy as
+   the reference, and says so.
 3. GET /v1/products for a seller with 5,000 tracked products, default page: p50 against
    the goal (< 20 ms).
 
@@ -31,15 +37,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, free_port, goal, pilot_run, wait_http
+from common import ROOT, free_port, goal, pilot_run, stop_with_this_process, wait_http
 
 CONNECTIONS = 32
 P99_GOAL = 3.0
@@ -48,6 +60,12 @@ P99_GOAL = 3.0
 # two servers in turn, and the median of the rounds' ratios is the figure.
 HEALTH_ROUNDS = 3
 LIST_P50_GOAL_MS = 20.0
+LIST_ROUNDS = 3  # the pre-issue tree's pilot run and today's, in turn
+PASSWORD = "Load-bench-2026"
+# Both pilot runs (today's and the pre-issue tree's): no rate limit in the way, quiet logs.
+SERVE_ENV = {"RATE_LIMIT_ENTERPRISE": "100000000", "RATE_LIMIT_IP": "100000000",
+             "RATE_LIMIT_IP_AUTHENTICATED": "100000000", "POWERTOOLS_LOG_LEVEL": "WARNING",
+             "LOG_LEVEL": "WARNING"}
 
 # The load generator: argv = port, path, connections, seconds, auth header or "".
 LOADGEN = textwrap.dedent(r"""
@@ -192,6 +210,128 @@ def copy_pre_issue_tables(url: str) -> list[str]:
             (PRE_ISSUE,))]
 
 
+# "Today's rate" of the list goal: the code as it was when issue 18 was filed, the parent
+# of the commit that added migration 0017 (issue 18's first; the issue's other first
+# commits fork from the same parent).
+ISSUE_18_FIRST_FILE = "shared/amazon_pilot/migrations/0017_product_list_index.sql"
+
+# Run with the pre-issue tree first on PYTHONPATH (ahead of the venv's editable installs):
+# its migrations on its database, its seller; says which code it imported.
+PRE_ISSUE_SETUP = textwrap.dedent("""
+    import json, sys
+    import amazon_pilot, pilot_dev
+    from amazon_pilot.accounts.service import create_user
+    from amazon_pilot.platform.migrate import apply_migrations
+    url, email, password = sys.argv[1:4]
+    applied = apply_migrations(url)
+    user = create_user(email, password, role="seller", plan="enterprise")
+    print(json.dumps({"amazon_pilot": amazon_pilot.__file__, "pilot_dev": pilot_dev.__file__,
+                      "migrations": len(applied), "user": str(user.id)}))
+""")
+PRE_ISSUE_PILOT = "import sys; from pilot_dev.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@dataclass
+class Reference:
+    """The pre-issue tree's `pilot run`, serving its own database."""
+
+    commit: str
+    port: int
+    auth: str
+    code: str  # where its amazon_pilot was imported from
+
+
+def pre_issue_commit() -> tuple[str | None, str]:
+    """The commit before issue 18's first, or None and why it is not available."""
+    git = ["git", "-C", str(ROOT)]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*git, *args], capture_output=True, text=True)
+
+    shallow = run("rev-parse", "--is-shallow-repository")
+    if shallow.returncode != 0:
+        return None, "not a git checkout"
+    if shallow.stdout.strip() == "true":
+        return None, "a shallow clone, without the history"
+    added = run("log", "--diff-filter=A", "--format=%H", "--", ISSUE_18_FIRST_FILE).stdout.split()
+    if not added:
+        return None, "no commit in this clone adds migration 0017"
+    first = added[-1]
+    parent = run("rev-parse", "--verify", "--quiet", first + "^")
+    if parent.returncode != 0:
+        return None, f"the parent of {first[:7]} is not in this clone"
+    return parent.stdout.strip(), f"{first[:7]}^"
+
+
+@contextmanager
+def pre_issue_stack(url: str, email: str, products: int,
+                    prefix: str) -> Iterator[Reference | None]:
+    """The pre-issue tree exported from git and its `pilot run` on a database of its own
+    (next to `url`'s, dropped afterwards) seeded as today's; None when the clone lacks it."""
+    import psycopg
+    from psycopg import sql
+
+    from pilot_dev.runtime.stack import ensure_database
+
+    commit, why = pre_issue_commit()
+    if commit is None:
+        print(f"the code before issue 18 is unavailable ({why}): the list goal's reference"
+              f" falls back to the PROXY (bare uvicorn, pre-issue SQL, schema {PRE_ISSUE})")
+        yield None
+        return
+    plain = url.replace("postgresql+psycopg", "postgresql")
+    name = f"pilot_bench_pre_{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix="pre-issue18-") as tmp:
+        tree = Path(tmp)
+        subprocess.run(f"git -C {shlex.quote(str(ROOT))} archive {commit}"
+                       f" | tar -x -C {shlex.quote(tmp)}", shell=True, check=True)
+        old_url = ensure_database(plain, name).replace("postgresql:", url.split(":")[0] + ":")
+        paths = os.pathsep.join(str(tree / part) for part in ("shared", "devtools", "functions"))
+        env = {**os.environ, **SERVE_ENV, "DATABASE_URL": old_url, "PYTHONPATH": paths}
+        for local in ("PILOT_STATE_FILE", "PILOT_DATA_DIR", "BENCH_FIGURES"):
+            env.pop(local, None)
+        process = None
+        try:
+            done = subprocess.run([sys.executable, "-c", PRE_ISSUE_SETUP, old_url, email,
+                                   PASSWORD], cwd=tree, env=env, capture_output=True,
+                                  text=True, check=True)
+            setup = json.loads(done.stdout.strip().splitlines()[-1])
+            if not setup["amazon_pilot"].startswith(tmp):
+                raise RuntimeError(f"the pre-issue tree imported today's code: {setup}")
+            seed_rows(old_url, setup["user"], products, prefix)
+            port = free_port()
+            with open(tree / "pilot-run.log", "wb") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-c", PRE_ISSUE_PILOT, "run", "--port", str(port),
+                     "--no-schedules"], cwd=tree, env=env, stdout=log, stderr=log,
+                    preexec_fn=stop_with_this_process)
+            wait_http(port, timeout=300)
+            print(f"the code before issue 18: {commit[:10]} ({why}), exported to {tmp},"
+                  f" {setup['migrations']} of its migrations, amazon_pilot from"
+                  f" {setup['amazon_pilot']}")
+            yield Reference(commit, port, token(port, email), setup["amazon_pilot"])
+        finally:
+            if process is not None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            with psycopg.connect(plain, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)))
+
+
+def page_shape(port: int, auth: str) -> tuple[int, int, int]:
+    """A page's status, item count and total (both servers must answer alike)."""
+    import httpx
+
+    answer = httpx.get(f"http://127.0.0.1:{port}/v1/products", timeout=30,
+                       headers={"authorization": auth})
+    body = answer.json() if answer.status_code == 200 else {}
+    return answer.status_code, len(body.get("items", [])), int(body.get("total", -1))
+
+
 def load(port: int, path: str, seconds: float, auth: str = "") -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", LOADGEN, str(port), path, str(CONNECTIONS),
                           str(seconds), auth], capture_output=True, text=True, check=True)
@@ -216,13 +356,15 @@ def line(label: str, r: dict[str, float], ref: dict[str, float] | None = None) -
     return text
 
 
-def seed_seller(url: str, products: int, email: str, prefix: str) -> str:
-    """A seller with `products` tracked products holding a latest value; the user id."""
+HISTORY_DAYS = 30  # a seller's month of daily snapshots a product (both databases)
+
+
+def seed_rows(url: str, user_id: str, products: int, prefix: str) -> None:
+    """`products` tracked products holding a latest value, each with HISTORY_DAYS daily
+    snapshots, for the seller `user_id`. Plain SQL that both schemas (today's and the
+    pre-issue tree's) accept, so both servers read the same rows."""
     import psycopg
 
-    from amazon_pilot.accounts.service import create_user
-
-    user = create_user(email, "Load-bench-2026", role="seller", plan="enterprise")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO products (asin, marketplace, title, latest, latest_captured_at,"
@@ -232,8 +374,22 @@ def seed_seller(url: str, products: int, email: str, prefix: str) -> str:
         conn.execute(
             "INSERT INTO tracked_products (user_id, product_id, created_at)"
             " SELECT %s, id, now() - (id || ' seconds')::interval FROM products"
-            " WHERE asin LIKE %s", (user.id, prefix + "%"))
-        conn.execute("ANALYZE")
+            " WHERE asin LIKE %s", (user_id, prefix + "%"))
+        conn.execute(
+            "INSERT INTO snapshots (product_id, captured_at, price, bsr_rank, rating,"
+            " review_count) SELECT p.id, now() - d * interval '1 day',"
+            " 10 + p.id %% 50 + d * 0.25, 1000 + p.id + d * 3, 4.1, greatest(0, p.id - d)"
+            " FROM products p, generate_series(1, %s) d WHERE p.asin LIKE %s",
+            (HISTORY_DAYS, prefix + "%"))
+        conn.execute("VACUUM ANALYZE")
+
+
+def seed_seller(url: str, products: int, email: str, prefix: str) -> str:
+    """A seller of today's code with `products` tracked products; the user id."""
+    from amazon_pilot.accounts.service import create_user
+
+    user = create_user(email, PASSWORD, role="seller", plan="enterprise")
+    seed_rows(url, str(user.id), products, prefix)
     return str(user.id)
 
 
@@ -241,17 +397,14 @@ def token(port: int, email: str) -> str:
     import httpx
 
     answer = httpx.post(f"http://127.0.0.1:{port}/v1/auth/login", timeout=30, json={
-        "email": email, "password": "Load-bench-2026"}).json()
+        "email": email, "password": PASSWORD}).json()
     return f"Bearer {answer['access_token']}"
 
 
 def one_run(url: str, workers: int, seconds: float, bare_port: int,
-            old_ports: tuple[int, int]) -> None:
+            old_ports: tuple[int, int], reference: Reference | None) -> None:
     port = free_port()
-    env = {"DATABASE_URL": url, "RATE_LIMIT_ENTERPRISE": "100000000",
-           "RATE_LIMIT_IP": "100000000", "RATE_LIMIT_IP_AUTHENTICATED": "100000000",
-           "POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING"}
-    with pilot_run(port, env, workers):
+    with pilot_run(port, {"DATABASE_URL": url, **SERVE_ENV}, workers):
         wait_http(port, timeout=300)  # slow on a loaded machine
         small, large = token(port, "load@example.com"), token(port, "load5000@example.com")
         print(f"pilot run --workers {workers}: {CONNECTIONS} connections, {seconds:.0f} s per"
@@ -273,23 +426,53 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int,
              "x bare", f"<= {P99_GOAL:.0f}x", ratio <= P99_GOAL,
              reference=f"bare uvicorn in the same rounds (median of {HEALTH_ROUNDS} rounds'"
              f" ratios; the last round's bare p99 {ref['p99']:.1f} ms)")
-        print("GET /v1/products, seller with 500 tracked products, default page (50)")
+        print(f"GET /v1/products, seller with 500 tracked products ({HISTORY_DAYS} days of"
+              " snapshots each), default page (50)")
         before = load(old_ports[0], "/v1/products", seconds)
         old_sql_now = load(old_ports[1], "/v1/products", seconds)
-        ours = load(port, "/v1/products", seconds, small)
-        print(line("bare uvicorn, pre-issue SQL on pre-issue tables", before))
-        print(line("bare uvicorn, pre-issue SQL on today's tables", old_sql_now, before))
-        print(line("pilot run, GET /v1/products (auth included)", ours, before))
-        print(f"  pilot run against the pre-issue SQL on today's tables:"
-              f" rate x{ours['rps'] / old_sql_now['rps']:.2f}")
-        state = "OK" if ours["rps"] >= 2 * before["rps"] else "UNDER"
-        print(f"  rate goal: >= 2x the pre-issue SQL on the pre-issue tables: {state}")
-        goal(f"list products, 500-product seller, {workers} worker(s)", ours["rps"], "req/s",
-             ">= 2x pre-issue SQL on pre-issue indexes", ours["rps"] >= 2 * before["rps"],
-             reference=f"today's rate = pre-issue SQL on pre-issue indexes (schema"
-             f" {PRE_ISSUE}) in bare uvicorn {before['rps']:.0f} req/s; the same SQL on"
-             f" today's indexes {old_sql_now['rps']:.0f} req/s",
-             ratio=f"x{ours['rps'] / before['rps']:.2f}")
+        print(line("floor: bare uvicorn, pre-issue SQL on pre-issue tables (PROXY)", before))
+        print(line("floor: bare uvicorn, pre-issue SQL on today's tables", old_sql_now))
+        floor = (f"floor: bare uvicorn + pre-issue SQL, no auth: {before['rps']:.0f} req/s on"
+                 f" the pre-issue indexes (schema {PRE_ISSUE}), {old_sql_now['rps']:.0f} on"
+                 " today's")
+        name = f"list products, 500-product seller, {workers} worker(s)"
+        if reference is None:
+            ours = load(port, "/v1/products", seconds, small)
+            print(line("pilot run, GET /v1/products (auth included)", ours, before))
+            met = ours["rps"] >= 2 * before["rps"]
+            print(f"  rate goal: >= 2x the PROXY (pre-issue SQL on the pre-issue tables, bare"
+                  f" uvicorn; the pre-issue code is unavailable): {'OK' if met else 'UNDER'}")
+            goal(name, ours["rps"], "req/s", ">= 2x today's rate", met,
+                 reference=f"PROXY, the code before issue 18 unavailable here: {floor}",
+                 ratio=f"x{ours['rps'] / before['rps']:.2f}")
+        else:
+            print(f"  today's rate: the code before issue 18 ({reference.commit[:7]}) under its"
+                  f" own pilot run, {LIST_ROUNDS} rounds in turn with today's")
+            shapes = page_shape(reference.port, reference.auth), page_shape(port, small)
+            print(f"  one page (status, items, total): before issue 18 {shapes[0]},"
+                  f" today {shapes[1]}")
+            refs, ours_runs, ratios = [], [], []
+            for round_no in range(LIST_ROUNDS):
+                ref = load(reference.port, "/v1/products", seconds, reference.auth)
+                ours = load(port, "/v1/products", seconds, small)
+                refs.append(ref)
+                ours_runs.append(ours)
+                ratios.append(ours["rps"] / ref["rps"])
+                print(line(f"{round_no + 1}: pilot run before issue 18 (today's rate)", ref))
+                print(line(f"{round_no + 1}: pilot run today", ours, ref))
+            ratio = statistics.median(ratios)
+            ref_rps = statistics.median(r["rps"] for r in refs)
+            our_rps = statistics.median(r["rps"] for r in ours_runs)
+            met = ratio >= 2
+            print(f"  rate goal: >= 2x the code before issue 18 (median of the rounds' ratios,"
+                  f" x{ratio:.2f}; {our_rps:.0f} against {ref_rps:.0f} req/s):"
+                  f" {'OK' if met else 'UNDER'}")
+            print(f"  today against the floor (bare, pre-issue SQL on pre-issue tables):"
+                  f" x{our_rps / before['rps']:.2f}")
+            goal(name, our_rps, "req/s", ">= 2x today's rate", met,
+                 reference=f"today's rate = the code before issue 18 ({reference.commit[:7]}),"
+                 f" its own pilot run, in turn with today's: {ref_rps:.0f} req/s (median of"
+                 f" {LIST_ROUNDS} rounds); {floor}", ratio=f"x{ratio:.2f}")
         print("GET /v1/products, seller with 5,000 tracked products, default page (50)")
         ours = load(port, "/v1/products", seconds, large)
         print(line(f"pilot run, {CONNECTIONS} connections", ours))
@@ -334,8 +517,10 @@ def main() -> None:
             wait_http(bare_port)
             wait_http(before_port, "/v1/products")
             wait_http(now_port, "/v1/products")
-            for workers in args.workers:
-                one_run(url, workers, seconds, bare_port, (before_port, now_port))
+            with pre_issue_stack(url, "load@example.com", 500, "B0L") as reference:
+                for workers in args.workers:
+                    one_run(url, workers, seconds, bare_port, (before_port, now_port),
+                            reference)
         finally:
             for process in (bare, before, now):
                 process.terminate()
