@@ -266,22 +266,30 @@ def pre_issue_commit() -> tuple[str | None, str]:
 @contextmanager
 def pre_issue_stack(url: str, email: str, products: int,
                     prefix: str) -> Iterator[Reference | None]:
-    """The pre-issue tree exported from git and its `pilot run` on a database of its own
-    (next to `url`'s, dropped afterwards) seeded as today's; None when the clone lacks it."""
-    import psycopg
-    from psycopg import sql
-
-    from pilot_dev.runtime.stack import ensure_database
-
+    """The pre-issue tree's `pilot run` (exported_stack); None when the clone lacks it."""
     commit, why = pre_issue_commit()
     if commit is None:
         print(f"the code before issue 18 is unavailable ({why}): the list goal's reference"
               f" falls back to the PROXY (bare uvicorn, pre-issue SQL, schema {PRE_ISSUE})")
         yield None
         return
+    with exported_stack(url, commit, why, email, products, prefix) as reference:
+        yield reference
+
+
+@contextmanager
+def exported_stack(url: str, commit: str, why: str, email: str, products: int,
+                   prefix: str) -> Iterator[Reference]:
+    """`commit`'s tree exported from git and its `pilot run` on a database of its own
+    (next to `url`'s, made by its migrations, dropped afterwards) seeded as today's."""
+    import psycopg
+    from psycopg import sql
+
+    from pilot_dev.runtime.stack import ensure_database
+
     plain = url.replace("postgresql+psycopg", "postgresql")
-    name = f"pilot_bench_pre_{os.getpid()}"
-    with tempfile.TemporaryDirectory(prefix="pre-issue18-") as tmp:
+    name = f"pilot_bench_{commit[:8]}_{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix=f"bench-load-{commit[:8]}-") as tmp:
         tree = Path(tmp)
         subprocess.run(f"git -C {shlex.quote(str(ROOT))} archive {commit}"
                        f" | tar -x -C {shlex.quote(tmp)}", shell=True, check=True)
@@ -297,7 +305,7 @@ def pre_issue_stack(url: str, email: str, products: int,
                                   text=True, check=True)
             setup = json.loads(done.stdout.strip().splitlines()[-1])
             if not setup["amazon_pilot"].startswith(tmp):
-                raise RuntimeError(f"the pre-issue tree imported today's code: {setup}")
+                raise RuntimeError(f"the exported tree imported this checkout's code: {setup}")
             seed_rows(old_url, setup["user"], products, prefix)
             port = free_port()
             with open(tree / "pilot-run.log", "wb") as log:
@@ -306,7 +314,7 @@ def pre_issue_stack(url: str, email: str, products: int,
                      "--no-schedules"], cwd=tree, env=env, stdout=log, stderr=log,
                     preexec_fn=stop_with_this_process)
             wait_http(port, timeout=300)
-            print(f"the code before issue 18: {commit[:10]} ({why}), exported to {tmp},"
+            print(f"the code at {commit[:10]} ({why}), exported to {tmp},"
                   f" {setup['migrations']} of its migrations, amazon_pilot from"
                   f" {setup['amazon_pilot']}")
             yield Reference(commit, port, token(port, email), setup["amazon_pilot"])
@@ -320,6 +328,19 @@ def pre_issue_stack(url: str, email: str, products: int,
             with psycopg.connect(plain, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                     sql.Identifier(name)))
+
+
+@contextmanager
+def compared(url: str, rev: str | None) -> Iterator[Reference | None]:
+    """--compare REV: that tree's pilot run too (the same seller), or None."""
+    if rev is None:
+        yield None
+        return
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", rev + "^{commit}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    with exported_stack(url, commit, f"--compare {rev}", "load@example.com", 500,
+                        "B0L") as other:
+        yield other
 
 
 def page_shape(port: int, auth: str) -> tuple[int, int, int]:
@@ -402,7 +423,8 @@ def token(port: int, email: str) -> str:
 
 
 def one_run(url: str, workers: int, seconds: float, bare_port: int,
-            old_ports: tuple[int, int], reference: Reference | None) -> None:
+            old_ports: tuple[int, int], reference: Reference | None,
+            compare: Reference | None = None) -> None:
     port = free_port()
     with pilot_run(port, {"DATABASE_URL": url, **SERVE_ENV}, workers):
         wait_http(port, timeout=300)  # slow on a loaded machine
@@ -451,7 +473,7 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int,
             shapes = page_shape(reference.port, reference.auth), page_shape(port, small)
             print(f"  one page (status, items, total): before issue 18 {shapes[0]},"
                   f" today {shapes[1]}")
-            refs, ours_runs, ratios = [], [], []
+            refs, ours_runs, ratios, others = [], [], [], []
             for round_no in range(LIST_ROUNDS):
                 ref = load(reference.port, "/v1/products", seconds, reference.auth)
                 ours = load(port, "/v1/products", seconds, small)
@@ -460,6 +482,15 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int,
                 ratios.append(ours["rps"] / ref["rps"])
                 print(line(f"{round_no + 1}: pilot run before issue 18 (today's rate)", ref))
                 print(line(f"{round_no + 1}: pilot run today", ours, ref))
+                if compare is not None:
+                    other = load(compare.port, "/v1/products", seconds, compare.auth)
+                    others.append(other["rps"])
+                    print(line(f"{round_no + 1}: pilot run at {compare.commit[:7]} (--compare)",
+                               other, ref))
+            if compare is not None:
+                mine = statistics.median(r["rps"] for r in ours_runs)
+                print(f"  this checkout against {compare.commit[:7]}:"
+                      f" x{mine / statistics.median(others):.2f} (medians of the rounds)")
             ratio = statistics.median(ratios)
             ref_rps = statistics.median(r["rps"] for r in refs)
             our_rps = statistics.median(r["rps"] for r in ours_runs)
@@ -495,6 +526,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
                         help="pilot run --workers values to measure (default 1 2)")
+    parser.add_argument("--compare", metavar="REV",
+                        help="also run REV's tree (git archive) in the list rounds: an A/B")
     args = parser.parse_args()
     seconds = 3.0 if args.quick else args.seconds
 
@@ -517,10 +550,11 @@ def main() -> None:
             wait_http(bare_port)
             wait_http(before_port, "/v1/products")
             wait_http(now_port, "/v1/products")
-            with pre_issue_stack(url, "load@example.com", 500, "B0L") as reference:
+            with (pre_issue_stack(url, "load@example.com", 500, "B0L") as reference,
+                  compared(url, args.compare) as compare):
                 for workers in args.workers:
                     one_run(url, workers, seconds, bare_port, (before_port, now_port),
-                            reference)
+                            reference, compare)
         finally:
             for process in (bare, before, now):
                 process.terminate()
