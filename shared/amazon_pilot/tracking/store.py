@@ -283,7 +283,13 @@ def list_page(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | 
     sql, params, count = list_page_statement(user_id, q=q, paused=paused, sort=sort,
                                              limit=limit, offset=offset, tag=tag,
                                              after=after, moments=moments)
+    # A generic plan for this one statement: Postgres re-planned it on every call (its
+    # estimate of a generic plan counts every snapshots partition, though the plan prunes
+    # at run time and its ordered Append stops at the first row), ≈ 0.6 ms of the
+    # backend's CPU a page; the setting goes back before the connection is handed on.
+    conn.execute(_GENERIC_PLAN)
     rows = conn.execute(_page_text(sql), params).all()
+    conn.execute(_PLAN_AS_USUAL)
     if not rows:
         return ListPage([], count(conn), {})
     width = len(TrackedRow._fields)
@@ -310,6 +316,10 @@ def list_page(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | 
             start += 1 + len(_VALUE_COLUMNS)
         then[tracked.id] = values
     return ListPage(page, int(rows[0][0]), then)
+
+
+_GENERIC_PLAN = text("SET plan_cache_mode = force_generic_plan")
+_PLAN_AS_USUAL = text("RESET plan_cache_mode")
 
 
 @lru_cache(maxsize=256)
