@@ -17,7 +17,10 @@ and the runtime's ratio to the bare app measured in the same run (goal: p99 with
    0017, exported from git (`git archive`) and run as ITS `pilot run` (its shared/,
    devtools/ and functions/ first on PYTHONPATH) on a database of its own made by its own
    migrations and seeded with the same seller; it and today's `pilot run` are measured in
-   turn for three rounds, and the goal's figure is the median of the rounds' ratios.
+   turn for three rounds, and the goal's figure is the median of the rounds' ratios;
+   each round also prints the CPU a request cost (the pilot run process from /proc, its
+   database's Postgres backends from pg_stat_activity), steadier than wall rates on a
+   shared machine. `--compare REV` adds REV's tree to the rounds (an A/B of the code).
    Printed once next to them: bare uvicorn running the pre-issue list SQL (sort
    everything, OFFSET, list-plus-count joined) on copies of the list's tables with only
    the pre-issue indexes (schema pre_issue18) and on today's tables: no auth, no runtime,
@@ -45,9 +48,10 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -75,10 +79,10 @@ LOADGEN = textwrap.dedent(r"""
     extra = f"authorization: {auth}\r\n" if auth else ""
     head = f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{extra}\r\n"
     request = head.encode()
-    samples, errors = [], 0
+    samples, errors, answered = [], 0, 0
 
     async def one(stop):
-        global errors
+        global errors, answered
         reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
@@ -94,6 +98,7 @@ LOADGEN = textwrap.dedent(r"""
                     length = int(value)
             await reader.readexactly(length)
             samples.append(time.perf_counter() - t0)
+            answered += 1  # the warm-up's too: the CPU read around a load counts them
             if not status.startswith(b"HTTP/1.1 2"):
                 errors += 1
         writer.close()
@@ -107,7 +112,7 @@ LOADGEN = textwrap.dedent(r"""
         elapsed = time.perf_counter() - started
         samples.sort()
         n = len(samples)
-        print(json.dumps({"rps": n / elapsed, "n": n, "errors": errors,
+        print(json.dumps({"rps": n / elapsed, "n": n, "errors": errors, "all": answered,
                           "p50": samples[n // 2] * 1000,
                           "p99": samples[min(n - 1, round(0.99 * (n - 1)))] * 1000}))
 
@@ -239,6 +244,8 @@ class Reference:
     port: int
     auth: str
     code: str  # where its amazon_pilot was imported from
+    pid: int  # its pilot run's process (CPU read from /proc)
+    database: str  # its Postgres backends' database (their CPU too)
 
 
 def pre_issue_commit() -> tuple[str | None, str]:
@@ -317,7 +324,8 @@ def exported_stack(url: str, commit: str, why: str, email: str, products: int,
             print(f"the code at {commit[:10]} ({why}), exported to {tmp},"
                   f" {setup['migrations']} of its migrations, amazon_pilot from"
                   f" {setup['amazon_pilot']}")
-            yield Reference(commit, port, token(port, email), setup["amazon_pilot"])
+            yield Reference(commit, port, token(port, email), setup["amazon_pilot"],
+                            process.pid, name)
         finally:
             if process is not None:
                 process.send_signal(signal.SIGINT)
@@ -353,6 +361,41 @@ def page_shape(port: int, auth: str) -> tuple[int, int, int]:
     return answer.status_code, len(body.get("items", [])), int(body.get("total", -1))
 
 
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) a process has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends_cpu(admin: str, database: str) -> dict[int, float]:
+    """Each Postgres backend of `database`: its CPU seconds so far."""
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        pids = [pid for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))]
+    out = {}
+    for pid in pids:
+        with suppress(FileNotFoundError, ProcessLookupError):
+            out[pid] = process_cpu(pid)
+    return out
+
+
+def load_with_cpu(port: int, seconds: float, auth: str, pid: int, admin: str,
+                  database: str) -> dict[str, float]:
+    """load() of GET /v1/products, with the CPU a request cost the pilot run process
+    (its HTTP front, runtime and app: not its worker processes) and its database's
+    Postgres backends: wall rates move with whatever else runs, CPU time much less."""
+    before, pg_before = process_cpu(pid), backends_cpu(admin, database)
+    result = load(port, "/v1/products", seconds, auth)
+    after, pg_after = process_cpu(pid), backends_cpu(admin, database)
+    answered = max(1.0, result["all"])
+    result["cpu_ms"] = (after - before) / answered * 1000
+    result["pg_ms"] = sum(cpu - pg_before.get(backend, 0.0)
+                          for backend, cpu in pg_after.items()) / answered * 1000
+    return result
+
+
 def load(port: int, path: str, seconds: float, auth: str = "") -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", LOADGEN, str(port), path, str(CONNECTIONS),
                           str(seconds), auth], capture_output=True, text=True, check=True)
@@ -366,11 +409,18 @@ def serve(code: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
+def cpu_of(runs: list[dict[str, float]]) -> float:
+    """The median CPU a request cost (pilot run process + its Postgres backends), ms."""
+    return statistics.median(r["cpu_ms"] + r["pg_ms"] for r in runs)
+
+
 def line(label: str, r: dict[str, float], ref: dict[str, float] | None = None) -> str:
     text = (f"  {label:<46} {r['rps']:7.0f} req/s   p50 {r['p50']:7.1f} ms"
             f"   p99 {r['p99']:7.1f} ms")
     if r.get("errors"):
         text += f"   ({int(r['errors'])} errors)"
+    if "cpu_ms" in r:
+        text += f"   CPU a request: pilot run {r['cpu_ms']:.2f} ms + Postgres {r['pg_ms']:.2f} ms"
     if ref is not None:
         text += (f"   rate x{r['rps'] / ref['rps']:.2f}, p99 x{r['p99'] / ref['p99']:.2f}"
                  f" of the reference")
@@ -426,7 +476,9 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int,
             old_ports: tuple[int, int], reference: Reference | None,
             compare: Reference | None = None) -> None:
     port = free_port()
-    with pilot_run(port, {"DATABASE_URL": url, **SERVE_ENV}, workers):
+    admin = url.replace("postgresql+psycopg", "postgresql")
+    database = urlsplit(admin).path.lstrip("/")
+    with pilot_run(port, {"DATABASE_URL": url, **SERVE_ENV}, workers) as server:
         wait_http(port, timeout=300)  # slow on a loaded machine
         small, large = token(port, "load@example.com"), token(port, "load5000@example.com")
         print(f"pilot run --workers {workers}: {CONNECTIONS} connections, {seconds:.0f} s per"
@@ -475,22 +527,29 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int,
                   f" today {shapes[1]}")
             refs, ours_runs, ratios, others = [], [], [], []
             for round_no in range(LIST_ROUNDS):
-                ref = load(reference.port, "/v1/products", seconds, reference.auth)
-                ours = load(port, "/v1/products", seconds, small)
+                ref = load_with_cpu(reference.port, seconds, reference.auth, reference.pid,
+                                    admin, reference.database)
+                ours = load_with_cpu(port, seconds, small, server.pid, admin, database)
                 refs.append(ref)
                 ours_runs.append(ours)
                 ratios.append(ours["rps"] / ref["rps"])
                 print(line(f"{round_no + 1}: pilot run before issue 18 (today's rate)", ref))
                 print(line(f"{round_no + 1}: pilot run today", ours, ref))
                 if compare is not None:
-                    other = load(compare.port, "/v1/products", seconds, compare.auth)
-                    others.append(other["rps"])
+                    other = load_with_cpu(compare.port, seconds, compare.auth, compare.pid,
+                                          admin, compare.database)
+                    others.append(other)
                     print(line(f"{round_no + 1}: pilot run at {compare.commit[:7]} (--compare)",
                                other, ref))
             if compare is not None:
                 mine = statistics.median(r["rps"] for r in ours_runs)
-                print(f"  this checkout against {compare.commit[:7]}:"
-                      f" x{mine / statistics.median(others):.2f} (medians of the rounds)")
+                print(f"  this checkout against {compare.commit[:7]}: rate"
+                      f" x{mine / statistics.median(r['rps'] for r in others):.2f}, CPU a"
+                      f" request x{cpu_of(ours_runs) / cpu_of(others):.2f}"
+                      " (medians of the rounds)")
+            print(f"  CPU a request (pilot run + Postgres, medians): before issue 18"
+                  f" {cpu_of(refs):.2f} ms, today {cpu_of(ours_runs):.2f} ms: today's rate on"
+                  f" CPU alone x{cpu_of(refs) / cpu_of(ours_runs):.2f} of the reference")
             ratio = statistics.median(ratios)
             ref_rps = statistics.median(r["rps"] for r in refs)
             our_rps = statistics.median(r["rps"] for r in ours_runs)
@@ -503,7 +562,8 @@ def one_run(url: str, workers: int, seconds: float, bare_port: int,
             goal(name, our_rps, "req/s", ">= 2x today's rate", met,
                  reference=f"today's rate = the code before issue 18 ({reference.commit[:7]}),"
                  f" its own pilot run, in turn with today's: {ref_rps:.0f} req/s (median of"
-                 f" {LIST_ROUNDS} rounds); {floor}", ratio=f"x{ratio:.2f}")
+                 f" {LIST_ROUNDS} rounds); CPU a request {cpu_of(refs):.2f} ms before,"
+                 f" {cpu_of(ours_runs):.2f} ms today; {floor}", ratio=f"x{ratio:.2f}")
         print("GET /v1/products, seller with 5,000 tracked products, default page (50)")
         ours = load(port, "/v1/products", seconds, large)
         print(line(f"pilot run, {CONNECTIONS} connections", ours))
