@@ -286,7 +286,8 @@ def list_page(conn: Connection, user_id: UUID, *, q: str | None, paused: bool | 
     # A generic plan for this one statement: Postgres re-planned it on every call (its
     # estimate of a generic plan counts every snapshots partition, though the plan prunes
     # at run time and its ordered Append stops at the first row), ≈ 0.6 ms of the
-    # backend's CPU a page; the setting goes back before the connection is handed on.
+    # backend's CPU a page; the setting goes back before the connection is handed on
+    # (a failed statement leaves it until the pool recycles the connection: plans only).
     conn.execute(_GENERIC_PLAN)
     rows = conn.execute(_page_text(sql), params).all()
     conn.execute(_PLAN_AS_USUAL)
