@@ -28,3 +28,26 @@ def test_latest_reads_as_the_model_gives_it(stored: dict[str, Any]) -> None:
     assert latest_fields(stored) == model.model_dump()
     # the same bytes on the wire: ints stored for float fields still read 10.0
     assert orjson.dumps(latest_fields(stored)) == model.model_dump_json().encode()
+
+
+# jsonb text as Postgres prints it: an integer past 64 bits (orjson would read a float),
+# a number past a double's range (orjson refuses it), digits past a double's precision
+JSONB_TEXTS = [
+    '{"price": 10, "rating": 4.1, "title": "Knife 12345678901234567890"}',
+    '{"review_count": 123456789012345678901234567890}',
+    '{"price": 1' + "0" * 400 + '}',
+    '{"price": 0.1000000000000000055511151231257827}',
+    '{"price_drop_pct": 5, "events": ["price", "bsr"], "nested": {"a": [1, 2.5, null]}}',
+    '{}',
+]
+
+
+@pytest.mark.parametrize("stored", JSONB_TEXTS)
+def test_the_list_reads_stored_json_as_the_driver_does(stored: str) -> None:
+    import json
+
+    from amazon_pilot.tracking.store import _json
+
+    read, expected = _json(stored), json.loads(stored)
+    assert read == expected
+    assert repr(read) == repr(expected)  # the same types too (an int stays an int)

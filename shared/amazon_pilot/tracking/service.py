@@ -322,18 +322,24 @@ def changes_of(latest: dict[str, Any], then: dict[str, dict[str, Any] | None]) -
     start. A side without a value (out of stock now or then: no price) gives no change,
     never a change from an older known price."""
     out: Changes = {}
+    news: list[tuple[str, float | None]] | None = None  # the latest side, read once a row
     for label, past in then.items():
         if past is None:
             out[label] = None
             continue
+        if news is None:
+            news = [(name, None if (value := latest.get(name)) is None else float(value))
+                    for name in CHANGE_METRICS]
         metrics = {}
-        for name in CHANGE_METRICS:
-            old = None if past[name] is None else float(past[name])
-            new = latest.get(name)
-            new = None if new is None else float(new)
-            change = None if old is None or new is None else round(new - old, 2)
-            pct = None if change is None or not old else round(change / old * 100, 2)
-            metrics[name] = {"old": old, "new": new, "change": change, "change_pct": pct}
+        for name, new in news:
+            stored = past[name]
+            old = None if stored is None else float(stored)
+            if old is None or new is None:
+                metrics[name] = {"old": old, "new": new, "change": None, "change_pct": None}
+                continue
+            change = round(new - old, 2)
+            metrics[name] = {"old": old, "new": new, "change": change,
+                             "change_pct": round(change / old * 100, 2) if old else None}
         out[label] = metrics
     return out
 
