@@ -73,13 +73,22 @@ def moto_log_trimmer(region: str, keep: int = LOCAL_EVENTS_PER_STREAM
 
 
 class CloudWatchShipper:
-    """Every 0.2 s, renders the lines handed to it and writes them, one call per log group.
+    """Every 0.02 s (0.2 s through the API), renders the lines handed to it and writes
+    them, one call per log group.
 
     Handing lines over is a deque append (atomic under the GIL): no lock, no wake-up of
     this thread, nothing a request would wait on.
     """
 
-    INTERVAL_S = 0.2
+    # Into the in-process store: short rounds, so that each round's work is short. The
+    # lines of 0.2 s of load took 13-26 ms of the interpreter at once, and a request
+    # that needed it back during that burst waited 5 ms slices (the switch interval)
+    # behind it, a p99 of +20 ms; in 0.02 s rounds the same work comes in ≈ 1.3 ms
+    # pieces (measured in process, 3,000 req/s).
+    DIRECT_INTERVAL_S = 0.02
+    # Through the API (a worker process): each round is a request the endpoint's
+    # process serves, so fewer, larger ones.
+    API_INTERVAL_S = 0.2
 
     def __init__(self, logs_client: Any, direct: DirectWriter | None = None,
                  trim: Callable[[], int] | None = None) -> None:
@@ -108,7 +117,8 @@ class CloudWatchShipper:
 
     def _run(self) -> None:
         while True:
-            stopping = self._stopping.wait(self.INTERVAL_S)  # let the next lines gather
+            interval = self.DIRECT_INTERVAL_S if self.direct else self.API_INTERVAL_S
+            stopping = self._stopping.wait(interval)  # let the next lines gather
             self._ship_pending()
             if self.trim is not None:
                 with contextlib.suppress(Exception):  # a full store never stops the stack
