@@ -12,6 +12,7 @@ import pytest
 from pilot_dev.runtime.alarms import (
     ALARM,
     INSUFFICIENT,
+    KEEP_S,
     OK,
     AlarmDefinition,
     Evaluator,
@@ -194,3 +195,20 @@ def test_a_composite_alarm_follows_its_rule() -> None:
     assert evaluator.states["stack-AuthFunctionLatencyAlarm"].value == ALARM
     assert evaluator.states["stack-ApiIncident"].value == ALARM
     assert "the rule holds" in evaluator.states["stack-ApiIncident"].reason
+
+
+def test_a_window_holds_exactly_the_samples_stamped_inside_it_and_old_ones_expire() -> None:
+    store = MetricStore()
+    dims = {"FunctionName": "f"}
+    stamps = [NOW + 0.25, NOW + 0.75, NOW + 1.5, NOW + 2.0, NOW + 2.5, NOW + 3.9]
+    for value, at in enumerate(stamps):
+        store.put("AWS/Lambda", "Duration", dims, value, at=at)
+    store.put("AWS/Lambda", "Duration", dims, 99, at=NOW + 1.2)  # a late EMF stamp
+    # (in order of their second; no statistic depends on the order)
+    assert sorted(store.samples("AWS/Lambda", "Duration", dims, NOW + 0.5, NOW + 2.5)) == [
+        1, 2, 3, 99]
+    assert sorted(store.samples("AWS/Lambda", "Duration", dims, NOW, NOW + 10)) == [
+        0, 1, 2, 3, 4, 5, 99]
+    assert store.samples("AWS/Lambda", "Duration", dims, NOW + 4, NOW + 10) == []
+    store.put("AWS/Lambda", "Duration", dims, 7, at=NOW + KEEP_S + 3)  # hours later
+    assert store.samples("AWS/Lambda", "Duration", dims, 0, 2e10) == [5, 7]
