@@ -349,15 +349,27 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
     """_title_phrases by content: a product's keywords and its rivals' titles change less
     often than the ranks and prices a re-run reads (≈ a third of suggest() otherwise)."""
     segs = _title_segments(titles)
-    grams: dict[int, list[set[tuple[str, ...]]]] = {}  # per length: each title's word runs
+    # per length: in how many title segments each word run occurs (a run counted once a
+    # segment), so a pair of keywords is one look-up, not a pass over the segments
+    held: dict[int, Counter[tuple[str, ...]]] = {}
 
-    def runs(words: list[str]) -> int:
+    def runs(words: tuple[str, ...]) -> int:
         """How many competitor title segments hold `words` in a row."""
         n = len(words)
-        if n not in grams:
-            grams[n] = [set(zip(*(seg[i:] for i in range(n)), strict=False)) for seg in segs]
-        key = tuple(words)
-        return sum(1 for held in grams[n] if key in held)
+        counts = held.get(n)
+        if counts is None:
+            counts = held[n] = Counter(
+                run for seg in segs for run in set(zip(*(seg[i:] for i in range(n)), strict=False))
+            )
+        return counts[words]
+
+    stems_of: dict[str, tuple[str, ...]] = {}  # keyword -> its words' stems
+
+    def stems(kw: str) -> tuple[str, ...]:
+        found = stems_of.get(kw)
+        if found is None:
+            found = stems_of[kw] = tuple(stem(w) for w in kw.split())
+        return found
 
     kws = list(keywords)
     merged = True
@@ -368,7 +380,7 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
                 if a == b:
                     continue
                 joined = f"{a} {b}"
-                if runs([stem(w) for w in joined.split()]) >= grounding.MIN_COMPETITOR_TITLES:
+                if runs(stems(a) + stems(b)) >= grounding.MIN_COMPETITOR_TITLES:
                     kws[kws.index(a)] = joined
                     kws.remove(b)
                     merged = True
