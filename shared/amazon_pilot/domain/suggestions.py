@@ -379,8 +379,8 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
             for b in kws:
                 if a == b:
                     continue
-                joined = f"{a} {b}"
                 if runs(stems(a) + stems(b)) >= grounding.MIN_COMPETITOR_TITLES:
+                    joined = f"{a} {b}"
                     kws[kws.index(a)] = joined
                     kws.remove(b)
                     merged = True
