@@ -361,7 +361,7 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
             counts = held[n] = Counter(
                 run for seg in segs for run in set(zip(*(seg[i:] for i in range(n)), strict=False))
             )
-        return counts[words]
+        return counts.get(words, 0)  # not counts[words]: Counter.__missing__ is Python
 
     stems_of: dict[str, tuple[str, ...]] = {}  # keyword -> its words' stems
 
