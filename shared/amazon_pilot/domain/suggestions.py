@@ -179,12 +179,15 @@ def _dedupe_segments(title: str) -> str:
     return "".join(out)
 
 
+_SPECIAL_TO_SPACE = str.maketrans(dict.fromkeys(TITLE_SPECIAL_CHARS, " "))
+
+
 @functools.lru_cache(maxsize=4096)  # read by the score and the title suggestion alike
 def clean_title(title: str, brand: str | None) -> str:
     """The title with promotional wording, banned characters and shouting removed and the
     brand moved to the front."""
     t = PROMO_RE.sub(" ", title)
-    t = "".join(" " if c in TITLE_SPECIAL_CHARS else c for c in t)
+    t = t.translate(_SPECIAL_TO_SPACE)
     for word in caps_words(t, brand):
         t = re.sub(rf"\b{re.escape(word)}\b", word.capitalize(), t)
     if brand and starts_with_brand(t, brand) and t[: len(brand)].lower() == brand.lower():
@@ -388,12 +391,14 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
             if merged:
                 break
     out, fragments = [], {}
+    # the words a title segment ends a phrase with: its last, or one before a stopword
+    ends = {w for seg in segs for w, after in zip(seg, seg[1:] + [""], strict=True)
+            if not after or after in STOPWORDS}
+    in_titles = {w for seg in segs for w in seg}
     for kw in kws:
         if " " not in kw:
             st = stem(kw)
-            ends = sum(1 for seg in segs for i, w in enumerate(seg) if w == st and (
-                i + 1 == len(seg) or seg[i + 1] in STOPWORDS))
-            if segs and ends == 0 and any(st in seg for seg in segs):
+            if segs and st not in ends and st in in_titles:
                 fragments[kw] = "a fragment: competitor titles always continue it"
                 continue
         out.append(kw)
