@@ -54,6 +54,13 @@ def test_the_words_are_letters_and_digits_so_each_lies_inside_one_token() -> Non
             assert all(re.fullmatch(r"[a-z0-9]+", word) for word in needs), regex.pattern[:60]
 
 
+def test_skipping_screened_rules_and_rule_groups_finds_every_hit_running_all_finds() -> None:
+    # The rule groups _hits_for leaves out must hold only screened regexes, in rule order.
+    texts = _texts() + [t.replace(" ", "-") for t in _texts()[:300]]
+    for text in texts:
+        assert features._hits_for(text) == features._hits_for(text, screen=False), text
+
+
 def test_screening_reads_the_same_claims_as_running_every_rule() -> None:
     bullets = ["IPX7 waterproof, 8 hours playtime (32 with case), bluetooth 5.3 and ANC"]
     found = extract_features("B0SCREEN01", bullets).features

@@ -392,7 +392,7 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
                 break
     out, fragments = [], {}
     # the words a title segment ends a phrase with: its last, or one before a stopword
-    ends = {w for seg in segs for w, after in zip(seg, seg[1:] + [""], strict=True)
+    ends = {w for seg in segs for w, after in zip(seg, [*seg[1:], ""], strict=True)
             if not after or after in STOPWORDS}
     in_titles = {w for seg in segs for w in seg}
     for kw in kws:
