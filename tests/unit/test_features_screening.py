@@ -41,10 +41,24 @@ def test_every_match_of_a_screened_rule_holds_its_words_or_a_digit() -> None:
         matched = [m.group(0).lower() for t in texts for m in regex.finditer(t)]
         assert matched, f"no example matches {regex.pattern[:60]}"
         for low in matched:
-            if needs is features._A_DIGIT:
+            if needs is features._A_DIGIT or isinstance(needs, features._DigitAnd):
                 assert re.search(r"[0-9]", low), (regex.pattern[:60], low)
-            else:
+            if needs is not features._A_DIGIT:
                 assert any(word in low for word in needs), (regex.pattern[:60], low)
+
+
+def test_the_words_are_letters_and_digits_so_each_lies_inside_one_token() -> None:
+    # _Scan looks the words up in the text's [a-z0-9]+ tokens.
+    for regex, needs in features._NEEDS.items():
+        if needs is not features._A_DIGIT:
+            assert all(re.fullmatch(r"[a-z0-9]+", word) for word in needs), regex.pattern[:60]
+
+
+def test_skipping_screened_rules_and_rule_groups_finds_every_hit_running_all_finds() -> None:
+    # The rule groups _hits_for leaves out must hold only screened regexes, in rule order.
+    texts = _texts() + [t.replace(" ", "-") for t in _texts()[:300]]
+    for text in texts:
+        assert features._hits_for(text) == features._hits_for(text, screen=False), text
 
 
 def test_screening_reads_the_same_claims_as_running_every_rule() -> None:

@@ -333,25 +333,35 @@ THEME_RES: dict[str, re.Pattern[str]] = {
 
 # --------------------------------------------------------------------------- screening
 
-# What every match of a rule contains: a digit, or one of these lower-case words. A text
-# without it skips the rule's regex (most bullets hold few of the ~45 rules' words). A
-# rule not listed here always runs; tests/unit/test_features_screening.py checks each entry.
+# What every match of a rule contains: a digit, one of some lower-case words, or both
+# (_DigitAnd). A text without it skips the rule's regex (most bullets hold few of the ~45
+# rules' words). A rule not listed here always runs; tests/unit/test_features_screening.py
+# checks each entry. The words are letters and digits only, so each lies inside one token
+# of the text: _Scan reads the text's tokens once and looks each up (see _token_rules).
+
+
+class _DigitAnd(tuple[str, ...]):
+    """Needs: a digit and one of these words ("IP67" holds "ip" and a digit)."""
+
+    __slots__ = ()
+
+
 _A_DIGIT: tuple[str, ...] = ("<a digit>",)
 _NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
-    FAST_CHARGE_RE: _A_DIGIT,
-    FAST_CHARGE_REV_RE: _A_DIGIT,
+    FAST_CHARGE_RE: _DigitAnd(("min",)),
+    FAST_CHARGE_REV_RE: _DigitAnd(("charg",)),
     FAST_CHARGE_FLAG_RE: ("charg", "delivery", "pd", "qc"),
-    BATTERY_PAREN_RE: _A_DIGIT,
+    BATTERY_PAREN_RE: _DigitAnd(("case",)),
     DURATION_RE: _A_DIGIT,
     WARRANTY_BEFORE_RE: ("warranty", "guarantee"),
     WARRANTY_AFTER_RE: ("warranty", "guarantee"),
-    BLUETOOTH_RE: _A_DIGIT,
-    BLUETOOTH_BEFORE_RE: _A_DIGIT,
-    IP_RE: _A_DIGIT,
+    BLUETOOTH_RE: _DigitAnd(("bluetooth", "bt")),
+    BLUETOOTH_BEFORE_RE: _DigitAnd(("bluetooth", "bt")),
+    IP_RE: _DigitAnd(("ip",)),
     ANC_RE: ("anc", "noise"),
     NOISE_CANCEL_RE: ("noise",),
     CALL_NR_RE: ("enc", "cvc", "noise"),
-    DB_RE: _A_DIGIT,
+    DB_RE: _DigitAnd(("db",)),
     USB_C_RE: ("usb", "type"),
     WIRELESS_CHARGING_RE: ("wireless", "qi"),
     MULTIPOINT_RE: ("point", "device"),
@@ -362,11 +372,11 @@ _NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
     CODEC_RES["codec_lc3"]: ("lc3",),
     CODEC_RES["codec_sbc"]: ("sbc",),
     WEIGHT_RE: _A_DIGIT,
-    DRIVER_RE: _A_DIGIT,
-    DRIVER_AFTER_RE: _A_DIGIT,
+    DRIVER_RE: _DigitAnd(("driver",)),
+    DRIVER_AFTER_RE: _DigitAnd(("driver",)),
     MIC_RE: ("mic",),
     WATT_RE: _A_DIGIT,
-    MAH_RE: _A_DIGIT,
+    MAH_RE: _DigitAnd(("mah",)),
     PORTS_RE: ("port",),
     DIMENSIONS_RE: _A_DIGIT,
 }
@@ -382,37 +392,44 @@ _THEME_NEEDS: dict[str, tuple[str, ...]] = {
     "travel_portable": ("portable", "compact", "travel", "pocket"),
 }
 _NEEDS.update({THEME_RES[theme]: words for theme, words in _THEME_NEEDS.items()})
-_ASCII_DIGIT_RE = lazy_re(r"[0-9]")
+_TOKEN_RE = lazy_re(r"[a-z0-9]+")
 
 
 class _Scan:
-    """One text, read once for the words and digits the rules need."""
+    """One text, read once for the words and digits the rules need: `blocked` holds the ids
+    of the screened regexes that cannot match it (empty for text beyond ASCII)."""
 
-    __slots__ = ("digit", "low")
+    __slots__ = ("blocked",)
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, screen: bool = True) -> None:
         # Only ASCII text is screened: IGNORECASE also matches a few other letters (the
         # Kelvin sign for k, the long s for s) that lower() does not turn into ASCII.
-        plain = text.isascii()
-        self.low = text.lower() if plain else None
-        self.digit = not plain or _ASCII_DIGIT_RE.search(text) is not None
+        if not screen or not text.isascii():
+            self.blocked: frozenset[int] = frozenset()
+            return
+        table = _RULES_OF_TOKEN
+        found: set[int] = set()
+        for tok in set(_TOKEN_RE.findall(text.lower())):
+            rules = table.get(tok)
+            if rules is None:
+                rules = _token_rules(tok)
+            if rules:
+                found |= rules
+        # a digit lets the digit-only rules run; without one no digit-and-word rule can
+        allowed = found | _DIGIT_ONLY if _DIGIT in found else found - _DIGIT_AND_WORD
+        self.blocked = _SCREENED - allowed
 
     def may(self, regex: re.Pattern[str]) -> bool:
         """False only when the regex cannot match this text."""
-        needs = _NEEDS_BY_ID.get(id(regex))
-        if needs is None or self.low is None:
-            return True
-        if needs is _A_DIGIT:
-            return self.digit
-        low = self.low
-        for word in needs:  # noqa: SIM110 (a loop of `in` is faster than any() here)
-            if word in low:
-                return True
-        return False
+        return id(regex) not in self.blocked
+
+    def none_of(self, group: frozenset[int]) -> bool:
+        """True when no regex of a rule group (by id, all screened) can match this text."""
+        return group <= self.blocked
 
 
 def _finds(regex: re.Pattern[str], text: str, scan: _Scan | None) -> Iterable[re.Match[str]]:
-    return regex.finditer(text) if scan is None or scan.may(regex) else ()
+    return regex.finditer(text) if scan is None or id(regex) not in scan.blocked else ()
 
 
 _OZ_G = 28.3495
@@ -665,23 +682,36 @@ def _themes(text: str, scan: _Scan | None = None) -> list[_Hit]:
     return hits
 
 
-def _hits_for(text: str) -> list[_Hit]:
-    scan = _Scan(text)
-    fast = _fast_charge(text, scan)
+def _hits_for(text: str, screen: bool = True) -> list[_Hit]:
+    """Every rule's hits in one text, in rule order. The text is tokenised once (_Scan) and
+    a rule group runs only when one of its regexes may match (every rule, unscreened, with
+    screen=False: the tests compare the two)."""
+    scan = _Scan(text, screen)
+    skip = scan.none_of
+    fast = [] if skip(_FAST_GROUP) else _fast_charge(text, scan)
     used = [(h.start, h.end) for h in fast if h.name != "fast_charge" or h.label]
-    return [
-        *fast,
-        *_battery(text, used, scan),
-        *_warranty(text, scan),
-        *_bluetooth(text, scan),
-        *_water(text, scan),
-        *_anc(text, scan),
-        *_flags(text, scan),
-        *_weight(text, scan),
-        *_numbers(text, scan),
-        *_any_category(text, scan),
-        *_themes(text, scan),
-    ]
+    hits = fast
+    if not skip(_BATTERY_GROUP):
+        hits += _battery(text, used, scan)
+    if not skip(_WARRANTY_GROUP):
+        hits += _warranty(text, scan)
+    if not skip(_BLUETOOTH_GROUP):
+        hits += _bluetooth(text, scan)
+    if not skip(_WATER_GROUP):
+        hits += _water(text, scan)
+    if not skip(_ANC_GROUP):
+        hits += _anc(text, scan)
+    if not skip(_FLAGS_GROUP):
+        hits += _flags(text, scan)
+    if not skip(_WEIGHT_GROUP):
+        hits += _weight(text, scan)
+    if not skip(_NUMBERS_GROUP):
+        hits += _numbers(text, scan)
+    if not skip(_ANY_GROUP):
+        hits += _any_category(text, scan)
+    if not skip(_THEMES_GROUP):
+        hits += _themes(text, scan)
+    return hits
 
 
 # --------------------------------------------------------------------------- any category
@@ -759,6 +789,48 @@ _NEEDS.update({
 # The same table by the regex's id: hashing a compiled pattern hashes its whole pattern and
 # code every time (not cached), which made screening cost more than the regexes it skips.
 _NEEDS_BY_ID: dict[int, tuple[str, ...]] = {id(regex): needs for regex, needs in _NEEDS.items()}
+_SCREENED: frozenset[int] = frozenset(_NEEDS_BY_ID)
+_DIGIT = -1  # in a token's rules: the token holds a digit
+_DIGIT_ONLY = frozenset(i for i, needs in _NEEDS_BY_ID.items() if needs is _A_DIGIT)
+_DIGIT_AND_WORD = frozenset(i for i, n in _NEEDS_BY_ID.items() if isinstance(n, _DigitAnd))
+_WORD_RULES: tuple[tuple[str, int], ...] = tuple(
+    (word, i) for i, needs in _NEEDS_BY_ID.items() if needs is not _A_DIGIT for word in needs
+)
+# token -> ids of the rules whose words it holds (and _DIGIT): a category's vocabulary is
+# small, so each token is looked up once per process, not once per text.
+_RULES_OF_TOKEN: dict[str, frozenset[int]] = {}
+
+
+def _token_rules(tok: str) -> frozenset[int]:
+    rules = frozenset({i for word, i in _WORD_RULES if word in tok}
+                      | ({_DIGIT} if not tok.isalpha() else set()))
+    if len(_RULES_OF_TOKEN) >= 100_000:  # a bound on a long-lived worker's memory
+        _RULES_OF_TOKEN.clear()
+    _RULES_OF_TOKEN[tok] = rules
+    return rules
+
+
+# The rule groups _hits_for runs, by their regexes: a group none of whose regexes can match
+# a text is not called at all (its words are absent).
+def _group(*regexes: re.Pattern[str]) -> frozenset[int]:
+    ids = frozenset(id(r) for r in regexes)
+    assert ids <= _SCREENED, "a rule group skipped by screening holds an unscreened regex"
+    return ids
+
+
+_FAST_GROUP = _group(FAST_CHARGE_RE, FAST_CHARGE_REV_RE, FAST_CHARGE_FLAG_RE)
+_BATTERY_GROUP = _group(BATTERY_PAREN_RE, DURATION_RE)
+_WARRANTY_GROUP = _group(WARRANTY_BEFORE_RE, WARRANTY_AFTER_RE)
+_BLUETOOTH_GROUP = _group(BLUETOOTH_RE, BLUETOOTH_BEFORE_RE)
+_WATER_GROUP = _group(IP_RE)
+_ANC_GROUP = _group(ANC_RE, NOISE_CANCEL_RE, CALL_NR_RE)  # DB_RE only runs after an ANC hit
+_FLAGS_GROUP = _group(USB_C_RE, WIRELESS_CHARGING_RE, MULTIPOINT_RE, APP_RE, *CODEC_RES.values())
+_WEIGHT_GROUP = _group(WEIGHT_RE)
+_NUMBERS_GROUP = _group(DRIVER_RE, DRIVER_AFTER_RE, MIC_RE, WATT_RE, MAH_RE, PORTS_RE,
+                        DIMENSIONS_RE)
+_ANY_GROUP = _group(VOLUME_RE, PACK_RE, PIECES_RE, VOLT_RE, RPM_RE, SPEEDS_RE, MADE_OF_RE,
+                    *FLAG_RES.values())
+_THEMES_GROUP = _group(*THEME_RES.values())
 _DIM_UNIT_RE = lazy_re(
     r"(?P<unit>inch(?:es)?|in\b|\"|millimet(?:er|re)s?|mm|centimet(?:er|re)s?|cm)", _I
 )

@@ -214,6 +214,8 @@ def caps_words(title: str, brand: str | None) -> list[str]:
     skip = {w.upper() for w in _WORD_RE.findall(brand or "")}
     out = []
     for w in _WORD_RE.findall(title):
+        if not w.isupper():  # a lower-case letter, or none with a case: not shouting
+            continue
         letters = [c for c in w if c.isalpha()]
         if len(letters) < 5 or not all(c.isupper() for c in letters):
             continue

@@ -179,12 +179,15 @@ def _dedupe_segments(title: str) -> str:
     return "".join(out)
 
 
+_SPECIAL_TO_SPACE = str.maketrans(dict.fromkeys(TITLE_SPECIAL_CHARS, " "))
+
+
 @functools.lru_cache(maxsize=4096)  # read by the score and the title suggestion alike
 def clean_title(title: str, brand: str | None) -> str:
     """The title with promotional wording, banned characters and shouting removed and the
     brand moved to the front."""
     t = PROMO_RE.sub(" ", title)
-    t = "".join(" " if c in TITLE_SPECIAL_CHARS else c for c in t)
+    t = t.translate(_SPECIAL_TO_SPACE)
     for word in caps_words(t, brand):
         t = re.sub(rf"\b{re.escape(word)}\b", word.capitalize(), t)
     if brand and starts_with_brand(t, brand) and t[: len(brand)].lower() == brand.lower():
@@ -349,15 +352,27 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
     """_title_phrases by content: a product's keywords and its rivals' titles change less
     often than the ranks and prices a re-run reads (≈ a third of suggest() otherwise)."""
     segs = _title_segments(titles)
-    grams: dict[int, list[set[tuple[str, ...]]]] = {}  # per length: each title's word runs
+    # per length: in how many title segments each word run occurs (a run counted once a
+    # segment), so a pair of keywords is one look-up, not a pass over the segments
+    held: dict[int, Counter[tuple[str, ...]]] = {}
 
-    def runs(words: list[str]) -> int:
+    def runs(words: tuple[str, ...]) -> int:
         """How many competitor title segments hold `words` in a row."""
         n = len(words)
-        if n not in grams:
-            grams[n] = [set(zip(*(seg[i:] for i in range(n)), strict=False)) for seg in segs]
-        key = tuple(words)
-        return sum(1 for held in grams[n] if key in held)
+        counts = held.get(n)
+        if counts is None:
+            counts = held[n] = Counter(
+                run for seg in segs for run in set(zip(*(seg[i:] for i in range(n)), strict=False))
+            )
+        return counts.get(words, 0)  # not counts[words]: Counter.__missing__ is Python
+
+    stems_of: dict[str, tuple[str, ...]] = {}  # keyword -> its words' stems
+
+    def stems(kw: str) -> tuple[str, ...]:
+        found = stems_of.get(kw)
+        if found is None:
+            found = stems_of[kw] = tuple(stem(w) for w in kw.split())
+        return found
 
     kws = list(keywords)
     merged = True
@@ -367,8 +382,8 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
             for b in kws:
                 if a == b:
                     continue
-                joined = f"{a} {b}"
-                if runs([stem(w) for w in joined.split()]) >= grounding.MIN_COMPETITOR_TITLES:
+                if runs(stems(a) + stems(b)) >= grounding.MIN_COMPETITOR_TITLES:
+                    joined = f"{a} {b}"
                     kws[kws.index(a)] = joined
                     kws.remove(b)
                     merged = True
@@ -376,12 +391,14 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
             if merged:
                 break
     out, fragments = [], {}
+    # the words a title segment ends a phrase with: its last, or one before a stopword
+    ends = {w for seg in segs for w, after in zip(seg, [*seg[1:], ""], strict=True)
+            if not after or after in STOPWORDS}
+    in_titles = {w for seg in segs for w in seg}
     for kw in kws:
         if " " not in kw:
             st = stem(kw)
-            ends = sum(1 for seg in segs for i, w in enumerate(seg) if w == st and (
-                i + 1 == len(seg) or seg[i + 1] in STOPWORDS))
-            if segs and ends == 0 and any(st in seg for seg in segs):
+            if segs and st not in ends and st in in_titles:
                 fragments[kw] = "a fragment: competitor titles always continue it"
                 continue
         out.append(kw)
