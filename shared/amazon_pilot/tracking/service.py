@@ -46,6 +46,7 @@ from amazon_pilot.domain.snapshot import Availability, Snapshot
 from amazon_pilot.domain.tags import InvalidTag, merged, without
 from amazon_pilot.platform import outbox
 from amazon_pilot.platform.cache import cache_put, drop_tagged
+from amazon_pilot.platform.collector import collection_paused
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import (
     ApiError,
@@ -1055,6 +1056,12 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
     caller's transaction. One observation per product: history, `latest` and the alerts
     all come from the same snapshot (the attribution already chose one item per product;
     should a caller pass two, the first is the one stored and judged)."""
+    with collection_paused():  # a batch's rows and verdicts live until it is stored
+        return _ingest(conn, captured_at, run_id, observations)
+
+
+def _ingest(conn: Connection, captured_at: datetime, run_id: str | None,
+            observations: list[tuple[int, Snapshot]]) -> IngestResult:
     result = IngestResult()
     one_each: dict[int, Snapshot] = {}
     for pid, snap in observations:
