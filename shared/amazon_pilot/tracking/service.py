@@ -1081,6 +1081,7 @@ def _ingest(conn: Connection, captured_at: datetime, run_id: str | None,
         trackers.setdefault(tracker.product_id, []).append(tracker)
     judged: dict[int, _Judged] = {}
     identities: dict[UUID, SellerIdentity] = {}  # a seller tracks many of a run's products
+    at = store.copy_moment(captured_at)  # every row's, formatted once
 
     def rows_judged() -> Iterator[tuple[Any, ...]]:
         for pid, snap in observations:
@@ -1091,7 +1092,7 @@ def _ingest(conn: Connection, captured_at: datetime, run_id: str | None,
                 verdict = judged[pid] = _judge(pid, snap, LatestValues.from_dict(latest),
                                                trackers.get(pid, ()), identities)
                 content = verdict.content
-            yield store.snapshot_row(pid, captured_at, run_id, snap, content)
+            yield store.snapshot_row(pid, at, run_id, snap, content)
 
     inserted = set(store.write_observations(conn, captured_at, rows_judged()))
     result.inserted, result.skipped = len(inserted), len(observations) - len(inserted)
