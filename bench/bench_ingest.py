@@ -61,6 +61,7 @@ def ingestion(url: str) -> None:
 
     from amazon_pilot.domain.changes import DEFAULT_THRESHOLDS, LatestValues, detect_changes
     from amazon_pilot.domain.normalize import normalize_item
+    from amazon_pilot.platform.collector import collection_paused
     from amazon_pilot.platform.db import dispose_engine, transaction
     from amazon_pilot.platform.settings import reset_settings
     from amazon_pilot.tracking.service import ingest
@@ -96,8 +97,9 @@ def ingestion(url: str) -> None:
         started, started_cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(ids), CHUNK):
             before = time.process_time()
-            observations = [(pid, normalize_item(item)) for pid, item in
-                            zip(ids[i:i + CHUNK], items[i:i + CHUNK], strict=True) if item]
+            with collection_paused():  # as the adapter reads a run's items
+                observations = [(pid, normalize_item(item)) for pid, item in
+                                zip(ids[i:i + CHUNK], items[i:i + CHUNK], strict=True) if item]
             normalize_cpu += time.process_time() - before
             with transaction() as conn:
                 server_before = server_cpu(conn)
@@ -181,6 +183,7 @@ def _worker(url: str, ids: list[int], asins: list[str], first_day: date, barrier
             results: Any) -> None:
     """One consumer instance: builds its items first (not timed), then ingests them."""
     from amazon_pilot.domain.normalize import normalize_item
+    from amazon_pilot.platform.collector import collection_paused
     from amazon_pilot.platform.db import dispose_engine, transaction
     from amazon_pilot.platform.settings import reset_settings
     from amazon_pilot.tracking.service import ingest
@@ -196,8 +199,10 @@ def _worker(url: str, ids: list[int], asins: list[str], first_day: date, barrier
     for day in days:
         at = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
         for i in range(0, len(ids), CHUNK):
-            observations = [(pid, normalize_item(item)) for pid, item in
-                            zip(ids[i:i + CHUNK], items[day][i:i + CHUNK], strict=True) if item]
+            with collection_paused():
+                observations = [(pid, normalize_item(item)) for pid, item in
+                                zip(ids[i:i + CHUNK], items[day][i:i + CHUNK], strict=True)
+                                if item]
             with transaction() as conn:
                 stored += ingest(conn, at, None, observations).inserted
     results.put(stored)

@@ -114,3 +114,21 @@ def test_each_setting_governs_the_alert_types_it_names() -> None:
         assert silenced and silenced <= set(GOVERNED_ALERTS[switch]), switch
     drafts = detect_changes(LatestValues.of(snap()), changed, Thresholds())
     assert all(isinstance(d.type, AlertType) for d in drafts)
+
+
+def test_latest_read_back_is_what_was_stored():
+    """products.latest read back gives the values it was written from: the stored fields,
+    in their order (to_dict writes them so), the display values beside them left out, the
+    defaults for a field an older `latest` lacks."""
+    values = LatestValues.of(snap(), LatestValues(seen_sellers=["name:old seller"]))
+    stored = {**values.to_dict(), "currency": "USD", "in_stock": True, "image_count": 1}
+    back = LatestValues.from_dict(stored)
+    assert back == values
+    assert list(back.to_dict()) == list(values.to_dict())
+    older = {"price": 10.0, "title": "Old", "currency": "USD"}  # before most fields existed
+    assert LatestValues.from_dict(older) == LatestValues(price=10.0, title="Old")
+    assert LatestValues.from_dict({}) is None and LatestValues.from_dict(None) is None
+    one, two = LatestValues.from_dict(older), LatestValues.from_dict(older)
+    assert one is not None and two is not None
+    one.extra["note"] = 1
+    assert two.extra == {}  # each its own

@@ -44,6 +44,7 @@ from amazon_pilot.domain.product_ref import (
     product_url,
 )
 from amazon_pilot.domain.snapshot import Snapshot
+from amazon_pilot.platform.collector import collection_paused
 
 __all__ = [
     "DEFAULT_ACTOR",
@@ -297,7 +298,8 @@ class ApifyProductFetcher:
 
     def _classify(self, items: list[Any], wanted: list[Ref], record: FetchResult) -> None:
         record.item_count = len(items)
-        attribute(items, wanted, record)
+        with collection_paused():  # the snapshots read live until the run is stored
+            attribute(items, wanted, record)
 
 
 _kept = threading.local()  # kept_fetcher's fetcher, per thread

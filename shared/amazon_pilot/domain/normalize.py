@@ -444,8 +444,12 @@ def _not_an_object(item: object) -> ItemReading:
 def _html_in(item: dict[str, Any]) -> str | None:
     """' in field ... (title ...)' if a top-level field holds an HTML page, else None. Only
     fields no format defines are looked at, and the title (real items have neither)."""
-    extra = item.keys() - _KNOWN_FIELDS
-    extra.add("title")
+    if item.keys() <= _KNOWN_FIELDS:  # the usual item (a subset test builds no set)
+        extra: Iterable[str] = ("title",)
+    else:
+        unknown = item.keys() - _KNOWN_FIELDS
+        unknown.add("title")
+        extra = unknown
     for key in extra:
         value = item.get(key)
         if type(value) is str and value[:1] in "<\n\r\t " and value and _HTML_RE.match(value[:300]):
@@ -735,26 +739,28 @@ def _details_table(tables: list[object], key: str) -> list[tuple[str, str]]:
             if not isinstance(entry, dict):
                 continue
             name = entry[key] if key in entry else entry.get("name")
-            value = entry.get("value")
-            if type(value) is not str:
-                if not isinstance(value, str | int | float):
-                    continue
-                value = str(value)
             if type(name) is not str:
                 if not isinstance(name, str):
                     continue
                 name = str(name)
-            if "\u200e" in value:
-                value = value.replace("\u200e", " ")
-            text = " ".join(value.split())[:_MAX_DETAIL_TEXT]
-            if not text:
-                continue
+            # the name first: a row of page furniture (ASIN, reviews, rank: 3 of a usual 8)
+            # is left out before its value is cleaned
             clean = names.get(name, "")
             if clean == "":  # not seen yet ("" is never a cleaned name)
                 clean = _clean_detail_name(name)
                 if len(name) <= _CACHED_NAME_CHARS and len(names) < _CACHED_NAMES:
                     names[name] = clean
             if clean is None:
+                continue
+            value = entry.get("value")
+            if type(value) is not str:
+                if not isinstance(value, str | int | float):
+                    continue
+                value = str(value)
+            if "\u200e" in value:
+                value = value.replace("\u200e", " ")
+            text = " ".join(value.split())[:_MAX_DETAIL_TEXT]
+            if not text:
                 continue
             row = (clean, text)
             if row not in seen and len(rows) < _MAX_DETAIL_ROWS:
@@ -1114,9 +1120,13 @@ def _add_rank(ranks: list[SubcategoryRank], number: str, category: str) -> None:
     category = category.strip(_CATEGORY_JUNK)
     if category.endswith(_RANK_PREFIXES):  # "A Nr. 5 in B": drop the next rank's prefix
         category = category.rsplit(None, 1)[0].rstrip(_CATEGORY_JUNK) if " " in category else ""
-    digits = number.translate(_RANK_SEPARATORS)
-    if category and digits.isdigit() and len(digits) <= 11 and 0 < int(digits) <= _MAX_RANK:
-        ranks.append(SubcategoryRank(int(digits), category))
+    digits = number.replace(",", "")  # the usual "1,334"; translate only for the others
+    if not digits.isdigit():
+        digits = number.translate(_RANK_SEPARATORS)
+    if category and digits.isdigit() and len(digits) <= 11:
+        rank = int(digits)
+        if 0 < rank <= _MAX_RANK:
+            ranks.append(SubcategoryRank(rank, category))
 
 
 def _brand(manufacturer: object, about: object, warnings: list[str]) -> str | None:

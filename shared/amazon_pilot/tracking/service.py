@@ -46,6 +46,7 @@ from amazon_pilot.domain.snapshot import Availability, Snapshot
 from amazon_pilot.domain.tags import InvalidTag, merged, without
 from amazon_pilot.platform import outbox
 from amazon_pilot.platform.cache import cache_put, drop_tagged
+from amazon_pilot.platform.collector import collection_paused
 from amazon_pilot.platform.db import reading, transaction
 from amazon_pilot.platform.errors import (
     ApiError,
@@ -1061,6 +1062,12 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
     caller's transaction. One observation per product: history, `latest` and the alerts
     all come from the same snapshot (the attribution already chose one item per product;
     should a caller pass two, the first is the one stored and judged)."""
+    with collection_paused():  # a batch's rows and verdicts live until it is stored
+        return _ingest(conn, captured_at, run_id, observations)
+
+
+def _ingest(conn: Connection, captured_at: datetime, run_id: str | None,
+            observations: list[tuple[int, Snapshot]]) -> IngestResult:
     result = IngestResult()
     one_each: dict[int, Snapshot] = {}
     for pid, snap in observations:
@@ -1080,6 +1087,7 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
         trackers.setdefault(tracker.product_id, []).append(tracker)
     judged: dict[int, _Judged] = {}
     identities: dict[UUID, SellerIdentity] = {}  # a seller tracks many of a run's products
+    at = store.copy_moment(captured_at)  # every row's, formatted once
 
     def rows_judged() -> Iterator[tuple[Any, ...]]:
         for pid, snap in observations:
@@ -1090,7 +1098,7 @@ def ingest(conn: Connection, captured_at: datetime, run_id: str | None,
                 verdict = judged[pid] = _judge(pid, snap, LatestValues.from_dict(latest),
                                                trackers.get(pid, ()), identities)
                 content = verdict.content
-            yield store.snapshot_row(pid, captured_at, run_id, snap, content)
+            yield store.snapshot_row(pid, at, run_id, snap, content)
 
     inserted = set(store.write_observations(conn, captured_at, rows_judged()))
     result.inserted, result.skipped = len(inserted), len(observations) - len(inserted)
