@@ -212,3 +212,17 @@ def test_a_window_holds_exactly_the_samples_stamped_inside_it_and_old_ones_expir
     assert store.samples("AWS/Lambda", "Duration", dims, NOW + 4, NOW + 10) == []
     store.put("AWS/Lambda", "Duration", dims, 7, at=NOW + KEEP_S + 3)  # hours later
     assert store.samples("AWS/Lambda", "Duration", dims, 0, 2e10) == [5, 7]
+
+
+def test_a_settled_period_keeps_its_datapoint_and_the_current_one_moves() -> None:
+    store = MetricStore()
+    clock = [NOW + 1]
+    evaluator = Evaluator([alarm()], store, clock=lambda: clock[0])
+    store.put("AWS/Lambda", "Errors", DIMS, 1, at=NOW - 120 + 5)  # two minutes ago
+    store.put("AWS/Lambda", "Errors", DIMS, 1, at=NOW + 0.5)  # this minute
+    assert [v for _, v in evaluator.datapoints(alarm(), clock[0])][-3:] == [1, None, 1]
+    # a line stamped two minutes back arrives late: that period has settled, its
+    # datapoint stays; the current period takes what arrives in it
+    store.put("AWS/Lambda", "Errors", DIMS, 5, at=NOW - 120 + 6)
+    store.put("AWS/Lambda", "Errors", DIMS, 2, at=NOW + 0.7)
+    assert [v for _, v in evaluator.datapoints(alarm(), clock[0])][-3:] == [1, None, 3]

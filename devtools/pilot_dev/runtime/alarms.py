@@ -53,6 +53,9 @@ SEVERITIES = ("page", "ticket")
 DEFAULT_SEVERITY = "ticket"
 KEEP_S = 6 * 3600  # samples older than the longest alarm window are dropped
 HISTORY = 50  # transitions kept per alarm
+# A period this long past is complete: every line of it has been shipped (the worker
+# processes ship every 0.2 s), so its datapoint no longer changes.
+SETTLED_S = 10.0
 
 Dims = frozenset[tuple[str, str]]
 
@@ -461,6 +464,9 @@ class Evaluator:
         self.clock = clock
         self.states = {d.name: AlarmState() for d in definitions}
         self._lock = threading.Lock()
+        # each alarm's datapoints of periods closed long enough not to change (a percentile
+        # over a few minutes of requests is a sort of every sample: taken once, not every 2 s)
+        self._closed: dict[str, dict[tuple[float, float], float | None]] = {}
         for definition in definitions:  # parsed here, not in the evaluating thread
             if definition.composite:
                 _compiled_rule(str(definition.props.get("AlarmRule", "")))
@@ -474,7 +480,16 @@ class Evaluator:
         end = (math.floor(now / period) + 1) * period  # the current period's end
         windows = [(end - (i + 1) * period, end - i * period)
                    for i in reversed(range(alarm.evaluation_periods))]
-        return [(start, self._value(alarm, start, stop)) for start, stop in windows]
+        known = self._closed.get(alarm.name, {})
+        closed: dict[tuple[float, float], float | None] = {}
+        points: list[tuple[float, float | None]] = []
+        for window in windows:
+            value = known[window] if window in known else self._value(alarm, *window)
+            if window[1] <= now - SETTLED_S:
+                closed[window] = value
+            points.append((window[0], value))
+        self._closed[alarm.name] = closed  # only the windows still evaluated
+        return points
 
     def _value(self, alarm: AlarmDefinition, start: float, end: float) -> float | None:
         props = alarm.props
