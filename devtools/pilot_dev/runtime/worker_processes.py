@@ -118,10 +118,14 @@ def _die_with_parent(pipe: IO[bytes]) -> None:
     PR_SET_PDEATHSIG fires when the *thread* that started this process ends: `pilot run`
     starts its workers on its main thread, which lives as long as the runtime does."""
     signal_on_parent_death(signal.SIGKILL)
+    descriptor = pipe.fileno()
 
     def watch() -> None:
+        # the descriptor, not the buffered reader: a read blocked in the reader holds its
+        # lock, and the interpreter's shutdown at a normal stop then aborted ("Fatal
+        # Python error: _enter_buffered_busy" on every Ctrl-C of `pilot run`)
         with contextlib.suppress(Exception):
-            while pipe.read(4096):
+            while os.read(descriptor, 4096):
                 pass
         os._exit(0)  # no clean-up: the parent is gone, as after kill -9
 
