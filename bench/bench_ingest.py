@@ -27,6 +27,7 @@ from common import (
     pilot_run,
     summary,
     wait_http,
+    wait_serving,
 )
 
 PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10000"))
@@ -258,6 +259,7 @@ def history_latency(url: str) -> None:
     # the bench sends more than a plan allows in a minute: lift the limit for it
     with pilot_run(port, {"DATABASE_URL": url, "RATE_LIMIT_ENTERPRISE": "1000000"}):
         wait_http(port, timeout=90)
+        wait_serving(port)  # its other HTTP processes loaded: none still warming up
         token = httpx.post(f"http://127.0.0.1:{port}/v1/auth/login", json={
             "email": "history@example.com", "password": "History-bench-2026"}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}

@@ -26,6 +26,7 @@ from common import (
     pilot_run,
     summary,
     wait_http,
+    wait_serving,
 )
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
@@ -138,6 +139,7 @@ def readiness_and_latency() -> None:
               f" the start before it {first:.2f} s (on a fresh clone: creating the database)")
         goal("pilot run ready", ready, "s", "< 5 s", ready < 5,
              reference=f"the start before it {first:.1f} s")
+        wait_serving(port)  # its other HTTP processes loaded: none still warming up
         with served_by_uvicorn(BARE_APP) as bare, served_by_uvicorn(SAME_APP) as same:
             samples = interleaved({"ours": port, "bare": bare, "same": same}, REQUESTS)
     ours, reference, same_app = samples["ours"], samples["bare"], samples["same"]

@@ -64,6 +64,28 @@ def wait_http(port: int, path: str = "/v1/health/live", timeout: float = 60) -> 
     raise RuntimeError(f"nothing answered on port {port} within {timeout} s")
 
 
+def wait_serving(port: int, timeout: float = 120) -> int:
+    """After wait_http: until every process of `pilot run --http-processes N` listens,
+    so that a load's connections spread over all of them. Returns how many serve."""
+    import json
+
+    token_file = Path(os.environ.get("PILOT_DATA_DIR") or ROOT / ".pilot") / "operator-token"
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/_pilot/status",
+                         headers={"X-Pilot-Operator-Token": token_file.read_text()})
+            answer = conn.getresponse()
+            children = json.loads(answer.read()).get("http_processes", [])
+            if answer.status == 200 and all(child["serving"] for child in children):
+                return 1 + len(children)
+        except (OSError, ValueError):
+            pass  # not up yet, or the token not written yet
+        time.sleep(0.1)
+    raise RuntimeError(f"pilot run's HTTP processes did not all listen within {timeout} s")
+
+
 def hammer(port: int, path: str, n: int, headers: dict[str, str] | None = None) -> list[float]:
     """n sequential keep-alive GETs with http.client; returns latencies in microseconds."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -100,11 +122,14 @@ def stop_with_this_process() -> None:
 
 
 @contextmanager
-def pilot_run(port: int, env: dict[str, str] | None = None,
-              workers: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def pilot_run(port: int, env: dict[str, str] | None = None, workers: int | None = None,
+              http_processes: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """`pilot run` in a subprocess (so the client does not share its interpreter), with
-    `workers` consumer processes (default: pilot run's own, the core count)."""
+    `workers` consumer processes and `http_processes` serving the API (default: pilot
+    run's own, the core count)."""
     extra = ["--workers", str(workers)] if workers is not None else []
+    if http_processes is not None:
+        extra += ["--http-processes", str(http_processes)]
     process = subprocess.Popen(
         [str(VENV_BIN / "pilot"), "run", "--port", str(port), "--no-schedules", *extra],
         cwd=ROOT, env={**os.environ, **(env or {})},

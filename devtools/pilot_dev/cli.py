@@ -64,6 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         enforce_iam=not (args.no_iam or args.plain_settings),
     )
     config.workers = None if args.workers is None else max(0, args.workers)  # None: cores
+    config.http_processes = (None if args.http_processes is None  # None: cores
+                             else max(1, args.http_processes))
     if args.template:
         config.template_path = Path(args.template)
     if args.from_build is not None:
@@ -88,6 +90,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if info.get("worker_processes"):
         print(f"  queue workers  {len(info['worker_processes'])} process(es), pids "
               f"{', '.join(map(str, info['worker_processes']))}   (--workers N)")
+    if info.get("http_processes"):
+        print(f"  HTTP           this process and {len(info['http_processes'])} more, pids "
+              f"{', '.join(str(p['pid']) for p in info['http_processes'])}"
+              "   (--http-processes N)")
     for name, url in info["standins"].items():
         print(f"  {name + ' stand-in':<14} {url}   (sandbox data)")
     for name, url in info["queues"].items():
@@ -936,6 +942,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None, metavar="N",
                      help="run the queue consumers in N processes of their own, apart from "
                           "the HTTP server (default: the number of cores; 0: in this process)")
+    run.add_argument("--http-processes", type=int, default=None, metavar="N",
+                     help="serve the API from N processes on the same port, this one "
+                          "included, as API Gateway runs concurrent requests in separate "
+                          "Lambda instances (default: the number of cores; 1: this process)")
     run.add_argument("--from-build", nargs="?", const=".aws-sam/build-x86_64", metavar="DIR",
                      help="run each function from sam build's artifacts in a Python 3.13 "
                      "process of its own (default DIR: .aws-sam/build-x86_64, made by "

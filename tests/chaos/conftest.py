@@ -102,7 +102,8 @@ class PilotProcess:
 
     def __init__(self, database_url: str | None, workdir: Path, *,
                  env: dict[str, str] | None = None, aws_endpoint_url: str | None = None,
-                 schedules: bool = False, data_dir: Path | None = None) -> None:
+                 schedules: bool = False, data_dir: Path | None = None,
+                 run_args: list[str] | None = None) -> None:
         """Without `database_url`, the stack's embedded Postgres; with `data_dir`, run as
         `pilot --data-dir DIR run` (its state file, keys and database in that folder)."""
         self.database_url = database_url
@@ -113,6 +114,7 @@ class PilotProcess:
         self.log_path = workdir / "pilot-run.log"
         self.aws_endpoint_url = aws_endpoint_url
         self.schedules = schedules
+        self.run_args = run_args or []  # more options of `pilot run`
         self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -149,6 +151,7 @@ class PilotProcess:
         args = [pilot, *self.data_dir_args(), "run", "--port", str(self.port)]
         if not self.schedules:
             args.append("--no-schedules")
+        args += self.run_args
         self.starts += 1
         log = self.log_path.open("ab")
         log.write(f"\n===== start {self.starts} =====\n".encode())
@@ -283,8 +286,8 @@ class PilotProcess:
 
 @pytest.fixture()
 def pilot_stack(fresh_database: str, tmp_path: Path) -> Iterator[Callable[..., PilotProcess]]:
-    """pilot_stack(env={...}, aws_endpoint_url=None, schedules=False) -> a started stack
-    on a fresh database; killed at the end of the test whatever happened."""
+    """pilot_stack(env={...}, aws_endpoint_url=None, schedules=False, run_args=[...]) ->
+    a started stack on a fresh database; killed at the end of the test whatever happened."""
     made: list[PilotProcess] = []
 
     def make(**options: Any) -> PilotProcess:

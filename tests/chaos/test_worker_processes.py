@@ -1,14 +1,17 @@
-"""`pilot run --workers N`: the queue consumers run in processes of their own, which
-never outlive the runtime, even when only the runtime's own process is killed -9 (its
-children are not signalled then: they must notice by themselves)."""
+"""`pilot run --workers N` and `--http-processes N`: the queue consumers, and more
+processes serving the API, which never outlive the runtime, even when only the
+runtime's own process is killed -9 (its children are not signalled then: they must
+notice by themselves)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 
@@ -65,3 +68,80 @@ def test_worker_processes_fetch_and_die_with_the_runtime(pilot_stack: Any,
     # and a new runtime on the same database starts its own workers
     stack.start()
     assert len(stack.status()["worker_processes"]) == len(workers)
+
+
+def _api_requests_counted(stack: Any) -> float:
+    """AWS/ApiGateway Count as the endpoint's CloudWatch holds it, after the runtime has
+    evaluated and published its local metrics (POST /_pilot/alarms)."""
+    from pilot_dev.cli import aws_client
+
+    time.sleep(2)  # the access lines shipped and the children's samples relayed
+    stack.client.post("/_pilot/alarms", headers=stack.operator_headers()).raise_for_status()
+    cloudwatch = aws_client(stack.state(), "cloudwatch")
+    total = 0.0
+    for metric in cloudwatch.list_metrics(Namespace="AWS/ApiGateway",
+                                          MetricName="Count")["Metrics"]:
+        now = datetime.now(UTC)
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/ApiGateway", MetricName="Count", Dimensions=metric["Dimensions"],
+            StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=5),
+            Period=60, Statistics=["Sum"])["Datapoints"]
+        total += sum(point["Sum"] for point in points)
+    return total
+
+
+def test_http_processes_share_the_port_count_in_the_metrics_and_die_with_the_runtime(
+        pilot_stack: Any, chaos_report: Any) -> None:
+    stack = pilot_stack(run_args=["--http-processes", "2"])
+
+    def serving() -> list[int]:
+        children = stack.status()["http_processes"]
+        return [c["pid"] for c in children] if children and all(
+            c["serving"] for c in children) else []
+
+    children = wait_for(serving, 120, "the second HTTP process listening")
+    assert len(children) == 1, children
+    assert stack.process is not None
+    assert set(children) <= {c.pid for c in psutil.Process(stack.process.pid).children()}
+    before = _api_requests_counted(stack)
+
+    # Connections spread over both processes (SO_REUSEPORT), and each one guards the
+    # runtime's control surface: no token, 401; with it, the parent's own answer.
+    sent = 0
+    for _ in range(24):
+        with httpx.Client(base_url=stack.url, timeout=30) as fresh:  # a connection each
+            assert fresh.get("/_pilot/status").status_code == 401
+            answer = fresh.get("/_pilot/status", headers=stack.operator_headers())
+            assert answer.status_code == 200, answer.text
+            assert [c["pid"] for c in answer.json()["http_processes"]] == children
+            assert fresh.get("/v1/health/live").status_code == 200
+            sent += 3
+
+    # Each process writes its access lines to a stream of its own, as each Lambda
+    # instance does: both served.
+    from pilot_dev.cli import aws_client
+
+    logs = aws_client(stack.state(), "logs")
+    group = next(g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]
+                 if g["logGroupName"].startswith("/aws/apigateway/"))
+    wait_for(lambda: sum(1 for s in logs.describe_log_streams(logGroupName=group)["logStreams"]
+                         if s.get("lastEventTimestamp")) >= 2, 30,
+             "access lines from both processes")
+
+    # Every request counts in the API's metrics (the alarms' input), whichever process
+    # served it: the child's samples reach the runtime's store through their pipe. The
+    # first count's own POST /_pilot/alarms lands in this window too.
+    counted = _api_requests_counted(stack) - before
+    assert sent + 1 <= counted <= sent + 3, (counted, sent)
+
+    # kill -9 of the runtime's process alone: its HTTP process goes by itself, and the
+    # port is free for the next start
+    os.kill(stack.process.pid, signal.SIGKILL)
+    stack.process.wait(timeout=30)
+    stack.process = None
+    started = time.monotonic()
+    wait_for(lambda: not alive(children), 15, f"HTTP process {children} gone")
+    chaos_report("HTTP processes die with the runtime", processes=len(children),
+                 gone_after_s=round(time.monotonic() - started, 2), requests=sent)
+    stack.start()
+    assert len(wait_for(serving, 120, "the restarted runtime's HTTP process")) == 1

@@ -22,6 +22,7 @@ from pilot_dev.runtime.alarms import (
     severity_of,
     statistic,
 )
+from pilot_dev.runtime.gateway import AccessLog
 from pilot_dev.runtime.template import ResolveContext, evaluate_conditions, load_template
 
 NOW = 1_800_000_000.0  # a period boundary for 60 and 300
@@ -129,17 +130,25 @@ def test_transitions_are_reported_once_with_history() -> None:
     assert [h["to"] for h in evaluator.states[definition.name].history] == [OK, ALARM]
 
 
+ACCESS_FORMAT = '{"status":"$context.status","latency":"$context.responseLatency"}'
+
+
 def test_access_log_and_emf_lines_become_metrics() -> None:
     store = MetricStore()
     shipped: list[tuple[str, Any]] = []
     tap = MetricsTap(lambda group, lines: shipped.append((group, lines)), store,
                      access_group="/api", api_id="api")
-    tap("/api", ['{"status":"503","latency":"12"}', '{"status":"200","latency":"30"}'])
+    access = AccessLog(ACCESS_FORMAT, "/api", tap, measure=tap.access)
+    access.write({"status": "503", "responseLatency": "12"})
+    access.write({"status": "200", "responseLatency": "30"})
     emf = {"_aws": {"Timestamp": int(NOW * 1000), "CloudWatchMetrics": [
         {"Namespace": "AP", "Dimensions": [["service"]],
          "Metrics": [{"Name": "JobsProcessed"}]}]}, "service": "worker", "JobsProcessed": 2}
     tap("/aws/lambda/f", [json.dumps(emf), "plain"])
-    assert [len(lines()) for _, lines in shipped] == [2, 2]  # shipping renders, unchanged
+    # shipping renders them, unchanged; the access metrics are taken as a line renders
+    assert [lines() for _, lines in shipped[:2]] == [['{"status":"503","latency":"12"}'],
+                                                     ['{"status":"200","latency":"30"}']]
+    assert len(shipped[2][1]()) == 2
     assert store.samples("AWS/ApiGateway", "5xx", {"ApiId": "api"}, 0, 2e10) == [1, 0]
     assert store.samples("AWS/ApiGateway", "Latency", {"ApiId": "api"}, 0, 2e10) == [12, 30]
     assert store.samples("AP", "JobsProcessed", {"service": "worker"}, NOW, NOW + 1) == [2]
@@ -226,3 +235,14 @@ def test_a_settled_period_keeps_its_datapoint_and_the_current_one_moves() -> Non
     store.put("AWS/Lambda", "Errors", DIMS, 5, at=NOW - 120 + 6)
     store.put("AWS/Lambda", "Errors", DIMS, 2, at=NOW + 0.7)
     assert [v for _, v in evaluator.datapoints(alarm(), clock[0])][-3:] == [1, None, 3]
+
+
+def test_an_access_line_stays_json_whatever_the_path_holds() -> None:
+    got: list[str] = []
+    access = AccessLog('{"path":"$context.path","status":"$context.status"}', "/api",
+                       lambda group, lines: got.extend(lines()))
+    hostile = '/v1/"x\\y\n\x01'
+    access.write({"path": hostile, "status": "404"})
+    access.write({"path": "/v1/products"})  # no status: "-", as API Gateway writes
+    assert [json.loads(line) for line in got] == [{"path": hostile, "status": "404"},
+                                                  {"path": "/v1/products", "status": "-"}]

@@ -7,6 +7,7 @@ Ctrl-C of `pilot run`."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -30,9 +31,11 @@ def test_a_worker_process_asked_to_stop_exits_cleanly() -> None:
     spec = WorkerSpec(template=str(ROOT / "template.yaml"), names={}, environments={},
                       hidden=[], region="us-east-1", endpoint_url="http://127.0.0.1:9",
                       wait_s=1, queues=[])
+    metrics_read, metrics_write = os.pipe()  # its metric samples' pipe, as pilot run gives
     worker = subprocess.Popen(
-        [sys.executable, "-m", "pilot_dev.runtime.worker_processes", "0"],
-        stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        [sys.executable, "-m", "pilot_dev.runtime.worker_processes", "0", str(metrics_write)],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(metrics_write,))
+    os.close(metrics_write)
     assert worker.stdin is not None
     try:
         worker.stdin.write(json.dumps(asdict(spec)).encode() + b"\n")
@@ -47,6 +50,7 @@ def test_a_worker_process_asked_to_stop_exits_cleanly() -> None:
         stderr = worker.stderr.read() if worker.stderr else b""
     finally:
         worker.stdin.close()
+        os.close(metrics_read)
         if worker.poll() is None:
             worker.kill()
             worker.wait()

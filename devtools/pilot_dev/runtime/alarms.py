@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pilot_dev.runtime.template import ResolveContext, Template, resolve
 
@@ -129,6 +129,19 @@ class MetricStore:
             if series.seconds[0] < stamp - KEEP_S - 1:
                 series.drop_before(stamp - KEEP_S)
 
+    def put_many(self, namespace: str, name: str, dims: dict[str, str],
+                 values: list[tuple[float, float]]) -> None:
+        """(value, at) pairs of one series, as a child process sends them."""
+        key = (namespace, name, frozenset(dims.items()))
+        with self._lock:
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = _Series()
+            for value, at in values:
+                series.add(at, float(value))
+            if values and series.seconds[0] < values[-1][1] - KEEP_S - 1:
+                series.drop_before(values[-1][1] - KEEP_S)
+
     def samples(self, namespace: str, name: str, dims: dict[str, str], start: float,
                 end: float) -> list[float]:
         key = (namespace, name, frozenset(dims.items()))
@@ -181,12 +194,19 @@ def statistic(values: list[float], stat: str) -> float | None:
 # ---------------------------------------------------------------- where metrics come from
 
 
+class MetricSink(Protocol):
+    """Where samples go: the MetricStore, or a child's pipe to it (metric_pipe.py)."""
+
+    def put(self, namespace: str, name: str, dims: dict[str, str], value: float,
+            at: float | None = None) -> None: ...
+
+
 class MeteredHost:
     """Wraps the function host: each invocation's Invocations, Errors and Duration, as
     Lambda reports them in AWS/Lambda (an exception out of the handler is an error; a
     batch with partial failures or a 500 answer is not)."""
 
-    def __init__(self, inner: Any, store: MetricStore, names: dict[str, str]) -> None:
+    def __init__(self, inner: Any, store: MetricSink, names: dict[str, str]) -> None:
         self._inner = inner
         self._store = store
         self._names = names
@@ -214,11 +234,12 @@ class MeteredHost:
 
 
 class MetricsTap:
-    """A log sink in front of the CloudWatch shipper: reads the API's access log lines
-    (AWS/ApiGateway metrics, as API Gateway counts them) and the functions' EMF lines
-    (CloudWatch extracts those from the log group) as they are shipped."""
+    """A log sink in front of the CloudWatch shipper: reads the functions' EMF lines
+    (CloudWatch extracts those from the log group) as they are shipped, and takes each
+    request's AWS/ApiGateway metrics (as API Gateway counts them) from the values of its
+    access line (`access`, called as the line is rendered)."""
 
-    def __init__(self, sink: Callable[[str, Any], None], store: MetricStore,
+    def __init__(self, sink: Callable[[str, Any], None], store: MetricSink,
                  access_group: str | None = None, api_id: str = "") -> None:
         self.sink = sink
         self.store = store
@@ -226,6 +247,10 @@ class MetricsTap:
         self.api_id = api_id
 
     def __call__(self, group: str, lines: Any) -> None:
+        if group == self.access_group:  # measured from its values, not its text
+            self.sink(group, lines)
+            return
+
         def rendered() -> list[str]:
             out: list[str] = lines() if callable(lines) else list(lines)
             with contextlib.suppress(Exception):  # a metric lost never loses its log line
@@ -236,27 +261,27 @@ class MetricsTap:
 
     def read(self, group: str, lines: Iterable[str]) -> None:
         for line in lines:
-            if not line.startswith("{"):
+            # most lines are JSON logs without metrics: not worth parsing
+            if not line.startswith("{") or '"_aws"' not in line:
                 continue
             try:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if not isinstance(record, dict):
-                continue
-            if group == self.access_group:
-                self._access(record)
-            elif "_aws" in record:
+            if isinstance(record, dict) and isinstance(record.get("_aws"), dict):
                 self._emf(record)
 
-    def _access(self, record: dict[str, Any]) -> None:
+    def access(self, values: dict[str, str]) -> None:
+        """One request's Count, 4xx, 5xx and Latency, from its access line's values
+        ($context.status, $context.responseLatency)."""
         dims = {"ApiId": self.api_id}
-        status = int(record.get("status") or 0)
+        status = int(values.get("status") or 0)
         self.store.put("AWS/ApiGateway", "Count", dims, 1)
         self.store.put("AWS/ApiGateway", "4xx", dims, 1 if 400 <= status < 500 else 0)
         self.store.put("AWS/ApiGateway", "5xx", dims, 1 if status >= 500 else 0)
         with contextlib.suppress(TypeError, ValueError):
-            self.store.put("AWS/ApiGateway", "Latency", dims, float(record["latency"]))
+            self.store.put("AWS/ApiGateway", "Latency", dims,
+                           float(values["responseLatency"]))
 
     def _emf(self, record: dict[str, Any]) -> None:
         meta = record["_aws"]

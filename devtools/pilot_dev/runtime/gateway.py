@@ -8,6 +8,7 @@ It knows nothing of sockets: runtime/http_server.py reads requests and calls it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import json
 import logging
@@ -51,10 +52,12 @@ class AccessLog:
     _VARIABLE = re.compile(r"\$context\.([A-Za-z0-9_.]+)")
 
     def __init__(self, line_format: str, group: str, sink: LogSink | None,
-                 echo: TextIO | None = None) -> None:
+                 echo: TextIO | None = None,
+                 measure: Callable[[dict[str, str]], None] | None = None) -> None:
         self.group = group
         self.sink = sink
         self.echo = echo
+        self.measure = measure  # the request's API metrics, from the line's values
         pieces = self._VARIABLE.split(line_format)  # literal, name, literal, name, ...
         self._literals = pieces[0::2]
         self._names = pieces[1::2]
@@ -66,11 +69,15 @@ class AccessLog:
             self._render(values)
 
     def _render(self, values: dict[str, str]) -> list[str]:
+        if self.measure is not None:
+            with contextlib.suppress(Exception):  # a metric lost never loses its line
+                self.measure(values)
+        # API Gateway writes "-" for what it does not have
+        found = [values.get(name, "-") for name in self._names]
+        if _UNSAFE("".join(found)):  # keep a JSON format valid whatever the path holds
+            found = [json.dumps(v)[1:-1] if _UNSAFE(v) else v for v in found]
         parts = [self._literals[0]]
-        for name, literal in zip(self._names, self._literals[1:], strict=True):
-            value = values.get(name, "-")  # API Gateway writes "-" for what it does not have
-            if _UNSAFE(value):  # keep a JSON format valid whatever the path holds
-                value = json.dumps(value)[1:-1]
+        for value, literal in zip(found, self._literals[1:], strict=True):
             parts.append(value)
             parts.append(literal)
         line = "".join(parts)

@@ -275,8 +275,10 @@ class HttpServer:
     def __init__(self, app: App, *, host: str, port: int, max_body: int,
                  too_large: TooLarge, idle_timeout: float = 75.0,
                  on_thread_exit: Callable[[], None] | None = None,
-                 app_slots: int = APP_SLOTS) -> None:
+                 app_slots: int = APP_SLOTS, reuse_port: bool = False) -> None:
         self.app = app
+        # other processes listen on the same port (runtime/http_processes.py)
+        self.reuse_port = reuse_port
         self.slots = _Turns(app_slots)
         self.on_thread_exit = on_thread_exit  # frees what the app kept per thread
         self.host = host
@@ -299,6 +301,8 @@ class HttpServer:
     def start(self) -> HttpServer:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             listener.bind((self.host, self.requested_port))
         except OSError:

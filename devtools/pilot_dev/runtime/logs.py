@@ -26,6 +26,7 @@ DirectWriter = Callable[[str, str, list[dict[str, Any]]], Any]
 # pause of every request; at 2,000, 5 ms. 2,000 lines a function is what `pilot logs`
 # shows of this run's recent work.
 LOCAL_EVENTS_PER_STREAM = 2_000
+STAMPED = -1  # a pending entry's stamp when its lines are events already (put_events)
 
 
 def moto_log_writer(region: str) -> DirectWriter | None:
@@ -49,8 +50,8 @@ def moto_log_writer(region: str) -> DirectWriter | None:
 def moto_log_trimmer(region: str, keep: int = LOCAL_EVENTS_PER_STREAM
                      ) -> Callable[[], int] | None:
     """Drops the oldest events of any stream of the in-process store that holds more
-    than `keep` (by a quarter, so trimming is rare); returns how many it dropped. Worker
-    processes ship through the API into the same store: one trimmer covers them too.
+    than `keep` (by a quarter, so trimming is rare); returns how many it dropped. The
+    child processes' lines land in the same store: one trimmer covers them too.
     None when moto's layout is not the one expected."""
     try:
         from moto.core import DEFAULT_ACCOUNT_ID
@@ -88,8 +89,8 @@ class CloudWatchShipper:
     # behind it, a p99 of +20 ms; in 0.02 s rounds the same work comes in ≈ 1.3 ms
     # pieces (measured in process, 3,000 req/s).
     DIRECT_INTERVAL_S = 0.02
-    # Through the API (a worker process): each round is a request the endpoint's
-    # process serves, so fewer, larger ones.
+    # Through the API (an endpoint of its own, e.g. LocalStack): each round is a
+    # request the endpoint serves, so fewer, larger ones.
     API_INTERVAL_S = 0.2
 
     def __init__(self, logs_client: Any, direct: DirectWriter | None = None,
@@ -98,7 +99,8 @@ class CloudWatchShipper:
         self.direct = direct
         self.trim = trim  # the in-process store's bound (LOCAL_EVENTS_PER_STREAM)
         self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self._pending: deque[tuple[str, Lines, int]] = deque()
+        # (group, lines or a callable rendering them, stamp) or (group, events, STAMPED)
+        self._pending: deque[tuple[str, Lines | list[dict[str, Any]], int]] = deque()
         self._stopping = threading.Event()
         self._ready: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="log-shipper", daemon=True)
@@ -111,6 +113,10 @@ class CloudWatchShipper:
 
     def __call__(self, group: str, lines: Lines) -> None:
         self._pending.append((group, lines, int(time.time() * 1000)))
+
+    def put_events(self, group: str, events: list[dict[str, Any]]) -> None:
+        """Lines stamped already: a child process's, relayed by its pipe."""
+        self._pending.append((group, events, STAMPED))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ship what is pending, then end the thread."""
@@ -134,8 +140,11 @@ class CloudWatchShipper:
         by_group: dict[str, list[dict[str, object]]] = {}
         while self._pending:
             group, lines, stamp = self._pending.popleft()
+            if stamp == STAMPED:
+                by_group.setdefault(group, []).extend(cast(list[dict[str, object]], lines))
+                continue
             try:
-                rendered = lines() if callable(lines) else lines
+                rendered = lines() if callable(lines) else cast(list[str], lines)
             except Exception:  # one line that does not render loses only itself
                 self.errors += 1
                 continue

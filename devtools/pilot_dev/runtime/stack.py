@@ -84,6 +84,9 @@ class StackConfig:
     # `pilot run --workers N`: the queue consumers run in N worker processes (0: in this
     # process, as before); None is the number of cores
     workers: int | None = 0
+    # `pilot run --http-processes N`: the API served by N processes, this one included
+    # (runtime/http_processes.py); None is the number of cores
+    http_processes: int | None = 1
     # `pilot run --from-build DIR`: run each function from sam build's artifacts in a
     # Python 3.13 process of its own (runtime/process_invoker.py), not in this process
     from_build: Path | None = None
@@ -231,6 +234,9 @@ class Stack:
         self.invoker: Invoker | None = None
         self.pollers: list[QueuePoller] = []
         self.worker_processes: Any = None  # `--workers N`: runtime/worker_processes.py
+        self.http_processes: Any = None  # `--http-processes N`: runtime/http_processes.py
+        self.control_server: HttpServer | None = None  # /_pilot/... for the HTTP processes
+        self.access_settings: tuple[str, str] | None = None  # the HttpApi's format, group
         self.clock: ScheduleClock | None = None
         self.relay: OutboxRelayThread | None = None
         self.shipper: CloudWatchShipper | None = None
@@ -275,6 +281,7 @@ class Stack:
             if serve_in_thread:
                 self._serve_in_thread()
                 self._mark("http", started)
+                self._start_http_processes()
         except Exception:
             self.stop()
             raise
@@ -657,7 +664,52 @@ class Stack:
             hidden=sorted(self.hidden), region=self.config.region,
             endpoint_url=str(self.endpoint_url), wait_s=self.config.poll_wait_s,
             queues=queues)
-        return WorkerProcesses(spec, count).start()
+        return WorkerProcesses(spec, count, self.metrics, self._child_log_shipper).start()
+
+    def _child_log_shipper(self) -> CloudWatchShipper:
+        """Where a child process's log lines go: a stream of its own, written as this
+        process writes its own (into the in-process store when the endpoint is here)."""
+        in_process = self.moto is not None
+        return CloudWatchShipper(self.client("logs"),
+                                 moto_log_writer(self.config.region) if in_process else None
+                                 ).start()
+
+    def http_process_count(self) -> int:
+        """Processes serving the API, this one included (1 with --from-build, whose
+        functions have processes of their own)."""
+        if self.config.from_build is not None:
+            return 1
+        count = self.config.http_processes
+        return max(1, os.cpu_count() or 1) if count is None else max(1, count)
+
+    def _start_http_processes(self) -> None:
+        """`pilot run --http-processes N`: N-1 more processes on this server's port
+        (runtime/http_processes.py). This one keeps serving while they load."""
+        children = self.http_process_count() - 1
+        if children < 1:
+            return
+        from pilot_dev.runtime.http_processes import HttpProcesses, HttpSpec
+
+        assert self.server is not None
+        # /_pilot/... for the children, on a port of this process's own (the child that
+        # took the call writes its access line)
+        gateway = self.gateway(access_log=False)
+        self.control_server = HttpServer(gateway, host="127.0.0.1", port=0,
+                                         max_body=MAX_PAYLOAD, too_large=gateway.too_large,
+                                         on_thread_exit=release_thread_loop).start()
+        api = {route.function for route in self.template.routes}
+        access_format, access_group = self.access_settings or (None, None)
+        spec = HttpSpec(
+            template=str(self.template.path), names=dict(self.function_names),
+            environments={k: v for k, v in self.environments.items() if k in api},
+            hidden=sorted(self.hidden), region=self.config.region, host=self.config.host,
+            port=self.server.port, operator_token=self.operator_token,
+            control_url=f"http://127.0.0.1:{self.control_server.port}",
+            access_format=access_format, access_group=access_group,
+            api_id=str(self.ctx.refs.get("HttpApi", "")),
+            echo_access_log=self.config.echo_access_log)
+        self.http_processes = HttpProcesses(spec, children, self.metrics,
+                                            self._child_log_shipper).start()
 
     def _run_custom_resources(self) -> None:
         """Each custom resource's function, invoked as CloudFormation invokes it on a
@@ -789,10 +841,11 @@ class Stack:
 
     # ------------------------------------------------------------ HTTP
 
-    def gateway(self) -> Gateway:
+    def gateway(self, *, access_log: bool = True) -> Gateway:
         assert self.invoker is not None
         return Gateway(self.invoker, RouteTable(self.template.routes), control=self.control,
-                       control_token=self.operator_token, access_log=self._access_log())
+                       control_token=self.operator_token,
+                       access_log=self._access_log() if access_log else None)
 
     def _access_log(self) -> AccessLog | None:
         """The HttpApi's AccessLogSettings: where API Gateway would write its access log."""
@@ -802,17 +855,20 @@ class Stack:
                 settings = resolve(settings, self.ctx)
                 group = str(settings["DestinationArn"]).split(":log-group:", 1)[-1]
                 self.access_log_group = group
+                self.access_settings = (str(settings["Format"]), group)
                 if self.tap is not None:
                     self.tap.access_group = group
                 return AccessLog(str(settings["Format"]), group, self.tap or self.shipper,
-                                 echo=sys.stdout if self.config.echo_access_log else None)
+                                 echo=sys.stdout if self.config.echo_access_log else None,
+                                 measure=self.tap.access if self.tap is not None else None)
         return None
 
     def _serve_in_thread(self) -> None:
         gateway = self.gateway()
         self.server = HttpServer(gateway, host=self.config.host, port=self.config.port,
                                  max_body=MAX_PAYLOAD, too_large=gateway.too_large,
-                                 on_thread_exit=release_thread_loop)
+                                 on_thread_exit=release_thread_loop,
+                                 reuse_port=self.http_process_count() > 1)
         try:
             self.server.start()
         except OSError as exc:
@@ -889,9 +945,27 @@ class Stack:
             "startup_s": self.timings,
             "worker_processes": (self.worker_processes.pids if self.worker_processes
                                  is not None else []),
+            # the processes serving the API besides this one, and which of them listen
+            "http_processes": ([{"pid": pid, "serving": pid in self.http_processes.ready}
+                                for pid in self.http_processes.pids]
+                               if self.http_processes is not None else []),
         }
 
     # ------------------------------------------------------------ stop
+
+    def _stop_processes(self) -> None:
+        """The HTTP processes, the workers and the servers, each finishing what it holds."""
+        if self.http_processes is not None:
+            self.http_processes.stop()
+            self.http_processes = None
+        if self.worker_processes is not None:
+            self.worker_processes.stop()
+            self.worker_processes = None
+        if self.server is not None:
+            self.server.stop()
+        if self.control_server is not None:
+            self.control_server.stop()
+            self.control_server = None
 
     def stop(self) -> None:
         """Stop taking work, finish what is in hand, then close everything."""
@@ -905,11 +979,7 @@ class Stack:
             self.clock.stop()
         for poller in self.pollers:
             poller.join(timeout=60)
-        if self.worker_processes is not None:
-            self.worker_processes.stop()
-            self.worker_processes = None
-        if self.server is not None:
-            self.server.stop()
+        self._stop_processes()
         stop_host = getattr(self.host, "stop", None)  # the from-build host's processes
         if stop_host is not None:
             stop_host()

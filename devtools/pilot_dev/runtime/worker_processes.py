@@ -26,9 +26,11 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from pilot_dev.runtime.parent_death import signal_on_parent_death
 
@@ -63,36 +65,64 @@ class WorkerSpec:
     queues: list[WorkerQueue]
 
 
-class WorkerProcesses:
-    """The parent's side: starts the workers, stops them, notices when one dies."""
+class ChildProcesses:
+    """The parent's side of N child processes (queue workers, HTTP processes): starts
+    each with its spec on a pipe, writes the log lines and metric samples each sends on
+    another pipe (runtime/parent_pipe.py) into a log stream of its own and the parent's
+    metric store, notes when it is ready, and stops them."""
 
-    def __init__(self, spec: WorkerSpec, count: int, log_path: Path | None = None) -> None:
+    def __init__(self, module: str, spec: Any, count: int, store: Any,
+                 log_shipper: Callable[[], Any], kind: str = "worker") -> None:
+        self.module = module
         self.spec = spec
         self.count = max(1, count)
-        self.log_path = log_path
+        self.store = store
+        self.log_shipper = log_shipper  # a started CloudWatchShipper, one per child
+        self.kind = kind
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.receivers: list[tuple[threading.Thread, Any]] = []  # and its shipper
+        self.ready: set[int] = set()  # pids that said they serve
+        self._ready_lock = threading.Lock()
 
-    def start(self) -> WorkerProcesses:
+    def start(self) -> ChildProcesses:
+        from pilot_dev.runtime.parent_pipe import ChildReceiver
+
         payload = json.dumps(asdict(self.spec)).encode() + b"\n"
         for index in range(self.count):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "pilot_dev.runtime.worker_processes", str(index)],
-                stdin=subprocess.PIPE, env=dict(os.environ),
-            )
+            read_end, write_end = os.pipe()
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", self.module, str(index), str(write_end)],
+                    stdin=subprocess.PIPE, env=dict(os.environ), pass_fds=(write_end,),
+                )
+            except BaseException:
+                os.close(read_end)
+                raise
+            finally:
+                os.close(write_end)  # the child's copy is the only writer: EOF when it ends
             assert process.stdin is not None
             process.stdin.write(payload)
             process.stdin.flush()  # the pipe stays open: its EOF is the parent's death
             self.processes.append(process)
-        log.info("queue consumers run in %d worker process(es): %s", self.count,
+            shipper = self.log_shipper()
+            receiver = ChildReceiver(read_end, self.store, shipper.put_events,
+                                     partial(self._mark_ready, process.pid))
+            receiver.start()
+            self.receivers.append((receiver, shipper))
+        log.info("%s processes (%d): %s", self.kind, self.count,
                  ", ".join(str(p.pid) for p in self.processes))
         return self
+
+    def _mark_ready(self, pid: int) -> None:
+        with self._ready_lock:
+            self.ready.add(pid)
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
 
     def stop(self, timeout: float = STOP_GRACE_S) -> None:
-        """Ask each worker to finish its batches in hand (SIGTERM), then end it."""
+        """Ask each child to finish what it has in hand (SIGTERM), then end it."""
         for process in self.processes:
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -107,12 +137,25 @@ class WorkerProcesses:
                 with contextlib.suppress(OSError):
                     process.stdin.close()
         self.processes = []
+        for receiver, shipper in self.receivers:  # each read to its child's last line
+            receiver.join(5)
+            shipper.stop()
+        self.receivers = []
+
+
+class WorkerProcesses(ChildProcesses):
+    """The queue workers: `python -m pilot_dev.runtime.worker_processes INDEX FD`."""
+
+    def __init__(self, spec: WorkerSpec, count: int, store: Any,
+                 log_shipper: Callable[[], Any]) -> None:
+        super().__init__("pilot_dev.runtime.worker_processes", spec, count, store,
+                         log_shipper, kind="queue worker")
 
 
 # ---------------------------------------------------------------- the worker's side
 
 
-def _die_with_parent(pipe: IO[bytes]) -> None:
+def die_with_parent(pipe: IO[bytes]) -> None:
     """Exit the moment the parent's end of the pipe closes (it died, or stopped).
 
     PR_SET_PDEATHSIG fires when the *thread* that started this process ends: `pilot run`
@@ -132,7 +175,9 @@ def _die_with_parent(pipe: IO[bytes]) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _client(spec: WorkerSpec, env: dict[str, str], service: str) -> Any:
+def role_client(region: str, endpoint_url: str, env: dict[str, str], service: str) -> Any:
+    """A client with the credentials a function's environment holds (its role), else the
+    runtime's."""
     import boto3
 
     if "AWS_ACCESS_KEY_ID" in env:  # the function's role, as its event source polls
@@ -144,34 +189,46 @@ def _client(spec: WorkerSpec, env: dict[str, str], service: str) -> Any:
         session = boto3.session.Session(
             aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
-    return session.client(service, region_name=spec.region, endpoint_url=spec.endpoint_url)
+    return session.client(service, region_name=region, endpoint_url=endpoint_url)
 
 
-def run_worker(index: int) -> int:
-    logging.basicConfig(level=logging.WARNING, format=f"pilot worker {index}: %(message)s")
+def read_spec(index: int, kind: str) -> dict[str, Any] | None:
+    """The spec the parent wrote on stdin (None: it went away first); from then on the
+    process dies with the parent."""
+    logging.basicConfig(level=logging.WARNING, format=f"pilot {kind} {index}: %(message)s")
     line = sys.stdin.buffer.readline()
     if not line:
-        return 0  # the parent went away before it said anything
-    raw = json.loads(line)
-    spec = WorkerSpec(**{**raw, "queues": [WorkerQueue(**q) for q in raw["queues"]]})
-    _die_with_parent(sys.stdin.buffer)
+        return None
+    die_with_parent(sys.stdin.buffer)
+    return cast(dict[str, Any], json.loads(line))
 
+
+def run_worker(index: int, pipe_fd: int) -> int:
+    raw = read_spec(index, "worker")
+    if raw is None:
+        return 0
+    spec = WorkerSpec(**{**raw, "queues": [WorkerQueue(**q) for q in raw["queues"]]})
+
+    from pilot_dev.runtime.alarms import MeteredHost, MetricsTap
     from pilot_dev.runtime.heap import settle
     from pilot_dev.runtime.invoker import FunctionHost
-    from pilot_dev.runtime.logs import CloudWatchShipper
+    from pilot_dev.runtime.parent_pipe import ParentPipe
     from pilot_dev.runtime.template import load_template
     from pilot_dev.runtime.workers import QueuePoller
 
+    parent = ParentPipe(pipe_fd).start()  # logs and metrics, to the runtime
     template = load_template(Path(spec.template))
-    shipper = CloudWatchShipper(_client(spec, {}, "logs")).start()
-    host = FunctionHost(spec.names, spec.environments, template.functions, log_sink=shipper,
-                        hidden=frozenset(spec.hidden))
+    functions = FunctionHost(spec.names, spec.environments, template.functions,
+                             log_sink=MetricsTap(parent, parent),  # the consumers' EMF
+                             hidden=frozenset(spec.hidden))
+    host = MeteredHost(functions, parent, spec.names)
     pollers = []
     for queue in spec.queues:
         mapping = next(m for m in template.queue_mappings
                        if m.queue == queue.queue and m.function == queue.function)
-        poller = QueuePoller(_client(spec, spec.environments.get(queue.function, {}), "sqs"),
-                             host, mapping, queue.url, queue.arn, spec.region,
+        sqs = role_client(spec.region, spec.endpoint_url,
+                          spec.environments.get(queue.function, {}), "sqs")
+        poller = QueuePoller(sqs, host, mapping, queue.url, queue.arn, spec.region,
                              threads=queue.threads, wait_s=spec.wait_s)
         pollers.append(poller)
     for function in dict.fromkeys(queue.function for queue in spec.queues):
@@ -191,9 +248,9 @@ def run_worker(index: int) -> int:
         poller.stop()
     for poller in pollers:
         poller.join(timeout=STOP_GRACE_S)
-    shipper.stop()
+    parent.stop()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_worker(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+    sys.exit(run_worker(int(sys.argv[1]), int(sys.argv[2])))
