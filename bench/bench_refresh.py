@@ -177,8 +177,10 @@ def start_pilot(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen
     env.update({"DATABASE_URL": url, "PILOT_STATE_FILE": str(workdir / "stack.json"),
                 "POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING",
                 "JWT_SECRET": "bench-refresh-key-" + "x" * 32})
+    # one process serves the API: a refresh hardly calls it, and more HTTP processes
+    # would only add their memory and cold starts to the figures
     args = [str(VENV_BIN / "pilot"), "run", "--port", str(port), "--no-schedules",
-            "--workers", str(workers)]
+            "--workers", str(workers), "--http-processes", "1"]
     log = (workdir / "pilot-run.log").open("ab")
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
