@@ -31,6 +31,18 @@ def alive(pids: list[int]) -> list[int]:
     return out
 
 
+def kill_runtime_alone(stack: Any, children: list[int], what: str) -> float:
+    """kill -9 of the runtime's process only (its children get no signal); the seconds
+    until every child was gone by itself."""
+    assert stack.process is not None
+    os.kill(stack.process.pid, signal.SIGKILL)
+    stack.process.wait(timeout=30)
+    stack.process = None
+    started = time.monotonic()
+    wait_for(lambda: not alive(children), 15, f"{what} {children} gone")
+    return round(time.monotonic() - started, 2)
+
+
 def test_worker_processes_fetch_and_die_with_the_runtime(pilot_stack: Any,
                                                          seller_login: Any,
                                                          chaos_report: Any) -> None:
@@ -57,13 +69,8 @@ def test_worker_processes_fetch_and_die_with_the_runtime(pilot_stack: Any,
     wait_for(fetched, 120, "the three products fetched by a worker process")
 
     # kill -9 of the runtime's process alone: its workers must go by themselves
-    os.kill(stack.process.pid, signal.SIGKILL)
-    stack.process.wait(timeout=30)
-    stack.process = None
-    started = time.monotonic()
-    wait_for(lambda: not alive(workers), 15, f"worker processes {workers} gone")
-    chaos_report("workers die with the runtime", workers=len(workers),
-                 gone_after_s=round(time.monotonic() - started, 2))
+    gone_after = kill_runtime_alone(stack, workers, "worker processes")
+    chaos_report("workers die with the runtime", workers=len(workers), gone_after_s=gone_after)
 
     # and a new runtime on the same database starts its own workers
     stack.start()
@@ -136,12 +143,8 @@ def test_http_processes_share_the_port_count_in_the_metrics_and_die_with_the_run
 
     # kill -9 of the runtime's process alone: its HTTP process goes by itself, and the
     # port is free for the next start
-    os.kill(stack.process.pid, signal.SIGKILL)
-    stack.process.wait(timeout=30)
-    stack.process = None
-    started = time.monotonic()
-    wait_for(lambda: not alive(children), 15, f"HTTP process {children} gone")
+    gone_after = kill_runtime_alone(stack, children, "HTTP processes")
     chaos_report("HTTP processes die with the runtime", processes=len(children),
-                 gone_after_s=round(time.monotonic() - started, 2), requests=sent)
+                 gone_after_s=gone_after, requests=sent)
     stack.start()
     assert len(wait_for(serving, 120, "the restarted runtime's HTTP process")) == 1
