@@ -247,3 +247,99 @@ def test_a_replayed_batch_writes_and_judges_only_what_it_did_not_store_before(
     assert [(r["product_id"], float(r["price"])) for r in stored] == [
         (kettle, 44.99), (kettle, 20.0), (mug, 9.99)]
     assert len([a for a in alerts if a["type"] == "price_change"]) == 1, alerts
+
+
+def test_title_and_brand_move_with_a_found_observation_and_stay_when_missing(
+        api: httpx.Client, stack: Stack) -> None:
+    """A found product's title and brand (read by the list from its `latest`) replace the
+    shown ones, a found page without them keeps the old ones, and a product reported
+    missing keeps both with its `latest`."""
+    from amazon_pilot.domain.snapshot import Snapshot
+    from amazon_pilot.tracking.service import ingest
+
+    asin = "B0TITLEMV1"
+    seller = new_seller(api)
+    product_id, tracked = _track(seller, asin)
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=4)
+
+    def shown() -> tuple[Any, ...]:
+        detail = api.get(f"/v1/products/{tracked}", headers=auth(seller)).json()
+        listed = next(p for p in api.get("/v1/products", headers=auth(seller)).json()["items"]
+                      if p["id"] == tracked)
+        assert (listed["title"], listed["brand"]) == (detail["title"], detail["brand"])
+        return (detail["title"], detail["brand"], detail["fetch_status"],
+                detail["latest"]["price"] if detail["latest"] else None)
+
+    observations = [
+        Snapshot(asin=asin, title="Kettle 1.7 L", brand="Acme", price=20.0),
+        Snapshot(asin=asin, title="Kettle 1.7 L, steel", brand="Acme Home", price=21.0),
+        Snapshot(asin=asin, title=None, brand=None, price=22.0),  # a page without them
+        Snapshot(asin=asin, found=False),  # reported missing
+    ]
+    seen = []
+    for hour, snap in enumerate(observations):
+        with transaction() as conn:
+            ingest(conn, at + timedelta(hours=hour), None, [(product_id, snap)])
+        seen.append(shown())
+    assert seen == [("Kettle 1.7 L", "Acme", "ok", 20.0),
+                    ("Kettle 1.7 L, steel", "Acme Home", "ok", 21.0),
+                    ("Kettle 1.7 L, steel", "Acme Home", "ok", 22.0),
+                    ("Kettle 1.7 L, steel", "Acme Home", "not_found", 22.0)]
+
+
+def test_an_alert_belongs_to_its_tracking_and_goes_with_it(
+        api: httpx.Client, stack: Stack) -> None:
+    """One key ties an alert to its tracking, its seller and its product (migration 0022):
+    an alert naming another seller's or another product's tracking is refused, stopping a
+    tracking drops its alerts, deleting a seller drops theirs, and a tracked product
+    cannot be deleted from under them."""
+    import psycopg.errors
+    import sqlalchemy.exc
+
+    from amazon_pilot.domain.snapshot import Snapshot
+    from amazon_pilot.tracking.service import ingest
+
+    mine, other = new_seller(api), new_seller(api)
+    kettle, tracked = _track(mine, "B0ALERTKY1")
+    mug, others = _track(other, "B0ALERTKY2")
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    for hour, price in enumerate((40.0, 20.0)):  # a price drop: one alert for each seller
+        with transaction() as conn:
+            ingest(conn, at + timedelta(hours=hour), None, [
+                (kettle, Snapshot(asin="B0ALERTKY1", price=price)),
+                (mug, Snapshot(asin="B0ALERTKY2", price=price))])
+
+    def alerts(seller: dict[str, str], tracking: str) -> list[str]:
+        return [a["type"] for a in api.get("/v1/alerts", params={"product_id": tracking},
+                                           headers=auth(seller)).json()["items"]]
+
+    assert alerts(mine, tracked) == ["price_change"] and alerts(other, others) == ["price_change"]
+    wrong = [  # (user, tracking, product) that do not belong together
+        (other["id"], tracked, kettle), (mine["id"], tracked, mug)]
+    for user, tracking, product in wrong:
+        try:
+            with transaction() as conn:
+                conn.execute(text(
+                    "INSERT INTO alerts (user_id, tracked_product_id, product_id, type,"
+                    " severity, message, snapshot_captured_at)"
+                    " VALUES (:u, :t, :p, 'price_change', 'info', 'x', now())"),
+                    {"u": user, "t": tracking, "p": product})
+        except sqlalchemy.exc.IntegrityError as error:
+            assert isinstance(error.orig, psycopg.errors.ForeignKeyViolation)
+        else:
+            raise AssertionError(f"an alert of {tracking} was stored for {user}, {product}")
+    try:  # a tracked product stays while it is tracked, its history and alerts with it
+        with transaction() as conn:
+            conn.execute(text("DELETE FROM products WHERE id = :p"), {"p": kettle})
+    except sqlalchemy.exc.IntegrityError:
+        pass
+    else:
+        raise AssertionError("a tracked product was deleted")
+    assert alerts(mine, tracked) == ["price_change"]
+
+    assert api.delete(f"/v1/products/{tracked}", headers=auth(mine)).status_code == 204
+    assert _rows("SELECT id FROM alerts WHERE tracked_product_id = :t", t=tracked) == []
+    with transaction() as conn:
+        conn.execute(text("DELETE FROM users WHERE id = :u"), {"u": other["id"]})
+    assert _rows("SELECT id FROM alerts WHERE user_id = :u OR product_id = :p",
+                 u=other["id"], p=mug) == []

@@ -1130,16 +1130,17 @@ class _Judged(NamedTuple):
 def _judge(pid: int, snap: Snapshot, prior: LatestValues | None,
            trackers: Iterable[store.Tracker],
            identities: dict[UUID, SellerIdentity]) -> _Judged:
-    current = LatestValues.of(snap, prior) if snap.found else prior
-    move: store.LatestMove = {
-        "id": pid,
-        "latest": _display_values(snap, current),
-        "found": snap.found,
-        "title": snap.title,
-        "brand": snap.brand,
-        "image": snap.image_urls[0] if snap.image_urls else None,
-        "source": snap.data_source,
-    }
+    image = snap.image_urls[0] if snap.image_urls else None
+    current: LatestValues | None
+    if snap.found:
+        current = LatestValues.of(snap, prior)
+        # the title and brand go once, in `latest` (the store reads them from it)
+        move: store.LatestMove = {"id": pid, "latest": _display_values(snap, current),
+                                  "found": True, "image": image, "source": snap.data_source}
+    else:  # the product keeps its `latest`: only the columns move
+        current = prior
+        move = {"id": pid, "latest": None, "found": False, "title": snap.title,
+                "brand": snap.brand, "image": image, "source": snap.data_source}
     alerts: list[store.NewAlert] = []
     for tracker in trackers:  # each tracking seller, by their own thresholds
         identity = identities.get(tracker.user_id)

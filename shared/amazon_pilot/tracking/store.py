@@ -569,13 +569,15 @@ _months_lock = threading.Lock()
 
 class LatestMove(TypedDict):
     """A product's new `latest` after an observation (the moves go in as one JSON recordset,
-    `latest` nested in it: encoded once, not once per row and again in the recordset)."""
+    `latest` nested in it: encoded once, not once per row and again in the recordset).
+    A found product's title and brand are `latest`'s own, so they are sent once, in it;
+    a missing product keeps its `latest` (sent as None) and sends its title and brand."""
 
     id: int
-    latest: dict[str, Any]
+    latest: dict[str, Any] | None
     found: bool
-    title: str | None
-    brand: str | None
+    title: NotRequired[str | None]
+    brand: NotRequired[str | None]
     image: str | None
     source: str | None
 
@@ -792,7 +794,10 @@ def move_latest(conn: Connection, captured_at: datetime, moves: list[LatestMove]
         " last_fetch_status = CASE WHEN m.found THEN 'ok' ELSE 'not_found' END,"
         " not_found_since = CASE WHEN m.found THEN NULL"
         "   ELSE coalesce(p.not_found_since, :at) END,"
-        " title = coalesce(m.title, p.title), brand = coalesce(m.brand, p.brand),"
+        # the server parses every byte of the moves (≈ 9 µs a product, the most of this
+        # UPDATE): a found product's title and brand are read from its `latest`
+        " title = coalesce(m.title, m.latest->>'title', p.title),"
+        " brand = coalesce(m.brand, m.latest->>'brand', p.brand),"
         " main_image_url = coalesce(m.image, p.main_image_url), data_source = m.source,"
         " last_fetch_error = NULL, last_fetch_failed_at = NULL"
         " FROM jsonb_to_recordset(CAST(:moved AS jsonb)) AS m(id bigint, latest jsonb,"
@@ -1070,7 +1075,8 @@ def mark_moved(conn: Connection, tracked_ids: list[str], captured_at: datetime) 
         conn.execute(text(
             "UPDATE tracked_products SET moved_at = :at WHERE id = ANY(CAST(:ids AS uuid[]))"
             " AND (moved_at IS NULL OR moved_at < :at)"),
-            {"ids": sorted(set(tracked_ids)), "at": captured_at})
+            # the ids as an array literal (uuids need no quoting): see _bigint_array
+            {"ids": "{" + ",".join(sorted(set(tracked_ids))) + "}", "at": captured_at})
 
 
 # ---------------------------------------------------------------- fetch budgets
