@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import re
 
-from amazon_pilot.domain import listing_score
+from amazon_pilot.domain import grounding, listing_score
 from amazon_pilot.domain.image_angles import _ANGLE_TOKENS, _tokens, angle_of, url_angle
 from amazon_pilot.domain.keywords import (
     _PHRASE_BREAK_RE,
@@ -17,6 +17,7 @@ from amazon_pilot.domain.keywords import (
     _read_part,
     _surfaces,
     _TokenCounts,
+    tokens,
     word_sequence,
 )
 
@@ -68,6 +69,12 @@ def test_word_sequence_reads_the_tokens_and_phrase_segments_the_regexes_read() -
     assert ascii_texts > 4000 and len(texts) - ascii_texts > 2000  # the byte table and regexes
     for text in texts:
         assert _segments_of(word_sequence(text)) == _segments_by_regex(text), repr(text)
+
+
+def test_tokens_and_grounding_words_read_what_their_regexes_read() -> None:
+    for text in [*_texts(), "a_b c__d _e_", "snake_case_word", "\x00\x7f~`^"]:
+        assert tokens(text) == _TOKEN_RE.findall(text.lower()), repr(text)
+        assert grounding.words(text) == grounding._WORD_RE.findall(text.lower()), repr(text)
 
 
 def test_every_spelling_of_a_stem_is_one_of_its_surfaces() -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from amazon_pilot.domain.keywords import tokens
 from amazon_pilot.domain.lazy_pattern import lazy_re
 from amazon_pilot.domain.snapshot import Snapshot
 
@@ -392,7 +393,6 @@ _THEME_NEEDS: dict[str, tuple[str, ...]] = {
     "travel_portable": ("portable", "compact", "travel", "pocket"),
 }
 _NEEDS.update({THEME_RES[theme]: words for theme, words in _THEME_NEEDS.items()})
-_TOKEN_RE = lazy_re(r"[a-z0-9]+")
 
 
 class _Scan:
@@ -407,14 +407,16 @@ class _Scan:
         if not screen or not text.isascii():
             self.blocked: frozenset[int] = frozenset()
             return
+        words = set(tokens(text))
         table = _RULES_OF_TOKEN
-        found: set[int] = set()
-        for tok in set(_TOKEN_RE.findall(text.lower())):
-            rules = table.get(tok)
-            if rules is None:
-                rules = _token_rules(tok)
-            if rules:
-                found |= rules
+        new = words.difference(table)  # words seen for the first time
+        if new:
+            if len(table) + len(new) > _TABLE_BOUND:  # a long-lived worker's memory
+                table.clear()
+                new = words
+            for word in new:
+                table[word] = _token_rules(word)
+        found: set[int] = set().union(*map(table.__getitem__, words))  # in C: no Python step
         # a digit lets the digit-only rules run; without one no digit-and-word rule can
         allowed = found | _DIGIT_ONLY if _DIGIT in found else found - _DIGIT_AND_WORD
         self.blocked = _SCREENED - allowed
@@ -801,13 +803,12 @@ _WORD_RULES: tuple[tuple[str, int], ...] = tuple(
 _RULES_OF_TOKEN: dict[str, frozenset[int]] = {}
 
 
+_TABLE_BOUND = 100_000
+
+
 def _token_rules(tok: str) -> frozenset[int]:
-    rules = frozenset({i for word, i in _WORD_RULES if word in tok}
-                      | ({_DIGIT} if not tok.isalpha() else set()))
-    if len(_RULES_OF_TOKEN) >= 100_000:  # a bound on a long-lived worker's memory
-        _RULES_OF_TOKEN.clear()
-    _RULES_OF_TOKEN[tok] = rules
-    return rules
+    return frozenset({i for word, i in _WORD_RULES if word in tok}
+                     | ({_DIGIT} if not tok.isalpha() else set()))
 
 
 # The rule groups _hits_for runs, by their regexes: a group none of whose regexes can match

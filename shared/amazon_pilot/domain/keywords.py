@@ -43,9 +43,21 @@ _TOKEN_RE = re.compile(r"[a-z0-9]+")  # hyphens split: "leak-proof" matches "lea
 _PHRASE_BREAK_RE = re.compile(r"[,;:|/()\[\]!?.&+\u2013\u2014]|\s-\s")
 
 
+# An ASCII text is split by one byte table (C, 3-4x faster than the regex on a bullet):
+# letters and digits kept, every other byte a space; split() then gives _TOKEN_RE's runs.
+_ASCII_SPACES = bytes(c if chr(c) in "abcdefghijklmnopqrstuvwxyz0123456789" else ord(" ")
+                      for c in range(256))
+
+
+def ascii_tokens(low: str) -> list[str]:
+    """_TOKEN_RE.findall(low) for a lower-cased ASCII text."""
+    return low.encode("ascii").translate(_ASCII_SPACES).decode("ascii").split()
+
+
 def tokens(text: str) -> list[str]:
     """Lower-case alphanumeric tokens (hyphens and punctuation split)."""
-    return _TOKEN_RE.findall(text.lower())
+    low = text.lower()
+    return ascii_tokens(low) if low.isascii() else _TOKEN_RE.findall(low)
 
 
 @lru_cache(maxsize=65536)  # the vocabulary of a category is small; stemming showed in profiles
@@ -322,6 +334,7 @@ class _SetStats:
 
     # stem -> (competitor index, 1.0 in its title | 0.5 in its bullets only), in set order
     candidates: Mapping[str, tuple[tuple[int, float], ...]]
+    users: Mapping[str, int]  # how many competitors use a candidate (title or bullets)
     titles: tuple[_TextPart, ...]  # every competitor's title, brands taken out
     bullets: tuple[_TokenCounts, ...]  # and its bullets (brands left out when asked)
     exclude: frozenset[str]
@@ -331,11 +344,11 @@ class _SetStats:
     # stem -> (-count, spelling) of the spelling competitors use most
     spelling: dict[str, tuple[int, str]] = field(default_factory=dict)
 
-    def users(self, s: str) -> int:
-        """How many competitors use the stem, in their title or their bullets."""
-        used = self.candidates.get(s)
+    def users_of(self, s: str) -> int:
+        """How many competitors use any stem (a seller's keyword may be no candidate)."""
+        used = self.users.get(s)
         if used is not None:
-            return len(used)
+            return used
         n = self.counted.get(s)
         if n is None:
             n = self.counted[s] = sum(
@@ -376,7 +389,8 @@ def _set_stats(texts: tuple[tuple[str | None, tuple[str, ...]], ...],
                 for i in range(len(texts))
                 if s in titles[i].stems or bullets[i].uses(s, exclude_brands)
             )
-    return _SetStats(candidates, tuple(titles), tuple(bullets), exclude_brands)
+    users = {s: len(used) for s, used in candidates.items()}
+    return _SetStats(candidates, users, tuple(titles), tuple(bullets), exclude_brands)
 
 
 @lru_cache(maxsize=256)
@@ -404,10 +418,10 @@ def _high_value_keywords(
     for s in qualified:
         if " " in s:
             for part in s.split():
-                inside[part] = max(inside[part], users(s))
-    qualified = {s for s in qualified if " " in s or inside[s] < 0.8 * users(s)}
+                inside[part] = max(inside[part], users[s])
+    qualified = {s for s in qualified if " " in s or inside[s] < 0.8 * users[s]}
     ranked = sorted(qualified, key=lambda s: (-weight[s], -s.count(" "), s))[:top_n]
-    out = [(s, stats.display(s)[1], weight[s], users(s)) for s in ranked]
+    out = [(s, stats.display(s)[1], weight[s], users[s]) for s in ranked]
     top_w = out[0][2] if out else 1.0
     seen = {s for s, *_ in out}
     for phrase in category_keywords:
@@ -415,7 +429,7 @@ def _high_value_keywords(
         if key and key not in seen:
             # Seller-supplied keywords count as much as the strongest market term.
             seen.add(key)
-            out.append((key, phrase.strip().lower(), top_w, users(key)))
+            out.append((key, phrase.strip().lower(), top_w, stats.users_of(key)))
     return tuple(out)
 
 
