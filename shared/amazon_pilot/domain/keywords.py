@@ -271,7 +271,10 @@ class _TokenCounts:
     def uses(self, st: str, exclude: frozenset[str]) -> bool:
         if " " not in st:  # the common question, answered without building the counts
             tokens = self.tokens
-            return any(t in tokens and t not in exclude for t in _surfaces(st))
+            for t in _surfaces(st):  # noqa: SIM110 (a loop: any() would make a generator)
+                if t in tokens and t not in exclude:
+                    return True
+            return False
         return bool(self.spellings(st, exclude))
 
 
@@ -327,6 +330,9 @@ def high_value_keywords(
                                      tuple(category_keywords or ()), top_n))
 
 
+_NONE: Mapping[str, int] = {}
+
+
 @dataclass(slots=True, frozen=True)
 class _SetStats:
     """What a competitor set's text says, whatever the competitors' ranks: for the stems
@@ -360,10 +366,19 @@ class _SetStats:
         shown = self.spelling.get(s)
         if shown is None:
             counts: dict[str, int] = {}
-            for title, bullets in zip(self.titles, self.bullets, strict=True):
-                for spelt in (title.spellings.get(s, {}), bullets.spellings(s, self.exclude)):
-                    for surf, n in spelt.items():
+            for title in self.titles:
+                for surf, n in title.spellings.get(s, _NONE).items():
+                    counts[surf] = counts.get(surf, 0) + n
+            if " " in s:
+                for bullets in self.bullets:
+                    for surf, n in bullets.spellings(s, self.exclude).items():
                         counts[surf] = counts.get(surf, 0) + n
+            else:  # a word: each of its spellings summed over the bullets at once
+                for surf in _surfaces(s):
+                    if surf not in self.exclude:
+                        n = sum(bullets.tokens.get(surf, 0) for bullets in self.bullets)
+                        if n:
+                            counts[surf] = counts.get(surf, 0) + n
             # The spelling competitors use most; ties go to the alphabetically first.
             shown = self.spelling[s] = min((-count, surf) for surf, count in counts.items())
         return shown
@@ -384,11 +399,13 @@ def _set_stats(texts: tuple[tuple[str | None, tuple[str, ...]], ...],
     candidates: dict[str, tuple[tuple[int, float], ...]] = {}
     for s, n in title_users.items():
         if n >= KEYWORD_MIN_COMPETITORS:
-            candidates[s] = tuple(
-                (i, 1.0 if s in titles[i].stems else 0.5)
-                for i in range(len(texts))
-                if s in titles[i].stems or bullets[i].uses(s, exclude_brands)
-            )
+            used: list[tuple[int, float]] = []
+            for i, title_part in enumerate(titles):
+                if s in title_part.stems:
+                    used.append((i, 1.0))
+                elif bullets[i].uses(s, exclude_brands):
+                    used.append((i, 0.5))
+            candidates[s] = tuple(used)
     users = {s: len(used) for s, used in candidates.items()}
     return _SetStats(candidates, users, tuple(titles), tuple(bullets), exclude_brands)
 
