@@ -169,7 +169,7 @@ class _TextPart:
         gone = {_keyword_stem(w) for w in present}
         spellings: dict[str, Mapping[str, int]] = {}
         for s, spelt in self.spellings.items():
-            if gone.isdisjoint(s.split(" ")):
+            if s not in gone and (" " not in s or gone.isdisjoint(s.split(" "))):
                 spellings[s] = spelt
                 continue
             kept = {surf: n for surf, n in spelt.items() if present.isdisjoint(surf.split(" "))}
@@ -235,12 +235,14 @@ class _TokenCounts:
     out at the question, as ``_TextPart.without`` would: spellings holding one are dropped."""
 
     tokens: Mapping[str, int]
-    sequence: list[str]  # the tokens in order, "|" at each phrase break
+    # The tokens in order, "|" at each phrase break; a tuple of strings, which the cyclic
+    # collector stops tracking (a cached list would be walked at every full collection).
+    sequence: tuple[str, ...]
 
     @staticmethod
     def of(text: str) -> _TokenCounts:
         seq = word_sequence(text)
-        return _TokenCounts(Counter(seq), seq)
+        return _TokenCounts(Counter(seq), tuple(seq))
 
     def _pair_count(self, first: str, second: str) -> int:
         """How often `second` directly follows `first` (one segment: "|" is neither)."""
