@@ -41,6 +41,11 @@ def test_every_match_of_a_screened_rule_holds_its_words_or_a_digit() -> None:
         matched = [m.group(0).lower() for t in texts for m in regex.finditer(t)]
         assert matched, f"no example matches {regex.pattern[:60]}"
         for low in matched:
+            if isinstance(needs, features._WholeToken):
+                # a match begins and ends at a word boundary: its tokens are the text's
+                assert any(re.fullmatch(needs[0], tok) for tok in re.findall(r"[a-z0-9]+", low)
+                           ), (regex.pattern[:60], low)
+                continue
             if needs is features._A_DIGIT or isinstance(needs, features._DigitAnd):
                 assert re.search(r"[0-9]", low), (regex.pattern[:60], low)
             if needs is not features._A_DIGIT:
@@ -50,8 +55,16 @@ def test_every_match_of_a_screened_rule_holds_its_words_or_a_digit() -> None:
 def test_the_words_are_letters_and_digits_so_each_lies_inside_one_token() -> None:
     # _Scan looks the words up in the text's [a-z0-9]+ tokens.
     for regex, needs in features._NEEDS.items():
-        if needs is not features._A_DIGIT:
+        if needs is not features._A_DIGIT and not isinstance(needs, features._WholeToken):
             assert all(re.fullmatch(r"[a-z0-9]+", word) for word in needs), regex.pattern[:60]
+
+
+def test_a_ports_claim_is_read_and_sports_does_not_run_the_ports_rule() -> None:
+    for text, ports in (("4 USB-C ports", 4), ("dual-port charger", 2), ("3ports", 3),
+                        ("two output ports", 2)):
+        assert extract_features("B0PORTS001", [text]).features["ports"].value == ports, text
+        assert features._hits_for(text) == features._hits_for(text, screen=False), text
+    assert id(features.PORTS_RE) in features._Scan("Sports bottle for the gym").blocked
 
 
 def test_skipping_screened_rules_and_rule_groups_finds_every_hit_running_all_finds() -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from amazon_pilot.domain.keywords import tokens
 from amazon_pilot.domain.lazy_pattern import lazy_re
 from amazon_pilot.domain.snapshot import Snapshot
 
@@ -163,7 +164,8 @@ _WORD_NUMBERS: dict[str, int] = {
     "triple": 3,
     "quad": 4,
 }
-_COUNT = r"(?P<n>\d+|one|two|three|four|five|six|eight|dual|triple|quad)"
+_COUNTS = r"\d+|one|two|three|four|five|six|eight|dual|triple|quad"
+_COUNT = rf"(?P<n>{_COUNTS})"
 
 FAST_CHARGE_RE = lazy_re(
     rf"(?P<min>\d+)\s*-?\s*min(?:ute)?s?\.?\s*(?:of\s+)?(?:quick\s+|fast\s+|rapid\s+)?"
@@ -334,14 +336,23 @@ THEME_RES: dict[str, re.Pattern[str]] = {
 # --------------------------------------------------------------------------- screening
 
 # What every match of a rule contains: a digit, one of some lower-case words, or both
-# (_DigitAnd). A text without it skips the rule's regex (most bullets hold few of the ~45
-# rules' words). A rule not listed here always runs; tests/unit/test_features_screening.py
-# checks each entry. The words are letters and digits only, so each lies inside one token
-# of the text: _Scan reads the text's tokens once and looks each up (see _token_rules).
+# (_DigitAnd), or a token matching a pattern whole (_WholeToken). A text without it skips
+# the rule's regex (most bullets hold few of the ~45 rules' words). A rule not listed here
+# always runs; tests/unit/test_features_screening.py checks each entry. The words are
+# letters and digits only, so each lies inside one token of the text: _Scan reads the
+# text's tokens once and looks each up (see _token_rules).
 
 
 class _DigitAnd(tuple[str, ...]):
     """Needs: a digit and one of these words ("IP67" holds "ip" and a digit)."""
+
+    __slots__ = ()
+
+
+class _WholeToken(tuple[str, ...]):
+    """Needs: a token that is all of this pattern, where a word inside a longer token would
+    let too much through ("port" is inside "sports": a ports claim is "ports", "4ports" or
+    "dualport", a count and the word in one token at most)."""
 
     __slots__ = ()
 
@@ -377,7 +388,7 @@ _NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
     MIC_RE: ("mic",),
     WATT_RE: _A_DIGIT,
     MAH_RE: _DigitAnd(("mah",)),
-    PORTS_RE: ("port",),
+    PORTS_RE: _WholeToken((rf"(?:{_COUNTS})?ports?",)),
     DIMENSIONS_RE: _A_DIGIT,
 }
 _THEME_NEEDS: dict[str, tuple[str, ...]] = {
@@ -392,7 +403,6 @@ _THEME_NEEDS: dict[str, tuple[str, ...]] = {
     "travel_portable": ("portable", "compact", "travel", "pocket"),
 }
 _NEEDS.update({THEME_RES[theme]: words for theme, words in _THEME_NEEDS.items()})
-_TOKEN_RE = lazy_re(r"[a-z0-9]+")
 
 
 class _Scan:
@@ -407,14 +417,16 @@ class _Scan:
         if not screen or not text.isascii():
             self.blocked: frozenset[int] = frozenset()
             return
+        words = set(tokens(text))
         table = _RULES_OF_TOKEN
-        found: set[int] = set()
-        for tok in set(_TOKEN_RE.findall(text.lower())):
-            rules = table.get(tok)
-            if rules is None:
-                rules = _token_rules(tok)
-            if rules:
-                found |= rules
+        new = words.difference(table)  # words seen for the first time
+        if new:
+            if len(table) + len(new) > _TABLE_BOUND:  # a long-lived worker's memory
+                table.clear()
+                new = words
+            for word in new:
+                table[word] = _token_rules(word)
+        found: set[int] = set().union(*map(table.__getitem__, words))  # in C: no Python step
         # a digit lets the digit-only rules run; without one no digit-and-word rule can
         allowed = found | _DIGIT_ONLY if _DIGIT in found else found - _DIGIT_AND_WORD
         self.blocked = _SCREENED - allowed
@@ -794,20 +806,25 @@ _DIGIT = -1  # in a token's rules: the token holds a digit
 _DIGIT_ONLY = frozenset(i for i, needs in _NEEDS_BY_ID.items() if needs is _A_DIGIT)
 _DIGIT_AND_WORD = frozenset(i for i, n in _NEEDS_BY_ID.items() if isinstance(n, _DigitAnd))
 _WORD_RULES: tuple[tuple[str, int], ...] = tuple(
-    (word, i) for i, needs in _NEEDS_BY_ID.items() if needs is not _A_DIGIT for word in needs
+    (word, i) for i, needs in _NEEDS_BY_ID.items()
+    if needs is not _A_DIGIT and not isinstance(needs, _WholeToken) for word in needs
+)
+_TOKEN_RULES: tuple[tuple[re.Pattern[str], int], ...] = tuple(
+    (re.compile(needs[0]), i) for i, needs in _NEEDS_BY_ID.items()
+    if isinstance(needs, _WholeToken)
 )
 # token -> ids of the rules whose words it holds (and _DIGIT): a category's vocabulary is
 # small, so each token is looked up once per process, not once per text.
 _RULES_OF_TOKEN: dict[str, frozenset[int]] = {}
 
 
+_TABLE_BOUND = 100_000
+
+
 def _token_rules(tok: str) -> frozenset[int]:
-    rules = frozenset({i for word, i in _WORD_RULES if word in tok}
-                      | ({_DIGIT} if not tok.isalpha() else set()))
-    if len(_RULES_OF_TOKEN) >= 100_000:  # a bound on a long-lived worker's memory
-        _RULES_OF_TOKEN.clear()
-    _RULES_OF_TOKEN[tok] = rules
-    return rules
+    return frozenset({i for word, i in _WORD_RULES if word in tok}
+                     | {i for pattern, i in _TOKEN_RULES if pattern.fullmatch(tok)}
+                     | ({_DIGIT} if not tok.isalpha() else set()))
 
 
 # The rule groups _hits_for runs, by their regexes: a group none of whose regexes can match

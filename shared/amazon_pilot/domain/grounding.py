@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from amazon_pilot.domain.keywords import STOPWORDS, brand_tokens, stem
+from amazon_pilot.domain.keywords import STOPWORDS, ascii_tokens, brand_tokens, stem
 from amazon_pilot.domain.snapshot import Snapshot
 
 MIN_COMPETITOR_TITLES = 2
@@ -53,7 +53,9 @@ LISTING_FIELDS = ("own title", "own bullets", "own description", "own details")
 
 
 def words(text: str | None) -> list[str]:
-    return _WORD_RE.findall((text or "").lower())
+    low = (text or "").lower()
+    # In ASCII, [^\W_] is a letter or a digit: the words are keywords.tokens' (≈ 3x faster)
+    return ascii_tokens(low) if low.isascii() else _WORD_RE.findall(low)
 
 
 def details_text(product: Snapshot) -> str:

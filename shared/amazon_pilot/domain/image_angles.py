@@ -72,10 +72,24 @@ def _tokens(url: str) -> set[str]:
     return {t for t in _SPLIT_RE.split(path) if t}
 
 
+# Any word url_angle looks for, as a whole token of the path: one search (C) tells that a
+# URL names no angle, as most CDN URLs do, without splitting it into a set of tokens.
+_NAMING_RE = re.compile(
+    r"(?<![a-z0-9])(?:"
+    + "|".join(sorted({"swch", "main"}.union(*_ANGLE_TOKENS.values()), key=lambda w: (-len(w), w)))
+    + r")(?![a-z0-9])")
+
+
 @functools.lru_cache(maxsize=16384)  # a competitor's gallery recurs across products
 def url_angle(url: str) -> str | None:
     """The angle one image's URL names, "swatch" for a swatch, None when it names none."""
-    tokens = _tokens(url)
+    if _NAMING_RE.search(_CDN_ID_RE.sub("/", _url_path(url).lower())) is None:
+        return None
+    return angle_of(_tokens(url))
+
+
+def angle_of(tokens: set[str]) -> str | None:
+    """The angle a URL's path tokens name (the readable rule url_angle screens for)."""
     if "swch" in tokens:
         return "swatch"
     if "main" in tokens:

@@ -118,6 +118,26 @@ ACRONYMS = frozenset(
 _HTML_RE = re.compile(r"<[^>]{1,200}>|&[a-z]{2,6};|&#\d+;")
 _URL_RE = re.compile(r"https?://|www\.|\S+@\S+\.\w+")
 _REPEAT_RE = re.compile(r"([!?.*#=\-_])\1{2,}|(\w)\2{4,}")
+# The same two tests, split so the cheap part answers first (a description is read cold
+# once a product): a link needs "://" or "www.", an e-mail address an "@" (the \S+ around
+# it backtracks at every word); three punctuation marks in a row are found apart from
+# five word characters, and a run of five or more holds a run of exactly five.
+_LINK_RE = re.compile(r"https?://|www\.")
+_EMAIL_RE = re.compile(r"\S+@\S+\.\w+")
+_REPEAT_MARK_RE = re.compile(r"([!?.*#=\-_])\1\1")
+_REPEAT_CHAR_RE = re.compile(r"(\w)\1\1\1\1")
+
+
+def _has_link(text: str) -> bool:
+    """_URL_RE.search(text) is not None."""
+    if ("://" in text or "www." in text) and _LINK_RE.search(text):
+        return True
+    return "@" in text and _EMAIL_RE.search(text) is not None
+
+
+def _has_repeat(text: str) -> bool:
+    """_REPEAT_RE.search(text) is not None."""
+    return bool(_REPEAT_MARK_RE.search(text) or _REPEAT_CHAR_RE.search(text))
 
 
 @dataclass(slots=True, frozen=True)
@@ -414,9 +434,9 @@ def description_noise(text: str) -> list[str]:
     noise = []
     if _HTML_RE.search(text):
         noise.append("html markup")
-    if _URL_RE.search(text):
+    if _has_link(text):
         noise.append("links or emails")
-    if _REPEAT_RE.search(text):
+    if _has_repeat(text):
         noise.append("repeated characters")
     letters = list(filter(str.isalpha, text))
     if len(letters) > 50 and sum(map(str.isupper, letters)) / len(letters) > 0.5:

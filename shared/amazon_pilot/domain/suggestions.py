@@ -9,6 +9,7 @@ and text that breaks the title rules is rejected.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import statistics
@@ -360,10 +361,9 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
         """How many competitor title segments hold `words` in a row."""
         n = len(words)
         counts = held.get(n)
-        if counts is None:
-            counts = held[n] = Counter(
-                run for seg in segs for run in set(zip(*(seg[i:] for i in range(n)), strict=False))
-            )
+        if counts is None:  # the runs chained in C, not yielded one by one
+            counts = held[n] = Counter(itertools.chain.from_iterable(
+                set(zip(*(seg[i:] for i in range(n)), strict=False)) for seg in segs))
         return counts.get(words, 0)  # not counts[words]: Counter.__missing__ is Python
 
     stems_of: dict[str, tuple[str, ...]] = {}  # keyword -> its words' stems
