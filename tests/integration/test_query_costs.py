@@ -22,14 +22,14 @@ def _track(seller_id: str, count: int) -> None:
     same moment, so the key's tie-breaker matters)."""
     prefix = "B0" + uuid.uuid4().hex[:3].upper()
     with get_engine().begin() as conn:
+        # the products made here, and only those: another test's ASIN may share the prefix
         conn.execute(text(
-            "INSERT INTO products (asin, marketplace, title)"
+            "WITH made AS (INSERT INTO products (asin, marketplace, title)"
             " SELECT :pre || lpad(i::text, 5, '0'), 'com', 'Item ' || i"
-            " FROM generate_series(1, :n) i"), {"pre": prefix, "n": count})
-        conn.execute(text(
-            "INSERT INTO tracked_products (user_id, product_id, created_at)"
-            " SELECT :u, p.id, timestamptz '2026-01-01' + (p.id || ' minutes')::interval"
-            " FROM products p WHERE p.asin LIKE :pre || '%'"), {"u": seller_id, "pre": prefix})
+            " FROM generate_series(1, :n) i RETURNING id)"
+            " INSERT INTO tracked_products (user_id, product_id, created_at)"
+            " SELECT :u, id, timestamptz '2026-01-01' + (id || ' minutes')::interval FROM made"),
+            {"pre": prefix, "n": count, "u": seller_id})
         # two rows at the same moment
         conn.execute(text(
             "UPDATE tracked_products SET created_at = timestamptz '2026-01-01'"
