@@ -335,15 +335,19 @@ class Stack:
         """A client with the process's current credentials (the setup's, then the
         operator's once IAM is enforced). Kept per service and credentials: making one
         reads its service model from disk, ≈ 0.15 s, and the start makes ≈ 90."""
-        key_id = os.environ.get("AWS_ACCESS_KEY_ID", "testing")
-        secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")
-        key = (service, key_id, secret, self.endpoint_url)
+        return self._cached_client(service, os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                                   os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"), None)
+
+    def _cached_client(self, service: str, key_id: str, secret: str,
+                       token: str | None) -> Any:
+        key = (service, key_id, secret, token or "", self.endpoint_url)
         with self._clients_lock:
             made = self._clients.get(key)
             if made is None:
                 made = self._clients[key] = self._boto_session().client(
                     service, region_name=self.config.region, endpoint_url=self.endpoint_url,
-                    aws_access_key_id=key_id, aws_secret_access_key=secret)
+                    aws_access_key_id=key_id, aws_secret_access_key=secret,
+                    aws_session_token=token)
         return made
 
     def _boto_session(self) -> Any:
@@ -360,17 +364,8 @@ class Stack:
         env = self.environments.get(logical_id, {})
         if self.iam is None or "AWS_ACCESS_KEY_ID" not in env:
             return self.client(service)
-        key = (service, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
-               env.get("AWS_SESSION_TOKEN", ""), self.endpoint_url)
-        with self._clients_lock:
-            made = self._clients.get(key)
-            if made is None:
-                made = self._clients[key] = self._boto_session().client(
-                    service, region_name=self.config.region, endpoint_url=self.endpoint_url,
-                    aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                    aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                    aws_session_token=env.get("AWS_SESSION_TOKEN"))
-        return made
+        return self._cached_client(service, env["AWS_ACCESS_KEY_ID"],
+                                   env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN"))
 
     def _provision(self) -> None:
         """Create what the template declares, from its own resource properties."""
@@ -582,10 +577,8 @@ class Stack:
             log.info("freed %d job claim(s) left by a stopped runtime", freed)
 
     def _start_functions(self) -> None:
-        in_process = self.moto is not None
-        direct = moto_log_writer(self.config.region) if in_process else None
-        trim = moto_log_trimmer(self.config.region) if in_process else None
-        self.shipper = CloudWatchShipper(self.client("logs"), direct, trim).start()
+        trim = moto_log_trimmer(self.config.region) if self.moto is not None else None
+        self.shipper = CloudWatchShipper(self.client("logs"), self._log_writer(), trim).start()
         self.tap = MetricsTap(self.shipper, self.metrics,
                               api_id=str(self.ctx.refs.get("HttpApi", "")))
         if self.config.from_build is not None:
@@ -669,10 +662,11 @@ class Stack:
     def _child_log_shipper(self) -> CloudWatchShipper:
         """Where a child process's log lines go: a stream of its own, written as this
         process writes its own (into the in-process store when the endpoint is here)."""
-        in_process = self.moto is not None
-        return CloudWatchShipper(self.client("logs"),
-                                 moto_log_writer(self.config.region) if in_process else None
-                                 ).start()
+        return CloudWatchShipper(self.client("logs"), self._log_writer()).start()
+
+    def _log_writer(self) -> Any:
+        """Writes straight into the endpoint's log store when it runs in this process."""
+        return moto_log_writer(self.config.region) if self.moto is not None else None
 
     def http_process_count(self) -> int:
         """Processes serving the API, this one included (1 with --from-build, whose
