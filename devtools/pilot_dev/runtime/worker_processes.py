@@ -207,6 +207,9 @@ def run_worker(index: int, pipe_fd: int) -> int:
     raw = read_spec(index, "worker")
     if raw is None:
         return 0
+    from pilot_dev.runtime.heap import bound_malloc
+
+    bound_malloc()  # before any thread allocates (runtime/heap.py)
     spec = WorkerSpec(**{**raw, "queues": [WorkerQueue(**q) for q in raw["queues"]]})
 
     from pilot_dev.runtime.alarms import MeteredHost, MetricsTap
