@@ -888,6 +888,7 @@ _NUMBERS_GROUP = _group(DRIVER_RE, DRIVER_AFTER_RE, MIC_RE, WATT_RE, MAH_RE, POR
 _ANY_GROUP = _group(VOLUME_RE, PACK_RE, PIECES_RE, VOLT_RE, RPM_RE, SPEEDS_RE, MADE_OF_RE,
                     *FLAG_RES.values())
 _THEMES_GROUP = _group(*THEME_RES.values())
+_ANY_NUMBERS_GROUP = _group(VOLUME_RE, PACK_RE, PIECES_RE, VOLT_RE, RPM_RE)  # _any_numbers
 _DIM_UNIT_RE = lazy_re(
     r"(?P<unit>inch(?:es)?|in\b|\"|millimet(?:er|re)s?|mm|centimet(?:er|re)s?|cm)", _I
 )
@@ -948,8 +949,7 @@ def _volume_hits(text: str, *, table: bool, scan: _Scan | None = None) -> list[_
     return hits
 
 
-def _any_category(text: str, scan: _Scan | None = None) -> list[_Hit]:
-    """Bullet and title patterns that hold for any category."""
+def _any_numbers(text: str, scan: _Scan | None) -> list[_Hit]:
     hits = _volume_hits(text, table=False, scan=scan)
     for m in _finds(PACK_RE, text, scan):
         n = int(m["n"] or m["m"])
@@ -961,6 +961,15 @@ def _any_category(text: str, scan: _Scan | None = None) -> list[_Hit]:
         hits.append(_Hit("voltage_v", _clean(_num(m["num"])), m.start(), m.end(), "voltage"))
     for m in _finds(RPM_RE, text, scan):
         hits.append(_Hit("speed_rpm", int(_num(m["num"])), m.start(), m.end(), "rpm"))
+    return hits
+
+
+def _any_category(text: str, scan: _Scan | None = None) -> list[_Hit]:
+    """Bullet and title patterns that hold for any category."""
+    if scan is not None and scan.none_of(_ANY_NUMBERS_GROUP):  # most bullets: no digit
+        hits: list[_Hit] = []
+    else:
+        hits = _any_numbers(text, scan)
     for m in _finds(SPEEDS_RE, text, scan):
         hits.append(_Hit("speeds", _count(m["n"]), m.start(), m.end(), "speeds"))
     for name, regex in FLAG_RES.items():
