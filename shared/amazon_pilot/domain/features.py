@@ -445,17 +445,17 @@ class _Scan:
         return group <= self.blocked
 
 
-# A rule's regex by its id -> its anchored form (domain.anchored), None when it has none;
-# filled at a regex's first search (the rules are module constants: their ids stay theirs).
-_ANCHORS: dict[int, Anchored | None] = {}
+# A rule's regex by its id -> the regex and its anchored form (domain.anchored), None when
+# it has none; filled at a regex's first search. The rules are module constants, so their
+# ids stay theirs; the regex is kept beside its form so that an id reused is noticed.
+_ANCHORS: dict[int, tuple[re.Pattern[str], Anchored | None]] = {}
 
 
 def _anchor(regex: re.Pattern[str]) -> Anchored | None:
-    try:
-        return _ANCHORS[id(regex)]
-    except KeyError:
-        found = _ANCHORS[id(regex)] = anchored(regex)
-        return found
+    entry = _ANCHORS.get(id(regex))
+    if entry is None or entry[0] is not regex:
+        entry = _ANCHORS[id(regex)] = (regex, anchored(regex))
+    return entry[1]
 
 
 def _finds(regex: re.Pattern[str], text: str, scan: _Scan | None) -> Iterable[re.Match[str]]:
