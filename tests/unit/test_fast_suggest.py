@@ -4,10 +4,9 @@ looks a pair up only when the two words meet in enough titles."""
 
 from __future__ import annotations
 
-import math
 import random
 
-from amazon_pilot.domain import elasticity, grounding, suggestions
+from amazon_pilot.domain import grounding, suggestions
 from amazon_pilot.domain.keywords import stem
 
 _WORDS = ("noise", "cancelling", "earphones", "wireless", "bluetooth", "water", "bottle",
@@ -87,55 +86,3 @@ def test_keywords_join_into_the_phrases_competitor_titles_run_together_as_first_
         joined_long += any(len(kw.split()) >= 3 for kw in got[0])
     assert joined > 300 and joined_long > 100  # the titles do run keywords together
 
-
-def _slope_as_written(t: list[float], lp: list[float], lr: list[float]) -> float | None:
-    """elasticity._slope as first written (comprehensions, one float operation at a time)."""
-    mt = sum(t) / len(t)
-    stt = sum((a - mt) ** 2 for a in t)
-
-    def residuals(y: list[float]) -> list[float]:
-        my = sum(y) / len(t)
-        slope = (0.0 if stt == 0
-                 else sum((a - mt) * (b - my) for a, b in zip(t, y, strict=True)) / stt)
-        return [b - my - slope * (a - mt) for a, b in zip(t, y, strict=True)]
-
-    px, ry = residuals(lp), residuals(lr)
-    sxx = sum(v * v for v in px)
-    if sxx < 1e-8:
-        return None
-    return sum(a * b for a, b in zip(px, ry, strict=True)) / sxx
-
-
-def test_the_price_fit_gives_the_same_digits_as_the_fit_as_first_written() -> None:
-    r = random.Random(18)
-    fitted = 0
-    for _ in range(3000):
-        n = r.randint(2, 120)
-        t = [float(d) + r.choice((0.0, 0.25, 0.5)) for d in range(n)] if r.random() > 0.02 \
-            else [3.0] * n  # no time spread: the trend's slope is 0
-        levels = [math.log(r.uniform(10, 40)) for _ in range(r.randint(1, 4))]
-        lp = [r.choice(levels) for _ in t]
-        lr = [math.log(r.uniform(100, 1e5)) for _ in t]
-        got = elasticity._slope(t, lp, lr)
-        assert got == _slope_as_written(t, lp, lr)  # bit for bit, not approximately
-        fitted += got is not None
-    assert fitted > 2000
-
-
-def test_the_fit_s_standard_error_is_the_bootstrap_s_as_first_written() -> None:
-    r = random.Random(7)
-    checked = 0
-    for _ in range(200):
-        n = r.randint(20, 120)
-        levels = [math.log(r.uniform(10, 40)) for _ in range(3)]
-        rows = tuple((float(d), r.choice(levels), math.log(r.uniform(100, 1e5)))
-                     for d in range(n))
-        fit = elasticity._fit.__wrapped__(rows)
-        boots, _ = elasticity._bootstrap(list(rows))
-        if fit is None:
-            continue
-        mean = sum(boots) / len(boots)
-        assert fit == (_slope_as_written(*map(list, zip(*rows, strict=True))),
-                       math.sqrt(sum((v - mean) ** 2 for v in boots) / (len(boots) - 1)))
-        checked += 1
-    assert checked > 150

@@ -31,8 +31,6 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import mul, sub
 from typing import Any, Literal
 
 from amazon_pilot.domain.snapshot import HistoryPoint, daily_last
@@ -89,27 +87,21 @@ class Elasticity:
         }
 
 
-# The sums below run in C (map over operator functions) but do the same float operations
-# in the same order as the comprehensions they replaced ("(a - mt) ** 2", "b - my - slope *
-# (a - mt)"): the fit's digits, and the bootstrap's seed, are unchanged.
-def _residuals(dt: Sequence[float], y: Sequence[float], stt: float) -> list[float]:
-    """y minus its least-squares line on t (given as dt, t minus its mean, with its sum of
-    squares)."""
-    my = sum(y) / len(dt)
-    dy = list(map(sub, y, repeat(my)))  # b - my
-    slope = 0.0 if stt == 0 else sum(map(mul, dt, dy)) / stt
-    return list(map(sub, dy, map(mul, repeat(slope), dt)))  # (b - my) - slope * (a - mt)
+def _residuals(t: Sequence[float], y: Sequence[float], mt: float, stt: float) -> list[float]:
+    """y minus its least-squares line on t (t's mean and sum of squares given)."""
+    my = sum(y) / len(t)
+    slope = 0.0 if stt == 0 else sum((a - mt) * (b - my) for a, b in zip(t, y, strict=True)) / stt
+    return [b - my - slope * (a - mt) for a, b in zip(t, y, strict=True)]
 
 
 def _slope(t: Sequence[float], lp: Sequence[float], lr: Sequence[float]) -> float | None:
     mt = sum(t) / len(t)
-    dt = list(map(sub, t, repeat(mt)))  # a - mt
-    stt = sum(map(pow, dt, repeat(2)))  # once for both regressions on t
-    px, ry = _residuals(dt, lp, stt), _residuals(dt, lr, stt)
-    sxx = sum(map(mul, px, px))
+    stt = sum((a - mt) ** 2 for a in t)  # once for both regressions on t
+    px, ry = _residuals(t, lp, mt, stt), _residuals(t, lr, mt, stt)
+    sxx = sum(v * v for v in px)
     if sxx < 1e-8:  # no price variation left once the trend is out
         return None
-    return sum(map(mul, px, ry)) / sxx
+    return sum(a * b for a, b in zip(px, ry, strict=True)) / sxx
 
 
 def _levels(prices: Sequence[float]) -> list[float]:
@@ -125,7 +117,7 @@ def _levels(prices: Sequence[float]) -> list[float]:
 
 def _seed(rows: Sequence[tuple[float, float, float]]) -> int:
     # %-formatting a row at once writes the same digits as three f-string fields, 2x faster
-    raw = ";".join(map("%.4f,%.6f,%.6f".__mod__, rows)).encode()
+    raw = ";".join("%.4f,%.6f,%.6f" % row for row in rows).encode()  # noqa: UP031
     return int.from_bytes(hashlib.blake2s(raw, digest_size=8).digest(), "big")
 
 
@@ -175,14 +167,12 @@ def _fit(rows: tuple[tuple[float, float, float], ...]) -> tuple[float, float] | 
     """The slope and its bootstrap standard error, None when the price cannot be told from
     the trend. Cached by the rows (≈ 100 bytes an entry): the score page read after a
     suggestion run, or a re-run on the same history, fits the same days again."""
-    t, lp, lr = zip(*rows, strict=True)
-    b = _slope(t, lp, lr)
+    b = _slope([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     boots, failed = _bootstrap(list(rows))
     if b is None or failed > N_BOOT // 5 or len(boots) < N_BOOT // 2:
         return None
     mean = sum(boots) / len(boots)
-    # sum((v - mean) ** 2 for v in boots), in C
-    return b, math.sqrt(sum(map(pow, map(sub, boots, repeat(mean)), repeat(2))) / (len(boots) - 1))
+    return b, math.sqrt(sum((v - mean) ** 2 for v in boots) / (len(boots) - 1))
 
 
 # Student's t, two-sided 95%, by degrees of freedom (1..30); 1.96 beyond.
