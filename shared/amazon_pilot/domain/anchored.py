@@ -27,10 +27,11 @@ from typing import Any
 _Heads = set[tuple[str, bool]]  # (literal text every match on a path starts with, open)
 
 
-def _sequence(items: Any, flags: int) -> _Heads | None:
+def _sequence(items: Any) -> _Heads:
+    """The heads of a run of parsed items: each item's heads extend the open paths."""
     out: _Heads = {("", True)}
     for op, av in items:
-        step = _item(op, av, flags)
+        step = _item(op, av)
         nxt: _Heads = set()
         for text, open_ in out:
             if not open_ or step is None:
@@ -41,7 +42,7 @@ def _sequence(items: Any, flags: int) -> _Heads | None:
     return out
 
 
-def _item(op: Any, av: Any, flags: int) -> _Heads | None:
+def _item(op: Any, av: Any) -> _Heads | None:
     """The heads of one parsed item: None when its text is not a known literal."""
     if op is C.LITERAL:
         char = chr(av)
@@ -51,21 +52,14 @@ def _item(op: Any, av: Any, flags: int) -> _Heads | None:
         return {("", True)}  # zero width: the match's text starts after it
     if op is C.SUBPATTERN:
         _group, add_flags, del_flags, sub = av
-        if add_flags or del_flags:
+        if add_flags or del_flags:  # (?-i:...) and the like: not read
             return None
-        return _sequence(sub, flags)
+        return _sequence(sub)
     if op is C.BRANCH:
-        out: _Heads = set()
-        for branch in av[1]:
-            heads = _sequence(branch, flags)
-            if heads is None:
-                return None
-            out |= heads
-        return out
+        return set().union(*(_sequence(branch) for branch in av[1]))
     if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
         low, high, sub = av
-        heads = _sequence(sub, flags)
-        once = heads if heads is not None else {("", False)}
+        once = _sequence(sub)
         if low == high == 1:
             return once
         if low == 0 and high == 1:
@@ -81,10 +75,7 @@ def heads(pattern: str, flags: int) -> tuple[str, ...] | None:
     some match may start otherwise (a digit, a character class, an empty match)."""
     # Heads are lower-cased whatever the flags: for a case-sensitive pattern the positions
     # found in the lower-cased text are more than it can match at, never fewer.
-    found = _sequence(_parser.parse(pattern, flags), flags)
-    if found is None:
-        return None
-    texts = {text for text, _ in found}
+    texts = {text for text, _ in _sequence(_parser.parse(pattern, flags))}
     if "" in texts:
         return None
     kept: list[str] = []
