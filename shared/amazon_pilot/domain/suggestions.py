@@ -357,14 +357,16 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
     # segment), so a pair of keywords is one look-up, not a pass over the segments
     held: dict[int, Counter[tuple[str, ...]]] = {}
 
-    def runs(words: tuple[str, ...]) -> int:
-        """How many competitor title segments hold `words` in a row."""
-        n = len(words)
+    def runs_of(n: int) -> Counter[tuple[str, ...]]:
         counts = held.get(n)
         if counts is None:  # the runs chained in C, not yielded one by one
             counts = held[n] = Counter(itertools.chain.from_iterable(
                 set(zip(*(seg[i:] for i in range(n)), strict=False)) for seg in segs))
-        return counts.get(words, 0)  # not counts[words]: Counter.__missing__ is Python
+        return counts
+
+    def runs(words: tuple[str, ...]) -> int:
+        """How many competitor title segments hold `words` in a row."""
+        return runs_of(len(words)).get(words, 0)  # not [words]: Counter.__missing__ is Python
 
     stems_of: dict[str, tuple[str, ...]] = {}  # keyword -> its words' stems
 
@@ -374,22 +376,7 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
             found = stems_of[kw] = tuple(stem(w) for w in kw.split())
         return found
 
-    kws = list(keywords)
-    merged = True
-    while merged:
-        merged = False
-        for a in kws:
-            for b in kws:
-                if a == b:
-                    continue
-                if runs(stems(a) + stems(b)) >= grounding.MIN_COMPETITOR_TITLES:
-                    joined = f"{a} {b}"
-                    kws[kws.index(a)] = joined
-                    kws.remove(b)
-                    merged = True
-                    break
-            if merged:
-                break
+    kws = _joined(list(keywords), stems, runs, runs_of(2))
     out, fragments = [], {}
     # the words a title segment ends a phrase with: its last, or one before a stopword
     ends = {w for seg in segs for w, after in zip(seg, [*seg[1:], ""], strict=True)
@@ -403,6 +390,35 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
                 continue
         out.append(kw)
     return tuple(out), fragments
+
+
+def _joined(kws: list[str], stems: Callable[[str], tuple[str, ...]],
+            runs: Callable[[tuple[str, ...]], int], pairs: Counter[tuple[str, ...]]
+            ) -> list[str]:
+    """Keywords joined, a pair at a time, while some pair's words run on in enough titles."""
+    # A run of a's and b's words is in a segment only if a's last word and b's first are
+    # next to each other there: a pair in fewer segments than needed is not looked up.
+    enough = grounding.MIN_COMPETITOR_TITLES
+    merged = True
+    while merged:
+        merged = False
+        for a in kws:
+            sa = stems(a)
+            for b in kws:
+                if a == b:
+                    continue
+                sb = stems(b)
+                if sa and sb and pairs.get((sa[-1], sb[0]), 0) < enough:
+                    continue
+                if runs(sa + sb) >= enough:
+                    joined = f"{a} {b}"
+                    kws[kws.index(a)] = joined
+                    kws.remove(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    return kws
 
 
 def _title_suggestion(
