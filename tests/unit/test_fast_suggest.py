@@ -44,18 +44,7 @@ def _readable(keywords: tuple[str, ...], titles: tuple[str | None, ...]
                     break
             if merged:
                 break
-    out, fragments = [], {}
-    ends = {w for seg in segs for w, after in zip(seg, [*seg[1:], ""], strict=True)
-            if not after or after in suggestions.STOPWORDS}
-    in_titles = {w for seg in segs for w in seg}
-    for kw in kws:
-        if " " not in kw:
-            st = stem(kw)
-            if segs and st not in ends and st in in_titles:
-                fragments[kw] = "a fragment: competitor titles always continue it"
-                continue
-        out.append(kw)
-    return tuple(out), fragments
+    return suggestions._without_fragments(kws, segs)  # the tail is shared, not tested here
 
 
 def _title(r: random.Random, phrases: list[str]) -> str:

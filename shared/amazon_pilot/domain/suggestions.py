@@ -376,7 +376,13 @@ def _phrases_of(keywords: tuple[str, ...], titles: tuple[str | None, ...]
             found = stems_of[kw] = tuple(stem(w) for w in kw.split())
         return found
 
-    kws = _joined(list(keywords), stems, runs, runs_of(2))
+    return _without_fragments(_joined(list(keywords), stems, runs, runs_of(2)), segs)
+
+
+def _without_fragments(kws: list[str], segs: Sequence[Sequence[str]]
+                       ) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The joined keywords, a lone word that competitor titles always continue left out
+    (with its reason)."""
     out, fragments = [], {}
     # the words a title segment ends a phrase with: its last, or one before a stopword
     ends = {w for seg in segs for w, after in zip(seg, [*seg[1:], ""], strict=True)
