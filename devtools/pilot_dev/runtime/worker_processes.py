@@ -177,19 +177,27 @@ def die_with_parent(pipe: IO[bytes]) -> None:
 
 def role_client(region: str, endpoint_url: str, env: dict[str, str], service: str) -> Any:
     """A client with the credentials a function's environment holds (its role), else the
-    runtime's."""
+    runtime's; every client of the process from one boto3 session, so botocore's endpoint
+    table and models are loaded once (adapters/aws.py does the same for the functions)."""
     import boto3
 
+    global _role_session
     if "AWS_ACCESS_KEY_ID" in env:  # the function's role, as its event source polls
-        session = boto3.session.Session(
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=env.get("AWS_SESSION_TOKEN"))
+        creds = {"aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+                 "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+                 "aws_session_token": env.get("AWS_SESSION_TOKEN")}
     else:
-        session = boto3.session.Session(
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
-    return session.client(service, region_name=region, endpoint_url=endpoint_url)
+        creds = {"aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                 "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")}
+    with _role_lock:  # a session is not thread-safe; its clients are
+        if _role_session is None:
+            _role_session = boto3.session.Session()
+        return _role_session.client(service, region_name=region, endpoint_url=endpoint_url,
+                                    **creds)
+
+
+_role_session: Any = None
+_role_lock = threading.Lock()
 
 
 def read_spec(index: int, kind: str) -> dict[str, Any] | None:

@@ -35,29 +35,42 @@ def client(service: str, *, quick: bool = False) -> Any:
         with _lock:
             cached = _clients.get(key)
             if cached is None:
-                # boto3 loads with the first client, not at import: an API function's cold
-                # start (which may never call AWS) does not pay its ~100 ms
-                import boto3
-                from botocore.config import Config
-
-                explicit: dict[str, Any] = {}
-                if creds is not None:
-                    explicit = {"aws_access_key_id": creds[0],
-                                "aws_secret_access_key": creds[1],
-                                "aws_session_token": creds[2]}
-                cached = boto3.session.Session(**explicit).client(
-                    service,
-                    region_name=cfg.region,
-                    endpoint_url=cfg.aws_endpoint_url,
-                    config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                                  connect_timeout=2, read_timeout=2) if quick else
-                    Config(retries={"max_attempts": 3, "mode": "standard"},
-                           connect_timeout=3, read_timeout=25),
-                )
+                cached = _new_client(service, creds, cfg.aws_endpoint_url, cfg.region, quick)
                 _clients[key] = cached
     return cached
 
 
+# One boto3 session a process, each client given its identity's credentials: a session
+# of its own per client loaded botocore's endpoint table and the service's model again
+# (≈ 7 MB of Python objects and tens of ms of JSON each time: a local worker held four
+# copies). Sessions are not thread-safe: clients are made under _lock.
+_session: Any = None
+
+
+def _new_client(service: str, creds: tuple[str, str, str | None] | None,
+                endpoint_url: str | None, region: str, quick: bool) -> Any:
+    global _session
+    # boto3 loads with the first client, not at import: an API function's cold start
+    # (which may never call AWS) does not pay its ~100 ms
+    import boto3
+    from botocore.config import Config
+
+    if _session is None:
+        _session = boto3.session.Session()
+    explicit: dict[str, Any] = {}
+    if creds is not None:
+        explicit = {"aws_access_key_id": creds[0], "aws_secret_access_key": creds[1],
+                    "aws_session_token": creds[2]}
+    return _session.client(
+        service, region_name=region, endpoint_url=endpoint_url, **explicit,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                      connect_timeout=2, read_timeout=2) if quick else
+        Config(retries={"max_attempts": 3, "mode": "standard"},
+               connect_timeout=3, read_timeout=25))
+
+
 def reset_clients() -> None:
+    global _session
     with _lock:
         _clients.clear()
+        _session = None  # it caches the environment's credentials once resolved
