@@ -210,7 +210,6 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self.moto: Any = None
         self.standins: dict[str, Any] = {}
-        self._session: Any = None  # boto3's, shared by every client (see client())
         self._clients: dict[tuple[str, ...], Any] = {}
         self._clients_lock = threading.Lock()
         self._recording: Any = None  # APIFY_REPLAY's recorded exports, when set
@@ -340,23 +339,18 @@ class Stack:
 
     def _cached_client(self, service: str, key_id: str, secret: str,
                        token: str | None) -> Any:
+        from amazon_pilot.adapters.aws import session_client
+
         key = (service, key_id, secret, token or "", self.endpoint_url)
         with self._clients_lock:
             made = self._clients.get(key)
             if made is None:
-                made = self._clients[key] = self._boto_session().client(
+                # the process's one session, which the in-process functions share
+                made = self._clients[key] = session_client(
                     service, region_name=self.config.region, endpoint_url=self.endpoint_url,
                     aws_access_key_id=key_id, aws_secret_access_key=secret,
                     aws_session_token=token)
         return made
-
-    def _boto_session(self) -> Any:
-        """One session for every client: its loader keeps the service models read."""
-        import boto3
-
-        if self._session is None:
-            self._session = boto3.session.Session()
-        return self._session
 
     def function_client(self, logical_id: str, service: str) -> Any:
         """A client as the function's role (what Lambda's event source mapping polls

@@ -177,11 +177,10 @@ def die_with_parent(pipe: IO[bytes]) -> None:
 
 def role_client(region: str, endpoint_url: str, env: dict[str, str], service: str) -> Any:
     """A client with the credentials a function's environment holds (its role), else the
-    runtime's; every client of the process from one boto3 session, so botocore's endpoint
-    table and models are loaded once (adapters/aws.py does the same for the functions)."""
-    import boto3
+    runtime's; made from the process's one boto3 session, which the functions' clients
+    share (adapters/aws.py), so botocore's endpoint table and models load once."""
+    from amazon_pilot.adapters.aws import session_client
 
-    global _role_session
     if "AWS_ACCESS_KEY_ID" in env:  # the function's role, as its event source polls
         creds = {"aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
                  "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
@@ -189,15 +188,7 @@ def role_client(region: str, endpoint_url: str, env: dict[str, str], service: st
     else:
         creds = {"aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
                  "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing")}
-    with _role_lock:  # a session is not thread-safe; its clients are
-        if _role_session is None:
-            _role_session = boto3.session.Session()
-        return _role_session.client(service, region_name=region, endpoint_url=endpoint_url,
-                                    **creds)
-
-
-_role_session: Any = None
-_role_lock = threading.Lock()
+    return session_client(service, region_name=region, endpoint_url=endpoint_url, **creds)
 
 
 def read_spec(index: int, kind: str) -> dict[str, Any] | None:
@@ -247,6 +238,10 @@ def run_worker(index: int, pipe_fd: int) -> int:
             host.load(function)
         except Exception as exc:  # as the parent's warm: the invocation reports it again
             log.error("%s failed to load: %r", function, exc)
+    import amazon_pilot.adapters.apify  # noqa: F401  (make_fetcher's, at a worker's first fetch)
+    from amazon_pilot.platform.jobs import load_all
+
+    load_all()  # the jobs' modules too: frozen with the rest, the same in every worker
     settle()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

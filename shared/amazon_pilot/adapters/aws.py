@@ -43,25 +43,34 @@ def client(service: str, *, quick: bool = False) -> Any:
 # One boto3 session a process, each client given its identity's credentials: a session
 # of its own per client loaded botocore's endpoint table and the service's model again
 # (≈ 7 MB of Python objects and tens of ms of JSON each time: a local worker held four
-# copies). Sessions are not thread-safe: clients are made under _lock.
+# copies). A session is not thread-safe: clients are made from it under _session_lock.
 _session: Any = None
+_session_lock = threading.Lock()
 
 
-def _new_client(service: str, creds: tuple[str, str, str | None] | None,
-                endpoint_url: str | None, region: str, quick: bool) -> Any:
+def session_client(service: str, **kwargs: Any) -> Any:
+    """A client made from the process's one session (boto3's Session.client arguments:
+    region, endpoint, credentials, config). The local runtime makes its own with it too."""
     global _session
     # boto3 loads with the first client, not at import: an API function's cold start
     # (which may never call AWS) does not pay its ~100 ms
     import boto3
+
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client(service, **kwargs)
+
+
+def _new_client(service: str, creds: tuple[str, str, str | None] | None,
+                endpoint_url: str | None, region: str, quick: bool) -> Any:
     from botocore.config import Config
 
-    if _session is None:
-        _session = boto3.session.Session()
     explicit: dict[str, Any] = {}
     if creds is not None:
         explicit = {"aws_access_key_id": creds[0], "aws_secret_access_key": creds[1],
                     "aws_session_token": creds[2]}
-    return _session.client(
+    return session_client(
         service, region_name=region, endpoint_url=endpoint_url, **explicit,
         config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
                       connect_timeout=2, read_timeout=2) if quick else
@@ -71,6 +80,6 @@ def _new_client(service: str, creds: tuple[str, str, str | None] | None,
 
 def reset_clients() -> None:
     global _session
-    with _lock:
+    with _lock, _session_lock:
         _clients.clear()
         _session = None  # it caches the environment's credentials once resolved

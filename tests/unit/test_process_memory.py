@@ -1,9 +1,13 @@
-"""Clients for other identities and services share one boto3 session (adapters/aws.py):
-botocore's endpoint table and a service's model are loaded once a process, not once a
-client (a local worker held four copies, ≈ 7 MB of Python objects each)."""
+"""What a long-lived process holds does not grow with the work it does: clients for other
+identities share one boto3 session (adapters/aws.py: botocore's endpoint table and a
+service's model load once a process, not once a client; a local worker held four copies,
+≈ 7 MB of Python objects each), and a worker loads every job's module before its heap is
+frozen, whichever jobs it then runs."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 
 from amazon_pilot.adapters import aws
@@ -29,3 +33,14 @@ def test_a_client_for_another_identity_does_not_load_botocore_data_again() -> No
         assert grown < 4 * 2**20, f"four more clients held {grown / 2**20:.1f} MB"
     finally:
         aws.reset_clients()
+
+
+def test_a_worker_loads_every_job_it_may_run_before_its_first_message() -> None:
+    # in a fresh interpreter: load_all imports each job's module and finds each function
+    probe = ("import sys; from amazon_pilot.platform import jobs; jobs.load_all();"
+             " missing = [t for t, target in jobs.JOBS.items()"
+             " if not callable(getattr(sys.modules.get(target.split(':')[0]),"
+             " target.split(':')[1], None))]; print(missing)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
