@@ -4,13 +4,13 @@ every regex of the feature rules, on thousands of generated ASCII texts."""
 
 from __future__ import annotations
 
-import random
 import re
 
 import pytest
 
 from amazon_pilot.domain import features
 from amazon_pilot.domain.anchored import anchored, heads
+from tests.unit.generated_text import listing_texts
 from tests.unit.test_features_screening import _PHRASES
 
 
@@ -37,15 +37,8 @@ _GLUE = (" ", " ", " ", "", "-", " - ", ", ", ". ", "(", ")", "'", "/", "\t", "\
 
 
 def _texts(n: int = 6000) -> list[str]:
-    r = random.Random(187)
-    out = [_PHRASES, _PHRASES.upper(), _PHRASES.title(), "", " ", "x"]
-    for _ in range(n):
-        parts: list[str] = []
-        for _ in range(r.randint(0, 30)):
-            word = r.choice(_WORDS)
-            parts += (r.choice((word, word.upper(), word.title())), r.choice(_GLUE))
-        out.append("".join(parts))
-    return out
+    return [_PHRASES, _PHRASES.upper(), _PHRASES.title(), "", " ", "x",
+            *listing_texts(_WORDS, _GLUE, n, seed=187, max_words=30)]
 
 
 def _seen(matches: object) -> list[tuple[tuple[int, int], tuple[str | None, ...]]]:

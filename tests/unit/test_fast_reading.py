@@ -20,6 +20,7 @@ from amazon_pilot.domain.keywords import (
     tokens,
     word_sequence,
 )
+from tests.unit.generated_text import listing_texts
 
 # Words of listings (plurals, -ies/-es forms, stopwords, numbers, brands), the phrase
 # breaks and separators the tokenizer treats differently, whitespace of every kind
@@ -36,15 +37,7 @@ _GLUE = (" ", " ", " ", "  ", ", ", "; ", ": ", " | ", "/", "(", ") ", "[", "] "
 
 
 def _texts(n: int = 4000) -> list[str]:
-    r = random.Random(18)
-    out = []
-    for _ in range(n):
-        parts: list[str] = []
-        for _ in range(r.randint(0, 40)):
-            word = r.choice(_WORDS)
-            parts += (r.choice((word, word.upper(), word.title())), r.choice(_GLUE))
-        out.append("".join(parts))
-    return out
+    return listing_texts(_WORDS, _GLUE, n, seed=18, max_words=40)
 
 
 def _segments_by_regex(text: str) -> list[list[str]]:
