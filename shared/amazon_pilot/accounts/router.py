@@ -5,8 +5,6 @@ its answer; the session cookie and its header are handled here. Tokens and the c
 identity come from amazon_pilot.platform.security.
 """
 
-from __future__ import annotations
-
 import uuid
 from typing import Annotated, Any
 

@@ -1,7 +1,5 @@
 """Request and response models of the auth and admin routes."""
 
-from __future__ import annotations
-
 import uuid
 from datetime import datetime
 from typing import Literal

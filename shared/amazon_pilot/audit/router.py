@@ -10,8 +10,6 @@
 What is recorded, by whom: docs/security.md.
 """
 
-from __future__ import annotations
-
 import uuid
 from datetime import datetime
 from typing import Annotated

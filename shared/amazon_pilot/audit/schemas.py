@@ -1,7 +1,5 @@
 """Shapes of the audit log reader (GET /v1/admin/audit)."""
 
-from __future__ import annotations
-
 import uuid
 from datetime import datetime
 from typing import Any

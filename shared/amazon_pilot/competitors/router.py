@@ -6,8 +6,6 @@ from the comparison domain, the report is written on the low queue (competitors.
 See docs/competitors.md.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 from uuid import UUID
 

@@ -7,8 +7,6 @@ re-serialise it; tests/unit/test_competitor_reports.py checks that a round trip 
 them gives the same JSON.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID

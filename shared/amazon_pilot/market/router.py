@@ -4,8 +4,6 @@
 HTTP only: each route parses its request and calls one function of market.service.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 from uuid import UUID
 

@@ -1,8 +1,6 @@
 """Request and response models of market: search terms and their ranks, first-page share,
 and sales estimates (docs/keywords.md, docs/sales-estimates.md)."""
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from typing import Literal
 from uuid import UUID

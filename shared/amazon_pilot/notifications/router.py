@@ -54,8 +54,6 @@ at 08:00 UTC one message per channel lists their pending alerts grouped by produ
 See docs/notifications.md.
 """
 
-from __future__ import annotations
-
 import uuid
 from typing import Annotated
 

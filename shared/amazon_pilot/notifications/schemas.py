@@ -1,8 +1,6 @@
 """Request and response models of the notification channel routes, and the payloads of
 the notification jobs."""
 
-from __future__ import annotations
-
 import datetime as dt
 from typing import Literal
 from uuid import UUID

@@ -5,8 +5,6 @@ Functions take the caller's connection, so the service decides what shares a
 transaction; `load_channel` (the ownership loader of the routes) opens its own.
 """
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass

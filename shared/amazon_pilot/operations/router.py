@@ -16,8 +16,6 @@
 queue that does not exist. docs/operations.md has the operator's view.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request

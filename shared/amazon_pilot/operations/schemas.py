@@ -1,7 +1,5 @@
 """Shapes of the operator console (GET/POST /v1/admin/operations/...)."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 

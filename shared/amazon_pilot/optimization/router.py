@@ -7,8 +7,6 @@ Each route is one call into service.py (policy and orchestration); scoring, rank
 statistics live in the domain.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 from uuid import UUID
 

@@ -6,8 +6,6 @@ for the OpenAPI document without changing them: a ``Document`` keeps keys it doe
 and leaves out the optional keys the domain left out (no ``null`` is added).
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID

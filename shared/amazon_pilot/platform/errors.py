@@ -3,8 +3,6 @@
 Shape: {"error": {"code", "message", "details": [{"field", "message"}], "request_id"}}.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 

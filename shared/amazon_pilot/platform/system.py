@@ -11,8 +11,6 @@
 - ``GET /v1/health/live``: the function answers (nothing is checked).
 """
 
-from __future__ import annotations
-
 import html
 import json
 import logging

@@ -4,8 +4,6 @@ scrape runs that fetched them.
 HTTP only: each route parses its request and calls one function of tracking.service.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID

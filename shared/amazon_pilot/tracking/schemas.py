@@ -1,9 +1,7 @@
 """Tracking's request, response and job payload models."""
 
-from __future__ import annotations
-
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Self, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
@@ -51,7 +49,7 @@ class AddProduct(Strict):
     thresholds: ThresholdsIn | None = None
 
     @model_validator(mode="after")
-    def one_reference(self) -> AddProduct:
+    def one_reference(self) -> Self:
         if (self.asin is None) == (self.url is None):
             raise ValueError("give exactly one of 'asin' or 'url'")
         return self
@@ -128,7 +126,7 @@ class BulkAction(Strict):
                                                "cadence to set")
 
     @model_validator(mode="after")
-    def tags_when_needed(self) -> BulkAction:
+    def tags_when_needed(self) -> Self:
         if self.action in ("tag", "untag") and not self.tags:
             raise ValueError(f"'{self.action}' needs at least one tag in 'tags'")
         if self.action == "refresh_every" and self.refresh_every is None:

@@ -6,8 +6,6 @@ row already stored (a replay) is undone to its savepoint and goes through a stag
 and one INSERT ... ON CONFLICT DO NOTHING instead, so it writes nothing twice.
 """
 
-from __future__ import annotations
-
 import json
 import re
 import threading
