@@ -38,8 +38,6 @@ start), or ``JWT_SECRET``; only when neither is set is a fixed development key u
 with a warning (and never outside the local/dev/test stages). The key is never logged.
 """
 
-from __future__ import annotations
-
 import logging
 import time
 import uuid
