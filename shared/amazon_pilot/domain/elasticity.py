@@ -155,9 +155,10 @@ def _bootstrap(rows: Sequence[tuple[float, float, float]], data: Any) -> tuple[A
     rng = np.random.default_rng(_seed(rows))
     first = rng.integers(0, starts, size=(N_BOOT, per))
     centred = data - data.mean(axis=0)  # the sums below lose no precision
-    t, p, r = centred[:, 0], centred[:, 1], centred[:, 2]
-    columns = np.stack([t, p, r, t * t, t * p, t * r, p * p, p * r])
-    prefix = np.concatenate([np.zeros((8, 1)), np.cumsum(columns, axis=1)], axis=1)
+    # the columns t, p, r, t*t, t*p, t*r, p*p, p*r and their prefix sums (a 0 column first)
+    pairs = centred[:, [0, 0, 0, 1, 1]] * centred[:, [0, 1, 2, 1, 2]]
+    prefix = np.zeros((8, n + 1))
+    np.cumsum(np.hstack([centred, pairs]).T, axis=1, out=prefix[:, 1:])
     blocks = prefix[:, block:block + starts] - prefix[:, :starts]  # (8, starts)
     cuts = prefix[:, last:last + starts] - prefix[:, :starts]
     # how often each resample drew each whole block, times the block sums, plus its cut one
@@ -167,10 +168,11 @@ def _bootstrap(rows: Sequence[tuple[float, float, float]], data: Any) -> tuple[A
     # slower); the counts are small integers, so the product is the same
     counts = counts.astype(float)
     sums = counts @ blocks.T + cuts.T[first[:, -1]]  # (N_BOOT, 8)
-    st, sp, sr, stt, stp, str_, spp, spr = sums.T
-    # centred sums of each resample, then the price and rank residuals after the trend
-    ctt, ctp, ctr = stt - st * st / n, stp - st * sp / n, str_ - st * sr / n
-    cpp, cpr = spp - sp * sp / n, spr - sp * sr / n
+    # centred sums of each resample (tt - t * t / n, tp - t * p / n, ... for the five
+    # products, in one pass over the columns), then the residuals after the trend
+    plain = sums[:, :3]  # t, p, r
+    ctt, ctp, ctr, cpp, cpr = (sums[:, 3:] - plain[:, [0, 0, 0, 1, 1]]
+                               * plain[:, [0, 1, 2, 1, 2]] / n).T
     flat = ctt == 0  # no time spread: _residuals takes the slope on t as 0
     trend = np.where(flat, 1.0, ctt)
     sxx = np.where(flat, cpp, cpp - ctp * ctp / trend)
@@ -261,8 +263,8 @@ def estimate(history: Sequence[HistoryPoint]) -> Elasticity:
                        f" {MIN_LEVEL_DAYS}+ days")
         return base
     t0 = chosen[0].captured_at
-    rows = [((p.captured_at - t0).total_seconds() / 86400.0, math.log(pr), math.log(r))
-            for p, pr, r in zip(chosen, prices, ranks, strict=True)]
+    offsets = [(p.captured_at - t0).total_seconds() / 86400.0 for p in chosen]
+    rows = list(zip(offsets, map(math.log, prices), map(math.log, ranks), strict=True))
     fit = _fit(tuple(rows))
     if fit is None:
         base.reason = ("the price moved with the trend (the price changes are confounded with"
