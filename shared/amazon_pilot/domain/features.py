@@ -1195,9 +1195,12 @@ def display_name(name: str) -> str:
     return DISPLAY_NAMES.get(name, name.replace("_", " "))
 
 
+_THEME_SPEC = AttributeSpec("theme")  # frozen: one for every theme
+
+
 def _spec(name: str) -> AttributeSpec:
     if name.startswith("theme_"):
-        return AttributeSpec("theme")
+        return _THEME_SPEC
     return ATTRIBUTES[name]
 
 
@@ -1266,9 +1269,12 @@ def extract_features(
     return ProductFeatures(asin=asin, features=ordered)
 
 
+_ATTRIBUTE_ORDER = {name: i for i, name in enumerate(ATTRIBUTES)}
+
+
 def _order_key(name: str) -> tuple[int, str]:
-    names = list(ATTRIBUTES)
-    return (names.index(name), name) if name in ATTRIBUTES else (len(names), name)
+    """Attributes in their table's order, then the rest (themes) by name."""
+    return (_ATTRIBUTE_ORDER.get(name, len(_ATTRIBUTE_ORDER)), name)
 
 
 def features_from_snapshot(snapshot: Snapshot) -> ProductFeatures:
