@@ -561,9 +561,10 @@ def _battery(text: str, used: list[tuple[int, int]], scan: _Scan | None = None) 
         hits.append(_Hit("battery_hours", main_h, *span, "battery.paren_case", priority=2))
         hits.append(_Hit("battery_total_hours", total_h, *span, "battery.paren_case", priority=2))
         used.append((m.start(), m.end()))
-    # Without a duration (they need a digit) there is nothing to read.
+    # Without a duration (they need a digit) there is nothing to read. The context is
+    # searched anchored (5x faster on a bullet than the case-blind alternation).
     if not hits and not (
-        (scan is None or scan.may(DURATION_RE)) and BATTERY_CONTEXT_RE.search(text)
+        (scan is None or scan.may(DURATION_RE)) and _search(BATTERY_CONTEXT_RE, text, scan)
     ):
         return []
     durations = [
