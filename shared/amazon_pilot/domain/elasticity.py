@@ -163,10 +163,11 @@ def _bootstrap(rows: Sequence[tuple[float, float, float]], data: Any) -> tuple[A
     cuts = prefix[:, last:last + starts] - prefix[:, :starts]
     # how often each resample drew each whole block, times the block sums, plus its cut one
     drawn = (np.arange(N_BOOT)[:, None] * starts + first[:, :-1]).ravel()
-    counts = np.bincount(drawn, minlength=N_BOOT * starts).reshape(N_BOOT, starts)
-    # as floats: an integer matrix times a float one is cast first, outside BLAS (a third
-    # slower); the counts are small integers, so the product is the same
-    counts = counts.astype(float)
+    # counted as floats (a weight of 1 a draw): an integer matrix times a float one is cast
+    # first, a copy of the whole (N_BOOT, starts) matrix that cost more than the product;
+    # the counts are small integers either way, so the product is the same
+    counts = np.bincount(drawn, weights=np.ones(drawn.size), minlength=N_BOOT * starts)
+    counts = counts.reshape(N_BOOT, starts)
     sums = counts @ blocks.T + cuts.T[first[:, -1]]  # (N_BOOT, 8)
     # centred sums of each resample (tt - t * t / n, tp - t * p / n, ... for the five
     # products, in one pass over the columns), then the residuals after the trend
