@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import re
 
+import pytest
+
 from amazon_pilot.domain import features
 from amazon_pilot.domain.features import extract_features
 
@@ -88,3 +90,31 @@ def test_text_beyond_ascii_is_read_by_every_rule() -> None:
     found = extract_features("B0SCREEN02", ["Made of stainless steel, pac\u212a of 6"]).features
     assert found["item_count"].value == 6
     assert found["materials"].label == "stainless steel"
+
+
+def test_skipping_flags_and_themes_a_listing_has_gives_the_features_of_reading_them_all(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # extract_features stops looking for a flag or theme once a listing has it; with
+    # nothing counted as said once, every text is read for every rule.
+    words = [*re.split(r"[ ,]+", _PHRASES), "no", "not", "without", "non-insulated"]
+    r = random.Random(9)
+    listings = []
+    for _ in range(400):
+        bullets = [" ".join(r.choices(words, k=r.randint(0, 25))) for _ in range(r.randint(0, 6))]
+        title = " ".join(r.choices(words, k=r.randint(0, 12))) or None
+        details = [(r.choice(("Special Feature", "Material", "Capacity")),
+                    " ".join(r.choices(words, k=r.randint(1, 6)))) for _ in range(r.randint(0, 2))]
+        listings.append((bullets, title, details))
+    skipping = [extract_features("B0SETTLED1", *listing).to_dict() for listing in listings]
+    monkeypatch.setattr(features, "_SAID_ONCE", frozenset())
+    reading_all = [extract_features("B0SETTLED1", *listing).to_dict() for listing in listings]
+    assert skipping == reading_all
+
+
+def test_every_flag_and_theme_said_once_is_read_at_priority_0_and_kept_first() -> None:
+    # What lets extract_features skip them: no rule gives them a priority that could
+    # replace a first mention, and their specs keep the first.
+    hits = [h for t in _texts() for h in features._hits_for(t) if h.name in features._SAID_ONCE]
+    assert {h.name for h in hits} == features._SAID_ONCE
+    assert all(h.priority == 0 for h in hits)
+    assert all(features._spec(name).merge == "first" for name in features._SAID_ONCE)

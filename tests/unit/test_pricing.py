@@ -10,8 +10,10 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
+from amazon_pilot.domain import elasticity
 from amazon_pilot.domain.currency import money, split_by_currency
 from amazon_pilot.domain.elasticity import estimate
 from amazon_pilot.domain.listing_score import score_listing
@@ -119,6 +121,40 @@ def test_the_same_history_gives_the_same_answer() -> None:
 
 # ---------------------------------------------------------------- currency
 
+
+
+def _plain_slope(rows: list[tuple[float, float, float]]) -> float | None:
+    """The two-step regression in plain Python, as elasticity computed it before numpy."""
+    t, lp, lr = ([r[i] for r in rows] for i in range(3))
+    mt = sum(t) / len(t)
+    stt = sum((a - mt) ** 2 for a in t)
+
+    def residuals(y: list[float]) -> list[float]:
+        my = sum(y) / len(t)
+        sty = sum((a - mt) * (b - my) for a, b in zip(t, y, strict=True))
+        slope = 0.0 if stt == 0 else sty / stt
+        return [b - my - slope * (a - mt) for a, b in zip(t, y, strict=True)]
+
+    px, ry = residuals(lp), residuals(lr)
+    sxx = sum(v * v for v in px)
+    return None if sxx < 1e-8 else sum(a * b for a, b in zip(px, ry, strict=True)) / sxx
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_numpy_fit_gives_the_plain_pythons_digits(seed: int) -> None:
+    """_slope and the bootstrap's error read numpy vectors but add left to right, as
+    Python's sum() does (and square with pow): the same bits as the plain loops."""
+    rng = random.Random(seed)
+    days = rng.choice([30, 61, 90, 180])
+    rows = [(d + rng.choice([0.0, 0.25, 1 / 3]), math.log(rng.choice([19.99, 21.5, 24.0])),
+             math.log(rng.randint(100, 90000))) for d in range(days)]
+    data = np.array(rows)
+    assert elasticity._slope(data[:, 0], data[:, 1], data[:, 2]) == _plain_slope(rows)
+    boots, _ = elasticity._bootstrap(rows, data)
+    mean = sum(boots.tolist()) / len(boots)
+    plain = math.sqrt(sum((v - mean) ** 2 for v in boots.tolist()) / (len(boots) - 1))
+    fit = elasticity._fit.__wrapped__(tuple(rows))
+    assert fit is None or fit[1] == plain
 
 def test_money_says_its_currency() -> None:
     assert money(12.5, "USD") == "$12.50"

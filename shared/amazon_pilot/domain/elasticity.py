@@ -87,21 +87,35 @@ class Elasticity:
         }
 
 
-def _residuals(t: Sequence[float], y: Sequence[float], mt: float, stt: float) -> list[float]:
-    """y minus its least-squares line on t (t's mean and sum of squares given)."""
-    my = sum(y) / len(t)
-    slope = 0.0 if stt == 0 else sum((a - mt) * (b - my) for a, b in zip(t, y, strict=True)) / stt
-    return [b - my - slope * (a - mt) for a, b in zip(t, y, strict=True)]
+def _total(values: Any) -> float:
+    """The sum of a numpy vector left to right, as Python's sum() adds: numpy's pairwise sum
+    can differ in the last bit, and the fit's digits are pinned by the golden outputs."""
+    return sum(values.tolist())
 
 
-def _slope(t: Sequence[float], lp: Sequence[float], lr: Sequence[float]) -> float | None:
-    mt = sum(t) / len(t)
-    stt = sum((a - mt) ** 2 for a in t)  # once for both regressions on t
-    px, ry = _residuals(t, lp, mt, stt), _residuals(t, lr, mt, stt)
-    sxx = sum(v * v for v in px)
+def _squares(values: Any) -> float:
+    """The sum of squares as `sum(v ** 2 for v in values)` gives it: ** is libm's pow, which
+    differs from v * v (what numpy squares with) in the last bit for ~0.1% of values."""
+    return sum(map(pow, values.tolist(), itertools.repeat(2.0)))
+
+
+def _residuals(dt: Any, y: Any, stt: float) -> Any:
+    """y minus its least-squares line on t (t's deviations from its mean and their sum of
+    squares given); numpy vectors."""
+    my = _total(y) / len(y)
+    slope = 0.0 if stt == 0 else _total(dt * (y - my)) / stt
+    return y - my - slope * dt
+
+
+def _slope(t: Any, lp: Any, lr: Any) -> float | None:
+    """The slope of ln rank on ln price after regressing both on [1, t] (numpy vectors)."""
+    dt = t - _total(t) / len(t)
+    stt = _squares(dt)  # once for both regressions on t
+    px, ry = _residuals(dt, lp, stt), _residuals(dt, lr, stt)
+    sxx = _total(px * px)
     if sxx < 1e-8:  # no price variation left once the trend is out
         return None
-    return sum(a * b for a, b in zip(px, ry, strict=True)) / sxx
+    return _total(px * ry) / sxx
 
 
 def _levels(prices: Sequence[float]) -> list[float]:
@@ -116,18 +130,21 @@ def _levels(prices: Sequence[float]) -> list[float]:
 
 
 def _seed(rows: Sequence[tuple[float, float, float]]) -> int:
-    # %-formatting a row at once writes the same digits as three f-string fields, 2x faster
-    raw = ";".join("%.4f,%.6f,%.6f" % row for row in rows).encode()  # noqa: UP031
+    # %-formatting writes the same digits as three f-string fields a row, 2x faster; one
+    # format string for all the rows saves a Python step per row
+    fmt = ";".join(("%.4f,%.6f,%.6f",) * len(rows))
+    raw = (fmt % tuple(itertools.chain.from_iterable(rows))).encode()
     return int.from_bytes(hashlib.blake2s(raw, digest_size=8).digest(), "big")
 
 
-def _bootstrap(rows: list[tuple[float, float, float]]) -> tuple[list[float], int]:
+def _bootstrap(rows: Sequence[tuple[float, float, float]], data: Any) -> tuple[Any, int]:
     """Slopes of moving-block resamples, and how many resamples had no price variation.
 
     A resample is blocks laid end to end, so its sums (of t, ln price, ln rank and their
     products) are sums of block sums, read from prefix sums: _slope's two-step regression
     for all N_BOOT resamples from those sums, without building one (a Python loop over
-    400 x 90 values was ~70% of a suggestion run)."""
+    400 x 90 values was ~70% of a suggestion run). `data` is the rows as an (n, 3) array;
+    the slopes come back as a numpy vector."""
     import numpy as np  # on first use: the API's cold start does without it (issue 2)
 
     n = len(rows)
@@ -137,29 +154,33 @@ def _bootstrap(rows: list[tuple[float, float, float]]) -> tuple[list[float], int
     last = n - (per - 1) * block
     rng = np.random.default_rng(_seed(rows))
     first = rng.integers(0, starts, size=(N_BOOT, per))
-    # the same array as np.asarray(rows), built from the flat values (half the time)
-    data = np.fromiter(itertools.chain.from_iterable(rows), float, 3 * n).reshape(n, 3)
-    data -= data.mean(axis=0)  # centred: the sums below lose no precision
-    t, p, r = data[:, 0], data[:, 1], data[:, 2]
-    columns = np.stack([t, p, r, t * t, t * p, t * r, p * p, p * r])
-    prefix = np.concatenate([np.zeros((8, 1)), np.cumsum(columns, axis=1)], axis=1)
+    centred = data - data.mean(axis=0)  # the sums below lose no precision
+    # the columns t, p, r, t*t, t*p, t*r, p*p, p*r and their prefix sums (a 0 column first)
+    pairs = centred[:, [0, 0, 0, 1, 1]] * centred[:, [0, 1, 2, 1, 2]]
+    prefix = np.zeros((8, n + 1))
+    np.cumsum(np.hstack([centred, pairs]).T, axis=1, out=prefix[:, 1:])
     blocks = prefix[:, block:block + starts] - prefix[:, :starts]  # (8, starts)
     cuts = prefix[:, last:last + starts] - prefix[:, :starts]
     # how often each resample drew each whole block, times the block sums, plus its cut one
     drawn = (np.arange(N_BOOT)[:, None] * starts + first[:, :-1]).ravel()
-    counts = np.bincount(drawn, minlength=N_BOOT * starts).reshape(N_BOOT, starts)
+    # counted as floats (a weight of 1 a draw): an integer matrix times a float one is cast
+    # first, a copy of the whole (N_BOOT, starts) matrix that cost more than the product;
+    # the counts are small integers either way, so the product is the same
+    counts = np.bincount(drawn, weights=np.ones(drawn.size), minlength=N_BOOT * starts)
+    counts = counts.reshape(N_BOOT, starts)
     sums = counts @ blocks.T + cuts.T[first[:, -1]]  # (N_BOOT, 8)
-    st, sp, sr, stt, stp, str_, spp, spr = sums.T
-    # centred sums of each resample, then the price and rank residuals after the trend
-    ctt, ctp, ctr = stt - st * st / n, stp - st * sp / n, str_ - st * sr / n
-    cpp, cpr = spp - sp * sp / n, spr - sp * sr / n
+    # centred sums of each resample (tt - t * t / n, tp - t * p / n, ... for the five
+    # products, in one pass over the columns), then the residuals after the trend
+    plain = sums[:, :3]  # t, p, r
+    ctt, ctp, ctr, cpp, cpr = (sums[:, 3:] - plain[:, [0, 0, 0, 1, 1]]
+                               * plain[:, [0, 1, 2, 1, 2]] / n).T
     flat = ctt == 0  # no time spread: _residuals takes the slope on t as 0
     trend = np.where(flat, 1.0, ctt)
     sxx = np.where(flat, cpp, cpp - ctp * ctp / trend)
     sxy = np.where(flat, cpr, cpr - ctp * ctr / trend)
     varied = sxx >= 1e-8  # as _slope: no price variation left once the trend is out
     slopes = sxy[varied] / sxx[varied]
-    return slopes.tolist(), int(N_BOOT - varied.sum())
+    return slopes, int(N_BOOT - varied.sum())
 
 
 @functools.lru_cache(maxsize=2048)
@@ -167,12 +188,17 @@ def _fit(rows: tuple[tuple[float, float, float], ...]) -> tuple[float, float] | 
     """The slope and its bootstrap standard error, None when the price cannot be told from
     the trend. Cached by the rows (≈ 100 bytes an entry): the score page read after a
     suggestion run, or a re-run on the same history, fits the same days again."""
-    b = _slope([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    boots, failed = _bootstrap(list(rows))
+    import numpy as np  # on first use, as in _bootstrap
+
+    # the same array as np.asarray(rows), built from the flat values (half the time)
+    data = np.fromiter(itertools.chain.from_iterable(rows), float, 3 * len(rows))
+    data = data.reshape(len(rows), 3)
+    b = _slope(data[:, 0], data[:, 1], data[:, 2])
+    boots, failed = _bootstrap(rows, data)
     if b is None or failed > N_BOOT // 5 or len(boots) < N_BOOT // 2:
         return None
-    mean = sum(boots) / len(boots)
-    return b, math.sqrt(sum((v - mean) ** 2 for v in boots) / (len(boots) - 1))
+    mean = _total(boots) / len(boots)
+    return b, math.sqrt(_squares(boots - mean) / (len(boots) - 1))
 
 
 # Student's t, two-sided 95%, by degrees of freedom (1..30); 1.96 beyond.
@@ -238,8 +264,8 @@ def estimate(history: Sequence[HistoryPoint]) -> Elasticity:
                        f" {MIN_LEVEL_DAYS}+ days")
         return base
     t0 = chosen[0].captured_at
-    rows = [((p.captured_at - t0).total_seconds() / 86400.0, math.log(pr), math.log(r))
-            for p, pr, r in zip(chosen, prices, ranks, strict=True)]
+    offsets = [(p.captured_at - t0).total_seconds() / 86400.0 for p in chosen]
+    rows = list(zip(offsets, map(math.log, prices), map(math.log, ranks), strict=True))
     fit = _fit(tuple(rows))
     if fit is None:
         base.reason = ("the price moved with the trend (the price changes are confounded with"

@@ -232,7 +232,9 @@ def check(text: str | None, src: Sources, current: str | None = "") -> Grounding
     for key, surf in spec_surfaces(text):
         if key not in src.own_specs and surf not in g.foreign_specs:
             g.foreign_specs.append(surf)
-    for m in _DECIMAL_RE.finditer(text or ""):
+    # a version needs a digit: most copy has none, and the regex tries every position
+    decimals = _DECIMAL_RE.finditer(text) if text and _DIGIT_RE.search(text) else ()
+    for m in decimals:
         key = f"v {m.group(1)}"
         if key not in src.own_specs and m.group(0) not in g.foreign_specs:
             g.foreign_specs.append(m.group(0))

@@ -82,7 +82,7 @@ def terms(text: str | None, exclude: frozenset[str] = frozenset()) -> list[tuple
     """(stem, surface) for every keyword-like token: no stopwords, numbers or brand words."""
     if not text:
         return []
-    return [(stem(t), t) for t in _TOKEN_RE.findall(text.lower()) if _keep(t, exclude)]
+    return [(stem(t), t) for t in tokens(text) if _keep(t, exclude)]
 
 
 def phrases(text: str | None, exclude: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
@@ -457,6 +457,6 @@ def covers(key: str, title_stems: set[str]) -> bool:
 
 
 def shingles(text: str, k: int = 4) -> set[tuple[str, ...]]:
-    words = _TOKEN_RE.findall(text.lower())
+    words = tokens(text)  # _TOKEN_RE's words, split in C for ASCII text
     # Every run of k consecutive words (none when the text is shorter than k).
     return set(zip(*(words[i:] for i in range(k)), strict=False))
