@@ -119,10 +119,6 @@ def test_the_same_history_gives_the_same_answer() -> None:
     assert estimate(hist).to_dict() == estimate(list(hist)).to_dict()
 
 
-# ---------------------------------------------------------------- currency
-
-
-
 def _plain_slope(rows: list[tuple[float, float, float]]) -> float | None:
     """The two-step regression in plain Python, as elasticity computed it before numpy."""
     t, lp, lr = ([r[i] for r in rows] for i in range(3))
@@ -155,6 +151,10 @@ def test_the_numpy_fit_gives_the_plain_pythons_digits(seed: int) -> None:
     plain = math.sqrt(sum((v - mean) ** 2 for v in boots.tolist()) / (len(boots) - 1))
     fit = elasticity._fit.__wrapped__(tuple(rows))
     assert fit is None or fit[1] == plain
+
+
+# ---------------------------------------------------------------- currency
+
 
 def test_money_says_its_currency() -> None:
     assert money(12.5, "USD") == "$12.50"

@@ -99,8 +99,8 @@ def load_all() -> None:
     """Import every job's module now. Lambda imports a job's module with its first message;
     a long-lived host (the local runtime's worker processes) loads them before freezing
     its start-up heap, so a worker's memory does not depend on which jobs it has run."""
-    for target in JOBS.values():
-        importlib.import_module(target.partition(":")[0])
+    for job_type in JOBS:
+        resolve(job_type)
 
 
 Payload = TypeVar("Payload", bound=BaseModel)
