@@ -148,3 +148,20 @@ def test_http_processes_share_the_port_count_in_the_metrics_and_die_with_the_run
                  gone_after_s=gone_after, requests=sent)
     stack.start()
     assert len(wait_for(serving, 120, "the restarted runtime's HTTP process")) == 1
+
+
+def test_ctrl_c_while_the_children_load_stops_everything_quietly(pilot_stack: Any) -> None:
+    """The API answers before the worker and HTTP processes have loaded (they start after
+    it, so as not to slow the runtime's last steps): a Ctrl-C then, which the terminal
+    sends to the whole process group, stops every process without a traceback."""
+    stack = pilot_stack(run_args=["--workers", "2", "--http-processes", "2"])
+    assert stack.process is not None
+    runtime = psutil.Process(stack.process.pid)
+    children = wait_for(lambda: [c.pid for c in runtime.children()], 30, "the children started")
+    os.killpg(stack.process.pid, signal.SIGINT)
+    assert stack.process.wait(timeout=60) == 0
+    stack.process = None
+    wait_for(lambda: not alive(children), 30, f"children {children} gone")
+    output = stack.tail(400)
+    assert "stopped." in output, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output

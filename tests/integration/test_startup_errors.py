@@ -41,3 +41,13 @@ def test_cli_prints_one_line_and_exits_non_zero(
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("pilot run: cannot reach Postgres") and err.count("\n") == 1
+
+
+def test_firing_a_schedule_before_the_consumers_start_says_so() -> None:
+    # The API answers before the queue consumers and the schedules are up (they start
+    # after it): a fire in that window is a 503 with its reason, not a server error.
+    stack = Stack(StackConfig(port=free_port()))
+    status, body = stack.control("POST", "/_pilot/schedules/DailyRefresh/fire", b"")
+    assert status == 503
+    assert body["error"]["code"] == "STARTING"
+    assert stack.control("GET", "/_pilot/alarms", b"") == (200, {"alarms": []})

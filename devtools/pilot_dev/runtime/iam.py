@@ -139,7 +139,7 @@ class Credentials:
 
 
 @functools.cache
-def _published_managed_policies() -> dict[str, Any]:
+def published_managed_policies() -> dict[str, Any]:
     """AWS's managed policies as moto ships them: one JSON text of several MB, parsed
     once (parsed per role, it was 9 of `pilot run`'s 25 s start)."""
     from moto.iam.aws_managed_policies import aws_managed_policies_data
@@ -155,6 +155,9 @@ class LocalIam:
         self.endpoint_url = endpoint_url.rstrip("/")
         self.stack_name = stack_name
         self.role_arns: dict[str, str] = {}
+        # each managed policy's local ARN, created once for every role that attaches it
+        # (asking again answered EntityAlreadyExists: two calls more a role and policy)
+        self.managed_arns: dict[str, str] = {}
 
     def can_enforce(self) -> bool:
         """Whether the endpoint is moto (which has the switch); LocalStack is not."""
@@ -172,22 +175,28 @@ class LocalIam:
         """The AWS managed policies SAM attaches (basic execution, X-Ray, the SQS event
         source's), with AWS's own documents as moto ships them, created under this
         account (the aws-owned ARNs cannot be created through the API)."""
-        published = _published_managed_policies()
+        published = published_managed_policies()
         iam = self.client("iam")
         for arn in arns:
             name = str(arn).rsplit("/", 1)[-1]
             if not isinstance(arn, str) or name not in published:
                 log.warning("%s: managed policy %r left out (no published document)", role, arn)
                 continue
-            local_name = f"aws-managed-{name}"
-            try:
-                local_arn = iam.create_policy(
-                    PolicyName=local_name,
-                    PolicyDocument=json.dumps(published[name]["Document"]))["Policy"]["Arn"]
-            except iam.exceptions.EntityAlreadyExistsException:
-                account = self.client("sts").get_caller_identity()["Account"]
-                local_arn = f"arn:aws:iam::{account}:policy/{local_name}"
+            local_arn = self.managed_arns.get(name)
+            if local_arn is None:
+                local_arn = self.managed_arns[name] = self._create_managed(
+                    f"aws-managed-{name}", published[name]["Document"])
             iam.attach_role_policy(RoleName=role, PolicyArn=local_arn)
+
+    def _create_managed(self, local_name: str, document: dict[str, Any]) -> str:
+        iam = self.client("iam")
+        try:
+            arn: str = iam.create_policy(PolicyName=local_name,
+                                         PolicyDocument=json.dumps(document))["Policy"]["Arn"]
+        except iam.exceptions.EntityAlreadyExistsException:  # an earlier stack's, same endpoint
+            account = self.client("sts").get_caller_identity()["Account"]
+            arn = f"arn:aws:iam::{account}:policy/{local_name}"
+        return arn
 
     def create_role(self, logical_id: str, policies: dict[str, dict[str, Any]],
                     managed: list[Any] | None = None) -> Credentials:

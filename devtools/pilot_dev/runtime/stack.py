@@ -280,6 +280,11 @@ class Stack:
             if serve_in_thread:
                 self._serve_in_thread()
                 self._mark("http", started)
+            # After the API answers: the worker and HTTP processes loading on every core
+            # would otherwise slow this process's last steps (the start took 5.4-6.0 s
+            # instead of 4.5 with them ahead of the listener).
+            self._start_consumers()
+            if serve_in_thread:
                 self._start_http_processes()
         except Exception:
             self.stop()
@@ -594,8 +599,13 @@ class Stack:
         self._run_custom_resources()
         self._mark("custom_resources", self._started)
         # What a crash left behind, once the schema is there and before any poller runs
+        # (or the API takes new work)
         self._recover()
         self._free_orphaned_claims()
+
+    def _start_consumers(self) -> None:
+        """The queue consumers, the schedules and the alarms, once the schema is there."""
+        assert self.invoker is not None
         workers = self.worker_count()
         if self.config.pollers and workers:
             self.worker_processes = self._start_worker_processes(workers)
@@ -906,7 +916,9 @@ class Stack:
                 self.alarms.evaluate_now()
             return 200, {"alarms": self.alarms.evaluator.snapshot()}
         if method == "POST" and len(parts) == 4 and parts[1] == "schedules" and parts[3] == "fire":
-            assert self.clock is not None
+            if self.clock is None:  # the API answers while the consumers are starting
+                return 503, {"error": {"code": "STARTING", "message":
+                                       "the schedules are not started yet; try again"}}
             try:
                 return 200, {"fired": parts[2], "result": self.clock.fire(parts[2])}
             except KeyError as exc:
@@ -1004,6 +1016,10 @@ def _preimport() -> None:
         import sqlalchemy  # noqa: F401
         from aws_lambda_powertools import Logger  # noqa: F401
         from samtranslator.translator.translator import Translator  # noqa: F401 (the roles)
+
+        from pilot_dev.runtime.iam import published_managed_policies
+
+        published_managed_policies()  # several MB of JSON, read once for the roles
 
 
 def _database_of(url: str) -> str:

@@ -199,6 +199,9 @@ def read_spec(index: int, kind: str) -> dict[str, Any] | None:
     if not line:
         return None
     die_with_parent(sys.stdin.buffer)
+    # Ctrl-C reaches the whole process group: while the child loads, the parent's SIGTERM
+    # (its stop) ends it, not a KeyboardInterrupt traceback from the middle of an import
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return cast(dict[str, Any], json.loads(line))
 
 
