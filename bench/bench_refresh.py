@@ -216,8 +216,10 @@ def start_pilot(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen
         if process.poll() is not None:
             raise RuntimeError("pilot run exited:\n"
                                + (workdir / "pilot-run.log").read_text()[-3000:])
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).status_code < 500:
+        with contextlib.suppress(httpx.HTTPError, OSError, ValueError):
+            # the API answers before the workers start; the state file comes once all is up
+            if (httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).status_code < 500
+                    and json.loads((workdir / "stack.json").read_text())["pid"] == process.pid):
                 return process, port
         time.sleep(0.3)
     raise RuntimeError("pilot run did not answer within 300 s")

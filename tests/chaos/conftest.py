@@ -40,6 +40,7 @@ import pytest
 from psycopg import sql
 
 from pilot_dev.runtime.stack import ensure_database, free_port
+from tests.chaos.helpers import started
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = float(os.environ.get("CHAOS_READY_TIMEOUT", "120"))
@@ -172,7 +173,8 @@ class PilotProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"pilot run exited ({self.process.returncode}):\n{self.tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                if self.client.get("/v1/health", timeout=5).status_code < 500:
+                if (self.client.get("/v1/health", timeout=5).status_code < 500
+                        and started(self.state_file(), self.process.pid)):
                     return
             time.sleep(0.3)
         raise RuntimeError(f"pilot run not ready after {timeout:.0f} s:\n{self.tail()}")
@@ -222,8 +224,10 @@ class PilotProcess:
 
     def state(self) -> dict[str, Any]:
         """What `pilot run` wrote to its state file (queue URLs, AWS endpoint, pid)."""
-        folder = self.data_dir if self.data_dir is not None else self.workdir
-        return dict(json.loads((folder / "stack.json").read_text()))
+        return dict(json.loads(self.state_file().read_text()))
+
+    def state_file(self) -> Path:
+        return (self.data_dir if self.data_dir is not None else self.workdir) / "stack.json"
 
     def sqs(self) -> Any:
         """The stack's SQS as its operator (the runtime's own identity: its endpoint

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from pilot_dev.runtime.stack import DEFAULT_STACK, free_port
+from tests.chaos.helpers import started
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Chaos-delivery-2026-long"
@@ -87,7 +88,8 @@ class PilotRun:
             if self.process.poll() is not None:
                 raise RuntimeError(f"pilot run exited:\n{self.tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                if self.client.get("/v1/health", timeout=5).status_code < 500:
+                if (self.client.get("/v1/health", timeout=5).status_code < 500
+                        and started(Path(self.env["PILOT_STATE_FILE"]), self.process.pid)):
                     return self
             time.sleep(0.3)
         raise RuntimeError(f"pilot run not ready after {timeout:.0f} s:\n{self.tail()}")

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import random
 import string
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def started(state_file: Path, pid: int) -> bool:
+    """Whether `pilot run` (process `pid`) finished starting: it writes its state file
+    once every part is up. The API answers earlier, before the worker and HTTP
+    processes, the schedules and the alarms start."""
+    try:
+        return bool(json.loads(state_file.read_text()).get("pid") == pid)
+    except (OSError, ValueError):  # not written yet (or being written)
+        return False
 
 
 def fresh_asins(n: int, rng: random.Random | None = None) -> list[str]:
