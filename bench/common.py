@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pilot_dev.runtime.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
+PILOT_RUN_LOG = ROOT / ".pilot" / "bench-pilot-run.log"  # what the latest bench `pilot run` printed
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
@@ -71,6 +72,7 @@ def wait_serving(port: int, timeout: float = 120) -> int:
 
     token_file = Path(os.environ.get("PILOT_DATA_DIR") or ROOT / ".pilot") / "operator-token"
     started = time.perf_counter()
+    last: object = None  # what the status said last, for the error
     while time.perf_counter() - started < timeout:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -78,12 +80,14 @@ def wait_serving(port: int, timeout: float = 120) -> int:
                          headers={"X-Pilot-Operator-Token": token_file.read_text()})
             answer = conn.getresponse()
             children = json.loads(answer.read()).get("http_processes", [])
+            last = (answer.status, children)
             if answer.status == 200 and all(child["serving"] for child in children):
                 return 1 + len(children)
-        except (OSError, ValueError):
-            pass  # not up yet, or the token not written yet
+        except (OSError, ValueError) as exc:
+            last = exc  # not up yet, or the token not written yet
         time.sleep(0.1)
-    raise RuntimeError(f"pilot run's HTTP processes did not all listen within {timeout} s")
+    raise RuntimeError(f"pilot run's HTTP processes did not all listen within {timeout} s "
+                       f"(last: {last!r}; its output: {PILOT_RUN_LOG})")
 
 
 def hammer(port: int, path: str, n: int, headers: dict[str, str] | None = None) -> list[float]:
@@ -130,13 +134,15 @@ def pilot_run(port: int, env: dict[str, str] | None = None, workers: int | None 
     extra = ["--workers", str(workers)] if workers is not None else []
     if http_processes is not None:
         extra += ["--http-processes", str(http_processes)]
-    process = subprocess.Popen(
-        [str(VENV_BIN / "pilot"), "run", "--port", str(port), "--no-schedules", *extra],
-        cwd=ROOT, env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        # killed outright (kill -9), the bench cannot stop it: the kernel does
-        preexec_fn=stop_with_this_process,
-    )
+    PILOT_RUN_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with PILOT_RUN_LOG.open("wb") as log:  # the latest run's output, to read on a failure
+        process = subprocess.Popen(
+            [str(VENV_BIN / "pilot"), "run", "--port", str(port), "--no-schedules", *extra],
+            cwd=ROOT, env={**os.environ, **(env or {})},
+            stdout=log, stderr=subprocess.STDOUT,
+            # killed outright (kill -9), the bench cannot stop it: the kernel does
+            preexec_fn=stop_with_this_process,
+        )
     try:
         yield process
     finally:

@@ -96,6 +96,14 @@ class _Without(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
+def process_environment() -> dict[str, str]:
+    """This process's environment for a child process: never taken while a function's
+    cold start has its own variables in it (`pilot run` serves, and so loads functions,
+    while it starts its worker and HTTP processes)."""
+    with _env_lock:
+        return dict(os.environ)
+
+
 @contextmanager
 def _patched_env(extra: dict[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in extra}

@@ -85,15 +85,17 @@ class ChildProcesses:
         self._ready_lock = threading.Lock()
 
     def start(self) -> ChildProcesses:
+        from pilot_dev.runtime.invoker import process_environment
         from pilot_dev.runtime.parent_pipe import ChildReceiver
 
         payload = json.dumps(asdict(self.spec)).encode() + b"\n"
+        environment = process_environment()
         for index in range(self.count):
             read_end, write_end = os.pipe()
             try:
                 process = subprocess.Popen(
                     [sys.executable, "-m", self.module, str(index), str(write_end)],
-                    stdin=subprocess.PIPE, env=dict(os.environ), pass_fds=(write_end,),
+                    stdin=subprocess.PIPE, env=environment, pass_fds=(write_end,),
                 )
             except BaseException:
                 os.close(read_end)
